@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# setup.sh: install every Debian package pgmd needs (build, tests, interop peers,
+# benchmarks), then configure and build. Idempotent: a second run installs nothing
+# new and rebuilds only what changed.
+#
+#   scripts/setup.sh [--build-dir DIR] [--build-type Debug|Release|RelWithDebInfo|Sanitize]
+#                    [--no-build] [--no-install]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build_dir="$here/build"
+build_type=RelWithDebInfo
+do_build=1
+do_install=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build_dir=$2; shift 2 ;;
+    --build-type) build_type=$2; shift 2 ;;
+    --no-build) do_build=0; shift ;;
+    --no-install) do_install=0; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# One list, grouped by purpose. Keep it sorted within each group.
+packages=(
+  # build
+  build-essential clang cmake g++ libclang-rt-14-dev ninja-build pkg-config clang-format
+  # libraries
+  libboost-program-options-dev libcap-dev libnl-3-dev libnl-route-3-dev libpcap-dev
+  nlohmann-json3-dev
+  # tests and benchmarks
+  googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest tcpdump tshark
+  # interop peers
+  libpgm-dev libzmq3-dev python3-zmq
+  # network lab
+  bridge-utils iproute2 mininet nftables procps
+  # documentation
+  groff-base man-db
+)
+
+if [ "$do_install" = 1 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup.sh: installing packages needs root (run as root, or pass --no-install)" >&2
+    exit 1
+  fi
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer for it.
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+if [ "$do_build" = 1 ]; then
+  cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+  cmake --build "$build_dir"
+fi
