@@ -56,8 +56,15 @@ struct LocatedPgm {
     explicit operator bool() const { return error == IpError::Ok; }
 };
 
+struct LocateOptions {
+    // Off for captures of a host's own transmissions, whose UDP checksum the NIC (or veth)
+    // fills in after capture: tcpdump shows these as "bad udp cksum" too.
+    bool verify_udp_checksum = true;
+};
+
 // `udp_ports`: UDP ports on which PGM is encapsulated (either direction matches).
-LocatedPgm locate_pgm(Bytes ip_packet, std::span<const std::uint16_t> udp_ports);
+LocatedPgm locate_pgm(Bytes ip_packet, std::span<const std::uint16_t> udp_ports,
+                      const LocateOptions& options = {});
 
 struct Ipv4Params {
     Nla source;       // IPv4

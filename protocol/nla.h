@@ -17,7 +17,7 @@
 namespace pgm {
 
 class Nla {
-public:
+  public:
     enum class Family : std::uint8_t { None = 0, Ipv4 = 4, Ipv6 = 6 };
 
     constexpr Nla() = default;
@@ -42,7 +42,7 @@ public:
 
     friend bool operator==(const Nla&, const Nla&) = default;
 
-private:
+  private:
     Family family_ = Family::None;
     std::array<std::uint8_t, 16> bytes_{};
 };

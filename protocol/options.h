@@ -19,13 +19,13 @@
 namespace pgm {
 
 struct OptionView {
-    std::uint8_t type = 0;      // without the E bit
-    bool end = false;           // E: last option
-    std::uint8_t length = 0;    // whole option, header included
-    std::uint8_t byte2 = 0;     // F + OPX (+ reserved)
-    std::uint8_t byte3 = 0;     // U + option-specific bits
-    std::size_t offset = 0;     // from the start of the PGM packet
-    Bytes value;                // bytes after the 4-byte header
+    std::uint8_t type = 0;    // without the E bit
+    bool end = false;         // E: last option
+    std::uint8_t length = 0;  // whole option, header included
+    std::uint8_t byte2 = 0;   // F + OPX (+ reserved)
+    std::uint8_t byte3 = 0;   // U + option-specific bits
+    std::size_t offset = 0;   // from the start of the PGM packet
+    Bytes value;              // bytes after the 4-byte header
 
     Opx opx() const { return static_cast<Opx>(byte2 & kOpxMask); }
     bool encoded() const { return (byte2 & kOptEncoded) != 0; }
@@ -36,13 +36,14 @@ struct OptionView {
 // Walks the option area (OPT_LENGTH excluded) of a packet that has been validated by
 // parse(); on unvalidated bytes it stops at the first malformed option.
 class OptionIterator {
-public:
+  public:
     OptionIterator() = default;
-    OptionIterator(Bytes packet, std::size_t first, std::size_t end) : packet_(packet), pos_(first), end_(end) {}
+    OptionIterator(Bytes packet, std::size_t first, std::size_t end)
+        : packet_(packet), pos_(first), end_(end) {}
     // Next option, or nullopt after the one with the E bit.
     std::optional<OptionView> next();
 
-private:
+  private:
     Bytes packet_;
     std::size_t pos_ = 0;
     std::size_t end_ = 0;
@@ -50,15 +51,15 @@ private:
 
 // Typed values of the options RFC 3208 defines.
 struct OptFragment {
-    Sqn first_sqn;          // first sequence number of the APDU
-    std::uint32_t offset;   // OPT_FRAG_OFF: offset of this fragment in the APDU
+    Sqn first_sqn;              // first sequence number of the APDU
+    std::uint32_t offset;       // OPT_FRAG_OFF: offset of this fragment in the APDU
     std::uint32_t apdu_length;  // OPT_FRAG_LEN
     friend bool operator==(const OptFragment&, const OptFragment&) = default;
 };
 
 // Up to 62 sequence numbers, read from the packet bytes (no copy).
 class NakListView {
-public:
+  public:
     NakListView() = default;
     explicit NakListView(Bytes raw) : raw_(raw) {}
     std::size_t size() const { return raw_.size() / 4; }
@@ -66,7 +67,7 @@ public:
     Sqn operator[](std::size_t i) const { return Sqn(load32(raw_.data() + 4 * i)); }
     Bytes raw() const { return raw_; }
 
-private:
+  private:
     Bytes raw_;
 };
 
@@ -107,8 +108,8 @@ struct OptPathNla {
     friend bool operator==(const OptPathNla&, const OptPathNla&) = default;
 };
 struct OptRst {
-    bool no_naks;            // N: NAKs will go unanswered
-    std::uint8_t error_code; // 6 bits, 0 = unknown
+    bool no_naks;             // N: NAKs will go unanswered
+    std::uint8_t error_code;  // 6 bits, 0 = unknown
     friend bool operator==(const OptRst&, const OptRst&) = default;
 };
 struct OptCr {

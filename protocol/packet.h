@@ -22,27 +22,27 @@ namespace pgm {
 
 enum class ParseError : std::uint8_t {
     Ok = 0,
-    Truncated,             // shorter than the header or the type-specific fields
-    BadVersion,            // version bits of the type byte not 0
-    ReservedBitsSet,       // reserved bits of the type byte or an NLA's reserved field
-    UnknownType,           // type code not defined
-    UnknownOptionFlags,    // undefined bits in the options byte
+    Truncated,           // shorter than the header or the type-specific fields
+    BadVersion,          // version bits of the type byte not 0
+    ReservedBitsSet,     // reserved bits of the type byte or an NLA's reserved field
+    UnknownType,         // type code not defined
+    UnknownOptionFlags,  // undefined bits in the options byte
     BadChecksum,
-    MissingChecksum,       // checksum 0 on ODATA/RDATA
-    TsduLengthMismatch,    // TSDU length disagrees with the bytes after the options
+    MissingChecksum,     // checksum 0 on ODATA/RDATA
+    TsduLengthMismatch,  // TSDU length disagrees with the bytes after the options
     UnknownAfi,
     OptionsPresentMismatch,  // OPT_PRESENT flag disagrees with the presence of options
-    OptLengthMissing,      // options present but the first one is not OPT_LENGTH
-    OptLengthBad,          // OPT_LENGTH with a length byte other than 4
-    OptionsTotalMismatch,  // OPT_LENGTH total disagrees with the options up to OPT_END
-    OptionTruncated,       // an option runs past the packet or the OPT_LENGTH total
-    OptionLengthBad,       // option length < 4, or wrong for a known option
-    OptionEndMissing,      // no option with the E bit before the options end
-    TooManyOptions,        // more than 16 options after OPT_LENGTH
-    DuplicateOption,       // a known option appears twice
-    OptionNotAllowed,      // a known option on a packet type it is not defined for
-    NakListBad,            // OPT_NAK_LIST empty or longer than 62
-    NetworkFlagMismatch,   // OPT_NETWORK set with no network-significant option, or clear with one
+    OptLengthMissing,        // options present but the first one is not OPT_LENGTH
+    OptLengthBad,            // OPT_LENGTH with a length byte other than 4
+    OptionsTotalMismatch,    // OPT_LENGTH total disagrees with the options up to OPT_END
+    OptionTruncated,         // an option runs past the packet or the OPT_LENGTH total
+    OptionLengthBad,         // option length < 4, or wrong for a known option
+    OptionEndMissing,        // no option with the E bit before the options end
+    TooManyOptions,          // more than 16 options after OPT_LENGTH
+    DuplicateOption,         // a known option appears twice
+    OptionNotAllowed,        // a known option on a packet type it is not defined for
+    NakListBad,              // OPT_NAK_LIST empty or longer than 62
+    NetworkFlagMismatch,  // OPT_NETWORK set with no network-significant option, or clear with one
 };
 
 const char* to_string(ParseError e);
@@ -129,8 +129,8 @@ struct AckFields {
     friend bool operator==(const AckFields&, const AckFields&) = default;
 };
 
-using Fields = std::variant<SpmFields, PollFields, PolrFields, DataFields, NakFields, SpmrFields,
-                            AckFields>;
+using Fields =
+    std::variant<SpmFields, PollFields, PolrFields, DataFields, NakFields, SpmrFields, AckFields>;
 
 // Where each known option sits in the packet (0 = absent). Filled while validating.
 struct KnownOptionOffsets {
@@ -138,10 +138,10 @@ struct KnownOptionOffsets {
 };
 
 class PacketView {
-public:
+  public:
     Header header;
     Fields fields;
-    Bytes packet;            // the whole PGM packet
+    Bytes packet;                    // the whole PGM packet
     std::size_t options_offset = 0;  // start of OPT_LENGTH, or == payload_offset when none
     std::size_t payload_offset = 0;  // start of the TSDU
     std::uint8_t option_count = 0;   // options after OPT_LENGTH

@@ -11,7 +11,7 @@
 namespace pgm {
 
 class Sqn {
-public:
+  public:
     constexpr Sqn() = default;
     constexpr explicit Sqn(std::uint32_t value) : value_(value) {}
 
@@ -36,7 +36,7 @@ public:
         return *this;
     }
 
-private:
+  private:
     std::uint32_t value_ = 0;
 };
 
@@ -58,5 +58,7 @@ struct SqnWindow {
 
 template <>
 struct std::hash<pgm::Sqn> {
-    std::size_t operator()(pgm::Sqn s) const noexcept { return std::hash<std::uint32_t>{}(s.value()); }
+    std::size_t operator()(pgm::Sqn s) const noexcept {
+        return std::hash<std::uint32_t>{}(s.value());
+    }
 };

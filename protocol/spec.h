@@ -48,9 +48,9 @@ struct PacketSpec {
     std::uint16_t source_port = 0;       // as on the wire
     std::uint16_t destination_port = 0;  // as on the wire
     Gsi gsi;
-    std::uint8_t extra_flags = 0;        // kOptParity, kOptVarPktlen
+    std::uint8_t extra_flags = 0;  // kOptParity, kOptVarPktlen
     Fields fields;
-    std::vector<OptionSpec> options;     // in wire order, OPT_LENGTH excluded
+    std::vector<OptionSpec> options;  // in wire order, OPT_LENGTH excluded
     std::vector<std::uint8_t> payload;
 
     friend bool operator==(const PacketSpec&, const PacketSpec&) = default;

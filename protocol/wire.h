@@ -28,8 +28,8 @@ inline constexpr std::size_t kOffsetChecksum = 6;
 inline constexpr std::size_t kOffsetGsi = 8;
 inline constexpr std::size_t kOffsetTsduLength = 14;
 
-inline constexpr std::uint8_t kTypeVersionMask = 0xC0;  // must be 0 (version 0)
-inline constexpr std::uint8_t kTypeReservedMask = 0x30; // must be 0
+inline constexpr std::uint8_t kTypeVersionMask = 0xC0;   // must be 0 (version 0)
+inline constexpr std::uint8_t kTypeReservedMask = 0x30;  // must be 0
 inline constexpr std::uint8_t kTypeCodeMask = 0x0F;
 
 enum class PacketType : std::uint8_t {
@@ -50,7 +50,8 @@ inline constexpr std::uint8_t kOptPresent = 0x01;
 inline constexpr std::uint8_t kOptNetwork = 0x02;
 inline constexpr std::uint8_t kOptVarPktlen = 0x40;
 inline constexpr std::uint8_t kOptParity = 0x80;
-inline constexpr std::uint8_t kOptFlagsKnown = kOptPresent | kOptNetwork | kOptVarPktlen | kOptParity;
+inline constexpr std::uint8_t kOptFlagsKnown =
+    kOptPresent | kOptNetwork | kOptVarPktlen | kOptParity;
 
 enum class OptionType : std::uint8_t {
     Length = 0x00,
@@ -86,8 +87,8 @@ inline constexpr std::uint8_t kOptEncodedNull = 0x80;  // U, byte 3
 // OPX: what a network element does with an option it does not understand (§9).
 enum class Opx : std::uint8_t { Ignore = 0, Invalidate = 1, Discard = 2, Reserved = 3 };
 
-inline constexpr std::size_t kMaxOptions = 16;    // not counting OPT_LENGTH, D10
-inline constexpr std::size_t kMaxNakList = 62;    // sequence numbers in OPT_NAK_LIST
+inline constexpr std::size_t kMaxOptions = 16;  // not counting OPT_LENGTH, D10
+inline constexpr std::size_t kMaxNakList = 62;  // sequence numbers in OPT_NAK_LIST
 inline constexpr std::size_t kOptLengthSize = 4;
 
 // Fixed option lengths including the 4-byte header (de-facto, decisions.md D2).
@@ -105,9 +106,9 @@ inline constexpr std::uint8_t kParityPrmProactive = 0x02;  // P, RFC diagram + W
 inline constexpr std::uint8_t kParityPrmOnDemand = 0x01;   // O
 inline constexpr std::uint8_t kRstNoNaks = 0x40;           // N
 inline constexpr std::uint8_t kRstErrorMask = 0x3F;
-inline constexpr std::uint8_t kCrNeWorstLink = 0x04;       // L
-inline constexpr std::uint8_t kCrNeWorstPath = 0x02;       // P
-inline constexpr std::uint8_t kCrRxWorstPath = 0x01;       // R
+inline constexpr std::uint8_t kCrNeWorstLink = 0x04;  // L
+inline constexpr std::uint8_t kCrNeWorstPath = 0x02;  // P
+inline constexpr std::uint8_t kCrRxWorstPath = 0x01;  // R
 
 // NLA address family identifiers (RFC 1700).
 inline constexpr std::uint16_t kAfiIpv4 = 1;

@@ -20,7 +20,7 @@
 namespace pgm {
 
 class PacketWriter {
-public:
+  public:
     explicit PacketWriter(MutableBytes buffer) : buf_(buffer) {}
 
     // Ports exactly as they go on the wire (upstream packets swap them, §8.3).
@@ -32,10 +32,10 @@ public:
     PacketWriter& spm(const SpmFields& f);
     PacketWriter& poll(const PollFields& f);
     PacketWriter& polr(const PolrFields& f);
-    PacketWriter& data(const DataFields& f);   // ODATA, RDATA
-    PacketWriter& nak(const NakFields& f);     // NAK, NNAK, NCF
+    PacketWriter& data(const DataFields& f);  // ODATA, RDATA
+    PacketWriter& nak(const NakFields& f);    // NAK, NNAK, NCF
     PacketWriter& ack(const AckFields& f);
-    PacketWriter& fields(const Fields& f);     // dispatches on the variant; SPMR writes nothing
+    PacketWriter& fields(const Fields& f);  // dispatches on the variant; SPMR writes nothing
 
     PacketWriter& fragment(const OptFragment& o);
     PacketWriter& nak_list(std::span<const Sqn> sqns);
@@ -65,7 +65,7 @@ public:
     // With `checksum` false the field is left 0 ("no checksum"; not valid on ODATA/RDATA).
     std::optional<std::size_t> finish(bool checksum = true);
 
-private:
+  private:
     std::uint8_t* reserve(std::size_t n);
     std::uint8_t* begin_option(OptionType type, std::size_t length, std::uint8_t byte3 = 0);
     void write_nla(std::uint8_t* p, const Nla& nla);
