@@ -4,7 +4,7 @@
 # new and rebuilds only what changed.
 #
 #   scripts/setup.sh [--build-dir DIR] [--build-type Debug|Release|RelWithDebInfo|Sanitize]
-#                    [--no-build] [--no-install]
+#                    [--no-build] [--no-install] [-- EXTRA CMAKE ARGUMENTS]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,12 +12,14 @@ build_dir="$here/build"
 build_type=RelWithDebInfo
 do_build=1
 do_install=1
+cmake_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --build-type) build_type=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --no-install) do_install=0; shift ;;
+    --) shift; cmake_args=("$@"); break ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -60,6 +62,6 @@ if [ "$do_install" = 1 ]; then
 fi
 
 if [ "$do_build" = 1 ]; then
-  cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+  cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}" >/dev/null
   cmake --build "$build_dir"
 fi

@@ -1,0 +1,50 @@
+// DOC: Configuration of the network-element core: timers (RFC 3208 §7) and resource caps.
+//
+// A plain value; the daemon fills it from its configuration file and may replace it on
+// reload (Router::reconfigure). Defaults follow the PGM-MIB (draft-petrova-pgmmib-01)
+// where it has one; docs/decisions.md D4 gives the reasons for the others.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "protocol/io.h"
+
+namespace pgm::router {
+
+using namespace std::chrono_literals;
+
+struct RouterConfig {
+    // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period;
+    // PGM-MIB pgmNeIfNakRptInterval).
+    Duration nak_repeat_period = 100ms;
+    // How long an unconfirmed NAK is repeated before its state is dropped (NAK_RPT_IVL).
+    // Shorter than the usual receiver NAK_RPT_IVL (OpenPGM: 2 s), so that a receiver's
+    // repeat after the router gave up finds no pending state and is forwarded afresh.
+    Duration nak_rpt_ivl = 1s;
+    // Lifetime of confirmed repair state waiting for RDATA (NAK_RDATA_IVL, PGM-MIB 10 s).
+    Duration nak_rdata_ivl = 10s;
+    // Duplicate NAKs of an outstanding NAK are eliminated this long (NAK_ELIM_IVL, PGM-MIB
+    // 5 s). Must be shorter than nak_rdata_ivl.
+    Duration nak_elim_ivl = 5s;
+    // Path state of a session that sent no SPM for this long is removed (PGM-MIB 300 s).
+    Duration session_lifetime = 300s;
+
+    // Caps: nothing any input does makes state grow past these.
+    std::size_t max_sessions = 10000;
+    std::size_t max_repair_states = 100000;
+    // NAKs (NAK, NNAK, each list entry counted) accepted per interface per second; the rest
+    // are shed and counted. 0 = unlimited.
+    std::uint32_t max_naks_per_second_per_interface = 50000;
+
+    // What to do with a NAK for a TSI with no path state (decisions.md D-N21): answer with
+    // an NCF (receivers stop repeating it) but create no state and forward nothing.
+    bool ncf_for_unknown_sessions = true;
+
+    bool valid() const {
+        return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();
+    }
+};
+
+}  // namespace pgm::router

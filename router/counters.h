@@ -1,0 +1,94 @@
+// DOC: Counters of the network-element core, named after the PGM-MIB
+// (draft-petrova-pgmmib-01: pgmNeIfPerformanceTable, pgmNeTsiPerformanceTable) so that
+// operators find the names they know; the few that the MIB lacks say so. One list below
+// defines the enum and the names, so a counter cannot be added without its name.
+// A `CounterSet` is a plain array: kept per interface and per session, summed for totals,
+// cleared by `pgmctl clear counters`.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace pgm::router {
+
+#define PGMD_ROUTER_COUNTERS(X)                                                         \
+    X(InSpms)                                                                           \
+    X(OutSpms)                                                                          \
+    X(InOdata)  /* not in the MIB: ODATA switched */                                    \
+    X(OutOdata) /* not in the MIB */                                                    \
+    X(InRdata)                                                                          \
+    X(OutRdata)                                                                         \
+    X(InParityRdata)                                                                    \
+    X(OutParityRdata)                                                                   \
+    X(InNaks)                                                                           \
+    X(OutNaks)                                                                          \
+    X(UniqueNaks)                                                                       \
+    X(InParityNaks)                                                                     \
+    X(OutParityNaks)                                                                    \
+    X(InNnaks)                                                                          \
+    X(OutNnaks)                                                                         \
+    X(InNcfs)                                                                           \
+    X(OutNcfs)                                                                          \
+    X(InParityNcfs)                                                                     \
+    X(InPolls)                                                                          \
+    X(InPolrs)                                                                          \
+    X(InSpmrs) /* not in the MIB: routed as plain unicast by the dataplane */           \
+    X(Malformed)                                                                        \
+    X(InRdataNoSessionErrors)                                                           \
+    X(InNakNoSessionErrors)                                                             \
+    X(InNnakNoSessionErrors)                                                            \
+    X(InNcfNoSessionErrors)                                                             \
+    X(SpmBadSqn)                                                                        \
+    X(SpmRpfErrors) /* not in the MIB: SPM not from the interface towards the source */ \
+    X(NakEliminated)                                                                    \
+    X(NNakEliminated)                                                                   \
+    X(NakRetransmitted)                                                                 \
+    X(NakRetryExpired)                                                                  \
+    X(NcfReceived)                                                                      \
+    X(NcfAnticipated)                                                                   \
+    X(NcfError)                                                                         \
+    X(RdataEliminatedOIF)                                                               \
+    X(RdataEliminatedSqn)                                                               \
+    X(ReXmitStates)                                                                     \
+    X(ReXmitTimedOut)                                                                   \
+    X(TtlExpired)        /* not in the MIB */                                           \
+    X(OptionDiscards)    /* not in the MIB: unknown option with OPX = discard */        \
+    X(OptionInvalidated) /* not in the MIB: unknown option rewritten to OPT_INVALID */  \
+    X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */     \
+    X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */         \
+    X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */
+
+enum class Counter : std::uint8_t {
+#define PGMD_X(name) name,
+    PGMD_ROUTER_COUNTERS(PGMD_X)
+#undef PGMD_X
+        Count
+};
+
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::Count);
+
+inline constexpr std::array<const char*, kCounterCount> kCounterNames = {
+#define PGMD_X(name) #name,
+    PGMD_ROUTER_COUNTERS(PGMD_X)
+#undef PGMD_X
+};
+
+inline const char* name(Counter c) {
+    return kCounterNames[static_cast<std::size_t>(c)];
+}
+
+struct CounterSet {
+    std::array<std::uint64_t, kCounterCount> values{};
+
+    std::uint64_t& operator[](Counter c) { return values[static_cast<std::size_t>(c)]; }
+    std::uint64_t operator[](Counter c) const { return values[static_cast<std::size_t>(c)]; }
+    CounterSet& operator+=(const CounterSet& o) {
+        for (std::size_t i = 0; i < kCounterCount; ++i)
+            values[i] += o.values[i];
+        return *this;
+    }
+    void clear() { values.fill(0); }
+};
+
+}  // namespace pgm::router

@@ -1,0 +1,113 @@
+#include "router/repair.h"
+
+namespace pgm::router {
+
+namespace {
+constexpr RepairTransition to(RepairPhase next, std::uint8_t actions) {
+    return {true, next, actions};
+}
+constexpr RepairTransition stay(RepairPhase p, std::uint8_t actions) {
+    return {true, p, actions};
+}
+constexpr RepairTransition ignored() {
+    return {};
+}
+constexpr RepairTransition remove(std::uint8_t actions = kNoAction) {
+    return {true, RepairPhase::Pending, static_cast<std::uint8_t>(actions | kDelete)};
+}
+}  // namespace
+
+RepairTransition transition_from_none(RepairEvent e) {
+    switch (e) {
+        case RepairEvent::Nak:
+            return to(RepairPhase::Pending, kForwardNak | kStartRepeat);
+        case RepairEvent::Nnak:
+            return to(RepairPhase::NullNak, kForwardNak | kStartNullNak);
+        case RepairEvent::NcfFromUpstream:
+            return to(RepairPhase::Anticipated, kStartConfirmed);
+        default:
+            return ignored();
+    }
+}
+
+RepairTransition transition(RepairPhase p, RepairEvent e) {
+    using P = RepairPhase;
+    using E = RepairEvent;
+    if (e == E::Rdata) return remove(kForwardRdata);  // §7.3, 7.8: in every phase
+    switch (p) {
+        case P::Pending:
+            switch (e) {
+                case E::Nak:
+                case E::Nnak:
+                    return stay(p, kEliminated);  // §7.4: duplicates of pending
+                case E::NcfFromUpstream:
+                    return to(P::Outstanding, kStartConfirmed);
+                case E::RepeatDue:
+                    return stay(p, kRepeatNak);
+                case E::RptIvlExpired:
+                    return remove();
+                default:
+                    return ignored();
+            }
+        case P::Outstanding:
+        case P::Anticipated:
+            switch (e) {
+                case E::Nak:
+                case E::Nnak:
+                    return stay(p, kEliminated);
+                case E::NcfFromUpstream:
+                    return stay(p, kStartConfirmed);  // §7.4: restart both
+                case E::ElimExpired:
+                    return to(P::ElimSuspended, kNoAction);
+                case E::RdataIvlExpired:
+                    return remove();
+                default:
+                    return ignored();
+            }
+        case P::ElimSuspended:
+            switch (e) {
+                case E::Nak:
+                    return to(P::Pending, kForwardNak | kStartRepeat);  // first duplicate
+                case E::Nnak:
+                    return stay(p, kEliminated);  // state exists: not forwarded
+                case E::NcfFromUpstream:
+                    return to(P::Outstanding, kStartConfirmed);
+                case E::RdataIvlExpired:
+                    return remove();
+                default:
+                    return ignored();
+            }
+        case P::NullNak:
+            switch (e) {
+                case E::Nak:
+                    return to(P::Pending, kForwardNak | kStartRepeat);  // §9.5.3.2
+                case E::Nnak:
+                    return stay(p, kEliminated);
+                case E::NcfFromUpstream:
+                    return to(P::Anticipated, kStartConfirmed);
+                case E::ElimExpired:
+                    return remove();
+                default:
+                    return ignored();
+            }
+    }
+    return ignored();
+}
+
+const char* to_string(RepairPhase phase) {
+    switch (phase) {
+        case RepairPhase::Pending:
+            return "pending";
+        case RepairPhase::Outstanding:
+            return "outstanding";
+        case RepairPhase::Anticipated:
+            return "anticipated";
+        case RepairPhase::ElimSuspended:
+            return "elimination-suspended";
+        case RepairPhase::NullNak:
+            return "null-nak";
+    }
+    return "unknown";
+}
+
+}  // namespace pgm::router

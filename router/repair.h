@@ -1,0 +1,109 @@
+// DOC: Repair state of the network element (RFC 3208 §7.2-7.8, 9.5.3.2): one entry per
+// (TSI, sequence number) that some NAK, NNAK or NCF mentioned, holding the interfaces that
+// are owed the RDATA and the phase of NAK elimination.
+//
+// The phases are an explicit state machine. `transition()` is the whole of it: the router
+// feeds it events and performs the actions it returns; nothing else changes a phase.
+//
+//                 NAK (forward)                  NCF from upstream
+//   (none) ──────────────────────► PENDING ─────────────────────────► OUTSTANDING
+//     │  NCF from upstream           │ repeat timer: re-send NAK          │   ▲
+//     │                              │ NAK_RPT_IVL: delete (retry expired) │   │ NCF
+//     ▼                              ▼                                    │   │
+//   ANTICIPATED ── NAK_ELIM_IVL ──► ELIM_SUSPENDED ◄── NAK_ELIM_IVL ──────┘   │
+//                                   │  NAK (forward) ──► PENDING              │
+//                                   └── NCF from upstream ────────────────────┘
+//   (none) ── NNAK (forward) ──► NULL_NAK ── NAK (forward) ──► PENDING
+//                                   └── NAK_ELIM_IVL: delete
+//   any phase ── RDATA: forward on the interfaces, delete
+//   OUTSTANDING, ANTICIPATED, ELIM_SUSPENDED ── NAK_RDATA_IVL: delete (timed out)
+//
+// NAKs always add their arrival interface and are always answered with an NCF, whatever
+// the phase (§7.2); "eliminate" means only that the NAK is not forwarded. NNAKs never add an
+// interface and are never confirmed (§9.5.3.2).
+#pragma once
+
+#include <cstdint>
+
+#include "protocol/io.h"
+#include "protocol/packet.h"
+#include "protocol/seq.h"
+
+namespace pgm::router {
+
+enum class RepairPhase : std::uint8_t {
+    Pending,        // NAK forwarded upstream, no NCF yet: repeating it
+    Outstanding,    // NCF received: eliminating duplicates, waiting for RDATA
+    Anticipated,    // created by an unsolicited NCF from upstream: as Outstanding
+    ElimSuspended,  // NAK_ELIM_IVL over: the next NAK is forwarded again
+    NullNak,        // created by an NNAK: lives NAK_ELIM_IVL, eliminates no real NAK
+};
+
+enum class RepairEvent : std::uint8_t {
+    Nak,              // a NAK (or a NAK-list entry) for this sequence
+    Nnak,             // an NNAK for this sequence
+    NcfFromUpstream,  // matching NCF on the upstream interface
+    Rdata,            // matching RDATA
+    RepeatDue,        // time to repeat the pending NAK
+    RptIvlExpired,    // NAK_RPT_IVL passed without NCF
+    ElimExpired,      // NAK_ELIM_IVL passed
+    RdataIvlExpired,  // NAK_RDATA_IVL passed without RDATA
+};
+
+// What the router does after a transition (bit set).
+enum RepairAction : std::uint8_t {
+    kNoAction = 0,
+    kForwardNak = 1 << 0,      // forward this NAK (or NNAK) upstream
+    kEliminated = 1 << 1,      // not forwarded: counted as eliminated
+    kStartRepeat = 1 << 2,     // arm the repeat timer and NAK_RPT_IVL
+    kStartConfirmed = 1 << 3,  // (re)arm NAK_ELIM_IVL and NAK_RDATA_IVL
+    kStartNullNak = 1 << 4,    // arm NAK_ELIM_IVL as the lifetime
+    kRepeatNak = 1 << 5,       // re-send the NAK upstream
+    kForwardRdata = 1 << 6,    // send the RDATA on the repair interfaces
+    kDelete = 1 << 7,          // remove the entry
+};
+
+struct RepairTransition {
+    bool legal = false;  // false: the event does not apply in this phase (ignored)
+    RepairPhase next = RepairPhase::Pending;
+    std::uint8_t actions = kNoAction;
+};
+
+// The state machine. For a sequence with no entry, use `transition_from_none`.
+RepairTransition transition(RepairPhase phase, RepairEvent event);
+RepairTransition transition_from_none(RepairEvent event);
+
+const char* to_string(RepairPhase phase);
+
+// Interfaces are held as a bit set over the router's interface slots (at most 64).
+using InterfaceSlots = std::uint64_t;
+
+struct RepairKey {
+    Tsi tsi;
+    Sqn sqn;
+    friend bool operator==(const RepairKey&, const RepairKey&) = default;
+};
+
+struct RepairEntry {
+    RepairPhase phase = RepairPhase::Pending;
+    InterfaceSlots interfaces = 0;
+    // Pending: next repeat / NAK_RPT_IVL end. Outstanding, Anticipated: NAK_ELIM_IVL end /
+    // NAK_RDATA_IVL end. ElimSuspended: unused / NAK_RDATA_IVL end. NullNak: lifetime / unused.
+    Time short_deadline = kNever;
+    Time long_deadline = kNever;
+    Time scheduled = kNever;       // time of this entry's live item in the timer heap
+    std::uint32_t generation = 0;  // matches the live heap item
+
+    Time next_deadline() const {
+        return short_deadline < long_deadline ? short_deadline : long_deadline;
+    }
+};
+
+}  // namespace pgm::router
+
+template <>
+struct std::hash<pgm::router::RepairKey> {
+    std::size_t operator()(const pgm::router::RepairKey& k) const noexcept {
+        return std::hash<pgm::Tsi>{}(k.tsi) ^ (std::size_t{k.sqn.value()} * 0x9E3779B97F4A7C15ull);
+    }
+};

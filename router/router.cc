@@ -1,0 +1,608 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "protocol/checksum.h"
+#include "protocol/writer.h"
+
+namespace pgm::router {
+
+namespace {
+
+constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
+constexpr std::size_t kMaxPgmSize = 65535;
+
+std::size_t nak_count(const PacketView& v) {
+    auto list = v.nak_list();
+    return 1 + (list ? list->size() : 0);
+}
+
+// Calls f(sqn) for the header sequence and every OPT_NAK_LIST entry (§9.3).
+template <class F>
+void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
+    f(header_sqn);
+    if (auto list = v.nak_list())
+        for (std::size_t i = 0; i < list->size(); ++i)
+            f((*list)[i]);
+}
+
+}  // namespace
+
+Router::Router(const RouterConfig& config, const Environment& environment)
+    : config_(config), env_(environment) {
+    interfaces_.reserve(kMaxInterfaces);
+}
+
+void Router::reconfigure(const RouterConfig& config) {
+    config_ = config;
+}
+
+std::size_t Router::slot(IfIndex ifindex) {
+    for (std::size_t i = 0; i < interfaces_.size(); ++i)
+        if (interfaces_[i].ifindex == ifindex) return i;
+    if (interfaces_.size() == kMaxInterfaces)
+        return kMaxInterfaces - 1;  // documented limit: shared
+    interfaces_.push_back(InterfaceState{ifindex, {}, 0, {}});
+    return interfaces_.size() - 1;
+}
+
+void Router::count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) {
+    if_counters(ifindex)[c] += n;
+    if (s) s->counters[c] += n;
+}
+
+std::vector<IfIndex> Router::interfaces_of(InterfaceSlots slots) const {
+    std::vector<IfIndex> r;
+    for (std::size_t i = 0; i < interfaces_.size(); ++i)
+        if (slots & (InterfaceSlots{1} << i)) r.push_back(interfaces_[i].ifindex);
+    return r;
+}
+
+CounterSet Router::totals() const {
+    CounterSet t;
+    for (const auto& i : interfaces_)
+        t += i.counters;
+    return t;
+}
+
+void Router::clear_counters() {
+    for (auto& i : interfaces_)
+        i.counters.clear();
+    for (auto& [tsi, s] : sessions_)
+        s.counters.clear();
+    malformed_by_reason_.fill(0);
+}
+
+void Router::clear_repairs() {
+    repairs_.clear();
+}  // stale timer items are skipped when due
+
+bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
+    if (config_.max_naks_per_second_per_interface == 0) return true;
+    InterfaceState& i = interfaces_[slot(ifindex)];
+    const double rate = config_.max_naks_per_second_per_interface;
+    if (i.nak_tokens_at == Time{}) i.nak_tokens = rate;
+    double elapsed = std::chrono::duration<double>(now - i.nak_tokens_at).count();
+    i.nak_tokens = std::min(rate, i.nak_tokens + std::max(0.0, elapsed) * rate);
+    i.nak_tokens_at = now;
+    if (i.nak_tokens < static_cast<double>(n)) {
+        i.counters[Counter::ShedNakRate] += n;
+        return false;
+    }
+    i.nak_tokens -= static_cast<double>(n);
+    return true;
+}
+
+void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
+    // ODATA is switched without transport processing (§2.3): its checksum is the receivers'.
+    ParseOptions opts;
+    opts.verify_checksum =
+        pgm.size() <= kOffsetType ||
+        (pgm[kOffsetType] & kTypeCodeMask) != static_cast<std::uint8_t>(PacketType::Odata);
+    ParseResult r = parse(pgm, opts);
+    if (!r) {
+        if_counters(a.ifindex)[Counter::Malformed]++;
+        malformed_by_reason_[static_cast<std::size_t>(r.error) % malformed_by_reason_.size()]++;
+        return;
+    }
+    const PacketView& v = r.view;
+    switch (v.header.type) {
+        case PacketType::Spm:
+            on_spm(a, v, pgm, now, out);
+            break;
+        case PacketType::Odata:
+            on_odata(a, v, pgm, out);
+            break;
+        case PacketType::Rdata:
+            on_rdata(a, v, pgm, now, out);
+            break;
+        case PacketType::Nak:
+            on_nak(a, v, pgm, now, out);
+            break;
+        case PacketType::Nnak:
+            on_nnak(a, v, pgm, now, out);
+            break;
+        case PacketType::Ncf:
+            on_ncf(a, v, now);
+            break;
+        case PacketType::Poll:
+            if_counters(a.ifindex)[Counter::InPolls]++;
+            break;  // never forwarded (§14.1)
+        case PacketType::Polr:
+            if_counters(a.ifindex)[Counter::InPolrs]++;
+            break;
+        case PacketType::Spmr:
+            if_counters(a.ifindex)[Counter::InSpmrs]++;
+            break;  // unicast: routed, not ours
+        case PacketType::Ack:
+            break;  // PGMCC, unicast to the source: routed, not ours
+    }
+    if (now >= next_session_sweep_) expire_sessions(now);
+}
+
+Transmit Router::downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const {
+    Transmit t;
+    t.ip_source = s.source;
+    t.ip_destination = s.group;
+    t.ttl = static_cast<std::uint8_t>(a.ip.ttl - 1);
+    t.router_alert = router_alert;
+    t.encapsulation = a.ip.encapsulation;
+    t.udp_port = a.ip.udp_destination_port;
+    return t;
+}
+
+bool Router::apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex) {
+    if (!v.has_unknown_options) return true;
+    OptionIterator it = v.options();
+    while (auto o = it.next()) {
+        if (o->known()) continue;  // OPX of known options is not looked at (OpenPGM leaves garbage)
+        switch (o->opx()) {
+            case Opx::Ignore:
+                break;
+            case Opx::Invalidate: {
+                std::uint8_t b = static_cast<std::uint8_t>(
+                    (copy[o->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
+                rewrite_in_place(copy, o->offset, Bytes(&b, 1));
+                if_counters(ifindex)[Counter::OptionInvalidated]++;
+                break;
+            }
+            case Opx::Discard:
+            case Opx::Reserved:  // decisions.md D10: reserved treated as discard
+                if_counters(ifindex)[Counter::OptionDiscards]++;
+                return false;
+        }
+    }
+    return true;
+}
+
+void Router::fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out) {
+    for (IfIndex i : targets) {
+        t.ifindex = i;
+        out.add(t, pgm);
+    }
+}
+
+// --- SPM: path state (§7.1, checklist N-SPM-*) -------------------------------------------
+
+void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    const SpmFields& f = *v.get<SpmFields>();
+    const Tsi tsi = v.header.tsi();
+    if_counters(a.ifindex)[Counter::InSpms]++;
+    // RPF: an SPM must come from the interface of the route towards its source.
+    if (env_.route_interface(a.ip.source) != a.ifindex) {
+        if_counters(a.ifindex)[Counter::SpmRpfErrors]++;
+        return;
+    }
+    auto it = sessions_.find(tsi);
+    Session* s = nullptr;
+    if (it == sessions_.end()) {
+        if (sessions_.size() >= config_.max_sessions) {
+            if_counters(a.ifindex)[Counter::ShedSessionCap]++;
+            return;
+        }
+        s = &sessions_[tsi];
+        s->created = now;
+        s->last_spm_sqn = f.sqn - 1;
+        if (next_session_sweep_ == kNever) next_session_sweep_ = now + config_.session_lifetime;
+    } else {
+        s = &it->second;
+        // In sequence: newer than the last, within half the space (§6.2, 7.1).
+        if (!(f.sqn > s->last_spm_sqn) || s->source != a.ip.source) {
+            if_counters(a.ifindex)[Counter::SpmBadSqn]++;
+            s->counters[Counter::SpmBadSqn]++;
+            return;
+        }
+    }
+    s->counters[Counter::InSpms]++;
+    s->source = a.ip.source;
+    s->group = a.ip.destination;
+    s->data_destination_port = v.header.data_destination_port();
+    s->upstream_neighbour = f.path;
+    s->upstream_interface = a.ifindex;
+    s->last_spm_sqn = f.sqn;
+    s->encapsulation = a.ip.encapsulation;
+    s->udp_port = a.ip.udp_destination_port;
+    s->last_ttl = a.ip.ttl;
+    s->last_spm = now;
+    const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
+    if (!no_window && !v.nbr_unreach()) s->window = SqnWindow{f.trail, f.lead};
+
+    if (a.ip.ttl <= 1) {
+        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        return;
+    }
+    env_.group_members(s->source, s->group, members_);
+    Transmit t = downstream_transmit(*s, a, true);
+    for (IfIndex i : members_) {
+        if (i == a.ifindex) continue;
+        auto address = env_.interface_address(i, f.path.family());
+        if (!address) continue;  // no address of the SPM's family there: cannot be its PGM hop
+        t.ifindex = i;
+        out.add(t, pgm);
+        MutableBytes copy = out.mutable_bytes(out.transmits().back());
+        // SPM_PATH := the outgoing interface (§7.1); checksum fixed incrementally.
+        rewrite_in_place(copy, f.path_offset + 4, address->address());
+        if (auto bo = v.find(OptionType::NakBoIvl)) {
+            // §15.2.1: remove or overwrite; the router does not tune NAK_BO_IVL, so it
+            // invalidates the option, which receivers skip (decisions.md D8).
+            std::uint8_t b = static_cast<std::uint8_t>(
+                (copy[bo->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
+            rewrite_in_place(copy, bo->offset, Bytes(&b, 1));
+        }
+        if (!apply_opx(v, copy, i)) {
+            out.abandon_last();
+            continue;
+        }
+        count(i, s, Counter::OutSpms);
+    }
+}
+
+// --- ODATA: switched to the members (§2.3) --------------------------------------------------
+
+void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
+    if_counters(a.ifindex)[Counter::InOdata]++;
+    auto it = sessions_.find(v.header.tsi());
+    Session* s = it == sessions_.end() ? nullptr : &it->second;
+    if (s) s->counters[Counter::InOdata]++;
+    // RPF: from the session's upstream interface, or the route towards the source.
+    IfIndex upstream =
+        s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
+    if (upstream != a.ifindex) return;
+    if (a.ip.ttl <= 1) {
+        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        return;
+    }
+    env_.group_members(a.ip.source, a.ip.destination, members_);
+    Transmit t;
+    t.ip_source = a.ip.source;
+    t.ip_destination = a.ip.destination;
+    t.ttl = static_cast<std::uint8_t>(a.ip.ttl - 1);
+    t.encapsulation = a.ip.encapsulation;
+    t.udp_port = a.ip.udp_destination_port;
+    for (IfIndex i : members_) {
+        if (i == a.ifindex) continue;
+        t.ifindex = i;
+        out.add(t, pgm);
+        if (v.has_unknown_options && !apply_opx(v, out.mutable_bytes(out.transmits().back()), i)) {
+            out.abandon_last();
+            continue;
+        }
+        count(i, s, Counter::OutOdata);
+    }
+}
+
+// --- RDATA: only where it was asked for (§7.8) ------------------------------------------------
+
+void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end()) {
+        count(a.ifindex, nullptr, Counter::InRdata);
+        if_counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
+        return;
+    }
+    Session& s = it->second;
+    count(a.ifindex, &s, Counter::InRdata);
+    const RepairKey key{it->first, v.get<DataFields>()->sqn};
+    auto e = repairs_.find(key);
+    if (e == repairs_.end()) {
+        count(a.ifindex, &s, Counter::RdataEliminatedSqn);  // §7.8: no state, dropped
+        return;
+    }
+    const InterfaceSlots slots = e->second.interfaces & ~(InterfaceSlots{1} << slot(a.ifindex));
+    apply(key, RepairEvent::Rdata, 0, now, &s, &out);
+    if (slots == 0) {
+        count(a.ifindex, &s, Counter::RdataEliminatedOIF);
+        return;
+    }
+    if (a.ip.ttl <= 1) {
+        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        return;
+    }
+    Transmit t = downstream_transmit(s, a, true);
+    t.ip_source = a.ip.source;  // the source, or an upstream DLR sending as the source (§9.5.2.1)
+    for (IfIndex i : interfaces_of(slots)) {
+        t.ifindex = i;
+        out.add(t, pgm);
+        if (v.has_unknown_options && !apply_opx(v, out.mutable_bytes(out.transmits().back()), i)) {
+            out.abandon_last();
+            continue;
+        }
+        count(i, &s, Counter::OutRdata);
+    }
+}
+
+// --- NAK: confirm, eliminate, forward (§7.2-7.4, 9.3.3) ------------------------------------
+
+void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out) {
+    const NakFields& f = *nak.get<NakFields>();
+    MutableBytes buf = out.begin(kMaxPgmSize);
+    PacketWriter w(buf);
+    // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
+    w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port, nak.header.gsi);
+    w.flags(nak.header.option_flags & kOptParity);
+    w.nak(NakFields{f.sqn, s.source, s.group});
+    if (auto list = nak.nak_list()) w.nak_list(*list);  // echoed unchanged (§9.3.3)
+    auto size = w.finish();
+    if (!size) {
+        out.abandon();
+        return;
+    }
+    Transmit t;
+    t.ifindex = a.ifindex;
+    t.ip_source = s.source;  // §7.2: the NCF comes "from" the source
+    t.ip_destination = s.group;
+    t.ttl = kForwardTtl;
+    t.router_alert = true;
+    t.encapsulation = a.ip.encapsulation;
+    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
+    out.commit(t, *size);
+}
+
+void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out) {
+    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
+    if (!own) return;
+    Transmit t;
+    t.ifindex = s.upstream_interface;
+    t.ip_source = *own;
+    t.ip_destination = s.upstream_neighbour;
+    t.ttl = kForwardTtl;
+    t.encapsulation = s.encapsulation;
+    t.udp_port = s.udp_port;
+    out.add(t, pgm);
+    MutableBytes copy = out.mutable_bytes(out.transmits().back());
+    // NAK_SRC must be the real source: OpenPGM receivers put the router's address there.
+    const NakFields& f = *v.get<NakFields>();
+    if (f.source != s.source && f.source.family() == s.source.family()) {
+        rewrite_in_place(copy, kHeaderSize + 4 + 4, s.source.address());
+    }
+    if (!apply_opx(v, copy, s.upstream_interface)) {
+        out.abandon_last();
+        return;
+    }
+    count(s.upstream_interface, &s,
+          v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
+}
+
+void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
+    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
+    if (!own) return;
+    MutableBytes buf = out.begin(128);
+    PacketWriter w(buf);
+    w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
+    w.nak(NakFields{key.sqn, s.source, s.group});
+    auto size = w.finish();
+    if (!size) {
+        out.abandon();
+        return;
+    }
+    Transmit t;
+    t.ifindex = s.upstream_interface;
+    t.ip_source = *own;
+    t.ip_destination = s.upstream_neighbour;
+    t.ttl = kForwardTtl;
+    t.encapsulation = s.encapsulation;
+    t.udp_port = s.udp_port;
+    out.commit(t, *size);
+    count(s.upstream_interface, &s, Counter::OutNaks);
+    count(s.upstream_interface, &s, Counter::NakRetransmitted);
+}
+
+void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    count(a.ifindex, nullptr, Counter::InNaks);
+    if (!admit_naks(a.ifindex, nak_count(v), now)) return;
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end()) {
+        // decisions.md: no path state, no NCF, no state; receivers repeat after the next SPM.
+        if_counters(a.ifindex)[Counter::InNakNoSessionErrors]++;
+        return;
+    }
+    Session& s = it->second;
+    s.counters[Counter::InNaks]++;
+    if (a.ifindex == s.upstream_interface) {
+        // A NAK from upstream is not for us to confirm or forward; it is a peer's
+        // (multicast TTL-1 NAK, N-NAK-22): ignored.
+        return;
+    }
+    send_ncf(a, v, s, out);
+    count(a.ifindex, &s, Counter::OutNcfs);
+    const InterfaceSlots arrival = InterfaceSlots{1} << slot(a.ifindex);
+    bool forward = false;
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        std::uint8_t actions =
+            apply(RepairKey{it->first, sqn}, RepairEvent::Nak, arrival, now, &s, nullptr);
+        forward |= (actions & kForwardNak) != 0;
+        if (actions & kEliminated) count(a.ifindex, &s, Counter::NakEliminated);
+    });
+    if (forward) forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
+}
+
+void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    count(a.ifindex, nullptr, Counter::InNnaks);
+    if (!admit_naks(a.ifindex, nak_count(v), now)) return;
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end()) {
+        if_counters(a.ifindex)[Counter::InNnakNoSessionErrors]++;
+        return;
+    }
+    Session& s = it->second;
+    s.counters[Counter::InNnaks]++;
+    bool forward = false;
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        std::uint8_t actions =
+            apply(RepairKey{it->first, sqn}, RepairEvent::Nnak, 0, now, &s, nullptr);
+        forward |= (actions & kForwardNak) != 0;
+        if (actions & kEliminated) count(a.ifindex, &s, Counter::NNakEliminated);
+    });
+    if (forward) forward_upstream(v, pgm, s, out);
+}
+
+// --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------
+
+void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
+    count(a.ifindex, nullptr, Counter::InNcfs);
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end()) {
+        if_counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
+        return;
+    }
+    Session& s = it->second;
+    s.counters[Counter::InNcfs]++;
+    if (a.ifindex != s.upstream_interface) {
+        count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
+        return;
+    }
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        const RepairKey key{it->first, sqn};
+        const bool existed = repairs_.contains(key);
+        std::uint8_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
+        if (actions & kStartConfirmed)
+            count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
+    });
+}
+
+// --- The state machine applied -----------------------------------------------------------
+
+std::uint8_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                           Session* s, Output* out) {
+    auto it = repairs_.find(key);
+    RepairTransition tr;
+    if (it == repairs_.end()) {
+        tr = transition_from_none(event);
+        if (!tr.legal) return kNoAction;
+        if (repairs_.size() >= config_.max_repair_states) {
+            if (s) count(s->upstream_interface, s, Counter::ShedRepairCap);
+            return kNoAction;
+        }
+        it = repairs_.emplace(key, RepairEntry{}).first;
+        if (s) {
+            s->counters[Counter::ReXmitStates]++;
+            if (event == RepairEvent::Nak) count(s->upstream_interface, s, Counter::UniqueNaks);
+        }
+    } else {
+        tr = transition(it->second.phase, event);
+        if (!tr.legal) return kNoAction;
+    }
+    RepairEntry& e = it->second;
+    e.interfaces |= add;
+    if (tr.actions & kDelete) {
+        repairs_.erase(it);
+        return tr.actions;
+    }
+    e.phase = tr.next;
+    if (tr.actions & kStartRepeat) {
+        e.short_deadline = now + config_.nak_repeat_period;
+        e.long_deadline = now + config_.nak_rpt_ivl;
+    }
+    if (tr.actions & kStartConfirmed) {
+        e.short_deadline = now + config_.nak_elim_ivl;
+        e.long_deadline = now + config_.nak_rdata_ivl;
+    }
+    if (tr.actions & kStartNullNak) {
+        e.short_deadline = now + config_.nak_elim_ivl;
+        e.long_deadline = kNever;
+    }
+    if (tr.next == RepairPhase::ElimSuspended) e.short_deadline = kNever;
+    if ((tr.actions & kRepeatNak) && s && out) {
+        repeat_nak(key, *s, *out);
+        e.short_deadline = now + config_.nak_repeat_period;
+    }
+    arm(key, e);
+    return tr.actions;
+}
+
+void Router::arm(const RepairKey& key, RepairEntry& e) {
+    const Time at = e.next_deadline();
+    if (at >= e.scheduled) return;  // the live item fires earlier and re-arms then
+    e.scheduled = at;
+    timers_.push(TimerItem{at, key, ++e.generation});
+}
+
+Time Router::next_deadline() const {
+    Time t = next_session_sweep_;
+    if (!timers_.empty()) t = std::min(t, timers_.top().at);
+    return t;
+}
+
+void Router::on_timer(Time now, Output& out) {
+    while (!timers_.empty() && timers_.top().at <= now) {
+        TimerItem item = timers_.top();
+        timers_.pop();
+        auto it = repairs_.find(item.key);
+        if (it == repairs_.end() || it->second.generation != item.generation) continue;  // stale
+        RepairEntry& e = it->second;
+        e.scheduled = kNever;
+        auto sit = sessions_.find(item.key.tsi);
+        Session* s = sit == sessions_.end() ? nullptr : &sit->second;
+        RepairEvent event;
+        const bool long_due = e.long_deadline <= now;
+        switch (e.phase) {
+            case RepairPhase::Pending:
+                event = long_due ? RepairEvent::RptIvlExpired : RepairEvent::RepeatDue;
+                break;
+            case RepairPhase::NullNak:
+                event = RepairEvent::ElimExpired;
+                break;
+            default:
+                event = long_due ? RepairEvent::RdataIvlExpired : RepairEvent::ElimExpired;
+                break;
+        }
+        if (e.next_deadline() > now) {  // moved later since the item was pushed
+            arm(item.key, e);
+            continue;
+        }
+        if (s && event == RepairEvent::RptIvlExpired)
+            count(s->upstream_interface, s, Counter::NakRetryExpired);
+        if (s && event == RepairEvent::RdataIvlExpired)
+            count(s->upstream_interface, s, Counter::ReXmitTimedOut);
+        if (!s && (event == RepairEvent::RepeatDue))
+            event = RepairEvent::RptIvlExpired;  // session gone
+        apply(item.key, event, 0, now, s, &out);
+    }
+    if (now >= next_session_sweep_) expire_sessions(now);
+}
+
+void Router::expire_sessions(Time now) {
+    std::erase_if(sessions_, [&](const auto& kv) {
+        return now - kv.second.last_spm >= config_.session_lifetime;
+    });
+    if (sessions_.empty()) {
+        next_session_sweep_ = kNever;
+        return;
+    }
+    Time oldest = kNever;
+    for (const auto& [tsi, s] : sessions_)
+        oldest = std::min(oldest, s.last_spm);
+    next_session_sweep_ = oldest + config_.session_lifetime;
+}
+
+void Router::interface_down(IfIndex ifindex) {
+    const InterfaceSlots bit = InterfaceSlots{1} << slot(ifindex);
+    for (auto& [key, e] : repairs_)
+        e.interfaces &= ~bit;
+    std::erase_if(sessions_,
+                  [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
+    std::erase_if(repairs_, [&](const auto& kv) { return !sessions_.contains(kv.first.tsi); });
+}
+
+}  // namespace pgm::router

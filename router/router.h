@@ -1,0 +1,117 @@
+// DOC: The PGM network element core (RFC 3208 §7, checklist §4 and C1-C29), sans-I/O.
+//
+// Owns the path state of every session (router/session.h), the repair state of every
+// NAKed sequence (router/repair.h, the state machine), the timers that drive both, and
+// the counters. The caller (the daemon, or the simulator) hands in each PGM packet with its
+// arrival interface and IP header fields and the current time, calls on_timer() when
+// next_deadline() is due, and sends what the core appended to the Output. Interfaces,
+// routes and group membership are asked of an `Environment`.
+//
+// Life cycle: construct with a configuration and an environment; feed packets and timer
+// ticks; reconfigure() on reload; interface_down() when a link goes away. Nothing here
+// blocks, reads a clock or allocates per packet once tables and the Output have grown.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/io.h"
+#include "protocol/packet.h"
+#include "router/config.h"
+#include "router/counters.h"
+#include "router/environment.h"
+#include "router/repair.h"
+#include "router/session.h"
+
+namespace pgm::router {
+
+inline constexpr std::size_t kMaxInterfaces = 64;
+
+struct InterfaceState {
+    IfIndex ifindex = 0;
+    CounterSet counters;
+    double nak_tokens = 0;  // token bucket for the NAK rate cap
+    Time nak_tokens_at{};
+};
+
+class Router {
+  public:
+    Router(const RouterConfig& config, const Environment& environment);
+
+    void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out);
+    void on_timer(Time now, Output& out);
+    Time next_deadline() const;
+
+    void reconfigure(const RouterConfig& config);
+    // The link is gone: it leaves every repair interface set, sessions whose upstream it
+    // was are removed, and its counters are kept.
+    void interface_down(IfIndex ifindex);
+
+    // Inspection.
+    const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
+    const std::unordered_map<RepairKey, RepairEntry>& repairs() const { return repairs_; }
+    const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
+    CounterSet totals() const;
+    // Interfaces in a repair entry's slot set.
+    std::vector<IfIndex> interfaces_of(InterfaceSlots slots) const;
+    const std::array<std::uint64_t, 32>& malformed_by_reason() const {
+        return malformed_by_reason_;
+    }
+    void clear_counters();
+    void clear_repairs();
+    const RouterConfig& config() const { return config_; }
+
+  private:
+    struct TimerItem {
+        Time at;
+        RepairKey key;
+        std::uint32_t generation;
+        bool operator>(const TimerItem& o) const { return at > o.at; }
+    };
+
+    std::size_t slot(IfIndex ifindex);
+    CounterSet& if_counters(IfIndex ifindex) { return interfaces_[slot(ifindex)].counters; }
+    void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
+    bool admit_naks(IfIndex ifindex, std::size_t n, Time now);
+
+    // Per type.
+    void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    void on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
+    void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    void on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    void on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    void on_ncf(const Arrival& a, const PacketView& v, Time now);
+
+    // Repair state.
+    // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
+    std::uint8_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                       Session* s, Output* out);
+    void arm(const RepairKey& key, RepairEntry& e);
+    void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out);
+    void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out);
+    void repeat_nak(const RepairKey& key, Session& s, Output& out);
+
+    // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
+    void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);
+    // Applies OPX rules of unknown options to a packet about to be forwarded; false when the
+    // packet must be discarded. May rewrite `copy` in place (invalidation).
+    bool apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex);
+    Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
+
+    void expire_sessions(Time now);
+
+    RouterConfig config_;
+    const Environment& env_;
+    std::unordered_map<Tsi, Session> sessions_;
+    std::unordered_map<RepairKey, RepairEntry> repairs_;
+    std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
+    std::vector<InterfaceState> interfaces_;
+    std::array<std::uint64_t, 32> malformed_by_reason_{};
+    Time next_session_sweep_ = kNever;
+    std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
+};
+
+}  // namespace pgm::router

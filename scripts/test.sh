@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, from a fresh Debian 12 machine (as root) to a verdict.
+#
+# 1. scripts/setup.sh installs the Debian packages and builds (gcc, RelWithDebInfo) in build/;
+#    ctest runs every test there.
+# 2. The same suite again in build-sanitize/ (clang, ASan + UBSan), which also builds the
+#    libFuzzer targets and runs each for PGMD_FUZZ_SECONDS (default 60).
+# The sanitizer run's ctest summary is the last thing printed. Exit status: 0 = all passed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+jobs=$(nproc)
+fuzz_seconds=${PGMD_FUZZ_SECONDS:-60}
+
+echo "== set-up and build (gcc, RelWithDebInfo) =="
+scripts/setup.sh --build-dir build --build-type RelWithDebInfo
+echo "== tests (gcc build) =="
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== build (clang, ASan+UBSan, fuzzers) =="
+scripts/setup.sh --no-install --build-dir build-sanitize --build-type Sanitize -- \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DPGMD_FUZZ=ON \
+  -DPGMD_FUZZ_SECONDS="$fuzz_seconds"
+echo "== tests (sanitizer build, fuzzing included) =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
