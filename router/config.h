@@ -16,8 +16,8 @@ namespace pgm::router {
 using namespace std::chrono_literals;
 
 struct RouterConfig {
-    // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period;
-    // PGM-MIB pgmNeIfNakRptInterval).
+    // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period, 10/s;
+    // decisions.md D4).
     Duration nak_repeat_period = 100ms;
     // How long an unconfirmed NAK is repeated before its state is dropped (NAK_RPT_IVL).
     // Shorter than the usual receiver NAK_RPT_IVL (OpenPGM: 2 s), so that a receiver's
@@ -37,10 +37,6 @@ struct RouterConfig {
     // NAKs (NAK, NNAK, each list entry counted) accepted per interface per second; the rest
     // are shed and counted. 0 = unlimited.
     std::uint32_t max_naks_per_second_per_interface = 50000;
-
-    // What to do with a NAK for a TSI with no path state (decisions.md D-N21): answer with
-    // an NCF (receivers stop repeating it) but create no state and forward nothing.
-    bool ncf_for_unknown_sessions = true;
 
     bool valid() const {
         return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();

@@ -42,6 +42,10 @@ namespace pgm::router {
     X(SpmBadSqn)                                                                        \
     X(SpmRpfErrors) /* not in the MIB: SPM not from the interface towards the source */ \
     X(NakEliminated)                                                                    \
+    X(NakError)            /* NAK_GRP is not the session group */                       \
+    X(NakMulticastIgnored) /* not in the MIB: multicast (TTL-1) NAK or NNAK, D14.3 */   \
+    X(RdataRpfErrors)      /* not in the MIB: RDATA not from upstream, D14.6 */         \
+    X(OutSpmrs)            /* not in the MIB: SPMR/ACK to us, sent upstream, D14.5 */   \
     X(NNakEliminated)                                                                   \
     X(NakRetransmitted)                                                                 \
     X(NakRetryExpired)                                                                  \

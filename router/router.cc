@@ -107,6 +107,10 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         return;
     }
     const PacketView& v = r.view;
+    if (opx_discards(v)) {
+        if_counters(a.ifindex)[Counter::OptionDiscards]++;
+        return;
+    }
     switch (v.header.type) {
         case PacketType::Spm:
             on_spm(a, v, pgm, now, out);
@@ -152,28 +156,30 @@ Transmit Router::downstream_transmit(const Session& s, const Arrival& a, bool ro
     return t;
 }
 
-bool Router::apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex) {
-    if (!v.has_unknown_options) return true;
+bool Router::opx_discards(const PacketView& v) const {
+    // D10: OPX counts only for unknown options, and only when the sender set NETWORK.
+    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return false;
+    OptionIterator it = v.options();
+    while (auto o = it.next())
+        if (!o->known() && (o->opx() == Opx::Discard || o->opx() == Opx::Reserved)) return true;
+    return false;
+}
+
+void Router::apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex) {
+    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return;
     OptionIterator it = v.options();
     while (auto o = it.next()) {
-        if (o->known()) continue;  // OPX of known options is not looked at (OpenPGM leaves garbage)
-        switch (o->opx()) {
-            case Opx::Ignore:
-                break;
-            case Opx::Invalidate: {
-                std::uint8_t b = static_cast<std::uint8_t>(
-                    (copy[o->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
-                rewrite_in_place(copy, o->offset, Bytes(&b, 1));
-                if_counters(ifindex)[Counter::OptionInvalidated]++;
-                break;
-            }
-            case Opx::Discard:
-            case Opx::Reserved:  // decisions.md D10: reserved treated as discard
-                if_counters(ifindex)[Counter::OptionDiscards]++;
-                return false;
-        }
+        if (o->known() || o->opx() != Opx::Invalidate) continue;
+        std::uint8_t b = static_cast<std::uint8_t>((copy[o->offset] & kOptEnd) |
+                                                   static_cast<std::uint8_t>(OptionType::Invalid));
+        rewrite_in_place(copy, o->offset, Bytes(&b, 1));
+        if_counters(ifindex)[Counter::OptionInvalidated]++;
     }
-    return true;
+}
+
+bool Router::addressed_to_us(const Arrival& a) const {
+    auto own = env_.interface_address(a.ifindex, a.ip.destination.family());
+    return own && *own == a.ip.destination;
 }
 
 void Router::fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out) {
@@ -250,10 +256,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
                 (copy[bo->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
             rewrite_in_place(copy, bo->offset, Bytes(&b, 1));
         }
-        if (!apply_opx(v, copy, i)) {
-            out.abandon_last();
-            continue;
-        }
+        apply_opx(v, copy, i);
         count(i, s, Counter::OutSpms);
     }
 }
@@ -284,10 +287,7 @@ void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& 
         if (i == a.ifindex) continue;
         t.ifindex = i;
         out.add(t, pgm);
-        if (v.has_unknown_options && !apply_opx(v, out.mutable_bytes(out.transmits().back()), i)) {
-            out.abandon_last();
-            continue;
-        }
+        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
         count(i, s, Counter::OutOdata);
     }
 }
@@ -303,6 +303,10 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     }
     Session& s = it->second;
     count(a.ifindex, &s, Counter::InRdata);
+    if (a.ifindex != s.upstream_interface || !a.ip.destination.is_multicast()) {
+        count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
+        return;
+    }
     const RepairKey key{it->first, v.get<DataFields>()->sqn};
     auto e = repairs_.find(key);
     if (e == repairs_.end()) {
@@ -324,10 +328,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     for (IfIndex i : interfaces_of(slots)) {
         t.ifindex = i;
         out.add(t, pgm);
-        if (v.has_unknown_options && !apply_opx(v, out.mutable_bytes(out.transmits().back()), i)) {
-            out.abandon_last();
-            continue;
-        }
+        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
         count(i, &s, Counter::OutRdata);
     }
 }
@@ -352,7 +353,8 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     t.ifindex = a.ifindex;
     t.ip_source = s.source;  // §7.2: the NCF comes "from" the source
     t.ip_destination = s.group;
-    t.ttl = kForwardTtl;
+    t.ttl =
+        static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);  // D12: as far as our SPMs
     t.router_alert = true;
     t.encapsulation = a.ip.encapsulation;
     t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
@@ -376,10 +378,7 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
     if (f.source != s.source && f.source.family() == s.source.family()) {
         rewrite_in_place(copy, kHeaderSize + 4 + 4, s.source.address());
     }
-    if (!apply_opx(v, copy, s.upstream_interface)) {
-        out.abandon_last();
-        return;
-    }
+    apply_opx(v, copy, s.upstream_interface);
     count(s.upstream_interface, &s,
           v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
 }
@@ -410,6 +409,10 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
 
 void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNaks);
+    if (a.ip.destination.is_multicast()) {
+        if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
+        return;
+    }
     if (!admit_naks(a.ifindex, nak_count(v), now)) return;
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
@@ -419,6 +422,10 @@ void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     }
     Session& s = it->second;
     s.counters[Counter::InNaks]++;
+    if (v.get<NakFields>()->group != s.group) {
+        count(a.ifindex, &s, Counter::NakError);
+        return;
+    }
     if (a.ifindex == s.upstream_interface) {
         // A NAK from upstream is not for us to confirm or forward; it is a peer's
         // (multicast TTL-1 NAK, N-NAK-22): ignored.
@@ -439,6 +446,10 @@ void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
 
 void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNnaks);
+    if (a.ip.destination.is_multicast()) {
+        if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
+        return;
+    }
     if (!admit_naks(a.ifindex, nak_count(v), now)) return;
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
@@ -447,6 +458,10 @@ void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now,
     }
     Session& s = it->second;
     s.counters[Counter::InNnaks]++;
+    if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
+        count(a.ifindex, &s, Counter::NakError);
+        return;
+    }
     bool forward = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         std::uint8_t actions =
@@ -479,6 +494,26 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
         if (actions & kStartConfirmed)
             count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
     });
+}
+
+// --- SPMR and PGMCC ACK addressed to us: on towards the source (D14.5) ---------------------
+
+void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
+    if (a.ip.destination.is_multicast() || !addressed_to_us(a)) return;  // routed by the kernel
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end() || a.ifindex == it->second.upstream_interface) return;
+    Session& s = it->second;
+    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
+    if (!own) return;
+    Transmit t;
+    t.ifindex = s.upstream_interface;
+    t.ip_source = *own;
+    t.ip_destination = s.upstream_neighbour;
+    t.ttl = kForwardTtl;
+    t.encapsulation = s.encapsulation;
+    t.udp_port = s.udp_port;
+    out.add(t, pgm);
+    count(s.upstream_interface, &s, Counter::OutSpmrs);
 }
 
 // --- The state machine applied -----------------------------------------------------------

@@ -84,6 +84,7 @@ class Router {
     void on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
+    void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
 
     // Repair state.
     // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
@@ -96,9 +97,12 @@ class Router {
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
     void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);
-    // Applies OPX rules of unknown options to a packet about to be forwarded; false when the
-    // packet must be discarded. May rewrite `copy` in place (invalidation).
-    bool apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex);
+    // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
+    void apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex);
+    // True when an unknown option asks network elements to discard the packet (D10).
+    bool opx_discards(const PacketView& v) const;
+    void to_upstream(const Arrival& a, const PacketView& v, Bytes pgm);
+    bool addressed_to_us(const Arrival& a) const;
     Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
     void expire_sessions(Time now);
