@@ -39,7 +39,9 @@ std::uint16_t native_sum(const std::uint8_t* p, std::size_t n) {
         n -= 16;
     }
     std::uint8_t tail[16] = {};
-    std::memcpy(tail, p, n);  // zero padding is the RFC's padding of an odd last byte
+    // Zero padding is the RFC's padding of an odd last byte. An empty span may have a null
+    // data pointer, which memcpy must not be given even with n == 0.
+    if (n != 0) std::memcpy(tail, p, n);
     std::uint32_t w[4];
     std::memcpy(w, tail, 16);
     a0 += w[0];
@@ -108,7 +110,9 @@ void rewrite_in_place(MutableBytes packet, std::size_t offset, Bytes new_bytes) 
     std::uint8_t* field = packet.data() + kOffsetChecksum;
     std::uint16_t updated = checksum_update(
         load16(field), offset, Bytes(packet.data() + offset, new_bytes.size()), new_bytes);
-    std::memmove(packet.data() + offset, new_bytes.data(), new_bytes.size());
+    if (!new_bytes.empty()) {
+        std::memmove(packet.data() + offset, new_bytes.data(), new_bytes.size());
+    }
     store16(field, updated);
 }
 

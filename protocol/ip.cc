@@ -201,12 +201,12 @@ std::optional<std::size_t> build_ipv4(MutableBytes out, const Ipv4Params& ip,
         store16(payload + 2, udp->destination);
         store16(payload + 4, static_cast<std::uint16_t>(udp_len));
         store16(payload + 6, 0);
-        std::memcpy(payload + kUdpHeaderSize, pgm.data(), pgm.size());
+        if (!pgm.empty()) std::memcpy(payload + kUdpHeaderSize, pgm.data(), pgm.size());
         auto c = static_cast<std::uint16_t>(
             ~udp_sum(ip.source, ip.destination, Bytes(payload, udp_len)));
         store16(payload + 6, c == 0 ? 0xFFFF : c);
     } else {
-        std::memcpy(payload, pgm.data(), pgm.size());
+        if (!pgm.empty()) std::memcpy(payload, pgm.data(), pgm.size());
     }
     return total;
 }

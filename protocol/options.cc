@@ -140,7 +140,7 @@ bool option_allowed(std::uint8_t option_type, PacketType t) {
         case OptionType::PathNla:
             return t == P::Ncf;
         case OptionType::Cr:
-            return any({P::Nak, P::Nnak});
+            return t == P::Nak;  // checklist §1.4: NAK only
         case OptionType::Length:
             return false;  // only as the first option, handled by parse()
         case OptionType::Invalid:

@@ -49,7 +49,7 @@ const char* to_string(ParseError e) {
         case ParseError::NakListBad:
             return "OPT_NAK_LIST empty or longer than 62";
         case ParseError::NetworkFlagMismatch:
-            return "OPT_NETWORK flag clear with network-significant option";
+            return "OPT_NETWORK flag disagrees with the options";
     }
     return "unknown error";
 }
@@ -279,6 +279,7 @@ class Parser {
         const std::size_t end = start + u16(start + 2);
         if (end > p_.size()) return fail(ParseError::OptionTruncated, start + 2);
         bool network_significant = false;
+        bool opaque = false;  // an option whose network significance the codec cannot tell
         std::size_t at = start + kOptLengthSize;
         for (;;) {
             if (at + kOptionHeaderSize > end) {
@@ -303,14 +304,16 @@ class Parser {
                 if (!check_known_option(o)) return false;
                 v.known.at[o.type] = static_cast<std::uint16_t>(at);
                 network_significant |= is_network_significant(o.type, v.header.type);
-            } else if (!o.known()) {
-                v.has_unknown_options = true;
+            } else {
+                opaque = true;  // unknown, OPT_INVALID, PGMCC
+                if (!o.known()) v.has_unknown_options = true;
             }
             at += o.length;
             if (o.end) break;
         }
         if (at != end) return fail(ParseError::OptionsTotalMismatch, start + 2);
-        if (network_significant && !(v.header.option_flags & kOptNetwork)) {
+        const bool network_flag = (v.header.option_flags & kOptNetwork) != 0;
+        if (network_significant != network_flag && (network_significant || !opaque)) {
             return fail(ParseError::NetworkFlagMismatch, kOffsetOptions);
         }
         v.payload_offset = end;

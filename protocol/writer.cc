@@ -152,7 +152,7 @@ PacketWriter& PacketWriter::nak_list(std::span<const Sqn> sqns) {
 PacketWriter& PacketWriter::nak_list(const NakListView& sqns) {
     if (std::uint8_t* p =
             begin_option(OptionType::NakList, kOptionHeaderSize + sqns.raw().size())) {
-        std::memcpy(p + 4, sqns.raw().data(), sqns.raw().size());
+        if (!sqns.empty()) std::memcpy(p + 4, sqns.raw().data(), sqns.raw().size());
     }
     return *this;
 }
@@ -268,7 +268,7 @@ PacketWriter& PacketWriter::raw_option(std::uint8_t type, std::uint8_t byte2, st
     if (std::uint8_t* p =
             begin_option(static_cast<OptionType>(type & kOptTypeMask), length, byte3)) {
         p[2] = byte2;
-        std::memcpy(p + 4, value.data(), value.size());
+        if (!value.empty()) std::memcpy(p + 4, value.data(), value.size());
         if (network_significant) flags_ |= kOptNetwork;
     }
     return *this;
@@ -276,7 +276,9 @@ PacketWriter& PacketWriter::raw_option(std::uint8_t type, std::uint8_t byte2, st
 
 PacketWriter& PacketWriter::payload(Bytes data) {
     payload_start_ = pos_;
-    if (std::uint8_t* p = reserve(data.size())) std::memcpy(p, data.data(), data.size());
+    // An empty span may have a null data pointer, which memcpy must not get even for 0 bytes.
+    std::uint8_t* p = reserve(data.size());
+    if (p && !data.empty()) std::memcpy(p, data.data(), data.size());
     return *this;
 }
 
