@@ -320,8 +320,12 @@ class Parser {
         return true;
     }
 
+    // Only ODATA and RDATA carry data (§8): every other type has an empty TSDU.
     bool tsdu() {
-        std::size_t remaining = p_.size() - r_.view.payload_offset;
+        const PacketType t = r_.view.header.type;
+        const std::size_t remaining = p_.size() - r_.view.payload_offset;
+        const bool data = t == PacketType::Odata || t == PacketType::Rdata;
+        if (!data && remaining != 0) return fail(ParseError::TsduLengthMismatch, kOffsetTsduLength);
         return remaining == r_.view.header.tsdu_length ||
                fail(ParseError::TsduLengthMismatch, kOffsetTsduLength);
     }

@@ -418,6 +418,13 @@ TEST_F(ParseErrors, TsduLengthMismatch) {
     // An SPM carries no TSDU: trailing bytes are a mismatch too.
     expect(edit_and_parse(make_spec(PacketType::Spm), [](Buf& b) { b.push_back(0); }),
            ParseError::TsduLengthMismatch, kOffsetTsduLength, kOffsetTsduLength + 1);
+    // Even with a TSDU length that matches: only ODATA and RDATA carry data (§8).
+    expect(edit_and_parse(make_spec(PacketType::Nak),
+                          [](Buf& b) {
+                              b.push_back(0);
+                              store16(&b[kOffsetTsduLength], 1);
+                          }),
+           ParseError::TsduLengthMismatch, kOffsetTsduLength, kOffsetTsduLength + 1);
 }
 
 TEST_F(ParseErrors, UnknownAfi) {
