@@ -1,0 +1,850 @@
+#include "protocol/receiver.h"
+
+#include <algorithm>
+#include <deque>
+#include <set>
+#include <span>
+
+#include "protocol/writer.h"
+
+namespace pgm {
+
+namespace {
+
+constexpr std::size_t kMaxNakSqns = 1 + kMaxNakList;  // header SQN + OPT_NAK_LIST (R13)
+// Common header + NAK fields with two IPv6 NLAs + OPT_LENGTH + a full OPT_NAK_LIST.
+constexpr std::size_t kMaxNakPacket =
+    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
+constexpr std::size_t kMaxSpmrPacket = kHeaderSize;
+constexpr std::size_t kMaxWindowSqns = 0x7FFFFFFF;  // half the sequence space
+constexpr std::uint8_t kSpmrMulticastTtl = 1;       // App. C: the multicast copy stays local
+
+constexpr SqnTransition to(SqnState next, int actions = kSqnNoAction) {
+    return {true, next, static_cast<std::uint16_t>(actions)};
+}
+constexpr SqnTransition ignored() {
+    return {};
+}
+
+// splitmix64: small, seedable, and the same on every platform (std distributions are not).
+std::uint64_t next_random(std::uint64_t& state) {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// Offset of `s` from `base` in the window (s not older than base).
+std::uint32_t offset(Sqn s, Sqn base) {
+    return s.value() - base.value();
+}
+
+LossReason loss_reason(SqnEvent event, LossReason given) {
+    switch (event) {
+        case SqnEvent::NcfTimeout:
+        case SqnEvent::DataTimeout:
+            return LossReason::RetriesExhausted;
+        case SqnEvent::TrailPassed:
+            return LossReason::TrailAdvanced;
+        default:
+            return given;
+    }
+}
+
+}  // namespace
+
+// --- The state machine ----------------------------------------------------------------------
+
+bool is_waiting(SqnState state) {
+    return state == SqnState::BackOff || state == SqnState::WaitNcf || state == SqnState::WaitData;
+}
+
+SqnTransition sqn_transition_from_none(SqnEvent event) {
+    switch (event) {
+        case SqnEvent::Detected:
+            return to(SqnState::BackOff, kArmBackoff);
+        case SqnEvent::Data:
+            return to(SqnState::Received, kStoreData);
+        default:
+            return ignored();
+    }
+}
+
+SqnTransition sqn_transition(SqnState state, SqnEvent event, bool retries_exhausted) {
+    using S = SqnState;
+    using E = SqnEvent;
+    if (is_waiting(state)) {
+        // In every waiting state: the data completes recovery (R7); a trail advance, the
+        // window bound or the session end give the sequence up (R7, memory bound).
+        switch (event) {
+            case E::Data:
+                return to(S::Received, kStoreData);
+            case E::TrailPassed:
+            case E::Evicted:
+                return to(S::Lost, kDeclareLost);
+            default:
+                break;
+        }
+    }
+    switch (state) {
+        case S::BackOff:
+            switch (event) {
+                case E::NakingEnabled:
+                    return to(S::BackOff, kArmBackoff);
+                case E::BackoffExpired:
+                    return to(S::WaitNcf, kSendNak | kArmRptIvl);
+                case E::NcfHeard:
+                case E::NakHeard:
+                    return to(S::WaitData, kSuppressed | kArmRdataIvl);  // R8
+                default:
+                    return ignored();
+            }
+        case S::WaitNcf:
+            switch (event) {
+                case E::NcfTimeout:
+                    return retries_exhausted ? to(S::Lost, kDeclareLost)
+                                             : to(S::BackOff, kCountNcfRetry | kArmBackoff);
+                case E::NcfHeard:
+                    return to(S::WaitData, kArmRdataIvl);
+                default:
+                    return ignored();  // another receiver's NAK does not confirm ours
+            }
+        case S::WaitData:
+            switch (event) {
+                case E::DataTimeout:
+                    return retries_exhausted ? to(S::Lost, kDeclareLost)
+                                             : to(S::BackOff, kCountDataRetry | kArmBackoff);
+                case E::NcfHeard:
+                case E::NakHeard:
+                    return to(S::WaitData, kArmRdataIvl);  // R7: restarts NAK_RDATA_IVL
+                default:
+                    return ignored();
+            }
+        case S::Received:
+            switch (event) {
+                case E::Data:
+                    return to(S::Received, kDuplicate);  // R2
+                case E::Evicted:
+                    return to(S::Lost, kDiscardData);
+                default:
+                    return ignored();  // a trail advance leaves held data deliverable
+            }
+        case S::Lost:
+            return ignored();  // final: late data is not taken back
+    }
+    return ignored();
+}
+
+const char* to_string(SqnState state) {
+    switch (state) {
+        case SqnState::BackOff:
+            return "BACK_OFF";
+        case SqnState::WaitNcf:
+            return "WAIT_NCF";
+        case SqnState::WaitData:
+            return "WAIT_DATA";
+        case SqnState::Received:
+            return "RECEIVED";
+        case SqnState::Lost:
+            return "LOST";
+    }
+    return "?";
+}
+
+const char* to_string(LossReason reason) {
+    switch (reason) {
+        case LossReason::TrailAdvanced:
+            return "trail-advanced";
+        case LossReason::RetriesExhausted:
+            return "retries-exhausted";
+        case LossReason::WindowBound:
+            return "window-bound";
+        case LossReason::IncompleteApdu:
+            return "incomplete-apdu";
+        case LossReason::SessionEnded:
+            return "session-ended";
+    }
+    return "?";
+}
+
+const char* to_string(EndReason reason) {
+    switch (reason) {
+        case EndReason::Fin:
+            return "fin";
+        case EndReason::Reset:
+            return "reset";
+        case EndReason::Expired:
+            return "expired";
+    }
+    return "?";
+}
+
+// --- Per-TSI state --------------------------------------------------------------------------
+
+struct Receiver::Slot {
+    SqnState state = SqnState::BackOff;
+    LossReason reason = LossReason::WindowBound;  // when Lost
+    bool fragment = false;
+    std::uint32_t ncf_retries = 0;
+    std::uint32_t data_retries = 0;
+    Time deadline = kNever;  // of the waiting state; mirrored in Peer::timers
+    OptFragment frag{};
+    std::vector<std::uint8_t> data;
+};
+
+struct Receiver::Peer {
+    Tsi tsi;
+    Nla source;      // NAK_SRC: IP source of the last SPM (of data before any SPM)
+    Nla group;       // NAK_GRP
+    Nla nak_target;  // SPM_PATH of the last in-sequence SPM (R4, R9)
+    std::uint16_t data_destination_port = 0;
+
+    bool spm_seen = false;
+    Sqn last_spm_sqn;
+    bool advertised = false;  // an SPM advertised a window before the first data
+    Sqn advertised_trail;
+    std::optional<Sqn> advertised_join;
+
+    // Receive window: slots[i] is sequence next + i; lead = next + slots.size() - 1.
+    bool started = false;
+    Sqn trail_init;  // RXW_TRAIL_INIT (R1)
+    Sqn next;        // oldest sequence not yet delivered or reported
+    Sqn lead;
+    std::deque<Slot> slots;
+    std::size_t bytes = 0;
+    std::set<std::pair<Time, std::uint32_t>> timers;  // (deadline, sqn) of waiting slots
+    // APDU reassembly progress at the head: slots checked and their bytes.
+    std::size_t assembled_slots = 0;
+    std::size_t assembled_bytes = 0;
+
+    Time spmr_at = kNever;
+    Time end_at = kNever;  // FIN / RST linger
+    EndReason end_reason = EndReason::Fin;
+    bool ended = false;  // tombstone
+    Time expire_at = kNever;
+
+    Slot& at(Sqn s) { return slots[offset(s, next)]; }
+    const Slot& at(Sqn s) const { return slots[offset(s, next)]; }
+    bool in_window(Sqn s) const { return !slots.empty() && s >= next && s <= lead; }
+    Time next_deadline() const {
+        if (ended) return expire_at;
+        Time t = std::min({spmr_at, end_at, expire_at});
+        return timers.empty() ? t : std::min(t, timers.begin()->first);
+    }
+};
+
+struct Receiver::Assembly {
+    enum Kind { Complete, Wait, Broken } kind = Wait;
+    std::size_t slots = 0;  // Complete: the APDU's; Broken: fragments to give up
+    LossReason reason = LossReason::IncompleteApdu;
+};
+
+Receiver::Receiver(const ReceiverConfig& config) : config_(config), rng_(config.seed) {
+    config_.max_window_sqns = std::clamp<std::size_t>(config_.max_window_sqns, 1, kMaxWindowSqns);
+    config_.max_sources = std::max<std::size_t>(config_.max_sources, 1);
+}
+
+Receiver::~Receiver() = default;
+
+Duration Receiver::draw(Duration interval) {
+    if (interval <= Duration::zero()) return Duration::zero();
+    const auto span = static_cast<std::uint64_t>(interval.count());
+    return Duration(static_cast<Duration::rep>(next_random(rng_) % (span + 1)));
+}
+
+std::optional<SqnState> Receiver::sqn_state(const Tsi& tsi, Sqn sqn) const {
+    auto it = peers_.find(tsi);
+    if (it == peers_.end() || !it->second->in_window(sqn)) return std::nullopt;
+    return it->second->at(sqn).state;
+}
+
+Time Receiver::next_deadline() const {
+    Time t = kNever;
+    for (const auto& [tsi, p] : peers_)
+        t = std::min(t, p->next_deadline());
+    return t;
+}
+
+void Receiver::update_peaks() {
+    stats_.buffered_bytes_peak = std::max(stats_.buffered_bytes_peak, stats_.buffered_bytes);
+    stats_.buffered_sqns_peak = std::max(stats_.buffered_sqns_peak, stats_.buffered_sqns);
+}
+
+// --- Packets --------------------------------------------------------------------------------
+
+void Receiver::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
+    (void)out;  // packets are answered from on_timer only: every NAK and SPMR waits a back-off
+    ++stats_.packets;
+    ParseResult r = parse(pgm);
+    if (!r) {
+        ++stats_.malformed;
+        return;
+    }
+    const PacketView& v = r.view;
+    const Nla& destination = a.ip.destination;
+    const bool to_group =
+        config_.group.family() == Nla::Family::None || destination == config_.group;
+    if ((config_.data_destination_port != 0 &&
+         v.header.data_destination_port() != config_.data_destination_port) ||
+        (!to_group && destination != config_.address) || v.header.parity()) {
+        ++stats_.ignored;  // parity packets and parity NAKs/NCFs: no FEC here (R11, R19)
+        return;
+    }
+    switch (v.header.type) {
+        case PacketType::Spm:
+            on_spm(a, v, now);
+            break;
+        case PacketType::Odata:
+        case PacketType::Rdata:
+            on_data(a, v, now);
+            break;
+        case PacketType::Ncf:
+            on_ncf_or_nak(v, now);
+            break;
+        case PacketType::Nak:
+        case PacketType::Spmr:
+            if (!destination.is_multicast() || a.ip.source == config_.address) {
+                ++stats_.ignored;  // unicast (to a source or network element), or our own
+                break;             // multicast copy looped back
+            }
+            if (v.header.type == PacketType::Nak)
+                on_ncf_or_nak(v, now);
+            else
+                on_spmr(v, now);
+            break;
+        default:
+            ++stats_.ignored;
+            break;
+    }
+    flush_loss();
+    update_peaks();
+}
+
+Receiver::Peer* Receiver::find_peer(const Tsi& tsi) {
+    auto it = peers_.find(tsi);
+    return it == peers_.end() ? nullptr : it->second.get();
+}
+
+Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Time now) {
+    if (peers_.size() >= config_.max_sources) {
+        // Room is made only by dropping a tombstone (the one that would expire first).
+        auto victim = peers_.end();
+        for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+            if (it->second->ended &&
+                (victim == peers_.end() || it->second->expire_at < victim->second->expire_at))
+                victim = it;
+        }
+        if (victim == peers_.end()) {
+            ++stats_.sources_refused;
+            return nullptr;
+        }
+        peers_.erase(victim);
+    }
+    auto p = std::make_unique<Peer>();
+    p->tsi = v.header.tsi();
+    p->source = a.ip.source;
+    p->group = a.ip.destination.is_multicast() ? a.ip.destination : config_.group;
+    p->data_destination_port = v.header.data_destination_port();
+    p->expire_at = now + config_.peer_expiry;
+    ++stats_.sources;
+    return peers_.emplace(p->tsi, std::move(p)).first->second.get();
+}
+
+// SPM: sequencing, NAK destination, window (R4, R5, R6), session end (R18).
+void Receiver::on_spm(const Arrival& a, const PacketView& v, Time now) {
+    ++stats_.spms;
+    Peer* p = find_peer(v.header.tsi());
+    if (!p) p = create_peer(v, a, now);
+    if (!p || p->ended) return;
+    const SpmFields& f = *v.get<SpmFields>();
+    if (p->spm_seen && !(f.sqn > p->last_spm_sqn)) {
+        ++stats_.spms_out_of_sequence;
+        return;
+    }
+    const bool first = !p->spm_seen;
+    p->spm_seen = true;
+    p->last_spm_sqn = f.sqn;
+    p->source = a.ip.source;  // the source's NLA: routers keep the IP source of SPMs
+    p->nak_target = f.path;   // the nearest PGM network element, or the source itself
+    p->data_destination_port = v.header.data_destination_port();
+    p->expire_at = now + config_.peer_expiry;
+    p->spmr_at = kNever;  // R16: an SPM cancels the SPMR
+    if (first) {
+        // R4: losses found before the first SPM start their back-off now, all together.
+        const Duration backoff = draw(config_.nak_bo_ivl);
+        for (std::size_t i = 0; i < p->slots.size(); ++i) {
+            if (p->slots[i].state == SqnState::BackOff && p->slots[i].deadline == kNever)
+                apply(*p, p->next + static_cast<std::uint32_t>(i), SqnEvent::NakingEnabled, now,
+                      backoff);
+        }
+    }
+    // R5: no window information in SPMs with OPT_NBR_UNREACH or the no-window marker.
+    const bool window =
+        !v.nbr_unreach() && !(f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead);
+    if (window && !p->started) {
+        if (!SqnWindow{f.trail, f.lead}.empty()) {
+            p->advertised = true;
+            p->advertised_trail = f.trail;
+        }
+    } else if (window) {
+        if (f.lead > p->lead) open_until(*p, f.lead + 1, now, 0);  // R6: loss from SPM_LEAD
+        advance_trail(*p, f.trail, now);                           // stale values are ignored
+    }
+    if (!p->started) {
+        if (auto join = v.join()) p->advertised_join = join->min_sqn;
+    }
+    deliver(*p);
+    enforce_bytes(*p, now);
+    if (auto rst = v.rst()) {
+        if (rst->no_naks) {
+            end_session(*p, EndReason::Reset, now);  // R18: no NAK will be answered
+            return;
+        }
+        start_linger(*p, EndReason::Reset, now);
+    } else if (v.fin()) {
+        start_linger(*p, EndReason::Fin, now);
+    }
+}
+
+// R1: the window starts at the first data packet inside the advertised window.
+bool Receiver::start_window(Peer& p, const PacketView& v) {
+    const DataFields& f = *v.get<DataFields>();
+    if (p.advertised && f.sqn < p.advertised_trail) return false;
+    Sqn init = f.sqn;
+    std::optional<Sqn> join = v.join() ? std::optional<Sqn>(v.join()->min_sqn) : p.advertised_join;
+    if (join && *join < f.sqn && offset(f.sqn, *join) < config_.max_window_sqns) {
+        // OPT_JOIN_MIN sets RXW_TRAIL_INIT, but not before what the source still holds.
+        init = *join;
+        if (f.trail > init && f.trail <= f.sqn) init = f.trail;
+        if (p.advertised && p.advertised_trail > init && p.advertised_trail <= f.sqn)
+            init = p.advertised_trail;
+    }
+    p.started = true;
+    p.trail_init = init;
+    p.next = init;
+    p.lead = init - 1;
+    return true;
+}
+
+void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
+    ++(v.header.type == PacketType::Odata ? stats_.odata : stats_.rdata);
+    Peer* p = find_peer(v.header.tsi());
+    if (!p) p = create_peer(v, a, now);
+    if (!p || p->ended) return;
+    p->expire_at = now + config_.peer_expiry;
+    if (!p->spm_seen) p->source = a.ip.source;  // until an SPM names it
+    if (!p->started && !start_window(*p, v)) {
+        ++stats_.out_of_window;
+        return;
+    }
+    // R16: data before any SPM: ask for one after a back-off.
+    if (!p->spm_seen && p->spmr_at == kNever) p->spmr_at = now + draw(config_.spmr_bo_ivl);
+
+    const DataFields& f = *v.get<DataFields>();
+    const Sqn sqn = f.sqn;
+    const Bytes payload = v.payload();
+    if (auto frag = v.fragment()) {
+        const bool sane =
+            frag->first_sqn <= sqn && offset(sqn, frag->first_sqn) < config_.max_window_sqns &&
+            frag->offset <= frag->apdu_length && payload.size() <= frag->apdu_length - frag->offset;
+        if (!sane) {
+            ++stats_.malformed_fragments;
+            return;
+        }
+    }
+    if (sqn < p->next) {
+        // R2: already delivered or reported, or before the window.
+        ++(sqn >= p->trail_init ? stats_.duplicates : stats_.out_of_window);
+    } else {
+        if (sqn > p->lead) open_until(*p, sqn, now, 1);  // R6: loss from the sequence gap
+        const bool fresh = p->slots.empty() || sqn > p->lead || is_waiting(p->at(sqn).state);
+        if (fresh) make_room(*p, payload.size(), sqn, now);
+        if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &v).legal) ++stats_.out_of_window;
+    }
+    advance_trail(*p, f.trail, now);  // R5: OD_TRAIL / RD_TRAIL
+    deliver(*p);
+    enforce_bytes(*p, now);
+    if (v.fin()) start_linger(*p, EndReason::Fin, now);
+}
+
+// NCF, or a multicast NAK of another receiver: suppression and restart (R7, R8, R12, R13).
+void Receiver::on_ncf_or_nak(const PacketView& v, Time now) {
+    const bool ncf = v.header.type == PacketType::Ncf;
+    ++(ncf ? stats_.ncfs_received : stats_.naks_heard);
+    Peer* p = find_peer(v.header.tsi());
+    if (!p || p->ended || !p->started) return;
+    const SqnEvent event = ncf ? SqnEvent::NcfHeard : SqnEvent::NakHeard;
+    auto one = [&](Sqn sqn) {
+        if (p->in_window(sqn) && is_waiting(p->at(sqn).state))
+            apply(*p, sqn, event, now);
+        else
+            ++stats_.ignored_nak_sqns;  // R12
+    };
+    one(v.get<NakFields>()->sqn);
+    if (auto list = v.nak_list()) {
+        for (std::size_t i = 0; i < list->size(); ++i)
+            one((*list)[i]);
+    }
+}
+
+// A multicast SPMR of another receiver: ours is not needed this round (R16).
+void Receiver::on_spmr(const PacketView& v, Time now) {
+    Peer* p = find_peer(v.header.tsi());
+    if (!p || p->spmr_at == kNever) return;
+    p->spmr_at = now + config_.spmr_repeat_ivl + draw(config_.spmr_bo_ivl);
+    ++stats_.spmrs_suppressed;
+}
+
+// --- The state machine applied --------------------------------------------------------------
+
+void Receiver::set_deadline(Peer& p, Sqn sqn, Slot& s, Time at) {
+    if (s.deadline == at) return;
+    if (s.deadline != kNever) p.timers.erase({s.deadline, sqn.value()});
+    s.deadline = at;
+    if (at != kNever) p.timers.emplace(at, sqn.value());
+}
+
+SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
+                              std::optional<Duration> backoff, LossReason reason,
+                              const PacketView* data) {
+    SqnTransition tr;
+    Slot* s = nullptr;
+    if (p.slots.empty() || sqn > p.lead) {  // sqn == lead + 1: a new slot
+        tr = sqn_transition_from_none(event);
+        if (!tr.legal) return tr;
+        s = &p.slots.emplace_back();
+        p.lead = sqn;
+        ++stats_.buffered_sqns;
+    } else {
+        s = &p.at(sqn);
+        const bool exhausted =
+            (event == SqnEvent::NcfTimeout && s->ncf_retries >= config_.nak_ncf_retries) ||
+            (event == SqnEvent::DataTimeout && s->data_retries >= config_.nak_data_retries);
+        tr = sqn_transition(s->state, event, exhausted);
+        if (!tr.legal) return tr;
+    }
+    s->state = tr.next;
+    const std::uint16_t act = tr.actions;
+    Time deadline = s->deadline;
+    if (act & kArmBackoff)
+        deadline = p.spm_seen ? now + (backoff ? *backoff : draw(config_.nak_bo_ivl)) : kNever;
+    if (act & kArmRptIvl) deadline = now + config_.nak_rpt_ivl;
+    if (act & kArmRdataIvl) deadline = now + config_.nak_rdata_ivl;
+    set_deadline(p, sqn, *s, is_waiting(tr.next) ? deadline : kNever);
+    if (act & kCountNcfRetry) ++s->ncf_retries;
+    if (act & kCountDataRetry) ++s->data_retries;
+    if (act & kSendNak) nak_batch_.push_back(sqn);
+    if (act & kSuppressed) ++stats_.naks_suppressed;
+    if (act & kDuplicate) ++stats_.duplicates;
+    if (act & kDeclareLost) {
+        s->reason = loss_reason(event, reason);
+        ++stats_.unrecoverable;
+    }
+    if (act & kDiscardData) {
+        free_data(p, *s);
+        s->reason = reason;
+        ++stats_.discarded_fragments;
+    }
+    if ((act & kStoreData) && data) {
+        const Bytes payload = data->payload();
+        s->data.assign(payload.begin(), payload.end());
+        p.bytes += payload.size();
+        stats_.buffered_bytes += payload.size();
+        auto frag = data->fragment();
+        s->fragment = frag.has_value();
+        if (frag) s->frag = *frag;
+    }
+    return tr;
+}
+
+// --- Window movement --------------------------------------------------------------------------
+
+// Creates missing slots for (lead, end), keeping room for `reserve` more after them; the
+// oldest sequences give way if the window would exceed max_window_sqns.
+void Receiver::open_until(Peer& p, Sqn end, Time now, std::size_t reserve) {
+    const std::uint64_t max = config_.max_window_sqns;
+    if (std::uint64_t{offset(end, p.next)} + reserve > max) {
+        const Sqn target = end - static_cast<std::uint32_t>(max - reserve);  // the new next
+        while (!p.slots.empty() && p.next < target)
+            evict_head(p, LossReason::WindowBound, now);
+        if (p.next < target) skip_to(p, target, LossReason::WindowBound);
+    }
+    if (!(end > p.lead + 1)) return;
+    const Duration backoff = draw(config_.nak_bo_ivl);  // one draw per detection (batched NAKs)
+    for (Sqn s = p.lead + 1; s != end; ++s)
+        apply(p, s, SqnEvent::Detected, now, backoff);
+}
+
+// R5, R7: the source no longer holds sequences before `trail`.
+void Receiver::advance_trail(Peer& p, Sqn trail, Time now) {
+    if (!p.started || !(trail > p.next)) return;  // stale or no change
+    const bool beyond_lead = trail > p.lead + 1;
+    const std::size_t n = std::min<std::size_t>(offset(trail, p.next), p.slots.size());
+    for (std::size_t i = 0; i < n; ++i)
+        apply(p, p.next + static_cast<std::uint32_t>(i), SqnEvent::TrailPassed, now);
+    deliver(p);
+    if (beyond_lead) {
+        // Everything held is older than the trail: APDUs still incomplete cannot complete.
+        while (!p.slots.empty())
+            evict_head(p, LossReason::TrailAdvanced, now);
+        if (p.next < trail) skip_to(p, trail, LossReason::TrailAdvanced);
+    }
+}
+
+// Before storing `bytes` for sequence `keep`: give up older sequences while they would not fit.
+void Receiver::make_room(Peer& p, std::size_t bytes, Sqn keep, Time now) {
+    while (p.bytes + bytes > config_.max_window_bytes && !p.slots.empty() && p.next < keep)
+        evict_head(p, LossReason::WindowBound, now);
+}
+
+void Receiver::enforce_bytes(Peer& p, Time now) {
+    while (p.bytes > config_.max_window_bytes && !p.slots.empty())
+        evict_head(p, LossReason::WindowBound, now);
+}
+
+void Receiver::evict_head(Peer& p, LossReason reason, Time now) {
+    apply(p, p.next, SqnEvent::Evicted, now, {}, reason);
+    deliver(p);
+}
+
+// Sequences never seen, between the (empty) window and `sqn`, reported lost as one range.
+void Receiver::skip_to(Peer& p, Sqn sqn, LossReason reason) {
+    const std::uint32_t count = offset(sqn, p.next);
+    report_loss(p.tsi, p.next, count, reason);
+    stats_.unrecoverable += count;
+    p.next = sqn;
+    p.lead = sqn - 1;
+}
+
+void Receiver::free_data(Peer& p, Slot& s) {
+    p.bytes -= s.data.size();
+    stats_.buffered_bytes -= s.data.size();
+    std::vector<std::uint8_t>().swap(s.data);
+}
+
+void Receiver::pop_head(Peer& p) {
+    free_data(p, p.slots.front());
+    p.slots.pop_front();
+    ++p.next;
+    --stats_.buffered_sqns;
+    p.assembled_slots = 0;
+    p.assembled_bytes = 0;
+}
+
+// Fragments at the head forming one APDU (R3, §9.2): consecutive sequences from first_sqn with
+// contiguous offsets up to OPT_FRAG_LEN.
+Receiver::Assembly Receiver::assemble(Peer& p) {
+    const Slot& head = p.slots.front();
+    const std::uint32_t total = head.frag.apdu_length;
+    if (total > config_.max_window_bytes || head.frag.offset != 0)
+        return {Assembly::Broken, 1, LossReason::IncompleteApdu};
+    for (std::size_t i = p.assembled_slots; i < p.slots.size(); ++i) {
+        const Slot& s = p.slots[i];
+        if (is_waiting(s.state)) return {Assembly::Wait};
+        if (s.state == SqnState::Lost) return {Assembly::Broken, i, s.reason};
+        if (!s.fragment || s.frag.first_sqn != p.next || s.frag.offset != p.assembled_bytes ||
+            s.frag.apdu_length != total || p.assembled_bytes + s.data.size() > total)
+            return {Assembly::Broken, std::max<std::size_t>(i, 1), LossReason::IncompleteApdu};
+        p.assembled_bytes += s.data.size();
+        p.assembled_slots = i + 1;
+        if (p.assembled_bytes == total) return {Assembly::Complete, i + 1};
+    }
+    return {Assembly::Wait};
+}
+
+// Losses are coalesced into one LossEvent per contiguous run of one reason and TSI; the run
+// is flushed before any other event and at the end of every call, so events stay in order.
+void Receiver::report_loss(const Tsi& tsi, Sqn first, std::uint32_t count, LossReason reason) {
+    if (loss_.count != 0 && loss_.tsi == tsi && loss_.reason == reason &&
+        loss_.first_sqn + loss_.count == first &&
+        loss_.count + std::uint64_t{count} <= 0xFFFFFFFFu) {
+        loss_.count += count;
+        return;
+    }
+    flush_loss();
+    loss_ = LossEvent{tsi, first, count, reason};
+}
+
+void Receiver::flush_loss() {
+    if (loss_.count != 0) events_.push_back(loss_);
+    loss_.count = 0;
+}
+
+// R3: in order, whole APDUs; losses reported where they fall in the sequence.
+void Receiver::deliver(Peer& p) {
+    auto emit = [&](Sqn first, std::vector<std::uint8_t> apdu) {
+        flush_loss();
+        ++stats_.delivered_apdus;
+        stats_.delivered_bytes += apdu.size();
+        events_.push_back(DataEvent{p.tsi, first, std::move(apdu)});
+    };
+    auto give_up = [&](LossReason reason) {  // a received fragment that cannot be delivered
+        report_loss(p.tsi, p.next, 1, reason);
+        ++stats_.discarded_fragments;
+        pop_head(p);
+    };
+    while (!p.slots.empty()) {
+        Slot& head = p.slots.front();
+        if (is_waiting(head.state)) break;
+        if (head.state == SqnState::Lost) {
+            report_loss(p.tsi, p.next, 1, head.reason);
+            pop_head(p);
+            continue;
+        }
+        if (!head.fragment) {
+            std::vector<std::uint8_t> apdu = std::move(head.data);
+            p.bytes -= apdu.size();
+            stats_.buffered_bytes -= apdu.size();
+            const Sqn first = p.next;
+            pop_head(p);
+            emit(first, std::move(apdu));
+            continue;
+        }
+        if (head.frag.first_sqn != p.next) {
+            // The APDU began before the window, or its head was lost: it dies with that loss.
+            const bool follows_loss =
+                loss_.count != 0 && loss_.tsi == p.tsi && loss_.first_sqn + loss_.count == p.next;
+            give_up(follows_loss ? loss_.reason : LossReason::IncompleteApdu);
+            continue;
+        }
+        const Assembly a = assemble(p);
+        if (a.kind == Assembly::Wait) break;
+        if (a.kind == Assembly::Broken) {
+            for (std::size_t i = 0; i < a.slots; ++i)
+                give_up(a.reason);
+            continue;
+        }
+        std::vector<std::uint8_t> apdu;
+        apdu.reserve(head.frag.apdu_length);
+        for (std::size_t i = 0; i < a.slots; ++i)
+            apdu.insert(apdu.end(), p.slots[i].data.begin(), p.slots[i].data.end());
+        const Sqn first = p.next;
+        for (std::size_t i = 0; i < a.slots; ++i)
+            pop_head(p);
+        emit(first, std::move(apdu));
+    }
+}
+
+// --- Session end (R18) ----------------------------------------------------------------------
+
+void Receiver::start_linger(Peer& p, EndReason reason, Time now) {
+    if (p.end_at == kNever) p.end_at = now + config_.fin_linger;
+    if (reason == EndReason::Reset) p.end_reason = reason;
+}
+
+void Receiver::end_session(Peer& p, EndReason reason, Time now) {
+    while (!p.slots.empty())
+        evict_head(p, LossReason::SessionEnded, now);
+    p.timers.clear();
+    std::deque<Slot>().swap(p.slots);
+    flush_loss();
+    events_.push_back(SessionEndEvent{p.tsi, reason});
+    ++stats_.sessions_ended;
+    p.ended = true;
+    p.spmr_at = kNever;
+    p.end_at = kNever;
+    p.expire_at = now + config_.peer_expiry;  // tombstone
+}
+
+// --- Timers ---------------------------------------------------------------------------------
+
+void Receiver::on_timer(Time now, Output& out) {
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        Peer& p = *it->second;
+        if (!p.ended && p.next_deadline() <= now) timer_peer(p, now, out);
+        if (p.ended && p.expire_at <= now)
+            it = peers_.erase(it);
+        else
+            ++it;
+    }
+    flush_loss();
+    update_peaks();
+}
+
+void Receiver::timer_peer(Peer& p, Time now, Output& out) {
+    expired_.clear();
+    for (auto it = p.timers.begin(); it != p.timers.end() && it->first <= now; ++it)
+        expired_.push_back(*it);
+    nak_batch_.clear();
+    for (const auto& [at, value] : expired_) {
+        const Sqn sqn(value);
+        if (!p.in_window(sqn) || p.at(sqn).deadline != at) continue;
+        switch (p.at(sqn).state) {
+            case SqnState::BackOff:
+                apply(p, sqn, SqnEvent::BackoffExpired, now);
+                break;
+            case SqnState::WaitNcf:
+                apply(p, sqn, SqnEvent::NcfTimeout, now);
+                break;
+            default:
+                apply(p, sqn, SqnEvent::DataTimeout, now);
+                break;
+        }
+    }
+    if (!nak_batch_.empty()) send_naks(p, nak_batch_, out);
+    deliver(p);
+    if (p.spmr_at <= now) {
+        send_spmr(p, out);
+        p.spmr_at = now + config_.spmr_repeat_ivl + draw(config_.spmr_bo_ivl);
+    }
+    if (p.end_at <= now)
+        end_session(p, p.end_reason, now);
+    else if (p.expire_at <= now)
+        end_session(p, EndReason::Expired, now);
+}
+
+// --- Transmissions --------------------------------------------------------------------------
+
+Transmit Receiver::transmit_to(const Nla& destination, std::uint8_t ttl) const {
+    Transmit t;
+    t.ifindex = config_.ifindex;
+    t.ip_source = config_.address;
+    t.ip_destination = destination;
+    t.ttl = ttl;
+    t.router_alert = false;
+    t.encapsulation = config_.encapsulation;
+    t.udp_port = config_.udp_port;
+    return t;
+}
+
+// R9, R10, R13: oldest first, up to 63 sequences per NAK (header + 62 in OPT_NAK_LIST),
+// unicast to the last SPM_PATH, NAK_SRC = the source, NAK_GRP = the group, ports upstream.
+void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Output& out) {
+    std::sort(sqns.begin(), sqns.end(),
+              [&](Sqn a, Sqn b) { return offset(a, p.next) < offset(b, p.next); });
+    const std::span<const Sqn> all(sqns);
+    for (std::size_t i = 0; i < all.size(); i += kMaxNakSqns) {
+        const std::span<const Sqn> chunk = all.subspan(i, std::min(kMaxNakSqns, all.size() - i));
+        PacketWriter w(out.begin(kMaxNakPacket));
+        w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
+        w.nak(NakFields{chunk.front(), p.source, p.group});
+        if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
+        auto size = w.finish();
+        if (!size) {
+            out.abandon();
+            continue;
+        }
+        out.commit(transmit_to(p.nak_target, config_.nak_ttl), *size);
+        ++stats_.naks_sent;
+        stats_.nak_sqns_sent += chunk.size();
+    }
+}
+
+// R16 (App. C): a multicast copy with TTL 1 for the neighbours, then one unicast to the source.
+void Receiver::send_spmr(Peer& p, Output& out) {
+    const std::pair<Nla, std::uint8_t> copies[] = {{p.group, kSpmrMulticastTtl},
+                                                   {p.source, config_.nak_ttl}};
+    for (const auto& [destination, ttl] : copies) {
+        PacketWriter w(out.begin(kMaxSpmrPacket));
+        w.begin(PacketType::Spmr, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
+        auto size = w.finish();
+        if (!size) {
+            out.abandon();
+            continue;
+        }
+        out.commit(transmit_to(destination, ttl), *size);
+        ++stats_.spmrs_sent;
+    }
+}
+
+}  // namespace pgm

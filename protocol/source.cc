@@ -1,0 +1,601 @@
+#include "protocol/source.h"
+
+#include <algorithm>
+#include <span>
+
+#include "protocol/writer.h"
+
+namespace pgm {
+namespace {
+
+using std::chrono::nanoseconds;
+
+constexpr std::int64_t kNanoPerSecond = 1'000'000'000;
+constexpr std::size_t kMinTpdu = 512;  // room for an NCF echoing a full IPv6 OPT_NAK_LIST
+constexpr std::size_t kMaxTpdu = 65535;
+constexpr std::size_t kMaxRateBurst = 1'000'000'000;  // keeps the bucket in int64 nano-bytes
+constexpr std::uint64_t kMaxRate = 1'000'000'000'000;
+constexpr std::size_t kIpv6HeaderSize = 40;
+constexpr std::size_t kIpv6RouterAlertSize = 8;  // hop-by-hop header with the RFC 2711 option
+constexpr std::size_t kDataFieldsSize = 8;       // OD_SQN/RD_SQN + OD_TRAIL/RD_TRAIL
+// Every data packet leaves room for OPT_LENGTH, OPT_SYN and OPT_FIN, so that the cut of an
+// APDU does not depend on which of them a packet turns out to carry.
+constexpr std::size_t kFlagOptionsSize = kOptLengthSize + 2 * kOptFlagOnlySize;
+
+std::size_t ip_overhead_of(const SourceConfig& c, bool router_alert) {
+    const bool v6 = c.group.is_ipv6();
+    std::size_t n = v6 ? kIpv6HeaderSize : kIpv4HeaderSize;
+    if (router_alert) n += v6 ? kIpv6RouterAlertSize : kRouterAlertOptionSize;
+    if (c.encapsulation == Encapsulation::Udp) n += kUdpHeaderSize;
+    return n;
+}
+
+// splitmix64: a small PRNG whose output is the same on every platform.
+std::uint64_t splitmix64(std::uint64_t& state) {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// A random data-source port outside the well-known range and unlike the destination port.
+std::uint16_t draw_source_port(const SourceConfig& c) {
+    std::uint64_t state = c.seed;
+    for (;;) {
+        auto port = static_cast<std::uint16_t>(1024 + splitmix64(state) % (65536 - 1024));
+        if (port != c.data_destination_port) return port;
+    }
+}
+
+}  // namespace
+
+bool SourceConfig::valid() const {
+    const Duration zero = Duration::zero();
+    return (address.is_ipv4() || address.is_ipv6()) && group.family() == address.family() &&
+           group.is_multicast() && max_tpdu >= kMinTpdu && max_tpdu <= kMaxTpdu && txw_sqns >= 1 &&
+           txw_sqns <= 0x7FFFFFFFu && txw_secs > zero && txw_max_rte > 0 &&
+           txw_max_rte <= kMaxRate && rate_burst <= kMaxRateBurst && min_packet_interval >= zero &&
+           ambient_spm > zero && ihb_min > zero && ihb_max >= ihb_min && rdata_delay >= zero &&
+           max_backlog_apdus > 0 && max_backlog_bytes > 0 && max_pending_ncfs > 0 &&
+           (!source_port || *source_port != 0);
+}
+
+const char* to_string(SourceState state) {
+    switch (state) {
+        case SourceState::Open:
+            return "open";
+        case SourceState::Draining:
+            return "draining";
+        case SourceState::Closing:
+            return "closing";
+        case SourceState::Reset:
+            return "reset";
+        case SourceState::Finished:
+            return "finished";
+    }
+    return "unknown";
+}
+
+bool Source::PendingNcf::operator==(const PendingNcf& o) const {
+    return sqn == o.sqn && list_size == o.list_size &&
+           std::equal(list.begin(), list.begin() + list_size, o.list.begin());
+}
+
+// --- Token bucket ---------------------------------------------------------------------------
+
+void Source::TokenBucket::configure(std::uint64_t bytes_per_sec, std::size_t depth_bytes,
+                                    Time now) {
+    rate_ = static_cast<std::int64_t>(std::clamp<std::uint64_t>(bytes_per_sec, 1, kMaxRate));
+    depth_ = static_cast<std::int64_t>(std::min(depth_bytes, kMaxRateBurst)) * kNanoPerSecond;
+    tokens_ = depth_;
+    at_ = now;
+}
+
+void Source::TokenBucket::refill(Time now) {
+    if (now <= at_) return;
+    const std::int64_t elapsed = std::chrono::duration_cast<nanoseconds>(now - at_).count();
+    at_ = now;
+    const std::int64_t room = depth_ - tokens_;
+    // rate_ nano-bytes per nanosecond of elapsed time is rate_ bytes per second.
+    tokens_ = elapsed > room / rate_ ? depth_ : tokens_ + rate_ * elapsed;
+}
+
+bool Source::TokenBucket::take(std::size_t bytes, Time now) {
+    refill(now);
+    const std::int64_t need = static_cast<std::int64_t>(bytes) * kNanoPerSecond;
+    if (tokens_ < need) return false;
+    tokens_ -= need;
+    return true;
+}
+
+Time Source::TokenBucket::ready_at(std::size_t bytes) const {
+    const std::int64_t missing = static_cast<std::int64_t>(bytes) * kNanoPerSecond - tokens_;
+    if (missing <= 0) return at_;
+    return at_ + std::chrono::ceil<Duration>(nanoseconds((missing + rate_ - 1) / rate_));
+}
+
+// --- Life cycle -----------------------------------------------------------------------------
+
+Source::Source(const SourceConfig& config, Time now) : config_(config), now_(now), created_(now) {
+    // Keep the arithmetic below defined even for a configuration that is not valid().
+    config_.max_tpdu = std::clamp(config_.max_tpdu, kMinTpdu, kMaxTpdu);
+    config_.txw_sqns = std::clamp<std::uint32_t>(config_.txw_sqns, 1, 0x7FFFFFFFu);
+    config_.ihb_min = std::max(config_.ihb_min, Duration(1));
+    config_.ihb_max = std::max(config_.ihb_max, config_.ihb_min);
+    config_.ambient_spm = std::max(config_.ambient_spm, Duration(1));
+
+    tsi_ = Tsi{config_.gsi, config_.source_port.value_or(draw_source_port(config_))};
+    buffer_size_ = config_.max_tpdu - ip_overhead_of(config_, config_.router_alert);
+    const std::size_t room = buffer_size_ - kHeaderSize - kDataFieldsSize;
+    single_tsdu_ = room - kFlagOptionsSize;
+    fragment_tsdu_ = room - kFlagOptionsSize - kOptFragmentSize;
+    bucket_.configure(config_.txw_max_rte, std::max(config_.rate_burst, config_.max_tpdu), now);
+    next_packet_at_ = now;
+    trail_ = Sqn(config_.initial_sqn);  // empty window: trail = lead + 1, as OpenPGM starts
+    update_edges();
+    // The first SPM goes at once: OpenPGM receivers NAK only after they have seen one.
+    spm_pending_ = true;
+    reset_heartbeat(now);
+}
+
+std::size_t Source::max_apdu() const {
+    const std::uint64_t by_window = std::uint64_t{fragment_tsdu_} * config_.txw_sqns;
+    const std::uint64_t by_option = 0xFFFFFFFFu;  // OPT_FRAG_LEN
+    const std::uint64_t fragmented = std::min(by_window, by_option);
+    const std::uint64_t limit = std::max<std::uint64_t>(fragmented, single_tsdu_);
+    return static_cast<std::size_t>(std::min<std::uint64_t>(limit, config_.max_backlog_bytes));
+}
+
+bool Source::send(Bytes apdu, Time now) {
+    now_ = std::max(now_, now);
+    if (state_ != SourceState::Open || apdu.size() > max_apdu() ||
+        backlog_.size() >= config_.max_backlog_apdus ||
+        backlog_bytes_ + apdu.size() > config_.max_backlog_bytes) {
+        return false;
+    }
+    backlog_.emplace_back(apdu.begin(), apdu.end());
+    backlog_bytes_ += apdu.size();
+    return true;
+}
+
+void Source::close(Time now) {
+    now_ = std::max(now_, now);
+    if (state_ != SourceState::Open) return;
+    if (backlog_.empty()) {
+        enter_closing(now_);
+    } else {
+        state_ = SourceState::Draining;  // the last ODATA will carry OPT_FIN
+    }
+}
+
+void Source::enter_closing(Time now) {
+    state_ = SourceState::Closing;
+    spm_pending_ = true;  // S16: FIN at once, then heartbeats from IHB_MIN
+    blocked_size_ = 0;
+    reset_heartbeat(now);
+    end_at_ = now + config_.txw_secs;
+}
+
+void Source::reset(std::uint8_t error_code, bool no_naks, Time now) {
+    now_ = std::max(now_, now);
+    if (state_ == SourceState::Reset || state_ == SourceState::Finished) return;
+    state_ = SourceState::Reset;
+    rst_ = OptRst{no_naks, static_cast<std::uint8_t>(error_code & kRstErrorMask)};
+    stats_.apdus_discarded += backlog_.size();
+    backlog_.clear();
+    backlog_bytes_ = 0;
+    apdu_offset_ = 0;
+    if (no_naks) {
+        ncfs_.clear();
+        clear_repairs();
+    }
+    spm_pending_ = true;
+    blocked_size_ = 0;
+    reset_heartbeat(now_);
+    end_at_ = now_ + config_.txw_secs;
+}
+
+void Source::finish() {
+    state_ = SourceState::Finished;
+    backlog_.clear();
+    backlog_bytes_ = 0;
+    ncfs_.clear();
+    clear_repairs();
+    trail_ = trail_ + count_;  // empty window after the last lead
+    count_ = 0;
+    head_ = 0;
+    ring_ = {};
+    update_edges();
+    spm_pending_ = false;
+    next_ambient_ = next_heartbeat_ = end_at_ = kNever;
+}
+
+void Source::reset_heartbeat(Time now) {
+    ihb_ = config_.ihb_min;
+    next_heartbeat_ = now + ihb_;
+}
+
+// --- Clock ----------------------------------------------------------------------------------
+
+void Source::on_timer(Time now, Output& out) {
+    now = std::max(now, now_);
+    advance(now);
+    pump(now, out);
+}
+
+void Source::advance(Time now) {
+    now_ = now;
+    if (state_ == SourceState::Finished) return;
+    if ((state_ == SourceState::Closing || state_ == SourceState::Reset) && now >= end_at_) {
+        finish();
+        return;
+    }
+    while (count_ > 0 && ring_[head_].sent + config_.txw_secs <= now)
+        pop_window();  // TXW_SECS: the trail advances with time
+    if (now >= next_ambient_) {
+        spm_pending_ = true;
+        next_ambient_ = kNever;  // re-armed when the SPM goes out
+    }
+    if (now >= next_heartbeat_) {
+        spm_pending_ = true;
+        ihb_ = std::min(ihb_ * 2, config_.ihb_max);
+        next_heartbeat_ = now + ihb_;
+    }
+    count_rate(0, now);
+}
+
+Time Source::next_deadline() const {
+    if (state_ == SourceState::Finished) return kNever;
+    Time t = std::min({next_ambient_, next_heartbeat_, end_at_});
+    if (count_ > 0) t = std::min(t, ring_[head_].sent + config_.txw_secs);
+    bool ready =
+        !ncfs_.empty() || spm_pending_ ||
+        (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining));
+    if (!repairs_.empty()) {
+        if (repairs_.front().due > now_) {
+            t = std::min(t, repairs_.front().due);
+        } else {
+            ready = true;
+        }
+    }
+    if (ready) t = std::min(t, std::max(next_packet_at_, bucket_.ready_at(blocked_size_)));
+    return t;
+}
+
+// --- Sending --------------------------------------------------------------------------------
+
+std::optional<Source::Kind> Source::head_of_line(Time now) {
+    // S5: NCFs, then SPMs, then data; among data, repairs before new data.
+    if (!ncfs_.empty()) return Kind::Ncf;
+    if (spm_pending_) return Kind::Spm;
+    while (!repairs_.empty() && !window().contains(repairs_.front().sqn))
+        repairs_.pop_front();  // its packet left the window while it waited
+    if (!repairs_.empty() && repairs_.front().due <= now) return Kind::Rdata;
+    if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining))
+        return Kind::Odata;
+    return std::nullopt;
+}
+
+void Source::pump(Time now, Output& out) {
+    blocked_size_ = 0;
+    while (std::optional<Kind> kind = head_of_line(now)) {
+        if (now < next_packet_at_) return;  // S4: inter-packet bound
+        MutableBytes buf = out.begin(buffer_size_);
+        const std::optional<std::size_t> size = write(*kind, buf);
+        const Transmit t = transmit(*kind);
+        if (!size) {
+            // Sizes are chosen so that this cannot happen; never spin on it if it does.
+            out.abandon();
+            discard_head(*kind);
+            continue;
+        }
+        const std::size_t wire_size = *size + ip_overhead_of(config_, t.router_alert);
+        if (!bucket_.take(wire_size, now)) {  // S2, S4: TXW_MAX_RTE over all bytes
+            out.abandon();
+            blocked_size_ = wire_size;
+            return;
+        }
+        out.commit(t, *size);
+        sent(*kind, *size, wire_size, now);
+        next_packet_at_ = now + config_.min_packet_interval;
+    }
+}
+
+std::optional<std::size_t> Source::write(Kind kind, MutableBytes buf) const {
+    PacketWriter w(buf);
+    switch (kind) {
+        case Kind::Ncf: {
+            // S11, S14: the NAK confirmed, its list echoed; downstream port orientation.
+            const PendingNcf& n = ncfs_.front();
+            w.begin(PacketType::Ncf, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
+                .nak(NakFields{n.sqn, config_.address, config_.group});
+            if (n.list_size > 0) w.nak_list(std::span<const Sqn>(n.list.data(), n.list_size));
+            return w.finish();
+        }
+        case Kind::Spm: {
+            // S9: own sequence, the window, our own NLA as the path.
+            const SqnWindow win = window();
+            w.begin(PacketType::Spm, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
+                .spm(SpmFields{spm_sqn_, win.trail, win.lead, config_.address});
+            if (state_ == SourceState::Closing) w.fin();
+            if (state_ == SourceState::Reset) w.rst(rst_);
+            return w.finish();
+        }
+        case Kind::Rdata: {
+            // S13: RD_TRAIL is the trail now, not the one the ODATA carried.
+            const TxPacket& p = ring_[slot(repairs_.front().sqn)];
+            return write_data(buf, PacketType::Rdata, p.sqn, trail_,
+                              DataDesc{p.tsdu, p.fragment, p.syn, p.fin});
+        }
+        case Kind::Odata:
+            return write_data(buf, PacketType::Odata, window().lead + 1, next_odata_trail(),
+                              next_odata());
+    }
+    return std::nullopt;
+}
+
+std::optional<std::size_t> Source::write_data(MutableBytes buf, PacketType type, Sqn sqn, Sqn trail,
+                                              const DataDesc& d) const {
+    PacketWriter w(buf);
+    w.begin(type, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
+        .data(DataFields{sqn, trail});
+    if (d.fragment) w.fragment(*d.fragment);
+    if (d.syn) w.syn();
+    if (d.fin) w.fin();
+    return w.payload(d.tsdu).finish();
+}
+
+Transmit Source::transmit(Kind kind) const {
+    Transmit t;
+    t.ifindex = config_.ifindex;
+    t.ip_source = config_.address;
+    t.ip_destination = config_.group;  // everything a source sends is multicast
+    t.ttl = config_.ttl;
+    t.router_alert = config_.router_alert && kind != Kind::Odata;  // S10
+    t.encapsulation = config_.encapsulation;
+    t.udp_port = config_.udp_port;
+    return t;
+}
+
+void Source::sent(Kind kind, std::size_t size, std::size_t wire_size, Time now) {
+    stats_.total_bytes_sent += size;
+    count_rate(wire_size, now);
+    switch (kind) {
+        case Kind::Ncf:
+            ++stats_.ncfs_sent;
+            ncfs_.pop_front();
+            break;
+        case Kind::Spm:
+            ++stats_.spms_sent;
+            ++spm_sqn_;
+            spm_pending_ = false;
+            next_ambient_ = now + config_.ambient_spm;  // S6: at least one per interval
+            break;
+        case Kind::Rdata:
+            ++stats_.repair_packets_sent;
+            ring_[slot(repairs_.front().sqn)].repair_queued = false;
+            repairs_.pop_front();
+            break;
+        case Kind::Odata: {
+            const DataDesc d = next_odata();
+            push_window(d, now);
+            ++stats_.odata_packets_sent;
+            stats_.data_bytes_sent += d.tsdu.size();
+            syn_sent_ = true;
+            if (d.fragment && d.fragment->offset == 0) apdu_first_sqn_ = d.fragment->first_sqn;
+            apdu_offset_ += d.tsdu.size();
+            if (d.last_of_apdu) {
+                backlog_bytes_ -= backlog_.front().size();
+                backlog_.pop_front();
+                apdu_offset_ = 0;
+            }
+            reset_heartbeat(now);  // S7
+            if (state_ == SourceState::Draining && backlog_.empty()) enter_closing(now);
+            break;
+        }
+    }
+}
+
+void Source::discard_head(Kind kind) {
+    switch (kind) {
+        case Kind::Ncf:
+            ncfs_.pop_front();
+            break;
+        case Kind::Spm:
+            spm_pending_ = false;
+            break;
+        case Kind::Rdata:
+            ring_[slot(repairs_.front().sqn)].repair_queued = false;
+            repairs_.pop_front();
+            break;
+        case Kind::Odata:
+            ++stats_.apdus_discarded;
+            backlog_bytes_ -= backlog_.front().size();
+            backlog_.pop_front();
+            apdu_offset_ = 0;
+            break;
+    }
+}
+
+void Source::count_rate(std::size_t wire_size, Time now) {
+    const std::int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(now - created_).count();
+    if (second != rate_second_) {
+        stats_.rate_bytes_per_sec = second == rate_second_ + 1 ? rate_bytes_ : 0;
+        rate_second_ = second;
+        rate_bytes_ = 0;
+    }
+    rate_bytes_ += wire_size;
+}
+
+// --- Data and the transmit window -----------------------------------------------------------
+
+Source::DataDesc Source::next_odata() const {
+    const std::vector<std::uint8_t>& apdu = backlog_.front();
+    DataDesc d;
+    d.syn = !syn_sent_;  // S15: the first ODATA of the session
+    if (apdu.size() <= single_tsdu_) {
+        d.tsdu = Bytes(apdu);
+    } else {
+        // S19: consecutive sequence numbers; offset and APDU length in every fragment.
+        const std::size_t length = std::min(fragment_tsdu_, apdu.size() - apdu_offset_);
+        d.tsdu = Bytes(apdu).subspan(apdu_offset_, length);
+        const Sqn first = apdu_offset_ == 0 ? window().lead + 1 : apdu_first_sqn_;
+        d.fragment = OptFragment{first, static_cast<std::uint32_t>(apdu_offset_),
+                                 static_cast<std::uint32_t>(apdu.size())};
+        d.last_of_apdu = apdu_offset_ + length == apdu.size();
+    }
+    // S16: the last ODATA after close() carries OPT_FIN.
+    d.fin = state_ == SourceState::Draining && d.last_of_apdu && backlog_.size() == 1;
+    return d;
+}
+
+Sqn Source::next_odata_trail() const {
+    return count_ == config_.txw_sqns ? trail_ + 1 : trail_;  // the oldest falls out (S3)
+}
+
+void Source::push_window(const DataDesc& d, Time now) {
+    if (count_ == config_.txw_sqns) pop_window();
+    if (count_ == ring_.size()) {
+        std::rotate(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(head_), ring_.end());
+        head_ = 0;
+        ring_.resize(
+            std::min<std::size_t>(std::max<std::size_t>(2 * ring_.size(), 16), config_.txw_sqns));
+    }
+    TxPacket& p = ring_[(head_ + count_) % ring_.size()];
+    p.sqn = trail_ + count_;
+    p.sent = now;
+    p.tsdu.assign(d.tsdu.begin(), d.tsdu.end());
+    p.fragment = d.fragment;
+    p.syn = d.syn;
+    p.fin = d.fin;
+    p.repair_queued = false;
+    ++count_;
+    update_edges();
+}
+
+void Source::pop_window() {
+    ring_[head_].repair_queued = false;
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+    ++trail_;
+    update_edges();
+}
+
+std::size_t Source::slot(Sqn sqn) const {
+    return (head_ + static_cast<std::size_t>(sqn.distance_from(trail_))) % ring_.size();
+}
+
+void Source::update_edges() {
+    stats_.trailing_edge = trail_;
+    stats_.leading_edge = trail_ + count_ - 1;
+}
+
+void Source::clear_repairs() {
+    for (const PendingRepair& r : repairs_) {
+        if (window().contains(r.sqn)) ring_[slot(r.sqn)].repair_queued = false;
+    }
+    repairs_.clear();
+}
+
+// --- Packets in -----------------------------------------------------------------------------
+
+void Source::on_packet(const Arrival& /*arrival*/, Bytes pgm, Time now, Output& out) {
+    now = std::max(now, now_);
+    advance(now);
+    const ParseResult r = parse(pgm);
+    if (!r) {
+        ++stats_.packets_malformed;
+    } else {
+        const Header& h = r.view.header;
+        const bool ours = h.gsi == tsi_.gsi && h.data_source_port() == tsi_.source_port &&
+                          h.data_destination_port() == config_.data_destination_port;
+        if (!ours || state_ == SourceState::Finished) {
+            ++stats_.packets_ignored;
+        } else if (h.type == PacketType::Nak) {
+            on_nak(r.view, now);
+        } else if (h.type == PacketType::Nnak) {
+            ++stats_.nnaks_received;
+        } else if (h.type == PacketType::Spmr) {
+            on_spmr(now);
+        } else {
+            ++stats_.packets_ignored;  // our own looped-back packets, POLR, ACK
+        }
+    }
+    pump(now, out);
+}
+
+void Source::on_nak(const PacketView& v, Time now) {
+    const NakFields& f = *v.get<NakFields>();
+    // Another group's NAK, or one naming another source (an NE that did not rewrite
+    // NAK_SRC), is not ours to answer; parity NAKs ask for FEC, which we do not send.
+    if (v.header.parity() || f.group != config_.group || f.source != config_.address) {
+        ++stats_.naks_ignored;
+        return;
+    }
+    const std::optional<NakListView> list = v.nak_list();
+    const std::size_t requested = 1 + (list ? list->size() : 0);
+    stats_.naks_received += requested;
+    if (state_ == SourceState::Reset && rst_.no_naks) {
+        stats_.naks_unanswered += requested;
+        return;
+    }
+    if (ncfs_.size() >= config_.max_pending_ncfs) {
+        stats_.naks_shed += requested;  // the receivers repeat the NAK
+        return;
+    }
+    // S11, S13, S14: confirm and repair each requested sequence that is in the window.
+    // Sequences outside it are counted and neither repaired nor confirmed: an NCF promises
+    // RDATA. Confirming a loss we cannot repair would make receivers wait NAK_RDATA_IVL for
+    // it and network elements hold repair state and suppress NAKs for it, while without an
+    // NCF the receivers see from SPM_TRAIL and OD_TRAIL that it is gone and give up at
+    // once. A NAK list mixing both gets an NCF listing the in-window part only.
+    PendingNcf ncf;
+    bool any = false;
+    auto confirm = [&](Sqn sqn) {
+        if (!queue_repair(sqn, now)) {
+            ++stats_.naks_too_late;
+        } else if (!any) {
+            ncf.sqn = sqn;
+            any = true;
+        } else {
+            ncf.list[ncf.list_size++] = sqn;
+        }
+    };
+    confirm(f.sqn);
+    for (std::size_t i = 0; list && i < list->size(); ++i)
+        confirm((*list)[i]);
+    // S12: an identical NCF still queued answers this NAK too (a NAK storm costs one NCF per
+    // distinct request per rate-limiter slot, not one per NAK).
+    if (any && std::find(ncfs_.begin(), ncfs_.end(), ncf) == ncfs_.end()) ncfs_.push_back(ncf);
+}
+
+bool Source::queue_repair(Sqn sqn, Time now) {
+    if (!window().contains(sqn)) return false;
+    TxPacket& p = ring_[slot(sqn)];
+    if (p.repair_queued) {
+        ++stats_.naks_duplicate;  // its RDATA is still queued: one RDATA answers both
+        return true;
+    }
+    if (repairs_.size() >= config_.txw_sqns) {
+        // Full only of entries whose packets left the window: drop them.
+        std::erase_if(repairs_,
+                      [this](const PendingRepair& r) { return !window().contains(r.sqn); });
+    }
+    p.repair_queued = true;
+    repairs_.push_back(PendingRepair{sqn, now + config_.rdata_delay});
+    return true;
+}
+
+void Source::on_spmr(Time now) {
+    ++stats_.spmrs_received;
+    // S21: answered at once, at most once per IHB_MIN.
+    if (last_spmr_answer_ != kNever && now < last_spmr_answer_ + config_.ihb_min) {
+        ++stats_.spmrs_suppressed;
+        return;
+    }
+    last_spmr_answer_ = now;
+    spm_pending_ = true;
+}
+
+}  // namespace pgm
