@@ -138,9 +138,11 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             break;
         case PacketType::Spmr:
             if_counters(a.ifindex)[Counter::InSpmrs]++;
-            break;  // unicast: routed, not ours
-        case PacketType::Ack:
-            break;  // PGMCC, unicast to the source: routed, not ours
+            on_upstream_unicast(a, v, pgm, out);
+            break;
+        case PacketType::Ack:  // PGMCC (D17)
+            on_upstream_unicast(a, v, pgm, out);
+            break;
     }
     if (now >= next_session_sweep_) expire_sessions(now);
 }
@@ -435,13 +437,17 @@ void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     count(a.ifindex, &s, Counter::OutNcfs);
     const InterfaceSlots arrival = InterfaceSlots{1} << slot(a.ifindex);
     bool forward = false;
+    bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         std::uint8_t actions =
             apply(RepairKey{it->first, sqn}, RepairEvent::Nak, arrival, now, &s, nullptr);
         forward |= (actions & kForwardNak) != 0;
-        if (actions & kEliminated) count(a.ifindex, &s, Counter::NakEliminated);
+        eliminated |= (actions & kEliminated) != 0;
     });
-    if (forward) forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
+    if (forward)
+        forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
+    else if (eliminated)
+        count(a.ifindex, &s, Counter::NakEliminated);  // per packet, as InNaks (N-NAK-16)
 }
 
 void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
@@ -463,13 +469,17 @@ void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now,
         return;
     }
     bool forward = false;
+    bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         std::uint8_t actions =
             apply(RepairKey{it->first, sqn}, RepairEvent::Nnak, 0, now, &s, nullptr);
         forward |= (actions & kForwardNak) != 0;
-        if (actions & kEliminated) count(a.ifindex, &s, Counter::NNakEliminated);
+        eliminated |= (actions & kEliminated) != 0;
     });
-    if (forward) forward_upstream(v, pgm, s, out);
+    if (forward)
+        forward_upstream(v, pgm, s, out);
+    else if (eliminated)
+        count(a.ifindex, &s, Counter::NNakEliminated);  // per packet, as InNnaks
 }
 
 // --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------

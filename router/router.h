@@ -101,7 +101,6 @@ class Router {
     void apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex);
     // True when an unknown option asks network elements to discard the packet (D10).
     bool opx_discards(const PacketView& v) const;
-    void to_upstream(const Arrival& a, const PacketView& v, Bytes pgm);
     bool addressed_to_us(const Arrival& a) const;
     Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
