@@ -410,6 +410,8 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
 }
 
 void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+        return;  // transit: the kernel routes it
     count(a.ifindex, nullptr, Counter::InNaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
@@ -451,6 +453,8 @@ void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
 }
 
 void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+        return;  // transit: the kernel routes it
     count(a.ifindex, nullptr, Counter::InNnaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
