@@ -28,24 +28,6 @@ const char* to_string(PacketType type) {
     return "UNKNOWN";
 }
 
-bool is_known_packet_type(std::uint8_t code) {
-    switch (code) {
-        case 0x00:
-        case 0x01:
-        case 0x02:
-        case 0x04:
-        case 0x05:
-        case 0x08:
-        case 0x09:
-        case 0x0A:
-        case 0x0C:
-        case 0x0D:
-            return true;
-        default:
-            return false;
-    }
-}
-
 const char* option_name(std::uint8_t type) {
     switch (static_cast<OptionType>(type)) {
         case OptionType::Length:

@@ -143,7 +143,14 @@ inline void store32(std::uint8_t* p, std::uint32_t v) {
 const char* to_string(PacketType type);
 // Name of an option type, or nullptr for a type RFC 3208 does not define.
 const char* option_name(std::uint8_t type);
-bool is_known_packet_type(std::uint8_t code);
+// Types defined by RFC 3208 plus the de-facto ACK: a bit per code, so the per-packet check
+// is one shift and one test.
+inline constexpr std::uint16_t kKnownPacketTypes =
+    (1u << 0x00) | (1u << 0x01) | (1u << 0x02) | (1u << 0x04) | (1u << 0x05) | (1u << 0x08) |
+    (1u << 0x09) | (1u << 0x0A) | (1u << 0x0C) | (1u << 0x0D);
+inline bool is_known_packet_type(std::uint8_t code) {
+    return code < 16 && ((kKnownPacketTypes >> code) & 1u) != 0;
+}
 
 // Upstream packets (NAK, NNAK, SPMR, POLR, ACK) carry the data-source port in DPORT (§8.3).
 inline bool is_upstream(PacketType type) {
