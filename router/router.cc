@@ -122,10 +122,8 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_rdata(a, v, pgm, now, out);
             break;
         case PacketType::Nak:
-            on_nak(a, v, pgm, now, out);
-            break;
         case PacketType::Nnak:
-            on_nnak(a, v, pgm, now, out);
+            on_nak_like(a, v, pgm, now, out);
             break;
         case PacketType::Ncf:
             on_ncf(a, v, now);
@@ -409,10 +407,12 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     count(s.upstream_interface, &s, Counter::NakRetransmitted);
 }
 
-void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
-        return;  // transit: the kernel routes it
-    count(a.ifindex, nullptr, Counter::InNaks);
+// NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
+// set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
+void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    const bool null_nak = v.header.type == PacketType::Nnak;
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(a)) return;  // transit: the kernel's
+    count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
         return;
@@ -420,70 +420,38 @@ void Router::on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     if (!admit_naks(a.ifindex, nak_count(v), now)) return;
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
-        // decisions.md: no path state, no NCF, no state; receivers repeat after the next SPM.
-        if_counters(a.ifindex)[Counter::InNakNoSessionErrors]++;
+        // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
+        if_counters(
+            a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
         return;
     }
     Session& s = it->second;
-    s.counters[Counter::InNaks]++;
-    if (v.get<NakFields>()->group != s.group) {
-        count(a.ifindex, &s, Counter::NakError);
-        return;
-    }
-    if (a.ifindex == s.upstream_interface) {
-        // A NAK from upstream is not for us to confirm or forward; it is a peer's
-        // (multicast TTL-1 NAK, N-NAK-22): ignored.
-        return;
-    }
-    send_ncf(a, v, s, out);
-    count(a.ifindex, &s, Counter::OutNcfs);
-    const InterfaceSlots arrival = InterfaceSlots{1} << slot(a.ifindex);
-    bool forward = false;
-    bool eliminated = false;
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        std::uint8_t actions =
-            apply(RepairKey{it->first, sqn}, RepairEvent::Nak, arrival, now, &s, nullptr);
-        forward |= (actions & kForwardNak) != 0;
-        eliminated |= (actions & kEliminated) != 0;
-    });
-    if (forward)
-        forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
-    else if (eliminated)
-        count(a.ifindex, &s, Counter::NakEliminated);  // per packet, as InNaks (N-NAK-16)
-}
-
-void Router::on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
-        return;  // transit: the kernel routes it
-    count(a.ifindex, nullptr, Counter::InNnaks);
-    if (a.ip.destination.is_multicast()) {
-        if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
-        return;
-    }
-    if (!admit_naks(a.ifindex, nak_count(v), now)) return;
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
-        if_counters(a.ifindex)[Counter::InNnakNoSessionErrors]++;
-        return;
-    }
-    Session& s = it->second;
-    s.counters[Counter::InNnaks]++;
+    s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
+    // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
         count(a.ifindex, &s, Counter::NakError);
         return;
     }
+    InterfaceSlots arrival = 0;
+    if (!null_nak) {
+        send_ncf(a, v, s, out);
+        count(a.ifindex, &s, Counter::OutNcfs);
+        arrival = InterfaceSlots{1} << slot(a.ifindex);
+    }
+    const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        std::uint8_t actions =
-            apply(RepairKey{it->first, sqn}, RepairEvent::Nnak, 0, now, &s, nullptr);
+        std::uint8_t actions = apply(RepairKey{it->first, sqn}, event, arrival, now, &s, nullptr);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
-    if (forward)
-        forward_upstream(v, pgm, s, out);
-    else if (eliminated)
-        count(a.ifindex, &s, Counter::NNakEliminated);  // per packet, as InNnaks
+    if (forward) {
+        forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
+    } else if (eliminated) {
+        // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
+        count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
+    }
 }
 
 // --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------

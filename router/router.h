@@ -81,8 +81,7 @@ class Router {
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
-    void on_nak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
-    void on_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
 
