@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "protocol/checksum.h"
 #include "protocol/writer.h"
@@ -11,7 +12,10 @@ namespace pgm::router {
 namespace {
 
 constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
-constexpr std::size_t kMaxPgmSize = 65535;
+// Largest NCF the router writes: NAK fields with two IPv6 NLAs and a full OPT_NAK_LIST echoed.
+// Output::begin() sizes (and zero-fills) the arena by this bound, so it must stay tight.
+constexpr std::size_t kMaxNcfSize =
+    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
 
 std::size_t nak_count(const PacketView& v) {
     auto list = v.nak_list();
@@ -337,7 +341,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
 
 void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out) {
     const NakFields& f = *nak.get<NakFields>();
-    MutableBytes buf = out.begin(kMaxPgmSize);
+    MutableBytes buf = out.begin(kMaxNcfSize);
     PacketWriter w(buf);
     // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
     w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port, nak.header.gsi);
@@ -502,16 +506,21 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
 
 std::uint8_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
                            Session* s, Output* out) {
-    auto it = repairs_.find(key);
-    RepairTransition tr;
-    if (it == repairs_.end()) {
-        tr = transition_from_none(event);
+    // One hash lookup: events that may create an entry insert it at once (below the cap).
+    RepairTransition tr = transition_from_none(event);
+    bool created = false;
+    auto it = repairs_.end();
+    if (tr.legal && repairs_.size() < config_.max_repair_states) {
+        std::tie(it, created) = repairs_.try_emplace(key);
+    } else {
+        it = repairs_.find(key);
+    }
+    if (!created && it == repairs_.end()) {
         if (!tr.legal) return kNoAction;
-        if (repairs_.size() >= config_.max_repair_states) {
-            if (s) count(s->upstream_interface, s, Counter::ShedRepairCap);
-            return kNoAction;
-        }
-        it = repairs_.emplace(key, RepairEntry{}).first;
+        if (s) count(s->upstream_interface, s, Counter::ShedRepairCap);
+        return kNoAction;
+    }
+    if (created) {
         if (s) {
             s->counters[Counter::ReXmitStates]++;
             if (event == RepairEvent::Nak) count(s->upstream_interface, s, Counter::UniqueNaks);
