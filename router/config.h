@@ -25,9 +25,16 @@ struct RouterConfig {
     Duration nak_rpt_ivl = 1s;
     // Lifetime of confirmed repair state waiting for RDATA (NAK_RDATA_IVL, PGM-MIB 10 s).
     Duration nak_rdata_ivl = 10s;
-    // Duplicate NAKs of an outstanding NAK are eliminated this long (NAK_ELIM_IVL, PGM-MIB
-    // 5 s). Must be shorter than nak_rdata_ivl.
-    Duration nak_elim_ivl = 5s;
+    // Duplicate NAKs of an outstanding NAK are eliminated this long (NAK_ELIM_IVL). The
+    // PGM-MIB says 5 s; 1 s lets receivers' re-NAKs (OpenPGM: every 2 s) through when an
+    // RDATA was lost upstream (decisions.md D4). Must be shorter than nak_rdata_ivl.
+    Duration nak_elim_ivl = 1s;
+    // After forwarding RDATA the router keeps a copy this long and answers later NAKs for it
+    // on any interface itself (NCF + the held RDATA) instead of starting a second repair
+    // from the source (decisions.md D27). 0 = delete the state at once, as RFC 3208 §7.8.
+    Duration rdata_hold = 5s;
+    // Bytes of held RDATA at most; past it the state is deleted as with rdata_hold = 0.
+    std::size_t max_rdata_hold_bytes = 16u << 20;
     // Path state of a session that sent no SPM for this long is removed (PGM-MIB 300 s).
     Duration session_lifetime = 300s;
 

@@ -54,6 +54,7 @@ namespace pgm::router {
     X(NcfError)                                                                         \
     X(RdataEliminatedOIF)                                                               \
     X(RdataEliminatedSqn)                                                               \
+    X(RdataFromHold) /* not in the MIB: late NAK answered with the held RDATA, D27 */   \
     X(ReXmitStates)                                                                     \
     X(ReXmitTimedOut)                                                                   \
     X(TtlExpired)        /* not in the MIB */                                           \

@@ -3,17 +3,17 @@
 namespace pgm::router {
 
 namespace {
-constexpr RepairTransition to(RepairPhase next, std::uint8_t actions) {
+constexpr RepairTransition to(RepairPhase next, std::uint16_t actions) {
     return {true, next, actions};
 }
-constexpr RepairTransition stay(RepairPhase p, std::uint8_t actions) {
+constexpr RepairTransition stay(RepairPhase p, std::uint16_t actions) {
     return {true, p, actions};
 }
 constexpr RepairTransition ignored() {
     return {};
 }
-constexpr RepairTransition remove(std::uint8_t actions = kNoAction) {
-    return {true, RepairPhase::Pending, static_cast<std::uint8_t>(actions | kDelete)};
+constexpr RepairTransition remove(std::uint16_t actions = kNoAction) {
+    return {true, RepairPhase::Pending, static_cast<std::uint16_t>(actions | kDelete)};
 }
 }  // namespace
 
@@ -33,7 +33,23 @@ RepairTransition transition_from_none(RepairEvent e) {
 RepairTransition transition(RepairPhase p, RepairEvent e) {
     using P = RepairPhase;
     using E = RepairEvent;
-    if (e == E::Rdata) return remove(kForwardRdata);  // §7.3, 7.8: in every phase
+    if (p == P::Repaired) {
+        switch (e) {
+            case E::Nak:
+                return stay(p, kEliminated | kResendHeld);
+            case E::Nnak:
+                return stay(p, kEliminated);
+            case E::NcfFromUpstream:
+            case E::Rdata:
+                return stay(p, kNoAction);  // already repaired: nothing to do
+            case E::HoldExpired:
+                return remove();
+            default:
+                return ignored();
+        }
+    }
+    // §7.3, 7.8: RDATA ends the repair in every phase; pgmd then holds it (D27).
+    if (e == E::Rdata) return to(P::Repaired, kForwardRdata | kHoldRdata);
     switch (p) {
         case P::Pending:
             switch (e) {
@@ -90,6 +106,8 @@ RepairTransition transition(RepairPhase p, RepairEvent e) {
                 default:
                     return ignored();
             }
+        case P::Repaired:
+            break;  // handled above
     }
     return ignored();
 }
@@ -106,6 +124,8 @@ const char* to_string(RepairPhase phase) {
             return "elimination-suspended";
         case RepairPhase::NullNak:
             return "null-nak";
+        case RepairPhase::Repaired:
+            return "repaired";
     }
     return "unknown";
 }

@@ -15,8 +15,16 @@
 //                                   └── NCF from upstream ────────────────────┘
 //   (none) ── NNAK (forward) ──► NULL_NAK ── NAK (forward) ──► PENDING
 //                                   └── NAK_ELIM_IVL: delete
-//   any phase ── RDATA: forward on the interfaces, delete
+//   any phase ── RDATA: forward on the interfaces, then REPAIRED (holding a copy of the
+//                RDATA) when the hold is enabled and within its byte budget, else delete
+//   REPAIRED ── NAK: NCF, the held RDATA sent back on its interface, not forwarded
+//            ── RDATA_HOLD over: delete
 //   OUTSTANDING, ANTICIPATED, ELIM_SUSPENDED ── NAK_RDATA_IVL: delete (timed out)
+//
+// REPAIRED is pgmd's extension (decisions.md D27): RFC 3208 §7.8 deletes the state once the
+// RDATA has passed, so a receiver whose back-off made it NAK a few milliseconds later starts
+// a second repair from the source. Holding the RDATA answers it locally; with
+// RouterConfig::rdata_hold = 0 the router behaves as the RFC says to the letter.
 //
 // NAKs always add their arrival interface and are always answered with an NCF, whatever
 // the phase (§7.2); "eliminate" means only that the NAK is not forwarded. NNAKs never add an
@@ -37,6 +45,7 @@ enum class RepairPhase : std::uint8_t {
     Anticipated,    // created by an unsolicited NCF from upstream: as Outstanding
     ElimSuspended,  // NAK_ELIM_IVL over: the next NAK is forwarded again
     NullNak,        // created by an NNAK: lives NAK_ELIM_IVL, eliminates no real NAK
+    Repaired,       // RDATA forwarded, a copy held: later NAKs are answered from it (D27)
 };
 
 enum class RepairEvent : std::uint8_t {
@@ -48,10 +57,11 @@ enum class RepairEvent : std::uint8_t {
     RptIvlExpired,    // NAK_RPT_IVL passed without NCF
     ElimExpired,      // NAK_ELIM_IVL passed
     RdataIvlExpired,  // NAK_RDATA_IVL passed without RDATA
+    HoldExpired,      // the RDATA hold is over
 };
 
 // What the router does after a transition (bit set).
-enum RepairAction : std::uint8_t {
+enum RepairAction : std::uint16_t {
     kNoAction = 0,
     kForwardNak = 1 << 0,      // forward this NAK (or NNAK) upstream
     kEliminated = 1 << 1,      // not forwarded: counted as eliminated
@@ -61,12 +71,15 @@ enum RepairAction : std::uint8_t {
     kRepeatNak = 1 << 5,       // re-send the NAK upstream
     kForwardRdata = 1 << 6,    // send the RDATA on the repair interfaces
     kDelete = 1 << 7,          // remove the entry
+    kHoldRdata = 1 << 8,       // keep a copy of the RDATA and become REPAIRED; when the hold is
+                               // off or its byte budget is spent, the router deletes instead
+    kResendHeld = 1 << 9,      // send the held RDATA on the NAK's arrival interface
 };
 
 struct RepairTransition {
     bool legal = false;  // false: the event does not apply in this phase (ignored)
     RepairPhase next = RepairPhase::Pending;
-    std::uint8_t actions = kNoAction;
+    std::uint16_t actions = kNoAction;
 };
 
 // The state machine. For a sequence with no entry, use `transition_from_none`.

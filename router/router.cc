@@ -80,6 +80,8 @@ void Router::clear_counters() {
 
 void Router::clear_repairs() {
     repairs_.clear();
+    held_.clear();
+    held_bytes_ = 0;
 }  // stale timer items are skipped when due
 
 bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
@@ -169,7 +171,7 @@ bool Router::opx_discards(const PacketView& v) const {
     return false;
 }
 
-void Router::apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex) {
+void Router::apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex) {
     if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return;
     OptionIterator it = v.options();
     while (auto o = it.next()) {
@@ -177,7 +179,7 @@ void Router::apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex) 
         std::uint8_t b = static_cast<std::uint8_t>((copy[o->offset] & kOptEnd) |
                                                    static_cast<std::uint8_t>(OptionType::Invalid));
         rewrite_in_place(copy, o->offset, Bytes(&b, 1));
-        if_counters(ifindex)[Counter::OptionInvalidated]++;
+        if (ifindex) if_counters(*ifindex)[Counter::OptionInvalidated]++;
     }
 }
 
@@ -311,6 +313,10 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
+    if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
+        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        return;
+    }
     const RepairKey key{it->first, v.get<DataFields>()->sqn};
     auto e = repairs_.find(key);
     if (e == repairs_.end()) {
@@ -318,23 +324,36 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         return;
     }
     const InterfaceSlots slots = e->second.interfaces & ~(InterfaceSlots{1} << slot(a.ifindex));
-    apply(key, RepairEvent::Rdata, 0, now, &s, &out);
-    if (slots == 0) {
+    const std::uint16_t actions = apply(key, RepairEvent::Rdata, 0, now, &s, &out, pgm.size());
+    Transmit t = downstream_transmit(s, a, true);
+    t.ip_source = a.ip.source;   // the source, or an upstream DLR sending as the source (§9.5.2.1)
+    if (actions & kHoldRdata) {  // D27: kept for the NAKs that are still on their way
+        HeldRdata& held = held_[key];
+        held.pgm.assign(pgm.begin(), pgm.end());
+        held.transmit = t;
+        apply_opx(v, held.pgm, std::nullopt);
+        held_bytes_ += held.pgm.size();
+    }
+    if (!(actions & kForwardRdata) || slots == 0) {
         count(a.ifindex, &s, Counter::RdataEliminatedOIF);
         return;
     }
-    if (a.ip.ttl <= 1) {
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
-        return;
-    }
-    Transmit t = downstream_transmit(s, a, true);
-    t.ip_source = a.ip.source;  // the source, or an upstream DLR sending as the source (§9.5.2.1)
     for (IfIndex i : interfaces_of(slots)) {
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
         count(i, &s, Counter::OutRdata);
     }
+}
+
+void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out) {
+    auto it = held_.find(key);
+    if (it == held_.end()) return;
+    Transmit t = it->second.transmit;
+    t.ifindex = ifindex;
+    out.add(t, it->second.pgm);
+    count(ifindex, &s, Counter::OutRdata);
+    count(ifindex, &s, Counter::RdataFromHold);
 }
 
 // --- NAK: confirm, eliminate, forward (§7.2-7.4, 9.3.3) ------------------------------------
@@ -446,9 +465,11 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        std::uint8_t actions = apply(RepairKey{it->first, sqn}, event, arrival, now, &s, nullptr);
+        const RepairKey key{it->first, sqn};
+        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
+        if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     });
     if (forward) {
         forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
@@ -476,7 +497,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         const RepairKey key{it->first, sqn};
         const bool existed = repairs_.contains(key);
-        std::uint8_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
+        const std::uint16_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
         if (actions & kStartConfirmed)
             count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
     });
@@ -504,8 +525,8 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
 
 // --- The state machine applied -----------------------------------------------------------
 
-std::uint8_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
-                           Session* s, Output* out) {
+std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                            Session* s, Output* out, std::size_t hold_bytes) {
     // One hash lookup: events that may create an entry insert it at once (below the cap).
     RepairTransition tr = transition_from_none(event);
     bool created = false;
@@ -531,11 +552,22 @@ std::uint8_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlo
     }
     RepairEntry& e = it->second;
     e.interfaces |= add;
+    if (tr.actions & kHoldRdata) {
+        const bool can_hold = config_.rdata_hold > Duration::zero() &&
+                              held_bytes_ + hold_bytes <= config_.max_rdata_hold_bytes;
+        if (!can_hold)
+            tr.actions = static_cast<std::uint16_t>((tr.actions & ~kHoldRdata) | kDelete);
+    }
     if (tr.actions & kDelete) {
-        repairs_.erase(it);
+        erase_repair(it);
         return tr.actions;
     }
     e.phase = tr.next;
+    if (tr.actions & kHoldRdata) {  // served: the interfaces got the RDATA
+        e.interfaces = 0;
+        e.short_deadline = now + config_.rdata_hold;
+        e.long_deadline = kNever;
+    }
     if (tr.actions & kStartRepeat) {
         e.short_deadline = now + config_.nak_repeat_period;
         e.long_deadline = now + config_.nak_rpt_ivl;
@@ -555,6 +587,17 @@ std::uint8_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlo
     }
     arm(key, e);
     return tr.actions;
+}
+
+void Router::erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator it) {
+    if (it->second.phase == RepairPhase::Repaired) {
+        auto h = held_.find(it->first);
+        if (h != held_.end()) {
+            held_bytes_ -= h->second.pgm.size();
+            held_.erase(h);
+        }
+    }
+    repairs_.erase(it);
 }
 
 void Router::arm(const RepairKey& key, RepairEntry& e) {
@@ -588,6 +631,9 @@ void Router::on_timer(Time now, Output& out) {
                 break;
             case RepairPhase::NullNak:
                 event = RepairEvent::ElimExpired;
+                break;
+            case RepairPhase::Repaired:
+                event = RepairEvent::HoldExpired;
                 break;
             default:
                 event = long_due ? RepairEvent::RdataIvlExpired : RepairEvent::ElimExpired;
@@ -629,6 +675,11 @@ void Router::interface_down(IfIndex ifindex) {
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
     std::erase_if(repairs_, [&](const auto& kv) { return !sessions_.contains(kv.first.tsi); });
+    std::erase_if(held_, [&](const auto& kv) {
+        const bool gone = !repairs_.contains(kv.first);
+        if (gone) held_bytes_ -= kv.second.pgm.size();
+        return gone;
+    });
 }
 
 }  // namespace pgm::router

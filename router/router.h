@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <vector>
@@ -63,6 +64,7 @@ class Router {
     void clear_counters();
     void clear_repairs();
     const RouterConfig& config() const { return config_; }
+    std::size_t held_rdata_bytes() const { return held_bytes_; }
 
   private:
     struct TimerItem {
@@ -87,8 +89,11 @@ class Router {
 
     // Repair state.
     // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
-    std::uint8_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
-                       Session* s, Output* out);
+    // `hold_bytes`: size of the RDATA an Rdata event would hold (D27).
+    std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                        Session* s, Output* out, std::size_t hold_bytes = 0);
+    void erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator it);
+    void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
     void arm(const RepairKey& key, RepairEntry& e);
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out);
     void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out);
@@ -97,7 +102,8 @@ class Router {
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
     void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);
     // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
-    void apply_opx(const PacketView& v, MutableBytes copy, IfIndex ifindex);
+    // `ifindex` is where invalidations are counted; none when it is nullopt.
+    void apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex);
     // True when an unknown option asks network elements to discard the packet (D10).
     bool opx_discards(const PacketView& v) const;
     bool addressed_to_us(const Arrival& a) const;
@@ -114,6 +120,14 @@ class Router {
     std::array<std::uint64_t, 32> malformed_by_reason_{};
     Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
+
+    // RDATA held by entries in phase Repaired (D27), with the network header to resend it.
+    struct HeldRdata {
+        std::vector<std::uint8_t> pgm;
+        Transmit transmit;
+    };
+    std::unordered_map<RepairKey, HeldRdata> held_;
+    std::size_t held_bytes_ = 0;
 };
 
 }  // namespace pgm::router

@@ -21,6 +21,9 @@ RouterScenario::RouterScenario() {
     config.nak_rpt_ivl = 1s;
     config.nak_elim_ivl = 1s;
     config.nak_rdata_ivl = 2s;
+    // The checklist §6 scenarios pin RFC 3208 to the letter: state deleted once RDATA has
+    // passed (§7.8). The RDATA hold (D27) has its own tests.
+    config.rdata_hold = Duration::zero();
     session.gsi = Gsi{{0x11, 0x22, 0x33, 0x44, 0x55, 0x66}};
     session.source_port = 7000;
     session.destination_port = 7500;

@@ -627,6 +627,61 @@ TEST_F(RouterScenario, Scenario22_NakBoIvlRewrite) {
     }
 }
 
+// D27, the RDATA hold: a NAK that reaches the router after the RDATA went by (its back-off
+// was longer than the repair's round trip) is answered from the held copy, on its own
+// interface, and the source hears one NAK only. Without the hold (RFC 3208 to the letter)
+// the same late NAK starts a second repair from the source.
+class RdataHold : public RouterScenario, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RdataHold, LateNakAnsweredFromHeldRdataOrForwardedWithoutHold) {
+    const bool hold = GetParam();
+    config.rdata_hold = hold ? 1s : Duration::zero();
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, 5ms);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    net.add_drop_rule(DropRule::on(t.lan_b).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    nak(t.on_b[0], at(400ms), session.nak(Sqn(3)));  // long after the repair of LAN-A
+    net.run_until(at(900ms));
+
+    EXPECT_EQ(t.source.count(PacketType::Nak), hold ? 1u : 2u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);
+    EXPECT_EQ(t.on_b[0].count(PacketType::Rdata), 1u);
+    EXPECT_EQ(t.on_b[0].count(PacketType::Ncf), 1u);
+    const router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::RdataFromHold], hold ? 1u : 0u);
+    EXPECT_EQ(c[Counter::OutNaks], hold ? 1u : 2u);
+    EXPECT_EQ(phase(*t.ne1, session.tsi(), Sqn(3)),
+              hold ? std::optional(RepairPhase::Repaired) : std::nullopt);
+    // The held RDATA goes out as the source's: same bytes, source address, Router Alert.
+    for (const Captured* c2 : captures(t.ne1->id(), PacketType::Rdata)) {
+        EXPECT_EQ(c2->transmit.ip_source, session.source);
+        EXPECT_TRUE(c2->transmit.router_alert);
+    }
+    net.run_until(at(2s));  // hold over: everything gone, held bytes released
+    EXPECT_TRUE(t.ne1->router().repairs().empty());
+    EXPECT_EQ(t.ne1->router().held_rdata_bytes(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithout, RdataHold, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "Hold" : "RfcStrict"; });
+
+// The hold never takes more than its byte budget: past it the state is deleted, as in the RFC.
+TEST_F(RouterScenario, RdataHoldStaysWithinItsByteBudget) {
+    config.rdata_hold = 10s;
+    config.max_rdata_hold_bytes = 1;  // smaller than any RDATA
+    Star t = star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, 5ms);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    net.run_until(at(500ms));
+    EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);
+    EXPECT_TRUE(t.ne1->router().repairs().empty());
+    EXPECT_EQ(t.ne1->router().held_rdata_bytes(), 0u);
+}
+
 // 23. SPMR (D14.5): one addressed to the source is plain unicast, routed through; one
 // addressed to the router (a receiver that used its SPM_PATH) is sent on to the upstream
 // neighbour unchanged, from the router's upstream address.
