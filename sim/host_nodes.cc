@@ -1,0 +1,139 @@
+#include "sim/host_nodes.h"
+
+#include <algorithm>
+#include <cmath>
+#include <variant>
+
+namespace pgm::sim {
+
+namespace {
+
+constexpr std::size_t kIndexSize = 8;
+
+std::uint8_t pattern(std::uint64_t index, std::size_t i) {
+    return static_cast<std::uint8_t>((index * 131 + i * 7 + (index >> 8)) & 0xFF);
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> stream_apdu(std::uint64_t index, std::size_t apdu_size) {
+    std::vector<std::uint8_t> apdu(std::max(apdu_size, kIndexSize));
+    for (std::size_t i = 0; i < kIndexSize; ++i)
+        apdu[i] = static_cast<std::uint8_t>(index >> (8 * (kIndexSize - 1 - i)));
+    for (std::size_t i = kIndexSize; i < apdu.size(); ++i)
+        apdu[i] = pattern(index, i);
+    return apdu;
+}
+
+bool is_stream_apdu(Bytes apdu, std::uint64_t index, std::size_t apdu_size) {
+    if (apdu.size() != std::max(apdu_size, kIndexSize)) return false;
+    for (std::size_t i = 0; i < kIndexSize; ++i)
+        if (apdu[i] != static_cast<std::uint8_t>(index >> (8 * (kIndexSize - 1 - i)))) return false;
+    for (std::size_t i = kIndexSize; i < apdu.size(); ++i)
+        if (apdu[i] != pattern(index, i)) return false;
+    return true;
+}
+
+// --- SourceNode -------------------------------------------------------------------------------
+
+SourceNode::SourceNode(Network& net, std::string name)
+    : net_(net), id_(net.add_node(*this, std::move(name))) {}
+
+void SourceNode::start(const SourceConfig& config, const StreamConfig& stream) {
+    source_ = std::make_unique<Source>(config, net_.now());
+    stream_ = stream;
+    stream_start_ = net_.now() + stream.start_after;
+    next_apdu_ = 0;
+    blocked_ = false;
+    net_.notify(id_);
+}
+
+Time SourceNode::apdu_due(std::uint32_t index) const {
+    // Computed from the start, not accumulated, so that rounding does not drift.
+    const double seconds = static_cast<double>(index) / stream_.apdus_per_second;
+    return stream_start_ +
+           std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+}
+
+bool SourceNode::feed(Time now) {
+    bool fed = false;
+    while (next_apdu_ < stream_.apdus && apdu_due(next_apdu_) <= now) {
+        apdu_ = stream_apdu(next_apdu_, stream_.apdu_size);
+        if (!source_->send(Bytes(apdu_), now)) {
+            blocked_ = true;
+            return fed;
+        }
+        blocked_ = false;
+        fed = true;
+        ++next_apdu_;
+    }
+    return fed;
+}
+
+void SourceNode::on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out) {
+    if (observer_) observer_(arrival, pgm, now);
+    if (source_) source_->on_packet(arrival, pgm, now, out);
+}
+
+void SourceNode::on_timer(Time now, Output& out) {
+    if (!source_) return;
+    feed(now);
+    source_->on_timer(now, out);
+    // What the source sent may have made room in its backlog for APDUs already due.
+    if (blocked_ && feed(now)) source_->on_timer(now, out);
+}
+
+Time SourceNode::next_deadline() const {
+    if (!source_) return kNever;
+    Time t = source_->next_deadline();
+    if (next_apdu_ < stream_.apdus && !blocked_) t = std::min(t, apdu_due(next_apdu_));
+    return t;
+}
+
+// --- ReceiverNode -----------------------------------------------------------------------------
+
+ReceiverNode::ReceiverNode(Network& net, std::string name)
+    : id_(net.add_node(*this, std::move(name))) {}
+
+void ReceiverNode::start(const ReceiverConfig& config, const StreamConfig& stream) {
+    receiver_ = std::make_unique<Receiver>(config);
+    stream_ = stream;
+    tally_ = {};
+}
+
+void ReceiverNode::on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out) {
+    if (!receiver_) return;
+    receiver_->on_packet(arrival, pgm, now, out);
+    drain_events(now);
+}
+
+void ReceiverNode::on_timer(Time now, Output& out) {
+    if (!receiver_) return;
+    receiver_->on_timer(now, out);
+    drain_events(now);
+}
+
+Time ReceiverNode::next_deadline() const {
+    return receiver_ ? receiver_->next_deadline() : kNever;
+}
+
+void ReceiverNode::drain_events(Time now) {
+    auto& events = receiver_->events();
+    for (ReceiverEvent& e : events) {
+        if (auto* d = std::get_if<DataEvent>(&e)) {
+            if (!is_stream_apdu(Bytes(d->apdu), tally_.delivered_apdus, stream_.apdu_size))
+                ++tally_.mismatched;
+            ++tally_.delivered_apdus;
+            tally_.delivered_bytes += d->apdu.size();
+            if (tally_.first_delivery == kNever) tally_.first_delivery = now;
+            tally_.last_delivery = now;
+        } else if (auto* l = std::get_if<LossEvent>(&e)) {
+            tally_.lost_sqns += l->count;
+        } else {
+            ++tally_.sessions_ended;
+        }
+    }
+    events.clear();
+}
+
+}  // namespace pgm::sim

@@ -1,0 +1,158 @@
+// DOC: `Scenario`, one PGM session across a multicast distribution tree in the virtual
+// network, built the same way with or without PGM network elements, so that the two runs
+// can be compared (tests/unit/implosion_test.cc, cli/pgmsim.cc).
+//
+// Owns the Network and every node: one SourceNode, the routers (RouterNode when
+// `network_elements`, else MulticastRouterNode: plain multicast routing, receivers NAK the
+// source directly because SPM_PATH is then the source's address), and the ReceiverNodes.
+//
+// Shapes (every link is a point-to-point segment unless said otherwise; each hop has the
+// same delay and random loss):
+//   Tree:  S ── R0 ── fanout routers ── ... : `depth` levels of routers (1, fanout,
+//          fanout^2, ...; depth 3 fanout 4: 1 + 4 + 16 = 21 routers); each router of the
+//          last level has `fanout` receivers, each on its own link (4^3 = 64 receivers).
+//   Star:  S ── R0, which has `fanout` LANs with `lan_receivers` receivers each
+//          (8 x 8 = 64 receivers).
+//
+// Life cycle: the constructor builds the topology and starts the stacks; run() runs the
+// virtual clock: the first SPM and ODATA 0 cross a loss-free network (a receiver's window
+// starts at the first data packet it hears, R1, and this source sends no OPT_JOIN_MIN), then
+// loss is switched on and the run goes on until every receiver has the whole stream or the
+// time limit passes. result() may be read at any time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "router/config.h"
+#include "router/counters.h"
+#include "sim/host_nodes.h"
+#include "sim/ip_router.h"
+#include "sim/network.h"
+#include "sim/router_node.h"
+
+namespace pgm::sim {
+
+enum class ScenarioShape : std::uint8_t { Tree, Star };
+
+struct ScenarioConfig {
+    ScenarioShape shape = ScenarioShape::Tree;
+    bool network_elements = true;
+    int depth = 3;          // Tree: levels of routers
+    int fanout = 4;         // Tree: children per router; Star: LANs on the router
+    int lan_receivers = 8;  // Star: receivers per LAN
+    double loss = 0.01;     // per delivery, on every hop, both directions
+    // Overrides `loss` on the links of one level (0: the source link, 1: the next, ...).
+    std::vector<std::pair<std::size_t, double>> level_loss;
+    Duration link_delay = std::chrono::milliseconds(1);
+    std::uint64_t seed = 1;
+    StreamConfig stream{10000, 1000.0, 64, std::chrono::milliseconds(100)};
+    router::RouterConfig router;  // defaults: PGM-MIB timers
+    // Host stacks: windows large enough that recovery, not a window bound, decides.
+    std::uint32_t source_txw_sqns = 16384;
+    std::size_t receiver_window_sqns = 16384;
+    Duration receiver_nak_bo_ivl = std::chrono::milliseconds(50);  // NAK_BO_IVL
+    Duration source_rdata_delay = Duration::zero();  // RDATA held to collect NAKs (S13)
+    // How long run() goes on after the stream's last APDU is due.
+    Duration time_limit_after_stream = std::chrono::seconds(60);
+};
+
+// Traffic of one level of links (all the links at the same depth).
+struct LevelTraffic {
+    std::string name;
+    std::size_t links = 0;
+    TypeCounters sent;  // everything put on those links, all senders
+};
+
+struct ScenarioResult {
+    bool network_elements = false;
+    std::size_t routers = 0;
+    std::size_t receivers = 0;
+    std::size_t receivers_complete = 0;    // whole stream, in order, intact
+    std::size_t receivers_with_loss = 0;   // reported unrecoverable loss
+    std::uint64_t unrecoverable_sqns = 0;  // sum over receivers
+    std::uint64_t mismatched_apdus = 0;    // sum over receivers (must be 0)
+    std::uint64_t receiver_naks_sent = 0;  // NAK packets, sum over receivers
+    std::uint64_t source_nak_packets = 0;  // NAK packets delivered to the source
+    // Sequence numbers requested of the source (NAK header and list entries): how many
+    // distinct ones, and the most requests any one got (the implosion).
+    std::uint64_t source_distinct_sqns_naked = 0;
+    std::uint64_t source_max_naks_per_sqn = 0;
+    SourceStats source;
+    std::vector<LevelTraffic> levels;
+    router::CounterSet router_totals;  // all network elements (zero without)
+    Duration completion{};             // first ODATA due -> last receiver complete
+    Duration ran_for{};                // virtual time of the whole run
+    std::uint64_t stalled_timers = 0;
+};
+
+class Scenario {
+  public:
+    using RouterFactory = std::function<std::unique_ptr<RouterNode>(
+        Network& net, std::string name, const router::RouterConfig& config)>;
+
+    // `factory` builds the network elements (e.g. an instrumented RouterNode subclass);
+    // by default plain RouterNodes.
+    explicit Scenario(const ScenarioConfig& config, RouterFactory factory = {});
+    Scenario(const Scenario&) = delete;
+    Scenario& operator=(const Scenario&) = delete;
+
+    // Runs to completion (every receiver complete) or the time limit; true if complete.
+    bool run();
+    ScenarioResult result() const;
+
+    Network& network() { return net_; }
+    const Network& network() const { return net_; }
+    const ScenarioConfig& config() const { return config_; }
+    SourceNode& source() { return source_; }
+    const std::deque<ReceiverNode>& receivers() const { return receivers_; }
+    const std::vector<std::unique_ptr<RouterNode>>& network_elements() const { return nes_; }
+    const std::deque<MulticastRouterNode>& plain_routers() const { return plain_; }
+    const Nla& group() const { return group_; }
+    bool all_complete() const;
+
+  private:
+    struct Level {
+        std::string name;
+        std::vector<SegmentId> segments;
+    };
+    // A router of either kind.
+    struct RouterRef {
+        NodeId id = 0;
+        RouterNode* ne = nullptr;
+        MulticastRouterNode* plain = nullptr;
+    };
+    RouterRef add_router(const std::string& name);
+    void join(const RouterRef& router, IfIndex ifindex);
+    SegmentId segment(SegmentKind kind, const std::string& name, std::size_t level);
+    IfIndex attach(NodeId node, SegmentId s, Nla* address = nullptr);
+    void add_receiver(SegmentId s, const std::string& name);
+    void build_tree();
+    void build_star();
+
+    ScenarioConfig config_;
+    RouterFactory factory_;
+    Network net_;
+    Nla group_;
+    SourceNode source_;
+    std::vector<std::unique_ptr<RouterNode>> nes_;
+    std::deque<MulticastRouterNode> plain_;
+    std::deque<ReceiverNode> receivers_;
+    std::vector<Level> levels_;
+    std::vector<std::uint8_t> next_host_;  // per segment: the next address's last byte
+    AttachmentId source_attachment_ = kAny;
+    Time stream_start_{};
+    Time completed_at_ = kNever;
+    std::unordered_map<std::uint32_t, std::uint32_t> naks_per_sqn_;  // at the source
+};
+
+const char* to_string(ScenarioShape shape);
+
+}  // namespace pgm::sim
