@@ -385,6 +385,12 @@ void Receiver::on_spm(const Arrival& a, const PacketView& v, Time now) {
         if (!SqnWindow{f.trail, f.lead}.empty()) {
             p->advertised = true;
             p->advertised_trail = f.trail;
+        } else if (f.lead + 1 == f.trail) {
+            // An empty window (the source has sent nothing yet, e.g. OpenPGM's first SPMs:
+            // trail 0, lead 2^32-1): its next ODATA is SPM_TRAIL, so data after it means the
+            // first packets were lost, not that we joined late. Start there, as OPT_JOIN_MIN
+            // would, so they are NAKed rather than silently skipped (OpenPGM does the same).
+            p->advertised_join = f.trail;
         }
     } else if (window) {
         if (f.lead > p->lead) open_until(*p, f.lead + 1, now, 0);  // R6: loss from SPM_LEAD

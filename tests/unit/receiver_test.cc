@@ -335,6 +335,20 @@ TEST(Receiver, R01_OptJoinSetsTrailInit) {
     EXPECT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{6, 7, 8, 9, 10}));
 }
 
+TEST(Receiver, R01_EmptyWindowSpmStartsAtItsTrail) {
+    // A receiver present before the first ODATA (OpenPGM's first SPMs advertise trail 0,
+    // lead 0xFFFFFFFF) must NAK the first packets when they are lost, not start after them.
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu));
+    h.feed(data(2, 0));  // 0 and 1 were lost
+    h.run_for(60ms);
+    EXPECT_EQ(h.naked(), sqns(0, 2));
+    EXPECT_TRUE(h.delivered().empty());
+    h.feed(rdata(0));
+    h.feed(rdata(1));
+    EXPECT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 1, 2}));
+}
+
 // --- R2: window membership, duplicates ------------------------------------------------------
 
 TEST(Receiver, R02_DuplicatesAndOutOfWindowDiscarded) {

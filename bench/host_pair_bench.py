@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""host_pair_bench.py: pgmsend -> pgmrecv against openpgm_send -> openpgm_recv (issue 3).
+
+Both pairs run in the same two network namespaces joined by one veth pair (the lab of
+tests/integration/host_interop_test.py), one pair at a time, native PGM, N messages of
+1000 bytes (the "PGMT" test format, verified by both receivers), at 0 % and 1 % random
+loss on the receiver's input (nftables, every PGM packet type). Each sender is offered as
+much as it takes (pgmsend --rate very high: the socket's backpressure paces it; openpgm_send
+unpaced, --max-rte = the same cap): the delivered rate is what the pair sustains.
+
+Measured per run:
+  delivered/s  messages / (receiver exit - sender start - the sender's SPM start delay),
+               the same formula for both pairs
+  repairs      RDATA packets reaching the receiver's link (nftables counter, before loss)
+  CPU/msg      (utime + stime) of the sender and of the receiver (wait4 rusage) / messages
+  ok           every message delivered in order, no unrecoverable loss
+
+Usage (root): host_pair_bench.py --pgmsend P --pgmrecv P --openpgm-send P --openpgm-recv P
+              [--count N] [--repeat R] [--markdown]
+Prints one JSON line per run and, with --markdown, a table of ratios host/OpenPGM (medians
+over --repeat runs).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location(
+    "host_interop", os.path.join(HERE, "..", "tests", "integration", "host_interop_test.py"))
+hi = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hi)
+
+START_DELAY = 0.3  # both senders announce the session with SPMs for this long
+SIZE = 1000
+
+
+def set_loss_and_counter(lab, percent):
+    lab.sh("ip", "netns", "exec", lab.ns_r, "nft", "delete", "table", "ip", "hostbench",
+           check=False)
+    drop = f"ip protocol 113 numgen random mod 100 < {percent} drop" if percent > 0 else ""
+    rules = f"""table ip hostbench {{
+    chain in {{
+        type filter hook input priority 0; policy accept;
+        ip protocol 113 @th,32,8 0x05 counter
+        {drop}
+    }}
+}}
+"""
+    lab.sh("ip", "netns", "exec", lab.ns_r, "nft", "-f", "-", input_text=rules)
+
+
+def rdata_counter(lab):
+    r = lab.sh("ip", "netns", "exec", lab.ns_r, "nft", "-j", "list", "table", "ip", "hostbench")
+    for item in json.loads(r.stdout)["nftables"]:
+        rule = item.get("rule")
+        if rule:
+            for e in rule["expr"]:
+                if "counter" in e:
+                    return e["counter"]["packets"]
+    return None
+
+
+def wait_rusage(p, timeout):
+    """Waits for p (bounded) and returns (exit status, CPU seconds of utime + stime)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, ru.ru_utime + ru.ru_stime
+        time.sleep(0.01)
+    p.kill()
+    pid, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime
+
+
+def run(lab, a, pair, loss, index):
+    set_loss_and_counter(lab, loss)
+    port = str(7700 + index)
+    ready = os.path.join(lab.tmp, f"bench{index}.ready")
+    n = str(a.count)
+    if pair == "host":
+        rx_argv = [a.pgmrecv, "-i", hi.ADDR_R, "--port", port, "--count", n, "--verify",
+                   "--quiet", "--json", "--timeout", "30", "--ready-file", ready,
+                   "--rxw-sqns", str(a.count + 16)]
+        tx_argv = [a.pgmsend, "-i", hi.ADDR_S, "--port", port, "--count", n, "--size",
+                   str(SIZE), "--rate", str(a.max_rate), "--start-delay", str(START_DELAY),
+                   "--linger", "120", "--json", "--quiet"]
+    else:
+        rx_argv = [a.openpgm_recv, "--network", f"{hi.ADDR_R};{hi.GROUP}", "--port", port,
+                   "--count", n, "--timeout-ms", "30000", "--rxw-sqns", str(a.count + 16),
+                   "--quiet", "--gsi", "2", "--ready-file", ready]
+        tx_argv = [a.openpgm_send, "--network", f"{hi.ADDR_S};{hi.GROUP}", "--port", port,
+                   "--count", n, "--size", str(SIZE), "--rate-bps", str(a.openpgm_rate_bps), "--max-rte",
+                   str(min(a.max_rate, 0x7FFFFFFF)), "--start-delay-ms",
+                   str(int(START_DELAY * 1000)), "--linger-ms", "120000", "--gsi", "1",
+                   "--quiet"]
+    rx = lab.start(f"bench{index}.recv", lab.ns_r, rx_argv)
+    if not hi.wait_until(lambda: os.path.exists(ready) or rx.poll() is not None, 10,
+                         "the receiver") or not os.path.exists(ready):
+        raise RuntimeError("receiver did not start: " + lab.output(f"bench{index}.recv")[1])
+    t0 = time.monotonic()
+    tx = lab.start(f"bench{index}.send", lab.ns_s, tx_argv)
+    rx_rc, rx_cpu = wait_rusage(rx, 40)
+    t1 = time.monotonic()
+    repairs = rdata_counter(lab)
+    tx.send_signal(signal.SIGTERM)
+    tx_rc, tx_cpu = wait_rusage(tx, 15)
+    rx_out, rx_err = lab.output(f"bench{index}.recv")
+    rj = hi.last_json(rx_out) or {}
+    delivered = rj.get("delivered", rj.get("received", 0))
+    unrecoverable = rj.get("unrecoverable_losses", rj.get("unrecoverable", 0))
+    secs = max(1e-9, t1 - t0 - START_DELAY)
+    result = {
+        "pair": pair, "loss": loss, "messages": a.count, "size": SIZE,
+        "delivered": delivered, "in_order": rj.get("in_order"),
+        "unrecoverable": unrecoverable,
+        "ok": rx_rc == 0 and delivered == a.count and unrecoverable == 0,
+        "delivered_per_sec": round(delivered / secs),
+        "seconds": round(secs, 3),
+        "repairs": repairs,
+        "sender_cpu_us_per_msg": round(tx_cpu / a.count * 1e6, 2),
+        "receiver_cpu_us_per_msg": round(rx_cpu / a.count * 1e6, 2),
+        "receiver_exit": rx_rc, "sender_exit": tx_rc,
+    }
+    if not result["ok"]:
+        result["receiver_stderr"] = rx_err[-400:]
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pgmsend", required=True)
+    ap.add_argument("--pgmrecv", required=True)
+    ap.add_argument("--openpgm-send", required=True)
+    ap.add_argument("--openpgm-recv", required=True)
+    ap.add_argument("--count", type=int, default=50000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--max-rate", type=int, default=1_000_000_000,
+                    help="rate cap in bytes/s for both senders (default: effectively none)")
+    ap.add_argument("--openpgm-rate-bps", type=int, default=0,
+                    help="openpgm_send's payload pacing in bit/s (0: unpaced)")
+    ap.add_argument("--pairs", default="host,openpgm")
+    ap.add_argument("--losses", default="0,1")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    for opt in ("pgmsend", "pgmrecv", "openpgm_send", "openpgm_recv"):
+        setattr(a, opt, os.path.abspath(getattr(a, opt)))
+    if os.geteuid() != 0:
+        print("host_pair_bench: needs root", file=sys.stderr)
+        return 77
+    signal.signal(signal.SIGTERM, hi._on_term)
+    import tempfile
+    import shutil
+    tmp = tempfile.mkdtemp(prefix="host_pair_bench.")
+    lab = hi.Lab(tmp)
+    results = []
+    try:
+        lab.setup()
+        index = 0
+        for loss in [int(x) for x in a.losses.split(",")]:
+            for _ in range(a.repeat):
+                for pair in a.pairs.split(","):  # interleaved: same conditions for both
+                    r = run(lab, a, pair, loss, index)
+                    index += 1
+                    print(json.dumps(r), flush=True)
+                    results.append(r)
+    finally:
+        lab.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if a.markdown:
+        def med(pair, loss, key):
+            v = [r[key] for r in results if r["pair"] == pair and r["loss"] == loss]
+            return statistics.median(v) if v else float("nan")
+
+        print("\n| loss | pair | delivered msg/s | repairs | sender CPU µs/msg | "
+              "receiver CPU µs/msg | all runs ok |")
+        print("|---|---|---|---|---|---|---|")
+        for loss in (0, 1):
+            for pair in ("host", "openpgm"):
+                oks = all(r["ok"] for r in results if r["pair"] == pair and r["loss"] == loss)
+                print(f"| {loss} % | {pair} | {med(pair, loss, 'delivered_per_sec'):.0f} | "
+                      f"{med(pair, loss, 'repairs'):.0f} | "
+                      f"{med(pair, loss, 'sender_cpu_us_per_msg'):.2f} | "
+                      f"{med(pair, loss, 'receiver_cpu_us_per_msg'):.2f} | {oks} |")
+            h, o = med("host", loss, "delivered_per_sec"), med("openpgm", loss, "delivered_per_sec")
+            hs = med("host", loss, "sender_cpu_us_per_msg")
+            os_ = med("openpgm", loss, "sender_cpu_us_per_msg")
+            hr = med("host", loss, "receiver_cpu_us_per_msg")
+            or_ = med("openpgm", loss, "receiver_cpu_us_per_msg")
+            print(f"| {loss} % | **host / OpenPGM** | **{h / o:.2f}x** | | {hs / os_:.2f}x | "
+                  f"{hr / or_:.2f}x | |")
+    return 0 if all(r["ok"] for r in results if r["pair"] == "host") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

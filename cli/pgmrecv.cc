@@ -1,0 +1,458 @@
+// DOC: pgmrecv, a PGM receiver on the host stack (pgm::Receiver on a dataplane::HostTransport).
+//
+// Owns one receiver for --group/--port on the interface of --interface, native (raw IP
+// protocol 113, needs CAP_NET_RAW) or UDP-encapsulated (--udp-port). Every APDU delivered in
+// order is written to stdout (or --output FILE): one per line, or with --binary as a 4-byte
+// big-endian length and the bytes; --quiet writes nothing. With --framing zmq the APDUs are
+// read as ZeroMQ's pgm:// / epgm:// PUB writes them and each ZeroMQ message is one message.
+// With --verify every message must carry the "PGMT" test header (tests/interop, pgmsend's
+// generated messages): sequence order and content are checked.
+//
+// Life cycle: parse arguments (exit 2 on bad ones), open the transport (exit 1 with the
+// reason), optionally create --ready-file, then receive until --count messages arrived,
+// --timeout seconds passed, SIGINT/SIGTERM, or (without --count) the session ended. --loss
+// drops a seeded random share of the incoming ODATA before the receiver sees it (the
+// receiver then NAKs for it). Prints a JSON summary with --json. Exit status: 0, or 1 when
+// there was unrecoverable loss, fewer than --count messages, or (with --verify) a bad or
+// out-of-order message.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "dataplane/event_loop.h"
+#include "dataplane/host_transport.h"
+#include "protocol/receiver.h"
+
+namespace po = boost::program_options;
+using pgm::Bytes;
+using pgm::Clock;
+using pgm::Time;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kPgmtHeader = 16;
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::uint32_t get32(const std::uint8_t* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           p[3];
+}
+
+struct Options {
+    std::string group = "239.192.0.1";
+    std::uint16_t port = 7500;
+    std::string interface;
+    std::uint16_t udp_port = 0;
+    bool multicast_loop = false;
+    std::optional<std::uint64_t> count;
+    double timeout = 0;  // 0: none
+    std::string output;
+    bool quiet = false;
+    bool binary = false;
+    bool verify = false;
+    bool json = false;
+    double loss = 0;
+    std::uint64_t seed = 1;
+    std::string framing = "plain";
+    std::string ready_file;
+    std::size_t rxw_sqns = 16384;
+    unsigned nak_bo_ivl_ms = 50;
+    unsigned nak_rpt_ivl_ms = 200;
+    unsigned nak_rdata_ivl_ms = 400;
+    unsigned nak_ncf_retries = 20;
+    unsigned nak_data_retries = 20;
+    double fin_linger = 2.0;
+};
+
+std::optional<Options> parse(int argc, char** argv) {
+    Options o;
+    std::uint32_t port = 0, udp_port = 0;
+    po::options_description desc(
+        "pgmrecv: receive messages as a PGM receiver\n"
+        "usage: pgmrecv --interface ADDRESS [options]\nOptions");
+    desc.add_options()("help,h", "this help")(
+        "interface,i", po::value(&o.interface)->required(),
+        "IPv4 address of the interface to receive on (an address, not a name)")(
+        "group,g", po::value(&o.group)->default_value(o.group), "multicast group")(
+        "port,p", po::value(&port)->default_value(7500), "data-destination port")(
+        "udp-port", po::value(&udp_port)->default_value(0),
+        "UDP encapsulation on this port; 0: native PGM (needs CAP_NET_RAW)")(
+        "multicast-loop", po::bool_switch(&o.multicast_loop),
+        "loop our multicast NAK copies back to this host")("count,n", po::value<std::uint64_t>(),
+                                                           "stop after this many messages")(
+        "timeout,t", po::value(&o.timeout)->default_value(0),
+        "stop after this many seconds (0: no limit)")(
+        "output,o", po::value(&o.output), "write messages to this file instead of stdout")(
+        "quiet,q", po::bool_switch(&o.quiet), "write no messages (and no progress)")(
+        "binary", po::bool_switch(&o.binary),
+        "write each message with a 4-byte big-endian length prefix instead of a newline")(
+        "verify", po::bool_switch(&o.verify),
+        "check the PGMT test header: order and content (pgmsend --size/--count, "
+        "tests/interop senders)")("json", po::bool_switch(&o.json),
+                                  "print a JSON summary on stdout (messages then need --output "
+                                  "or --quiet)")("loss", po::value(&o.loss)->default_value(0),
+                                                 "drop this percentage of incoming ODATA (seeded)")(
+        "seed", po::value(&o.seed)->default_value(1), "seed of --loss and NAK back-offs")(
+        "framing", po::value(&o.framing)->default_value(o.framing),
+        "plain, or zmq: read ZeroMQ PUB framing (pgm:// / epgm://)")(
+        "ready-file", po::value(&o.ready_file), "create this file once the socket is open")(
+        "rxw-sqns", po::value(&o.rxw_sqns)->default_value(o.rxw_sqns),
+        "receive window bound in sequence numbers")(
+        "nak-bo-ivl-ms", po::value(&o.nak_bo_ivl_ms)->default_value(o.nak_bo_ivl_ms),
+        "NAK back-off interval")("nak-rpt-ivl-ms",
+                                 po::value(&o.nak_rpt_ivl_ms)->default_value(o.nak_rpt_ivl_ms),
+                                 "wait for an NCF before repeating a NAK")(
+        "nak-rdata-ivl-ms", po::value(&o.nak_rdata_ivl_ms)->default_value(o.nak_rdata_ivl_ms),
+        "wait for RDATA after an NCF")(
+        "nak-ncf-retries", po::value(&o.nak_ncf_retries)->default_value(o.nak_ncf_retries),
+        "NAK retries without NCF")(
+        "nak-data-retries", po::value(&o.nak_data_retries)->default_value(o.nak_data_retries),
+        "NAK retries without data")("fin-linger",
+                                    po::value(&o.fin_linger)->default_value(o.fin_linger),
+                                    "seconds a session lingers for repairs after OPT_FIN");
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+        std::cout << desc << "\n";
+        return std::nullopt;
+    }
+    po::notify(vm);
+    auto check = [](bool ok, const std::string& what) {
+        if (!ok) throw UsageError(what);
+    };
+    check(port >= 1 && port <= 65535, "--port must be 1..65535");
+    check(udp_port <= 65535, "--udp-port must be 0..65535");
+    o.port = static_cast<std::uint16_t>(port);
+    o.udp_port = static_cast<std::uint16_t>(udp_port);
+    if (vm.count("count")) o.count = vm["count"].as<std::uint64_t>();
+    check(o.timeout >= 0, "--timeout must be >= 0");
+    check(o.loss >= 0 && o.loss <= 100, "--loss must be a percentage, 0..100");
+    check(o.framing == "plain" || o.framing == "zmq", "--framing must be plain or zmq");
+    check(o.rxw_sqns >= 1, "--rxw-sqns must be positive");
+    check(o.nak_bo_ivl_ms >= 1 && o.nak_rpt_ivl_ms >= 1 && o.nak_rdata_ivl_ms >= 1,
+          "NAK intervals must be at least 1 ms");
+    check(o.fin_linger >= 0, "--fin-linger must be >= 0");
+    check(!(o.json && o.output.empty() && !o.quiet),
+          "--json prints on stdout: give --output FILE or --quiet for the messages");
+    return o;
+}
+
+// ZeroMQ's PGM framing (see pgmsend.cc): per APDU a 2-byte offset of the first message that
+// starts in it, then v1 frames that may span APDUs. A loss resets the stream: it is joined
+// again at the next APDU where a message starts.
+class ZmqDecoder {
+  public:
+    template <class F>
+    void feed(Bytes apdu, F&& on_message) {
+        if (apdu.size() < 2) return;
+        const std::uint16_t offset = static_cast<std::uint16_t>((apdu[0] << 8) | apdu[1]);
+        Bytes body = apdu.subspan(2);
+        if (!joined_) {
+            if (offset == 0xFFFF || offset > body.size()) return;
+            body = body.subspan(offset);
+            joined_ = true;
+        }
+        buf_.insert(buf_.end(), body.begin(), body.end());
+        std::size_t pos = 0;
+        for (;;) {
+            const std::size_t avail = buf_.size() - pos;
+            if (avail < 2) break;
+            std::uint64_t size = buf_[pos];
+            std::size_t head = 2;
+            if (size == 0xFF) {
+                if (avail < 10) break;
+                size = 0;
+                for (int i = 1; i <= 8; ++i)
+                    size = (size << 8) | buf_[pos + static_cast<std::size_t>(i)];
+                head = 10;
+            }
+            if (size == 0) {  // malformed: rejoin
+                reset();
+                return;
+            }
+            const std::uint64_t body_len = size - 1;
+            if (avail - head < body_len) break;
+            on_message(Bytes(buf_.data() + pos + head, static_cast<std::size_t>(body_len)));
+            pos += head + static_cast<std::size_t>(body_len);
+        }
+        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos));
+    }
+    void reset() {
+        joined_ = false;
+        buf_.clear();
+    }
+
+  private:
+    bool joined_ = false;
+    std::vector<std::uint8_t> buf_;
+};
+
+class ReceiverApp {
+  public:
+    ReceiverApp(const Options& o, pgm::dataplane::EventLoop& loop)
+        : o_(o), loop_(loop), rng_(o.seed) {}
+
+    int run() {
+        const auto address = pgm::Nla::parse(o_.interface);
+        const auto group = pgm::Nla::parse(o_.group);
+        if (!address || !address->is_ipv4())
+            throw UsageError("--interface: not an IPv4 address: '" + o_.interface + "'");
+        if (!group || !group->is_ipv4() || !group->is_multicast())
+            throw UsageError("--group: not an IPv4 multicast address: '" + o_.group + "'");
+        if (!o_.output.empty()) {
+            out_ = std::fopen(o_.output.c_str(), "wb");
+            if (!out_)
+                throw std::runtime_error("--output " + o_.output + ": " + std::strerror(errno));
+        } else if (!o_.quiet) {
+            out_ = stdout;
+        }
+
+        pgm::dataplane::HostTransportConfig tc;
+        tc.interface_address = *address;
+        tc.group = *group;
+        tc.encapsulation = o_.udp_port ? pgm::Encapsulation::Udp : pgm::Encapsulation::Native;
+        tc.udp_port = o_.udp_port ? o_.udp_port : pgm::kDefaultUdpEncapsulationPort;
+        tc.multicast_loop = o_.multicast_loop;
+        transport_.emplace(loop_, tc);
+
+        pgm::ReceiverConfig rc;
+        rc.address = *address;
+        rc.group = *group;
+        rc.ifindex = transport_->ifindex();
+        rc.data_destination_port = o_.port;
+        rc.nak_bo_ivl = std::chrono::milliseconds(o_.nak_bo_ivl_ms);
+        rc.nak_rpt_ivl = std::chrono::milliseconds(o_.nak_rpt_ivl_ms);
+        rc.nak_rdata_ivl = std::chrono::milliseconds(o_.nak_rdata_ivl_ms);
+        rc.nak_ncf_retries = o_.nak_ncf_retries;
+        rc.nak_data_retries = o_.nak_data_retries;
+        rc.fin_linger =
+            std::chrono::duration_cast<pgm::Duration>(std::chrono::duration<double>(o_.fin_linger));
+        rc.max_window_sqns = o_.rxw_sqns;
+        rc.max_window_bytes = std::max<std::size_t>(8u << 20, o_.rxw_sqns * 1600);
+        rc.encapsulation = tc.encapsulation;
+        rc.udp_port = tc.udp_port;
+        rc.seed = o_.seed;
+        receiver_.emplace(rc);
+        session_.emplace(loop_, *transport_, *receiver_);
+        const double drop = o_.loss / 100.0;
+        if (drop > 0) {
+            session_->set_rx_filter([this, drop](const pgm::Arrival&, Bytes pgm) {
+                const bool odata = pgm.size() > pgm::kOffsetType &&
+                                   (pgm[pgm::kOffsetType] & pgm::kTypeCodeMask) ==
+                                       static_cast<std::uint8_t>(pgm::PacketType::Odata);
+                if (!odata) return false;
+                if (std::uniform_real_distribution<double>(0, 1)(rng_) >= drop) return false;
+                ++dropped_;
+                return true;
+            });
+        }
+        session_->set_after([this](Time) { drain(); });
+        loop_.add_signal(SIGINT, [this] { loop_.stop(); });
+        loop_.add_signal(SIGTERM, [this] { loop_.stop(); });
+        start_ = Clock::now();
+        if (o_.timeout > 0)
+            loop_.add_timer(start_ + std::chrono::duration_cast<pgm::Duration>(
+                                         std::chrono::duration<double>(o_.timeout)),
+                            [this] {
+                                timed_out_ = true;
+                                loop_.stop();
+                            });
+        if (!o_.ready_file.empty()) {
+            const int fd =
+                ::open(o_.ready_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0)
+                throw std::runtime_error("--ready-file: " + std::string(std::strerror(errno)));
+            ::close(fd);
+        }
+        if (o_.count && *o_.count == 0) loop_.stop();
+        loop_.run();
+        return finish();
+    }
+
+  private:
+    void drain() {
+        auto& events = receiver_->events();
+        for (auto& ev : events) {
+            if (auto* d = std::get_if<pgm::DataEvent>(&ev)) {
+                if (o_.framing == "zmq")
+                    zmq_.feed(d->apdu, [this](Bytes m) { message(m); });
+                else
+                    message(d->apdu);
+            } else if (auto* l = std::get_if<pgm::LossEvent>(&ev)) {
+                losses_ += l->count;
+                zmq_.reset();
+                if (!o_.quiet || o_.json)
+                    std::fprintf(stderr, "pgmrecv: %u sequence numbers lost from %u (%s)\n",
+                                 l->count, l->first_sqn.value(), pgm::to_string(l->reason));
+            } else if (auto* e = std::get_if<pgm::SessionEndEvent>(&ev)) {
+                if (!o_.quiet)
+                    std::fprintf(stderr, "pgmrecv: session ended (%s)\n",
+                                 pgm::to_string(e->reason));
+                if (!o_.count) loop_.stop();
+            }
+        }
+        events.clear();
+        if (out_) std::fflush(out_);
+    }
+
+    void message(Bytes m) {
+        const Time now = Clock::now();
+        if (delivered_ == 0) first_at_ = now;
+        last_at_ = now;
+        ++delivered_;
+        bytes_ += m.size();
+        if (o_.verify) verify(m);
+        if (out_) {
+            if (o_.binary) {
+                const std::uint8_t len[4] = {static_cast<std::uint8_t>(m.size() >> 24),
+                                             static_cast<std::uint8_t>(m.size() >> 16),
+                                             static_cast<std::uint8_t>(m.size() >> 8),
+                                             static_cast<std::uint8_t>(m.size())};
+                std::fwrite(len, 1, 4, out_);
+                std::fwrite(m.data(), 1, m.size(), out_);
+            } else {
+                std::fwrite(m.data(), 1, m.size(), out_);
+                std::fputc('\n', out_);
+            }
+        }
+        if (o_.count && delivered_ >= *o_.count) loop_.stop();
+    }
+
+    void verify(Bytes m) {
+        const char* why = nullptr;
+        std::uint32_t seq = 0;
+        if (m.size() < kPgmtHeader) {
+            why = "shorter than the 16-byte PGMT header";
+        } else if (std::memcmp(m.data(), "PGMT", 4) != 0) {
+            why = "bad magic";
+        } else if (get32(m.data() + 12) != m.size()) {
+            why = "length field does not match";
+        } else {
+            seq = get32(m.data() + 4);
+            for (std::size_t i = kPgmtHeader; i < m.size(); ++i) {
+                if (m[i] != static_cast<std::uint8_t>(seq * 7 + i)) {
+                    why = "filler corrupted";
+                    break;
+                }
+            }
+        }
+        if (why) {
+            if (++bad_ <= 10) std::fprintf(stderr, "pgmrecv: bad message: %s\n", why);
+            return;
+        }
+        if (first_seq_ < 0) first_seq_ = seq;
+        if (static_cast<std::int64_t>(seq) != next_seq_) {
+            if (in_order_)
+                std::fprintf(stderr, "pgmrecv: out of order: got %u, expected %lld\n", seq,
+                             static_cast<long long>(next_seq_));
+            in_order_ = false;
+        }
+        next_seq_ = static_cast<std::int64_t>(seq) + 1;
+    }
+
+    int finish() {
+        if (out_ && out_ != stdout) std::fclose(out_);
+        const auto& s = receiver_->stats();
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+        const double span =
+            delivered_ > 1 ? std::chrono::duration<double>(last_at_ - first_at_).count() : 0.0;
+        const bool short_count = o_.count && delivered_ < *o_.count;
+        const bool verify_failed = o_.verify && (bad_ > 0 || !in_order_ || first_seq_ > 0);
+        if (o_.json) {
+            nlohmann::json j = {
+                {"delivered", delivered_},
+                {"bytes", bytes_},
+                {"unrecoverable_losses", s.unrecoverable},
+                {"naks_sent", s.naks_sent},
+                {"nak_sqns_sent", s.nak_sqns_sent},
+                {"duplicates", s.duplicates},
+                {"odata", s.odata},
+                {"rdata", s.rdata},
+                {"ncfs_received", s.ncfs_received},
+                {"odata_dropped", dropped_},
+                {"throughput_bps", span > 0 ? static_cast<double>(bytes_) * 8 / span : 0.0},
+                {"messages_per_sec", span > 0 ? static_cast<double>(delivered_ - 1) / span : 0.0},
+                {"elapsed", elapsed},
+                {"data_elapsed", span},
+                {"timed_out", timed_out_},
+                {"expected", o_.count ? nlohmann::json(*o_.count) : nlohmann::json(nullptr)},
+            };
+            if (o_.verify) {
+                j["in_order"] = in_order_;
+                j["bad"] = bad_;
+                j["first_seq"] = first_seq_;
+                j["last_seq"] = next_seq_ - 1;
+            }
+            std::cout << j.dump() << std::endl;
+        }
+        if (s.unrecoverable > 0)
+            std::fprintf(stderr, "pgmrecv: %llu sequence numbers were unrecoverable\n",
+                         static_cast<unsigned long long>(s.unrecoverable));
+        if (short_count)
+            std::fprintf(stderr, "pgmrecv: %llu of %llu messages%s\n",
+                         static_cast<unsigned long long>(delivered_),
+                         static_cast<unsigned long long>(*o_.count),
+                         timed_out_ ? " before the timeout" : "");
+        if (o_.verify && first_seq_ > 0)
+            std::fprintf(stderr, "pgmrecv: the first message had sequence %lld, not 0\n",
+                         static_cast<long long>(first_seq_));
+        return (s.unrecoverable > 0 || losses_ > 0 || short_count || verify_failed) ? 1 : 0;
+    }
+
+    const Options& o_;
+    pgm::dataplane::EventLoop& loop_;
+    std::mt19937_64 rng_;
+    std::optional<pgm::dataplane::HostTransport> transport_;
+    std::optional<pgm::Receiver> receiver_;
+    std::optional<pgm::dataplane::HostSession<pgm::Receiver>> session_;
+    std::FILE* out_ = nullptr;
+    ZmqDecoder zmq_;
+    Time start_{}, first_at_{}, last_at_{};
+    std::uint64_t delivered_ = 0, bytes_ = 0, dropped_ = 0, bad_ = 0, losses_ = 0;
+    std::int64_t first_seq_ = -1, next_seq_ = 0;
+    bool in_order_ = true, timed_out_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::optional<Options> options;
+    try {
+        options = parse(argc, argv);
+        if (!options) return 0;
+    } catch (const po::error& e) {
+        std::fprintf(stderr, "pgmrecv: %s (see --help)\n", e.what());
+        return 2;
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
+        return 2;
+    }
+    try {
+        pgm::dataplane::EventLoop loop;
+        ReceiverApp app(*options, loop);
+        return app.run();
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
+        return 1;
+    }
+}
