@@ -1,0 +1,431 @@
+#include "cli/router_json.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace pgm::control {
+
+namespace {
+
+using router::Counter;
+using router::CounterSet;
+using router::RepairEntry;
+using router::RepairKey;
+using router::RepairPhase;
+using router::Session;
+
+// A request the dispatcher refuses; its message is the reply's "error".
+class RequestError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Key names of ParseError, in enum order from Truncated: the enumerator names, in the same
+// CamelCase as the counter names. The static_assert catches an enumerator added at the end.
+constexpr std::array<const char*, 21> kParseErrorNames = {
+    "Truncated",
+    "BadVersion",
+    "ReservedBitsSet",
+    "UnknownType",
+    "UnknownOptionFlags",
+    "BadChecksum",
+    "MissingChecksum",
+    "TsduLengthMismatch",
+    "UnknownAfi",
+    "OptionsPresentMismatch",
+    "OptLengthMissing",
+    "OptLengthBad",
+    "OptionsTotalMismatch",
+    "OptionTruncated",
+    "OptionLengthBad",
+    "OptionEndMissing",
+    "TooManyOptions",
+    "DuplicateOption",
+    "OptionNotAllowed",
+    "NakListBad",
+    "NetworkFlagMismatch",
+};
+static_assert(static_cast<std::size_t>(ParseError::NetworkFlagMismatch) == kParseErrorNames.size(),
+              "a ParseError was added: name it in kParseErrorNames");
+
+// Seconds, to the millisecond: enough for timers of 100 ms and up, and stable in tests.
+double seconds(Duration d) {
+    return std::round(std::chrono::duration<double>(d).count() * 1000.0) / 1000.0;
+}
+
+// Time left until `deadline`; 0 when it has passed (the daemon's timer is about to run).
+double seconds_left(Time deadline, Time now) {
+    return deadline <= now ? 0.0 : seconds(deadline - now);
+}
+
+Json name_or_null(const RouterView& view, IfIndex ifindex) {
+    std::string name = view.interface_name ? view.interface_name(ifindex) : std::string();
+    return name.empty() ? Json(nullptr) : Json(std::move(name));
+}
+
+Json interface_ref(const RouterView& view, IfIndex ifindex) {
+    return Json{{"ifindex", ifindex}, {"name", name_or_null(view, ifindex)}};
+}
+
+bool interface_matches(const RouterView& view, const Filter& filter, IfIndex ifindex) {
+    if (!filter.interface) return true;
+    if (*filter.interface == std::to_string(ifindex)) return true;
+    return view.interface_name && view.interface_name(ifindex) == *filter.interface;
+}
+
+Json counters_object(const CounterSet& counters) {
+    Json out = Json::object();
+    for (std::size_t i = 0; i < router::kCounterCount; ++i)
+        out[router::kCounterNames[i]] = counters.values[i];
+    return out;
+}
+
+const char* encapsulation_name(Encapsulation e) {
+    return e == Encapsulation::Udp ? "udp" : "native";
+}
+
+// Names of a repair entry's two deadlines in its phase (router/repair.h, RepairEntry), after
+// the RFC 3208 timers; nullptr where the phase does not use that deadline.
+std::pair<const char*, const char*> deadline_names(RepairPhase phase) {
+    switch (phase) {
+        case RepairPhase::Pending:
+            return {"nak_repeat", "nak_rpt_ivl"};
+        case RepairPhase::Outstanding:
+        case RepairPhase::Anticipated:
+            return {"nak_elim_ivl", "nak_rdata_ivl"};
+        case RepairPhase::ElimSuspended:
+            return {nullptr, "nak_rdata_ivl"};
+        case RepairPhase::NullNak:
+            return {"nak_elim_ivl", nullptr};
+        case RepairPhase::Repaired:
+            return {"rdata_hold", nullptr};  // pgmd's hold of the RDATA (decisions.md D27)
+    }
+    return {nullptr, nullptr};
+}
+
+const Session* session_of(const RouterView& view, const Tsi& tsi) {
+    auto it = view.router.sessions().find(tsi);
+    return it == view.router.sessions().end() ? nullptr : &it->second;
+}
+
+bool session_matches(const RouterView& view, const Filter& filter, const Tsi& tsi,
+                     const Session& s) {
+    if (filter.tsi && !(*filter.tsi == tsi)) return false;
+    if (filter.group && !(*filter.group == s.group)) return false;
+    return interface_matches(view, filter, s.upstream_interface);
+}
+
+std::string hex(const Gsi& gsi) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (std::uint8_t b : gsi.bytes) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0x0F];
+    }
+    return out;
+}
+
+// --- Requests -------------------------------------------------------------------------------
+
+Json ok(Json data) {
+    return Json{{"ok", true}, {"data", std::move(data)}};
+}
+
+Json failure(std::string message) {
+    return Json{{"ok", false}, {"error", std::move(message)}};
+}
+
+std::string string_member(const Json& request, const char* key) {
+    auto it = request.find(key);
+    if (it == request.end()) throw RequestError(std::string("request has no \"") + key + "\"");
+    if (!it->is_string()) throw RequestError(std::string("\"") + key + "\" must be a string");
+    return it->get<std::string>();
+}
+
+void allow_only(const Json& object, std::initializer_list<std::string_view> keys,
+                const std::string& where) {
+    for (const auto& [key, value] : object.items())
+        if (std::find(keys.begin(), keys.end(), key) == keys.end())
+            throw RequestError("unknown key \"" + key + "\" in " + where);
+}
+
+Filter parse_filter(const Json& request, const std::string& what,
+                    std::initializer_list<std::string_view> allowed) {
+    Filter filter;
+    auto it = request.find("filter");
+    if (it == request.end() || it->is_null()) return filter;
+    if (!it->is_object()) throw RequestError("\"filter\" must be an object");
+    for (const auto& [key, value] : it->items()) {
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            throw RequestError("show " + what + " cannot be filtered by " + key);
+    }
+    if (auto f = it->find("interface"); f != it->end()) {
+        if (f->is_string())
+            filter.interface = f->get<std::string>();
+        else if (f->is_number_integer() && f->get<std::int64_t>() >= 0)
+            filter.interface = std::to_string(f->get<std::int64_t>());
+        else
+            throw RequestError("filter interface must be a name or an ifindex");
+    }
+    if (auto f = it->find("group"); f != it->end()) {
+        std::optional<Nla> group =
+            f->is_string() ? Nla::parse(f->get<std::string>()) : std::nullopt;
+        if (!group) throw RequestError("filter group must be an IPv4 or IPv6 address");
+        filter.group = *group;
+    }
+    if (auto f = it->find("tsi"); f != it->end()) {
+        std::optional<Tsi> tsi = f->is_string() ? parse_tsi(f->get<std::string>()) : std::nullopt;
+        if (!tsi) throw RequestError("filter tsi must be GSI.PORT (12 hex digits, a dot, a port)");
+        filter.tsi = *tsi;
+    }
+    return filter;
+}
+
+Json show(const Json& request, RouterView& view) {
+    const std::string what = string_member(request, "what");
+    if (what == "interfaces")
+        return interfaces_json(view, parse_filter(request, what, {"interface"}));
+    if (what == "sessions")
+        return sessions_json(view, parse_filter(request, what, {"interface", "group", "tsi"}));
+    if (what == "repair")
+        return repair_json(view, parse_filter(request, what, {"interface", "group", "tsi"}));
+    if (what == "counters") return counters_json(view, parse_filter(request, what, {"interface"}));
+    if (what == "dlr") {
+        parse_filter(request, what, {});
+        return dlr_json();
+    }
+    throw RequestError("cannot show \"" + what +
+                       "\" (interfaces, sessions, repair, counters or dlr)");
+}
+
+void require_permission(const dataplane::PeerCredentials& peer, const std::string& command) {
+    if (!peer.may_change_state)
+        throw RequestError("permission denied: " + command +
+                           " changes state and needs root or the control socket's group");
+}
+
+Json clear(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+    const std::string what = string_member(request, "what");
+    if (what != "counters" && what != "repair")
+        throw RequestError("cannot clear \"" + what + "\" (counters or repair)");
+    require_permission(peer, "clear " + what);
+    Json data{{"cleared", what}};
+    if (what == "counters") {
+        view.router.clear_counters();
+    } else {
+        data["removed"] = view.router.repairs().size();
+        view.router.clear_repairs();
+    }
+    if (view.state_changed) view.state_changed();
+    return data;
+}
+
+Json reload(RouterView& view, const dataplane::PeerCredentials& peer) {
+    require_permission(peer, "reload");
+    if (!view.reload) throw RequestError("this daemon cannot reload its configuration");
+    ReloadResult r = view.reload();
+    if (!r.ok) throw RequestError("reload failed: " + r.message);
+    return Json{{"reloaded", true}, {"message", r.message}};
+}
+
+}  // namespace
+
+std::string tsi_to_string(const Tsi& tsi) {
+    return hex(tsi.gsi) + "." + std::to_string(tsi.source_port);
+}
+
+std::optional<Tsi> parse_tsi(std::string_view text) {
+    constexpr std::size_t kGsiDigits = 12;
+    if (text.size() < kGsiDigits + 2 || text[kGsiDigits] != '.') return std::nullopt;
+    Tsi tsi;
+    for (std::size_t i = 0; i < tsi.gsi.bytes.size(); ++i) {
+        unsigned value = 0;
+        const char* first = text.data() + 2 * i;
+        auto [end, error] = std::from_chars(first, first + 2, value, 16);
+        if (error != std::errc() || end != first + 2) return std::nullopt;
+        tsi.gsi.bytes[i] = static_cast<std::uint8_t>(value);
+    }
+    const std::string_view port = text.substr(kGsiDigits + 1);
+    std::uint16_t value = 0;
+    auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value, 10);
+    if (error != std::errc() || end != port.data() + port.size()) return std::nullopt;
+    tsi.source_port = value;
+    return tsi;
+}
+
+Json interfaces_json(const RouterView& view, const Filter& filter) {
+    const router::Router& r = view.router;
+    std::map<IfIndex, std::uint64_t> upstream_sessions;
+    for (const auto& [tsi, s] : r.sessions())
+        upstream_sessions[s.upstream_interface]++;
+    std::map<IfIndex, std::uint64_t> repair_states;
+    for (const auto& [key, e] : r.repairs())
+        for (IfIndex i : r.interfaces_of(e.interfaces))
+            repair_states[i]++;
+
+    std::vector<const router::InterfaceState*> sorted;
+    for (const auto& i : r.interfaces())
+        if (interface_matches(view, filter, i.ifindex)) sorted.push_back(&i);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->ifindex < b->ifindex; });
+    Json list = Json::array();
+    for (const auto* i : sorted) {
+        Json j = interface_ref(view, i->ifindex);
+        j["upstream_sessions"] = upstream_sessions[i->ifindex];
+        j["repair_states"] = repair_states[i->ifindex];
+        j["counters"] = counters_object(i->counters);
+        list.push_back(std::move(j));
+    }
+    return Json{{"interfaces", std::move(list)}};
+}
+
+Json sessions_json(const RouterView& view, const Filter& filter) {
+    const router::Router& r = view.router;
+    const Time now = view.now();
+    std::unordered_map<Tsi, std::uint64_t> repair_states;
+    for (const auto& [key, e] : r.repairs())
+        repair_states[key.tsi]++;
+
+    struct Row {
+        std::string name;
+        Tsi tsi;
+        const Session* session;
+    };
+    std::vector<Row> rows;
+    for (const auto& [tsi, s] : r.sessions())
+        if (session_matches(view, filter, tsi, s)) rows.push_back(Row{tsi_to_string(tsi), tsi, &s});
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.name < b.name; });
+    Json list = Json::array();
+    for (const auto& [name, tsi, s] : rows) {
+        const Time expires = s->last_spm + r.config().session_lifetime;
+        Json j;
+        j["tsi"] = name;
+        j["gsi"] = hex(tsi.gsi);
+        j["source_port"] = tsi.source_port;
+        j["source"] = s->source.to_string();
+        j["group"] = s->group.to_string();
+        j["data_destination_port"] = s->data_destination_port;
+        j["upstream_neighbour"] = s->upstream_neighbour.to_string();
+        j["upstream_ifindex"] = s->upstream_interface;
+        j["upstream_interface"] = name_or_null(view, s->upstream_interface);
+        j["last_spm_sqn"] = s->last_spm_sqn.value();
+        j["trail"] = s->window.trail.value();
+        j["lead"] = s->window.lead.value();
+        j["window_size"] = s->window.size();
+        j["age_s"] = seconds(now - s->created);
+        j["last_spm_age_s"] = seconds(now - s->last_spm);
+        j["expires_in_s"] = seconds_left(expires, now);
+        j["encapsulation"] = encapsulation_name(s->encapsulation);
+        j["udp_port"] = s->encapsulation == Encapsulation::Udp ? Json(s->udp_port) : Json(nullptr);
+        j["last_ttl"] = s->last_ttl;
+        auto n = repair_states.find(tsi);
+        j["repair_states"] = n == repair_states.end() ? 0 : n->second;
+        j["counters"] = counters_object(s->counters);
+        list.push_back(std::move(j));
+    }
+    return Json{{"sessions", std::move(list)}};
+}
+
+Json repair_json(const RouterView& view, const Filter& filter) {
+    const router::Router& r = view.router;
+    const Time now = view.now();
+    struct Row {
+        std::string tsi;
+        std::uint32_t sqn;
+        const RepairEntry* entry;
+    };
+    std::vector<Row> rows;
+    for (const auto& [key, e] : r.repairs()) {
+        if (filter.tsi && !(*filter.tsi == key.tsi)) continue;
+        if (filter.group) {
+            const Session* s = session_of(view, key.tsi);
+            if (!s || !(s->group == *filter.group)) continue;
+        }
+        if (filter.interface) {
+            const auto owed = r.interfaces_of(e.interfaces);
+            if (std::none_of(owed.begin(), owed.end(),
+                             [&](IfIndex i) { return interface_matches(view, filter, i); }))
+                continue;
+        }
+        rows.push_back(Row{tsi_to_string(key.tsi), key.sqn.value(), &e});
+    }
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.tsi != b.tsi ? a.tsi < b.tsi : a.sqn < b.sqn;
+    });
+    Json list = Json::array();
+    for (const Row& row : rows) {
+        const RepairEntry& e = *row.entry;
+        Json interfaces = Json::array();
+        for (IfIndex i : r.interfaces_of(e.interfaces))
+            interfaces.push_back(interface_ref(view, i));
+        Json timers = Json::object();
+        const auto [short_name, long_name] = deadline_names(e.phase);
+        if (short_name && e.short_deadline != kNever)
+            timers[short_name] = seconds_left(e.short_deadline, now);
+        if (long_name && e.long_deadline != kNever)
+            timers[long_name] = seconds_left(e.long_deadline, now);
+        Json j;
+        j["tsi"] = row.tsi;
+        j["sqn"] = row.sqn;
+        j["phase"] = router::to_string(e.phase);
+        j["interfaces"] = std::move(interfaces);
+        j["timers"] = std::move(timers);
+        list.push_back(std::move(j));
+    }
+    return Json{{"repair", std::move(list)}};
+}
+
+Json counters_json(const RouterView& view, const Filter& filter) {
+    const router::Router& r = view.router;
+    Json interfaces = Json::array();
+    std::vector<const router::InterfaceState*> sorted;
+    for (const auto& i : r.interfaces())
+        if (interface_matches(view, filter, i.ifindex)) sorted.push_back(&i);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->ifindex < b->ifindex; });
+    for (const auto* i : sorted) {
+        Json j = interface_ref(view, i->ifindex);
+        j["counters"] = counters_object(i->counters);
+        interfaces.push_back(std::move(j));
+    }
+    Json malformed = Json::object();
+    for (std::size_t i = 0; i < kParseErrorNames.size(); ++i)
+        malformed[kParseErrorNames[i]] = r.malformed_by_reason()[i + 1];
+    return Json{{"totals", counters_object(r.totals())},
+                {"interfaces", std::move(interfaces)},
+                {"malformed_by_reason", std::move(malformed)}};
+}
+
+Json dlr_json() {
+    return Json{{"dlr", Json::array()},
+                {"note", "designated local repairers are not implemented yet (a later issue)"}};
+}
+
+Json handle_request(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+    try {
+        if (!request.is_object()) throw RequestError("request must be a JSON object");
+        allow_only(request, {"command", "what", "filter"}, "request");
+        const std::string command = string_member(request, "command");
+        if (command == "ping") {
+            return ok(
+                Json{{"pong", true},
+                     {"peer", {{"uid", peer.uid}, {"may_change_state", peer.may_change_state}}}});
+        }
+        if (command == "show") return ok(show(request, view));
+        if (command == "clear") return ok(clear(request, view, peer));
+        if (command == "reload") return ok(reload(view, peer));
+        throw RequestError("unknown command \"" + command + "\" (ping, show, clear or reload)");
+    } catch (const RequestError& e) {
+        return failure(e.what());
+    } catch (const std::exception& e) {
+        return failure(std::string("internal error: ") + e.what());
+    }
+}
+
+}  // namespace pgm::control
