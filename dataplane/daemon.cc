@@ -1,0 +1,222 @@
+#include "dataplane/daemon.h"
+
+#include <algorithm>
+
+#include "dataplane/log.h"
+
+namespace pgm::dataplane {
+
+Daemon::Daemon(EventLoop& loop, DaemonConfig config)
+    : loop_(loop),
+      config_(std::move(config)),
+      membership_(config_.igmp),
+      router_(config_.router, *this) {
+    netlink_ = std::make_unique<Netlink>(loop_, [this] { sync_interfaces(); });
+    sinks_ = std::make_unique<LocalDeliverySinks>(loop_, config_.udp_ports);
+    sync_interfaces();
+    for (const InterfaceConfig& ic : config_.interfaces) {
+        if (!netlink_->ifindex_of(ic.name)) {
+            log::warning("interface " + ic.name + " does not exist (yet): served when it appears");
+        }
+    }
+}
+
+Daemon::~Daemon() {
+    if (timer_ != 0) loop_.cancel_timer(timer_);
+    // Captures remove themselves from the loop; the rest closes with its owners.
+    active_.clear();
+}
+
+std::string Daemon::interface_name(IfIndex ifindex) const {
+    auto it = netlink_->links().find(ifindex);
+    if (it != netlink_->links().end()) return it->second.name;
+    return std::to_string(ifindex);
+}
+
+// --- Environment --------------------------------------------------------------------------
+
+std::optional<Nla> Daemon::interface_address(IfIndex ifindex, Nla::Family family) const {
+    if (family != Nla::Family::Ipv4) return std::nullopt;  // IPv6: later (decisions.md D15)
+    return netlink_->ipv4_address(ifindex);
+}
+
+std::optional<IfIndex> Daemon::route_interface(const Nla& address) const {
+    return netlink_->route_interface(address);
+}
+
+void Daemon::group_members(const Nla&, const Nla& group, std::vector<IfIndex>& out) const {
+    membership_.members(group, out);
+}
+
+// --- Packets and timers -------------------------------------------------------------------
+
+void Daemon::on_pgm(IfIndex ifindex, const LocatedPgm& located) {
+    const Arrival arrival{ifindex, located.ip};
+    router_.on_packet(arrival, located.pgm, EventLoop::now(), out_);
+    send_output();
+    reschedule();
+}
+
+void Daemon::on_igmp(IfIndex ifindex, Bytes ip_packet) {
+    const auto message = parse_igmp(ip_packet);
+    if (!message) return;
+    membership_.on_igmp(ifindex, *message, EventLoop::now(), queries_);
+    send_queries();
+    reschedule();
+}
+
+void Daemon::on_timer() {
+    timer_ = 0;
+    timer_at_ = kNever;
+    const Time now = EventLoop::now();
+    router_.on_timer(now, out_);
+    send_output();
+    membership_.on_timer(now, queries_);
+    send_queries();
+    reschedule();
+}
+
+void Daemon::send_output() {
+    transmitter_.send(out_);
+    out_.clear();
+}
+
+void Daemon::send_queries() {
+    std::array<std::uint8_t, kIgmpQueryPacketSize> packet{};
+    for (const IgmpQuery& q : queries_) {
+        const std::size_t n = build_igmp_query(packet, q, config_.igmp);
+        transmitter_.send_ip(q.ifindex, Bytes(packet.data(), n));
+        log::debug(
+            "IGMP " +
+            std::string(q.group.is_ipv4() ? "query for " + q.group.to_string() : "general query") +
+            " on " + interface_name(q.ifindex));
+    }
+    queries_.clear();
+}
+
+void Daemon::reschedule() {
+    const Time at = std::min(router_.next_deadline(), membership_.next_deadline());
+    if (at == timer_at_) return;
+    if (timer_ != 0) loop_.cancel_timer(timer_);
+    timer_ = 0;
+    timer_at_ = at;
+    if (at != kNever) timer_ = loop_.add_timer(at, [this] { on_timer(); });
+}
+
+// --- Interfaces ---------------------------------------------------------------------------
+
+std::unique_ptr<Capture> Daemon::open_capture(const std::string& name, IfIndex ifindex) {
+    return std::make_unique<Capture>(
+        loop_, name, ifindex, config_.udp_ports,
+        [this](IfIndex i, const LocatedPgm& p) { on_pgm(i, p); },
+        [this](IfIndex i, Bytes ip) { on_igmp(i, ip); });
+}
+
+void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
+    ActiveInterface a{ic.name, nullptr};
+    try {
+        a.capture = open_capture(ic.name, ifindex);
+        transmitter_.add_interface(ifindex, ic.name);
+    } catch (const std::exception& e) {
+        log::error("cannot serve " + ic.name + ": " + e.what());
+        transmitter_.remove_interface(ifindex);
+        return;
+    }
+    const auto address = netlink_->ipv4_address(ifindex);
+    membership_.add_interface(ifindex, address, ic.igmp_querier, ic.static_groups,
+                              EventLoop::now());
+    for (const std::string& e : joins_.set(ifindex, ic.join_groups))
+        log::error(ic.name + ": " + e);
+    active_[ifindex] = std::move(a);
+    log::notice("serving " + ic.name + " (ifindex " + std::to_string(ifindex) + ", " +
+                (address ? address->to_string() : std::string("no IPv4 address")) + ")");
+    reschedule();
+}
+
+void Daemon::deactivate(IfIndex ifindex, const char* why) {
+    auto it = active_.find(ifindex);
+    if (it == active_.end()) return;
+    log::notice("no longer serving " + it->second.name + ": " + why);
+    router_.interface_down(ifindex);
+    membership_.remove_interface(ifindex);
+    joins_.remove_interface(ifindex);
+    transmitter_.remove_interface(ifindex);
+    active_.erase(it);
+    reschedule();
+}
+
+void Daemon::sync_interfaces() {
+    // Interfaces to stop serving: gone, down, renamed, or no longer configured.
+    std::vector<std::pair<IfIndex, const char*>> stop;
+    for (const auto& [ifindex, a] : active_) {
+        auto link = netlink_->links().find(ifindex);
+        if (link == netlink_->links().end()) {
+            stop.emplace_back(ifindex, "link removed");
+        } else if (!link->second.up) {
+            stop.emplace_back(ifindex, "link down");
+        } else if (link->second.name != a.name || !config_.find_interface(a.name)) {
+            stop.emplace_back(ifindex, "not in the configuration");
+        }
+    }
+    for (const auto& [ifindex, why] : stop)
+        deactivate(ifindex, why);
+    for (const InterfaceConfig& ic : config_.interfaces) {
+        const auto ifindex = netlink_->ifindex_of(ic.name);
+        if (!ifindex || !netlink_->links().at(*ifindex).up) continue;
+        if (!active_.contains(*ifindex)) {
+            activate(ic, *ifindex);
+        } else {
+            membership_.set_address(*ifindex, netlink_->ipv4_address(*ifindex));
+        }
+    }
+}
+
+void Daemon::reload(DaemonConfig config) {
+    const bool ports_changed = config.udp_ports != config_.udp_ports;
+    config_ = std::move(config);
+    router_.reconfigure(config_.router);
+    membership_.set_timers(config_.igmp);
+    if (ports_changed) {
+        sinks_.reset();
+        sinks_ = std::make_unique<LocalDeliverySinks>(loop_, config_.udp_ports);
+        // New filters; the core's state on these interfaces stays.
+        for (auto& [ifindex, a] : active_) {
+            a.capture.reset();
+            try {
+                a.capture = open_capture(a.name, ifindex);
+            } catch (const std::exception& e) {
+                log::error("cannot capture on " + a.name + ": " + e.what());
+            }
+        }
+    }
+    for (const auto& [ifindex, a] : active_) {
+        const InterfaceConfig* ic = config_.find_interface(a.name);
+        if (ic == nullptr) continue;  // stopped by sync_interfaces() below
+        membership_.set_static_groups(ifindex, ic->static_groups);
+        membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
+        for (const std::string& e : joins_.set(ifindex, ic->join_groups))
+            log::error(a.name + ": " + e);
+    }
+    sync_interfaces();
+    reschedule();
+    log::notice("configuration reloaded");
+}
+
+std::vector<KernelMroute> Daemon::conflicting_mroutes() const {
+    std::vector<KernelMroute> out;
+    for (const KernelMroute& m : read_kernel_mroutes()) {
+        for (const InterfaceConfig& ic : config_.interfaces) {
+            const bool served = std::find(ic.static_groups.begin(), ic.static_groups.end(),
+                                          m.group) != ic.static_groups.end() ||
+                                std::find(ic.join_groups.begin(), ic.join_groups.end(), m.group) !=
+                                    ic.join_groups.end();
+            if (served) {
+                out.push_back(m);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace pgm::dataplane

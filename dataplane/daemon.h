@@ -1,0 +1,104 @@
+// DOC: The network element on real Linux interfaces: wires the router core
+// (router::Router) to capture, raw sockets, netlink and IGMP membership on one event loop.
+//
+// How a packet goes through: a served interface's Capture hands each inbound PGM packet
+// (native or UDP-encapsulated) to Router::on_packet() with the interface and IP fields; the
+// Transmits the core appends to its Output are written by the Transmitter (raw IP, one
+// socket per interface) and the Output is cleared. IGMP packets from the same captures go
+// to Membership. One loop timer is kept at the earlier of the core's and Membership's next
+// deadlines. The Environment the core asks is answered from the Netlink snapshot (addresses,
+// longest-prefix routes) and Membership (static groups + IGMP).
+//
+// Owns the set of active interfaces: a configured interface is served (capture, transmit
+// socket, membership, upstream joins) while its link exists and is up; when it goes down
+// or disappears the core is told (Router::interface_down) and its membership is dropped;
+// when it comes back it is served again. reload() applies a new configuration in place:
+// timers and caps (Router::reconfigure), interfaces added or removed, static groups,
+// joins, ports; sessions and repair state on interfaces still served are kept.
+// Life cycle: constructed after the configuration is checked (throws std::runtime_error if
+// netlink or the local-delivery sockets cannot be opened); runs on the loop's thread, so
+// the control server reads router() there too, without locks.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/capture.h"
+#include "dataplane/daemon_config.h"
+#include "dataplane/event_loop.h"
+#include "dataplane/membership.h"
+#include "dataplane/netlink.h"
+#include "dataplane/sockets.h"
+#include "router/router.h"
+
+namespace pgm::dataplane {
+
+class Daemon : private router::Environment {
+  public:
+    Daemon(EventLoop& loop, DaemonConfig config);
+    ~Daemon() override;
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    void reload(DaemonConfig config);
+    // Router state was changed from outside (pgmctl clear): re-arm the timer.
+    void state_changed() { reschedule(); }
+
+    const router::Router& router() const { return router_; }
+    router::Router& router() { return router_; }
+    const Membership& membership() const { return membership_; }
+    const Netlink& netlink() const { return *netlink_; }
+    const DaemonConfig& config() const { return config_; }
+    const Transmitter& transmitter() const { return transmitter_; }
+
+    struct ActiveInterface {
+        std::string name;
+        std::unique_ptr<Capture> capture;
+    };
+    const std::map<IfIndex, ActiveInterface>& active_interfaces() const { return active_; }
+    // The interface's name (from netlink), or its index as text.
+    std::string interface_name(IfIndex ifindex) const;
+
+    // Kernel multicast routes for groups this configuration serves (warned about at start).
+    std::vector<KernelMroute> conflicting_mroutes() const;
+
+  private:
+    // Environment.
+    std::optional<Nla> interface_address(IfIndex ifindex, Nla::Family family) const override;
+    std::optional<IfIndex> route_interface(const Nla& address) const override;
+    void group_members(const Nla& source, const Nla& group,
+                       std::vector<IfIndex>& out) const override;
+
+    void on_pgm(IfIndex ifindex, const LocatedPgm& located);
+    void on_igmp(IfIndex ifindex, Bytes ip_packet);
+    void on_timer();
+    void send_output();
+    void send_queries();
+    void reschedule();
+
+    // Serves every configured interface that is up, stops serving the others.
+    void sync_interfaces();
+    void activate(const InterfaceConfig& ic, IfIndex ifindex);
+    void deactivate(IfIndex ifindex, const char* why);
+    std::unique_ptr<Capture> open_capture(const std::string& name, IfIndex ifindex);
+
+    EventLoop& loop_;
+    DaemonConfig config_;
+    Membership membership_;
+    router::Router router_;
+    std::unique_ptr<Netlink> netlink_;
+    std::unique_ptr<LocalDeliverySinks> sinks_;
+    Transmitter transmitter_;
+    GroupJoins joins_;
+    std::map<IfIndex, ActiveInterface> active_;
+
+    Output out_;
+    std::vector<IgmpQuery> queries_;
+    EventLoop::TimerId timer_ = 0;
+    Time timer_at_ = kNever;
+};
+
+}  // namespace pgm::dataplane

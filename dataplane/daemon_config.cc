@@ -1,0 +1,383 @@
+#include "dataplane/daemon_config.h"
+
+#include <net/if.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+namespace pgm::dataplane {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr std::string_view kInterfaceSection = "interface ";
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+        s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+        s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string> words(std::string_view s) {
+    std::vector<std::string> out;
+    std::istringstream in{std::string(s)};
+    std::string w;
+    while (in >> w)
+        out.push_back(w);
+    return out;
+}
+
+// One `key = value` line found by the pre-scan: its full name ("section.key") and line.
+struct KeyLine {
+    std::string name;
+    int line;
+};
+
+// Checks the syntax the way Boost's parser reads it (comments start at '#', sections are
+// `[name]`, everything else is `key = value`) and lists the keys with their lines.
+// `interfaces` receives the names of the [interface NAME] sections, in order: a section
+// with no keys at all still serves its interface.
+std::vector<KeyLine> prescan(const std::string& text, const std::string& file,
+                             std::vector<std::pair<std::string, int>>& interfaces) {
+    std::vector<KeyLine> keys;
+    std::istringstream in(text);
+    std::string raw;
+    std::string section;
+    int line = 0;
+    while (std::getline(in, raw)) {
+        ++line;
+        std::string_view s = raw;
+        if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
+        s = trim(s);
+        if (s.empty()) continue;
+        if (s.front() == '[') {
+            if (s.back() != ']') throw ConfigError(file, line, "section header without ']'");
+            section = std::string(trim(s.substr(1, s.size() - 2)));
+            if (section.empty()) throw ConfigError(file, line, "empty section name");
+            if (section.starts_with(kInterfaceSection)) {
+                const std::string ifname(trim(section.substr(kInterfaceSection.size())));
+                if (ifname.empty() || ifname.size() >= IFNAMSIZ ||
+                    ifname.find_first_of(" \t/") != std::string::npos) {
+                    throw ConfigError(file, line, "bad interface name '" + ifname + "'");
+                }
+                section = std::string(kInterfaceSection) + ifname;
+                interfaces.emplace_back(ifname, line);
+            }
+            continue;
+        }
+        const auto eq = s.find('=');
+        if (eq == std::string_view::npos) {
+            throw ConfigError(file, line, "expected 'key = value' or '[section]'");
+        }
+        const std::string_view key = trim(s.substr(0, eq));
+        if (key.empty()) throw ConfigError(file, line, "missing key before '='");
+        if (trim(s.substr(eq + 1)).empty()) {
+            throw ConfigError(file, line, "no value for '" + std::string(key) + "'");
+        }
+        keys.push_back(
+            {section.empty() ? std::string(key) : section + "." + std::string(key), line});
+    }
+    return keys;
+}
+
+template <typename T>
+std::optional<T> parse_number(std::string_view s, int base = 10) {
+    T v{};
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+    if (s == "yes" || s == "true" || s == "on" || s == "1") return true;
+    if (s == "no" || s == "false" || s == "off" || s == "0") return false;
+    return std::nullopt;
+}
+
+// The keys outside interface sections, with what each one sets.
+po::options_description global_keys() {
+    po::options_description d;
+    auto add = [&](const char* name) { d.add_options()(name, po::value<std::string>()); };
+    for (const char* k :
+         {"log-level", "udp-ports", "control.socket", "control.mode", "control.group",
+          "timers.nak-repeat-period", "timers.nak-rpt-ivl", "timers.nak-rdata-ivl",
+          "timers.nak-elim-ivl", "timers.rdata-hold", "timers.session-lifetime",
+          "limits.max-sessions", "limits.max-rdata-hold-bytes", "limits.max-repair-states",
+          "limits.max-naks-per-second-per-interface", "igmp.robustness", "igmp.query-interval",
+          "igmp.query-response-interval", "igmp.last-member-query-interval"}) {
+        add(k);
+    }
+    return d;
+}
+
+class Builder {
+  public:
+    Builder(const std::string& file) : file_(file) {}
+
+    void declare_interface(const std::string& ifname, int line) {
+        for (const InterfaceConfig& i : c_.interfaces) {
+            if (i.name == ifname) {
+                line_ = line;
+                fail("[interface " + ifname + "] is given twice");
+            }
+        }
+        c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
+    }
+
+    void apply(const std::string& name, const std::string& value, int line) {
+        line_ = line;
+        value_ = value;
+        if (name.starts_with(kInterfaceSection)) {
+            const auto dot = name.find('.');
+            apply_interface(name.substr(kInterfaceSection.size(), dot - kInterfaceSection.size()),
+                            name.substr(dot + 1));
+            return;
+        }
+        const bool list = name == "udp-ports";
+        if (!list && !seen_.emplace(name, line).second) {
+            fail("'" + name + "' is given twice (first on line " + std::to_string(seen_[name]) +
+                 ")");
+        }
+        set_global(name);
+    }
+
+    DaemonConfig finish() {
+        line_ = 0;
+        if (c_.interfaces.empty()) fail("no [interface NAME] section: nothing to serve");
+        if (!c_.router.valid()) {
+            fail(
+                "timers: nak-elim-ivl must be shorter than nak-rdata-ivl, and "
+                "nak-repeat-period must be positive");
+        }
+        if (udp_ports_given_ && c_.udp_ports.empty()) fail("udp-ports: no port given");
+        return c_;
+    }
+
+  private:
+    [[noreturn]] void fail(const std::string& reason) const {
+        throw ConfigError(file_, line_, reason);
+    }
+
+    Duration duration(const std::string& key, bool zero_allowed = false) {
+        auto d = parse_duration(value_);
+        if (!d || *d < Duration::zero() || (*d == Duration::zero() && !zero_allowed)) {
+            fail(key + ": '" + value_ + "' is not a " + (zero_allowed ? "" : "positive ") +
+                 "duration with a unit (ms, s, min)");
+        }
+        return *d;
+    }
+    std::uint64_t count(const std::string& key, std::uint64_t max) {
+        auto n = parse_number<std::uint64_t>(value_);
+        if (!n || *n > max) {
+            fail(key + ": '" + value_ + "' is not a whole number in 0.." + std::to_string(max));
+        }
+        return *n;
+    }
+    Nla group(const std::string& key, const std::string& text) {
+        auto a = Nla::parse(text);
+        if (!a || !a->is_ipv4() || !a->is_multicast()) {
+            fail(key + ": '" + text + "' is not an IPv4 multicast group");
+        }
+        return *a;
+    }
+
+    void set_global(const std::string& name) {
+        router::RouterConfig& r = c_.router;
+        if (name == "log-level") {
+            auto l = parse_log_level(value_);
+            if (!l) fail("log-level: '" + value_ + "' is not none|err|warning|notice|info|debug");
+            c_.log_level = *l;
+        } else if (name == "udp-ports") {
+            if (!udp_ports_given_) c_.udp_ports.clear();
+            udp_ports_given_ = true;
+            for (const std::string& w : words(value_)) {
+                auto p = parse_number<unsigned>(w);
+                if (!p || *p < 1 || *p > 65535) fail("udp-ports: '" + w + "' is not in 1..65535");
+                if (std::find(c_.udp_ports.begin(), c_.udp_ports.end(), *p) == c_.udp_ports.end()) {
+                    c_.udp_ports.push_back(static_cast<std::uint16_t>(*p));
+                }
+            }
+        } else if (name == "control.socket") {
+            if (value_.front() != '/') fail("control.socket: '" + value_ + "' is not absolute");
+            c_.control.socket = value_;
+        } else if (name == "control.mode") {
+            auto m = parse_number<unsigned>(value_, 8);
+            if (!m || *m > 0777) fail("control.mode: '" + value_ + "' is not an octal mode");
+            c_.control.mode = static_cast<mode_t>(*m);
+        } else if (name == "control.group") {
+            c_.control.group = value_;
+        } else if (name == "timers.nak-repeat-period") {
+            r.nak_repeat_period = duration("nak-repeat-period");
+        } else if (name == "timers.nak-rpt-ivl") {
+            r.nak_rpt_ivl = duration("nak-rpt-ivl");
+        } else if (name == "timers.nak-rdata-ivl") {
+            r.nak_rdata_ivl = duration("nak-rdata-ivl");
+        } else if (name == "timers.nak-elim-ivl") {
+            r.nak_elim_ivl = duration("nak-elim-ivl");
+        } else if (name == "timers.rdata-hold") {
+            r.rdata_hold = duration("rdata-hold", true);  // 0: off (D27)
+        } else if (name == "limits.max-rdata-hold-bytes") {
+            r.max_rdata_hold_bytes = count("max-rdata-hold-bytes", std::size_t{1} << 34);
+        } else if (name == "timers.session-lifetime") {
+            r.session_lifetime = duration("session-lifetime");
+        } else if (name == "limits.max-sessions") {
+            r.max_sessions = count("max-sessions", 10'000'000);
+        } else if (name == "limits.max-repair-states") {
+            r.max_repair_states = count("max-repair-states", 100'000'000);
+        } else if (name == "limits.max-naks-per-second-per-interface") {
+            r.max_naks_per_second_per_interface =
+                static_cast<std::uint32_t>(count("max-naks-per-second-per-interface", 1u << 30));
+        } else if (name == "igmp.robustness") {
+            const auto n = count("robustness", 7);
+            if (n < 1) fail("robustness: must be 1..7");
+            c_.igmp.robustness = static_cast<unsigned>(n);
+        } else if (name == "igmp.query-interval") {
+            c_.igmp.query_interval = duration("query-interval");
+        } else if (name == "igmp.query-response-interval") {
+            c_.igmp.query_response_interval = duration("query-response-interval");
+            if (c_.igmp.query_response_interval > std::chrono::seconds(25)) {
+                fail("query-response-interval: at most 25s (the IGMP Max Resp Code)");
+            }
+        } else if (name == "igmp.last-member-query-interval") {
+            c_.igmp.last_member_query_interval = duration("last-member-query-interval");
+        } else {
+            fail("unknown key '" + name + "'");
+        }
+    }
+
+    void apply_interface(const std::string& ifname, const std::string& key) {
+        auto it = std::find_if(c_.interfaces.begin(), c_.interfaces.end(),
+                               [&](const InterfaceConfig& i) { return i.name == ifname; });
+        if (it == c_.interfaces.end()) {
+            c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
+            it = c_.interfaces.end() - 1;
+        }
+        InterfaceConfig& ic = *it;
+        if (key == "static-groups" || key == "join-groups") {
+            auto& list = key == "static-groups" ? ic.static_groups : ic.join_groups;
+            for (const std::string& w : words(value_)) {
+                const Nla g = group(key, w);
+                if (std::find(list.begin(), list.end(), g) == list.end()) list.push_back(g);
+            }
+        } else if (key == "igmp-querier") {
+            auto b = parse_bool(value_);
+            if (!b) fail("igmp-querier: '" + value_ + "' is not yes or no");
+            ic.igmp_querier = *b;
+        } else {
+            fail("unknown key '" + key + "' in [interface " + ifname + "]");
+        }
+    }
+
+    const std::string& file_;
+    DaemonConfig c_;
+    int line_ = 0;
+    std::string value_;
+    std::map<std::string, int> seen_;
+    bool udp_ports_given_ = false;
+};
+
+}  // namespace
+
+std::optional<LogLevel> parse_log_level(std::string_view t) {
+    if (t == "none") return LogLevel::None;
+    if (t == "err" || t == "error") return LogLevel::Error;
+    if (t == "warning" || t == "warn") return LogLevel::Warning;
+    if (t == "notice") return LogLevel::Notice;
+    if (t == "info") return LogLevel::Info;
+    if (t == "debug") return LogLevel::Debug;
+    return std::nullopt;
+}
+
+const char* to_string(LogLevel level) {
+    switch (level) {
+        case LogLevel::None:
+            return "none";
+        case LogLevel::Error:
+            return "err";
+        case LogLevel::Warning:
+            return "warning";
+        case LogLevel::Notice:
+            return "notice";
+        case LogLevel::Info:
+            return "info";
+        case LogLevel::Debug:
+            return "debug";
+    }
+    return "?";
+}
+
+const InterfaceConfig* DaemonConfig::find_interface(std::string_view name) const {
+    for (const InterfaceConfig& i : interfaces)
+        if (i.name == name) return &i;
+    return nullptr;
+}
+
+ConfigError::ConfigError(const std::string& file, int line, const std::string& reason)
+    : std::runtime_error(file + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " +
+                         reason),
+      file_(file),
+      line_(line),
+      reason_(reason) {}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    text = trim(text);
+    std::size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+        ++digits;
+    if (digits == 0 || digits > 9) return std::nullopt;
+    const auto n = parse_number<std::int64_t>(text.substr(0, digits));
+    if (!n) return std::nullopt;
+    const std::string_view unit = trim(text.substr(digits));
+    if (unit == "ms") return std::chrono::milliseconds(*n);
+    if (unit == "s") return std::chrono::seconds(*n);
+    if (unit == "min") return std::chrono::minutes(*n);
+    return std::nullopt;
+}
+
+DaemonConfig parse_config(std::istream& in, const std::string& file_name) {
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::vector<std::pair<std::string, int>> interfaces;
+    const std::vector<KeyLine> keys = prescan(text, file_name, interfaces);
+
+    po::options_description registered = global_keys();
+    po::parsed_options parsed(&registered);
+    try {
+        std::istringstream again(text);
+        parsed = po::parse_config_file(again, registered, /*allow_unregistered=*/true);
+    } catch (const po::error& e) {
+        throw ConfigError(file_name, 0, e.what());  // the pre-scan should have caught it
+    }
+    if (parsed.options.size() != keys.size()) {
+        throw ConfigError(file_name, 0,
+                          "internal error: the pre-scan found " + std::to_string(keys.size()) +
+                              " keys, Boost " + std::to_string(parsed.options.size()));
+    }
+    Builder b(file_name);
+    for (const auto& [ifname, line] : interfaces)
+        b.declare_interface(ifname, line);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        const po::option& o = parsed.options[i];
+        const std::string value = o.value.empty() ? std::string() : o.value.front();
+        // The pre-scan's name: the same key, with the interface name of the section trimmed.
+        b.apply(keys[i].name, value, keys[i].line);
+    }
+    return b.finish();
+}
+
+DaemonConfig load_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError(path, 0, "cannot be read");
+    return parse_config(in, path);
+}
+
+}  // namespace pgm::dataplane

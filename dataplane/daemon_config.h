@@ -1,0 +1,106 @@
+// DOC: pgmd's configuration file (docs/configuration.md): an INI file read with
+// Boost.Program_options, turned into a `DaemonConfig` value, or refused with the file, line
+// and reason.
+//
+// Owns the list of keys, their defaults, units and checks. Boost.Program_options tokenises
+// the file but knows no line numbers, so the file is pre-scanned here first: the scan checks
+// the syntax line by line and records the line of each `key = value`, in the order Boost
+// returns them, so that every later error can name its line.
+// Life cycle: a pure function of the file's text, called at start-up, by `pgmd -F` and on
+// SIGHUP (a refused reload keeps the running configuration).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/defaults.h"
+#include "protocol/io.h"
+#include "protocol/nla.h"
+#include "router/config.h"
+
+namespace pgm::dataplane {
+
+// IGMP router timers (RFC 2236 §8, RFC 3376 §8), the names and defaults of the RFCs.
+struct IgmpTimers {
+    unsigned robustness = 2;
+    Duration query_interval = std::chrono::seconds(125);
+    Duration query_response_interval = std::chrono::seconds(10);
+    Duration last_member_query_interval = std::chrono::seconds(1);
+
+    // How long a group stays a member without a report (RFC 3376 §8.4).
+    Duration group_membership_interval() const {
+        return robustness * query_interval + query_response_interval;
+    }
+    // How long a querier that heard a lower-addressed querier stays silent (§8.5).
+    Duration other_querier_present_interval() const {
+        return robustness * query_interval + query_response_interval / 2;
+    }
+    Duration startup_query_interval() const { return query_interval / 4; }
+    // Time from a leave to the group's removal when nobody answers (§8.8 LMQT).
+    Duration last_member_query_time() const { return robustness * last_member_query_interval; }
+    friend bool operator==(const IgmpTimers&, const IgmpTimers&) = default;
+};
+
+struct InterfaceConfig {
+    std::string name;
+    // Groups with members on this interface whatever IGMP says.
+    std::vector<Nla> static_groups;
+    // Groups pgmd joins on this interface (IP_ADD_MEMBERSHIP), so that upstream routers and
+    // IGMP-snooping bridges deliver them to pgmd: on the interfaces towards the sources.
+    std::vector<Nla> join_groups;
+    // Act as IGMP querier on this interface unless a lower-addressed querier is heard.
+    bool igmp_querier = true;
+    friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;
+};
+
+struct ControlConfig {
+    std::string socket = kDefaultControlSocket;
+    mode_t mode = kDefaultControlSocketMode;
+    std::string group;  // empty: the daemon's own group
+};
+
+enum class LogLevel : std::uint8_t { None, Error, Warning, Notice, Info, Debug };
+std::optional<LogLevel> parse_log_level(std::string_view text);
+const char* to_string(LogLevel level);
+
+struct DaemonConfig {
+    router::RouterConfig router;
+    std::vector<std::uint16_t> udp_ports{kDefaultUdpEncapsulationPort};
+    std::vector<InterfaceConfig> interfaces;
+    IgmpTimers igmp;
+    ControlConfig control;
+    LogLevel log_level = LogLevel::Notice;
+
+    const InterfaceConfig* find_interface(std::string_view name) const;
+};
+
+class ConfigError : public std::runtime_error {
+  public:
+    ConfigError(const std::string& file, int line, const std::string& reason);
+    const std::string& file() const { return file_; }
+    int line() const { return line_; }  // 0 when the error is about the file as a whole
+    const std::string& reason() const { return reason_; }
+
+  private:
+    std::string file_;
+    int line_;
+    std::string reason_;
+};
+
+// Parses a whole configuration file; `file_name` is used in error messages only.
+// Throws ConfigError.
+DaemonConfig parse_config(std::istream& in, const std::string& file_name);
+// Reads and parses `path`. Throws ConfigError (also when the file cannot be read).
+DaemonConfig load_config(const std::string& path);
+
+// "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+
+}  // namespace pgm::dataplane

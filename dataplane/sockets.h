@@ -1,0 +1,109 @@
+// DOC: The sockets pgmd holds besides its captures: local-delivery sinks, the per-interface
+// transmit sockets, and the group joins towards upstream.
+//
+// * `LocalDeliverySinks`: a raw IP protocol-113 socket and a UDP socket per encapsulation
+//   port. They exist only so that the kernel, delivering a NAK (or SPMR, ACK) addressed to
+//   one of the router's addresses, finds a socket and does not answer with an ICMP
+//   protocol/port unreachable. Their contents are ignored: capture already saw every such
+//   packet at ingress and handed it to the core. A drop-everything socket filter keeps the
+//   kernel from queueing copies at all; they are drained anyway in case one slips in.
+//   There is deliberately no IP_ROUTER_ALERT socket: on Linux such a socket makes the
+//   kernel divert (and stop forwarding) transit unicast PGM carrying Router Alert, which
+//   pgmd leaves to the kernel (decisions.md D24); without one, nothing is diverted and
+//   capture sees Router Alert packets like any other.
+// * `Transmitter`: one socket(AF_INET, SOCK_RAW, IPPROTO_RAW) per served interface, bound
+//   with SO_BINDTODEVICE. Each Transmit of the core is written with pgm::build_ipv4 (IP
+//   source, TTL and Router Alert from the Transmit; UDP-encapsulated when asked), so that
+//   NCFs, forwarded SPMs and RDATA carry the data source's address and NAKs the router's.
+//   IGMP queries go out of the same socket.
+// * `GroupJoins`: a UDP socket per interface holding IP_ADD_MEMBERSHIP for the groups the
+//   configuration joins there, so that upstream routers and snooping bridges deliver them.
+//
+// Life cycle: the sinks live as long as the daemon (reopened when the UDP ports change on
+// reload); transmit sockets and joins follow the interface (opened when it is up and
+// served, closed when it goes down or is removed). Constructors throw std::system_error.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dataplane/event_loop.h"
+#include "protocol/io.h"
+
+namespace pgm::dataplane {
+
+// A file descriptor closed on destruction.
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd();
+    Fd(Fd&& o) noexcept : fd_(o.release()) {}
+    Fd& operator=(Fd&& o) noexcept;
+    int get() const { return fd_; }
+    int release() {
+        const int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+class LocalDeliverySinks {
+  public:
+    LocalDeliverySinks(EventLoop& loop, std::span<const std::uint16_t> udp_ports);
+    ~LocalDeliverySinks();
+    LocalDeliverySinks(const LocalDeliverySinks&) = delete;
+    LocalDeliverySinks& operator=(const LocalDeliverySinks&) = delete;
+
+  private:
+    void open(int domain_type, int protocol, std::uint16_t port);
+    EventLoop& loop_;
+    std::vector<Fd> fds_;
+};
+
+class Transmitter {
+  public:
+    struct Stats {
+        std::uint64_t sent = 0;
+        std::uint64_t errors = 0;  // build failures and send errors (EAGAIN: buffer full)
+    };
+
+    void add_interface(IfIndex ifindex, const std::string& name);
+    void remove_interface(IfIndex ifindex);
+    bool has_interface(IfIndex ifindex) const { return sockets_.contains(ifindex); }
+
+    // Sends every packet of `out` (the caller clears it).
+    void send(const Output& out);
+    bool send(const Transmit& t, Bytes pgm);
+    // A complete IPv4 packet (header included) out of `ifindex`.
+    bool send_ip(IfIndex ifindex, Bytes ip_packet);
+    const Stats& stats() const { return stats_; }
+
+  private:
+    std::map<IfIndex, Fd> sockets_;
+    std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);
+    std::uint16_t next_id_ = 1;
+    Stats stats_;
+};
+
+class GroupJoins {
+  public:
+    // Makes the joins on `ifindex` exactly `groups` (IPv4); returns a message per failure.
+    std::vector<std::string> set(IfIndex ifindex, const std::vector<Nla>& groups);
+    void remove_interface(IfIndex ifindex) { joins_.erase(ifindex); }
+
+  private:
+    struct Joined {
+        Fd socket;
+        std::vector<Nla> groups;
+    };
+    std::map<IfIndex, Joined> joins_;
+};
+
+}  // namespace pgm::dataplane

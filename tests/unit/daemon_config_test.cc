@@ -1,0 +1,171 @@
+// pgmd's configuration file: every key, defaults, units, and errors that name their line.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "dataplane/daemon_config.h"
+#include "dataplane/route_table.h"
+
+namespace pgm::dataplane {
+namespace {
+
+using namespace std::chrono_literals;
+
+DaemonConfig parse(const std::string& text) {
+    std::istringstream in(text);
+    return parse_config(in, "test.conf");
+}
+
+// The line and reason of the ConfigError `text` raises.
+std::pair<int, std::string> error_of(const std::string& text) {
+    try {
+        parse(text);
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), "test.conf");
+        return {e.line(), e.reason()};
+    }
+    ADD_FAILURE() << "no error for:\n" << text;
+    return {-1, ""};
+}
+
+TEST(DaemonConfig, MinimalFileGivesTheDefaults) {
+    const DaemonConfig c = parse("[interface eth0]\n");
+    ASSERT_EQ(c.interfaces.size(), 1u);
+    EXPECT_EQ(c.interfaces[0].name, "eth0");
+    EXPECT_TRUE(c.interfaces[0].igmp_querier);
+    EXPECT_TRUE(c.interfaces[0].static_groups.empty());
+    EXPECT_EQ(c.udp_ports, std::vector<std::uint16_t>{3055});
+    EXPECT_EQ(c.router.nak_repeat_period, router::RouterConfig{}.nak_repeat_period);
+    EXPECT_EQ(c.router.session_lifetime, 300s);
+    EXPECT_EQ(c.control.socket, "/run/pgmd/pgmd.sock");
+    EXPECT_EQ(c.control.mode, 0660u);
+    EXPECT_EQ(c.log_level, LogLevel::Notice);
+    EXPECT_EQ(c.igmp.group_membership_interval(), 260s);  // 2 * 125 s + 10 s
+}
+
+TEST(DaemonConfig, EveryKeyIsRead) {
+    const DaemonConfig c = parse(R"(# a comment
+log-level = debug
+udp-ports = 3055 4000
+udp-ports = 4001   # repeatable
+[control]
+socket = /run/pgmd/ctl.sock
+mode = 0640
+group = pgmd
+[timers]
+nak-repeat-period = 50ms
+nak-rpt-ivl = 2s
+nak-rdata-ivl = 1min
+nak-elim-ivl = 3s
+rdata-hold = 0s
+session-lifetime = 600s
+[limits]
+max-sessions = 10
+max-repair-states = 20
+max-rdata-hold-bytes = 4096
+max-naks-per-second-per-interface = 0
+[igmp]
+robustness = 3
+query-interval = 60s
+query-response-interval = 5s
+last-member-query-interval = 500ms
+[interface eth0]
+join-groups = 239.192.0.1
+igmp-querier = no
+[interface  eth1 ]
+static-groups = 239.192.0.1 239.192.0.2
+static-groups = 239.192.0.3
+)");
+    EXPECT_EQ(c.log_level, LogLevel::Debug);
+    EXPECT_EQ(c.udp_ports, (std::vector<std::uint16_t>{3055, 4000, 4001}));
+    EXPECT_EQ(c.control.socket, "/run/pgmd/ctl.sock");
+    EXPECT_EQ(c.control.mode, 0640u);
+    EXPECT_EQ(c.control.group, "pgmd");
+    EXPECT_EQ(c.router.nak_repeat_period, 50ms);
+    EXPECT_EQ(c.router.nak_rpt_ivl, 2s);
+    EXPECT_EQ(c.router.nak_rdata_ivl, 60s);
+    EXPECT_EQ(c.router.nak_elim_ivl, 3s);
+    EXPECT_EQ(c.router.rdata_hold, Duration::zero());
+    EXPECT_EQ(c.router.max_rdata_hold_bytes, 4096u);
+    EXPECT_EQ(c.router.session_lifetime, 600s);
+    EXPECT_EQ(c.router.max_sessions, 10u);
+    EXPECT_EQ(c.router.max_repair_states, 20u);
+    EXPECT_EQ(c.router.max_naks_per_second_per_interface, 0u);
+    EXPECT_EQ(c.igmp.robustness, 3u);
+    EXPECT_EQ(c.igmp.query_interval, 60s);
+    EXPECT_EQ(c.igmp.query_response_interval, 5s);
+    EXPECT_EQ(c.igmp.last_member_query_interval, 500ms);
+    ASSERT_EQ(c.interfaces.size(), 2u);
+    EXPECT_EQ(c.interfaces[0].join_groups, std::vector<Nla>{*Nla::parse("239.192.0.1")});
+    EXPECT_FALSE(c.interfaces[0].igmp_querier);
+    EXPECT_EQ(c.interfaces[1].name, "eth1");
+    EXPECT_EQ(c.interfaces[1].static_groups.size(), 3u);
+}
+
+TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
+    EXPECT_EQ(error_of("[interface eth0]\nnonsense\n"),
+              std::make_pair(2, std::string("expected 'key = value' or '[section]'")));
+    EXPECT_EQ(error_of("# x\n\n[timers]\nnak-rpt-ivl = 100\n[interface eth0]\n").first, 4);
+    EXPECT_NE(error_of("[timers]\nnak-rpt-ivl = 100\n[interface e]\n").second.find("unit"),
+              std::string::npos);
+    EXPECT_EQ(error_of("[interface eth0]\nstatic-groups = 10.0.0.1\n").first, 2);
+    EXPECT_EQ(error_of("[interface eth0]\ncolour = blue\n").second,
+              "unknown key 'colour' in [interface eth0]");
+    EXPECT_EQ(error_of("[interface eth0]\n[nope]\nx = 1\n"),
+              std::make_pair(3, std::string("unknown key 'nope.x'")));
+    EXPECT_EQ(error_of("log-level = loud\n[interface e]\n").first, 1);
+    EXPECT_EQ(error_of("udp-ports = 0\n[interface e]\n").first, 1);
+    EXPECT_EQ(error_of("[limits]\nmax-sessions = -1\n[interface e]\n").first, 2);
+    EXPECT_EQ(error_of("[interface e]\n[control]\nmode = 999\n").first, 3);
+    EXPECT_EQ(error_of("[interface e]\n[control]\nsocket = relative.sock\n").first, 3);
+    EXPECT_EQ(error_of("log-level = info\nlog-level = debug\n[interface e]\n"),
+              std::make_pair(2, std::string("'log-level' is given twice (first on line 1)")));
+    EXPECT_EQ(error_of("[interface e]\n[interface e]\n").first, 2);
+    EXPECT_EQ(error_of("[interface a-very-long-interface-name]\n").first, 1);
+    EXPECT_EQ(error_of("[interface e]\nigmp-querier = perhaps\n").first, 2);
+    EXPECT_EQ(error_of("[interface e]\nstatic-groups =\n").first, 2);
+    // Whole-file errors have line 0.
+    EXPECT_EQ(error_of("log-level = info\n").first, 0);
+    EXPECT_EQ(error_of("[interface e]\n[timers]\nnak-elim-ivl = 20s\n").first, 0);
+}
+
+TEST(DaemonConfig, ErrorMessageIsFileLineReason) {
+    try {
+        parse("[interface eth0]\nbogus = 1\n");
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), "test.conf:2: unknown key 'bogus' in [interface eth0]");
+    }
+}
+
+TEST(DaemonConfig, Durations) {
+    EXPECT_EQ(parse_duration("100ms"), Duration(100ms));
+    EXPECT_EQ(parse_duration("5 s"), Duration(5s));
+    EXPECT_EQ(parse_duration("2min"), Duration(120s));
+    EXPECT_FALSE(parse_duration("5"));
+    EXPECT_FALSE(parse_duration("5h"));
+    EXPECT_FALSE(parse_duration("-5s"));
+    EXPECT_FALSE(parse_duration("1.5s"));
+    EXPECT_FALSE(parse_duration(""));
+}
+
+TEST(RouteTable, LongestPrefixThenLowestMetric) {
+    const std::vector<RouteEntry> table = {
+        {0, 0, 0, 1},              // default via 1
+        {0x0A000000, 8, 100, 2},   // 10/8 metric 100 via 2
+        {0x0A000000, 8, 50, 3},    // 10/8 metric 50 via 3
+        {0x0A010000, 16, 500, 4},  // 10.1/16 via 4
+        {0x0A010200, 24, 0, 5},    // 10.1.2/24 via 5
+        {0x0A010203, 32, 0, 6},    // host route
+    };
+    EXPECT_EQ(longest_prefix_match(table, 0xC0A80001), 1u);  // 192.168.0.1: default
+    EXPECT_EQ(longest_prefix_match(table, 0x0A090909), 3u);  // 10.9.9.9: lower metric
+    EXPECT_EQ(longest_prefix_match(table, 0x0A01FF01), 4u);
+    EXPECT_EQ(longest_prefix_match(table, 0x0A010201), 5u);
+    EXPECT_EQ(longest_prefix_match(table, 0x0A010203), 6u);
+    EXPECT_FALSE(longest_prefix_match(std::span<const RouteEntry>(table).subspan(1), 0xC0A80001));
+    EXPECT_FALSE(longest_prefix_match({}, 0x0A000001));
+}
+
+}  // namespace
+}  // namespace pgm::dataplane
