@@ -4,7 +4,9 @@
 // arrival interface and the current time, and a timer tick when next_deadline() is due;
 // the core appends what must be sent to an `Output`, which the caller drains (sends)
 // after each call and then clears. The Output keeps its capacity, so steady-state packet
-// processing does not allocate.
+// processing does not allocate. A transmit may reference the bytes the caller passed in
+// (a packet switched unchanged, add_reference()): the caller must therefore drain the
+// Output before it reuses or frees the buffer of the packet it handed to the core.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +47,7 @@ struct Transmit {
     std::uint16_t udp_port = kDefaultUdpEncapsulationPort;  // with Encapsulation::Udp
     std::size_t offset = 0;                                 // of the PGM bytes in the arena
     std::size_t length = 0;
+    const std::uint8_t* external = nullptr;  // set: the caller's bytes (add_reference)
 };
 
 class Output {
@@ -66,8 +69,15 @@ class Output {
     void abandon() { arena_.resize(start_); }
     // Drops the packet committed last (a copy that turned out not to be sendable).
     void abandon_last() {
-        arena_.resize(transmits_.back().offset);
+        if (transmits_.back().external == nullptr) arena_.resize(transmits_.back().offset);
         transmits_.pop_back();
+    }
+    // Sends `pgm` as it is, without copying: valid until the caller drains this Output.
+    void add_reference(Transmit t, Bytes pgm) {
+        t.external = pgm.data();
+        t.offset = 0;
+        t.length = pgm.size();
+        transmits_.push_back(t);
     }
     // Copies ready-made PGM bytes (e.g. a packet forwarded unchanged).
     void add(Transmit t, Bytes pgm) {
@@ -77,7 +87,10 @@ class Output {
     }
 
     const std::vector<Transmit>& transmits() const { return transmits_; }
-    Bytes bytes(const Transmit& t) const { return Bytes(arena_.data() + t.offset, t.length); }
+    Bytes bytes(const Transmit& t) const {
+        return t.external ? Bytes(t.external, t.length) : Bytes(arena_.data() + t.offset, t.length);
+    }
+    // Only for copies (add(), begin()/commit()), never for references.
     MutableBytes mutable_bytes(const Transmit& t) {
         return MutableBytes(arena_.data() + t.offset, t.length);
     }

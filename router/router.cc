@@ -289,11 +289,17 @@ void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& 
     t.ttl = static_cast<std::uint8_t>(a.ip.ttl - 1);
     t.encapsulation = a.ip.encapsulation;
     t.udp_port = a.ip.udp_destination_port;
+    // Switched unchanged (§2.3), so sent without a copy, unless an option must be invalidated.
+    const bool rewrite = v.has_unknown_options && (v.header.option_flags & kOptNetwork);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
         t.ifindex = i;
-        out.add(t, pgm);
-        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
+        if (rewrite) {
+            out.add(t, pgm);
+            apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
+        } else {
+            out.add_reference(t, pgm);
+        }
         count(i, s, Counter::OutOdata);
     }
 }

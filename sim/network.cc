@@ -339,8 +339,10 @@ void Network::deliver(AttachmentId to, std::uint32_t slot) {
         counters_[to].received.add(p.type, p.bytes.size());
         nodes_[a.node].node->on_packet(Arrival{a.ifindex, p.ip}, Bytes(p.bytes), now_, out_);
     }
-    release_packet(slot);  // before drain(): new transmissions may grow packets_
+    // Drained before the slot is released: the node's Output may reference the packet's bytes
+    // (Output::add_reference); growing packets_ moves the byte vectors, their buffers stay.
     drain(a.node, now_);
+    release_packet(slot);
 }
 
 void Network::fire_timer(NodeId node, std::uint32_t generation) {
