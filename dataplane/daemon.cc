@@ -1,14 +1,25 @@
 #include "dataplane/daemon.h"
 
 #include <algorithm>
+#include <random>
 
 #include "dataplane/log.h"
 
 namespace pgm::dataplane {
 
+namespace {
+// Each pgmd needs its own RAND_NODE_ID (§14.5), so that a parent's POLL_MASK selects a
+// random subset of its children: the router core is seeded from the kernel's entropy.
+DaemonConfig with_random_seed(DaemonConfig c) {
+    std::random_device entropy;
+    c.router.random_seed = (std::uint64_t{entropy()} << 32) | entropy();
+    return c;
+}
+}  // namespace
+
 Daemon::Daemon(EventLoop& loop, DaemonConfig config)
     : loop_(loop),
-      config_(std::move(config)),
+      config_(with_random_seed(std::move(config))),
       membership_(config_.igmp),
       router_(config_.router, *this) {
     netlink_ = std::make_unique<Netlink>(loop_, [this] { sync_interfaces(); });
@@ -53,7 +64,14 @@ void Daemon::group_members(const Nla&, const Nla& group, std::vector<IfIndex>& o
 void Daemon::on_pgm(IfIndex ifindex, const LocatedPgm& located) {
     const Arrival arrival{ifindex, located.ip};
     router_.on_packet(arrival, located.pgm, EventLoop::now(), out_);
-    send_output();
+    // Built into the transmitter's queue now: out_ may reference the captured frame, which
+    // is valid only during this call. Sent, and the timer re-armed, at the batch's end.
+    transmitter_.queue(out_);
+    out_.clear();
+}
+
+void Daemon::on_capture_batch_end() {
+    transmitter_.flush();
     reschedule();
 }
 
@@ -109,7 +127,7 @@ std::unique_ptr<Capture> Daemon::open_capture(const std::string& name, IfIndex i
     return std::make_unique<Capture>(
         loop_, name, ifindex, config_.udp_ports,
         [this](IfIndex i, const LocatedPgm& p) { on_pgm(i, p); },
-        [this](IfIndex i, Bytes ip) { on_igmp(i, ip); });
+        [this](IfIndex i, Bytes ip) { on_igmp(i, ip); }, [this] { on_capture_batch_end(); });
 }
 
 void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {

@@ -45,6 +45,10 @@ struct RouterConfig {
     // are shed and counted. 0 = unlimited.
     std::uint32_t max_naks_per_second_per_interface = 50000;
 
+    // Seeds RAND_NODE_ID (§14.5) and the POLR back-off. The daemon draws it at start-up;
+    // tests fix it.
+    std::uint64_t random_seed = 0x5eed;
+
     bool valid() const {
         return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();
     }

@@ -12,56 +12,64 @@
 
 namespace pgm::router {
 
-#define PGMD_ROUTER_COUNTERS(X)                                                         \
-    X(InSpms)                                                                           \
-    X(OutSpms)                                                                          \
-    X(InOdata)  /* not in the MIB: ODATA switched */                                    \
-    X(OutOdata) /* not in the MIB */                                                    \
-    X(InRdata)                                                                          \
-    X(OutRdata)                                                                         \
-    X(InParityRdata)                                                                    \
-    X(OutParityRdata)                                                                   \
-    X(InNaks)                                                                           \
-    X(OutNaks)                                                                          \
-    X(UniqueNaks)                                                                       \
-    X(InParityNaks)                                                                     \
-    X(OutParityNaks)                                                                    \
-    X(InNnaks)                                                                          \
-    X(OutNnaks)                                                                         \
-    X(InNcfs)                                                                           \
-    X(OutNcfs)                                                                          \
-    X(InParityNcfs)                                                                     \
-    X(InPolls)                                                                          \
-    X(InPolrs)                                                                          \
-    X(InSpmrs) /* not in the MIB: routed as plain unicast by the dataplane */           \
-    X(Malformed)                                                                        \
-    X(InRdataNoSessionErrors)                                                           \
-    X(InNakNoSessionErrors)                                                             \
-    X(InNnakNoSessionErrors)                                                            \
-    X(InNcfNoSessionErrors)                                                             \
-    X(SpmBadSqn)                                                                        \
-    X(SpmRpfErrors) /* not in the MIB: SPM not from the interface towards the source */ \
-    X(NakEliminated)                                                                    \
-    X(NakError)            /* NAK_GRP is not the session group */                       \
-    X(NakMulticastIgnored) /* not in the MIB: multicast (TTL-1) NAK or NNAK, D14.3 */   \
-    X(RdataRpfErrors)      /* not in the MIB: RDATA not from upstream, D14.6 */         \
-    X(OutSpmrs)            /* not in the MIB: SPMR/ACK to us, sent upstream, D14.5 */   \
-    X(NNakEliminated)                                                                   \
-    X(NakRetransmitted)                                                                 \
-    X(NakRetryExpired)                                                                  \
-    X(NcfReceived)                                                                      \
-    X(NcfAnticipated)                                                                   \
-    X(NcfError)                                                                         \
-    X(RdataEliminatedOIF)                                                               \
-    X(RdataEliminatedSqn)                                                               \
-    X(RdataFromHold) /* not in the MIB: late NAK answered with the held RDATA, D27 */   \
-    X(ReXmitStates)                                                                     \
-    X(ReXmitTimedOut)                                                                   \
-    X(TtlExpired)        /* not in the MIB */                                           \
-    X(OptionDiscards)    /* not in the MIB: unknown option with OPX = discard */        \
-    X(OptionInvalidated) /* not in the MIB: unknown option rewritten to OPT_INVALID */  \
-    X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */     \
-    X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */         \
+#define PGMD_ROUTER_COUNTERS(X)                                                             \
+    X(InSpms)                                                                               \
+    X(OutSpms)                                                                              \
+    X(InOdata)  /* not in the MIB: ODATA switched */                                        \
+    X(OutOdata) /* not in the MIB */                                                        \
+    X(InRdata)                                                                              \
+    X(OutRdata)                                                                             \
+    X(InParityRdata)                                                                        \
+    X(OutParityRdata)                                                                       \
+    X(InNaks)                                                                               \
+    X(OutNaks)                                                                              \
+    X(UniqueNaks)                                                                           \
+    X(InParityNaks)                                                                         \
+    X(OutParityNaks)                                                                        \
+    X(InNnaks)                                                                              \
+    X(OutNnaks)                                                                             \
+    X(InNcfs)                                                                               \
+    X(OutNcfs)                                                                              \
+    X(InParityNcfs)                                                                         \
+    X(InPolls)                                                                              \
+    X(InPolrs)                                                                              \
+    X(PollRandomIgnore)  /* POLL_RAND did not match our RAND_NODE_ID under the mask */      \
+    X(PollTsiStateError) /* POLL for a TSI with no path state */                            \
+    X(PollParentError)   /* POLL not from the upstream interface */                         \
+    X(PollTypeError)     /* sub-type we do not answer (unknown, or DLR: we are none) */     \
+    X(PollError)         /* round > 0 without round 0 of its POLL_SQN */                    \
+    X(PollSuccess)       /* POLL that scheduled a POLR */                                   \
+    X(PolrOriginated)    /* POLRs sent */                                                   \
+    X(InSpmrs)           /* not in the MIB: routed as plain unicast by the dataplane */     \
+    X(Malformed)                                                                            \
+    X(InRdataNoSessionErrors)                                                               \
+    X(InNakNoSessionErrors)                                                                 \
+    X(InNnakNoSessionErrors)                                                                \
+    X(InNcfNoSessionErrors)                                                                 \
+    X(SpmBadSqn)                                                                            \
+    X(SpmRpfErrors) /* not in the MIB: SPM not from the interface towards the source */     \
+    X(NakEliminated)                                                                        \
+    X(NakError)            /* NAK_GRP is not the session group */                           \
+    X(InNakSeqErrors)      /* NAK for a sequence beyond any the session has sent (D14.4) */ \
+    X(NakMulticastIgnored) /* not in the MIB: multicast (TTL-1) NAK or NNAK, D14.3 */       \
+    X(RdataRpfErrors)      /* not in the MIB: RDATA not from upstream, D14.6 */             \
+    X(OutSpmrs)            /* not in the MIB: SPMR/ACK to us, sent upstream, D14.5 */       \
+    X(NNakEliminated)                                                                       \
+    X(NakRetransmitted)                                                                     \
+    X(NakRetryExpired)                                                                      \
+    X(NcfReceived)                                                                          \
+    X(NcfAnticipated)                                                                       \
+    X(NcfError)                                                                             \
+    X(RdataEliminatedOIF)                                                                   \
+    X(RdataEliminatedSqn)                                                                   \
+    X(RdataFromHold) /* not in the MIB: late NAK answered with the held RDATA, D27 */       \
+    X(ReXmitStates)                                                                         \
+    X(ReXmitTimedOut)                                                                       \
+    X(TtlExpired)        /* not in the MIB */                                               \
+    X(OptionDiscards)    /* not in the MIB: unknown option with OPX = discard */            \
+    X(OptionInvalidated) /* not in the MIB: unknown option rewritten to OPT_INVALID */      \
+    X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */         \
+    X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */             \
     X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */
 
 enum class Counter : std::uint8_t {

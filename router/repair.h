@@ -104,7 +104,10 @@ struct RepairEntry {
     // NAK_RDATA_IVL end. ElimSuspended: unused / NAK_RDATA_IVL end. NullNak: lifetime / unused.
     Time short_deadline = kNever;
     Time long_deadline = kNever;
-    Time scheduled = kNever;       // time of this entry's live item in the timer heap
+    Time scheduled = kNever;  // time of this entry's live item in the timer heap
+    // REPAIRED only: `interfaces` holds those sent the held RDATA since this time - NAK_ELIM_IVL;
+    // each gets it at most once per NAK_ELIM_IVL (a NAK flood must not become an RDATA flood).
+    Time resend_epoch_end{};
     std::uint32_t generation = 0;  // matches the live heap item
 
     Time next_deadline() const {

@@ -34,8 +34,17 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
 }  // namespace
 
 Router::Router(const RouterConfig& config, const Environment& environment)
-    : config_(config), env_(environment) {
+    : config_(config), env_(environment), random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
+    rand_node_id_ = static_cast<std::uint32_t>(next_random());
+}
+
+// splitmix64: small, and the same numbers everywhere for a seed (tests, simulator).
+std::uint64_t Router::next_random() {
+    std::uint64_t z = (random_state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 void Router::reconfigure(const RouterConfig& config) {
@@ -136,7 +145,8 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             break;
         case PacketType::Poll:
             if_counters(a.ifindex)[Counter::InPolls]++;
-            break;  // never forwarded (§14.1)
+            on_poll(a, v, now);  // answered, never forwarded (§14.1)
+            break;               // never forwarded (§14.1)
         case PacketType::Polr:
             if_counters(a.ifindex)[Counter::InPolrs]++;
             break;
@@ -238,7 +248,10 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     s->last_ttl = a.ip.ttl;
     s->last_spm = now;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
-    if (!no_window && !v.nbr_unreach()) s->window = SqnWindow{f.trail, f.lead};
+    if (!no_window && !v.nbr_unreach()) {
+        s->window = SqnWindow{f.trail, f.lead};
+        if (!s->window.empty()) note_lead(*s, f.lead);
+    }
 
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
@@ -273,7 +286,10 @@ void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& 
     if_counters(a.ifindex)[Counter::InOdata]++;
     auto it = sessions_.find(v.header.tsi());
     Session* s = it == sessions_.end() ? nullptr : &it->second;
-    if (s) s->counters[Counter::InOdata]++;
+    if (s) {
+        s->counters[Counter::InOdata]++;
+        note_lead(*s, v.get<DataFields>()->sqn);
+    }
     // RPF: from the session's upstream interface, or the route towards the source.
     IfIndex upstream =
         s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
@@ -324,6 +340,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         return;
     }
     const RepairKey key{it->first, v.get<DataFields>()->sqn};
+    note_lead(s, key.sqn);
     auto e = repairs_.find(key);
     if (e == repairs_.end()) {
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);  // §7.8: no state, dropped
@@ -461,6 +478,16 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         count(a.ifindex, &s, Counter::NakError);
         return;
     }
+    // D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
+    // make receivers believe the window moved (OpenPGM does), so it is neither confirmed nor
+    // forwarded.
+    bool beyond = !s.lead_seen.has_value();
+    for_each_sqn(v, v.get<NakFields>()->sqn,
+                 [&](Sqn sqn) { beyond |= s.lead_seen && sqn > *s.lead_seen; });
+    if (beyond) {
+        count(a.ifindex, &s, Counter::InNakSeqErrors);
+        return;
+    }
     InterfaceSlots arrival = 0;
     if (!null_nak) {
         send_ncf(a, v, s, out);
@@ -529,6 +556,81 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
     count(s.upstream_interface, &s, Counter::OutSpmrs);
 }
 
+void Router::note_lead(Session& s, Sqn sqn) {
+    if (!s.lead_seen || sqn > *s.lead_seen) s.lead_seen = sqn;
+}
+
+// --- POLL as a child (§14.5, checklist C25) ---------------------------------------------------
+
+void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
+    const PollFields& f = *v.get<PollFields>();
+    auto it = sessions_.find(v.header.tsi());
+    if (it == sessions_.end()) {
+        if_counters(a.ifindex)[Counter::PollTsiStateError]++;
+        return;
+    }
+    Session& s = it->second;
+    if (a.ifindex != s.upstream_interface) {
+        count(a.ifindex, &s, Counter::PollParentError);  // only our parent polls us
+        return;
+    }
+    // A new POLL_SQN cancels the POLR still waiting for the previous one.
+    if (!s.poll_sqn || *s.poll_sqn != f.sqn) {
+        s.poll_sqn = f.sqn;
+        s.poll_round0_seen = false;
+        if (s.polr) {
+            s.polr.reset();
+            ++s.polr_generation;
+        }
+    }
+    if (f.round == 0) s.poll_round0_seen = true;
+    if (f.round != 0 && !s.poll_round0_seen) {
+        count(a.ifindex, &s, Counter::PollError);
+        return;
+    }
+    if ((f.rand & f.mask) != (rand_node_id_ & f.mask)) {
+        count(a.ifindex, &s, Counter::PollRandomIgnore);
+        return;
+    }
+    // GENERAL polls are answered; DLR polls only by a DLR (we are none); unknown sub-types
+    // MUST NOT be answered.
+    if (f.subtype != kPollGeneral) {
+        count(a.ifindex, &s, Counter::PollTypeError);
+        return;
+    }
+    const auto backoff = std::chrono::microseconds(
+        f.backoff_ivl_us == 0 ? 0 : next_random() % (std::uint64_t{f.backoff_ivl_us} + 1));
+    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff};
+    polr_timers_.push(PolrTimer{s.polr->at, it->first, ++s.polr_generation});
+    count(a.ifindex, &s, Counter::PollSuccess);
+}
+
+void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
+    const Session::PendingPolr p = *s.polr;
+    s.polr.reset();
+    auto own = env_.interface_address(s.upstream_interface, p.to.family());
+    if (!own) return;
+    MutableBytes buf = out.begin(kHeaderSize + 8);
+    PacketWriter w(buf);
+    // Upstream port orientation (§8.3): SPORT = data-destination port.
+    w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
+    w.polr(PolrFields{p.sqn, p.round});
+    auto size = w.finish();
+    if (!size) {
+        out.abandon();
+        return;
+    }
+    Transmit t;
+    t.ifindex = s.upstream_interface;
+    t.ip_source = *own;
+    t.ip_destination = p.to;  // unicast to POLL_PATH (§14.7.2)
+    t.ttl = kForwardTtl;
+    t.encapsulation = s.encapsulation;
+    t.udp_port = s.udp_port;
+    out.commit(t, *size);
+    count(s.upstream_interface, &s, Counter::PolrOriginated);
+}
+
 // --- The state machine applied -----------------------------------------------------------
 
 std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
@@ -557,6 +659,13 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
+    if (!created && e.phase == RepairPhase::Repaired && (tr.actions & kResendHeld)) {
+        if (now >= e.resend_epoch_end) {
+            e.interfaces = 0;
+            e.resend_epoch_end = now + config_.nak_elim_ivl;
+        }
+        if (e.interfaces & add) tr.actions = static_cast<std::uint16_t>(tr.actions & ~kResendHeld);
+    }
     e.interfaces |= add;
     if (tr.actions & kHoldRdata) {
         const bool can_hold = config_.rdata_hold > Duration::zero() &&
@@ -569,8 +678,8 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         return tr.actions;
     }
     e.phase = tr.next;
-    if (tr.actions & kHoldRdata) {  // served: the interfaces got the RDATA
-        e.interfaces = 0;
+    if (tr.actions & kHoldRdata) {  // the repair set just got the RDATA: served
+        e.resend_epoch_end = now + config_.nak_elim_ivl;
         e.short_deadline = now + config_.rdata_hold;
         e.long_deadline = kNever;
     }
@@ -615,6 +724,7 @@ void Router::arm(const RepairKey& key, RepairEntry& e) {
 
 Time Router::next_deadline() const {
     Time t = next_session_sweep_;
+    if (!polr_timers_.empty()) t = std::min(t, polr_timers_.top().at);
     if (!timers_.empty()) t = std::min(t, timers_.top().at);
     return t;
 }
@@ -656,6 +766,15 @@ void Router::on_timer(Time now, Output& out) {
         if (!s && (event == RepairEvent::RepeatDue))
             event = RepairEvent::RptIvlExpired;  // session gone
         apply(item.key, event, 0, now, s, &out);
+    }
+    while (!polr_timers_.empty() && polr_timers_.top().at <= now) {
+        const PolrTimer due = polr_timers_.top();
+        polr_timers_.pop();
+        auto sit = sessions_.find(due.tsi);
+        if (sit == sessions_.end() || sit->second.polr_generation != due.generation ||
+            !sit->second.polr)
+            continue;  // cancelled by a newer POLL_SQN, or the session is gone
+        send_polr(due.tsi, sit->second, out);
     }
     if (now >= next_session_sweep_) expire_sessions(now);
 }

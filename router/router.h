@@ -65,6 +65,7 @@ class Router {
     void clear_repairs();
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return held_bytes_; }
+    std::uint32_t rand_node_id() const { return rand_node_id_; }
 
   private:
     struct TimerItem {
@@ -86,6 +87,10 @@ class Router {
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
+    void on_poll(const Arrival& a, const PacketView& v, Time now);
+    static void note_lead(Session& s, Sqn sqn);
+    void send_polr(const Tsi& tsi, Session& s, Output& out);
+    std::uint64_t next_random();
 
     // Repair state.
     // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
@@ -120,6 +125,17 @@ class Router {
     std::array<std::uint64_t, 32> malformed_by_reason_{};
     Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
+
+    // POLL answering (§14.5): our RAND_NODE_ID and the POLRs waiting for their back-off.
+    std::uint64_t random_state_;
+    std::uint32_t rand_node_id_;
+    struct PolrTimer {
+        Time at;
+        Tsi tsi;
+        std::uint32_t generation;
+        bool operator>(const PolrTimer& o) const { return at > o.at; }
+    };
+    std::priority_queue<PolrTimer, std::vector<PolrTimer>, std::greater<>> polr_timers_;
 
     // RDATA held by entries in phase Repaired (D27), with the network header to resend it.
     struct HeldRdata {

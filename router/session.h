@@ -21,12 +21,28 @@ struct Session {
     IfIndex upstream_interface = 0;
     Sqn last_spm_sqn;
     SqnWindow window{Sqn(1), Sqn(0)};  // trail/lead of the last SPM with window information
+    // The newest sequence the source is known to have sent (SPM lead, ODATA, RDATA): NAKs
+    // beyond it ask for data that does not exist yet (D14.4).
+    std::optional<Sqn> lead_seen;
     Encapsulation encapsulation = Encapsulation::Native;
     std::uint16_t udp_port = 0;
     std::uint8_t last_ttl = 0;
     Time created{};
     Time last_spm{};
     CounterSet counters;
+
+    // POLL handling as a child (§14.5): the parent's current POLL_SQN, whether its round 0
+    // was seen, and the POLR waiting for its random back-off to end.
+    struct PendingPolr {
+        Sqn sqn;
+        std::uint16_t round = 0;
+        Nla to;  // POLL_PATH
+        Time at{};
+    };
+    std::optional<Sqn> poll_sqn;
+    bool poll_round0_seen = false;
+    std::optional<PendingPolr> polr;
+    std::uint32_t polr_generation = 0;
 };
 
 }  // namespace pgm::router

@@ -237,7 +237,7 @@ void RouterScenario::expect_counters_match_links(const RouterNode& r) const {
         {PacketType::Nnak, Counter::InNnaks, Counter::OutNnaks},
         {PacketType::Ncf, Counter::InNcfs, Counter::OutNcfs},
         {PacketType::Poll, Counter::InPolls, Counter::Count},
-        {PacketType::Polr, Counter::InPolrs, Counter::Count},
+        {PacketType::Polr, Counter::InPolrs, Counter::PolrOriginated},
         {PacketType::Spmr, Counter::InSpmrs, Counter::OutSpmrs},
     };
     const std::string& who = net.name(r.id());

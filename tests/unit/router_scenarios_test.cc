@@ -448,7 +448,7 @@ TEST_F(RouterScenario, Scenario11_RouteChange) {
 // every sequence in it.
 TEST_F(RouterScenario, Scenario12_NakList) {
     Star t = star(1, 1);
-    start_session(t.source, session, Sqn(1), 5);
+    start_session(t.source, session, Sqn(1), 25, 1ms);  // the NAKed sequences were sent
     serve_naks(t.source, session, std::nullopt);
     const std::vector<Sqn> list{Sqn(11), Sqn(12)};
     nak(t.on_b[0], at(100ms), session.nak(Sqn(10)));
@@ -513,11 +513,11 @@ class UnknownOptions : public RouterScenario {
         const IpParams down = downstream_ip(session);
         s.host->send_at(
             at(0ms), s.port.ifindex, down,
-            wire(with(session.spm(Sqn(1), Sqn(1), Sqn(0), s.port.address), {ignore, invalidate}),
+            wire(with(session.spm(Sqn(1), Sqn(1), Sqn(5), s.port.address), {ignore, invalidate}),
                  network));
         s.host->send_at(
             at(50ms), s.port.ifindex, down,
-            wire(with(session.spm(Sqn(2), Sqn(1), Sqn(0), s.port.address), {discard}), network));
+            wire(with(session.spm(Sqn(2), Sqn(1), Sqn(5), s.port.address), {discard}), network));
         const std::tuple<const Endpoint*, std::uint32_t, OptRaw, Duration> naks[] = {
             {&t.on_a[0], 3, invalidate, 100ms},
             {&t.on_b[0], 4, discard, 100ms},
@@ -578,7 +578,7 @@ TEST_F(UnknownOptions, Scenario13_WithoutNetworkFlagEverythingPassesUnchanged) {
 // the sequence in that time is still forwarded.
 TEST_F(RouterScenario, Scenario16_NnakRules) {
     Star t = star(1, 1);
-    start_session(t.source, session, Sqn(1), 5);
+    start_session(t.source, session, Sqn(1), 25, 1ms);  // the NAKed sequences were sent
     nak(t.on_a[0], at(100ms), session.nnak(Sqn(7)));
     net.run_until(at(1050ms));
     EXPECT_EQ(phase(*t.ne1, session.tsi(), Sqn(7)), RepairPhase::NullNak);
@@ -680,6 +680,89 @@ TEST_F(RouterScenario, RdataHoldStaysWithinItsByteBudget) {
     EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);
     EXPECT_TRUE(t.ne1->router().repairs().empty());
     EXPECT_EQ(t.ne1->router().held_rdata_bytes(), 0u);
+}
+
+// D14.4: a NAK for a sequence the source has not sent (here: far beyond the lead) is neither
+// confirmed nor forwarded. Its NCF would make OpenPGM receivers believe the window moved.
+TEST_F(RouterScenario, NakBeyondTheLeadIsNeitherConfirmedNorForwarded) {
+    Star t = star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(0x40000000)));
+    nak(t.on_a[0], at(110ms), session.nak(Sqn(3), {Sqn(4), Sqn(900)}));  // one entry beyond
+    net.run_until(at(500ms));
+    EXPECT_EQ(t.source.count(PacketType::Nak), 0u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Ncf), 0u);
+    EXPECT_TRUE(t.ne1->router().repairs().empty());
+    EXPECT_EQ(t.ne1->router().totals()[Counter::InNakSeqErrors], 2u);
+}
+
+// D27: a NAK flood for a repaired sequence gets the held RDATA once per interface per
+// NAK_ELIM_IVL, not once per NAK.
+TEST_F(RouterScenario, HeldRdataResentOncePerInterfacePerElimIvl) {
+    config.rdata_hold = 3s;  // NAK_ELIM_IVL is 1 s in this fixture
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, 5ms);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    for (int i = 0; i < 20; ++i)
+        nak(t.on_b[0], at(300ms + i * 10ms), session.nak(Sqn(3)));
+    nak(t.on_b[0], at(1500ms), session.nak(Sqn(3)));  // next interval: served again
+    net.run_until(at(2s));
+    EXPECT_EQ(t.source.count(PacketType::Nak), 1u);
+    EXPECT_EQ(t.on_b[0].count(PacketType::Rdata), 2u);
+    EXPECT_EQ(t.on_b[0].count(PacketType::Ncf), 21u);  // every NAK is still confirmed
+    EXPECT_EQ(t.ne1->router().totals()[Counter::RdataFromHold], 2u);
+}
+
+// 26. POLL as a child (§14.5): a general POLL from the parent is answered with one POLR after
+// a random delay within POLL_BO_IVL, unicast to POLL_PATH, and never forwarded; an unknown
+// sub-type, a mask that excludes us, and a round > 0 without its round 0 get no answer; a
+// new POLL_SQN cancels the POLR still waiting.
+TEST_F(RouterScenario, Scenario26_PollAsChild) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 5);
+    const std::uint32_t node = t.ne1->router().rand_node_id();
+    auto poll = [&](std::uint32_t sqn, std::uint16_t round, std::uint16_t subtype,
+                    std::uint32_t rand, std::uint32_t mask, std::uint32_t backoff_us) {
+        PacketSpec p = session.spm(Sqn(1), Sqn(1), Sqn(0), t.source.port.address);
+        p.type = PacketType::Poll;
+        p.options.clear();
+        p.fields =
+            PollFields{Sqn(sqn), round, subtype, t.source.port.address, backoff_us, rand, mask};
+        return p;
+    };
+    const IpParams down = downstream_ip(session);
+    auto send = [&](Duration when, const PacketSpec& p) {
+        t.source.host->send_at(at(when), t.source.port.ifindex, down, bytes_of(p));
+    };
+    send(100ms, poll(1, 0, kPollGeneral, 0, 0, 50'000));           // answered within 50 ms
+    send(300ms, poll(2, 0, 7, 0, 0, 1000));                        // unknown sub-type
+    send(400ms, poll(3, 0, kPollGeneral, ~node, 0x1, 1000));       // mask excludes us
+    send(500ms, poll(4, 1, kPollGeneral, 0, 0, 1000));             // round 1 without round 0
+    send(600ms, poll(5, 0, kPollGeneral, node, 0xFFFF, 400'000));  // waits up to 400 ms ...
+    send(610ms, poll(6, 0, kPollGeneral, 0, 0, 0));  // ... cancelled: answered at once
+    net.run_until(at(1500ms));
+
+    auto polrs = t.source.host->received(PacketType::Polr);
+    ASSERT_EQ(polrs.size(), 2u);
+    const std::pair<std::uint32_t, Duration> expected[] = {{1, 150ms}, {6, 611ms}};
+    for (std::size_t i = 0; i < 2; ++i) {
+        const PolrFields& f = std::get<PolrFields>(polrs[i]->spec->fields);
+        EXPECT_EQ(f.sqn, Sqn(expected[i].first));
+        EXPECT_EQ(f.round, 0u);
+        EXPECT_LE(polrs[i]->at, at(expected[i].second + 2ms));             // link delay included
+        EXPECT_EQ(polrs[i]->spec->destination_port, session.source_port);  // upstream orientation
+    }
+    EXPECT_GE(polrs[0]->at, at(100ms));
+    EXPECT_EQ(net.segment_sent(t.lan_a).count(PacketType::Poll), 0u);  // POLLs stop here
+    EXPECT_EQ(net.segment_sent(t.lan_b).count(PacketType::Poll), 0u);
+    const router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::PollSuccess], 3u);
+    EXPECT_EQ(c[Counter::PolrOriginated], 2u);
+    EXPECT_EQ(c[Counter::PollTypeError], 1u);
+    EXPECT_EQ(c[Counter::PollRandomIgnore], 1u);
+    EXPECT_EQ(c[Counter::PollError], 1u);
 }
 
 // 23. SPMR (D14.5): one addressed to the source is plain unicast, routed through; one
