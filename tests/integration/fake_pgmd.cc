@@ -84,7 +84,7 @@ struct FakeSession {
         return s;
     }
     PacketSpec spm(std::uint32_t sqn) const {
-        return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(10), source, 0});
+        return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), source, 0});
     }
     PacketSpec upstream(PacketType type, std::uint32_t sqn) const {
         PacketSpec s = downstream(type, NakFields{Sqn(sqn), source, group});

@@ -114,7 +114,7 @@ EXPECTED_SESSIONS = {"sessions": [
     {"tsi": "0a0b0c0d0e0f.1000", "gsi": "0a0b0c0d0e0f", "source_port": 1000,
      "source": "10.0.0.1", "group": "239.1.2.3", "data_destination_port": 7500,
      "upstream_neighbour": "10.0.0.1", "upstream_ifindex": 1, "upstream_interface": "up0",
-     "last_spm_sqn": 5, "trail": 1, "lead": 10, "window_size": 10,
+     "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
      "age_s": 1.05, "last_spm_age_s": 1.05, "expires_in_s": 298.95,
      "encapsulation": "native", "udp_port": None, "last_ttl": 16, "repair_states": 2,
      "counters": {"InSpms": 1, "OutSpms": 2, "InNaks": 1, "OutNaks": 1, "OutNcfs": 1,

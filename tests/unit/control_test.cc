@@ -359,7 +359,7 @@ PacketSpec downstream(PacketType type, Fields fields) {
 }
 
 PacketSpec spm(std::uint32_t sqn) {
-    return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(10), kSource, 0});
+    return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), kSource, 0});
 }
 
 PacketSpec nak(std::uint32_t sqn) {
@@ -443,7 +443,7 @@ TEST_F(RouterJson, SessionsDescribeThePathStateOfEachSession) {
         "tsi": "0a0b0c0d0e0f.1000", "gsi": "0a0b0c0d0e0f", "source_port": 1000,
         "source": "10.0.0.1", "group": "239.1.2.3", "data_destination_port": 7500,
         "upstream_neighbour": "10.0.0.1", "upstream_ifindex": 1, "upstream_interface": "up0",
-        "last_spm_sqn": 5, "trail": 1, "lead": 10, "window_size": 10,
+        "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
         "age_s": 2.5, "last_spm_age_s": 2.5, "expires_in_s": 297.5,
         "encapsulation": "native", "udp_port": null, "last_ttl": 16, "repair_states": 2
     })"));
@@ -479,7 +479,8 @@ TEST_F(RouterJson, RepairedStateShowsTheTimeLeftOnTheHold) {
     feed(1, kSource, kGroup, downstream(PacketType::Rdata, DataFields{Sqn(42), Sqn(1)}));
     now = t0 + 1500ms;
     EXPECT_EQ(repair_json(view, {})["repair"][0], Json::parse(R"(
-        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "phase": "repaired", "interfaces": [],
+        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "phase": "repaired",
+         "interfaces": [{"ifindex": 2, "name": "down1"}],
          "timers": {"rdata_hold": 1.5}})"));
 }
 
