@@ -29,16 +29,18 @@ Everything started is stopped and the namespaces deleted, also on failure.
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
 import argparse
-import datetime
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netlab import (Failure, Lab, decode, find_key, find_sessions, missing_tools,  # noqa: E402
+                    nak_sqns, remove_stale_namespaces, wait_until, when)
+import netlab  # noqa: E402
 
 GROUP = "239.192.0.1"
 DPORT = 7500
@@ -46,129 +48,6 @@ LOST = [10, 20, 21, 35, 60]  # ODATA sequence numbers dropped on lan2
 COUNT = 300
 SIZE = 200
 RATE_BPS = 400000
-
-# Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
-# captured UDP checksums are real; run inside the namespace.
-TX_CSUM_OFF = r"""
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
-for dev in sys.argv[1:]:
-    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
-    ifreq = struct.pack("16sP16x", dev.encode(), ctypes.addressof(value))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
-"""
-
-
-class Failure(Exception):
-    pass
-
-
-class Lab:
-    """Namespaces, links and processes of one run; stop() undoes everything."""
-
-    def __init__(self, tmp, prefix):
-        self.tmp = tmp
-        self.prefix = prefix
-        self.namespaces = []
-        self.procs = []  # (name, Popen)
-
-    def ns(self, name):
-        return f"{self.prefix}-{name}"
-
-    def sh(self, *args, ns=None, check=True, input=None):
-        cmd = (["ip", "netns", "exec", self.ns(ns)] if ns else []) + list(args)
-        r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=30)
-        if check and r.returncode != 0:
-            raise Failure(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
-        return r
-
-    def add_ns(self, name):
-        self.sh("ip", "netns", "add", self.ns(name))
-        self.namespaces.append(self.ns(name))
-        self.sh("ip", "link", "set", "lo", "up", ns=name)
-
-    def veth(self, ns_a, dev_a, ns_b, dev_b):
-        self.sh("ip", "link", "add", dev_a, "netns", self.ns(ns_a), "type", "veth", "peer",
-                "name", dev_b, "netns", self.ns(ns_b))
-        for ns, dev in ((ns_a, dev_a), (ns_b, dev_b)):
-            self.sh("/usr/bin/python3", "-c", TX_CSUM_OFF, dev, ns=ns)
-            self.sh("ip", "link", "set", dev, "up", ns=ns)
-
-    def start(self, name, args, ns):
-        out = open(os.path.join(self.tmp, name + ".out"), "w")
-        err = open(os.path.join(self.tmp, name + ".err"), "w")
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns(ns)] + args, stdout=out,
-                             stderr=err, start_new_session=True)
-        self.procs.append((name, p))
-        return p
-
-    def text(self, name, stream="err"):
-        try:
-            with open(os.path.join(self.tmp, f"{name}.{stream}")) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop_proc(self, p, sig=signal.SIGTERM, wait_s=10):
-        if p.poll() is None:
-            try:
-                p.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(wait_s)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        return p.returncode
-
-    def stop(self):
-        for _, p in reversed(self.procs):
-            try:
-                self.stop_proc(p, wait_s=5)
-            except Exception:  # keep cleaning up
-                pass
-        for ns in reversed(self.namespaces):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-def wait_until(cond, limit_s, what):
-    """Bounded poll: cond() every 50 ms until true or `limit_s` passed."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise Failure(f"timed out after {limit_s}s waiting for {what}")
-
-
-def decode(pgmdump, pcap):
-    r = subprocess.run([pgmdump, "-r", pcap, "--json", "--no-checksum"], capture_output=True,
-                       text=True, timeout=60)
-    if r.returncode != 0:
-        raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-
-def nak_sqns(p):
-    sqns = [p["sqn"]]
-    for o in p.get("options", []):
-        if o.get("type") in ("OPT_NAK_LIST", "nak_list") or "sqns" in o:
-            sqns += o.get("sqns", [])
-    return sqns
-
-
-def when(p):
-    return datetime.datetime.strptime(p["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 def unexplained_repeats(upstream_naks, below, router_address):
     """Sequence numbers NAKed upstream more than once without a reason. A repeat is
@@ -193,51 +72,15 @@ def unexplained_repeats(upstream_naks, below, router_address):
     return bad
 
 
-def find_sessions(j):
-    if isinstance(j, dict):
-        if "upstream_interface" in j and "tsi" in j:
-            return [j]
-        return [s for v in j.values() for s in find_sessions(v)]
-    if isinstance(j, list):
-        return [s for v in j for s in find_sessions(v)]
-    return []
-
-
 def build(lab):
-    for n in ("src", "rtr", "lan1", "lan2", "r11", "r12", "r21", "r22"):
-        lab.add_ns(n)
+    lab.add_ns("src", "rtr", "lan1", "lan2", "r11", "r12", "r21", "r22")
     lab.veth("src", "s0", "rtr", "up0")
-    lab.sh("ip", "addr", "add", "10.1.0.1/24", "dev", "s0", ns="src")
-    lab.sh("ip", "addr", "add", "10.1.0.2/24", "dev", "up0", ns="rtr")
-    lab.sh("ip", "route", "add", "10.2.0.0/16", "via", "10.1.0.2", ns="src")
-    lab.sh("ip", "route", "add", "224.0.0.0/4", "dev", "s0", ns="src")
-    lab.sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns="rtr")
-    lab.sh("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", ns="rtr")
-    for lan in (1, 2):
-        br = f"lan{lan}"
-        lab.sh("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0", ns=br)
-        lab.sh("ip", "link", "set", "br0", "up", ns=br)
-        lab.veth("rtr", f"dn{lan}", br, "p0")
-        lab.sh("ip", "link", "set", "p0", "master", "br0", ns=br)
-        lab.sh("ip", "addr", "add", f"10.2.{lan}.1/24", "dev", f"dn{lan}", ns="rtr")
-        for host in (1, 2):
-            rcv = f"r{lan}{host}"
-            lab.veth(br, f"p{host}", rcv, "eth0")
-            lab.sh("ip", "link", "set", f"p{host}", "master", "br0", ns=br)
-            lab.sh("ip", "addr", "add", f"10.2.{lan}.1{host}/24", "dev", "eth0", ns=rcv)
-            lab.sh("ip", "route", "add", "default", "via", f"10.2.{lan}.1", ns=rcv)
-            lab.sh("ip", "route", "add", "224.0.0.0/4", "dev", "eth0", ns=rcv)
-    # Loss on lan2 only, in the bridge, for native ODATA (type 0x04) with chosen sequence
-    # numbers: both receivers miss them.
-    lost = ", ".join(str(s) for s in LOST)
-    lab.sh("nft", "-f", "-", ns="lan2", input=f"""
-table bridge pgmloss {{
-    chain fw {{
-        type filter hook forward priority 0; policy accept;
-        iifname "p0" ip protocol 113 @th,32,8 0x04 @th,128,32 {{ {lost} }} counter drop
-    }}
-}}
-""")
+    lab.addr("src", "s0", "10.1.0.1/24")
+    lab.addr("rtr", "up0", "10.1.0.2/24")
+    lab.route("src", "10.2.0.0/16", via="10.1.0.2")
+    lab.route("src", "224.0.0.0/4", dev="s0")
+    lab.router("rtr")
+    add_lans(lab, "rtr")
 
 
 def run(args, lab):
@@ -260,22 +103,9 @@ igmp-querier = no
 """)
     captures = {}
     for name, ns, dev in (("src", "src", "s0"), ("dn1", "rtr", "dn1"), ("dn2", "rtr", "dn2")):
-        pcap = os.path.join(tmp, f"{name}.pcap")
-        captures[name] = pcap
-        lab.start(f"tcpdump-{name}", ["tcpdump", "-i", dev, "-n", "-s", "0", "-U",
-                                      "--immediate-mode", "-Z", "root", "-w", pcap,
-                                      "ip proto 113"], ns)
-        wait_until(lambda n=name: "listening on" in lab.text(f"tcpdump-{n}"), 10,
-                   f"tcpdump on {dev}")
+        captures[name] = lab.capture(name, ns, dev)
 
-    pgmd = lab.start("pgmd", [args.pgmd, "-n", "-f", conf, "-P", os.path.join(tmp, "pgmd.pid")],
-                     "rtr")
-    wait_until(lambda: "started" in lab.text("pgmd") or pgmd.poll() is not None, 10,
-               "pgmd to start")
-    if pgmd.poll() is not None:
-        raise Failure("pgmd exited at start:\n" + lab.text("pgmd"))
-    if "3 of 3 interfaces served" not in lab.text("pgmd"):
-        raise Failure("pgmd does not serve all interfaces:\n" + lab.text("pgmd"))
+    pgmd = lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
 
     receivers = {}
     for rcv, addr in (("r11", "10.2.1.11"), ("r12", "10.2.1.12"), ("r21", "10.2.2.11"),
@@ -289,17 +119,7 @@ igmp-querier = no
                    p.poll() is not None, 10, f"receiver {rcv}")
     # pgmd has learnt both LANs from the receivers' IGMP reports before any data flows
     # (SIGUSR1 makes it log its state as JSON).
-    def members_learnt():
-        pgmd.send_signal(signal.SIGUSR1)
-        time.sleep(0.05)
-        states = [line.split("state ", 1)[1] for line in lab.text("pgmd").splitlines()
-                  if "notice: state {" in line]
-        if not states:
-            return False
-        learnt = {i["name"] for i in json.loads(states[-1])["interfaces"]
-                  if GROUP in i.get("groups", [])}
-        return {"dn1", "dn2"} <= learnt
-    wait_until(members_learnt, 15, "pgmd to learn the receivers' IGMP membership")
+    lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
 
     sender = lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port",
                                 str(DPORT), "--gsi", "1", "--count", str(COUNT), "--size",
@@ -331,10 +151,8 @@ igmp-querier = no
     if len(after) != 1 or after[0].get("upstream_interface") != "up0":
         failures.append(f"after reload and dn1 down/up, sessions: {after}")
     lab.stop_proc(sender)
-    # The last packets reach the captures within the polls below.
-    time.sleep(0.5)
     for name in captures:
-        lab.stop_proc(dict(lab.procs)[f"tcpdump-{name}"])
+        lab.stop_capture(name)
     rc = lab.stop_proc(pgmd)
     if rc != 0:
         failures.append(f"pgmd exit {rc} on SIGTERM")
@@ -402,27 +220,20 @@ def add_lans(lab, rtr):
     """lan1 and lan2 (bridges, two receivers each) behind `rtr`'s dn1/dn2, loss on lan2."""
     for lan in (1, 2):
         br = f"lan{lan}"
-        lab.sh("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0", ns=br)
-        lab.sh("ip", "link", "set", "br0", "up", ns=br)
+        lab.bridge(br)
         lab.veth(rtr, f"dn{lan}", br, "p0")
-        lab.sh("ip", "link", "set", "p0", "master", "br0", ns=br)
-        lab.sh("ip", "addr", "add", f"10.2.{lan}.1/24", "dev", f"dn{lan}", ns=rtr)
+        lab.bridge_port(br, "p0")
+        lab.addr(rtr, f"dn{lan}", f"10.2.{lan}.1/24")
         for host in (1, 2):
             rcv = f"r{lan}{host}"
             lab.veth(br, f"p{host}", rcv, "eth0")
-            lab.sh("ip", "link", "set", f"p{host}", "master", "br0", ns=br)
-            lab.sh("ip", "addr", "add", f"10.2.{lan}.1{host}/24", "dev", "eth0", ns=rcv)
-            lab.sh("ip", "route", "add", "default", "via", f"10.2.{lan}.1", ns=rcv)
-            lab.sh("ip", "route", "add", "224.0.0.0/4", "dev", "eth0", ns=rcv)
-    lost = ", ".join(str(s) for s in LOST)
-    lab.sh("nft", "-f", "-", ns="lan2", input=f"""
-table bridge pgmloss {{
-    chain fw {{
-        type filter hook forward priority 0; policy accept;
-        iifname "p0" ip protocol 113 @th,32,8 0x04 @th,128,32 {{ {lost} }} counter drop
-    }}
-}}
-""")
+            lab.bridge_port(br, f"p{host}")
+            lab.addr(rcv, "eth0", f"10.2.{lan}.1{host}/24")
+            lab.route(rcv, "default", via=f"10.2.{lan}.1")
+            lab.route(rcv, "224.0.0.0/4", dev="eth0")
+    # Loss on lan2 only, in the bridge, for native ODATA (type 0x04) with chosen sequence
+    # numbers: both receivers miss them.
+    lab.drop_odata("lan2", LOST, family="bridge", iif="p0")
 
 
 def run_series(args, lab):
@@ -452,22 +263,13 @@ def run_series(args, lab):
     }
     captures = {}
     for name, ns, dev in (("src", "src", "s0"), ("mid", "rtra", "dn0"), ("dn2", "rtrb", "dn2")):
-        captures[name] = os.path.join(tmp, f"{name}.pcap")
-        lab.start(f"tcpdump-{name}", ["tcpdump", "-i", dev, "-n", "-s", "0", "-U",
-                                      "--immediate-mode", "-Z", "root", "-w", captures[name],
-                                      "ip proto 113"], ns)
-        wait_until(lambda n=name: "listening on" in lab.text(f"tcpdump-{n}"), 10,
-                   f"tcpdump on {dev}")
+        captures[name] = lab.capture(name, ns, dev)
     daemons = {}
     for r, body in confs.items():
         conf = os.path.join(tmp, f"{r}.conf")
         with open(conf, "w") as f:
             f.write(f"log-level = debug\n[control]\nsocket = {tmp}/{r}.sock\n{body}")
-        daemons[r] = lab.start(r, [args.pgmd, "-n", "-f", conf, "-P", f"{tmp}/{r}.pid"], r)
-        wait_until(lambda r=r: "started" in lab.text(r) or daemons[r].poll() is not None, 10,
-                   f"pgmd in {r}")
-        if daemons[r].poll() is not None:
-            raise Failure(f"pgmd in {r} exited:\n" + lab.text(r))
+        daemons[r] = lab.start_pgmd(r, args.pgmd, r, conf)
     receivers = {}
     for rcv, addr in (("r11", "10.2.1.11"), ("r12", "10.2.1.12"), ("r21", "10.2.2.11"),
                       ("r22", "10.2.2.12")):
@@ -479,16 +281,8 @@ def run_series(args, lab):
         wait_until(lambda r=rcv, p=p: os.path.exists(os.path.join(tmp, r + ".ready")) or
                    p.poll() is not None, 10, f"receiver {rcv}")
 
-    def learnt(r, ifaces):
-        daemons[r].send_signal(signal.SIGUSR1)
-        time.sleep(0.05)
-        states = [line.split("state ", 1)[1] for line in lab.text(r).splitlines()
-                  if "notice: state {" in line]
-        return bool(states) and ifaces <= {
-            i["name"] for i in json.loads(states[-1])["interfaces"]
-            if GROUP in i.get("groups", [])}
-    wait_until(lambda: learnt("rtrb", {"dn1", "dn2"}), 15, "rtrb to learn its LANs")
-    wait_until(lambda: learnt("rtra", {"dn0"}), 15, "rtra to learn rtrb's join")
+    lab.wait_pgmd_groups("rtrb", GROUP, {"dn1", "dn2"})
+    lab.wait_pgmd_groups("rtra", GROUP, {"dn0"})
     sender = lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port",
                                 str(DPORT), "--gsi", "1", "--count", str(COUNT), "--size",
                                 str(SIZE), "--rate-bps", str(RATE_BPS), "--linger-ms",
@@ -504,9 +298,8 @@ def run_series(args, lab):
     sessions = {r: find_sessions(pgmctl(args, f"{tmp}/{r}.sock", "show", "sessions"))
                 for r in daemons}
     lab.stop_proc(sender)
-    time.sleep(0.5)
     for name in captures:
-        lab.stop_proc(dict(lab.procs)[f"tcpdump-{name}"])
+        lab.stop_capture(name)
     for r, p in daemons.items():
         if lab.stop_proc(p) != 0:
             failures.append(f"pgmd in {r}: exit {p.returncode} on SIGTERM")
@@ -552,23 +345,8 @@ def run_series(args, lab):
         raise Failure("\n".join(problems))
 
 
-def find_key(j, key):
-    if isinstance(j, dict):
-        if key in j:
-            return j[key]
-        for v in j.values():
-            r = find_key(v, key)
-            if r is not None:
-                return r
-    return None
-
-
 def pgmctl(args, sock, *command):
-    r = subprocess.run([args.pgmctl, "-j", "-u", sock] + list(command), capture_output=True,
-                       text=True, timeout=10)
-    if r.returncode != 0:
-        raise Failure(f"pgmctl {' '.join(command)}: exit {r.returncode}: {r.stderr.strip()}")
-    return json.loads(r.stdout)
+    return netlab.pgmctl(args.pgmctl, sock, *command)
 
 
 def main():
@@ -582,12 +360,13 @@ def main():
     if os.geteuid() != 0:
         print("pgmd_forwarding: needs root (namespaces); skipped", file=sys.stderr)
         return 77
-    for tool in ("ip", "nft", "tcpdump"):
-        if shutil.which(tool) is None:
-            print(f"pgmd_forwarding: '{tool}' not found; skipped", file=sys.stderr)
-            return 77
-    tmp = tempfile.mkdtemp(prefix="pgmd_forwarding.")
-    lab = Lab(tmp, f"pgmdf{os.getpid()}")
+    for tool in missing_tools("ip", "nft", "tcpdump"):
+        print(f"pgmd_forwarding: '{tool}' not found; skipped", file=sys.stderr)
+        return 77
+    remove_stale_namespaces("pgmdf")
+    lab = Lab(tempfile.mkdtemp(prefix="pgmd_forwarding."), f"pgmdf{os.getpid()}")
+    lab.own_tmp = True  # removed by stop() unless kept
+    lab.install_signal_handlers()
     status = 0
     try:
         (run_series if args.series else run)(args, lab)
@@ -595,12 +374,14 @@ def main():
     except Failure as e:
         print(f"pgmd_forwarding: FAIL: {e}", file=sys.stderr)
         status = 1
+    except KeyboardInterrupt as e:
+        print(f"pgmd_forwarding: interrupted ({str(e) or 'SIGINT'})", file=sys.stderr)
+        status = 130
     finally:
+        lab.keep_tmp = args.keep_tmp or status != 0
         lab.stop()
-        if args.keep_tmp or status != 0:
-            print(f"pgmd_forwarding: files kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if lab.keep_tmp:
+            print(f"pgmd_forwarding: files kept in {lab.tmp}", file=sys.stderr)
     return status
 
 

@@ -1,0 +1,593 @@
+"""netlab: network-namespace machinery for pgmd's integration tests and demo.
+
+Python 3.11 standard library only; run as root. Import it with the directory on sys.path
+(scripts in tests/integration do `sys.path.insert(0, os.path.dirname(__file__))`).
+
+Everything a Lab creates is registered and undone by Lab.stop(), which is idempotent and
+is meant to run in `finally` (or use `with Lab(...) as lab:`). Lab.install_signal_handlers()
+turns SIGTERM and SIGHUP into a Python exception (Interrupted, a KeyboardInterrupt) so that
+`finally` runs on `kill` as it does on Ctrl-C. Every wait is bounded; nothing sleeps to
+synchronise: wait_until() polls an observable condition.
+
+API (stable: add to it, do not rename)
+--------------------------------------
+Module:
+  Failure(Exception)                  a check or a step failed (message says which)
+  Interrupted(KeyboardInterrupt)      raised by the installed SIGTERM/SIGHUP handler
+  wait_until(cond, limit_s, what, interval_s=0.05)
+                                      poll cond() until true; Failure after limit_s
+  missing_tools(*names) -> [name]     tools not on PATH (callers skip with 77)
+  raise_on_signals() -> restore()     SIGTERM/SIGHUP raise Interrupted, SIGINT raises
+                                      KeyboardInterrupt, for the whole process; call
+                                      restore() to put the old handlers back
+  remove_stale_namespaces(stem)       delete namespaces named STEM<pid>-* whose pid is dead
+  decode(pgmdump, pcap, checksum=False) -> [dict]   `pgmdump -r PCAP --json` lines
+  nak_sqns(packet) -> [int]           the NAK/NCF's sequence numbers (OPT_NAK_LIST included)
+  when(packet) -> datetime            a decoded packet's capture time
+  find_sessions(j) / find_key(j, key) walk pgmctl JSON
+  pgmctl(pgmctl_bin, sock, *command, json_out=True, timeout_s=10)
+                                      JSON data (json_out) or text; Failure on non-zero exit
+  pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="")
+                                      write a pgmd INI file; interfaces = {name: {key: value}}
+  PYTHON                              "/usr/bin/python3" (Debian's interpreter)
+  MROUTE_HELPER                       python snippet: a static kernel multicast route
+  TX_CSUM_OFF                         python snippet: ethtool -K DEV tx off without ethtool
+
+class Lab(tmp=None, prefix=None, keep_tmp=False)
+  tmp / prefix                        own temp directory (created when None, removed by
+                                      stop() unless keep_tmp or lab.keep_tmp set) and the
+                                      namespace prefix (default "nl<pid>")
+  ns(name) -> str                     full namespace name of `name`
+  path(*parts) -> str                 a path in tmp
+  on_cleanup(fn)                      run fn() in stop(), last registered first
+  sh(*argv, ns=None, check=True, input=None, timeout_s=30) -> CompletedProcess
+  add_ns(*names)                      create namespaces (lo up)
+  veth(ns_a, dev_a, ns_b, dev_b, csum_off=True)   veth pair, both ends up, TX csum off
+  tx_csum_off(ns, *devs)
+  bridge(ns, br="br0", snooping=False)            a Linux bridge, up
+  bridge_port(ns, dev, br="br0")
+  addr(ns, dev, cidr) / route(ns, dst, via=None, dev=None)
+  sysctl(ns, key, value) / router(ns)  router(): ip_forward=1, rp_filter=0
+  nft(ns, ruleset)                    load an nft ruleset (nft -f -)
+  drop_odata(ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss")
+                                      drop native ODATA with these sequence numbers in the
+                                      forward hook of a bridge ("bridge") or router ("ip")
+  drop_random(ns, percent, family="bridge", iif=None, oif=None, table="pgmrand")
+  nft_counter(ns, family, table) -> int  packets counted by the table's rules
+  start(name, argv, ns=None, env=None) -> Popen   stdout/stderr to tmp/NAME.out/.err,
+                                      own session; stopped by stop()
+  proc(name) -> Popen
+  text(name, stream="err") -> str     what the process wrote so far
+  stop_proc(p_or_name, sig=SIGTERM, wait_s=10) -> returncode (SIGKILL after wait_s)
+  wait_proc(p_or_name, limit_s) -> returncode or None (still running)
+  capture(name, ns, dev, bpf="ip proto 113", limit_s=10) -> pcap path
+                                      tcpdump -U --immediate-mode, waits for "listening on"
+  stop_capture(name, settle_s=1.0, quiet_s=0.15)
+                                      stop tcpdump once its file has not grown for
+                                      quiet_s (bounded by settle_s)
+  start_pgmd(name, pgmd_bin, ns, conf, served=None, limit_s=10) -> Popen
+                                      -n -f CONF -P tmp/NAME.pid; waits for "started" and,
+                                      if served is a number, "N of N interfaces served"
+  pgmd_state(name) -> dict or None    SIGUSR1, then the newest JSON state line in its log
+  wait_pgmd_groups(name, group, ifaces, limit_s=15)
+                                      until pgmd has learnt `group` on all of ifaces
+  kernel_mroute(name, ns, source, group, iif, oifs, use_smcroute=None, limit_s=10)
+                                      -> (Popen, "smcroute"|"mrt") the kernel forwards
+                                      (source, group) from iif to oifs: a static route by
+                                      smcrouted (if installed, or use_smcroute=True) or by a
+                                      small MRT_INIT helper (MROUTE_HELPER); waits until
+                                      `ip mroute show` has it; stopping the process removes it
+  stop() / __enter__ / __exit__       stop processes (last first), kill what is left in
+                                      the namespaces, delete them, run cleanups, rm tmp;
+                                      a SIGINT/SIGTERM/SIGHUP arriving meanwhile is held
+                                      and delivered (raised) once the cleanup is done
+"""
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+__all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "raise_on_signals",
+           "remove_stale_namespaces", "decode", "nak_sqns", "when", "find_sessions",
+           "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF"]
+
+# Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
+# captured UDP checksums are real; run inside the namespace.
+TX_CSUM_OFF = r"""
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
+for dev in sys.argv[1:]:
+    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
+    ifreq = struct.pack("16sP16x", dev.encode(), ctypes.addressof(value))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
+"""
+
+PYTHON = "/usr/bin/python3"
+
+# A static multicast route without smcroute: MRT_INIT on an IGMP raw socket, one VIF per
+# interface (by ifindex), one MFC entry (source, group) iif -> oifs; holds the socket
+# (and so the route) until SIGTERM. argv: SOURCE GROUP IIF OIF...
+MROUTE_HELPER = r"""
+import signal, socket, struct, sys
+MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC, VIFF_USE_IFINDEX = 200, 202, 204, 8
+source, group, iif, oifs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+s.setsockopt(socket.IPPROTO_IP, MRT_INIT, 1)
+ttls = bytearray(32)
+for vif, dev in enumerate([iif] + oifs):
+    s.setsockopt(socket.IPPROTO_IP, MRT_ADD_VIF, struct.pack(
+        "@HBBIi4s", vif, VIFF_USE_IFINDEX, 1, 0, socket.if_nametoindex(dev), bytes(4)))
+    if vif:
+        ttls[vif] = 1
+s.setsockopt(socket.IPPROTO_IP, MRT_ADD_MFC, struct.pack(
+    "@4s4sH32sIIIi", socket.inet_aton(source), socket.inet_aton(group), 0, bytes(ttls),
+    0, 0, 0, 0))
+print("route installed", file=sys.stderr, flush=True)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+while True:
+    signal.pause()
+"""
+
+
+class Failure(Exception):
+    pass
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (see Lab.install_signal_handlers)."""
+
+
+def wait_until(cond, limit_s, what, interval_s=0.05):
+    """Bounded poll: cond() every interval_s until true or `limit_s` passed."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        if cond():
+            return
+        if time.monotonic() >= deadline:
+            raise Failure(f"timed out after {limit_s}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def raise_on_signals():
+    """SIGTERM and SIGHUP raise Interrupted (SIGINT KeyboardInterrupt, also when it was
+    ignored), so that `finally` blocks run; returns a function restoring the handlers."""
+    def handler(signum, frame):
+        raise Interrupted(f"signal {signal.Signals(signum).name}")
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def restore():
+        for s, h in old.items():
+            signal.signal(s, h)
+    return restore
+
+
+def missing_tools(*names):
+    return [n for n in names if shutil.which(n) is None]
+
+
+def _netns_list():
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def _kill_netns_pids(ns):
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                          text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def remove_stale_namespaces(stem):
+    """Delete namespaces STEM<pid>-* left by a run whose process <pid> no longer exists
+    (a run killed with SIGKILL cannot clean up after itself)."""
+    for ns in _netns_list():
+        if not ns.startswith(stem) or "-" not in ns:
+            continue
+        pid = ns[len(stem):].split("-", 1)[0]
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        _kill_netns_pids(ns)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def decode(pgmdump, pcap, checksum=False):
+    argv = [pgmdump, "-r", pcap, "--json"] + ([] if checksum else ["--no-checksum"])
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def nak_sqns(p):
+    sqns = [p["sqn"]]
+    for o in p.get("options", []):
+        if o.get("type") in ("OPT_NAK_LIST", "nak_list") or "sqns" in o:
+            sqns += o.get("sqns", [])
+    return sqns
+
+
+def when(p):
+    return datetime.datetime.strptime(p["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def find_sessions(j):
+    if isinstance(j, dict):
+        if "upstream_interface" in j and "tsi" in j:
+            return [j]
+        return [s for v in j.values() for s in find_sessions(v)]
+    if isinstance(j, list):
+        return [s for v in j for s in find_sessions(v)]
+    return []
+
+
+def find_key(j, key):
+    if isinstance(j, dict):
+        if key in j:
+            return j[key]
+        for v in j.values():
+            r = find_key(v, key)
+            if r is not None:
+                return r
+    if isinstance(j, list):
+        for v in j:
+            r = find_key(v, key)
+            if r is not None:
+                return r
+    return None
+
+
+def pgmctl(pgmctl_bin, sock, *command, json_out=True, timeout_s=10):
+    argv = [pgmctl_bin] + (["-j"] if json_out else []) + ["-u", sock] + list(command)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    if r.returncode != 0:
+        raise Failure(f"pgmctl {' '.join(command)}: exit {r.returncode}: {r.stderr.strip()}")
+    return json.loads(r.stdout) if json_out else r.stdout
+
+
+def pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra=""):
+    """Write a pgmd configuration: interfaces = {"up0": {"join-groups": G, ...}, "dn1": {}}
+    (insertion order kept), timers = {"nak-rpt-ivl": "1s", ...}."""
+    lines = [f"log-level = {log_level}", "[control]", f"socket = {socket}"]
+    if timers:
+        lines.append("[timers]")
+        lines += [f"{k} = {v}" for k, v in timers.items()]
+    for name, keys in interfaces.items():
+        lines.append(f"[interface {name}]")
+        lines += [f"{k} = {v}" for k, v in (keys or {}).items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n" + extra)
+    return path
+
+
+class Lab:
+    """Namespaces, links and processes of one run; stop() undoes everything."""
+
+    def __init__(self, tmp=None, prefix=None, keep_tmp=False):
+        self.own_tmp = tmp is None
+        self.tmp = tmp if tmp is not None else tempfile.mkdtemp(prefix="netlab.")
+        self.prefix = prefix or f"nl{os.getpid()}"
+        self.keep_tmp = keep_tmp
+        self.namespaces = []
+        self.procs = []  # (name, Popen)
+        self._cleanups = []
+        self._stopped = False
+        self._restore_signals = None
+
+    # -- context, signals, cleanup registry --------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def install_signal_handlers(self):
+        """SIGTERM/SIGHUP raise Interrupted (SIGINT already raises KeyboardInterrupt), so
+        the caller's finally: lab.stop() runs. Restored by stop()."""
+        self._restore_signals = raise_on_signals()
+
+    def on_cleanup(self, fn):
+        self._cleanups.append(fn)
+
+    def stop(self):
+        if self._stopped:
+            return
+        self._stopped = True
+        # Ctrl-C or SIGTERM during the cleanup must not cut it short: remember the signal
+        # and raise it once everything is undone.
+        pending = []
+        deferred = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        prev = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+                for s in deferred}
+        try:
+            for _, p in reversed(self.procs):
+                try:
+                    self.stop_proc(p, wait_s=5)
+                except Exception:  # keep cleaning up
+                    pass
+            for ns in reversed(self.namespaces):
+                _kill_netns_pids(ns)
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            for fn in reversed(self._cleanups):
+                try:
+                    fn()
+                except Exception:
+                    pass
+            if self.own_tmp and not self.keep_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            for s, h in prev.items():
+                signal.signal(s, h)
+            if self._restore_signals:
+                self._restore_signals()
+                self._restore_signals = None
+        if pending:
+            handler = signal.getsignal(pending[0])
+            if callable(handler):
+                handler(pending[0], None)
+            elif handler == signal.SIG_DFL:
+                if pending[0] == signal.SIGINT:
+                    raise KeyboardInterrupt()
+                signal.raise_signal(pending[0])
+
+    # -- names and commands --------------------------------------------------------------
+    def ns(self, name):
+        return f"{self.prefix}-{name}"
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def sh(self, *args, ns=None, check=True, input=None, timeout_s=30):
+        cmd = (["ip", "netns", "exec", self.ns(ns)] if ns else []) + list(args)
+        r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout_s)
+        if check and r.returncode != 0:
+            raise Failure(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+        return r
+
+    # -- topology ------------------------------------------------------------------------
+    def add_ns(self, *names):
+        for name in names:
+            self.sh("ip", "netns", "add", self.ns(name))
+            self.namespaces.append(self.ns(name))
+            self.sh("ip", "link", "set", "lo", "up", ns=name)
+
+    def tx_csum_off(self, ns, *devs):
+        self.sh(PYTHON, "-c", TX_CSUM_OFF, *devs, ns=ns)
+
+    def veth(self, ns_a, dev_a, ns_b, dev_b, csum_off=True):
+        self.sh("ip", "link", "add", dev_a, "netns", self.ns(ns_a), "type", "veth", "peer",
+                "name", dev_b, "netns", self.ns(ns_b))
+        for ns, dev in ((ns_a, dev_a), (ns_b, dev_b)):
+            if csum_off:
+                self.tx_csum_off(ns, dev)
+            self.sh("ip", "link", "set", dev, "up", ns=ns)
+
+    def bridge(self, ns, br="br0", snooping=False):
+        self.sh("ip", "link", "add", br, "type", "bridge", "mcast_snooping",
+                "1" if snooping else "0", ns=ns)
+        self.sh("ip", "link", "set", br, "up", ns=ns)
+
+    def bridge_port(self, ns, dev, br="br0"):
+        self.sh("ip", "link", "set", dev, "master", br, ns=ns)
+
+    def addr(self, ns, dev, cidr):
+        self.sh("ip", "addr", "add", cidr, "dev", dev, ns=ns)
+
+    def route(self, ns, dst, via=None, dev=None):
+        argv = ["ip", "route", "add", dst]
+        if via:
+            argv += ["via", via]
+        if dev:
+            argv += ["dev", dev]
+        self.sh(*argv, ns=ns)
+
+    def sysctl(self, ns, key, value):
+        self.sh("sysctl", "-qw", f"{key}={value}", ns=ns)
+
+    def router(self, ns):
+        self.sysctl(ns, "net.ipv4.ip_forward", 1)
+        self.sysctl(ns, "net.ipv4.conf.all.rp_filter", 0)
+        self.sysctl(ns, "net.ipv4.conf.default.rp_filter", 0)
+
+    # -- loss ----------------------------------------------------------------------------
+    def nft(self, ns, ruleset):
+        self.sh("nft", "-f", "-", ns=ns, input=ruleset)
+
+    @staticmethod
+    def _match(iif, oif):
+        m = ""
+        if iif:
+            m += f'iifname "{iif}" '
+        if oif:
+            m += f'oifname "{oif}" '
+        return m
+
+    def drop_odata(self, ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss"):
+        """Drop native ODATA (type 0x04) with these sequence numbers where `ns` forwards
+        (a bridge's forward hook, or a router's with family "ip")."""
+        lost = ", ".join(str(s) for s in sqns)
+        self.nft(ns, f"""
+table {family} {table} {{
+    chain fw {{
+        type filter hook forward priority 0; policy accept;
+        {self._match(iif, oif)}ip protocol 113 @th,32,8 0x04 @th,128,32 {{ {lost} }} counter drop
+    }}
+}}
+""")
+
+    def drop_random(self, ns, percent, family="bridge", iif=None, oif=None, table="pgmrand"):
+        """Drop `percent` % of native ODATA at random where `ns` forwards."""
+        self.nft(ns, f"""
+table {family} {table} {{
+    chain fw {{
+        type filter hook forward priority 0; policy accept;
+        {self._match(iif, oif)}ip protocol 113 @th,32,8 0x04 numgen random mod 100 < {int(percent)} counter drop
+    }}
+}}
+""")
+
+    def nft_counter(self, ns, family, table):
+        r = self.sh("nft", "-j", "list", "table", family, table, ns=ns)
+        n = 0
+        for item in json.loads(r.stdout).get("nftables", []):
+            for e in item.get("rule", {}).get("expr", []):
+                if "counter" in e:
+                    n += e["counter"].get("packets", 0)
+        return n
+
+    # -- processes -----------------------------------------------------------------------
+    def start(self, name, args, ns=None, env=None):
+        out = open(self.path(name + ".out"), "w")
+        err = open(self.path(name + ".err"), "w")
+        cmd = (["ip", "netns", "exec", self.ns(ns)] if ns else []) + list(args)
+        try:
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True,
+                                 stdin=subprocess.DEVNULL, env=env)
+        finally:
+            out.close()
+            err.close()
+        self.procs.append((name, p))
+        return p
+
+    def proc(self, name):
+        for n, p in reversed(self.procs):
+            if n == name:
+                return p
+        raise KeyError(name)
+
+    def text(self, name, stream="err"):
+        try:
+            with open(self.path(f"{name}.{stream}")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop_proc(self, p, sig=signal.SIGTERM, wait_s=10):
+        if isinstance(p, str):
+            p = self.proc(p)
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        return p.returncode
+
+    def wait_proc(self, p, limit_s):
+        if isinstance(p, str):
+            p = self.proc(p)
+        try:
+            return p.wait(limit_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    # -- capture -------------------------------------------------------------------------
+    def capture(self, name, ns, dev, bpf="ip proto 113", limit_s=10):
+        """tcpdump on dev in ns into tmp/NAME.pcap (process name "tcpdump-NAME")."""
+        pcap = self.path(f"{name}.pcap")
+        p = self.start(f"tcpdump-{name}", ["tcpdump", "-i", dev, "-n", "-s", "0", "-U",
+                                           "--immediate-mode", "-Z", "root", "-w", pcap, bpf],
+                       ns)
+        wait_until(lambda: "listening on" in self.text(f"tcpdump-{name}") or
+                   p.poll() is not None, limit_s, f"tcpdump on {dev}")
+        if p.poll() is not None:
+            raise Failure(f"tcpdump on {dev} exited: {self.text(f'tcpdump-{name}')}")
+        return pcap
+
+    def stop_capture(self, name, settle_s=1.0, quiet_s=0.15):
+        """Stop tcpdump-NAME once its pcap file has stopped growing for quiet_s (at most
+        settle_s): the caller has stopped the traffic; packets already queued to tcpdump
+        get written before the SIGTERM."""
+        pcap = self.path(f"{name}.pcap")
+        state = {"size": -1, "since": time.monotonic()}
+
+        def quiet():
+            try:
+                size = os.path.getsize(pcap)
+            except OSError:
+                size = -1
+            now = time.monotonic()
+            if size != state["size"]:
+                state["size"], state["since"] = size, now
+            return now - state["since"] >= quiet_s
+        try:
+            wait_until(quiet, settle_s, f"capture {name} to go quiet", interval_s=0.03)
+        except Failure:
+            pass  # still busy: stop it anyway, the tail is not needed by the caller
+        return self.stop_proc(f"tcpdump-{name}")
+
+    # -- kernel multicast routing (the network without pgmd) ------------------------------
+    def kernel_mroute(self, name, ns, source, group, iif, oifs, use_smcroute=None,
+                      limit_s=10):
+        if use_smcroute is None:
+            use_smcroute = shutil.which("smcrouted") is not None
+        if use_smcroute:
+            conf = self.path(f"{name}.conf")
+            with open(conf, "w") as f:
+                for dev in [iif] + list(oifs):
+                    f.write(f"phyint {dev} enable\n")
+                f.write(f"mroute from {iif} source {source} group {group} to "
+                        f"{' '.join(oifs)}\n")
+            p = self.start(name, ["smcrouted", "-n", "-N", "-l", "notice", "-f", conf,
+                                  "-u", self.path(f"{name}.sock"), "-P",
+                                  self.path(f"{name}.pid"), "-i", name], ns)
+            kind = "smcroute"
+        else:
+            p = self.start(name, [PYTHON, "-c", MROUTE_HELPER, source, group, iif] +
+                           list(oifs), ns)
+            kind = "mrt"
+        entry = f"({source},{group})"
+
+        def installed():
+            return p.poll() is not None or \
+                entry in self.sh("ip", "mroute", "show", ns=ns, check=False).stdout
+        wait_until(installed, limit_s, f"the kernel route {entry} in {ns}")
+        if p.poll() is not None:
+            raise Failure(f"{name} exited: {self.text(name)}")
+        return p, kind
+
+    # -- pgmd ----------------------------------------------------------------------------
+    def start_pgmd(self, name, pgmd_bin, ns, conf, served=None, limit_s=10, extra_args=()):
+        p = self.start(name, [pgmd_bin, "-n", "-f", conf, "-P", self.path(f"{name}.pid")]
+                       + list(extra_args), ns)
+        wait_until(lambda: "started" in self.text(name) or p.poll() is not None, limit_s,
+                   f"pgmd {name} to start")
+        if p.poll() is not None:
+            raise Failure(f"pgmd {name} exited at start:\n" + self.text(name))
+        if served is not None and f"{served} of {served} interfaces served" not in self.text(name):
+            raise Failure(f"pgmd {name} does not serve all interfaces:\n" + self.text(name))
+        return p
+
+    def pgmd_state(self, name):
+        """SIGUSR1 makes pgmd log its state as one JSON line; the newest such line."""
+        before = self.text(name).count("notice: state {")
+        self.proc(name).send_signal(signal.SIGUSR1)
+        try:
+            wait_until(lambda: self.text(name).count("notice: state {") > before, 2,
+                       f"pgmd {name} to log its state", interval_s=0.02)
+        except Failure:
+            return None
+        states = [line.split("state ", 1)[1] for line in self.text(name).splitlines()
+                  if "notice: state {" in line]
+        return json.loads(states[-1]) if states else None
+
+    def wait_pgmd_groups(self, name, group, ifaces, limit_s=15):
+        def learnt():
+            s = self.pgmd_state(name)
+            return s is not None and set(ifaces) <= {
+                i["name"] for i in s.get("interfaces", []) if group in i.get("groups", [])}
+        wait_until(learnt, limit_s, f"pgmd {name} to learn {group} on {sorted(ifaces)}")
