@@ -37,7 +37,7 @@ packages=(
   # interop peers
   libpgm-dev libzmq3-dev python3-zmq
   # network lab
-  bridge-utils iproute2 mininet nftables procps smcroute smcroute
+  bridge-utils iproute2 mininet nftables procps smcroute
   # documentation
   groff-base man-db
 )
