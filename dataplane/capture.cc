@@ -1,10 +1,15 @@
 #include "dataplane/capture.h"
 
 #include <linux/if_packet.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "dataplane/linklayer.h"
@@ -12,11 +17,38 @@
 namespace pgm::dataplane {
 
 namespace {
-constexpr int kSnapLength = 65535;
-constexpr int kBufferBytes = 4 << 20;
-// Buffers read per wake-up before other descriptors get their turn.
+constexpr int kMaxSnapLength = 65535;
+// Room for the link-layer header (Ethernet, VLAN tags, SLL) on top of the MTU.
+constexpr int kLinkHeaderRoom = 64;
+constexpr int kMinMtu = 1500;
+constexpr int kBufferBytes = 8 << 20;
+// Frames handed to the callbacks per pcap_dispatch() (one batch: the transmissions of a
+// batch are written together), and batches per wake-up before other descriptors get their
+// turn.
+constexpr int kBatchFrames = 64;
 constexpr int kMaxDispatchRounds = 16;
 constexpr std::uint8_t kIgmpProtocol = 2;
+
+// The interface's MTU, or 0 when it cannot be read.
+int interface_mtu(const std::string& ifname) {
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+    const int mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : 0;
+    close(fd);
+    return mtu;
+}
+
+// In immediate mode libpcap uses a TPACKET_V2 ring of fixed-size frames, each as large as
+// the snapshot length (on interfaces with segmentation offload, veth among them). With
+// 65535 a 4 MiB ring held about 60 frames, and bursts overran it. A PGM packet is never
+// larger than the MTU (IP fragments are not forwarded), so the snapshot is the MTU plus
+// the link header: about 5000 frames of 1.6 KiB in 8 MiB.
+int snap_length(const std::string& ifname) {
+    const int mtu = std::max(interface_mtu(ifname), kMinMtu);
+    return std::min(mtu + kLinkHeaderRoom, kMaxSnapLength);
+}
 }  // namespace
 
 std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports) {
@@ -35,12 +67,14 @@ std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports)
 }
 
 Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
-                 std::span<const std::uint16_t> udp_ports, PgmHandler on_pgm, IgmpHandler on_igmp)
+                 std::span<const std::uint16_t> udp_ports, PgmHandler on_pgm, IgmpHandler on_igmp,
+                 BatchEndHandler on_batch_end)
     : loop_(loop),
       ifindex_(ifindex),
       udp_ports_(udp_ports.begin(), udp_ports.end()),
       on_pgm_(std::move(on_pgm)),
-      on_igmp_(std::move(on_igmp)) {
+      on_igmp_(std::move(on_igmp)),
+      on_batch_end_(std::move(on_batch_end)) {
     char err[PCAP_ERRBUF_SIZE] = {};
     handle_ = pcap_create(ifname.c_str(), err);
     if (handle_ == nullptr) throw std::runtime_error("capture on " + ifname + ": " + err);
@@ -50,7 +84,7 @@ Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
         handle_ = nullptr;
         throw std::runtime_error("capture on " + ifname + ": " + why);
     };
-    pcap_set_snaplen(handle_, kSnapLength);
+    pcap_set_snaplen(handle_, snap_length(ifname));
     pcap_set_promisc(handle_, 0);
     pcap_set_immediate_mode(handle_, 1);
     pcap_set_buffer_size(handle_, kBufferBytes);
@@ -77,6 +111,12 @@ Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
     if (setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) != 0) {
         fail("PACKET_MR_ALLMULTI");
     }
+    // Outgoing frames are not even queued to this socket (the kernel skips it in
+    // dev_queue_xmit_nit), instead of being filtered, cloned, copied into the ring and
+    // discarded by libpcap's PCAP_D_IN check: that was a copy of every packet pgmd sends.
+    // Linux 4.20 and later; on older kernels PCAP_D_IN alone still drops them.
+    const int one = 1;
+    setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     loop_.add(fd_, EPOLLIN, [this](std::uint32_t) { on_readable(); });
 }
 
@@ -94,12 +134,19 @@ std::uint64_t Capture::kernel_drops() const {
 void Capture::on_readable() {
     for (int round = 0; round < kMaxDispatchRounds; ++round) {
         const int n = pcap_dispatch(
-            handle_, -1,
+            handle_, kBatchFrames,
             [](u_char* user, const pcap_pkthdr* h, const u_char* data) {
-                reinterpret_cast<Capture*>(user)->on_frame(data, h->caplen);
+                auto* self = reinterpret_cast<Capture*>(user);
+                if (h->caplen < h->len) {  // larger than the MTU: not forwarded truncated
+                    ++self->stats_.frames;
+                    ++self->stats_.undecodable;
+                    return;
+                }
+                self->on_frame(data, h->caplen);
             },
             reinterpret_cast<u_char*>(this));
-        if (n <= 0) break;  // 0: nothing more now; <0: error, reported by the next poll
+        if (on_batch_end_) on_batch_end_();  // also after an error: nothing stays queued
+        if (n < kBatchFrames) break;  // 0: nothing more now; <0: error, reported by the next poll
     }
 }
 

@@ -3,8 +3,10 @@
 //
 // How a packet goes through: a served interface's Capture hands each inbound PGM packet
 // (native or UDP-encapsulated) to Router::on_packet() with the interface and IP fields; the
-// Transmits the core appends to its Output are written by the Transmitter (raw IP, one
-// socket per interface) and the Output is cleared. IGMP packets from the same captures go
+// Transmits the core appends to its Output are built into the Transmitter's queue (raw IP,
+// one socket per interface) and the Output is cleared; at the end of each capture batch
+// (up to 64 frames) the queue is sent, one sendmmsg() per interface, and the timer re-armed.
+// Timer output is sent at once. IGMP packets from the same captures go
 // to Membership. One loop timer is kept at the earlier of the core's and Membership's next
 // deadlines. The Environment the core asks is answered from the Netlink snapshot (addresses,
 // longest-prefix routes) and Membership (static groups + IGMP).
@@ -73,6 +75,7 @@ class Daemon : private router::Environment {
                        std::vector<IfIndex>& out) const override;
 
     void on_pgm(IfIndex ifindex, const LocatedPgm& located);
+    void on_capture_batch_end();
     void on_igmp(IfIndex ifindex, Bytes ip_packet);
     void on_timer();
     void send_output();

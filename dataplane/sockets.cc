@@ -23,6 +23,13 @@ namespace {
 
 constexpr std::uint8_t kPgmProtocol = 113;
 
+// The transmit queue: packets of one capture batch (64 frames, each copied to a few
+// interfaces) fit many times over; a full queue is flushed early.
+constexpr std::size_t kArenaBytes = 1 << 20;
+// IPv4 header with Router Alert (24) and a UDP header (8), rounded up.
+constexpr std::size_t kMaxHeaderBytes = 64;
+constexpr std::size_t kMaxMessagesPerCall = 1024;  // UIO_MAXIOV: sendmmsg's vlen bound
+
 // A classic BPF program of one instruction, "return 0": every packet is dropped before it
 // is queued. The socket still counts as the destination, so no ICMP unreachable is sent.
 void attach_drop_all(int fd) {
@@ -103,12 +110,85 @@ void Transmitter::remove_interface(IfIndex ifindex) {
     sockets_.erase(ifindex);
 }
 
-void Transmitter::send(const Output& out) {
-    for (const Transmit& t : out.transmits())
-        send(t, out.bytes(t));
+Transmitter::Transmitter() : arena_(std::make_unique_for_overwrite<std::uint8_t[]>(kArenaBytes)) {
+    queued_.reserve(kMaxMessagesPerCall);
+    msgs_.reserve(kMaxMessagesPerCall);
+    iovs_.reserve(kMaxMessagesPerCall);
+    addrs_.reserve(kMaxMessagesPerCall);
 }
 
-bool Transmitter::send(const Transmit& t, Bytes pgm) {
+void Transmitter::send(const Output& out) {
+    queue(out);
+    flush();
+}
+
+void Transmitter::queue(const Output& out) {
+    for (const Transmit& t : out.transmits()) {
+        const Bytes pgm = out.bytes(t);
+        const std::size_t need = pgm.size() + kMaxHeaderBytes;
+        if (need > kArenaBytes) {
+            ++stats_.errors;
+            continue;
+        }
+        if (arena_used_ + need > kArenaBytes || queued_.size() >= kMaxMessagesPerCall) flush();
+        const auto size = build(t, pgm, MutableBytes(arena_.get() + arena_used_, need));
+        if (!size) continue;
+        queued_.push_back({t.ifindex, static_cast<std::uint32_t>(arena_used_),
+                           static_cast<std::uint32_t>(*size)});
+        arena_used_ += (*size + 7) & ~std::size_t{7};
+    }
+}
+
+void Transmitter::flush() {
+    if (queued_.empty()) return;
+    // Usually one interface or two per batch: one pass over the queue per interface.
+    for (const auto& [ifindex, fd] : sockets_) {
+        msgs_.clear();
+        iovs_.clear();
+        addrs_.clear();
+        for (const Queued& q : queued_) {
+            if (q.ifindex != ifindex) continue;
+            std::uint8_t* p = arena_.get() + q.offset;
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            std::memcpy(&to.sin_addr, p + 16, 4);
+            addrs_.push_back(to);
+            iovs_.push_back(iovec{p, q.length});
+        }
+        if (iovs_.empty()) continue;
+        for (std::size_t i = 0; i < iovs_.size(); ++i) {
+            mmsghdr m{};
+            m.msg_hdr.msg_name = &addrs_[i];
+            m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
+            m.msg_hdr.msg_iov = &iovs_[i];
+            m.msg_hdr.msg_iovlen = 1;
+            msgs_.push_back(m);
+        }
+        flush_interface(fd.get(), msgs_.size());
+    }
+    // Packets for interfaces that have no socket (any more).
+    for (const Queued& q : queued_)
+        if (!sockets_.contains(q.ifindex)) ++stats_.errors;
+    queued_.clear();
+    arena_used_ = 0;
+}
+
+void Transmitter::flush_interface(int fd, std::size_t count) {
+    std::size_t i = 0;
+    while (i < count) {
+        ++stats_.send_calls;
+        const int n = sendmmsg(fd, msgs_.data() + i, static_cast<unsigned>(count - i), 0);
+        if (n > 0) {
+            i += static_cast<std::size_t>(n);
+            stats_.sent += static_cast<std::uint64_t>(n);
+        } else {
+            ++stats_.errors;  // this message failed (EAGAIN: buffer full); go on with the next
+            ++i;
+        }
+    }
+}
+
+std::optional<std::size_t> Transmitter::build(const Transmit& t, Bytes pgm, MutableBytes into) {
     Ipv4Params ip;
     ip.source = t.ip_source;
     ip.destination = t.ip_destination;
@@ -117,11 +197,14 @@ bool Transmitter::send(const Transmit& t, Bytes pgm) {
     ip.id = next_id_++;
     std::optional<UdpPorts> udp;
     if (t.encapsulation == Encapsulation::Udp) udp = UdpPorts{t.udp_port, t.udp_port};
-    const auto size = build_ipv4(buffer_, ip, udp, pgm);
-    if (!size) {
-        ++stats_.errors;
-        return false;
-    }
+    const auto size = build_ipv4(into, ip, udp, pgm);
+    if (!size) ++stats_.errors;
+    return size;
+}
+
+bool Transmitter::send(const Transmit& t, Bytes pgm) {
+    const auto size = build(t, pgm, buffer_);
+    if (!size) return false;
     return send_ip(t.ifindex, Bytes(buffer_.data(), *size));
 }
 
@@ -134,6 +217,7 @@ bool Transmitter::send_ip(IfIndex ifindex, Bytes packet) {
     sockaddr_in to{};
     to.sin_family = AF_INET;
     std::memcpy(&to.sin_addr, packet.data() + 16, 4);
+    ++stats_.send_calls;
     const ssize_t n = sendto(it->second.get(), packet.data(), packet.size(), 0,
                              reinterpret_cast<const sockaddr*>(&to), sizeof to);
     if (n != static_cast<ssize_t>(packet.size())) {

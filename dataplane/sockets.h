@@ -15,7 +15,10 @@
 //   with SO_BINDTODEVICE. Each Transmit of the core is written with pgm::build_ipv4 (IP
 //   source, TTL and Router Alert from the Transmit; UDP-encapsulated when asked), so that
 //   NCFs, forwarded SPMs and RDATA carry the data source's address and NAKs the router's.
-//   IGMP queries go out of the same socket.
+//   IGMP queries go out of the same socket. Packets can be queued (queue(): built into
+//   one arena, so the Output, which may reference the caller's input buffer, can be cleared
+//   right away) and written together by flush(): one sendmmsg() per interface socket for a
+//   whole capture batch instead of one sendto() per packet.
 // * `GroupJoins`: a UDP socket per interface holding IP_ADD_MEMBERSHIP for the groups the
 //   configuration joins there, so that upstream routers and snooping bridges deliver them.
 //
@@ -24,8 +27,14 @@
 // served, closed when it goes down or is removed). Constructors throw std::system_error.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -71,23 +80,48 @@ class Transmitter {
   public:
     struct Stats {
         std::uint64_t sent = 0;
-        std::uint64_t errors = 0;  // build failures and send errors (EAGAIN: buffer full)
+        std::uint64_t errors = 0;      // build failures and send errors (EAGAIN: buffer full)
+        std::uint64_t send_calls = 0;  // sendto/sendmmsg system calls
     };
+
+    Transmitter();
 
     void add_interface(IfIndex ifindex, const std::string& name);
     void remove_interface(IfIndex ifindex);
     bool has_interface(IfIndex ifindex) const { return sockets_.contains(ifindex); }
 
-    // Sends every packet of `out` (the caller clears it).
+    // Sends every packet of `out` now (the caller clears it); packets queued before go first.
     void send(const Output& out);
+    // Builds every packet of `out` into the queue (the caller may clear `out` at once); they
+    // are sent by the next flush() (or send()). A full queue is flushed first.
+    void queue(const Output& out);
+    // Sends the queued packets: one sendmmsg() per interface for up to 1024 packets, each
+    // interface's packets in the order they were queued.
+    void flush();
     bool send(const Transmit& t, Bytes pgm);
     // A complete IPv4 packet (header included) out of `ifindex`.
     bool send_ip(IfIndex ifindex, Bytes ip_packet);
     const Stats& stats() const { return stats_; }
 
   private:
+    struct Queued {
+        IfIndex ifindex;
+        std::uint32_t offset;  // in arena_
+        std::uint32_t length;
+    };
+    // Builds `t` with `pgm` at the end of the arena; its size, or nothing (counted an error).
+    std::optional<std::size_t> build(const Transmit& t, Bytes pgm, MutableBytes into);
+    void flush_interface(int fd, std::size_t count);
+
     std::map<IfIndex, Fd> sockets_;
     std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);
+    std::unique_ptr<std::uint8_t[]> arena_;  // kArenaBytes, not zero-filled
+    std::size_t arena_used_ = 0;
+    std::vector<Queued> queued_;
+    // Scratch for flush(), kept to not allocate per batch.
+    std::vector<mmsghdr> msgs_;
+    std::vector<iovec> iovs_;
+    std::vector<sockaddr_in> addrs_;
     std::uint16_t next_id_ = 1;
     Stats stats_;
 };
