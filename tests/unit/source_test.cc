@@ -48,9 +48,10 @@ Gsi gsi() {
 }
 
 std::vector<std::uint8_t> apdu_of(std::size_t size, std::uint8_t seed) {
-    std::vector<std::uint8_t> a(size);
+    std::vector<std::uint8_t> a;
+    a.reserve(size);
     for (std::size_t i = 0; i < size; ++i)
-        a[i] = static_cast<std::uint8_t>(seed + i * 7);
+        a.push_back(static_cast<std::uint8_t>(seed + i * 7));
     return a;
 }
 
