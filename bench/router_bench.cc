@@ -98,7 +98,10 @@ pgm::PacketSpec downstream(pgm::PacketType type, pgm::Fields fields, std::uint16
 
 Packet spm(Sqn sqn, std::uint16_t sport = kSourcePort) {
     return build_or_die(
-        downstream(pgm::PacketType::Spm, pgm::SpmFields{sqn, Sqn(1), Sqn(0), kSource, 0}, sport));
+        // A window reaching far ahead: the router drops NAKs beyond the lead it knows (D14.4),
+        // and the NAK benchmarks walk through millions of fresh sequence numbers.
+        downstream(pgm::PacketType::Spm, pgm::SpmFields{sqn, Sqn(1), Sqn(0x7FFFFFF0u), kSource, 0},
+                   sport));
 }
 
 Packet odata(Sqn sqn) {

@@ -31,10 +31,10 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -113,8 +113,8 @@ Args parse_args(int argc, char** argv) {
             if (hex.size() != 12) usage("--gsi: 12 hex digits");
             for (std::size_t k = 0; k < 6; ++k) {
                 const std::string byte(hex.substr(2 * k, 2));
-                a.gsi.bytes[k] = static_cast<std::uint8_t>(number("--gsi", ("0x" + byte).c_str(),
-                                                                  0, 255));
+                a.gsi.bytes[k] =
+                    static_cast<std::uint8_t>(number("--gsi", ("0x" + byte).c_str(), 0, 255));
             }
         } else if (opt == "--sport") {
             a.sport = static_cast<int>(number(opt, v, 0, 65535));
@@ -139,8 +139,8 @@ Args parse_args(int argc, char** argv) {
     if (!a.group) a.group = pgm::Nla::parse("239.192.0.1");
     if (a.sqn_min > a.sqn_max) usage("--sqn-min > --sqn-max");
     static const std::array<std::string_view, 7> kinds = {
-        "truncated", "bad-checksum", "unknown-type", "bad-tsdu",
-        "opx-discard", "unknown-tsi", "nak-flood"};
+        "truncated",   "bad-checksum", "unknown-type", "bad-tsdu",
+        "opx-discard", "unknown-tsi",  "nak-flood"};
     bool known = false;
     for (auto k : kinds)
         known |= k == a.kind;
@@ -172,8 +172,8 @@ class Generator {
         w.nak(pgm::NakFields{pgm::Sqn(sqn), *a_.source, *a_.group});
         if (a_.kind == "opx-discard") {
             const std::array<std::uint8_t, 4> value = {0xde, 0xad, 0xbe, 0xef};
-            w.raw_option(0x30, static_cast<std::uint8_t>(pgm::Opx::Discard), 0,
-                         pgm::Bytes(value), /*network_significant=*/true);
+            w.raw_option(0x30, static_cast<std::uint8_t>(pgm::Opx::Discard), 0, pgm::Bytes(value),
+                         /*network_significant=*/true);
         }
         auto size = w.finish();
         if (!size) return {};
@@ -220,9 +220,9 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     for (long long i = 0; i < a.count; ++i) {
         if (a.rate > 0) {
-            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         std::chrono::duration<double>(static_cast<double>(i) /
-                                                                       a.rate));
+            const auto due =
+                start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(static_cast<double>(i) / a.rate));
             std::this_thread::sleep_until(due);
         }
         const std::vector<std::uint8_t> p = gen.pgm_packet();
@@ -244,8 +244,8 @@ int main(int argc, char** argv) {
         }
         // A full send buffer would silently change the count: retry until it is taken.
         for (;;) {
-            const ssize_t r = sendto(fd, ip.data(), *n, 0, reinterpret_cast<sockaddr*>(&to),
-                                     sizeof to);
+            const ssize_t r =
+                sendto(fd, ip.data(), *n, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
             if (r == static_cast<ssize_t>(*n)) {
                 ++sent;
                 break;
