@@ -338,6 +338,7 @@ Json repair_json(const RouterView& view, const Filter& filter) {
     struct Row {
         std::string tsi;
         std::uint32_t sqn;
+        bool parity;  // sqn is then a transmission group's first sequence (TG_SQN)
         const RepairEntry* entry;
     };
     std::vector<Row> rows;
@@ -353,10 +354,11 @@ Json repair_json(const RouterView& view, const Filter& filter) {
                              [&](IfIndex i) { return interface_matches(view, filter, i); }))
                 continue;
         }
-        rows.push_back(Row{tsi_to_string(key.tsi), key.sqn.value(), &e});
+        rows.push_back(Row{tsi_to_string(key.tsi), key.sqn.value(), key.parity, &e});
     }
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        return a.tsi != b.tsi ? a.tsi < b.tsi : a.sqn < b.sqn;
+        if (a.tsi != b.tsi) return a.tsi < b.tsi;
+        return a.sqn != b.sqn ? a.sqn < b.sqn : a.parity < b.parity;
     });
     Json list = Json::array();
     for (const Row& row : rows) {
@@ -373,6 +375,7 @@ Json repair_json(const RouterView& view, const Filter& filter) {
         Json j;
         j["tsi"] = row.tsi;
         j["sqn"] = row.sqn;
+        j["parity"] = row.parity;
         j["phase"] = router::to_string(e.phase);
         j["interfaces"] = std::move(interfaces);
         j["timers"] = std::move(timers);

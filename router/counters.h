@@ -31,6 +31,7 @@ namespace pgm::router {
     X(InNcfs)                                                                               \
     X(OutNcfs)                                                                              \
     X(InParityNcfs)                                                                         \
+    X(OutParityNcfs)                                                                        \
     X(InPolls)                                                                              \
     X(InPolrs)                                                                              \
     X(PollRandomIgnore)  /* POLL_RAND did not match our RAND_NODE_ID under the mask */      \

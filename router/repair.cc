@@ -20,8 +20,10 @@ constexpr RepairTransition remove(std::uint16_t actions = kNoAction) {
 RepairTransition transition_from_none(RepairEvent e) {
     switch (e) {
         case RepairEvent::Nak:
+        case RepairEvent::NakMore:
             return to(RepairPhase::Pending, kForwardNak | kStartRepeat);
         case RepairEvent::Nnak:
+        case RepairEvent::NnakMore:
             return to(RepairPhase::NullNak, kForwardNak | kStartNullNak);
         case RepairEvent::NcfFromUpstream:
             return to(RepairPhase::Anticipated, kStartConfirmed);
@@ -45,11 +47,25 @@ RepairTransition transition(RepairPhase p, RepairEvent e) {
             case E::HoldExpired:
                 return remove();
             default:
-                return ignored();
+                return ignored();  // parity events: parity entries are never REPAIRED
         }
     }
     // §7.3, 7.8: RDATA ends the repair in every phase; pgmd then holds it (D27).
     if (e == E::Rdata) return to(P::Repaired, kForwardRdata | kHoldRdata);
+    // §11.6, parity: the same in every phase but REPAIRED.
+    switch (e) {
+        case E::NakMore:  // more packets wanted than asked for upstream: ask again
+            return to(P::Pending, kForwardNak | kStartRepeat);
+        case E::NcfShort:
+            return stay(p, kNoAction);  // N-NCF-7: does not cancel the repetition
+        case E::NnakMore:
+            return stay(p, kForwardNak);  // N-NN-5
+        case E::RdataPartial:
+            return p == P::Pending ? to(P::Outstanding, kForwardRdata | kStartConfirmed)
+                                   : stay(p, kForwardRdata);
+        default:
+            break;
+    }
     switch (p) {
         case P::Pending:
             switch (e) {

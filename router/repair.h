@@ -21,6 +21,20 @@
 //            ── RDATA_HOLD over: delete
 //   OUTSTANDING, ANTICIPATED, ELIM_SUSPENDED ── NAK_RDATA_IVL: delete (timed out)
 //
+// Parity repairs (§11.6, checklist C27, decisions.md D9) use the same entries, keyed by
+// TSI + TG_SQN with RepairKey::parity set, and three more events the router derives from
+// the per-interface packet counts it keeps beside the entry (ParityCounts):
+//   NAK_MORE     a parity NAK asking for more packets than the largest known count: forwarded
+//                (with the new largest count) and repeated like a first NAK, in every phase
+//   NCF_SHORT    a parity NCF with a count below the largest known: no effect, so a pending
+//                NAK keeps being repeated (N-NCF-7)
+//   NNAK_MORE    a parity NNAK whose count is not below the largest known: forwarded, the
+//                phase unchanged (N-NN-5)
+//   RDATA_PARTIAL a parity RDATA after which some interface still wants packets: forwarded,
+//                PENDING becomes OUTSTANDING (the RDATA confirms the NAK), other phases stay
+// A parity RDATA that leaves no interface wanting is the plain RDATA event; parity entries
+// are never held (no REPAIRED phase): the entry is deleted instead.
+//
 // REPAIRED is pgmd's extension (decisions.md D27): RFC 3208 §7.8 deletes the state once the
 // RDATA has passed, so a receiver whose back-off made it NAK a few milliseconds later starts
 // a second repair from the source. Holding the RDATA answers it locally; with
@@ -32,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "protocol/io.h"
 #include "protocol/packet.h"
@@ -58,6 +73,11 @@ enum class RepairEvent : std::uint8_t {
     ElimExpired,      // NAK_ELIM_IVL passed
     RdataIvlExpired,  // NAK_RDATA_IVL passed without RDATA
     HoldExpired,      // the RDATA hold is over
+    // Parity only (§11.6): see above.
+    NakMore,       // parity NAK with a count above the largest known
+    NcfShort,      // parity NCF from upstream with a count below the largest known
+    NnakMore,      // parity NNAK with a count not below the largest known
+    RdataPartial,  // parity RDATA after which interfaces still want packets
 };
 
 // What the router does after a transition (bit set).
@@ -93,7 +113,8 @@ using InterfaceSlots = std::uint64_t;
 
 struct RepairKey {
     Tsi tsi;
-    Sqn sqn;
+    Sqn sqn;  // selective: the sequence; parity: TG_SQN (low log2(TGS) bits clear)
+    bool parity = false;
     friend bool operator==(const RepairKey&, const RepairKey&) = default;
 };
 
@@ -115,11 +136,38 @@ struct RepairEntry {
     }
 };
 
+// Packet counts of a parity entry (§11.6), kept beside the RepairEntry (which stays small)
+// and only for parity entries. Counts are "wanted" = PKT_CNT + 1 (D9), 1..TGS.
+struct ParityCounts {
+    struct Slot {
+        std::uint8_t slot = 0;  // interface slot, as in RepairEntry::interfaces
+        std::uint16_t wanted = 0;
+    };
+    std::uint16_t largest = 0;  // largest known count (NAKs, NCFs), decremented by RDATA
+    std::uint16_t offset = 0;   // TG-size offset, TGS - OPT_CURR_TGSIZE (N-RD-8)
+    std::vector<Slot> interfaces;
+
+    std::uint16_t wanted(std::size_t slot) const {
+        for (const Slot& s : interfaces)
+            if (s.slot == slot) return s.wanted;
+        return 0;
+    }
+    void raise(std::size_t slot, std::uint16_t wanted) {
+        for (Slot& s : interfaces)
+            if (s.slot == slot) {
+                if (wanted > s.wanted) s.wanted = wanted;
+                return;
+            }
+        interfaces.push_back(Slot{static_cast<std::uint8_t>(slot), wanted});
+    }
+};
+
 }  // namespace pgm::router
 
 template <>
 struct std::hash<pgm::router::RepairKey> {
     std::size_t operator()(const pgm::router::RepairKey& k) const noexcept {
-        return std::hash<pgm::Tsi>{}(k.tsi) ^ (std::size_t{k.sqn.value()} * 0x9E3779B97F4A7C15ull);
+        return std::hash<pgm::Tsi>{}(k.tsi) ^
+               ((std::size_t{k.sqn.value()} * 2 + k.parity) * 0x9E3779B97F4A7C15ull);
     }
 };

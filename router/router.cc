@@ -31,6 +31,23 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
             f((*list)[i]);
 }
 
+// A parity NAK/NCF sequence (§11.3): TG_SQN in the high bits, PKT_CNT (0-based) in the low
+// log2(TGS) bits; held as wanted = PKT_CNT + 1 (decisions.md D9).
+struct ParitySqn {
+    Sqn tg;
+    std::uint16_t wanted;
+};
+ParitySqn decode_parity(std::uint32_t tgs, Sqn sqn) {
+    const std::uint32_t mask = tgs - 1;
+    return {Sqn(sqn.value() & ~mask), static_cast<std::uint16_t>((sqn.value() & mask) + 1)};
+}
+Sqn encode_parity(Sqn tg, std::uint16_t wanted) {
+    return Sqn(tg.value() | static_cast<std::uint32_t>(wanted - 1));
+}
+bool valid_tgs(std::uint32_t tgs) {
+    return tgs >= 2 && tgs <= 128 && (tgs & (tgs - 1)) == 0;
+}
+
 }  // namespace
 
 Router::Router(const RouterConfig& config, const Environment& environment)
@@ -89,6 +106,7 @@ void Router::clear_counters() {
 
 void Router::clear_repairs() {
     repairs_.clear();
+    parity_.clear();
     held_.clear();
     held_bytes_ = 0;
 }  // stale timer items are skipped when due
@@ -247,6 +265,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     s->udp_port = a.ip.udp_destination_port;
     s->last_ttl = a.ip.ttl;
     s->last_spm = now;
+    if (auto prm = v.parity_prm(); prm && valid_tgs(prm->tg_size)) s->tgs = prm->tg_size;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
     if (!no_window && !v.nbr_unreach()) {
         s->window = SqnWindow{f.trail, f.lead};
@@ -327,16 +346,22 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     if (it == sessions_.end()) {
         count(a.ifindex, nullptr, Counter::InRdata);
         if_counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
+        if (v.header.parity()) count(a.ifindex, nullptr, Counter::InParityRdata);
         return;
     }
     Session& s = it->second;
     count(a.ifindex, &s, Counter::InRdata);
+    if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
     if (a.ifindex != s.upstream_interface || !a.ip.destination.is_multicast()) {
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
     if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
         if_counters(a.ifindex)[Counter::TtlExpired]++;
+        return;
+    }
+    if (v.header.parity()) {
+        on_parity_rdata(a, v, pgm, s, now, out);
         return;
     }
     const RepairKey key{it->first, v.get<DataFields>()->sqn};
@@ -379,17 +404,77 @@ void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Outp
     count(ifindex, &s, Counter::RdataFromHold);
 }
 
+// N-RD-6, N-RD-8: a parity RDATA serves every interface of its TG's entry and brings each
+// one's count (and the largest) down by one; interfaces that want no more leave the entry,
+// which is deleted when none is left. Parity entries are never held (decisions.md D9).
+void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
+                             Output& out) {
+    if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the TG cannot be told
+        count(a.ifindex, &s, Counter::RdataEliminatedSqn);
+        return;
+    }
+    const ParitySqn p = decode_parity(s.tgs, v.get<DataFields>()->sqn);
+    const RepairKey key{v.header.tsi(), p.tg, true};
+    note_lead(s, p.tg);
+    auto e = repairs_.find(key);
+    if (e == repairs_.end()) {
+        count(a.ifindex, &s, Counter::RdataEliminatedSqn);
+        return;
+    }
+    ParityCounts& pc = parity_[key];
+    if (auto cur = v.curr_tgsize(); cur && cur->size < s.tgs)
+        pc.offset = static_cast<std::uint16_t>(s.tgs - cur->size);
+    const InterfaceSlots slots = e->second.interfaces & ~(InterfaceSlots{1} << slot(a.ifindex));
+    if (pc.largest > 0) --pc.largest;
+    InterfaceSlots remaining = 0;
+    std::erase_if(pc.interfaces, [&](ParityCounts::Slot& i) {
+        const InterfaceSlots bit = InterfaceSlots{1} << i.slot;
+        if (i.wanted > 0) --i.wanted;
+        const bool gone = i.wanted <= pc.offset || !(e->second.interfaces & bit);
+        if (!gone) remaining |= bit;
+        return gone;
+    });
+    e->second.interfaces = remaining;
+    // `pc` and `e` are gone when this deletes the entry.
+    const std::uint16_t actions =
+        apply(key, remaining ? RepairEvent::RdataPartial : RepairEvent::Rdata, 0, now, &s, &out);
+    if (!(actions & kForwardRdata) || slots == 0) {
+        count(a.ifindex, &s, Counter::RdataEliminatedOIF);
+        return;
+    }
+    Transmit t = downstream_transmit(s, a, true);
+    t.ip_source = a.ip.source;
+    for (IfIndex i : interfaces_of(slots)) {
+        t.ifindex = i;
+        out.add(t, pgm);
+        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
+        count(i, &s, Counter::OutRdata);
+        count(i, &s, Counter::OutParityRdata);
+    }
+}
+
 // --- NAK: confirm, eliminate, forward (§7.2-7.4, 9.3.3) ------------------------------------
 
-void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out) {
+void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
+                      const std::vector<Sqn>& parity_sqns) {
     const NakFields& f = *nak.get<NakFields>();
     MutableBytes buf = out.begin(kMaxNcfSize);
     PacketWriter w(buf);
     // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
     w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port, nak.header.gsi);
     w.flags(nak.header.option_flags & kOptParity);
-    w.nak(NakFields{f.sqn, s.source, s.group});
-    if (auto list = nak.nak_list()) w.nak_list(*list);  // echoed unchanged (§9.3.3)
+    w.nak(NakFields{parity_sqns.empty() ? f.sqn : parity_sqns[0], s.source, s.group});
+    if (auto list = nak.nak_list()) {
+        if (parity_sqns.size() > 1) {  // parity: the counts confirmed (N-NAK-17, C27)
+            std::array<std::uint8_t, 4 * kMaxNakList> raw{};
+            const std::size_t n = std::min(parity_sqns.size() - 1, kMaxNakList);
+            for (std::size_t i = 0; i < n; ++i)
+                store32(raw.data() + 4 * i, parity_sqns[i + 1].value());
+            w.nak_list(NakListView(Bytes(raw.data(), 4 * n)));
+        } else {
+            w.nak_list(*list);  // echoed unchanged (§9.3.3)
+        }
+    }
     auto size = w.finish();
     if (!size) {
         out.abandon();
@@ -407,7 +492,8 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     out.commit(t, *size);
 }
 
-void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out) {
+void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
+                              const std::vector<Sqn>& parity_sqns) {
     auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
     if (!own) return;
     Transmit t;
@@ -424,6 +510,20 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
     if (f.source != s.source && f.source.family() == s.source.family()) {
         rewrite_in_place(copy, kHeaderSize + 4 + 4, s.source.address());
     }
+    // Parity: NAK_PKT_CNT := the largest known count, for each TG (N-NAK-17).
+    auto set_sqn = [&](std::size_t offset, Sqn sqn) {
+        std::array<std::uint8_t, 4> b{};
+        store32(b.data(), sqn.value());
+        if (load32(copy.data() + offset) != sqn.value()) rewrite_in_place(copy, offset, b);
+    };
+    if (!parity_sqns.empty()) {
+        set_sqn(kHeaderSize, parity_sqns[0]);
+        if (auto list = v.nak_list()) {
+            const auto base = static_cast<std::size_t>(list->raw().data() - pgm.data());
+            for (std::size_t i = 0; i < list->size() && i + 1 < parity_sqns.size(); ++i)
+                set_sqn(base + 4 * i, parity_sqns[i + 1]);
+        }
+    }
     apply_opx(v, copy, s.upstream_interface);
     count(s.upstream_interface, &s,
           v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
@@ -432,10 +532,17 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
     if (!own) return;
+    Sqn sqn = key.sqn;
+    if (key.parity) {  // the largest count still wanted (N-NAK-17)
+        auto p = parity_.find(key);
+        sqn = encode_parity(key.sqn,
+                            p == parity_.end() || p->second.largest == 0 ? 1 : p->second.largest);
+    }
     MutableBytes buf = out.begin(128);
     PacketWriter w(buf);
     w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
-    w.nak(NakFields{key.sqn, s.source, s.group});
+    if (key.parity) w.flags(kOptParity);
+    w.nak(NakFields{sqn, s.source, s.group});
     auto size = w.finish();
     if (!size) {
         out.abandon();
@@ -450,6 +557,7 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     t.udp_port = s.udp_port;
     out.commit(t, *size);
     count(s.upstream_interface, &s, Counter::OutNaks);
+    if (key.parity) count(s.upstream_interface, &s, Counter::OutParityNaks);
     count(s.upstream_interface, &s, Counter::NakRetransmitted);
 }
 
@@ -459,6 +567,8 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     const bool null_nak = v.header.type == PacketType::Nnak;
     if (!a.ip.destination.is_multicast() && !addressed_to_us(a)) return;  // transit: the kernel's
     count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
+    const bool parity = v.header.parity();
+    if (parity && !null_nak) count(a.ifindex, nullptr, Counter::InParityNaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
         return;
@@ -473,9 +583,14 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     }
     Session& s = it->second;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
+    if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
         count(a.ifindex, &s, Counter::NakError);
+        return;
+    }
+    if (parity) {
+        on_parity_nak_like(a, v, pgm, s, now, out);
         return;
     }
     // D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
@@ -512,6 +627,73 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     }
 }
 
+// Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
+// each interface wants. A NAK is eliminated only while NAK_ELIM_IVL runs and it wants no
+// more than the largest known count; otherwise it goes upstream asking for that largest
+// count. Its NCF confirms what its interface now wants, max(NAK count, known count).
+void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                Time now, Output& out) {
+    const bool null_nak = v.header.type == PacketType::Nnak;
+    if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
+        count(a.ifindex, &s, Counter::NakError);
+        return;
+    }
+    bool beyond = !s.lead_seen.has_value();
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        beyond |= s.lead_seen && decode_parity(s.tgs, sqn).tg > *s.lead_seen;
+    });
+    if (beyond) {  // D14.4, on the TG
+        count(a.ifindex, &s, Counter::InNakSeqErrors);
+        return;
+    }
+    const std::size_t arrival_slot = slot(a.ifindex);
+    const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
+    parity_ncf_.clear();
+    parity_forward_.clear();
+    bool forward = false;
+    bool eliminated = false;
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const RepairKey key{v.header.tsi(), p.tg, true};
+        auto pit = parity_.find(key);
+        const std::uint16_t largest = pit == parity_.end() ? 0 : pit->second.largest;
+        RepairEvent event;
+        if (null_nak)  // N-NN-5: eliminated only by a NAK state wanting more
+            event = pit != parity_.end() && largest > p.wanted ? RepairEvent::Nnak
+                                                               : RepairEvent::NnakMore;
+        else
+            event = pit != parity_.end() && p.wanted <= largest ? RepairEvent::Nak
+                                                                : RepairEvent::NakMore;
+        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
+        std::uint16_t confirm = p.wanted;
+        std::uint16_t ask = p.wanted;
+        if (!null_nak && repairs_.contains(key)) {
+            ParityCounts& pc = parity_[key];
+            pc.raise(arrival_slot, p.wanted);
+            if (p.wanted > pc.largest) pc.largest = p.wanted;
+            confirm = pc.wanted(arrival_slot);
+            ask = pc.largest;
+        } else if (null_nak && repairs_.contains(key)) {
+            parity_.try_emplace(key);  // a NULL_NAK parity entry: no counts yet
+        }
+        parity_ncf_.push_back(encode_parity(p.tg, confirm));
+        parity_forward_.push_back(encode_parity(p.tg, ask));
+        forward |= (actions & kForwardNak) != 0;
+        eliminated |= (actions & kEliminated) != 0;
+    });
+    if (!null_nak) {
+        send_ncf(a, v, s, out, parity_ncf_);
+        count(a.ifindex, &s, Counter::OutNcfs);
+        count(a.ifindex, &s, Counter::OutParityNcfs);
+    }
+    if (forward) {
+        forward_upstream(v, pgm, s, out, parity_forward_);
+        if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
+    } else if (eliminated) {
+        count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
+    }
+}
+
 // --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------
 
 void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
@@ -519,18 +701,49 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         if_counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
+        if (v.header.parity()) if_counters(a.ifindex)[Counter::InParityNcfs]++;
         return;
     }
     Session& s = it->second;
     s.counters[Counter::InNcfs]++;
+    if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
     if (a.ifindex != s.upstream_interface) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
+        return;
+    }
+    if (v.header.parity()) {
+        on_parity_ncf(a, v, s, now);
         return;
     }
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         const RepairKey key{it->first, sqn};
         const bool existed = repairs_.contains(key);
         const std::uint16_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
+        if (actions & kStartConfirmed)
+            count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
+    });
+}
+
+// N-NCF-7: a parity NCF confirms (stops the NAK's repetition) only when it covers the
+// largest known count; it raises that count when larger (partial anticipation).
+void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now) {
+    if (s.tgs == 0) {
+        count(a.ifindex, &s, Counter::NcfError);
+        return;
+    }
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const RepairKey key{v.header.tsi(), p.tg, true};
+        auto pit = parity_.find(key);
+        const bool existed = pit != parity_.end();
+        const RepairEvent event = !existed || p.wanted >= pit->second.largest
+                                      ? RepairEvent::NcfFromUpstream
+                                      : RepairEvent::NcfShort;
+        const std::uint16_t actions = apply(key, event, 0, now, &s, nullptr);
+        if (repairs_.contains(key)) {
+            ParityCounts& pc = parity_[key];
+            if (p.wanted > pc.largest) pc.largest = p.wanted;
+        }
         if (actions & kStartConfirmed)
             count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
     });
@@ -652,7 +865,8 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     if (created) {
         if (s) {
             s->counters[Counter::ReXmitStates]++;
-            if (event == RepairEvent::Nak) count(s->upstream_interface, s, Counter::UniqueNaks);
+            if (event == RepairEvent::Nak || event == RepairEvent::NakMore)
+                count(s->upstream_interface, s, Counter::UniqueNaks);
         }
     } else {
         tr = transition(it->second.phase, event);
@@ -668,7 +882,8 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     }
     e.interfaces |= add;
     if (tr.actions & kHoldRdata) {
-        const bool can_hold = config_.rdata_hold > Duration::zero() &&
+        const bool can_hold = !key.parity &&  // parity entries are not held (D9)
+                              config_.rdata_hold > Duration::zero() &&
                               held_bytes_ + hold_bytes <= config_.max_rdata_hold_bytes;
         if (!can_hold)
             tr.actions = static_cast<std::uint16_t>((tr.actions & ~kHoldRdata) | kDelete);
@@ -712,6 +927,7 @@ void Router::erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator i
             held_.erase(h);
         }
     }
+    if (it->first.parity) parity_.erase(it->first);
     repairs_.erase(it);
 }
 
@@ -800,6 +1016,7 @@ void Router::interface_down(IfIndex ifindex) {
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
     std::erase_if(repairs_, [&](const auto& kv) { return !sessions_.contains(kv.first.tsi); });
+    std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
     std::erase_if(held_, [&](const auto& kv) {
         const bool gone = !repairs_.contains(kv.first);
         if (gone) held_bytes_ -= kv.second.pgm.size();

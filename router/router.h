@@ -54,6 +54,8 @@ class Router {
     // Inspection.
     const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
     const std::unordered_map<RepairKey, RepairEntry>& repairs() const { return repairs_; }
+    // Packet counts of the parity entries (keys with `parity` set), §11.6.
+    const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const { return parity_; }
     const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
     CounterSet totals() const;
     // Interfaces in a repair entry's slot set.
@@ -86,6 +88,12 @@ class Router {
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
+    // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
+    void on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
+                         Output& out);
+    void on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
+                            Output& out);
+    void on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
     void on_poll(const Arrival& a, const PacketView& v, Time now);
     static void note_lead(Session& s, Sqn sqn);
@@ -100,8 +108,13 @@ class Router {
     void erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator it);
     void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
     void arm(const RepairKey& key, RepairEntry& e);
-    void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out);
-    void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out);
+    // `parity_sqns`: for a parity NAK, the sequences to put in the NCF (header, then the
+    // list), with the packet counts the router confirms; empty: echoed unchanged.
+    void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
+                  const std::vector<Sqn>& parity_sqns = {});
+    // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
+    void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
+                          const std::vector<Sqn>& parity_sqns = {});
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
@@ -120,6 +133,8 @@ class Router {
     const Environment& env_;
     std::unordered_map<Tsi, Session> sessions_;
     std::unordered_map<RepairKey, RepairEntry> repairs_;
+    std::unordered_map<RepairKey, ParityCounts> parity_;  // one per parity entry of repairs_
+    std::vector<Sqn> parity_ncf_, parity_forward_;        // scratch, reused per parity NAK
     std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
     std::vector<InterfaceState> interfaces_;
     std::array<std::uint64_t, 32> malformed_by_reason_{};

@@ -24,6 +24,9 @@ struct Session {
     // The newest sequence the source is known to have sent (SPM lead, ODATA, RDATA): NAKs
     // beyond it ask for data that does not exist yet (D14.4).
     std::optional<Sqn> lead_seen;
+    // PARITY_PRM_TGS of the last SPM with OPT_PARITY_PRM (§11.6, C27); 0: none seen, so
+    // parity NAKs, NCFs and RDATA cannot be decoded and are dropped.
+    std::uint32_t tgs = 0;
     Encapsulation encapsulation = Encapsulation::Native;
     std::uint16_t udp_port = 0;
     std::uint8_t last_ttl = 0;

@@ -116,6 +116,10 @@ class Scenario {
     const std::vector<std::unique_ptr<RouterNode>>& network_elements() const { return nes_; }
     const std::deque<MulticastRouterNode>& plain_routers() const { return plain_; }
     const Nla& group() const { return group_; }
+    // The segments of one level of links (0: the source link; Star: 1 is the LANs).
+    const std::vector<SegmentId>& level_segments(std::size_t level) const {
+        return levels_.at(level).segments;
+    }
     bool all_complete() const;
 
   private:

@@ -126,7 +126,7 @@ EXPECTED_SESSIONS = {"sessions": [
 ]}
 
 EXPECTED_REPAIR = {"repair": [
-    {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "phase": "pending",
+    {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "parity": False, "phase": "pending",
      "interfaces": [{"ifindex": 2, "name": "down1"}],
      "timers": {"nak_repeat": 0.05, "nak_rpt_ivl": 0.95}},
     {"tsi": "0a0b0c0d0e0f.1000", "sqn": 50, "phase": "anticipated", "interfaces": [],

@@ -458,10 +458,10 @@ TEST_F(RouterJson, SessionsDescribeThePathStateOfEachSession) {
 TEST_F(RouterJson, RepairShowsPhaseInterfacesAndTimeLeftOnEachDeadline) {
     build_state();
     EXPECT_EQ(repair_json(view, {}), Json::parse(R"({"repair": [
-        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "phase": "pending",
+        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "parity": false, "phase": "pending",
          "interfaces": [{"ifindex": 2, "name": "down1"}],
          "timers": {"nak_repeat": 0.05, "nak_rpt_ivl": 0.95}},
-        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 50, "phase": "anticipated",
+        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 50, "parity": false, "phase": "anticipated",
          "interfaces": [],
          "timers": {"nak_elim_ivl": 4.95, "nak_rdata_ivl": 9.95}}
     ]})"));
@@ -479,7 +479,7 @@ TEST_F(RouterJson, RepairedStateShowsTheTimeLeftOnTheHold) {
     feed(1, kSource, kGroup, downstream(PacketType::Rdata, DataFields{Sqn(42), Sqn(1)}));
     now = t0 + 1500ms;
     EXPECT_EQ(repair_json(view, {})["repair"][0], Json::parse(R"(
-        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "phase": "repaired",
+        {"tsi": "0a0b0c0d0e0f.1000", "sqn": 42, "parity": false, "phase": "repaired",
          "interfaces": [{"ifindex": 2, "name": "down1"}],
          "timers": {"rdata_hold": 1.5}})"));
 }

@@ -255,6 +255,24 @@ void RouterScenario::expect_counters_match_links(const RouterNode& r) const {
     EXPECT_EQ(discarded, static_cast<std::int64_t>(c[Counter::OptionDiscards]))
         << who << " In* counters + OptionDiscards = packets received";
     EXPECT_EQ(received.malformed, c[Counter::Malformed]) << who << " Malformed";
+
+    // The parity counters (C27) are the OPT_PARITY subset of the packet counters: what the
+    // core sent with OPT_PARITY (its own NAKs come from its address; routed NAKs do not).
+    std::uint64_t parity_naks = 0, parity_ncfs = 0, parity_rdata = 0;
+    for (const Captured& k : captured) {
+        if (k.node != r.id() || !k.spec || !(k.spec->extra_flags & kOptParity)) continue;
+        if (k.spec->type == PacketType::Nak && net.is_local(k.node, k.transmit.ip_source))
+            ++parity_naks;
+        if (k.spec->type == PacketType::Ncf) ++parity_ncfs;
+        if (k.spec->type == PacketType::Rdata && k.transmit.ip_destination.is_multicast())
+            ++parity_rdata;
+    }
+    EXPECT_EQ(parity_naks, c[Counter::OutParityNaks]) << who << " OutParityNaks";
+    EXPECT_EQ(parity_ncfs, c[Counter::OutParityNcfs]) << who << " OutParityNcfs";
+    EXPECT_EQ(parity_rdata, c[Counter::OutParityRdata]) << who << " OutParityRdata";
+    EXPECT_LE(c[Counter::InParityNaks], c[Counter::InNaks]) << who;
+    EXPECT_LE(c[Counter::InParityNcfs], c[Counter::InNcfs]) << who;
+    EXPECT_LE(c[Counter::InParityRdata], c[Counter::InRdata]) << who;
 }
 
 }  // namespace pgm::sim::simtest

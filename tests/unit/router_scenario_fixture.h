@@ -2,9 +2,10 @@
 // scripted hosts and PGM routers in the virtual network, gives the source and receivers
 // their scripted behaviour (SPM + ODATA, NAKs to the latest SPM_PATH, NCF + RDATA answers),
 // captures every transmission, and after each test checks the invariants that hold in every
-// scenario: each router's PGM-MIB counters equal what its links carried, every packet a
-// router sent parses with a valid checksum, and every NCF it sent is multicast with Router
-// Alert and the data source as IP source. One fixture object per test.
+// scenario: each router's PGM-MIB counters equal what its links carried (the parity ones
+// what it sent with OPT_PARITY), every packet a router sent parses with a valid checksum,
+// and every NCF it sent is multicast with Router Alert and the data source as IP source.
+// One fixture object per test.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/checksum.h"
+#include "sim/scenario.h"
 #include "tests/unit/router_scenario_fixture.h"
 
 namespace pgm::sim::simtest {
@@ -602,6 +603,195 @@ TEST_F(RouterScenario, Scenario16_NnakRules) {
     EXPECT_EQ(c[Counter::OutNnaks], 2u);
     EXPECT_EQ(c[Counter::NNakEliminated], 1u);
     EXPECT_EQ(c[Counter::OutNaks], 1u);
+}
+
+// 17. Parity repair (§11.6, C27, decisions.md D9). TGS = 4 from OPT_PARITY_PRM; TG t = 8.
+// A NAKs PKT_CNT = 1 (two parity packets), B PKT_CNT = 2 (three): each NAK goes upstream
+// with the largest count so far, a parity NCF for fewer packets than that does not stop the
+// repetition, one for all of them does; the parity RDATA go to both, then only to B, and the
+// state is gone after the third. Then TG 12 shortened by OPT_CURR_TGSIZE to 2 packets.
+PacketSpec parity(PacketSpec p) {
+    p.extra_flags |= kOptParity;
+    return p;
+}
+
+TEST_F(RouterScenario, Scenario17_ParityRepair) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 12, 5ms);
+    spm(t.source, session, at(80ms), Sqn(2), {OptParityPrm{false, true, 4}}, Sqn(1), Sqn(12));
+    const Endpoint& ra = t.on_a[0];
+    const Endpoint& rb = t.on_b[0];
+    const IpParams down = downstream_ip(session);
+    auto parity_rdata = [&](Time when, Sqn sqn, std::vector<OptionSpec> options = {}) {
+        PacketSpec p = parity(session.rdata(sqn, Sqn(1), std::vector<std::uint8_t>(32, 0xAB)));
+        p.options = std::move(options);
+        t.source.host->send_at(when, t.source.port.ifindex, down, p);
+    };
+    auto sqns_of = [](const std::vector<const Received*>& got) {
+        std::vector<std::uint32_t> r;
+        for (const Received* p : got) {
+            EXPECT_TRUE(p->spec->extra_flags & kOptParity);
+            r.push_back(nak_fields(*p->spec).sqn.value());
+        }
+        return r;
+    };
+    const router::RepairKey tg8{session.tsi(), Sqn(8), true};
+    const router::Router& ne1 = t.ne1->router();
+
+    nak(ra, at(200ms), parity(session.nak(Sqn(8 | 1))));  // A: 2 packets
+    nak(rb, at(210ms), parity(session.nak(Sqn(8 | 2))));  // B: 3 packets, more: forwarded
+    nak(ra, at(250ms), parity(session.nak(Sqn(8 | 1))));  // no more than known: eliminated
+    nak(ra, at(260ms), parity(session.nak(Sqn(8 | 0))));  // NCF confirms what A wants: 2
+    // The source confirms 2 packets only: the NAK for 3 is still repeated (at 310 ms).
+    t.source.host->send_at(at(305ms), t.source.port.ifindex, down, parity(session.ncf(Sqn(8 | 1))));
+    net.run_until(at(350ms));
+    EXPECT_EQ(sqns_of(t.source.host->received(PacketType::Nak)),
+              (std::vector<std::uint32_t>{9, 10, 10}));
+    EXPECT_EQ(sqns_of(ra.host->received(PacketType::Ncf)), (std::vector<std::uint32_t>{9, 9, 9}));
+    EXPECT_EQ(sqns_of(rb.host->received(PacketType::Ncf)), (std::vector<std::uint32_t>{10}));
+    EXPECT_EQ(ne1.repairs().at(tg8).phase, RepairPhase::Pending);
+    EXPECT_FALSE(phase(*t.ne1, session.tsi(), Sqn(8)).has_value());  // not a selective entry
+    ASSERT_TRUE(ne1.parity_counts().contains(tg8));
+    EXPECT_EQ(ne1.parity_counts().at(tg8).largest, 3u);
+    EXPECT_EQ(ne1.parity_counts().at(tg8).wanted(0), 0u);  // the upstream interface
+
+    // The source confirms all 3: the repetition stops.
+    t.source.host->send_at(at(400ms), t.source.port.ifindex, down, parity(session.ncf(Sqn(8 | 2))));
+    net.run_until(at(480ms));
+    EXPECT_EQ(ne1.repairs().at(tg8).phase, RepairPhase::Outstanding);
+    EXPECT_EQ(t.source.count(PacketType::Nak), 3u);
+
+    parity_rdata(at(500ms), Sqn(8));
+    net.run_until(at(505ms));
+    EXPECT_EQ(repair_interfaces(*t.ne1, session.tsi(), Sqn(8)).size(), 0u);  // selective key
+    EXPECT_EQ(ne1.interfaces_of(ne1.repairs().at(tg8).interfaces),
+              (std::vector<IfIndex>{t.a.ifindex, t.b.ifindex}));
+    EXPECT_EQ(ne1.parity_counts().at(tg8).largest, 2u);
+    parity_rdata(at(510ms), Sqn(9));
+    net.run_until(at(515ms));
+    EXPECT_EQ(ne1.interfaces_of(ne1.repairs().at(tg8).interfaces),
+              std::vector<IfIndex>{t.b.ifindex});
+    parity_rdata(at(520ms), Sqn(10));
+    net.run_until(at(525ms));
+    EXPECT_FALSE(ne1.repairs().contains(tg8));
+    EXPECT_FALSE(ne1.parity_counts().contains(tg8));
+    parity_rdata(at(530ms), Sqn(11));  // nobody wants it any more
+    net.run_until(at(600ms));
+    EXPECT_EQ(ra.count(PacketType::Rdata), 2u);
+    EXPECT_EQ(rb.count(PacketType::Rdata), 3u);
+    EXPECT_EQ(sent_on(t.a, PacketType::Rdata), 2u);
+    EXPECT_EQ(sent_on(t.b, PacketType::Rdata), 3u);
+
+    router::CounterSet c = ne1.totals();
+    EXPECT_EQ(c[Counter::InParityNaks], 4u);
+    EXPECT_EQ(c[Counter::OutParityNaks], 3u);  // two forwarded, one repeat
+    EXPECT_EQ(c[Counter::NakRetransmitted], 1u);
+    EXPECT_EQ(c[Counter::NakEliminated], 2u);
+    EXPECT_EQ(c[Counter::UniqueNaks], 1u);  // one state for the TG
+    EXPECT_EQ(c[Counter::OutParityNcfs], 4u);
+    EXPECT_EQ(c[Counter::InParityNcfs], 2u);
+    EXPECT_EQ(c[Counter::NcfReceived], 1u);  // the short NCF confirms nothing
+    EXPECT_EQ(c[Counter::InParityRdata], 4u);
+    EXPECT_EQ(c[Counter::OutParityRdata], 5u);
+    EXPECT_EQ(c[Counter::RdataEliminatedSqn], 1u);
+
+    // TG 12 shortened to 2 packets: OPT_CURR_TGSIZE sets the TG-size offset to 4 - 2 = 2,
+    // and an interface leaves when its count reaches it: A (3 = 1 lost + 2) after one parity
+    // RDATA, B (4 = 2 lost + 2) after two.
+    const router::RepairKey tg12{session.tsi(), Sqn(12), true};
+    nak(ra, at(1000ms), parity(session.nak(Sqn(12 | 2))));
+    nak(rb, at(1010ms), parity(session.nak(Sqn(12 | 3))));
+    t.source.host->send_at(at(1050ms), t.source.port.ifindex, down,
+                           parity(session.ncf(Sqn(12 | 3))));
+    parity_rdata(at(1100ms), Sqn(12), {OptCurrTgsize{2}});
+    net.run_until(at(1105ms));
+    EXPECT_EQ(ne1.parity_counts().at(tg12).offset, 2u);
+    EXPECT_EQ(ne1.interfaces_of(ne1.repairs().at(tg12).interfaces),
+              std::vector<IfIndex>{t.b.ifindex});
+    parity_rdata(at(1110ms), Sqn(13), {OptCurrTgsize{2}});
+    net.run_until(at(1200ms));
+    EXPECT_FALSE(ne1.repairs().contains(tg12));
+    EXPECT_EQ(ra.count(PacketType::Rdata), 3u);
+    EXPECT_EQ(rb.count(PacketType::Rdata), 5u);
+    EXPECT_EQ(sqns_of(t.source.host->received(PacketType::Nak)),
+              (std::vector<std::uint32_t>{9, 10, 10, 14, 15}));
+    EXPECT_TRUE(ne1.repairs().empty());
+    EXPECT_TRUE(ne1.parity_counts().empty());
+}
+
+// A parity NAK before any OPT_PARITY_PRM cannot be read (no TGS): neither confirmed nor
+// forwarded; a selective NAK for the same sequence is unaffected.
+TEST_F(RouterScenario, ParityNakWithoutTgsIsDropped) {
+    Star t = star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    nak(t.on_a[0], at(100ms), parity(session.nak(Sqn(3))));
+    net.run_until(at(500ms));
+    EXPECT_EQ(t.source.count(PacketType::Nak), 0u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Ncf), 0u);
+    EXPECT_TRUE(t.ne1->router().repairs().empty());
+    EXPECT_EQ(t.ne1->router().totals()[Counter::NakError], 1u);
+    EXPECT_EQ(t.ne1->router().totals()[Counter::InParityNaks], 1u);
+}
+
+// N-NN-5: a parity NNAK is eliminated only when the NAK state wants more packets than it.
+TEST_F(RouterScenario, ParityNnakEliminatedOnlyBelowTheKnownCount) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 12, 5ms);
+    spm(t.source, session, at(80ms), Sqn(2), {OptParityPrm{false, true, 4}}, Sqn(1), Sqn(12));
+    nak(t.on_a[0], at(200ms), parity(session.nak(Sqn(8 | 2))));   // 3 packets
+    nak(t.on_b[0], at(250ms), parity(session.nnak(Sqn(8 | 1))));  // 2 < 3: eliminated
+    nak(t.on_b[0], at(300ms), parity(session.nnak(Sqn(8 | 2))));  // 3, not < 3: forwarded
+    net.run_until(at(350ms));
+    EXPECT_EQ(t.source.count(PacketType::Nnak), 1u);
+    const router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::NNakEliminated], 1u);
+    EXPECT_EQ(c[Counter::OutNnaks], 1u);
+    EXPECT_EQ(t.ne1->router().repairs().at(router::RepairKey{session.tsi(), Sqn(8), true}).phase,
+              RepairPhase::Pending);
+}
+
+// 19. Shared LAN suppression with the real receiver stack: 20 receivers on one LAN behind one
+// network element, one ODATA lost on that LAN. The first receiver whose back-off ends NAKs
+// (unicast, to the router); the router's multicast NCF suppresses the others' NAKs (R8), so
+// one NAK (two at most, when a second back-off ends within the NCF's round trip) reaches
+// the router, one goes to the source, and the one RDATA repairs all 20.
+TEST(SharedLan, Scenario19_SharedLanSuppression) {
+    ScenarioConfig config;
+    config.shape = ScenarioShape::Star;
+    config.fanout = 1;
+    config.lan_receivers = 20;
+    config.loss = 0;
+    config.link_delay = std::chrono::microseconds(200);
+    config.stream = StreamConfig{40, 1000.0, 64, std::chrono::milliseconds(100)};
+    config.time_limit_after_stream = std::chrono::seconds(10);
+    Scenario sc(config);
+    ASSERT_EQ(sc.level_segments(1).size(), 1u);
+    const SegmentId lan = sc.level_segments(1)[0];
+    sc.network().add_drop_rule(
+        DropRule::on(lan).of_type(PacketType::Odata).with_sqn(Sqn(10)).first(1));
+    ASSERT_TRUE(sc.run());
+
+    const ScenarioResult r = sc.result();
+    EXPECT_EQ(r.receivers, 20u);
+    EXPECT_EQ(r.receivers_complete, 20u);
+    EXPECT_EQ(r.unrecoverable_sqns, 0u);
+    EXPECT_EQ(r.mismatched_apdus, 0u);
+    EXPECT_GE(r.receiver_naks_sent, 1u);
+    EXPECT_LE(r.receiver_naks_sent, 2u);
+    EXPECT_EQ(r.source_nak_packets, 1u);
+    EXPECT_EQ(r.source_max_naks_per_sqn, 1u);
+    std::uint64_t suppressed = 0;
+    for (const ReceiverNode& n : sc.receivers())
+        suppressed += n.receiver().stats().naks_suppressed;
+    EXPECT_EQ(suppressed + r.receiver_naks_sent, 20u);  // everyone else held back
+    const router::CounterSet& c = r.router_totals;
+    EXPECT_EQ(c[Counter::InNaks], r.receiver_naks_sent);
+    EXPECT_EQ(c[Counter::OutNcfs], c[Counter::InNaks]);
+    EXPECT_EQ(c[Counter::OutNaks], 1u);
+    EXPECT_EQ(c[Counter::NakEliminated], c[Counter::InNaks] - 1);
+    EXPECT_EQ(c[Counter::InRdata], 1u);
+    EXPECT_EQ(c[Counter::OutRdata], 1u);  // one copy on the LAN serves all 20
+    EXPECT_EQ(r.stalled_timers, 0u);
 }
 
 // 22. OPT_NAK_BO_IVL in the source's SPM: no forwarded copy carries it (NE1 invalidates it,
