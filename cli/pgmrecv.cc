@@ -32,6 +32,7 @@
 #include <variant>
 #include <vector>
 
+#include "cli/host_tool.h"
 #include "dataplane/event_loop.h"
 #include "dataplane/host_transport.h"
 #include "protocol/receiver.h"
@@ -40,20 +41,11 @@ namespace po = boost::program_options;
 using pgm::Bytes;
 using pgm::Clock;
 using pgm::Time;
+using pgm::cli::check;
+using pgm::cli::UsageError;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr std::size_t kPgmtHeader = 16;
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-std::uint32_t get32(const std::uint8_t* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-           p[3];
-}
 
 struct Options {
     std::string group = "239.192.0.1";
@@ -134,11 +126,7 @@ std::optional<Options> parse(int argc, char** argv) {
         return std::nullopt;
     }
     po::notify(vm);
-    auto check = [](bool ok, const std::string& what) {
-        if (!ok) throw UsageError(what);
-    };
-    check(port >= 1 && port <= 65535, "--port must be 1..65535");
-    check(udp_port <= 65535, "--udp-port must be 0..65535");
+    pgm::cli::check_ports(port, udp_port);
     o.port = static_cast<std::uint16_t>(port);
     o.udp_port = static_cast<std::uint16_t>(udp_port);
     if (vm.count("count")) o.count = vm["count"].as<std::uint64_t>();
@@ -207,15 +195,10 @@ class ZmqDecoder {
 class ReceiverApp {
   public:
     ReceiverApp(const Options& o, pgm::dataplane::EventLoop& loop)
-        : o_(o), loop_(loop), rng_(o.seed) {}
+        : o_(o), loop_(loop), loss_(o.loss, o.seed) {}
 
     int run() {
-        const auto address = pgm::Nla::parse(o_.interface);
-        const auto group = pgm::Nla::parse(o_.group);
-        if (!address || !address->is_ipv4())
-            throw UsageError("--interface: not an IPv4 address: '" + o_.interface + "'");
-        if (!group || !group->is_ipv4() || !group->is_multicast())
-            throw UsageError("--group: not an IPv4 multicast address: '" + o_.group + "'");
+        const auto [address, group] = pgm::cli::parse_endpoints(o_.interface, o_.group);
         if (!o_.output.empty()) {
             out_ = std::fopen(o_.output.c_str(), "wb");
             if (!out_)
@@ -224,17 +207,13 @@ class ReceiverApp {
             out_ = stdout;
         }
 
-        pgm::dataplane::HostTransportConfig tc;
-        tc.interface_address = *address;
-        tc.group = *group;
-        tc.encapsulation = o_.udp_port ? pgm::Encapsulation::Udp : pgm::Encapsulation::Native;
-        tc.udp_port = o_.udp_port ? o_.udp_port : pgm::kDefaultUdpEncapsulationPort;
-        tc.multicast_loop = o_.multicast_loop;
+        auto tc = pgm::cli::transport_config(address, o_.udp_port, o_.multicast_loop);
+        tc.group = group;
         transport_.emplace(loop_, tc);
 
         pgm::ReceiverConfig rc;
-        rc.address = *address;
-        rc.group = *group;
+        rc.address = address;
+        rc.group = group;
         rc.ifindex = transport_->ifindex();
         rc.data_destination_port = o_.port;
         rc.nak_bo_ivl = std::chrono::milliseconds(o_.nak_bo_ivl_ms);
@@ -242,8 +221,7 @@ class ReceiverApp {
         rc.nak_rdata_ivl = std::chrono::milliseconds(o_.nak_rdata_ivl_ms);
         rc.nak_ncf_retries = o_.nak_ncf_retries;
         rc.nak_data_retries = o_.nak_data_retries;
-        rc.fin_linger =
-            std::chrono::duration_cast<pgm::Duration>(std::chrono::duration<double>(o_.fin_linger));
+        rc.fin_linger = pgm::cli::seconds(o_.fin_linger);
         rc.max_window_sqns = o_.rxw_sqns;
         rc.max_window_bytes = std::max<std::size_t>(8u << 20, o_.rxw_sqns * 1600);
         rc.encapsulation = tc.encapsulation;
@@ -251,29 +229,17 @@ class ReceiverApp {
         rc.seed = o_.seed;
         receiver_.emplace(rc);
         session_.emplace(loop_, *transport_, *receiver_);
-        const double drop = o_.loss / 100.0;
-        if (drop > 0) {
-            session_->set_rx_filter([this, drop](const pgm::Arrival&, Bytes pgm) {
-                const bool odata = pgm.size() > pgm::kOffsetType &&
-                                   (pgm[pgm::kOffsetType] & pgm::kTypeCodeMask) ==
-                                       static_cast<std::uint8_t>(pgm::PacketType::Odata);
-                if (!odata) return false;
-                if (std::uniform_real_distribution<double>(0, 1)(rng_) >= drop) return false;
-                ++dropped_;
-                return true;
-            });
-        }
+        if (loss_.active())
+            session_->set_rx_filter([this](const pgm::Arrival&, Bytes pgm) { return loss_(pgm); });
         session_->set_after([this](Time) { drain(); });
         loop_.add_signal(SIGINT, [this] { loop_.stop(); });
         loop_.add_signal(SIGTERM, [this] { loop_.stop(); });
         start_ = Clock::now();
         if (o_.timeout > 0)
-            loop_.add_timer(start_ + std::chrono::duration_cast<pgm::Duration>(
-                                         std::chrono::duration<double>(o_.timeout)),
-                            [this] {
-                                timed_out_ = true;
-                                loop_.stop();
-                            });
+            loop_.add_timer(start_ + pgm::cli::seconds(o_.timeout), [this] {
+                timed_out_ = true;
+                loop_.stop();
+            });
         if (!o_.ready_file.empty()) {
             const int fd =
                 ::open(o_.ready_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -336,24 +302,8 @@ class ReceiverApp {
     }
 
     void verify(Bytes m) {
-        const char* why = nullptr;
         std::uint32_t seq = 0;
-        if (m.size() < kPgmtHeader) {
-            why = "shorter than the 16-byte PGMT header";
-        } else if (std::memcmp(m.data(), "PGMT", 4) != 0) {
-            why = "bad magic";
-        } else if (get32(m.data() + 12) != m.size()) {
-            why = "length field does not match";
-        } else {
-            seq = get32(m.data() + 4);
-            for (std::size_t i = kPgmtHeader; i < m.size(); ++i) {
-                if (m[i] != static_cast<std::uint8_t>(seq * 7 + i)) {
-                    why = "filler corrupted";
-                    break;
-                }
-            }
-        }
-        if (why) {
+        if (const char* why = pgm::cli::check_pgmt(m, seq)) {
             if (++bad_ <= 10) std::fprintf(stderr, "pgmrecv: bad message: %s\n", why);
             return;
         }
@@ -386,7 +336,7 @@ class ReceiverApp {
                 {"odata", s.odata},
                 {"rdata", s.rdata},
                 {"ncfs_received", s.ncfs_received},
-                {"odata_dropped", dropped_},
+                {"odata_dropped", loss_.dropped()},
                 {"throughput_bps", span > 0 ? static_cast<double>(bytes_) * 8 / span : 0.0},
                 {"messages_per_sec", span > 0 ? static_cast<double>(delivered_ - 1) / span : 0.0},
                 {"elapsed", elapsed},
@@ -418,14 +368,14 @@ class ReceiverApp {
 
     const Options& o_;
     pgm::dataplane::EventLoop& loop_;
-    std::mt19937_64 rng_;
+    pgm::cli::OdataLoss loss_;
     std::optional<pgm::dataplane::HostTransport> transport_;
     std::optional<pgm::Receiver> receiver_;
     std::optional<pgm::dataplane::HostSession<pgm::Receiver>> session_;
     std::FILE* out_ = nullptr;
     ZmqDecoder zmq_;
     Time start_{}, first_at_{}, last_at_{};
-    std::uint64_t delivered_ = 0, bytes_ = 0, dropped_ = 0, bad_ = 0, losses_ = 0;
+    std::uint64_t delivered_ = 0, bytes_ = 0, bad_ = 0, losses_ = 0;
     std::int64_t first_seq_ = -1, next_seq_ = 0;
     bool in_order_ = true, timed_out_ = false;
 };
@@ -434,25 +384,15 @@ class ReceiverApp {
 
 int main(int argc, char** argv) {
     std::optional<Options> options;
-    try {
-        options = parse(argc, argv);
-        if (!options) return 0;
-    } catch (const po::error& e) {
-        std::fprintf(stderr, "pgmrecv: %s (see --help)\n", e.what());
-        return 2;
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
-        return 2;
-    }
-    try {
-        pgm::dataplane::EventLoop loop;
-        ReceiverApp app(*options, loop);
-        return app.run();
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pgmrecv: %s\n", e.what());
-        return 1;
-    }
+    return pgm::cli::tool_main(
+        "pgmrecv",
+        [&] {
+            options = parse(argc, argv);
+            return options.has_value();
+        },
+        [&] {
+            pgm::dataplane::EventLoop loop;
+            ReceiverApp app(*options, loop);
+            return app.run();
+        });
 }

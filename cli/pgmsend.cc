@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/host_tool.h"
 #include "dataplane/event_loop.h"
 #include "dataplane/host_transport.h"
 #include "protocol/source.h"
@@ -43,35 +44,14 @@ namespace po = boost::program_options;
 using pgm::Bytes;
 using pgm::Clock;
 using pgm::Time;
+using pgm::cli::check;
+using pgm::cli::kPgmtHeader;
+using pgm::cli::UsageError;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::size_t kPgmtHeader = 16;
 constexpr std::size_t kMaxMessage = 1u << 24;  // --binary length prefix bound
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-void put32(std::uint8_t* p, std::uint32_t v) {
-    p[0] = static_cast<std::uint8_t>(v >> 24);
-    p[1] = static_cast<std::uint8_t>(v >> 16);
-    p[2] = static_cast<std::uint8_t>(v >> 8);
-    p[3] = static_cast<std::uint8_t>(v);
-}
-
-// tests/interop/openpgm_common.h: "PGMT", seq, count, length (big endian), filler.
-std::vector<std::uint8_t> make_pgmt(std::uint32_t seq, std::uint32_t count, std::size_t size) {
-    std::vector<std::uint8_t> m(size);
-    std::memcpy(m.data(), "PGMT", 4);
-    put32(m.data() + 4, seq);
-    put32(m.data() + 8, count);
-    put32(m.data() + 12, static_cast<std::uint32_t>(size));
-    for (std::size_t i = kPgmtHeader; i < size; ++i)
-        m[i] = static_cast<std::uint8_t>(seq * 7 + i);
-    return m;
-}
 
 // ZeroMQ's PGM framing: a 2-byte offset of the first message start in the APDU, then
 // v1-encoded frames (size + 1 in one byte, or 0xFF and 8 bytes; a flags byte; the body).
@@ -238,11 +218,7 @@ std::optional<Options> parse(int argc, char** argv) {
         return std::nullopt;
     }
     po::notify(vm);
-    auto check = [](bool ok, const std::string& what) {
-        if (!ok) throw UsageError(what);
-    };
-    check(port >= 1 && port <= 65535, "--port must be 1..65535");
-    check(udp_port <= 65535, "--udp-port must be 0..65535");
+    pgm::cli::check_ports(port, udp_port);
     o.port = static_cast<std::uint16_t>(port);
     o.udp_port = static_cast<std::uint16_t>(udp_port);
     if (vm.count("sport")) {
@@ -275,31 +251,23 @@ std::optional<Options> parse(int argc, char** argv) {
 
 class Sender {
   public:
-    Sender(const Options& o, pgm::dataplane::EventLoop& loop) : o_(o), loop_(loop), rng_(o.seed) {}
+    Sender(const Options& o, pgm::dataplane::EventLoop& loop)
+        : o_(o), loop_(loop), loss_(o.loss, o.seed) {}
 
     int run() {
-        const auto address = pgm::Nla::parse(o_.interface);
-        const auto group = pgm::Nla::parse(o_.group);
-        if (!address || !address->is_ipv4())
-            throw UsageError("--interface: not an IPv4 address: '" + o_.interface + "'");
-        if (!group || !group->is_ipv4() || !group->is_multicast())
-            throw UsageError("--group: not an IPv4 multicast address: '" + o_.group + "'");
+        const auto [address, group] = pgm::cli::parse_endpoints(o_.interface, o_.group);
 
         // Input: a file or stdin, unless messages are generated.
         generated_ = o_.size.has_value();
         if (!generated_) open_input();
 
-        pgm::dataplane::HostTransportConfig tc;
-        tc.interface_address = *address;
-        tc.encapsulation = o_.udp_port ? pgm::Encapsulation::Udp : pgm::Encapsulation::Native;
-        tc.udp_port = o_.udp_port ? o_.udp_port : pgm::kDefaultUdpEncapsulationPort;
-        tc.multicast_loop = o_.multicast_loop;
+        auto tc = pgm::cli::transport_config(address, o_.udp_port, o_.multicast_loop);
         tc.multicast_ttl = static_cast<std::uint8_t>(o_.ttl);
         transport_.emplace(loop_, tc);  // throws HostTransportError
 
         pgm::SourceConfig sc;
-        sc.address = *address;
-        sc.group = *group;
+        sc.address = address;
+        sc.group = group;
         sc.ifindex = transport_->ifindex();
         sc.data_destination_port = o_.port;
         sc.source_port = o_.sport;
@@ -310,8 +278,7 @@ class Sender {
         std::uint64_t txw = o_.txw_sqns;
         if (txw == 0) txw = std::clamp<std::uint64_t>(o_.count.value_or(65536) + 16, 1024, 65536);
         sc.txw_sqns = static_cast<std::uint32_t>(txw);
-        sc.txw_secs =
-            std::chrono::duration_cast<pgm::Duration>(std::chrono::duration<double>(o_.txw_secs));
+        sc.txw_secs = pgm::cli::seconds(o_.txw_secs);
         sc.txw_max_rte = o_.rate;
         sc.rate_burst = std::max<std::size_t>(6000, o_.rate / 500);  // ~2 ms of data
         sc.ambient_spm = 500ms;
@@ -327,26 +294,13 @@ class Sender {
         start_ = Clock::now();
         source_.emplace(sc, start_);
         session_.emplace(loop_, *transport_, *source_);
-        const double drop = o_.loss / 100.0;
-        if (drop > 0) {
-            session_->set_tx_filter([this, drop](const pgm::Transmit&, Bytes pgm) {
-                const bool odata = pgm.size() > pgm::kOffsetType &&
-                                   (pgm[pgm::kOffsetType] & pgm::kTypeCodeMask) ==
-                                       static_cast<std::uint8_t>(pgm::PacketType::Odata);
-                if (!odata) return false;
-                if (std::uniform_real_distribution<double>(0, 1)(rng_) >= drop) return false;
-                ++dropped_;
-                return true;
-            });
-        }
+        if (loss_.active())
+            session_->set_tx_filter([this](const pgm::Transmit&, Bytes pgm) { return loss_(pgm); });
         session_->set_after([this](Time now) { step(now); });
         loop_.add_signal(SIGINT, [this] { interrupt(); });
         loop_.add_signal(SIGTERM, [this] { interrupt(); });
-        data_at_ = start_ + std::chrono::duration_cast<pgm::Duration>(
-                                std::chrono::duration<double>(o_.start_delay));
-        if (o_.duration)
-            end_gen_at_ = data_at_ + std::chrono::duration_cast<pgm::Duration>(
-                                         std::chrono::duration<double>(*o_.duration));
+        data_at_ = start_ + pgm::cli::seconds(o_.start_delay);
+        if (o_.duration) end_gen_at_ = data_at_ + pgm::cli::seconds(*o_.duration);
         loop_.add_timer(data_at_, [this] { step(Clock::now()); });
         if (!o_.quiet)
             std::fprintf(stderr, "pgmsend: session %s.%u on %s:%u via %s (%s)\n",
@@ -443,8 +397,8 @@ class Sender {
                 if (o_.duration && now >= end_gen_at_) break;
                 if (!next_) {
                     const auto total = static_cast<std::uint32_t>(o_.count.value_or(0));
-                    next_ = framed(
-                        make_pgmt(static_cast<std::uint32_t>(generated_count_), total, *o_.size));
+                    next_ = framed(pgm::cli::make_pgmt(static_cast<std::uint32_t>(generated_count_),
+                                                       total, *o_.size));
                 }
             } else if (!next_) {
                 if (pending_.empty() && !input_done_ && !input_polled_) read_input();
@@ -482,8 +436,7 @@ class Sender {
         if (all_taken && source_->backlog_apdus() == 0) {
             data_end_ = now;
             phase_ = Phase::Linger;
-            linger_end_ = now + std::chrono::duration_cast<pgm::Duration>(
-                                    std::chrono::duration<double>(o_.linger));
+            linger_end_ = now + pgm::cli::seconds(o_.linger);
             if (!o_.quiet)
                 std::fprintf(stderr, "pgmsend: %llu messages sent in %.3f s; lingering %.1f s\n",
                              static_cast<unsigned long long>(sent_),
@@ -530,7 +483,7 @@ class Sender {
                 {"naks_duplicate", s.naks_duplicate},
                 {"naks_shed", s.naks_shed},
                 {"naks_ignored", s.naks_ignored},
-                {"odata_dropped", dropped_},
+                {"odata_dropped", loss_.dropped()},
                 {"skipped", skipped_},
                 {"elapsed", secs},
                 {"messages_per_sec", static_cast<double>(sent_) / secs},
@@ -553,7 +506,7 @@ class Sender {
 
     const Options& o_;
     pgm::dataplane::EventLoop& loop_;
-    std::mt19937_64 rng_;
+    pgm::cli::OdataLoss loss_;
     std::optional<pgm::dataplane::HostTransport> transport_;
     std::optional<pgm::Source> source_;
     std::optional<pgm::dataplane::HostSession<pgm::Source>> session_;
@@ -569,7 +522,7 @@ class Sender {
     bool input_polled_ = false, input_done_ = false, input_failed_ = false;
     std::optional<MessageReader> reader_;
     std::deque<std::vector<std::uint8_t>> pending_;
-    std::uint64_t sent_ = 0, bytes_ = 0, dropped_ = 0, skipped_ = 0;
+    std::uint64_t sent_ = 0, bytes_ = 0, skipped_ = 0;
     bool interrupted_ = false;
 };
 
@@ -577,30 +530,17 @@ class Sender {
 
 int main(int argc, char** argv) {
     std::optional<Options> options;
-    try {
-        options = parse(argc, argv);
-        if (!options) return 0;
-        if (!options->gsi.empty() && !parse_gsi(options->gsi))
-            throw UsageError("--gsi: expected 12 hex digits");
-    } catch (const po::error& e) {
-        std::fprintf(stderr, "pgmsend: %s (see --help)\n", e.what());
-        return 2;
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "pgmsend: %s\n", e.what());
-        return 2;
-    }
-    try {
-        pgm::dataplane::EventLoop loop;
-        Sender sender(*options, loop);
-        return sender.run();
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "pgmsend: %s\n", e.what());
-        return 2;
-    } catch (const pgm::dataplane::HostTransportError& e) {
-        std::fprintf(stderr, "pgmsend: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pgmsend: %s\n", e.what());
-        return 1;
-    }
+    return pgm::cli::tool_main(
+        "pgmsend",
+        [&] {
+            options = parse(argc, argv);
+            if (options && !options->gsi.empty() && !parse_gsi(options->gsi))
+                throw UsageError("--gsi: expected 12 hex digits");
+            return options.has_value();
+        },
+        [&] {
+            pgm::dataplane::EventLoop loop;
+            Sender sender(*options, loop);
+            return sender.run();
+        });
 }

@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from netlab import Failure, Lab, decode, nak_sqns, wait_until  # noqa: E402
+from netlab import Failure, Lab, decode, nak_sqns  # noqa: E402
 
 GROUP = "239.192.0.1"
 DPORT = 7500
@@ -52,26 +52,10 @@ def build(lab, per_lan, lost):
     names = ["src", "rtr", "lan1", "lan2"] + [f"r{lan}{h}" for lan in (1, 2)
                                              for h in range(1, per_lan + 1)]
     lab.add_ns(*names)
-    lab.veth("src", "s0", "rtr", "up0")
-    lab.addr("src", "s0", f"{SOURCE}/24")
-    lab.addr("rtr", "up0", f"{RTR_UP}/24")
-    lab.route("src", "10.2.0.0/16", via=RTR_UP)
-    lab.route("src", "224.0.0.0/4", dev="s0")
-    lab.router("rtr")
+    lab.source_router(source=SOURCE, rtr_up=RTR_UP)
     for lan in (1, 2):
-        br = f"lan{lan}"
-        lab.bridge(br)
-        lab.veth("rtr", f"dn{lan}", br, "p0")
-        lab.bridge_port(br, "p0")
-        lab.addr("rtr", f"dn{lan}", f"10.2.{lan}.1/24")
-        for h in range(1, per_lan + 1):
-            rcv = f"r{lan}{h}"
-            lab.veth(br, f"p{h}", rcv, "eth0")
-            lab.bridge_port(br, f"p{h}")
-            addr = f"10.2.{lan}.{10 + h}"
-            lab.addr(rcv, "eth0", f"{addr}/24")
-            lab.route(rcv, "default", via=f"10.2.{lan}.1")
-            lab.route(rcv, "224.0.0.0/4", dev="eth0")
+        hosts = lab.lan("rtr", lan, [(f"r{lan}{h}", 10 + h) for h in range(1, per_lan + 1)])
+        for rcv, addr in hosts.items():
             receivers[rcv] = (f"lan{lan}", addr)
     lab.drop_odata("lan2", lost, family="bridge", iif="p0")
     return receivers
@@ -94,22 +78,14 @@ def run(args, lab, with_pgmd, lost):
         use = {"auto": None, "smcroute": True, "mrt": False}[args.kernel_route]
         _, forwarder = lab.kernel_mroute("mroute", "rtr", SOURCE, GROUP, "up0",
                                          ["dn1", "dn2"], use_smcroute=use)
-    procs = {}
-    for rcv, (_, addr) in receivers.items():
-        procs[rcv] = lab.start(rcv, [args.recv, "--network", f"{addr};{GROUP}", "--port",
-                                     str(DPORT), "--gsi", rcv[1:], "--count", str(args.count),
-                                     "--timeout-ms", "30000", "--quiet", "--ready-file",
-                                     lab.path(rcv + ".ready")], rcv)
-    for rcv, p in procs.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(lab.path(r + ".ready")) or
-                   p.poll() is not None, 10, f"receiver {rcv}")
+    procs = lab.start_openpgm_receivers(
+        args.recv, GROUP, DPORT, args.count,
+        {rcv: addr for rcv, (_, addr) in receivers.items()}, ["--quiet"], timeout_ms=30000)
     if with_pgmd:
         lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
-    sender = lab.start("send", [args.send, "--network", f"{SOURCE};{GROUP}", "--port",
-                                str(DPORT), "--gsi", "1", "--count", str(args.count),
-                                "--size", str(args.size), "--rate-bps", str(args.rate_bps),
-                                "--linger-ms", "60000", "--start-delay-ms", "500",
-                                "--quiet"], "src")
+    sender = lab.start_openpgm_send(args.send, SOURCE, GROUP, DPORT, args.count, args.size,
+                                    args.rate_bps, ["--linger-ms", "60000",
+                                                    "--start-delay-ms", "500", "--quiet"])
     deadline = time.monotonic() + 40
     for p in procs.values():
         if lab.wait_proc(p, max(0.1, deadline - time.monotonic())) is None:

@@ -31,47 +31,26 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The PGMT test message, and SIGTERM raising Terminate, shared with the other scripts.
+from netlab import Terminate, check_message, last_json, make_message  # noqa: E402
+from netlab import raise_terminate as _on_term  # noqa: E402
+
 ADDR_S = "10.77.0.1"
 ADDR_R = "10.77.0.2"
 GROUP = "239.192.0.1"
-HEADER = struct.Struct(">4sIII")  # "PGMT", seq, count, length (tests/interop format)
 
 
 def log(msg):
     print(f"host_interop: {msg}", file=sys.stderr, flush=True)
 
 
-class Terminate(Exception):
-    pass
-
-
-def _on_term(_signum, _frame):
-    raise Terminate()
-
-
 # ------------------------------------------------------------------ ZeroMQ peer roles
-
-
-def make_message(seq, count, size):
-    head = HEADER.pack(b"PGMT", seq, count, size)
-    return head + bytes((seq * 7 + i) & 0xFF for i in range(HEADER.size, size))
-
-
-def check_message(buf):
-    if len(buf) < HEADER.size:
-        return None, "shorter than the 16-byte header"
-    magic, seq, _count, size = HEADER.unpack_from(buf)
-    if magic != b"PGMT" or size != len(buf):
-        return None, "bad header"
-    if buf[HEADER.size:] != bytes((seq * 7 + i) & 0xFF for i in range(HEADER.size, size)):
-        return None, "filler corrupted"
-    return seq, None
 
 
 def zmq_endpoint(args):
@@ -256,14 +235,6 @@ def wait_until(cond, limit, what):
         time.sleep(0.02)
     log(f"timed out after {limit} s waiting for {what}")
     return False
-
-
-def last_json(text):
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            return json.loads(line)
-    return None
 
 
 class Case:

@@ -21,7 +21,8 @@ Module:
                                       KeyboardInterrupt, for the whole process; call
                                       restore() to put the old handlers back
   remove_stale_namespaces(stem)       delete namespaces named STEM<pid>-* whose pid is dead
-  decode(pgmdump, pcap, checksum=False) -> [dict]   `pgmdump -r PCAP --json` lines
+  decode(pgmdump, pcap, checksum=False, udp_port=None) -> [dict]
+                                      `pgmdump -r PCAP --json [--udp-port N]` lines
   nak_sqns(packet) -> [int]           the NAK/NCF's sequence numbers (OPT_NAK_LIST included)
   when(packet) -> datetime            a decoded packet's capture time
   find_sessions(j) / find_key(j, key) walk pgmctl JSON
@@ -29,6 +30,21 @@ Module:
                                       JSON data (json_out) or text; Failure on non-zero exit
   pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="")
                                       write a pgmd INI file; interfaces = {name: {key: value}}
+  unexplained_repeats(upstream_naks, below, router_address) -> [sqn]
+                                      sequence numbers NAKed upstream more than once
+                                      without a late NAK (after the RDATA) below to explain it
+  naks_per_sqn(naks) -> Counter       how often each sequence number was NAKed
+  preflight(name, *tools) -> 77 or None
+                                      not root or a tool missing: says so, returns 77
+  run_lab(name, stem, run, keep_tmp=False, tmp_prefix=None, catch_interrupt=False)
+                                      remove stale STEM namespaces, run(lab) in a Lab
+                                      (prefix STEM<pid>, signal handlers), print PASS/FAIL,
+                                      stop it (files kept on failure); exit status 0/1/130
+  last_json(text) -> dict or None     the last line of text that is a JSON object
+  HEADER, make_message(seq, count, size), check_message(buf) -> (seq, None) or (None, why)
+                                      the "PGMT" test message (tests/interop, pgmsend)
+  Terminate, raise_terminate          an Exception and a SIGTERM handler raising it (for
+                                      scripts that run themselves as ZeroMQ peers)
   PYTHON                              "/usr/bin/python3" (Debian's interpreter)
   MROUTE_HELPER                       python snippet: a static kernel multicast route
   TX_CSUM_OFF                         python snippet: ethtool -K DEV tx off without ethtool
@@ -54,12 +70,30 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
                                       forward hook of a bridge ("bridge") or router ("ip")
   drop_random(ns, percent, family="bridge", iif=None, oif=None, table="pgmrand")
   nft_counter(ns, family, table) -> int  packets counted by the table's rules
+  source_router(src="src", rtr="rtr", source="10.1.0.1", rtr_up="10.1.0.2")
+                                      src s0 --- up0 rtr (a router), src routes 10.2.0.0/16
+                                      via rtr and multicast out of s0
+  lan(rtr, n, hosts) -> {host: addr}  bridge lanN behind rtr's dnN 10.2.N.1/24 (port p0);
+                                      hosts = [(name, octet)] on ports p1.. as 10.2.N.OCTET
   start(name, argv, ns=None, env=None) -> Popen   stdout/stderr to tmp/NAME.out/.err,
                                       own session; stopped by stop()
   proc(name) -> Popen
   text(name, stream="err") -> str     what the process wrote so far
   stop_proc(p_or_name, sig=SIGTERM, wait_s=10) -> returncode (SIGKILL after wait_s)
   wait_proc(p_or_name, limit_s) -> returncode or None (still running)
+  wait_ready(procs, limit_s=10)       until each {name: Popen} made tmp/NAME.ready or exited
+  finish_receivers(procs, limit_s, tail=1500, sep=" ") -> [problem]
+                                      wait for each receiver (SIGTERM after limit_s);
+                                      one line for each that did not exit 0
+  start_openpgm_receivers(recv, group, port, count, receivers, extra=(), timeout_ms=60000,
+                          limit_s=10) -> {name: Popen}
+                                      openpgm_recv in each namespace of receivers
+                                      {name: addr} (GSI name[1:]), waits until ready
+  start_openpgm_send(send, source, group, port, count, size, rate_bps, extra=(), ns="src",
+                     name="send") -> Popen     openpgm_send --gsi 1 from source
+  pgmd_link_down(name, ns, dev, limit_s=10) / pgmd_link_up(name, ns, dev, limit_s=10)
+                                      ip link set DEV down/up; waits until pgmd NAME
+                                      stopped / started serving DEV again
   capture(name, ns, dev, bpf="ip proto 113", limit_s=10) -> pcap path
                                       tcpdump -U --immediate-mode, waits for "listening on"
   stop_capture(name, settle_s=1.0, quiet_s=0.15)
@@ -87,13 +121,18 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
 
 __all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "raise_on_signals",
            "remove_stale_namespaces", "decode", "nak_sqns", "when", "find_sessions",
-           "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF"]
+           "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF", "unexplained_repeats",
+           "naks_per_sqn", "preflight", "run_lab", "last_json", "HEADER", "make_message",
+           "check_message", "Terminate", "raise_terminate"]
 
 # Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
 # captured UDP checksums are real; run inside the namespace.
@@ -200,8 +239,10 @@ def remove_stale_namespaces(stem):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def decode(pgmdump, pcap, checksum=False):
+def decode(pgmdump, pcap, checksum=False, udp_port=None):
     argv = [pgmdump, "-r", pcap, "--json"] + ([] if checksum else ["--no-checksum"])
+    if udp_port is not None:
+        argv += ["--udp-port", str(udp_port)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
@@ -218,6 +259,73 @@ def nak_sqns(p):
 
 def when(p):
     return datetime.datetime.strptime(p["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def naks_per_sqn(naks):
+    return Counter(s for p in naks for s in nak_sqns(p))
+
+
+def unexplained_repeats(upstream_naks, below, router_address):
+    """Sequence numbers NAKed upstream more than once without a reason. A repeat is
+    explained only by a NAK that reached the router (in capture `below`) after the router
+    had already sent that sequence's RDATA downstream: the repair state was gone, so the
+    late NAK is a new request (RFC 3208 §7.3), not a duplicate the router failed to
+    eliminate. (OpenPGM receivers sometimes NAK while the RDATA is already on its way.)"""
+    sent = {}
+    for p in upstream_naks:
+        for s in nak_sqns(p):
+            sent.setdefault(s, []).append(when(p))
+    bad = []
+    for s, times in sorted(sent.items()):
+        for t in sorted(times)[1:]:
+            rdata = [when(p) for p in below if p.get("type") == "RDATA" and p["sqn"] == s and
+                     when(p) < t]
+            late = rdata and any(
+                p.get("type") == "NAK" and p["ip_dst"] == router_address and
+                s in nak_sqns(p) and max(rdata) < when(p) <= t for p in below)
+            if not late:
+                bad.append(s)
+    return bad
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    return None
+
+
+# The "PGMT" test message of tests/interop (openpgm_send/recv) and pgmsend/pgmrecv: magic,
+# seq, count, size (big endian), then filler byte i == (seq * 7 + i) & 0xFF.
+HEADER = struct.Struct(">4sIII")
+
+
+def make_message(seq, count, size):
+    head = HEADER.pack(b"PGMT", seq, count, size)
+    return head + bytes((seq * 7 + i) & 0xFF for i in range(HEADER.size, size))
+
+
+def check_message(buf):
+    """(seq, None) for a valid message, else (None, what is wrong)."""
+    if len(buf) < HEADER.size:
+        return None, "message shorter than the 16-byte test header"
+    magic, seq, _count, size = HEADER.unpack_from(buf)
+    if magic != b"PGMT":
+        return None, "bad magic"
+    if size != len(buf):
+        return None, "length field does not match the received length"
+    if buf[HEADER.size:] != make_message(seq, _count, size)[HEADER.size:]:
+        return None, "payload filler corrupted"
+    return seq, None
+
+
+class Terminate(Exception):
+    """Raised by raise_terminate (install it as the SIGTERM handler)."""
+
+
+def raise_terminate(_signum, _frame):
+    raise Terminate()
 
 
 def find_sessions(j):
@@ -267,6 +375,49 @@ def pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra)
     return path
+
+
+def preflight(name, *tools):
+    """77 (skipped, with a message) when not root or one of tools is missing, else None."""
+    if os.geteuid() != 0:
+        print(f"{name}: needs root (namespaces); skipped", file=sys.stderr, flush=True)
+        return 77
+    missing = missing_tools(*tools)
+    if missing:
+        print(f"{name}: {missing} not found; skipped", file=sys.stderr, flush=True)
+        return 77
+    return None
+
+
+def run_lab(name, stem, run, keep_tmp=False, tmp_prefix=None, catch_interrupt=False):
+    """run(lab) in a fresh Lab (namespaces STEM<pid>-*, stale ones of dead runs removed
+    first, SIGTERM/SIGHUP handled); prints "NAME: PASS" or the failure, stops the lab and
+    keeps its files when asked or when the run failed. Returns 0, 1 (Failure) or, with
+    catch_interrupt, 130 (KeyboardInterrupt/Interrupted; else it propagates)."""
+    remove_stale_namespaces(stem)
+    lab = Lab(tempfile.mkdtemp(prefix=tmp_prefix) if tmp_prefix else None,
+              f"{stem}{os.getpid()}", keep_tmp=keep_tmp)
+    lab.own_tmp = True  # removed by stop() unless kept
+    lab.install_signal_handlers()
+    status = 0
+    try:
+        run(lab)
+        print(f"{name}: PASS")
+    except Failure as e:
+        print(f"{name}: FAIL: {e}", file=sys.stderr)
+        status = 1
+        lab.keep_tmp = True
+    except KeyboardInterrupt as e:
+        if not catch_interrupt:
+            raise
+        print(f"{name}: interrupted ({str(e) or 'SIGINT'})", file=sys.stderr)
+        status = 130
+        lab.keep_tmp = True
+    finally:
+        lab.stop()
+        if lab.keep_tmp:
+            print(f"{name}: files kept in {lab.tmp}", file=sys.stderr)
+    return status
 
 
 class Lab:
@@ -399,6 +550,35 @@ class Lab:
         self.sysctl(ns, "net.ipv4.conf.all.rp_filter", 0)
         self.sysctl(ns, "net.ipv4.conf.default.rp_filter", 0)
 
+    def source_router(self, src="src", rtr="rtr", source="10.1.0.1", rtr_up="10.1.0.2"):
+        """src's s0 (source/24) --- rtr's up0 (rtr_up/24); rtr forwards unicast; src routes
+        10.2.0.0/16 via rtr and sends multicast out of s0."""
+        self.veth(src, "s0", rtr, "up0")
+        self.addr(src, "s0", f"{source}/24")
+        self.addr(rtr, "up0", f"{rtr_up}/24")
+        self.route(src, "10.2.0.0/16", via=rtr_up)
+        self.route(src, "224.0.0.0/4", dev="s0")
+        self.router(rtr)
+
+    def lan(self, rtr, n, hosts):
+        """Bridge namespace lanN: port p0 to rtr's dnN (10.2.N.1/24), then one port pI (I
+        from 1) to each host (name, octet) of hosts: eth0 10.2.N.OCTET/24, default route via
+        rtr, multicast out of eth0. Returns {name: address}."""
+        br = f"lan{n}"
+        self.bridge(br)
+        self.veth(rtr, f"dn{n}", br, "p0")
+        self.bridge_port(br, "p0")
+        self.addr(rtr, f"dn{n}", f"10.2.{n}.1/24")
+        addrs = {}
+        for i, (host, octet) in enumerate(hosts, 1):
+            self.veth(br, f"p{i}", host, "eth0")
+            self.bridge_port(br, f"p{i}")
+            addrs[host] = f"10.2.{n}.{octet}"
+            self.addr(host, "eth0", f"{addrs[host]}/24")
+            self.route(host, "default", via=f"10.2.{n}.1")
+            self.route(host, "224.0.0.0/4", dev="eth0")
+        return addrs
+
     # -- loss ----------------------------------------------------------------------------
     def nft(self, ns, ruleset):
         self.sh("nft", "-f", "-", ns=ns, input=ruleset)
@@ -494,6 +674,45 @@ table {family} {table} {{
             return p.wait(limit_s)
         except subprocess.TimeoutExpired:
             return None
+
+    # -- receivers and senders (tests/interop programs) ---------------------------------
+    def wait_ready(self, procs, limit_s=10):
+        """Until each receiver {name: Popen} has created tmp/NAME.ready (or exited)."""
+        for name, p in procs.items():
+            wait_until(lambda n=name, p=p: os.path.exists(self.path(n + ".ready")) or
+                       p.poll() is not None, limit_s, f"receiver {name}")
+
+    def finish_receivers(self, procs, limit_s, tail=1500, sep=" "):
+        """Wait up to limit_s for each receiver in turn (then SIGTERM); a problem line for
+        each that did not exit 0: its stdout and the last `tail` characters of stderr."""
+        problems = []
+        for name, p in procs.items():
+            rc = self.wait_proc(p, limit_s)
+            if rc is None:
+                rc = self.stop_proc(p)
+            if rc != 0:
+                msg = f"receiver {name} exit {rc}: {self.text(name, 'out').strip()}"
+                problems.append(msg + (sep + self.text(name)[-tail:] if tail else ""))
+        return problems
+
+    def start_openpgm_receivers(self, recv, group, port, count, receivers, extra=(),
+                                timeout_ms=60000, limit_s=10):
+        """openpgm_recv NAME in namespace NAME for each {name: addr} (GSI name[1:]), then
+        wait until all are ready."""
+        procs = {}
+        for name, addr in receivers.items():
+            procs[name] = self.start(name, [
+                recv, "--network", f"{addr};{group}", "--port", str(port), "--gsi", name[1:],
+                "--count", str(count), "--timeout-ms", str(timeout_ms)] + list(extra) +
+                ["--ready-file", self.path(name + ".ready")], name)
+        self.wait_ready(procs, limit_s)
+        return procs
+
+    def start_openpgm_send(self, send, source, group, port, count, size, rate_bps, extra=(),
+                           ns="src", name="send"):
+        return self.start(name, [send, "--network", f"{source};{group}", "--port", str(port),
+                                 "--gsi", "1", "--count", str(count), "--size", str(size),
+                                 "--rate-bps", str(rate_bps)] + list(extra), ns)
 
     # -- capture -------------------------------------------------------------------------
     def capture(self, name, ns, dev, bpf="ip proto 113", limit_s=10):
@@ -591,3 +810,14 @@ table {family} {table} {{
             return s is not None and set(ifaces) <= {
                 i["name"] for i in s.get("interfaces", []) if group in i.get("groups", [])}
         wait_until(learnt, limit_s, f"pgmd {name} to learn {group} on {sorted(ifaces)}")
+
+    def pgmd_link_down(self, name, ns, dev, limit_s=10):
+        self.sh("ip", "link", "set", dev, "down", ns=ns)
+        wait_until(lambda: f"no longer serving {dev}: link down" in self.text(name), limit_s,
+                   f"pgmd to notice {dev} going down")
+
+    def pgmd_link_up(self, name, ns, dev, limit_s=10):
+        served = self.text(name).count(f"serving {dev} (")
+        self.sh("ip", "link", "set", dev, "up", ns=ns)
+        wait_until(lambda: self.text(name).count(f"serving {dev} (") > served, limit_s,
+                   f"pgmd to serve {dev} again")

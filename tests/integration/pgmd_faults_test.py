@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from netlab import Failure, Lab, find_sessions, wait_until  # noqa: E402
+from netlab import Failure, find_sessions, wait_until  # noqa: E402
 
 GROUP = "239.192.0.1"
 DPORT = 7500
@@ -54,23 +54,9 @@ def log(msg):
 
 def build(lab):
     lab.add_ns("src", "rtr", "lan1", "lan2", "r11", "r21")
-    lab.veth("src", "s0", "rtr", "up0")
-    lab.addr("src", "s0", "10.1.0.1/24")
-    lab.addr("rtr", "up0", "10.1.0.2/24")
-    lab.route("src", "10.2.0.0/16", via="10.1.0.2")
-    lab.route("src", "224.0.0.0/4", dev="s0")
-    lab.router("rtr")
+    lab.source_router()
     for lan in (1, 2):
-        br, rcv = f"lan{lan}", f"r{lan}1"
-        lab.bridge(br)
-        lab.veth("rtr", f"dn{lan}", br, "p0")
-        lab.bridge_port(br, "p0")
-        lab.addr("rtr", f"dn{lan}", f"10.2.{lan}.1/24")
-        lab.veth(br, "p1", rcv, "eth0")
-        lab.bridge_port(br, "p1")
-        lab.addr(rcv, "eth0", f"10.2.{lan}.11/24")
-        lab.route(rcv, "default", via=f"10.2.{lan}.1")
-        lab.route(rcv, "224.0.0.0/4", dev="eth0")
+        lab.lan("rtr", lan, [(f"r{lan}1", 11)])
 
 
 def sessions(args, sock, timeout_s=3):
@@ -100,35 +86,23 @@ def run(args, lab):
         sock, log_level="info", timers={"nak-rpt-ivl": "1s"},
         extra="[igmp]\nquery-response-interval = 1s\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
-    receivers = {}
-    for rcv, addr in (("r11", "10.2.1.11"), ("r21", "10.2.2.11")):
-        receivers[rcv] = lab.start(rcv, [
-            args.recv, "--network", f"{addr};{GROUP}", "--port", str(DPORT), "--gsi",
-            rcv[1:], "--count", str(COUNT), "--timeout-ms", "60000", "--rxw-sqns",
-            str(2 * COUNT), "--ready-file", lab.path(rcv + ".ready")], rcv)
-    for rcv, p in receivers.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(lab.path(r + ".ready")) or
-                   p.poll() is not None, 10, f"receiver {rcv}")
+    receivers = lab.start_openpgm_receivers(
+        args.recv, GROUP, DPORT, COUNT, {"r11": "10.2.1.11", "r21": "10.2.2.11"},
+        ["--rxw-sqns", str(2 * COUNT)])
     lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
-    lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port", str(DPORT),
-                       "--gsi", "1", "--count", str(COUNT), "--size", str(SIZE), "--rate-bps",
-                       str(RATE_BPS), "--txw-sqns", str(2 * COUNT), "--ambient-spm-ms",
-                       str(int(SPM_S * 1000)), "--linger-ms", "60000", "--start-delay-ms",
-                       "1000"], "src")
+    lab.start_openpgm_send(args.send, "10.1.0.1", GROUP, DPORT, COUNT, SIZE, RATE_BPS, [
+        "--txw-sqns", str(2 * COUNT), "--ambient-spm-ms", str(int(SPM_S * 1000)),
+        "--linger-ms", "60000", "--start-delay-ms", "1000"])
     wait_until(lambda: good_session(sessions(args, sock)), 5, "pgmd to learn the session")
     problems = []
     pgmd = lab.proc("pgmd")
 
     # 1. Link flap of a downstream link, ~2 s into the data.
     time.sleep(2.5)
-    lab.sh("ip", "link", "set", "dn1", "down", ns="rtr")
-    wait_until(lambda: "no longer serving dn1: link down" in lab.text("pgmd"), 5,
-               "pgmd to notice dn1 going down")
+    lab.pgmd_link_down("pgmd", "rtr", "dn1", limit_s=5)
     time.sleep(0.5)  # data flows on lan2 meanwhile; r11 misses it
-    lab.sh("ip", "link", "set", "dn1", "up", ns="rtr")
     t_up = time.monotonic()
-    wait_until(lambda: lab.text("pgmd").count("serving dn1 (") >= 2, 5,
-               "pgmd to serve dn1 again")
+    lab.pgmd_link_up("pgmd", "rtr", "dn1", limit_s=5)
     if pgmd.poll() is not None:
         raise Failure(f"pgmd died in the link flap (exit {pgmd.returncode}):\n"
                       + lab.text("pgmd")[-3000:])
@@ -169,13 +143,7 @@ def run(args, lab):
         problems.append(f"{e}: {sessions(args, sock)}")
     lab.wait_pgmd_groups("pgmd2", GROUP, {"dn1", "dn2"}, limit_s=5)
 
-    for rcv, p in receivers.items():
-        rc = lab.wait_proc(p, 60)
-        if rc is None:
-            rc = lab.stop_proc(p)
-        if rc != 0:
-            problems.append(f"receiver {rcv} exit {rc}: {lab.text(rcv, 'out').strip()} "
-                            f"{lab.text(rcv)[-1500:]}")
+    problems += lab.finish_receivers(receivers, 60)
     # The gap while pgmd was down was repaired through the restarted pgmd (the kernel does
     # not route the group), on both LANs.
     counters = netlab.pgmctl(args.pgmctl, sock, "show", "counters")
@@ -202,29 +170,10 @@ def main():
         ap.add_argument("--" + tool, required=True)
     ap.add_argument("--keep-tmp", action="store_true")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        log("needs root (namespaces); skipped")
-        return 77
-    missing = netlab.missing_tools("ip")
-    if missing:
-        log(f"{missing} not found; skipped")
-        return 77
-    netlab.remove_stale_namespaces("pgmdk")
-    lab = Lab(prefix=f"pgmdk{os.getpid()}", keep_tmp=args.keep_tmp)
-    lab.install_signal_handlers()
-    status = 0
-    try:
-        run(args, lab)
-        print(f"{NAME}: PASS")
-    except Failure as e:
-        print(f"{NAME}: FAIL: {e}", file=sys.stderr)
-        status = 1
-        lab.keep_tmp = True
-    finally:
-        lab.stop()
-        if lab.keep_tmp:
-            print(f"{NAME}: files kept in {lab.tmp}", file=sys.stderr)
-    return status
+    skip = netlab.preflight(NAME, "ip")
+    if skip:
+        return skip
+    return netlab.run_lab(NAME, "pgmdk", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
 
 
 if __name__ == "__main__":

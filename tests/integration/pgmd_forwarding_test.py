@@ -32,14 +32,11 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
-from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netlab import (Failure, Lab, decode, find_key, find_sessions, missing_tools,  # noqa: E402
-                    nak_sqns, remove_stale_namespaces, wait_until, when)
+from netlab import (Failure, decode, find_key, find_sessions, nak_sqns,  # noqa: E402
+                    naks_per_sqn, unexplained_repeats, wait_until)
 import netlab  # noqa: E402
 
 GROUP = "239.192.0.1"
@@ -49,37 +46,13 @@ COUNT = 300
 SIZE = 200
 RATE_BPS = 400000
 
-def unexplained_repeats(upstream_naks, below, router_address):
-    """Sequence numbers NAKed upstream more than once without a reason. A repeat is
-    explained only by a NAK that reached the router (in capture `below`) after the router
-    had already sent that sequence's RDATA downstream: the repair state was gone, so the
-    late NAK is a new request (RFC 3208 §7.3), not a duplicate the router failed to
-    eliminate. (OpenPGM receivers sometimes NAK while the RDATA is already on its way.)"""
-    sent = {}
-    for p in upstream_naks:
-        for s in nak_sqns(p):
-            sent.setdefault(s, []).append(when(p))
-    bad = []
-    for s, times in sorted(sent.items()):
-        for t in sorted(times)[1:]:
-            rdata = [when(p) for p in below if p.get("type") == "RDATA" and p["sqn"] == s and
-                     when(p) < t]
-            late = rdata and any(
-                p.get("type") == "NAK" and p["ip_dst"] == router_address and
-                s in nak_sqns(p) and max(rdata) < when(p) <= t for p in below)
-            if not late:
-                bad.append(s)
-    return bad
+RECEIVERS = {"r11": "10.2.1.11", "r12": "10.2.1.12", "r21": "10.2.2.11", "r22": "10.2.2.12"}
+SEND_EXTRA = ["--linger-ms", "120000", "--start-delay-ms", "1000"]
 
 
 def build(lab):
     lab.add_ns("src", "rtr", "lan1", "lan2", "r11", "r12", "r21", "r22")
-    lab.veth("src", "s0", "rtr", "up0")
-    lab.addr("src", "s0", "10.1.0.1/24")
-    lab.addr("rtr", "up0", "10.1.0.2/24")
-    lab.route("src", "10.2.0.0/16", via="10.1.0.2")
-    lab.route("src", "224.0.0.0/4", dev="s0")
-    lab.router("rtr")
+    lab.source_router()
     add_lans(lab, "rtr")
 
 
@@ -107,33 +80,14 @@ igmp-querier = no
 
     pgmd = lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
 
-    receivers = {}
-    for rcv, addr in (("r11", "10.2.1.11"), ("r12", "10.2.1.12"), ("r21", "10.2.2.11"),
-                      ("r22", "10.2.2.12")):
-        ready = os.path.join(tmp, rcv + ".ready")
-        receivers[rcv] = lab.start(rcv, [args.recv, "--network", f"{addr};{GROUP}", "--port",
-                                         str(DPORT), "--gsi", rcv[1:], "--count", str(COUNT),
-                                         "--timeout-ms", "60000", "--ready-file", ready], rcv)
-    for rcv, p in receivers.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(os.path.join(tmp, r + ".ready")) or
-                   p.poll() is not None, 10, f"receiver {rcv}")
+    receivers = lab.start_openpgm_receivers(args.recv, GROUP, DPORT, COUNT, RECEIVERS)
     # pgmd has learnt both LANs from the receivers' IGMP reports before any data flows
     # (SIGUSR1 makes it log its state as JSON).
     lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
 
-    sender = lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port",
-                                str(DPORT), "--gsi", "1", "--count", str(COUNT), "--size",
-                                str(SIZE), "--rate-bps", str(RATE_BPS), "--linger-ms",
-                                "120000", "--start-delay-ms", "1000"], "src")
-    failures = []
-    for rcv, p in receivers.items():
-        try:
-            rc = p.wait(90)
-        except subprocess.TimeoutExpired:
-            rc = lab.stop_proc(p)
-        if rc != 0:
-            failures.append(f"receiver {rcv} exit {rc}: {lab.text(rcv, 'out').strip()}\n"
-                            f"{lab.text(rcv)[-2000:]}")
+    sender = lab.start_openpgm_send(args.send, "10.1.0.1", GROUP, DPORT, COUNT, SIZE,
+                                    RATE_BPS, SEND_EXTRA)
+    failures = lab.finish_receivers(receivers, 90, tail=2000, sep="\n")
     # State and counters while the session still lives.
     state = pgmctl(args, sock, "show", "sessions")
     counters = pgmctl(args, sock, "show", "counters")
@@ -141,12 +95,8 @@ igmp-querier = no
     # its service, coming back up restores it; the session (upstream up0) survives too.
     pgmd.send_signal(signal.SIGHUP)
     wait_until(lambda: "configuration reloaded" in lab.text("pgmd"), 10, "the reload")
-    lab.sh("ip", "link", "set", "dn1", "down", ns="rtr")
-    wait_until(lambda: "no longer serving dn1: link down" in lab.text("pgmd"), 10,
-               "pgmd to notice dn1 going down")
-    lab.sh("ip", "link", "set", "dn1", "up", ns="rtr")
-    wait_until(lambda: lab.text("pgmd").count("serving dn1 (") >= 2, 10,
-               "pgmd to serve dn1 again")
+    lab.pgmd_link_down("pgmd", "rtr", "dn1")
+    lab.pgmd_link_up("pgmd", "rtr", "dn1")
     after = find_sessions(pgmctl(args, sock, "show", "sessions"))
     if len(after) != 1 or after[0].get("upstream_interface") != "up0":
         failures.append(f"after reload and dn1 down/up, sessions: {after}")
@@ -170,7 +120,7 @@ igmp-querier = no
     nak_senders = {p["ip_src"] for p in naks}
     if nak_senders != {"10.1.0.2"}:
         problems.append(f"NAKs on the source's link come from {nak_senders}, want pgmd only")
-    per_sqn = Counter(s for p in naks for s in nak_sqns(p))
+    per_sqn = naks_per_sqn(naks)
     repeats = unexplained_repeats(naks, dn2, "10.2.2.1")
     if sorted(per_sqn) != sorted(LOST) or repeats:
         problems.append(f"NAKed sequence numbers on the source's link: {dict(per_sqn)}, want "
@@ -219,18 +169,7 @@ igmp-querier = no
 def add_lans(lab, rtr):
     """lan1 and lan2 (bridges, two receivers each) behind `rtr`'s dn1/dn2, loss on lan2."""
     for lan in (1, 2):
-        br = f"lan{lan}"
-        lab.bridge(br)
-        lab.veth(rtr, f"dn{lan}", br, "p0")
-        lab.bridge_port(br, "p0")
-        lab.addr(rtr, f"dn{lan}", f"10.2.{lan}.1/24")
-        for host in (1, 2):
-            rcv = f"r{lan}{host}"
-            lab.veth(br, f"p{host}", rcv, "eth0")
-            lab.bridge_port(br, f"p{host}")
-            lab.addr(rcv, "eth0", f"10.2.{lan}.1{host}/24")
-            lab.route(rcv, "default", via=f"10.2.{lan}.1")
-            lab.route(rcv, "224.0.0.0/4", dev="eth0")
+        lab.lan(rtr, lan, [(f"r{lan}{host}", 10 + host) for host in (1, 2)])
     # Loss on lan2 only, in the bridge, for native ODATA (type 0x04) with chosen sequence
     # numbers: both receivers miss them.
     lab.drop_odata("lan2", LOST, family="bridge", iif="p0")
@@ -270,31 +209,13 @@ def run_series(args, lab):
         with open(conf, "w") as f:
             f.write(f"log-level = debug\n[control]\nsocket = {tmp}/{r}.sock\n{body}")
         daemons[r] = lab.start_pgmd(r, args.pgmd, r, conf)
-    receivers = {}
-    for rcv, addr in (("r11", "10.2.1.11"), ("r12", "10.2.1.12"), ("r21", "10.2.2.11"),
-                      ("r22", "10.2.2.12")):
-        receivers[rcv] = lab.start(rcv, [args.recv, "--network", f"{addr};{GROUP}", "--port",
-                                         str(DPORT), "--gsi", rcv[1:], "--count", str(COUNT),
-                                         "--timeout-ms", "60000", "--ready-file",
-                                         os.path.join(tmp, rcv + ".ready")], rcv)
-    for rcv, p in receivers.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(os.path.join(tmp, r + ".ready")) or
-                   p.poll() is not None, 10, f"receiver {rcv}")
+    receivers = lab.start_openpgm_receivers(args.recv, GROUP, DPORT, COUNT, RECEIVERS)
 
     lab.wait_pgmd_groups("rtrb", GROUP, {"dn1", "dn2"})
     lab.wait_pgmd_groups("rtra", GROUP, {"dn0"})
-    sender = lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port",
-                                str(DPORT), "--gsi", "1", "--count", str(COUNT), "--size",
-                                str(SIZE), "--rate-bps", str(RATE_BPS), "--linger-ms",
-                                "120000", "--start-delay-ms", "1000"], "src")
-    failures = []
-    for rcv, p in receivers.items():
-        try:
-            rc = p.wait(90)
-        except subprocess.TimeoutExpired:
-            rc = lab.stop_proc(p)
-        if rc != 0:
-            failures.append(f"receiver {rcv} exit {rc}: {lab.text(rcv, 'out').strip()}")
+    sender = lab.start_openpgm_send(args.send, "10.1.0.1", GROUP, DPORT, COUNT, SIZE,
+                                    RATE_BPS, SEND_EXTRA)
+    failures = lab.finish_receivers(receivers, 90, tail=0)
     sessions = {r: find_sessions(pgmctl(args, f"{tmp}/{r}.sock", "show", "sessions"))
                 for r in daemons}
     lab.stop_proc(sender)
@@ -324,7 +245,7 @@ def run_series(args, lab):
             senders = {(p["ip_src"], p["ip_dst"]) for p in naks}
             if senders != {(nak_from, nak_to)}:
                 problems.append(f"{where}: NAKs {senders}, want {nak_from} -> {nak_to} only")
-            per_sqn = Counter(s for p in naks for s in nak_sqns(p))
+            per_sqn = naks_per_sqn(naks)
             repeats = unexplained_repeats(naks, below, router)
             if sorted(per_sqn) != sorted(LOST) or repeats:
                 problems.append(f"{where}: NAKed {dict(per_sqn)}, want each of {LOST} once "
@@ -357,32 +278,13 @@ def main():
     ap.add_argument("--series", action="store_true",
                     help="acceptance 3: two pgmd in series instead of one")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("pgmd_forwarding: needs root (namespaces); skipped", file=sys.stderr)
-        return 77
-    for tool in missing_tools("ip", "nft", "tcpdump"):
-        print(f"pgmd_forwarding: '{tool}' not found; skipped", file=sys.stderr)
-        return 77
-    remove_stale_namespaces("pgmdf")
-    lab = Lab(tempfile.mkdtemp(prefix="pgmd_forwarding."), f"pgmdf{os.getpid()}")
-    lab.own_tmp = True  # removed by stop() unless kept
-    lab.install_signal_handlers()
-    status = 0
-    try:
-        (run_series if args.series else run)(args, lab)
-        print("pgmd_forwarding: PASS")
-    except Failure as e:
-        print(f"pgmd_forwarding: FAIL: {e}", file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt as e:
-        print(f"pgmd_forwarding: interrupted ({str(e) or 'SIGINT'})", file=sys.stderr)
-        status = 130
-    finally:
-        lab.keep_tmp = args.keep_tmp or status != 0
-        lab.stop()
-        if lab.keep_tmp:
-            print(f"pgmd_forwarding: files kept in {lab.tmp}", file=sys.stderr)
-    return status
+    skip = netlab.preflight("pgmd_forwarding", "ip", "nft", "tcpdump")
+    if skip:
+        return skip
+    return netlab.run_lab("pgmd_forwarding", "pgmdf",
+                          lambda lab: (run_series if args.series else run)(args, lab),
+                          keep_tmp=args.keep_tmp, tmp_prefix="pgmd_forwarding.",
+                          catch_interrupt=True)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from netlab import Failure, Lab, find_sessions, wait_until  # noqa: E402
+from netlab import Failure, find_sessions, wait_until  # noqa: E402
 
 GROUP = "239.192.0.1"
 DPORT = 7500
@@ -79,24 +79,9 @@ def log(msg):
 
 def build(lab):
     lab.add_ns("src", "rtr", "lan1", "lan2", "r11", "evil", "r21")
-    lab.veth("src", "s0", "rtr", "up0")
-    lab.addr("src", "s0", "10.1.0.1/24")
-    lab.addr("rtr", "up0", "10.1.0.2/24")
-    lab.route("src", "10.2.0.0/16", via="10.1.0.2")
-    lab.route("src", "224.0.0.0/4", dev="s0")
-    lab.router("rtr")
-    for lan, hosts in ((1, (("r11", 11, "p1"), ("evil", 99, "p2"))), (2, (("r21", 11, "p1"),))):
-        br = f"lan{lan}"
-        lab.bridge(br)
-        lab.veth("rtr", f"dn{lan}", br, "p0")
-        lab.bridge_port(br, "p0")
-        lab.addr("rtr", f"dn{lan}", f"10.2.{lan}.1/24")
-        for host, octet, port in hosts:
-            lab.veth(br, port, host, "eth0")
-            lab.bridge_port(br, port)
-            lab.addr(host, "eth0", f"10.2.{lan}.{octet}/24")
-            lab.route(host, "default", via=f"10.2.{lan}.1")
-            lab.route(host, "224.0.0.0/4", dev="eth0")
+    lab.source_router()
+    lab.lan("rtr", 1, [("r11", 11), ("evil", 99)])
+    lab.lan("rtr", 2, [("r21", 11)])
     lab.drop_odata("lan2", LOST, iif="p0")
     # What from evil reaches the router's dn1 (netdev ingress: after the taps pgmd's
     # capture uses), to tell losses on the way from losses in pgmd.
@@ -184,21 +169,12 @@ def run(args, lab):
               f"max-rdata-hold-bytes = {HOLD_BYTES}\nmax-sessions = 100\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
     pid = pgmd_pid(lab)
-    receivers = {}
-    for rcv, addr in (("r11", "10.2.1.11"), ("r21", "10.2.2.11")):
-        receivers[rcv] = lab.start(rcv, [
-            args.recv, "--network", f"{addr};{GROUP}", "--port", str(DPORT), "--gsi",
-            rcv[1:], "--count", str(COUNT), "--timeout-ms", "60000", "--rxw-sqns",
-            str(2 * COUNT), "--nak-data-retries", "100", "--nak-ncf-retries", "100",
-            "--ready-file", lab.path(rcv + ".ready")], rcv)
-    for rcv, p in receivers.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(lab.path(r + ".ready")) or
-                   p.poll() is not None, 10, f"receiver {rcv}")
+    receivers = lab.start_openpgm_receivers(
+        args.recv, GROUP, DPORT, COUNT, {"r11": "10.2.1.11", "r21": "10.2.2.11"},
+        ["--rxw-sqns", str(2 * COUNT), "--nak-data-retries", "100", "--nak-ncf-retries", "100"])
     lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
-    lab.start("send", [args.send, "--network", f"10.1.0.1;{GROUP}", "--port", str(DPORT),
-                       "--gsi", "1", "--count", str(COUNT), "--size", str(SIZE), "--rate-bps",
-                       str(RATE_BPS), "--txw-sqns", str(2 * COUNT), "--linger-ms", "60000",
-                       "--start-delay-ms", "500"], "src")
+    lab.start_openpgm_send(args.send, "10.1.0.1", GROUP, DPORT, COUNT, SIZE, RATE_BPS, [
+        "--txw-sqns", str(2 * COUNT), "--linger-ms", "60000", "--start-delay-ms", "500"])
     wait_until(lambda: len(find_sessions(netlab.pgmctl(args.pgmctl, sock, "show",
                                                        "sessions"))) == 1, 5,
                "pgmd to learn the session")
@@ -286,13 +262,7 @@ def run(args, lab):
                         f"{max(sampler.ctl_s, default=0):.2f}s, failures "
                         f"{sampler.ctl_failures[:3]}")
 
-    for rcv, p in receivers.items():
-        rc = lab.wait_proc(p, 60)
-        if rc is None:
-            rc = lab.stop_proc(p)
-        if rc != 0:
-            problems.append(f"receiver {rcv} exit {rc}: {lab.text(rcv, 'out').strip()} "
-                            f"{lab.text(rcv)[-1500:]}")
+    problems += lab.finish_receivers(receivers, 60)
     final = netlab.pgmctl(args.pgmctl, sock, "show", "counters")
     if lab.proc("pgmd").poll() is not None:
         problems.append(f"pgmd died (exit {lab.proc('pgmd').returncode})")
@@ -321,29 +291,10 @@ def main():
                     help="flood sequence numbers: within the session's window (default) or "
                          "over the whole 32-bit space (see the docstring: fails today)")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        log("needs root (namespaces); skipped")
-        return 77
-    missing = netlab.missing_tools("ip", "nft")
-    if missing:
-        log(f"{missing} not found; skipped")
-        return 77
-    netlab.remove_stale_namespaces("pgmdh")
-    lab = Lab(prefix=f"pgmdh{os.getpid()}", keep_tmp=args.keep_tmp)
-    lab.install_signal_handlers()
-    status = 0
-    try:
-        run(args, lab)
-        print(f"{NAME}: PASS")
-    except Failure as e:
-        print(f"{NAME}: FAIL: {e}", file=sys.stderr)
-        status = 1
-        lab.keep_tmp = True
-    finally:
-        lab.stop()
-        if lab.keep_tmp:
-            print(f"{NAME}: files kept in {lab.tmp}", file=sys.stderr)
-    return status
+    skip = netlab.preflight(NAME, "ip", "nft")
+    if skip:
+        return skip
+    return netlab.run_lab(NAME, "pgmdh", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,15 @@ import argparse
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
-from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from netlab import Failure, Lab, find_key, find_sessions, nak_sqns, wait_until, when  # noqa
+from netlab import (Failure, Terminate, check_message, decode, find_key,  # noqa: E402
+                    find_sessions, make_message, naks_per_sqn, raise_terminate,
+                    unexplained_repeats)
 
 GROUP = "239.192.0.1"
 PORT = 7500  # epgm:// endpoint port = PGM data-destination port = UDP port, both ways
@@ -43,7 +43,6 @@ LOST = [10, 20, 21, 35, 60]  # ODATA sequence numbers dropped on lan2
 COUNT = 300
 SIZE = 1000  # one ZeroMQ message per ODATA at this size and pace
 MSG_RATE = 250  # messages per second
-HEADER = struct.Struct(">4sIII")  # "PGMT", seq, count, size (as openpgm_send / pgmsend)
 NAME = "pgmd_udp"
 
 
@@ -53,35 +52,13 @@ def log(msg):
 
 # --------------------------------------------------------------------- ZeroMQ roles
 
-class Terminate(Exception):
-    pass
-
-
-def _on_term(_signum, _frame):
-    raise Terminate()
-
-
-def make_message(seq, count, size):
-    head = HEADER.pack(b"PGMT", seq, count, size)
-    return head + bytes((seq * 7 + i) & 0xFF for i in range(HEADER.size, size))
-
-
-def check_message(buf):
-    if len(buf) < HEADER.size:
-        return None
-    magic, seq, _count, size = HEADER.unpack_from(buf)
-    if magic != b"PGMT" or size != len(buf) or buf != make_message(seq, _count, size):
-        return None
-    return seq
-
-
 def endpoint(addr):
     return f"epgm://{addr};{GROUP}:{PORT}"
 
 
 def role_pub(args):
     import zmq
-    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGTERM, raise_terminate)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.RATE, 20000)  # kbit/s, OpenPGM TXW_MAX_RTE
@@ -116,7 +93,7 @@ def role_pub(args):
 
 def role_sub(args):
     import zmq
-    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGTERM, raise_terminate)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RATE, 20000)
@@ -136,8 +113,8 @@ def role_sub(args):
         while received < COUNT and time.monotonic() < deadline:
             if not sock.poll(timeout=100):
                 continue
-            seq = check_message(sock.recv(zmq.NOBLOCK))
-            if seq is None:
+            seq, why = check_message(sock.recv(zmq.NOBLOCK))
+            if why:
                 bad += 1
                 continue
             if seq != expected:
@@ -156,60 +133,15 @@ def role_sub(args):
 
 # --------------------------------------------------------------------- the test
 
-def decode_udp(pgmdump, pcap):
-    r = subprocess.run([pgmdump, "-r", pcap, "--json", "--no-checksum", "--udp-port",
-                        str(PORT)], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-
 def udp_both_ways(p):
     return p.get("encap") == "udp" and p.get("udp_sport") == PORT and p.get("udp_dport") == PORT
 
 
-def unexplained_repeats(upstream_naks, below, router_address):
-    """NAKed sequence numbers repeated upstream without a reason: a repeat is explained
-    only by a NAK that reached the router after it had forwarded that sequence's RDATA
-    (the repair state was done, so the late NAK is a new request, RFC 3208 §7.3)."""
-    sent = {}
-    for p in upstream_naks:
-        for s in nak_sqns(p):
-            sent.setdefault(s, []).append(when(p))
-    bad = []
-    for s, times in sorted(sent.items()):
-        for t in sorted(times)[1:]:
-            rdata = [when(p) for p in below if p.get("type") == "RDATA" and p["sqn"] == s and
-                     when(p) < t]
-            late = rdata and any(
-                p.get("type") == "NAK" and p["ip_dst"] == router_address and
-                s in nak_sqns(p) and max(rdata) < when(p) <= t for p in below)
-            if not late:
-                bad.append(s)
-    return bad
-
-
 def build(lab):
     lab.add_ns("src", "rtr", "lan1", "lan2", "r11", "r12", "r21", "r22")
-    lab.veth("src", "s0", "rtr", "up0")
-    lab.addr("src", "s0", "10.1.0.1/24")
-    lab.addr("rtr", "up0", "10.1.0.2/24")
-    lab.route("src", "10.2.0.0/16", via="10.1.0.2")
-    lab.route("src", "224.0.0.0/4", dev="s0")
-    lab.router("rtr")
+    lab.source_router()
     for lan in (1, 2):
-        br = f"lan{lan}"
-        lab.bridge(br)
-        lab.veth("rtr", f"dn{lan}", br, "p0")
-        lab.bridge_port(br, "p0")
-        lab.addr("rtr", f"dn{lan}", f"10.2.{lan}.1/24")
-        for host in (1, 2):
-            rcv = f"r{lan}{host}"
-            lab.veth(br, f"p{host}", rcv, "eth0")
-            lab.bridge_port(br, f"p{host}")
-            lab.addr(rcv, "eth0", f"10.2.{lan}.1{host}/24")
-            lab.route(rcv, "default", via=f"10.2.{lan}.1")
-            lab.route(rcv, "224.0.0.0/4", dev="eth0")
+        lab.lan("rtr", lan, [(f"r{lan}{host}", 10 + host) for host in (1, 2)])
     # UDP-encapsulated ODATA (PGM type byte 8 bytes into the UDP payload... i.e. bit 96 of
     # the transport header; ODATA_SQN at bit 192) with chosen sequence numbers, dropped in
     # lan2's bridge on the way to both receivers.
@@ -254,21 +186,12 @@ def run(args, lab):
                     "--udp-port", str(PORT), "--framing", "zmq", "--count", str(COUNT),
                     "--verify", "--quiet", "--json", "--timeout", "60", "--ready-file", ready]
         receivers[rcv] = lab.start(rcv, argv, rcv)
-    for rcv, p in receivers.items():
-        wait_until(lambda r=rcv, p=p: os.path.exists(lab.path(r + ".ready")) or
-                   p.poll() is not None, 15, f"receiver {rcv}")
+    lab.wait_ready(receivers, 15)
     lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
     pub = lab.start("pub", [netlab.PYTHON, me, "--role", "pub", "--addr", "10.1.0.1",
                             "--start-delay", "1.5", "--linger", "120"], "src")
 
-    failures = []
-    for rcv, p in receivers.items():
-        rc = lab.wait_proc(p, 60)
-        if rc is None:
-            rc = lab.stop_proc(p)
-        if rc != 0:
-            failures.append(f"receiver {rcv} exit {rc}: {lab.text(rcv, 'out').strip()} "
-                            f"{lab.text(rcv)[-1500:]}")
+    failures = lab.finish_receivers(receivers, 60)
     if pub.poll() is not None:
         failures.append(f"the ZeroMQ PUB exited early ({pub.returncode}): {lab.text('pub')}")
     state = netlab.pgmctl(args.pgmctl, sock, "show", "sessions")
@@ -281,9 +204,9 @@ def run(args, lab):
     if failures:
         raise Failure("\n".join(failures) + "\npgmd log tail:\n" + lab.text("pgmd")[-3000:])
 
-    src = decode_udp(args.pgmdump, pcaps["src"])
-    dn1 = decode_udp(args.pgmdump, pcaps["dn1"])
-    dn2 = decode_udp(args.pgmdump, pcaps["dn2"])
+    src = decode(args.pgmdump, pcaps["src"], udp_port=PORT)
+    dn1 = decode(args.pgmdump, pcaps["dn1"], udp_port=PORT)
+    dn2 = decode(args.pgmdump, pcaps["dn2"], udp_port=PORT)
     problems = []
     if not any(p.get("type") == "ODATA" for p in src):
         problems.append("pgmdump --udp-port found no ODATA on the source's link")
@@ -291,7 +214,7 @@ def run(args, lab):
     senders = {p["ip_src"] for p in naks}
     if senders != {"10.1.0.2"}:
         problems.append(f"NAKs to the source come from {senders}, want pgmd (10.1.0.2) only")
-    per_sqn = Counter(s for p in naks for s in nak_sqns(p))
+    per_sqn = naks_per_sqn(naks)
     repeats = unexplained_repeats(naks, dn2, "10.2.2.1")
     if sorted(per_sqn) != sorted(LOST) or repeats:
         problems.append(f"NAKed sequence numbers on the source's link: {dict(per_sqn)}, want "
@@ -353,34 +276,15 @@ def main():
         return role_pub(args)
     if args.role == "sub":
         return role_sub(args)
-    if os.geteuid() != 0:
-        log("needs root (namespaces); skipped")
-        return 77
-    missing = netlab.missing_tools("ip", "nft", "tcpdump")
-    if missing:
-        log(f"{missing} not found; skipped")
-        return 77
+    skip = netlab.preflight(NAME, "ip", "nft", "tcpdump")
+    if skip:
+        return skip
     r = subprocess.run([netlab.PYTHON, "-c", "import zmq; assert zmq.has('pgm')"],
                        capture_output=True)
     if r.returncode != 0:
         log("python3-zmq with PGM support is missing; skipped")
         return 77
-    netlab.remove_stale_namespaces("pgmdu")
-    lab = Lab(prefix=f"pgmdu{os.getpid()}", keep_tmp=args.keep_tmp)
-    lab.install_signal_handlers()
-    status = 0
-    try:
-        run(args, lab)
-        print(f"{NAME}: PASS")
-    except Failure as e:
-        print(f"{NAME}: FAIL: {e}", file=sys.stderr)
-        status = 1
-        lab.keep_tmp = True
-    finally:
-        lab.stop()
-        if lab.keep_tmp:
-            print(f"{NAME}: files kept in {lab.tmp}", file=sys.stderr)
-    return status
+    return netlab.run_lab(NAME, "pgmdu", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ import sys
 import tempfile
 import time
 
-HEADER = struct.Struct(">4sIII")  # magic "PGMT", seq, count, size (as openpgm_send)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# HEADER: magic "PGMT", seq, count, size (as openpgm_send); SIGTERM raises Terminate.
+from netlab import HEADER, Terminate, check_message, make_message  # noqa: E402
+from netlab import raise_terminate as _on_term  # noqa: E402
+
 ADDR_PUB = "10.99.0.1"
 ADDR_SUB = "10.99.0.2"
 
@@ -45,34 +49,7 @@ def log(msg):
     print(f"zmq_capture: {msg}", file=sys.stderr, flush=True)
 
 
-def make_message(seq, count, size):
-    head = HEADER.pack(b"PGMT", seq, count, size)
-    return head + bytes((seq * 7 + i) & 0xFF for i in range(HEADER.size, size))
-
-
-def check_message(buf):
-    if len(buf) < HEADER.size:
-        return None, "message shorter than the 16-byte test header"
-    magic, seq, _count, size = HEADER.unpack_from(buf)
-    if magic != b"PGMT":
-        return None, "bad magic"
-    if size != len(buf):
-        return None, "length field does not match the received length"
-    for i in range(HEADER.size, len(buf)):
-        if buf[i] != (seq * 7 + i) & 0xFF:
-            return None, "payload filler corrupted"
-    return seq, None
-
-
 # --------------------------------------------------------------------------- roles
-
-
-class Terminate(Exception):
-    pass
-
-
-def _on_term(_signum, _frame):
-    raise Terminate()
 
 
 def epgm_endpoint(addr, group, port):

@@ -353,3 +353,68 @@ const char* pgmt_status_name(int status) {
             return "UNKNOWN";
     }
 }
+
+/* ---- options both programs take ----------------------------------------- */
+
+int pgmt_common_option(int opt, const char* arg, struct pgmt_common_options* o) {
+    bool ok = true;
+    switch (opt) {
+        case PGMT_OPT_NETWORK:
+            o->network = arg;
+            break;
+        case PGMT_OPT_PORT:
+            ok = pgmt_parse_int("--port", arg, 1, 65535, &o->port);
+            break;
+        case PGMT_OPT_UDP_PORT:
+            ok = pgmt_parse_int("--udp-port", arg, 1, 65535, &o->udp_port);
+            break;
+        case PGMT_OPT_GSI:
+            ok = o->have_gsi = pgmt_parse_gsi(arg, &o->gsi);
+            if (!ok)
+                fprintf(stderr, "--gsi: expected 12 hex digits or a decimal number: '%s'\n", arg);
+            break;
+        case PGMT_OPT_COUNT:
+            ok = pgmt_parse_int("--count", arg, 0, 0x7fffffff, &o->count);
+            break;
+        case PGMT_OPT_TIMEOUT:
+            ok = pgmt_parse_int("--timeout-ms", arg, 1, 86400000, &o->timeout_ms);
+            break;
+        case PGMT_OPT_RA:
+            o->router_alert = true;
+            break;
+        case PGMT_OPT_LOOP:
+            o->multicast_loop = true;
+            break;
+        case PGMT_OPT_HOPS:
+            ok = pgmt_parse_int("--hops", arg, 0, 255, &o->hops);
+            break;
+        case PGMT_OPT_MTU:
+            ok = pgmt_parse_int("--mtu", arg, 68, 65535, &o->mtu);
+            break;
+        case PGMT_OPT_QUIET:
+            o->quiet = true;
+            break;
+        default:
+            return 0;
+    }
+    return ok ? 1 : -1;
+}
+
+bool pgmt_no_extra_args(const char* prog, int argc, char** argv, void (*usage)(FILE*)) {
+    if (optind == argc) return true;
+    fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+    usage(stderr);
+    return false;
+}
+
+void pgmt_apply_common(struct pgmt_common_options* o, struct pgmt_socket_config* cfg) {
+    if (!o->have_gsi) pgmt_default_gsi(&o->gsi);
+    cfg->network = o->network;
+    cfg->port = (int)o->port;
+    cfg->udp_port = (int)o->udp_port;
+    cfg->gsi = o->gsi;
+    cfg->router_alert = o->router_alert;
+    cfg->multicast_loop = o->multicast_loop;
+    cfg->multicast_hops = (int)o->hops;
+    cfg->mtu = (int)o->mtu;
+}

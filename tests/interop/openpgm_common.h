@@ -7,9 +7,11 @@
 #ifndef PGMD_TESTS_INTEROP_OPENPGM_COMMON_H
 #define PGMD_TESTS_INTEROP_OPENPGM_COMMON_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* pgm_poll_info() is only declared when HAVE_POLL is defined. */
 #ifndef HAVE_POLL
@@ -56,6 +58,55 @@ bool pgmt_parse_gsi(const char* text, pgm_gsi_t* gsi);
 void pgmt_default_gsi(pgm_gsi_t* gsi);
 void pgmt_gsi_to_string(const pgm_gsi_t* gsi, char* out, size_t outlen);
 
+/* ---- options both programs take ----------------------------------------- */
+enum {
+    PGMT_OPT_NETWORK = 1000,
+    PGMT_OPT_PORT,
+    PGMT_OPT_UDP_PORT,
+    PGMT_OPT_GSI,
+    PGMT_OPT_COUNT,
+    PGMT_OPT_TIMEOUT,
+    PGMT_OPT_RA,
+    PGMT_OPT_LOOP,
+    PGMT_OPT_HOPS,
+    PGMT_OPT_MTU,
+    PGMT_OPT_QUIET,
+    PGMT_OPT_HELP,
+    PGMT_OPT_FIRST_OWN /* a program's own option ids start here */
+};
+
+/* The struct option entries of the options above (getopt_long). */
+#define PGMT_COMMON_LONGOPTS                                       \
+    {"network", required_argument, NULL, PGMT_OPT_NETWORK},        \
+        {"port", required_argument, NULL, PGMT_OPT_PORT},          \
+        {"udp-port", required_argument, NULL, PGMT_OPT_UDP_PORT},  \
+        {"gsi", required_argument, NULL, PGMT_OPT_GSI},            \
+        {"count", required_argument, NULL, PGMT_OPT_COUNT},        \
+        {"timeout-ms", required_argument, NULL, PGMT_OPT_TIMEOUT}, \
+        {"router-alert", no_argument, NULL, PGMT_OPT_RA},          \
+        {"multicast-loop", no_argument, NULL, PGMT_OPT_LOOP},      \
+        {"hops", required_argument, NULL, PGMT_OPT_HOPS},          \
+        {"mtu", required_argument, NULL, PGMT_OPT_MTU},            \
+        {"quiet", no_argument, NULL, PGMT_OPT_QUIET}, {            \
+        "help", no_argument, NULL, PGMT_OPT_HELP                   \
+    }
+
+struct pgmt_common_options {
+    const char* network;
+    long long port, udp_port, count, timeout_ms, hops, mtu; /* set the defaults first */
+    bool have_gsi;
+    pgm_gsi_t gsi;
+    bool router_alert, multicast_loop, quiet;
+};
+
+/* One getopt_long result: 1 when it was a common option (stored in o), 0 when it is
+ * not one (PGMT_OPT_HELP included: the program prints its usage), -1 on a bad value
+ * (the error is printed). */
+int pgmt_common_option(int opt, const char* arg, struct pgmt_common_options* o);
+/* After getopt_long: false, with a message and the usage on stderr, when arguments
+ * are left over. */
+bool pgmt_no_extra_args(const char* prog, int argc, char** argv, void (*usage)(FILE*));
+
 /* ---- socket set-up ------------------------------------------------------ */
 struct pgmt_socket_config {
     const char* network; /* "ADDR;GROUP", addresses not interface names */
@@ -88,6 +139,9 @@ struct pgmt_socket_config {
 /* pgm_init() + socket + options + bind3 + join + connect.  On failure prints a
  * message prefixed by prog to stderr and returns NULL. */
 pgm_sock_t* pgmt_open_socket(const char* prog, const struct pgmt_socket_config* cfg);
+
+/* The common options' part of cfg; o->gsi becomes the default GSI when none was given. */
+void pgmt_apply_common(struct pgmt_common_options* o, struct pgmt_socket_config* cfg);
 
 /* Wait (poll) for socket activity for at most timeout_ms (capped at 100 ms so
  * signals and deadlines are noticed).  status is the last pgm_recv status:

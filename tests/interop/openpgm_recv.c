@@ -56,17 +56,7 @@ static void usage(FILE* out) {
 }
 
 enum {
-    OPT_NETWORK = 1000,
-    OPT_PORT,
-    OPT_UDP_PORT,
-    OPT_GSI,
-    OPT_COUNT,
-    OPT_TIMEOUT,
-    OPT_READY,
-    OPT_RA,
-    OPT_LOOP,
-    OPT_HOPS,
-    OPT_MTU,
+    OPT_READY = PGMT_OPT_FIRST_OWN,
     OPT_RXW,
     OPT_PEER_EXPIRY,
     OPT_SPMR_EXPIRY,
@@ -75,32 +65,18 @@ enum {
     OPT_NAK_RDATA,
     OPT_NAK_DATA_RETRIES,
     OPT_NAK_NCF_RETRIES,
-    OPT_QUIET,
-    OPT_HELP
 };
 
 int main(int argc, char** argv) {
-    const char* network = NULL;
+    struct pgmt_common_options o = {
+        .port = 7500, .count = -1, .timeout_ms = 30000, .hops = 16, .mtu = 1500};
     const char* ready_file = NULL;
-    long long port = 7500, udp_port = 0, count = -1, timeout_ms = 30000, hops = 16, mtu = 1500;
     long long rxw_sqns = 4096, peer_expiry_ms = 30000, spmr_expiry_ms = 250, nak_bo_ms = 50;
     long long nak_rpt_ms = 200, nak_rdata_ms = 400, nak_data_retries = 20, nak_ncf_retries = 20;
-    int router_alert = 0, mcast_loop = 0, quiet = 0;
-    bool have_gsi = false;
-    pgm_gsi_t gsi;
 
     static const struct option longopts[] = {
-        {"network", required_argument, NULL, OPT_NETWORK},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"udp-port", required_argument, NULL, OPT_UDP_PORT},
-        {"gsi", required_argument, NULL, OPT_GSI},
-        {"count", required_argument, NULL, OPT_COUNT},
-        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+        PGMT_COMMON_LONGOPTS,
         {"ready-file", required_argument, NULL, OPT_READY},
-        {"router-alert", no_argument, NULL, OPT_RA},
-        {"multicast-loop", no_argument, NULL, OPT_LOOP},
-        {"hops", required_argument, NULL, OPT_HOPS},
-        {"mtu", required_argument, NULL, OPT_MTU},
         {"rxw-sqns", required_argument, NULL, OPT_RXW},
         {"peer-expiry-ms", required_argument, NULL, OPT_PEER_EXPIRY},
         {"spmr-expiry-ms", required_argument, NULL, OPT_SPMR_EXPIRY},
@@ -109,49 +85,17 @@ int main(int argc, char** argv) {
         {"nak-rdata-ivl-ms", required_argument, NULL, OPT_NAK_RDATA},
         {"nak-data-retries", required_argument, NULL, OPT_NAK_DATA_RETRIES},
         {"nak-ncf-retries", required_argument, NULL, OPT_NAK_NCF_RETRIES},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     int c;
     bool ok = true;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const int common = pgmt_common_option(c, optarg, &o);
+        if (common < 0) return 2;
+        if (common > 0) continue;
         switch (c) {
-            case OPT_NETWORK:
-                network = optarg;
-                break;
-            case OPT_PORT:
-                ok = pgmt_parse_int("--port", optarg, 1, 65535, &port);
-                break;
-            case OPT_UDP_PORT:
-                ok = pgmt_parse_int("--udp-port", optarg, 1, 65535, &udp_port);
-                break;
-            case OPT_GSI:
-                ok = have_gsi = pgmt_parse_gsi(optarg, &gsi);
-                if (!ok)
-                    fprintf(stderr, "--gsi: expected 12 hex digits or a decimal number: '%s'\n",
-                            optarg);
-                break;
-            case OPT_COUNT:
-                ok = pgmt_parse_int("--count", optarg, 0, 0x7fffffff, &count);
-                break;
-            case OPT_TIMEOUT:
-                ok = pgmt_parse_int("--timeout-ms", optarg, 1, 86400000, &timeout_ms);
-                break;
             case OPT_READY:
                 ready_file = optarg;
-                break;
-            case OPT_RA:
-                router_alert = 1;
-                break;
-            case OPT_LOOP:
-                mcast_loop = 1;
-                break;
-            case OPT_HOPS:
-                ok = pgmt_parse_int("--hops", optarg, 0, 255, &hops);
-                break;
-            case OPT_MTU:
-                ok = pgmt_parse_int("--mtu", optarg, 68, 65535, &mtu);
                 break;
             case OPT_RXW:
                 ok = pgmt_parse_int("--rxw-sqns", optarg, 1, 0x7ffffffe, &rxw_sqns);
@@ -177,10 +121,7 @@ int main(int argc, char** argv) {
             case OPT_NAK_NCF_RETRIES:
                 ok = pgmt_parse_int("--nak-ncf-retries", optarg, 1, 1000000, &nak_ncf_retries);
                 break;
-            case OPT_QUIET:
-                quiet = 1;
-                break;
-            case OPT_HELP:
+            case PGMT_OPT_HELP:
             case 'h':
                 usage(stdout);
                 return 0;
@@ -190,28 +131,17 @@ int main(int argc, char** argv) {
         }
         if (!ok) return 2;
     }
-    if (optind != argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    if (network == NULL || count < 0) {
+    if (!pgmt_no_extra_args(prog, argc, argv, usage)) return 2;
+    if (o.network == NULL || o.count < 0) {
         fprintf(stderr, "%s: --network \"ADDR;GROUP\" and --count N are required\n", prog);
         usage(stderr);
         return 2;
     }
-    if (!have_gsi) pgmt_default_gsi(&gsi);
+    const bool quiet = o.quiet;
 
     struct pgmt_socket_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.network = network;
-    cfg.port = (int)port;
-    cfg.udp_port = (int)udp_port;
-    cfg.gsi = gsi;
-    cfg.router_alert = router_alert;
-    cfg.multicast_loop = mcast_loop;
-    cfg.multicast_hops = (int)hops;
-    cfg.mtu = (int)mtu;
+    pgmt_apply_common(&o, &cfg);
     cfg.is_sender = false;
     cfg.rxw_sqns = (int)rxw_sqns;
     cfg.peer_expiry_ms = (int)peer_expiry_ms;
@@ -226,7 +156,7 @@ int main(int argc, char** argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     const int64_t t0 = pgmt_now_us();
-    const int64_t deadline = t0 + timeout_ms * 1000;
+    const int64_t deadline = t0 + o.timeout_ms * 1000;
 
     pgm_sock_t* sock = pgmt_open_socket(prog, &cfg);
     if (sock == NULL) {
@@ -234,12 +164,12 @@ int main(int argc, char** argv) {
         printf(
             "{\"received\":0,\"bytes\":0,\"unrecoverable\":0,\"in_order\":false,"
             "\"expected\":%lld,\"error\":\"socket set-up failed\"}\n",
-            count);
+            o.count);
         return 1;
     }
     if (!quiet)
         fprintf(stderr, "%s: ready: network=%s dport=%lld encap=%s%lld expecting %lld\n", prog,
-                network, port, udp_port ? "udp:" : "native:", udp_port, count);
+                o.network, o.port, o.udp_port ? "udp:" : "native:", o.udp_port, o.count);
     if (ready_file) {
         const int fd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -259,7 +189,7 @@ int main(int argc, char** argv) {
     memset(&tsi, 0, sizeof(tsi));
     unsigned errors = 0;
 
-    while (received < count) {
+    while (received < o.count) {
         if (pgmt_terminate) {
             fprintf(stderr, "%s: interrupted\n", prog);
             break;
@@ -358,11 +288,11 @@ int main(int argc, char** argv) {
         "\"expected\":%lld,\"bad\":%lld,\"duplicates\":%lld,\"other_tsi\":%lld,"
         "\"first_seq\":%lld,\"last_seq\":%lld,\"elapsed_ms\":%lld,\"timed_out\":%s,"
         "\"tsi\":\"%s\"}\n",
-        received, bytes, unrecoverable, in_order ? "true" : "false", count, bad, duplicates,
+        received, bytes, unrecoverable, in_order ? "true" : "false", o.count, bad, duplicates,
         other_tsi, first_seq, last_seq, (long long)elapsed_ms, timed_out ? "true" : "false",
         tsi_text);
     if (timed_out)
         fprintf(stderr, "%s: timed out after %lld ms with %lld of %lld messages\n", prog,
-                timeout_ms, received, count);
-    return (received == count && in_order && bad == 0) ? 0 : 1;
+                o.timeout_ms, received, o.count);
+    return (received == o.count && in_order && bad == 0) ? 0 : 1;
 }

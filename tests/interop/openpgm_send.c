@@ -55,26 +55,14 @@ static void usage(FILE* out) {
 }
 
 enum {
-    OPT_NETWORK = 1000,
-    OPT_PORT,
-    OPT_SPORT,
-    OPT_UDP_PORT,
-    OPT_GSI,
-    OPT_COUNT,
+    OPT_SPORT = PGMT_OPT_FIRST_OWN,
     OPT_SIZE,
     OPT_RATE,
     OPT_MAX_RTE,
     OPT_START_DELAY,
     OPT_LINGER,
-    OPT_TIMEOUT,
-    OPT_RA,
-    OPT_LOOP,
-    OPT_HOPS,
-    OPT_MTU,
     OPT_TXW,
     OPT_AMBIENT,
-    OPT_QUIET,
-    OPT_HELP
 };
 
 static int quiet = 0;
@@ -110,61 +98,32 @@ static bool serve_until(pgm_sock_t* sock, int64_t deadline_us, unsigned* recv_er
 }
 
 int main(int argc, char** argv) {
-    const char* network = NULL;
-    long long port = 7500, sport = 0, udp_port = 0, count = 1000, size = 200;
-    long long rate_bps = 1000000, max_rte = 0, start_delay_ms = 300, linger_ms = 3000;
-    long long timeout_ms = 60000, hops = 16, mtu = 1500, txw_sqns = -1, ambient_ms = 500;
-    int router_alert = 0, mcast_loop = 0;
-    bool have_gsi = false;
-    pgm_gsi_t gsi;
+    struct pgmt_common_options o = {
+        .port = 7500, .count = 1000, .timeout_ms = 60000, .hops = 16, .mtu = 1500};
+    long long sport = 0, size = 200, rate_bps = 1000000, max_rte = 0, start_delay_ms = 300;
+    long long linger_ms = 3000, txw_sqns = -1, ambient_ms = 500;
 
     static const struct option longopts[] = {
-        {"network", required_argument, NULL, OPT_NETWORK},
-        {"port", required_argument, NULL, OPT_PORT},
+        PGMT_COMMON_LONGOPTS,
         {"sport", required_argument, NULL, OPT_SPORT},
-        {"udp-port", required_argument, NULL, OPT_UDP_PORT},
-        {"gsi", required_argument, NULL, OPT_GSI},
-        {"count", required_argument, NULL, OPT_COUNT},
         {"size", required_argument, NULL, OPT_SIZE},
         {"rate-bps", required_argument, NULL, OPT_RATE},
         {"max-rte", required_argument, NULL, OPT_MAX_RTE},
         {"start-delay-ms", required_argument, NULL, OPT_START_DELAY},
         {"linger-ms", required_argument, NULL, OPT_LINGER},
-        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-        {"router-alert", no_argument, NULL, OPT_RA},
-        {"multicast-loop", no_argument, NULL, OPT_LOOP},
-        {"hops", required_argument, NULL, OPT_HOPS},
-        {"mtu", required_argument, NULL, OPT_MTU},
         {"txw-sqns", required_argument, NULL, OPT_TXW},
         {"ambient-spm-ms", required_argument, NULL, OPT_AMBIENT},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     int c;
     bool ok = true;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const int common = pgmt_common_option(c, optarg, &o);
+        if (common < 0) return 2;
+        if (common > 0) continue;
         switch (c) {
-            case OPT_NETWORK:
-                network = optarg;
-                break;
-            case OPT_PORT:
-                ok = pgmt_parse_int("--port", optarg, 1, 65535, &port);
-                break;
             case OPT_SPORT:
                 ok = pgmt_parse_int("--sport", optarg, 0, 65535, &sport);
-                break;
-            case OPT_UDP_PORT:
-                ok = pgmt_parse_int("--udp-port", optarg, 1, 65535, &udp_port);
-                break;
-            case OPT_GSI:
-                ok = have_gsi = pgmt_parse_gsi(optarg, &gsi);
-                if (!ok)
-                    fprintf(stderr, "--gsi: expected 12 hex digits or a decimal number: '%s'\n",
-                            optarg);
-                break;
-            case OPT_COUNT:
-                ok = pgmt_parse_int("--count", optarg, 0, 0x7fffffff, &count);
                 break;
             case OPT_SIZE:
                 ok = pgmt_parse_int("--size", optarg, PGMT_HEADER_LEN, PGMT_MAX_SIZE, &size);
@@ -181,31 +140,13 @@ int main(int argc, char** argv) {
             case OPT_LINGER:
                 ok = pgmt_parse_int("--linger-ms", optarg, 0, 3600000, &linger_ms);
                 break;
-            case OPT_TIMEOUT:
-                ok = pgmt_parse_int("--timeout-ms", optarg, 1, 86400000, &timeout_ms);
-                break;
-            case OPT_RA:
-                router_alert = 1;
-                break;
-            case OPT_LOOP:
-                mcast_loop = 1;
-                break;
-            case OPT_HOPS:
-                ok = pgmt_parse_int("--hops", optarg, 0, 255, &hops);
-                break;
-            case OPT_MTU:
-                ok = pgmt_parse_int("--mtu", optarg, 68, 65535, &mtu);
-                break;
             case OPT_TXW:
                 ok = pgmt_parse_int("--txw-sqns", optarg, 1, 0x7ffffffe, &txw_sqns);
                 break;
             case OPT_AMBIENT:
                 ok = pgmt_parse_int("--ambient-spm-ms", optarg, 1, 3600000, &ambient_ms);
                 break;
-            case OPT_QUIET:
-                quiet = 1;
-                break;
-            case OPT_HELP:
+            case PGMT_OPT_HELP:
             case 'h':
                 usage(stdout);
                 return 0;
@@ -215,22 +156,18 @@ int main(int argc, char** argv) {
         }
         if (!ok) return 2;
     }
-    if (optind != argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    if (network == NULL) {
+    if (!pgmt_no_extra_args(prog, argc, argv, usage)) return 2;
+    if (o.network == NULL) {
         fprintf(stderr, "%s: --network \"ADDR;GROUP\" is required\n", prog);
         usage(stderr);
         return 2;
     }
-    if (sport != 0 && sport == port) {
+    quiet = o.quiet;
+    if (sport != 0 && sport == o.port) {
         fprintf(stderr, "%s: --sport must differ from --port\n", prog);
         return 2;
     }
-    if (txw_sqns < 0) txw_sqns = count > 1024 ? count : 1024;
-    if (!have_gsi) pgmt_default_gsi(&gsi);
+    if (txw_sqns < 0) txw_sqns = o.count > 1024 ? o.count : 1024;
 
     /* Heartbeat SPMs after data (OpenPGM units: microseconds); then ambient. */
     const int heartbeat_us[] = {pgm_msecs(100),       pgm_msecs(100), pgm_msecs(100),
@@ -239,15 +176,8 @@ int main(int argc, char** argv) {
 
     struct pgmt_socket_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.network = network;
-    cfg.port = (int)port;
+    pgmt_apply_common(&o, &cfg);
     cfg.sport = (int)sport;
-    cfg.udp_port = (int)udp_port;
-    cfg.gsi = gsi;
-    cfg.router_alert = router_alert;
-    cfg.multicast_loop = mcast_loop;
-    cfg.multicast_hops = (int)hops;
-    cfg.mtu = (int)mtu;
     cfg.is_sender = true;
     cfg.txw_sqns = (int)txw_sqns;
     cfg.ambient_spm_ms = (int)ambient_ms;
@@ -266,7 +196,7 @@ int main(int argc, char** argv) {
     }
 
     char gsi_text[16];
-    pgmt_gsi_to_string(&gsi, gsi_text, sizeof(gsi_text));
+    pgmt_gsi_to_string(&o.gsi, gsi_text, sizeof(gsi_text));
     struct pgm_sockaddr_t name;
     socklen_t namelen = sizeof(name);
     memset(&name, 0, sizeof(name));
@@ -274,7 +204,7 @@ int main(int argc, char** argv) {
     const unsigned my_sport = ntohs(name.sa_addr.sport); /* getsockname: network order */
     if (!quiet)
         fprintf(stderr, "%s: connected: network=%s dport=%lld sport=%u gsi=%s encap=%s%lld\n", prog,
-                network, port, my_sport, gsi_text, udp_port ? "udp:" : "native:", udp_port);
+                o.network, o.port, my_sport, gsi_text, o.udp_port ? "udp:" : "native:", o.udp_port);
 
     /* OpenPGM's SSE2 copy-and-checksum wants 16-byte aligned source buffers. */
     const size_t alloc = ((size_t)size + 63u) & ~(size_t)63u;
@@ -289,7 +219,7 @@ int main(int argc, char** argv) {
     unsigned recv_errors = 0;
     int rc = 0;
     const int64_t t0 = pgmt_now_us();
-    const int64_t hard_deadline = t0 + timeout_ms * 1000;
+    const int64_t hard_deadline = t0 + o.timeout_ms * 1000;
 
     /* Announce the session with SPMs before data, so receivers define their
      * window from an SPM and can NAK even the first ODATA. */
@@ -302,7 +232,7 @@ int main(int argc, char** argv) {
     unsigned long long bytes = 0;
     bool filled = false;
 
-    while (rc == 0 && sent < count) {
+    while (rc == 0 && sent < o.count) {
         if (pgmt_terminate) {
             fprintf(stderr, "%s: interrupted after %lld messages\n", prog, sent);
             rc = 1;
@@ -311,7 +241,7 @@ int main(int argc, char** argv) {
         const int64_t now = pgmt_now_us();
         if (now >= hard_deadline) {
             fprintf(stderr, "%s: --timeout-ms %lld reached after %lld of %lld messages\n", prog,
-                    timeout_ms, sent, count);
+                    o.timeout_ms, sent, o.count);
             rc = 1;
             break;
         }
@@ -321,7 +251,7 @@ int main(int argc, char** argv) {
             continue;
         }
         if (!filled) {
-            pgmt_fill_message(msg, (size_t)size, (uint32_t)sent, (uint32_t)count);
+            pgmt_fill_message(msg, (size_t)size, (uint32_t)sent, (uint32_t)o.count);
             filled = true;
         }
         size_t written = 0;
@@ -369,6 +299,6 @@ int main(int argc, char** argv) {
     printf(
         "{\"sent\":%lld,\"bytes\":%llu,\"elapsed_ms\":%lld,\"gsi\":\"%s\",\"sport\":%u,"
         "\"udp_port\":%lld}\n",
-        sent, bytes, (long long)((pgmt_now_us() - t0) / 1000), gsi_text, my_sport, udp_port);
+        sent, bytes, (long long)((pgmt_now_us() - t0) / 1000), gsi_text, my_sport, o.udp_port);
     return rc;
 }

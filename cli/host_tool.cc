@@ -1,0 +1,86 @@
+// DOC: host_tool: see host_tool.h.
+#include "cli/host_tool.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "protocol/wire.h"
+
+namespace pgm::cli {
+
+namespace {
+
+void put32(std::uint8_t* p, std::uint32_t v) {
+    p[0] = static_cast<std::uint8_t>(v >> 24);
+    p[1] = static_cast<std::uint8_t>(v >> 16);
+    p[2] = static_cast<std::uint8_t>(v >> 8);
+    p[3] = static_cast<std::uint8_t>(v);
+}
+
+std::uint32_t get32(const std::uint8_t* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           p[3];
+}
+
+}  // namespace
+
+void check_ports(std::uint32_t port, std::uint32_t udp_port) {
+    check(port >= 1 && port <= 65535, "--port must be 1..65535");
+    check(udp_port <= 65535, "--udp-port must be 0..65535");
+}
+
+Endpoints parse_endpoints(const std::string& interface, const std::string& group) {
+    const auto address = Nla::parse(interface);
+    const auto g = Nla::parse(group);
+    if (!address || !address->is_ipv4())
+        throw UsageError("--interface: not an IPv4 address: '" + interface + "'");
+    if (!g || !g->is_ipv4() || !g->is_multicast())
+        throw UsageError("--group: not an IPv4 multicast address: '" + group + "'");
+    return {*address, *g};
+}
+
+dataplane::HostTransportConfig transport_config(const Nla& address, std::uint16_t udp_port,
+                                                bool multicast_loop) {
+    dataplane::HostTransportConfig tc;
+    tc.interface_address = address;
+    tc.encapsulation = udp_port ? Encapsulation::Udp : Encapsulation::Native;
+    tc.udp_port = udp_port ? udp_port : kDefaultUdpEncapsulationPort;
+    tc.multicast_loop = multicast_loop;
+    return tc;
+}
+
+Duration seconds(double s) {
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+bool OdataLoss::operator()(Bytes pgm) {
+    const bool odata = pgm.size() > kOffsetType && (pgm[kOffsetType] & kTypeCodeMask) ==
+                                                       static_cast<std::uint8_t>(PacketType::Odata);
+    if (!odata) return false;
+    if (std::uniform_real_distribution<double>(0, 1)(rng_) >= drop_) return false;
+    ++dropped_;
+    return true;
+}
+
+std::vector<std::uint8_t> make_pgmt(std::uint32_t seq, std::uint32_t count, std::size_t size) {
+    std::vector<std::uint8_t> m(size);
+    std::memcpy(m.data(), "PGMT", 4);
+    put32(m.data() + 4, seq);
+    put32(m.data() + 8, count);
+    put32(m.data() + 12, static_cast<std::uint32_t>(size));
+    for (std::size_t i = kPgmtHeader; i < size; ++i)
+        m[i] = static_cast<std::uint8_t>(seq * 7 + i);
+    return m;
+}
+
+const char* check_pgmt(Bytes m, std::uint32_t& seq) {
+    if (m.size() < kPgmtHeader) return "shorter than the 16-byte PGMT header";
+    if (std::memcmp(m.data(), "PGMT", 4) != 0) return "bad magic";
+    if (get32(m.data() + 12) != m.size()) return "length field does not match";
+    seq = get32(m.data() + 4);
+    for (std::size_t i = kPgmtHeader; i < m.size(); ++i)
+        if (m[i] != static_cast<std::uint8_t>(seq * 7 + i)) return "filler corrupted";
+    return nullptr;
+}
+
+}  // namespace pgm::cli
