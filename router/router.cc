@@ -492,18 +492,26 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     out.commit(t, *size);
 }
 
-void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
-                              const std::vector<Sqn>& parity_sqns) {
-    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
-    if (!own) return;
+// A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
+// of the session's upstream interface, from our address there, encapsulated as the session.
+std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& to) const {
+    auto own = env_.interface_address(s.upstream_interface, to.family());
+    if (!own) return std::nullopt;
     Transmit t;
     t.ifindex = s.upstream_interface;
     t.ip_source = *own;
-    t.ip_destination = s.upstream_neighbour;
+    t.ip_destination = to;
     t.ttl = kForwardTtl;
     t.encapsulation = s.encapsulation;
     t.udp_port = s.udp_port;
-    out.add(t, pgm);
+    return t;
+}
+
+void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
+                              const std::vector<Sqn>& parity_sqns) {
+    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    if (!t) return;
+    out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
     // NAK_SRC must be the real source: OpenPGM receivers put the router's address there.
     const NakFields& f = *v.get<NakFields>();
@@ -530,8 +538,8 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
 }
 
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
-    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
-    if (!own) return;
+    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
         auto p = parity_.find(key);
@@ -548,14 +556,7 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
         out.abandon();
         return;
     }
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = *own;
-    t.ip_destination = s.upstream_neighbour;
-    t.ttl = kForwardTtl;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    out.commit(t, *size);
+    out.commit(*t, *size);
     count(s.upstream_interface, &s, Counter::OutNaks);
     if (key.parity) count(s.upstream_interface, &s, Counter::OutParityNaks);
     count(s.upstream_interface, &s, Counter::NakRetransmitted);
@@ -756,16 +757,9 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end() || a.ifindex == it->second.upstream_interface) return;
     Session& s = it->second;
-    auto own = env_.interface_address(s.upstream_interface, s.upstream_neighbour.family());
-    if (!own) return;
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = *own;
-    t.ip_destination = s.upstream_neighbour;
-    t.ttl = kForwardTtl;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    out.add(t, pgm);
+    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    if (!t) return;
+    out.add(*t, pgm);
     count(s.upstream_interface, &s, Counter::OutSpmrs);
 }
 
@@ -821,8 +815,8 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
 void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     const Session::PendingPolr p = *s.polr;
     s.polr.reset();
-    auto own = env_.interface_address(s.upstream_interface, p.to.family());
-    if (!own) return;
+    const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
+    if (!t) return;
     MutableBytes buf = out.begin(kHeaderSize + 8);
     PacketWriter w(buf);
     // Upstream port orientation (§8.3): SPORT = data-destination port.
@@ -833,14 +827,7 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
         out.abandon();
         return;
     }
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = *own;
-    t.ip_destination = p.to;  // unicast to POLL_PATH (§14.7.2)
-    t.ttl = kForwardTtl;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    out.commit(t, *size);
+    out.commit(*t, *size);
     count(s.upstream_interface, &s, Counter::PolrOriginated);
 }
 

@@ -125,6 +125,7 @@ class Router {
     // True when an unknown option asks network elements to discard the packet (D10).
     bool opx_discards(const PacketView& v) const;
     bool addressed_to_us(const Arrival& a) const;
+    std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const;
     Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
     void expire_sessions(Time now);
