@@ -36,7 +36,10 @@ Asserts:
   REPAIR_CAP (`pgmctl -j show repair`, sampled);
 * pgmd's VmRSS (/proc/PID/status, sampled every 100 ms) stays within a bound derived from
   the caps: baseline + capture rings (4 MiB per served interface) + REPAIR_CAP * 1 KiB +
-  HOLD_BYTES + 4 MiB of allocator slack;
+  HOLD_BYTES + 4 MiB of allocator slack. Asserted for an uninstrumented pgmd only: under
+  AddressSanitizer VmRSS also holds the allocator's quarantine of freed blocks and shadow
+  memory, which no cap bounds (CI runs the suite first with the gcc build, where it is
+  asserted, then again with the sanitizer build);
 * pgmctl answers every request during the flood within its 2 s timeout;
 * both legitimate receivers complete; pgmd is alive and exits 0 on SIGTERM.
 
@@ -254,7 +257,10 @@ def run(args, lab):
                         f"cap {REPAIR_CAP}")
     bound = baseline_rss + 3 * 4 * MIB + REPAIR_CAP * 1024 + HOLD_BYTES + 4 * MIB
     peak = max(sampler.rss, default=0)
-    if peak > bound:
+    if sanitized(args.pgmd):
+        print("pgmd_hostile: pgmd is built with AddressSanitizer: VmRSS "
+              f"{peak / MIB:.1f} MiB reported, the bound is asserted in the uninstrumented run")
+    elif peak > bound:
         problems.append(f"pgmd VmRSS peaked at {peak / MIB:.1f} MiB, bound {bound / MIB:.1f} "
                         f"MiB (baseline {baseline_rss / MIB:.1f} MiB)")
     if sampler.ctl_failures or not sampler.ctl_s or max(sampler.ctl_s) > 2.5:
@@ -280,6 +286,12 @@ def run(args, lab):
           f"slowest {max(sampler.ctl_s, default=0):.2f}s")
     if problems:
         raise Failure("\n".join(problems) + "\npgmd log tail:\n" + lab.text("pgmd")[-2000:])
+
+
+def sanitized(binary):
+    """True when `binary` carries the AddressSanitizer runtime (clang links it in)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def main():
