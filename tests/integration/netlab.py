@@ -265,6 +265,18 @@ def naks_per_sqn(naks):
     return Counter(s for p in naks for s in nak_sqns(p))
 
 
+def one_nak_per_loss(upstream_naks, lost, below, router_address):
+    """The acceptance check of pgmd's NAK elimination: every lost sequence NAKed upstream
+    exactly once (repeats explained by unexplained_repeats() aside). Returns a problem
+    description, or None."""
+    per_sqn = naks_per_sqn(upstream_naks)
+    repeats = unexplained_repeats(upstream_naks, below, router_address)
+    if sorted(per_sqn) == sorted(lost) and not repeats:
+        return None
+    return (f"NAKed sequence numbers {dict(per_sqn)}, want each of {list(lost)} exactly once "
+            f"(unexplained repeats: {repeats})")
+
+
 def unexplained_repeats(upstream_naks, below, router_address):
     """Sequence numbers NAKed upstream more than once without a reason. A repeat is
     explained only by a NAK that reached the router (in capture `below`) after the router

@@ -36,7 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netlab import (Failure, decode, find_key, find_sessions, nak_sqns,  # noqa: E402
-                    naks_per_sqn, unexplained_repeats, wait_until)
+                    naks_per_sqn, one_nak_per_loss, wait_until)
 import netlab  # noqa: E402
 
 GROUP = "239.192.0.1"
@@ -120,11 +120,8 @@ igmp-querier = no
     nak_senders = {p["ip_src"] for p in naks}
     if nak_senders != {"10.1.0.2"}:
         problems.append(f"NAKs on the source's link come from {nak_senders}, want pgmd only")
-    per_sqn = naks_per_sqn(naks)
-    repeats = unexplained_repeats(naks, dn2, "10.2.2.1")
-    if sorted(per_sqn) != sorted(LOST) or repeats:
-        problems.append(f"NAKed sequence numbers on the source's link: {dict(per_sqn)}, want "
-                        f"each of {LOST} exactly once (unexplained repeats: {repeats})")
+    if (problem := one_nak_per_loss(naks, LOST, dn2, "10.2.2.1")):
+        problems.append(f"source's link: {problem}")
     rdata_dn1 = [p for p in dn1 if p.get("type") == "RDATA"]
     if rdata_dn1:
         problems.append(f"{len(rdata_dn1)} RDATA on the loss-free lan1")
@@ -159,7 +156,7 @@ igmp-querier = no
     for key, want in expect.items():
         if totals.get(key) != want:
             problems.append(f"counter {key} = {totals.get(key)}, the captures show {want}")
-    print(f"pgmd_forwarding: NAKs upstream {dict(per_sqn)}, NCFs on lan2 {len(ncf_dn2)}, "
+    print(f"pgmd_forwarding: NAKs upstream {dict(naks_per_sqn(naks))}, NCFs on lan2 {len(ncf_dn2)}, "
           f"RDATA on lan2 {len(rdata_dn2)}, RDATA on lan1 {len(rdata_dn1)}, counters "
           f"{ {k: totals.get(k) for k in expect} }")
     if problems:
@@ -245,11 +242,8 @@ def run_series(args, lab):
             senders = {(p["ip_src"], p["ip_dst"]) for p in naks}
             if senders != {(nak_from, nak_to)}:
                 problems.append(f"{where}: NAKs {senders}, want {nak_from} -> {nak_to} only")
-            per_sqn = naks_per_sqn(naks)
-            repeats = unexplained_repeats(naks, below, router)
-            if sorted(per_sqn) != sorted(LOST) or repeats:
-                problems.append(f"{where}: NAKed {dict(per_sqn)}, want each of {LOST} once "
-                                f"(unexplained repeats: {repeats})")
+            if (problem := one_nak_per_loss(naks, LOST, below, router)):
+                problems.append(f"{where}: {problem}")
         if spm_path is not None:
             paths = {p["path"] for p in packets if p.get("type") == "SPM" and "path" in p}
             if paths != {spm_path}:
