@@ -131,6 +131,10 @@ class Builder {
                 fail("[interface " + ifname + "] is given twice");
             }
         }
+        if (c_.interfaces.size() >= router::kMaxInterfaces) {
+            line_ = line;
+            fail("more than " + std::to_string(router::kMaxInterfaces) + " interfaces");
+        }
         c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
     }
 

@@ -15,6 +15,9 @@ namespace pgm::router {
 
 using namespace std::chrono_literals;
 
+// Interfaces one router serves at most: repair state holds its interface set as 64 bits.
+inline constexpr std::size_t kMaxInterfaces = 64;
+
 struct RouterConfig {
     // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period, 10/s;
     // decisions.md D4).

@@ -29,8 +29,6 @@
 
 namespace pgm::router {
 
-inline constexpr std::size_t kMaxInterfaces = 64;
-
 struct InterfaceState {
     IfIndex ifindex = 0;
     CounterSet counters;

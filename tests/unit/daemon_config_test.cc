@@ -103,6 +103,11 @@ static-groups = 239.192.0.3
 }
 
 TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
+    // The router core holds interface sets as 64 bits: the 65th interface is refused at its line.
+    std::string many;
+    for (int i = 0; i < 65; ++i)
+        many += "[interface e" + std::to_string(i) + "]\n";
+    EXPECT_EQ(error_of(many), std::make_pair(65, std::string("more than 64 interfaces")));
     EXPECT_EQ(error_of("[interface eth0]\nnonsense\n"),
               std::make_pair(2, std::string("expected 'key = value' or '[section]'")));
     EXPECT_EQ(error_of("# x\n\n[timers]\nnak-rpt-ivl = 100\n[interface eth0]\n").first, 4);
