@@ -77,7 +77,8 @@ po::options_description visible_options() {
         ("pidfile,P", po::value<std::string>(), "pid file (default /run/pgmd/pgmd.pid)")          //
         ("user,p", po::value<std::string>(),
          "drop root to USER[:GROUP] after start-up, keeping CAP_NET_RAW and CAP_NET_ADMIN")  //
-        ("check,F", "check the configuration file and exit");
+        ("check,F", "check the configuration file and exit")                                 //
+        ("config-keys", "list every key the configuration file accepts and exit");
     return o;
 }
 
@@ -91,8 +92,13 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
     }
     if (vm.count("help") != 0) {
         std::cout << "usage: pgmd [-f FILE] [-n] [-s] [-l LEVEL] [-u SOCKET] [-P PIDFILE]\n"
-                     "            [-p USER[:GROUP]] [-F] [--version]\n"
+                     "            [-p USER[:GROUP]] [-F] [--config-keys] [--version]\n"
                   << visible_options();
+        return std::nullopt;
+    }
+    if (vm.count("config-keys") != 0) {
+        for (const std::string& key : dp::config_keys())
+            std::cout << key << '\n';
         return std::nullopt;
     }
     if (vm.count("version") != 0) {

@@ -200,7 +200,7 @@ std::optional<Options> parse(int argc, char** argv) {
         "seed", po::value(&o.seed)->default_value(1), "seed of --loss and of the source port")(
         "linger", po::value(&o.linger)->default_value(o.linger),
         "seconds to keep answering NAKs after the last message, before closing with FIN")(
-        "start-delay", po::value(&o.start_delay)->default_value(o.start_delay),
+        "start-delay", po::value(&o.start_delay)->default_value(o.start_delay, "0.3"),
         "seconds of SPMs announcing the session before the first data")(
         "txw-sqns", po::value(&o.txw_sqns),
         "transmit window in packets (default: enough for the whole run, 1024..65536)")(

@@ -3,6 +3,7 @@
 #include <net/if.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -104,7 +105,12 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
-// The keys outside interface sections, with what each one sets.
+// The keys of an [interface NAME] section.
+constexpr std::array<std::string_view, 3> kInterfaceKeys = {"static-groups", "join-groups",
+                                                            "igmp-querier"};
+
+// The keys outside interface sections: the file's only global keys (Builder::apply refuses any
+// other), each handled in Builder::set_global.
 po::options_description global_keys() {
     po::options_description d;
     auto add = [&](const char* name) { d.add_options()(name, po::value<std::string>()); };
@@ -138,7 +144,8 @@ class Builder {
         c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
     }
 
-    void apply(const std::string& name, const std::string& value, int line) {
+    // `registered`: Boost matched the name among global_keys().
+    void apply(const std::string& name, const std::string& value, int line, bool registered) {
         line_ = line;
         value_ = value;
         if (name.starts_with(kInterfaceSection)) {
@@ -147,6 +154,7 @@ class Builder {
                             name.substr(dot + 1));
             return;
         }
+        if (!registered) fail("unknown key '" + name + "'");
         const bool list = name == "udp-ports";
         if (!list && !seen_.emplace(name, line).second) {
             fail("'" + name + "' is given twice (first on line " + std::to_string(seen_[name]) +
@@ -267,6 +275,9 @@ class Builder {
             it = c_.interfaces.end() - 1;
         }
         InterfaceConfig& ic = *it;
+        if (std::find(kInterfaceKeys.begin(), kInterfaceKeys.end(), key) == kInterfaceKeys.end()) {
+            fail("unknown key '" + key + "' in [interface " + ifname + "]");
+        }
         if (key == "static-groups" || key == "join-groups") {
             auto& list = key == "static-groups" ? ic.static_groups : ic.join_groups;
             for (const std::string& w : words(value_)) {
@@ -373,9 +384,19 @@ DaemonConfig parse_config(std::istream& in, const std::string& file_name) {
         const po::option& o = parsed.options[i];
         const std::string value = o.value.empty() ? std::string() : o.value.front();
         // The pre-scan's name: the same key, with the interface name of the section trimmed.
-        b.apply(keys[i].name, value, keys[i].line);
+        b.apply(keys[i].name, value, keys[i].line, !o.unregistered);
     }
     return b.finish();
+}
+
+std::vector<std::string> config_keys() {
+    std::vector<std::string> keys;
+    const po::options_description globals = global_keys();
+    for (const auto& option : globals.options())
+        keys.push_back(option->long_name());
+    for (std::string_view key : kInterfaceKeys)
+        keys.push_back(std::string(kInterfaceSection) + "NAME." + std::string(key));
+    return keys;
 }
 
 DaemonConfig load_config(const std::string& path) {

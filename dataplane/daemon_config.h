@@ -100,6 +100,11 @@ DaemonConfig parse_config(std::istream& in, const std::string& file_name);
 // Reads and parses `path`. Throws ConfigError (also when the file cannot be read).
 DaemonConfig load_config(const std::string& path);
 
+// Every key the file accepts: "key" (global), "section.key", and "interface NAME.key" for the
+// keys of [interface NAME] sections. `pgmd --config-keys` prints them (pgmd.conf(5) is checked
+// against that list).
+std::vector<std::string> config_keys();
+
 // "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);
 
