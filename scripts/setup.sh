@@ -33,7 +33,7 @@ packages=(
   libboost-program-options-dev libcap-dev libnl-3-dev libnl-route-3-dev libpcap-dev
   nlohmann-json3-dev
   # tests and benchmarks
-  googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest tcpdump tshark
+  googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest strace tcpdump tshark
   # interop peers
   libpgm-dev libzmq3-dev python3-zmq
   # network lab

@@ -7,10 +7,14 @@
  * Extra keys: "expected", "bad" (corrupt messages), "duplicates", "other_tsi"
  * (messages from a second session, ignored), "first_seq", "last_seq",
  * "elapsed_ms", "timed_out", "tsi".
- * "unrecoverable" counts OpenPGM's unrecoverable-loss (RESET) reports.  When the
+ * "unrecoverable" counts OpenPGM's unrecoverable-loss (RESET) reports.
+ * With --late-join (a receiver that joins a running session) the first message may have
+ * any sequence: the receiver is complete once message count-1 arrived with every message
+ * from its first one to there.  When the
  * socket cannot be set up, the line has received 0 and an "error" key.
  *
- * Exit status: 0 only if N messages arrived in order with intact content;
+ * Exit status: 0 only if N messages (--late-join: the first seen to N-1) arrived in order
+ * with intact content;
  * 1 otherwise (timeout, loss, corruption, interruption); 2 on bad usage.
  */
 #define _GNU_SOURCE 1
@@ -39,6 +43,7 @@ static void usage(FILE* out) {
         "  --count N              messages expected (required)\n"
         "  --timeout-ms T         give up after T ms (default 30000)\n"
         "  --ready-file PATH      create PATH once the socket is connected\n"
+        "  --late-join            start at the first message heard, complete at message N-1\n"
         "  --router-alert         send NAKs/SPMRs with IP Router Alert\n"
         "  --multicast-loop       enable multicast loopback\n"
         "  --hops N               multicast TTL (default 16)\n"
@@ -57,6 +62,7 @@ static void usage(FILE* out) {
 
 enum {
     OPT_READY = PGMT_OPT_FIRST_OWN,
+    OPT_LATE_JOIN,
     OPT_RXW,
     OPT_PEER_EXPIRY,
     OPT_SPMR_EXPIRY,
@@ -71,12 +77,14 @@ int main(int argc, char** argv) {
     struct pgmt_common_options o = {
         .port = 7500, .count = -1, .timeout_ms = 30000, .hops = 16, .mtu = 1500};
     const char* ready_file = NULL;
+    bool late_join = false;
     long long rxw_sqns = 4096, peer_expiry_ms = 30000, spmr_expiry_ms = 250, nak_bo_ms = 50;
     long long nak_rpt_ms = 200, nak_rdata_ms = 400, nak_data_retries = 20, nak_ncf_retries = 20;
 
     static const struct option longopts[] = {
         PGMT_COMMON_LONGOPTS,
         {"ready-file", required_argument, NULL, OPT_READY},
+        {"late-join", no_argument, NULL, OPT_LATE_JOIN},
         {"rxw-sqns", required_argument, NULL, OPT_RXW},
         {"peer-expiry-ms", required_argument, NULL, OPT_PEER_EXPIRY},
         {"spmr-expiry-ms", required_argument, NULL, OPT_SPMR_EXPIRY},
@@ -96,6 +104,9 @@ int main(int argc, char** argv) {
         switch (c) {
             case OPT_READY:
                 ready_file = optarg;
+                break;
+            case OPT_LATE_JOIN:
+                late_join = true;
                 break;
             case OPT_RXW:
                 ok = pgmt_parse_int("--rxw-sqns", optarg, 1, 0x7ffffffe, &rxw_sqns);
@@ -189,7 +200,7 @@ int main(int argc, char** argv) {
     memset(&tsi, 0, sizeof(tsi));
     unsigned errors = 0;
 
-    while (received < o.count) {
+    while (late_join ? last_seq < o.count - 1 : received < o.count) {
         if (pgmt_terminate) {
             fprintf(stderr, "%s: interrupted\n", prog);
             break;
@@ -227,7 +238,10 @@ int main(int argc, char** argv) {
                     bad++;
                     break;
                 }
-                if (first_seq < 0) first_seq = seq;
+                if (first_seq < 0) {
+                    first_seq = seq;
+                    if (late_join) next_expected = seq;
+                }
                 if ((long long)seq < next_expected) {
                     duplicates++;
                     in_order = false;
@@ -294,5 +308,6 @@ int main(int argc, char** argv) {
     if (timed_out)
         fprintf(stderr, "%s: timed out after %lld ms with %lld of %lld messages\n", prog,
                 o.timeout_ms, received, o.count);
-    return (received == o.count && in_order && bad == 0) ? 0 : 1;
+    const bool complete = late_join ? last_seq == o.count - 1 : received == o.count;
+    return (complete && in_order && bad == 0) ? 0 : 1;
 }
