@@ -13,6 +13,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "protocol/ip.h"
@@ -48,6 +51,29 @@ struct Transmit {
     std::size_t offset = 0;                                 // of the PGM bytes in the arena
     std::size_t length = 0;
     const std::uint8_t* external = nullptr;  // set: the caller's bytes (add_reference)
+};
+
+// An allocator whose value-initialisation leaves bytes as they are. Output::begin() grows the
+// arena by the largest packet that may be written and commit() shrinks it to the real size;
+// zero-filling that room each time cost more than writing the packet, and PacketWriter
+// clears every byte it reserves anyway.
+template <class T>
+struct UninitialisedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitialisedAllocator<U>;
+    };
+    UninitialisedAllocator() = default;
+    template <class U>
+    UninitialisedAllocator(const UninitialisedAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
 };
 
 class Output {
@@ -102,7 +128,7 @@ class Output {
     }
 
   private:
-    std::vector<std::uint8_t> arena_;
+    std::vector<std::uint8_t, UninitialisedAllocator<std::uint8_t>> arena_;
     std::vector<Transmit> transmits_;
     std::size_t start_ = 0;
 };

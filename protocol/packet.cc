@@ -409,13 +409,3 @@ std::optional<OptCrqst> PacketView::crqst() const {
 }
 
 }  // namespace pgm
-
-std::size_t std::hash<pgm::Tsi>::operator()(const pgm::Tsi& t) const noexcept {
-    std::uint64_t v = t.source_port;
-    for (std::uint8_t b : t.gsi.bytes)
-        v = (v << 8) | b;
-    v ^= v >> 33;
-    v *= 0xff51afd7ed558ccdull;
-    v ^= v >> 33;
-    return static_cast<std::size_t>(v);
-}

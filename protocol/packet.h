@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <variant>
 
@@ -56,7 +57,15 @@ struct Gsi {
 struct Tsi {
     Gsi gsi;
     std::uint16_t source_port = 0;
-    friend bool operator==(const Tsi&, const Tsi&) = default;
+    // One 8-byte compare (the defaulted operator calls memcmp for the GSI): every packet the
+    // router handles compares TSIs in its session and repair lookups.
+    friend bool operator==(const Tsi& a, const Tsi& b) {
+        std::uint64_t x, y;
+        static_assert(sizeof(Tsi) == sizeof x);
+        std::memcpy(&x, &a, sizeof x);
+        std::memcpy(&y, &b, sizeof y);
+        return x == y;
+    }
 };
 
 struct Header {
@@ -203,7 +212,16 @@ bool is_network_significant(std::uint8_t option_type, PacketType packet_type);
 
 }  // namespace pgm
 
+// Inline: every packet the router handles looks its session up by TSI.
 template <>
 struct std::hash<pgm::Tsi> {
-    std::size_t operator()(const pgm::Tsi& t) const noexcept;
+    std::size_t operator()(const pgm::Tsi& t) const noexcept {
+        std::uint64_t v = t.source_port;
+        for (std::uint8_t b : t.gsi.bytes)
+            v = (v << 8) | b;
+        v ^= v >> 33;
+        v *= 0xff51afd7ed558ccdull;
+        v ^= v >> 33;
+        return static_cast<std::size_t>(v);
+    }
 };

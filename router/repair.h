@@ -48,6 +48,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/seq.h"
@@ -171,3 +173,10 @@ struct std::hash<pgm::router::RepairKey> {
                ((std::size_t{k.sqn.value()} * 2 + k.parity) * 0x9E3779B97F4A7C15ull);
     }
 };
+
+namespace pgm::router {
+// The repair state of every NAKed sequence: open addressing, entries stored in place (no
+// allocation per entry, one probe sequence per lookup; decisions.md D28). Inserting may move
+// entries: hold no reference to an entry across an insertion.
+using RepairTable = absl::flat_hash_map<RepairKey, RepairEntry, std::hash<RepairKey>>;
+}  // namespace pgm::router

@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
 // Largest NCF the router writes: NAK fields with two IPv6 NLAs and a full OPT_NAK_LIST echoed.
-// Output::begin() sizes (and zero-fills) the arena by this bound, so it must stay tight.
+// Output::begin() sizes the arena by this bound, so it must stay tight.
 constexpr std::size_t kMaxNcfSize =
     kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
 
@@ -53,6 +53,7 @@ bool valid_tgs(std::uint32_t tgs) {
 Router::Router(const RouterConfig& config, const Environment& environment)
     : config_(config), env_(environment), random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
+    slot_by_ifindex_.fill(kNoSlot);
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
 }
 
@@ -68,13 +69,24 @@ void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
 }
 
-std::size_t Router::slot(IfIndex ifindex) {
+std::size_t Router::slot_slow(IfIndex ifindex) {
     for (std::size_t i = 0; i < interfaces_.size(); ++i)
         if (interfaces_[i].ifindex == ifindex) return i;
     if (interfaces_.size() == kMaxInterfaces)
         return kMaxInterfaces - 1;  // documented limit: shared
     interfaces_.push_back(InterfaceState{ifindex, {}, 0, {}});
-    return interfaces_.size() - 1;
+    const std::size_t i = interfaces_.size() - 1;
+    if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
+    return i;
+}
+
+Session* Router::find_session(const Tsi& tsi) {
+    if (cached_session_ && cached_tsi_ == tsi) return cached_session_;
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) return nullptr;
+    cached_tsi_ = tsi;
+    cached_session_ = &it->second;
+    return cached_session_;
 }
 
 void Router::count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) {
@@ -128,6 +140,21 @@ bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
 }
 
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
+    // The bulk of the traffic: ODATA without options. Its header is all the router reads, so
+    // it is decoded here without building a PacketView. Anything the full parser would
+    // reject (or that has options) takes the full path below, which counts it.
+    constexpr std::size_t kOdataHeaderEnd = kHeaderSize + 8;
+    if (pgm.size() >= kOdataHeaderEnd &&
+        pgm[kOffsetType] == static_cast<std::uint8_t>(PacketType::Odata) &&
+        pgm[kOffsetOptions] == 0 &&
+        load16(pgm.data() + kOffsetTsduLength) == pgm.size() - kOdataHeaderEnd) {
+        Tsi tsi;
+        std::copy_n(pgm.data() + kOffsetGsi, tsi.gsi.bytes.size(), tsi.gsi.bytes.begin());
+        tsi.source_port = load16(pgm.data() + kOffsetSport);
+        on_odata(a, tsi, Sqn(load32(pgm.data() + kHeaderSize)), nullptr, pgm, out);
+        if (now >= next_session_sweep_) expire_sessions(now);
+        return;
+    }
     // ODATA is switched without transport processing (§2.3): its checksum is the receivers'.
     ParseOptions opts;
     opts.verify_checksum =
@@ -149,7 +176,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_spm(a, v, pgm, now, out);
             break;
         case PacketType::Odata:
-            on_odata(a, v, pgm, out);
+            on_odata(a, v.header.tsi(), v.get<DataFields>()->sqn, &v, pgm, out);
             break;
         case PacketType::Rdata:
             on_rdata(a, v, pgm, now, out);
@@ -301,13 +328,13 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
 
 // --- ODATA: switched to the members (§2.3) --------------------------------------------------
 
-void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
+void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
+                      Output& out) {
     if_counters(a.ifindex)[Counter::InOdata]++;
-    auto it = sessions_.find(v.header.tsi());
-    Session* s = it == sessions_.end() ? nullptr : &it->second;
+    Session* s = find_session(tsi);
     if (s) {
         s->counters[Counter::InOdata]++;
-        note_lead(*s, v.get<DataFields>()->sqn);
+        note_lead(*s, sqn);
     }
     // RPF: from the session's upstream interface, or the route towards the source.
     IfIndex upstream =
@@ -325,13 +352,13 @@ void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& 
     t.encapsulation = a.ip.encapsulation;
     t.udp_port = a.ip.udp_destination_port;
     // Switched unchanged (§2.3), so sent without a copy, unless an option must be invalidated.
-    const bool rewrite = v.has_unknown_options && (v.header.option_flags & kOptNetwork);
+    const bool rewrite = v && v->has_unknown_options && (v->header.option_flags & kOptNetwork);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
         t.ifindex = i;
         if (rewrite) {
             out.add(t, pgm);
-            apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
+            apply_opx(*v, out.mutable_bytes(out.transmits().back()), i);
         } else {
             out.add_reference(t, pgm);
         }
@@ -906,7 +933,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     return tr.actions;
 }
 
-void Router::erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator it) {
+void Router::erase_repair(RepairTable::iterator it) {
     if (it->second.phase == RepairPhase::Repaired) {
         auto h = held_.find(it->first);
         if (h != held_.end()) {
@@ -983,6 +1010,7 @@ void Router::on_timer(Time now, Output& out) {
 }
 
 void Router::expire_sessions(Time now) {
+    cached_session_ = nullptr;
     std::erase_if(sessions_, [&](const auto& kv) {
         return now - kv.second.last_spm >= config_.session_lifetime;
     });
@@ -1000,9 +1028,15 @@ void Router::interface_down(IfIndex ifindex) {
     const InterfaceSlots bit = InterfaceSlots{1} << slot(ifindex);
     for (auto& [key, e] : repairs_)
         e.interfaces &= ~bit;
+    cached_session_ = nullptr;
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
-    std::erase_if(repairs_, [&](const auto& kv) { return !sessions_.contains(kv.first.tsi); });
+    for (auto it = repairs_.begin(); it != repairs_.end();) {
+        if (!sessions_.contains(it->first.tsi))
+            repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid
+        else
+            ++it;
+    }
     std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
     std::erase_if(held_, [&](const auto& kv) {
         const bool gone = !repairs_.contains(kv.first);

@@ -51,7 +51,7 @@ class Router {
 
     // Inspection.
     const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
-    const std::unordered_map<RepairKey, RepairEntry>& repairs() const { return repairs_; }
+    const RepairTable& repairs() const { return repairs_; }
     // Packet counts of the parity entries (keys with `parity` set), §11.6.
     const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const { return parity_; }
     const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
@@ -75,14 +75,25 @@ class Router {
         bool operator>(const TimerItem& o) const { return at > o.at; }
     };
 
-    std::size_t slot(IfIndex ifindex);
+    // Runs for every counter update: small interface indexes (the usual case) are one load.
+    std::size_t slot(IfIndex ifindex) {
+        if (ifindex < slot_by_ifindex_.size() && slot_by_ifindex_[ifindex] != kNoSlot)
+            return slot_by_ifindex_[ifindex];
+        return slot_slow(ifindex);
+    }
+    std::size_t slot_slow(IfIndex ifindex);
+    // sessions_.find() behind a one-entry cache (packets come in bursts of one session).
+    // Every erase from sessions_ must reset cached_session_.
+    Session* find_session(const Tsi& tsi);
     CounterSet& if_counters(IfIndex ifindex) { return interfaces_[slot(ifindex)].counters; }
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
     bool admit_naks(IfIndex ifindex, std::size_t n, Time now);
 
     // Per type.
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
-    void on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
+    // `v`: the parsed packet when it has options (they may need rewriting), else null.
+    void on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
+                  Output& out);
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
@@ -103,7 +114,7 @@ class Router {
     // `hold_bytes`: size of the RDATA an Rdata event would hold (D27).
     std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
                         Session* s, Output* out, std::size_t hold_bytes = 0);
-    void erase_repair(std::unordered_map<RepairKey, RepairEntry>::iterator it);
+    void erase_repair(RepairTable::iterator it);
     void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
     void arm(const RepairKey& key, RepairEntry& e);
     // `parity_sqns`: for a parity NAK, the sequences to put in the NCF (header, then the
@@ -131,11 +142,16 @@ class Router {
     RouterConfig config_;
     const Environment& env_;
     std::unordered_map<Tsi, Session> sessions_;
-    std::unordered_map<RepairKey, RepairEntry> repairs_;
+    RepairTable repairs_;
     std::unordered_map<RepairKey, ParityCounts> parity_;  // one per parity entry of repairs_
     std::vector<Sqn> parity_ncf_, parity_forward_;        // scratch, reused per parity NAK
     std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
     std::vector<InterfaceState> interfaces_;
+    // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
+    static constexpr std::uint8_t kNoSlot = 0xFF;
+    std::array<std::uint8_t, 256> slot_by_ifindex_;
+    Tsi cached_tsi_;
+    Session* cached_session_ = nullptr;
     std::array<std::uint64_t, 32> malformed_by_reason_{};
     Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
