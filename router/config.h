@@ -52,6 +52,16 @@ struct RouterConfig {
     // tests fix it.
     std::uint64_t random_seed = 0x5eed;
 
+    // DLR discovery (RFC 3208 §9.5.3.1, N-DLR-1; decisions.md D28): a NAK for a session with
+    // no known DLR makes the router POLL its downstream interfaces with PGM_POLL_DLR. Off by
+    // default: redirects are then learnt only from upstream DLRs' multicast POLRs.
+    bool discover_dlrs = false;
+    // At most one discovery round per session this often.
+    Duration dlr_poll_interval = 30s;
+    // POLL_BO_IVL of the discovery POLLs: DLRs answer within it (§14.5). Answers are accepted
+    // until POLL_BO_IVL + NAK_RPT_IVL after the POLL (the round trip on top of the back-off).
+    Duration dlr_poll_backoff = 100ms;
+
     bool valid() const {
         return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();
     }

@@ -43,6 +43,16 @@ namespace pgm::router {
     X(PolrOriginated)    /* POLRs sent */                                                   \
     X(InSpmrs)           /* not in the MIB: routed as plain unicast by the dataplane */     \
     X(Malformed)                                                                            \
+    X(PollOriginated)     /* POLLs sent: PGM_POLL_DLR discovery (D28) */                    \
+    X(PolrSuccess)        /* redirecting POLR that recorded a DLR (D28) */                  \
+    X(PolrNoState)        /* POLR for no session, or answering no POLL of ours */           \
+    X(PolrError)          /* redirecting POLR failing the checks of D28 */                  \
+    X(NakForwardedDLR)    /* NAKs sent to a DLR instead of the upstream neighbour */        \
+    X(NakRetryExpiredDLR) /* unconfirmed by the DLR: sent upstream (N-DLR-6) */             \
+    X(InRedirectNcfs)     /* unicast NCFs from an off-tree DLR, terminated (N-NCF-10) */    \
+    X(DlrNakFallback)     /* not in the MIB: N-DLR-5, N-DLR-7, the SQN sent upstream */     \
+    X(DlrRdataRewritten)  /* not in the MIB: off-tree DLR RDATA sent as the source's */     \
+    X(DlrNnaksForwarded)  /* not in the MIB: off-tree DLR NNAKs sent upstream */            \
     X(InRdataNoSessionErrors)                                                               \
     X(InNakNoSessionErrors)                                                                 \
     X(InNnakNoSessionErrors)                                                                \

@@ -46,10 +46,15 @@ RepairTransition transition(RepairPhase p, RepairEvent e) {
                 return stay(p, kNoAction);  // already repaired: nothing to do
             case E::HoldExpired:
                 return remove();
+            case E::RedirectFallback:  // repaired meanwhile: a NAK like any other
+                return stay(p, kEliminated | kResendHeld);
             default:
                 return ignored();  // parity events: parity entries are never REPAIRED
         }
     }
+    // §9.5.3.2 (N-DLR-6, N-DLR-7): the NAK the DLR did not answer goes upstream, repeated
+    // as a first NAK.
+    if (e == E::RedirectFallback) return to(P::Pending, kForwardNak | kStartRepeat);
     // §7.3, 7.8: RDATA ends the repair in every phase; pgmd then holds it (D27).
     if (e == E::Rdata) return to(P::Repaired, kForwardRdata | kHoldRdata);
     // §11.6, parity: the same in every phase but REPAIRED.

@@ -20,6 +20,8 @@
 //   REPAIRED ── NAK: NCF, the held RDATA sent back on its interface, not forwarded
 //            ── RDATA_HOLD over: delete
 //   OUTSTANDING, ANTICIPATED, ELIM_SUSPENDED ── NAK_RDATA_IVL: delete (timed out)
+//   any phase but REPAIRED ── REDIRECT_FALLBACK: forward the NAK upstream, PENDING (the DLR it
+//                went to did not confirm, or lacks the data: router/redirect.h)
 //
 // Parity repairs (§11.6, checklist C27, decisions.md D9) use the same entries, keyed by
 // TSI + TG_SQN with RepairKey::parity set, and three more events the router derives from
@@ -53,6 +55,7 @@
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/seq.h"
+#include "router/redirect.h"
 
 namespace pgm::router {
 
@@ -80,6 +83,9 @@ enum class RepairEvent : std::uint8_t {
     NcfShort,      // parity NCF from upstream with a count below the largest known
     NnakMore,      // parity NNAK with a count not below the largest known
     RdataPartial,  // parity RDATA after which interfaces still want packets
+    // DLR redirection (router/redirect.h): the NAK sent to a DLR must now go upstream (no
+    // NCF from the DLR within NAK_RPT_IVL, or a NAK for it on the off-tree DLR's interface).
+    RedirectFallback,
 };
 
 // What the router does after a transition (bit set).
@@ -122,6 +128,7 @@ struct RepairKey {
 
 struct RepairEntry {
     RepairPhase phase = RepairPhase::Pending;
+    RedirectTarget redirect = RedirectTarget::None;  // where the last NAK for it went
     InterfaceSlots interfaces = 0;
     // Pending: next repeat / NAK_RPT_IVL end. Outstanding, Anticipated: NAK_ELIM_IVL end /
     // NAK_RDATA_IVL end. ElimSuspended: unused / NAK_RDATA_IVL end. NullNak: lifetime / unused.

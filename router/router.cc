@@ -194,6 +194,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             break;               // never forwarded (§14.1)
         case PacketType::Polr:
             if_counters(a.ifindex)[Counter::InPolrs]++;
+            on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
             break;
         case PacketType::Spmr:
             if_counters(a.ifindex)[Counter::InSpmrs]++;
@@ -379,26 +380,36 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     Session& s = it->second;
     count(a.ifindex, &s, Counter::InRdata);
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
+    // N-RD-7: the off-tree DLR's unicast RDATA goes on as the source's (redirect.cc).
+    if (auto as_source = dlr_rdata_arrival(a, s)) {
+        forward_rdata(*as_source, v, pgm, s, 0, now, out);
+        return;
+    }
     if (a.ifindex != s.upstream_interface || !a.ip.destination.is_multicast()) {
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
+    forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
+}
+
+void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                           InterfaceSlots exclude, Time now, Output& out) {
     if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     if (v.header.parity()) {
-        on_parity_rdata(a, v, pgm, s, now, out);
+        on_parity_rdata(a, v, pgm, s, exclude, now, out);
         return;
     }
-    const RepairKey key{it->first, v.get<DataFields>()->sqn};
+    const RepairKey key{v.header.tsi(), v.get<DataFields>()->sqn};
     note_lead(s, key.sqn);
     auto e = repairs_.find(key);
     if (e == repairs_.end()) {
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);  // §7.8: no state, dropped
         return;
     }
-    const InterfaceSlots slots = e->second.interfaces & ~(InterfaceSlots{1} << slot(a.ifindex));
+    const InterfaceSlots slots = e->second.interfaces & ~exclude;
     const std::uint16_t actions = apply(key, RepairEvent::Rdata, 0, now, &s, &out, pgm.size());
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;   // the source, or an upstream DLR sending as the source (§9.5.2.1)
@@ -434,8 +445,8 @@ void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Outp
 // N-RD-6, N-RD-8: a parity RDATA serves every interface of its TG's entry and brings each
 // one's count (and the largest) down by one; interfaces that want no more leave the entry,
 // which is deleted when none is left. Parity entries are never held (decisions.md D9).
-void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
-                             Output& out) {
+void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                             InterfaceSlots exclude, Time now, Output& out) {
     if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the TG cannot be told
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);
         return;
@@ -451,7 +462,7 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
     ParityCounts& pc = parity_[key];
     if (auto cur = v.curr_tgsize(); cur && cur->size < s.tgs)
         pc.offset = static_cast<std::uint16_t>(s.tgs - cur->size);
-    const InterfaceSlots slots = e->second.interfaces & ~(InterfaceSlots{1} << slot(a.ifindex));
+    const InterfaceSlots slots = e->second.interfaces & ~exclude;
     if (pc.largest > 0) --pc.largest;
     InterfaceSlots remaining = 0;
     std::erase_if(pc.interfaces, [&](ParityCounts::Slot& i) {
@@ -535,8 +546,8 @@ std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& t
 }
 
 void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
-                              const std::vector<Sqn>& parity_sqns) {
-    const auto t = upstream_transmit(s, s.upstream_neighbour);
+                              const std::vector<Sqn>& parity_sqns, RedirectTarget target) {
+    const auto t = nak_transmit(s, target);
     if (!t) return;
     out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
@@ -559,13 +570,15 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
                 set_sqn(base + 4 * i, parity_sqns[i + 1]);
         }
     }
-    apply_opx(v, copy, s.upstream_interface);
-    count(s.upstream_interface, &s,
-          v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
+    apply_opx(v, copy, t->ifindex);
+    count(t->ifindex, &s, v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
+    if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
 }
 
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
-    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    const RedirectTarget target =
+        s.redirect.used ? repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
+    const auto t = nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
@@ -584,9 +597,10 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
         return;
     }
     out.commit(*t, *size);
-    count(s.upstream_interface, &s, Counter::OutNaks);
-    if (key.parity) count(s.upstream_interface, &s, Counter::OutParityNaks);
-    count(s.upstream_interface, &s, Counter::NakRetransmitted);
+    count(t->ifindex, &s, Counter::OutNaks);
+    if (key.parity) count(t->ifindex, &s, Counter::OutParityNaks);
+    count(t->ifindex, &s, Counter::NakRetransmitted);
+    if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
 }
 
 // NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
@@ -617,6 +631,11 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         count(a.ifindex, &s, Counter::NakError);
         return;
     }
+    // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
+    if (null_nak && from_off_tree_dlr(a, s)) {
+        forward_dlr_nnak(a, v, pgm, s, out);
+        return;
+    }
     if (parity) {
         on_parity_nak_like(a, v, pgm, s, now, out);
         return;
@@ -638,21 +657,29 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         arrival = InterfaceSlots{1} << slot(a.ifindex);
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
+    // DLR redirection (redirect.cc): NNAKs always go upstream.
+    const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
+    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         const RepairKey key{it->first, sqn};
-        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
+        const RepairEvent e = on_dlr_interface && redirect_falls_back(a, key, s)
+                                  ? RepairEvent::RedirectFallback
+                                  : event;
+        const std::uint16_t actions = apply(key, e, arrival, now, &s, nullptr);
+        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
         if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     });
     if (forward) {
-        forward_upstream(v, pgm, s, out);  // intact, list and all (§9.3.3)
+        forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
     } else if (eliminated) {
         // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
+    if (!null_nak && config_.discover_dlrs) poll_for_dlrs(it->first, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -676,6 +703,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     }
     const std::size_t arrival_slot = slot(a.ifindex);
     const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
+    const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
+    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
     parity_ncf_.clear();
     parity_forward_.clear();
     bool forward = false;
@@ -692,7 +721,10 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         else
             event = pit != parity_.end() && p.wanted <= largest ? RepairEvent::Nak
                                                                 : RepairEvent::NakMore;
+        if (on_dlr_interface && redirect_falls_back(a, key, s))
+            event = RepairEvent::RedirectFallback;
         const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
+        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
         std::uint16_t confirm = p.wanted;
         std::uint16_t ask = p.wanted;
         if (!null_nak && repairs_.contains(key)) {
@@ -715,7 +747,7 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         count(a.ifindex, &s, Counter::OutParityNcfs);
     }
     if (forward) {
-        forward_upstream(v, pgm, s, out, parity_forward_);
+        forward_upstream(v, pgm, s, out, parity_forward_, target);
         if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
     } else if (eliminated) {
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
@@ -735,6 +767,10 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
     Session& s = it->second;
     s.counters[Counter::InNcfs]++;
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
+    if (from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
+        on_dlr_ncf(a, v, s, now);
+        return;
+    }
     if (a.ifindex != s.upstream_interface) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
@@ -989,6 +1025,10 @@ void Router::on_timer(Time now, Output& out) {
             arm(item.key, e);
             continue;
         }
+        if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
+            redirect_expired(item.key, e, *s, now, out);  // N-DLR-6: upstream now
+            continue;
+        }
         if (s && event == RepairEvent::RptIvlExpired)
             count(s->upstream_interface, s, Counter::NakRetryExpired);
         if (s && event == RepairEvent::RdataIvlExpired)
@@ -1031,6 +1071,9 @@ void Router::interface_down(IfIndex ifindex) {
     cached_session_ = nullptr;
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
+    for (auto& [tsi, s] : sessions_)  // an off-tree DLR behind it is out of reach (redirect.h)
+        if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
+            s.redirect.off_tree.reset();
     for (auto it = repairs_.begin(); it != repairs_.end();) {
         if (!sessions_.contains(it->first.tsi))
             repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid

@@ -98,8 +98,11 @@ class Router {
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now);
     // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
-    void on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
-                         Output& out);
+    // `exclude`: interfaces not sent the RDATA (the one it came from).
+    void forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                       InterfaceSlots exclude, Time now, Output& out);
+    void on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                         InterfaceSlots exclude, Time now, Output& out);
     void on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
                             Output& out);
     void on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
@@ -122,8 +125,10 @@ class Router {
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                   const std::vector<Sqn>& parity_sqns = {});
     // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
+    // `target`: the upstream neighbour, or a DLR the NAK is redirected to (redirect.cc).
     void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
-                          const std::vector<Sqn>& parity_sqns = {});
+                          const std::vector<Sqn>& parity_sqns = {},
+                          RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
@@ -138,6 +143,30 @@ class Router {
     Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
     void expire_sessions(Time now);
+
+    // DLR redirection, the network-element side of §9.5.3 (router/redirect.h, redirect.cc).
+    void on_polr(const Arrival& a, const PacketView& v, Time now);
+    // The DLR record `target` names, if the session has it and it may take this NAK.
+    const DlrRecord* usable_dlr(const Session& s, RedirectTarget target, bool parity) const;
+    // Where a NAK arriving as `a` goes when it must go upstream (N-DLR-2, -3, -5).
+    RedirectTarget choose_redirect(const Arrival& a, const PacketView& v, const Session& s);
+    void mark_redirect(const RepairKey& key, RedirectTarget target);
+    // Where the repeat of `key`'s NAK goes: where the last one went while that DLR is usable.
+    RedirectTarget repeat_target(const RepairKey& key, Session& s);
+    std::optional<Transmit> nak_transmit(const Session& s, RedirectTarget target) const;
+    bool from_off_tree_dlr(const Arrival& a, const Session& s) const;
+    bool on_off_tree_dlr_interface(const Arrival& a, const Session& s) const;
+    // A NAK for `key` seen on the off-tree DLR's interface: true when its NAK had gone to
+    // that DLR, which it no longer does (N-DLR-5, N-DLR-7).
+    bool redirect_falls_back(const Arrival& a, const RepairKey& key, Session& s);
+    void on_dlr_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
+    void forward_dlr_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                          Output& out);
+    // The off-tree DLR's unicast RDATA as the source's multicast (N-RD-7), else nullopt.
+    std::optional<Arrival> dlr_rdata_arrival(const Arrival& a, Session& s);
+    // NAK_RPT_IVL over for a NAK sent to a DLR: the record goes, the NAK goes upstream.
+    void redirect_expired(const RepairKey& key, RepairEntry& e, Session& s, Time now, Output& out);
+    void poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out);
 
     RouterConfig config_;
     const Environment& env_;

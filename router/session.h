@@ -10,6 +10,7 @@
 #include "protocol/nla.h"
 #include "protocol/seq.h"
 #include "router/counters.h"
+#include "router/redirect.h"
 
 namespace pgm::router {
 
@@ -46,6 +47,9 @@ struct Session {
     bool poll_round0_seen = false;
     std::optional<PendingPolr> polr;
     std::uint32_t polr_generation = 0;
+
+    // DLRs NAKs are redirected to, and DLR discovery as a POLL parent (router/redirect.h).
+    RedirectState redirect;
 };
 
 }  // namespace pgm::router

@@ -236,7 +236,7 @@ void RouterScenario::expect_counters_match_links(const RouterNode& r) const {
         {PacketType::Nak, Counter::InNaks, Counter::OutNaks},
         {PacketType::Nnak, Counter::InNnaks, Counter::OutNnaks},
         {PacketType::Ncf, Counter::InNcfs, Counter::OutNcfs},
-        {PacketType::Poll, Counter::InPolls, Counter::Count},
+        {PacketType::Poll, Counter::InPolls, Counter::PollOriginated},
         {PacketType::Polr, Counter::InPolrs, Counter::PolrOriginated},
         {PacketType::Spmr, Counter::InSpmrs, Counter::OutSpmrs},
     };
