@@ -298,6 +298,16 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     if (!no_window && !v.nbr_unreach()) {
         s->window = SqnWindow{f.trail, f.lead};
         if (!s->window.empty()) note_lead(*s, f.lead);
+        // OPT_CURR_TGSIZE here shortens the TG that SPM_LEAD ends (§11.4): its parity
+        // repairs stop sending an interface RDATA once only the offset is left (N-RD-6).
+        if (auto cur = v.curr_tgsize();
+            cur && s->tgs != 0 && cur->size >= 1 && cur->size < s->tgs) {
+            const Session::ShortenedTg st{decode_parity(s->tgs, f.lead).tg,
+                                          static_cast<std::uint16_t>(s->tgs - cur->size)};
+            s->shortened_tg = st;
+            if (auto pc = parity_.find(RepairKey{tsi, st.tg, true}); pc != parity_.end())
+                pc->second.offset = st.offset;
+        }
     }
 
     if (a.ip.ttl <= 1) {
@@ -459,7 +469,7 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);
         return;
     }
-    ParityCounts& pc = parity_[key];
+    ParityCounts& pc = parity_counts(key, s);
     if (auto cur = v.curr_tgsize(); cur && cur->size < s.tgs)
         pc.offset = static_cast<std::uint16_t>(s.tgs - cur->size);
     const InterfaceSlots slots = e->second.interfaces & ~exclude;
@@ -728,13 +738,13 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         std::uint16_t confirm = p.wanted;
         std::uint16_t ask = p.wanted;
         if (!null_nak && repairs_.contains(key)) {
-            ParityCounts& pc = parity_[key];
+            ParityCounts& pc = parity_counts(key, s);
             pc.raise(arrival_slot, p.wanted);
             if (p.wanted > pc.largest) pc.largest = p.wanted;
             confirm = pc.wanted(arrival_slot);
             ask = pc.largest;
         } else if (null_nak && repairs_.contains(key)) {
-            parity_.try_emplace(key);  // a NULL_NAK parity entry: no counts yet
+            parity_counts(key, s);  // a NULL_NAK parity entry: no counts yet
         }
         parity_ncf_.push_back(encode_parity(p.tg, confirm));
         parity_forward_.push_back(encode_parity(p.tg, ask));
@@ -805,7 +815,7 @@ void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Ti
                                       : RepairEvent::NcfShort;
         const std::uint16_t actions = apply(key, event, 0, now, &s, nullptr);
         if (repairs_.contains(key)) {
-            ParityCounts& pc = parity_[key];
+            ParityCounts& pc = parity_counts(key, s);
             if (p.wanted > pc.largest) pc.largest = p.wanted;
         }
         if (actions & kStartConfirmed)
@@ -824,6 +834,13 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
     if (!t) return;
     out.add(*t, pgm);
     count(s.upstream_interface, &s, Counter::OutSpmrs);
+}
+
+ParityCounts& Router::parity_counts(const RepairKey& key, const Session& s) {
+    auto [it, created] = parity_.try_emplace(key);
+    if (created && s.shortened_tg && s.shortened_tg->tg == key.sqn)
+        it->second.offset = s.shortened_tg->offset;
+    return it->second;
 }
 
 void Router::note_lead(Session& s, Sqn sqn) {

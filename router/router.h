@@ -109,6 +109,8 @@ class Router {
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
     void on_poll(const Arrival& a, const PacketView& v, Time now);
     static void note_lead(Session& s, Sqn sqn);
+    // The counts of a parity entry, made with the session's TG-size offset when new.
+    ParityCounts& parity_counts(const RepairKey& key, const Session& s);
     void send_polr(const Tsi& tsi, Session& s, Output& out);
     std::uint64_t next_random();
 

@@ -28,6 +28,14 @@ struct Session {
     // PARITY_PRM_TGS of the last SPM with OPT_PARITY_PRM (§11.6, C27); 0: none seen, so
     // parity NAKs, NCFs and RDATA cannot be decoded and are dropped.
     std::uint32_t tgs = 0;
+    // The transmission group the source shortened, from OPT_CURR_TGSIZE in an SPM whose lead
+    // is that TG's last sequence (§11.4, §11.6, N-SPM-8), and its TG-size offset
+    // (TGS - the actual size). Applied to that TG's parity repair state, now or when made.
+    struct ShortenedTg {
+        Sqn tg;
+        std::uint16_t offset = 0;
+    };
+    std::optional<ShortenedTg> shortened_tg;
     Encapsulation encapsulation = Encapsulation::Native;
     std::uint16_t udp_port = 0;
     std::uint8_t last_ttl = 0;

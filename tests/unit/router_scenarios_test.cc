@@ -719,6 +719,66 @@ TEST_F(RouterScenario, Scenario17_ParityRepair) {
     EXPECT_TRUE(ne1.parity_counts().empty());
 }
 
+// 17, the SPM variant (§11.4, N-SPM-8): OPT_CURR_TGSIZE in an SPM whose lead ends a shortened
+// TG sets that TG's offset, whether its parity state exists already (TG 20) or comes later
+// (TG 16). TGS = 4, both TGs shortened to 2 packets: offset 2.
+TEST_F(RouterScenario, Scenario17_TgShortenedByAnSpm) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 17, 2ms);
+    spm(t.source, session, at(80ms), Sqn(2), {OptParityPrm{false, true, 4}, OptCurrTgsize{2}},
+        Sqn(1), Sqn(17));
+    const Endpoint& ra = t.on_a[0];
+    const Endpoint& rb = t.on_b[0];
+    const IpParams down = downstream_ip(session);
+    auto parity_rdata = [&](Time when, Sqn sqn) {
+        PacketSpec p = parity(session.rdata(sqn, Sqn(1), std::vector<std::uint8_t>(32, 0xAB)));
+        t.source.host->send_at(when, t.source.port.ifindex, down, p);
+    };
+    const router::Router& ne1 = t.ne1->router();
+
+    // TG 16: A lost one packet (wants 1 + 2 = 3), B two (4). Each RDATA takes one off.
+    const router::RepairKey tg16{session.tsi(), Sqn(16), true};
+    nak(ra, at(200ms), parity(session.nak(Sqn(16 | 2))));
+    nak(rb, at(210ms), parity(session.nak(Sqn(16 | 3))));
+    t.source.host->send_at(at(250ms), t.source.port.ifindex, down,
+                           parity(session.ncf(Sqn(16 | 3))));
+    net.run_until(at(300ms));
+    ASSERT_TRUE(ne1.parity_counts().contains(tg16));
+    EXPECT_EQ(ne1.parity_counts().at(tg16).offset, 2u);
+    parity_rdata(at(310ms), Sqn(16));
+    net.run_until(at(315ms));
+    EXPECT_EQ(ne1.interfaces_of(ne1.repairs().at(tg16).interfaces),
+              std::vector<IfIndex>{t.b.ifindex});
+    parity_rdata(at(320ms), Sqn(17));
+    net.run_until(at(325ms));
+    EXPECT_FALSE(ne1.repairs().contains(tg16));
+    EXPECT_EQ(ra.count(PacketType::Rdata), 1u);
+    EXPECT_EQ(rb.count(PacketType::Rdata), 2u);
+
+    // TG 20: the state exists (unshortened: offset 0) when the SPM announcing 21 as the last
+    // sequence of a 2-packet TG arrives.
+    const router::RepairKey tg20{session.tsi(), Sqn(20), true};
+    for (std::uint32_t q = 18; q <= 21; ++q) {
+        PacketSpec o = session.odata(Sqn(q), Sqn(1), std::vector<std::uint8_t>(32, 0xCD));
+        t.source.host->send_at(at(400ms) + q * 1ms, t.source.port.ifindex, down, o);
+    }
+    nak(rb, at(500ms), parity(session.nak(Sqn(20 | 3))));
+    t.source.host->send_at(at(550ms), t.source.port.ifindex, down,
+                           parity(session.ncf(Sqn(20 | 3))));
+    net.run_until(at(600ms));
+    EXPECT_EQ(ne1.parity_counts().at(tg20).offset, 0u);
+    spm(t.source, session, at(650ms), Sqn(3), {OptParityPrm{false, true, 4}, OptCurrTgsize{2}},
+        Sqn(1), Sqn(21));
+    net.run_until(at(700ms));
+    EXPECT_EQ(ne1.parity_counts().at(tg20).offset, 2u);
+    parity_rdata(at(710ms), Sqn(20));
+    parity_rdata(at(720ms), Sqn(21));
+    net.run_until(at(800ms));
+    EXPECT_FALSE(ne1.repairs().contains(tg20));
+    EXPECT_EQ(rb.count(PacketType::Rdata), 4u);
+    EXPECT_TRUE(ne1.parity_counts().empty());
+}
+
 // A parity NAK before any OPT_PARITY_PRM cannot be read (no TGS): neither confirmed nor
 // forwarded; a selective NAK for the same sequence is unaffected.
 TEST_F(RouterScenario, ParityNakWithoutTgsIsDropped) {
