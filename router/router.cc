@@ -66,6 +66,7 @@ std::uint64_t Router::next_random() {
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
+    dlr_forget_stale();  // sessions out of the DLR scopes now; bounds apply at the next SPM
 }
 
 std::size_t Router::slot(IfIndex ifindex) {
@@ -149,7 +150,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_spm(a, v, pgm, now, out);
             break;
         case PacketType::Odata:
-            on_odata(a, v, pgm, out);
+            on_odata(a, v, pgm, now, out);
             break;
         case PacketType::Rdata:
             on_rdata(a, v, pgm, now, out);
@@ -159,7 +160,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_nak_like(a, v, pgm, now, out);
             break;
         case PacketType::Ncf:
-            on_ncf(a, v, now);
+            on_ncf(a, v, now, out);
             break;
         case PacketType::Poll:
             if_counters(a.ifindex)[Counter::InPolls]++;
@@ -271,6 +272,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         s->window = SqnWindow{f.trail, f.lead};
         if (!s->window.empty()) note_lead(*s, f.lead);
     }
+    if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
 
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
@@ -301,7 +303,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
 
 // --- ODATA: switched to the members (§2.3) --------------------------------------------------
 
-void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
+void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
     if_counters(a.ifindex)[Counter::InOdata]++;
     auto it = sessions_.find(v.header.tsi());
     Session* s = it == sessions_.end() ? nullptr : &it->second;
@@ -313,6 +315,8 @@ void Router::on_odata(const Arrival& a, const PacketView& v, Bytes pgm, Output& 
     IfIndex upstream =
         s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
     if (upstream != a.ifindex) return;
+    if (s && config_.dlr.enabled() && dlr_serves(*s))
+        dlr_on_data(it->first, *s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
@@ -356,6 +360,8 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
+    if (config_.dlr.enabled() && dlr_serves(s))
+        dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
@@ -585,6 +591,12 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     Session& s = it->second;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
+    // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
+    if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
+        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s)) {
+        dlr_on_parent_nak(a, v, it->first, s, now, out);
+        return;
+    }
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
         count(a.ifindex, &s, Counter::NakError);
@@ -609,6 +621,8 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         send_ncf(a, v, s, out);
         count(a.ifindex, &s, Counter::OutNcfs);
         arrival = InterfaceSlots{1} << slot(a.ifindex);
+        // As a DLR: what the cache holds is answered here (dlr.cc).
+        if (config_.dlr.enabled() && dlr_on_nak(a, v, it->first, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     bool forward = false;
@@ -697,7 +711,7 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
 
 // --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------
 
-void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
+void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNcfs);
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
@@ -712,6 +726,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
     }
+    if (config_.dlr.enabled()) dlr_on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         on_parity_ncf(a, v, s, now);
         return;
@@ -799,15 +814,16 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
         count(a.ifindex, &s, Counter::PollRandomIgnore);
         return;
     }
-    // GENERAL polls are answered; DLR polls only by a DLR (we are none); unknown sub-types
-    // MUST NOT be answered.
-    if (f.subtype != kPollGeneral) {
+    // GENERAL polls are answered; DLR polls only when we are a DLR for the session
+    // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
+    const bool dlr_poll = f.subtype == kPollDlr && config_.dlr.enabled() && dlr_serves(s);
+    if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
     }
     const auto backoff = std::chrono::microseconds(
         f.backoff_ivl_us == 0 ? 0 : next_random() % (std::uint64_t{f.backoff_ivl_us} + 1));
-    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff};
+    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff, dlr_poll};
     polr_timers_.push(PolrTimer{s.polr->at, it->first, ++s.polr_generation});
     count(a.ifindex, &s, Counter::PollSuccess);
 }
@@ -817,11 +833,12 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     s.polr.reset();
     const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
     if (!t) return;
-    MutableBytes buf = out.begin(kHeaderSize + 8);
+    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
     PacketWriter w(buf);
     // Upstream port orientation (§8.3): SPORT = data-destination port.
     w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
     w.polr(PolrFields{p.sqn, p.round});
+    if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
     auto size = w.finish();
     if (!size) {
         out.abandon();
@@ -829,6 +846,7 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     }
     out.commit(*t, *size);
     count(s.upstream_interface, &s, Counter::PolrOriginated);
+    if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }
 
 // --- The state machine applied -----------------------------------------------------------
@@ -986,6 +1004,7 @@ void Router::expire_sessions(Time now) {
     std::erase_if(sessions_, [&](const auto& kv) {
         return now - kv.second.last_spm >= config_.session_lifetime;
     });
+    if (!dlr_.empty()) dlr_forget_stale();
     if (sessions_.empty()) {
         next_session_sweep_ = kNever;
         return;
@@ -1003,6 +1022,7 @@ void Router::interface_down(IfIndex ifindex) {
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
     std::erase_if(repairs_, [&](const auto& kv) { return !sessions_.contains(kv.first.tsi); });
+    dlr_forget_stale();
     std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
     std::erase_if(held_, [&](const auto& kv) {
         const bool gone = !repairs_.contains(kv.first);
