@@ -358,6 +358,31 @@ void render_sessions(const Json& data, std::ostream& out) {
     t.print(out);
 }
 
+void render_dlr(const Json& data, std::ostream& out) {
+    if (!data.value("enabled", false)) {
+        out << "no designated local repairers: " << text(data.value("note", Json())) << '\n';
+        return;
+    }
+    out << "DLR for";
+    for (const Json& s : data.value("scopes", Json::array())) {
+        out << ' ' << text(s.value("group", Json()));
+        if (s.value("source", Json()).is_string()) out << " (source " << text(s["source"]) << ')';
+    }
+    out << "; cache per session: " << text(data.value("cache_bytes_per_session", Json()))
+        << " bytes, " << text(data.value("cache_packets_per_session", Json())) << " packets\n";
+    Table t({"TSI", "GROUP", ">BYTES", ">PACKETS", ">HOLES", ">HITS", ">MISSES", ">LOCAL", ">NNAKS",
+             ">EVICTED", ">GAP-NAKS", ">POLRS"});
+    for (const Json& d : data.value("dlr", Json::array())) {
+        t.add({text(d.value("tsi", Json())), text(d.value("group", Json())),
+               text(d.value("cache_bytes", Json())), text(d.value("cache_packets", Json())),
+               text(d.value("holes", Json())), text(d.value("hits", Json())),
+               text(d.value("misses", Json())), text(d.value("naks_answered_locally", Json())),
+               text(d.value("nnaks_sent", Json())), text(d.value("evictions", Json())),
+               text(d.value("gap_naks", Json())), text(d.value("redirecting_polrs", Json()))});
+    }
+    t.print(out);
+}
+
 void render_repair(const Json& data, std::ostream& out) {
     Table t({"TSI", ">SQN", "PHASE", "INTERFACES", "TIMERS"});
     for (const Json& r : data.value("repair", Json::array())) {
@@ -445,10 +470,7 @@ void render(const Command& command, const Json& data, bool show_zero, std::ostre
     } else if (command.what == "counters") {
         render_counters(data, show_zero, !command.interface_filter, out);
     } else if (command.what == "dlr") {
-        if (data.value("dlr", Json::array()).empty())
-            out << "no designated local repairers: " << data.value("note", "") << '\n';
-        else
-            out << data["dlr"].dump(2) << '\n';
+        render_dlr(data, out);
     } else {
         out << data.dump(2) << '\n';
     }

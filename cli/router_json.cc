@@ -198,7 +198,7 @@ Json show(const Json& request, RouterView& view) {
     if (what == "counters") return counters_json(view, parse_filter(request, what, {"interface"}));
     if (what == "dlr") {
         parse_filter(request, what, {});
-        return dlr_json();
+        return dlr_json(view);
     }
     throw RequestError("cannot show \"" + what +
                        "\" (interfaces, sessions, repair, counters or dlr)");
@@ -405,9 +405,52 @@ Json counters_json(const RouterView& view, const Filter& filter) {
                 {"malformed_by_reason", std::move(malformed)}};
 }
 
-Json dlr_json() {
-    return Json{{"dlr", Json::array()},
-                {"note", "designated local repairers are not implemented yet (a later issue)"}};
+Json dlr_json(const RouterView& view) {
+    const router::Router& r = view.router;
+    const router::DlrConfig& config = r.config().dlr;
+    Json scopes = Json::array();
+    for (const router::DlrScope& scope : config.scopes) {
+        scopes.push_back(
+            Json{{"group", scope.group.to_string() + "/" + std::to_string(scope.prefix_length)},
+                 {"source", scope.source ? Json(scope.source->to_string()) : Json(nullptr)}});
+    }
+    std::vector<std::pair<std::string, Tsi>> rows;
+    for (const auto& [tsi, d] : r.dlr_sessions())
+        if (r.sessions().contains(tsi)) rows.emplace_back(tsi_to_string(tsi), tsi);
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    Json list = Json::array();
+    for (const auto& [name, tsi] : rows) {
+        const router::DlrCache& cache = r.dlr_sessions().at(tsi).cache;
+        const Session& s = r.sessions().at(tsi);
+        const CounterSet& c = s.counters;
+        list.push_back(Json{
+            {"tsi", name},
+            {"source", s.source.to_string()},
+            {"group", s.group.to_string()},
+            {"cache_bytes", cache.bytes()},
+            {"cache_packets", cache.packets()},
+            {"cache_span", cache.span()},
+            {"first_sqn", cache.first() ? Json(cache.first()->value()) : Json(nullptr)},
+            {"holes", cache.holes().size()},
+            {"hits", c[Counter::DlrCacheHits]},
+            {"misses", c[Counter::DlrCacheMisses]},
+            {"naks_answered_locally", c[Counter::DlrNaksAnsweredLocally]},
+            {"rdata_sent", c[Counter::DlrRdataMsgsSent]},
+            {"nnaks_sent", c[Counter::DlrNNaksSent]},
+            {"naks_ignored", c[Counter::DlrNaksIgnored]},
+            {"evictions", c[Counter::DlrCacheEvictions]},
+            {"gap_naks", c[Counter::DlrGapNaks]},
+            {"redirecting_polrs", c[Counter::DlrRedirectingPolrs]},
+        });
+    }
+    Json data{{"enabled", config.enabled()},
+              {"scopes", std::move(scopes)},
+              {"cache_bytes_per_session", config.cache_bytes_per_session},
+              {"cache_packets_per_session", config.cache_packets_per_session},
+              {"dlr", std::move(list)}};
+    if (!config.enabled()) data["note"] = "no [dlr] group configured: pgmd is no DLR";
+    return data;
 }
 
 Json handle_request(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {

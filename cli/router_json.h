@@ -68,7 +68,7 @@ Json interfaces_json(const RouterView& view, const Filter& filter);
 Json sessions_json(const RouterView& view, const Filter& filter);
 Json repair_json(const RouterView& view, const Filter& filter);
 Json counters_json(const RouterView& view, const Filter& filter);
-Json dlr_json();
+Json dlr_json(const RouterView& view);
 
 // One request, one reply. Commands that change state (clear, reload) need
 // `peer.may_change_state`. Never throws on any request content.

@@ -123,6 +123,8 @@ po::options_description global_keys() {
           "igmp.query-response-interval", "igmp.last-member-query-interval"}) {
         add(k);
     }
+    for (const char* k : {"dlr.group", "dlr.cache-bytes", "dlr.cache-packets"})
+        add(k);
     return d;
 }
 
@@ -155,7 +157,7 @@ class Builder {
             return;
         }
         if (!registered) fail("unknown key '" + name + "'");
-        const bool list = name == "udp-ports";
+        const bool list = name == "udp-ports" || name == "dlr.group";
         if (!list && !seen_.emplace(name, line).second) {
             fail("'" + name + "' is given twice (first on line " + std::to_string(seen_[name]) +
                  ")");
@@ -201,6 +203,34 @@ class Builder {
             fail(key + ": '" + text + "' is not an IPv4 multicast group");
         }
         return *a;
+    }
+
+    // `group = 239.192.0.0/16 [source 10.0.0.1]`: the sessions pgmd repairs as a DLR.
+    router::DlrScope dlr_scope() {
+        const std::vector<std::string> w = words(value_);
+        if (w.size() != 1 && !(w.size() == 3 && w[1] == "source")) {
+            fail("group: '" + value_ + "' is not 'GROUP[/PREFIX] [source ADDRESS]'");
+        }
+        router::DlrScope scope;
+        const auto slash = w[0].find('/');
+        auto g = Nla::parse(w[0].substr(0, slash));
+        if (!g || !g->is_ipv4() || !g->is_multicast()) {
+            fail("group: '" + w[0] + "' is not an IPv4 multicast group or prefix");
+        }
+        scope.group = *g;
+        if (slash != std::string::npos) {
+            auto bits = parse_number<unsigned>(std::string_view(w[0]).substr(slash + 1));
+            if (!bits || *bits < 4 || *bits > 32) fail("group: prefix length not in 4..32");
+            scope.prefix_length = static_cast<std::uint8_t>(*bits);
+        }
+        if (w.size() == 3) {
+            auto src = Nla::parse(w[2]);
+            if (!src || !src->is_ipv4() || src->is_multicast()) {
+                fail("group: source '" + w[2] + "' is not an IPv4 unicast address");
+            }
+            scope.source = *src;
+        }
+        return scope;
     }
 
     void set_global(const std::string& name) {
@@ -249,6 +279,14 @@ class Builder {
         } else if (name == "limits.max-naks-per-second-per-interface") {
             r.max_naks_per_second_per_interface =
                 static_cast<std::uint32_t>(count("max-naks-per-second-per-interface", 1u << 30));
+        } else if (name == "dlr.group") {
+            r.dlr.scopes.push_back(dlr_scope());
+        } else if (name == "dlr.cache-bytes") {
+            r.dlr.cache_bytes_per_session = count("cache-bytes", std::size_t{1} << 34);
+            if (r.dlr.cache_bytes_per_session == 0) fail("cache-bytes: must be positive");
+        } else if (name == "dlr.cache-packets") {
+            r.dlr.cache_packets_per_session = count("cache-packets", 1u << 24);
+            if (r.dlr.cache_packets_per_session == 0) fail("cache-packets: must be positive");
         } else if (name == "igmp.robustness") {
             const auto n = count("robustness", 7);
             if (n < 1) fail("robustness: must be 1..7");

@@ -8,8 +8,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "protocol/io.h"
+#include "protocol/nla.h"
 
 namespace pgm::router {
 
@@ -17,6 +20,25 @@ using namespace std::chrono_literals;
 
 // Interfaces one router serves at most: repair state holds its interface set as 64 bits.
 inline constexpr std::size_t kMaxInterfaces = 64;
+
+// Which sessions pgmd serves as a Designated Local Repairer (RFC 3208 §9.5, router/dlr.h):
+// those whose group lies in `group`/`prefix_length` and, when `source` is set, whose data
+// source is that address.
+struct DlrScope {
+    Nla group;
+    std::uint8_t prefix_length = 32;  // bits of `group` that must match (IPv6: up to 128)
+    std::optional<Nla> source;
+    bool matches(const Nla& session_source, const Nla& session_group) const;
+};
+
+struct DlrConfig {
+    // Empty: pgmd is no DLR (the default).
+    std::vector<DlrScope> scopes;
+    // The ODATA/RDATA cache of one session never holds more than these.
+    std::size_t cache_bytes_per_session = 4u << 20;
+    std::size_t cache_packets_per_session = 4096;
+    bool enabled() const { return !scopes.empty(); }
+};
 
 struct RouterConfig {
     // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period, 10/s;
@@ -61,6 +83,9 @@ struct RouterConfig {
     // POLL_BO_IVL of the discovery POLLs: DLRs answer within it (§14.5). Answers are accepted
     // until POLL_BO_IVL + NAK_RPT_IVL after the POLL (the round trip on top of the back-off).
     Duration dlr_poll_backoff = 100ms;
+
+    // Designated Local Repairer (§9.5): off unless scopes are configured.
+    DlrConfig dlr;
 
     bool valid() const {
         return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();

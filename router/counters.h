@@ -81,7 +81,17 @@ namespace pgm::router {
     X(OptionInvalidated) /* not in the MIB: unknown option rewritten to OPT_INVALID */      \
     X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */         \
     X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */             \
-    X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */
+    X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */                  \
+    /* Designated Local Repairer (router/dlr.h); pgmDlr* names where the MIB has one */     \
+    X(DlrCacheHits)           /* NAKed sequences the cache held */                          \
+    X(DlrCacheMisses)         /* NAKed sequences it lacked (sent upstream) */               \
+    X(DlrNaksAnsweredLocally) /* NAKs answered from the cache */                            \
+    X(DlrRdataMsgsSent)       /* pgmDlrSourceRdataMsgsSent: RDATA from the cache */         \
+    X(DlrNNaksSent)           /* pgmDlrSourceNNaksSent */                                   \
+    X(DlrNaksIgnored)         /* held, but sent to that interface within ELIM_IVL */        \
+    X(DlrCacheEvictions)      /* cached packets dropped (trail, bounds) */                  \
+    X(DlrGapNaks)             /* own NAKs for data it missed upstream */                    \
+    X(DlrRedirectingPolrs)    /* POLRs with OPT_REDIRECT sent */
 
 enum class Counter : std::uint8_t {
 #define PGMD_X(name) name,

@@ -183,7 +183,7 @@ struct std::hash<pgm::router::RepairKey> {
 
 namespace pgm::router {
 // The repair state of every NAKed sequence: open addressing, entries stored in place (no
-// allocation per entry, one probe sequence per lookup; decisions.md D28). Inserting may move
+// allocation per entry, one probe sequence per lookup; decisions.md D30). Inserting may move
 // entries: hold no reference to an entry across an insertion.
 using RepairTable = absl::flat_hash_map<RepairKey, RepairEntry, std::hash<RepairKey>>;
 }  // namespace pgm::router

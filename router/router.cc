@@ -67,6 +67,7 @@ std::uint64_t Router::next_random() {
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
+    dlr_forget_stale();  // sessions out of the DLR scopes now; bounds apply at the next SPM
 }
 
 std::size_t Router::slot_slow(IfIndex ifindex) {
@@ -151,7 +152,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         Tsi tsi;
         std::copy_n(pgm.data() + kOffsetGsi, tsi.gsi.bytes.size(), tsi.gsi.bytes.begin());
         tsi.source_port = load16(pgm.data() + kOffsetSport);
-        on_odata(a, tsi, Sqn(load32(pgm.data() + kHeaderSize)), nullptr, pgm, out);
+        on_odata(a, tsi, Sqn(load32(pgm.data() + kHeaderSize)), nullptr, pgm, now, out);
         if (now >= next_session_sweep_) expire_sessions(now);
         return;
     }
@@ -176,7 +177,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_spm(a, v, pgm, now, out);
             break;
         case PacketType::Odata:
-            on_odata(a, v.header.tsi(), v.get<DataFields>()->sqn, &v, pgm, out);
+            on_odata(a, v.header.tsi(), v.get<DataFields>()->sqn, &v, pgm, now, out);
             break;
         case PacketType::Rdata:
             on_rdata(a, v, pgm, now, out);
@@ -186,7 +187,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_nak_like(a, v, pgm, now, out);
             break;
         case PacketType::Ncf:
-            on_ncf(a, v, now);
+            on_ncf(a, v, now, out);
             break;
         case PacketType::Poll:
             if_counters(a.ifindex)[Counter::InPolls]++;
@@ -309,6 +310,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
                 pc->second.offset = st.offset;
         }
     }
+    if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
 
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
@@ -340,7 +342,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
 // --- ODATA: switched to the members (§2.3) --------------------------------------------------
 
 void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
-                      Output& out) {
+                      Time now, Output& out) {
     if_counters(a.ifindex)[Counter::InOdata]++;
     Session* s = find_session(tsi);
     if (s) {
@@ -351,6 +353,15 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
     IfIndex upstream =
         s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
     if (upstream != a.ifindex) return;
+    if (s && config_.dlr.enabled() && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
+        if (v) {
+            dlr_on_data(tsi, *s, *v, pgm, now, out);
+        } else {
+            ParseOptions opts;  // the fast path skipped the view; dlr_on_data checks the sum
+            opts.verify_checksum = false;
+            if (ParseResult r = parse(pgm, opts)) dlr_on_data(tsi, *s, r.view, pgm, now, out);
+        }
+    }
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
@@ -399,6 +410,8 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
+    if (config_.dlr.enabled() && dlr_serves(s))
+        dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
 }
 
@@ -636,6 +649,12 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     Session& s = it->second;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
+    // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
+    if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
+        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s)) {
+        dlr_on_parent_nak(a, v, it->first, s, now, out);
+        return;
+    }
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
         count(a.ifindex, &s, Counter::NakError);
@@ -665,6 +684,8 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         send_ncf(a, v, s, out);
         count(a.ifindex, &s, Counter::OutNcfs);
         arrival = InterfaceSlots{1} << slot(a.ifindex);
+        // As a DLR: what the cache holds is answered here (dlr.cc).
+        if (config_.dlr.enabled() && dlr_on_nak(a, v, it->first, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
@@ -766,7 +787,7 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
 
 // --- NCF: confirmation and anticipation (§7.3, 7.5) ----------------------------------------
 
-void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
+void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNcfs);
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
@@ -785,6 +806,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
     }
+    if (config_.dlr.enabled()) dlr_on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         on_parity_ncf(a, v, s, now);
         return;
@@ -879,15 +901,16 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
         count(a.ifindex, &s, Counter::PollRandomIgnore);
         return;
     }
-    // GENERAL polls are answered; DLR polls only by a DLR (we are none); unknown sub-types
-    // MUST NOT be answered.
-    if (f.subtype != kPollGeneral) {
+    // GENERAL polls are answered; DLR polls only when we are a DLR for the session
+    // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
+    const bool dlr_poll = f.subtype == kPollDlr && config_.dlr.enabled() && dlr_serves(s);
+    if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
     }
     const auto backoff = std::chrono::microseconds(
         f.backoff_ivl_us == 0 ? 0 : next_random() % (std::uint64_t{f.backoff_ivl_us} + 1));
-    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff};
+    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff, dlr_poll};
     polr_timers_.push(PolrTimer{s.polr->at, it->first, ++s.polr_generation});
     count(a.ifindex, &s, Counter::PollSuccess);
 }
@@ -897,11 +920,12 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     s.polr.reset();
     const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
     if (!t) return;
-    MutableBytes buf = out.begin(kHeaderSize + 8);
+    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
     PacketWriter w(buf);
     // Upstream port orientation (§8.3): SPORT = data-destination port.
     w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
     w.polr(PolrFields{p.sqn, p.round});
+    if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
     auto size = w.finish();
     if (!size) {
         out.abandon();
@@ -909,6 +933,7 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     }
     out.commit(*t, *size);
     count(s.upstream_interface, &s, Counter::PolrOriginated);
+    if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }
 
 // --- The state machine applied -----------------------------------------------------------
@@ -1071,6 +1096,7 @@ void Router::expire_sessions(Time now) {
     std::erase_if(sessions_, [&](const auto& kv) {
         return now - kv.second.last_spm >= config_.session_lifetime;
     });
+    if (!dlr_.empty()) dlr_forget_stale();
     if (sessions_.empty()) {
         next_session_sweep_ = kNever;
         return;
@@ -1097,6 +1123,7 @@ void Router::interface_down(IfIndex ifindex) {
         else
             ++it;
     }
+    dlr_forget_stale();
     std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
     std::erase_if(held_, [&](const auto& kv) {
         const bool gone = !repairs_.contains(kv.first);

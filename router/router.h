@@ -23,6 +23,7 @@
 #include "protocol/packet.h"
 #include "router/config.h"
 #include "router/counters.h"
+#include "router/dlr.h"
 #include "router/environment.h"
 #include "router/repair.h"
 #include "router/session.h"
@@ -66,6 +67,8 @@ class Router {
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return held_bytes_; }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
+    // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
+    const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_; }
 
   private:
     struct TimerItem {
@@ -93,10 +96,10 @@ class Router {
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     // `v`: the parsed packet when it has options (they may need rewriting), else null.
     void on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
-                  Output& out);
+                  Time now, Output& out);
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
-    void on_ncf(const Arrival& a, const PacketView& v, Time now);
+    void on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out);
     // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
     // `exclude`: interfaces not sent the RDATA (the one it came from).
     void forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
@@ -170,6 +173,34 @@ class Router {
     void redirect_expired(const RepairKey& key, RepairEntry& e, Session& s, Time now, Output& out);
     void poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out);
 
+    // Designated Local Repairer (§9.5; defined in router/dlr.cc).
+    bool dlr_serves(const Session& s) const;
+    // ODATA or RDATA accepted from upstream: cached, trail applied, holes NAKed.
+    void dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
+                     Output& out);
+    void dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out);
+    // A NAK from the subtree, after its NCF: true when the cache answered (part of) it and
+    // the rest went upstream; false: not a DLR session or nothing held, process as usual.
+    bool dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s, Time now,
+                    Output& out);
+    // A NAK unicast to us by our PGM parent (we are its off-tree DLR, §9.5.2.2).
+    void dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
+                           Time now, Output& out);
+    // An NCF from the parent, before it is applied: the upstream-DLR POLR (§9.5.2.1).
+    void dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now, Output& out);
+    // NAKs (type Nak) or NNAKs for `sqns` to `to`, from our address on the upstream
+    // interface, as many packets as OPT_NAK_LIST needs.
+    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                           const std::vector<Sqn>& sqns, const Nla& to, Output& out);
+    // Our own NAK for sequences we lack, through the repair state machine (no interface).
+    void dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
+                         Output& out);
+    // Sends the cached RDATA of `sqn` onto `ifindex` unless that interface had it within
+    // NAK_ELIM_IVL; true when sent.
+    bool dlr_send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s, Time now,
+                         Output& out);
+    void dlr_forget_stale();
+
     RouterConfig config_;
     const Environment& env_;
     std::unordered_map<Tsi, Session> sessions_;
@@ -205,6 +236,9 @@ class Router {
     };
     std::unordered_map<RepairKey, HeldRdata> held_;
     std::size_t held_bytes_ = 0;
+
+    std::unordered_map<Tsi, DlrSession> dlr_;
+    std::vector<Sqn> dlr_hits_, dlr_misses_, dlr_send_;  // scratch, reused per packet
 };
 
 }  // namespace pgm::router

@@ -50,6 +50,7 @@ struct Session {
         std::uint16_t round = 0;
         Nla to;  // POLL_PATH
         Time at{};
+        bool redirect = false;  // a PGM_POLL_DLR answered by us as a DLR: OPT_REDIRECT
     };
     std::optional<Sqn> poll_sqn;
     bool poll_round0_seen = false;

@@ -630,10 +630,51 @@ TEST_F(RouterJson, ReloadCallsTheDaemonsHookWhenAllowed) {
     EXPECT_EQ(reloads, 2);
 }
 
-TEST_F(RouterJson, DlrIsAnEmptyListWithANote) {
+TEST_F(RouterJson, DlrIsAnEmptyListWithANoteWhenNotConfigured) {
     const Json data = request(Json{{"command", "show"}, {"what", "dlr"}})["data"];
+    EXPECT_EQ(data["enabled"], false);
     EXPECT_EQ(data["dlr"], Json::array());
     EXPECT_TRUE(data["note"].is_string());
+}
+
+// As a DLR: the cache of each session and what it did. ODATA 1, 2 and 4 (3 lost: a hole the
+// DLR NAKs upstream itself), then a NAK for 2 from down1, answered from the cache.
+TEST_F(RouterJson, DlrShowsTheCacheAndItsCounters) {
+    router::RouterConfig c = pinned_config();
+    router::DlrScope scope;
+    scope.group = *Nla::parse("239.0.0.0");
+    scope.prefix_length = 8;
+    c.dlr.scopes.push_back(scope);
+    c.dlr.cache_packets_per_session = 100;
+    router.reconfigure(c);
+    feed(1, kSource, kGroup, spm(5));
+    for (std::uint32_t sqn : {1u, 2u, 4u}) {
+        PacketSpec odata = downstream(PacketType::Odata, DataFields{Sqn(sqn), Sqn(1)});
+        odata.payload.assign(10, 0xAB);
+        feed(1, kSource, kGroup, odata);
+    }
+    feed(2, kReceiver, kDown1Address, nak(2));
+    const Json data = request(Json{{"command", "show"}, {"what", "dlr"}})["data"];
+    EXPECT_EQ(data["enabled"], true);
+    EXPECT_FALSE(data.contains("note"));
+    EXPECT_EQ(data["scopes"], (Json::array({Json{{"group", "239.0.0.0/8"}, {"source", nullptr}}})));
+    EXPECT_EQ(data["cache_packets_per_session"], 100);
+    ASSERT_EQ(data["dlr"].size(), 1u);
+    const Json d = data["dlr"][0];
+    EXPECT_EQ(d["tsi"], kTsiText);
+    EXPECT_EQ(d["group"], kGroup.to_string());
+    EXPECT_EQ(d["cache_packets"], 3);
+    EXPECT_EQ(d["cache_bytes"], 3 * (16 + 8 + 10));
+    EXPECT_EQ(d["cache_span"], 4);
+    EXPECT_EQ(d["first_sqn"], 1);
+    EXPECT_EQ(d["holes"], 1);
+    EXPECT_EQ(d["gap_naks"], 1);
+    EXPECT_EQ(d["hits"], 1);
+    EXPECT_EQ(d["misses"], 0);
+    EXPECT_EQ(d["naks_answered_locally"], 1);
+    EXPECT_EQ(d["rdata_sent"], 1);
+    EXPECT_EQ(d["nnaks_sent"], 1);
+    EXPECT_EQ(d["evictions"], 0);
 }
 
 TEST(Tsi, TextRoundTripAndRejects) {

@@ -134,6 +134,38 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     EXPECT_EQ(error_of("[interface e]\n[timers]\nnak-elim-ivl = 20s\n").first, 0);
 }
 
+TEST(DaemonConfig, DlrSection) {
+    EXPECT_FALSE(parse("[interface eth0]\n").router.dlr.enabled());  // no DLR by default
+    const DaemonConfig c = parse(R"([interface eth0]
+[dlr]
+group = 239.192.0.0/16
+group = 239.1.2.3 source 10.0.0.1   # repeatable; one group, one source
+cache-bytes = 1048576
+cache-packets = 512
+)");
+    const router::DlrConfig& d = c.router.dlr;
+    ASSERT_EQ(d.scopes.size(), 2u);
+    EXPECT_EQ(d.scopes[0].group, *Nla::parse("239.192.0.0"));
+    EXPECT_EQ(d.scopes[0].prefix_length, 16u);
+    EXPECT_FALSE(d.scopes[0].source.has_value());
+    EXPECT_EQ(d.scopes[1].prefix_length, 32u);
+    EXPECT_EQ(d.scopes[1].source, Nla::parse("10.0.0.1"));
+    EXPECT_EQ(d.cache_bytes_per_session, 1048576u);
+    EXPECT_EQ(d.cache_packets_per_session, 512u);
+    EXPECT_TRUE(d.scopes[0].matches(*Nla::parse("10.9.9.9"), *Nla::parse("239.192.200.1")));
+    EXPECT_FALSE(d.scopes[0].matches(*Nla::parse("10.9.9.9"), *Nla::parse("239.193.0.1")));
+    EXPECT_FALSE(d.scopes[1].matches(*Nla::parse("10.0.0.2"), *Nla::parse("239.1.2.3")));
+
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ngroup = 10.0.0.0/8\n"),
+              std::make_pair(3, std::string("group: '10.0.0.0/8' is not an IPv4 multicast group "
+                                            "or prefix")));
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ngroup = 239.0.0.0/40\n").first, 3);
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ngroup = 239.1.1.1 from 10.0.0.1\n").first, 3);
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-packets = 0\n"),
+              std::make_pair(3, std::string("cache-packets: must be positive")));
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-bytes = 1\ncache-bytes = 2\n").first, 4);
+}
+
 TEST(DaemonConfig, ErrorMessageIsFileLineReason) {
     try {
         parse("[interface eth0]\nbogus = 1\n");

@@ -180,7 +180,16 @@ void RouterScenario::record(const Capture& c) {
     if (from_router) {
         const std::string who = net.name(k.node);
         EXPECT_TRUE(k.spec.has_value()) << who << " sent a packet that does not parse";
-        if (k.spec && k.spec->type == PacketType::Ncf) {
+        const bool dlr = std::any_of(routers_.begin(), routers_.end(), [&](const RouterNode* r) {
+            return r->id() == k.node && r->router().config().dlr.enabled();
+        });
+        if (k.spec && k.spec->type == PacketType::Ncf && dlr &&
+            !c.transmit.ip_destination.is_multicast()) {
+            // An off-tree DLR's unicast NCF to its parent (§9.5.2.2): from its own address,
+            // without Router Alert.
+            EXPECT_FALSE(c.transmit.router_alert) << who << ": unicast DLR NCF with Router Alert";
+            EXPECT_TRUE(net.is_local(k.node, c.transmit.ip_source)) << who;
+        } else if (k.spec && k.spec->type == PacketType::Ncf) {
             EXPECT_TRUE(c.transmit.router_alert) << who << ": NCF without Router Alert";
             EXPECT_TRUE(c.transmit.ip_destination.is_multicast()) << who << ": unicast NCF";
             EXPECT_FALSE(net.is_local(k.node, c.transmit.ip_source))

@@ -1,0 +1,446 @@
+// pgmd as a Designated Local Repairer (RFC 3208 §9.5.2, checklist N-DLR-11): the session
+// cache (router/dlr.h) and the Router member functions that act on it. The hooks in
+// router/router.cc call these only for sessions dlr_serves() accepts.
+#include "router/dlr.h"
+
+#include <algorithm>
+
+#include "protocol/checksum.h"
+#include "protocol/writer.h"
+#include "router/router.h"
+
+namespace pgm::router {
+
+namespace {
+
+// Our own NAKs for holes, at most this many packets per event (each with a full list), so
+// that a jump in the sequence space becomes a paced series, not a burst.
+constexpr std::size_t kMaxGapNakPacketsPerEvent = 4;
+
+bool prefix_matches(const Nla& a, const Nla& b, std::uint8_t bits) {
+    if (a.family() != b.family()) return false;
+    const Bytes x = a.address(), y = b.address();
+    const std::size_t total = std::min<std::size_t>(bits, 8 * x.size());
+    for (std::size_t i = 0; i < total / 8; ++i)
+        if (x[i] != y[i]) return false;
+    if (const std::size_t rest = total % 8; rest != 0) {
+        const auto mask = static_cast<std::uint8_t>(0xFF << (8 - rest));
+        if ((x[total / 8] & mask) != (y[total / 8] & mask)) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool DlrScope::matches(const Nla& session_source, const Nla& session_group) const {
+    if (source && *source != session_source) return false;
+    return prefix_matches(group, session_group, prefix_length);
+}
+
+// --- The cache ------------------------------------------------------------------------------
+
+std::size_t DlrCache::pop_front() {
+    Slot& s = slots_.front();
+    std::size_t evicted = 0;
+    if (!s.rdata.empty()) {
+        bytes_ -= s.rdata.size();
+        --packets_;
+        evicted = 1;
+    } else if (!holes_.empty() && holes_.front() == first_) {
+        holes_.pop_front();
+    }
+    slots_.pop_front();
+    first_ = first_ + 1;
+    return evicted;
+}
+
+std::size_t DlrCache::insert(Sqn sqn, Bytes pgm, std::size_t max_bytes, std::size_t max_packets) {
+    if (max_packets == 0 || pgm.size() > max_bytes || pgm.size() <= kOffsetType) return 0;
+    if (slots_.empty()) first_ = sqn;
+    if (sqn < first_) return 0;  // behind the cache: evicted or older than its start
+    std::size_t evicted = 0;
+    auto offset = static_cast<std::size_t>(sqn.distance_from(first_));
+    if (offset >= slots_.size()) {
+        // Newer: open slots up to it (the ones skipped are holes), dropping from the trail
+        // side what the span cannot hold.
+        if (offset >= max_packets) {
+            const std::size_t drop = offset - max_packets + 1;
+            for (std::size_t i = 0; i < drop && !slots_.empty(); ++i)
+                evicted += pop_front();
+            if (slots_.empty()) first_ = sqn - static_cast<std::uint32_t>(max_packets - 1);
+            offset = static_cast<std::size_t>(sqn.distance_from(first_));
+        }
+        while (slots_.size() < offset) {
+            holes_.push_back(first_ + static_cast<std::uint32_t>(slots_.size()));
+            slots_.emplace_back();
+        }
+        slots_.emplace_back();
+        // A fresh cache after a jump: the slots opened before the packet are not holes we
+        // saw go by; only the packet is stored.
+        if (packets_ == 0) {
+            while (slots_.size() > 1) {
+                slots_.pop_front();
+                first_ = first_ + 1;
+            }
+            holes_.clear();
+            offset = 0;
+        }
+    }
+    Slot& slot = slots_[offset];
+    if (!slot.rdata.empty()) return evicted;  // a duplicate: the first copy stays
+    if (auto h = std::find(holes_.begin(), holes_.end(), sqn); h != holes_.end()) holes_.erase(h);
+    // The byte bound: evict older packets (never the new one) until it fits.
+    while (bytes_ + pgm.size() > max_bytes && slots_.size() > 1 && first_ != sqn)
+        evicted += pop_front();
+    if (bytes_ + pgm.size() > max_bytes) return evicted;
+    Slot& stored = slots_[static_cast<std::size_t>(sqn.distance_from(first_))];
+    stored.rdata.assign(pgm.begin(), pgm.end());
+    // Ready to send as a repair: RDATA type (same layout as ODATA, §8.2), checksum anew.
+    stored.rdata[kOffsetType] =
+        static_cast<std::uint8_t>((stored.rdata[kOffsetType] & ~kTypeCodeMask) |
+                                  static_cast<std::uint8_t>(PacketType::Rdata));
+    write_checksum(stored.rdata);
+    bytes_ += stored.rdata.size();
+    ++packets_;
+    return evicted;
+}
+
+std::size_t DlrCache::evict_before(Sqn trail) {
+    std::size_t evicted = 0;
+    while (!slots_.empty() && first_ < trail)
+        evicted += pop_front();
+    return evicted;
+}
+
+std::size_t DlrCache::enforce(std::size_t max_bytes, std::size_t max_packets) {
+    std::size_t evicted = 0;
+    while (!slots_.empty() && (bytes_ > max_bytes || slots_.size() > max_packets))
+        evicted += pop_front();
+    return evicted;
+}
+
+DlrCache::Slot* DlrCache::find(Sqn sqn) {
+    if (slots_.empty() || sqn < first_) return nullptr;
+    const auto offset = static_cast<std::size_t>(sqn.distance_from(first_));
+    if (offset >= slots_.size() || slots_[offset].rdata.empty()) return nullptr;
+    return &slots_[offset];
+}
+
+bool DlrCache::holds(Sqn sqn) const {
+    if (slots_.empty() || sqn < first_) return false;
+    const auto offset = static_cast<std::size_t>(sqn.distance_from(first_));
+    return offset < slots_.size() && !slots_[offset].rdata.empty();
+}
+
+// --- The router as a DLR ------------------------------------------------------------------
+
+bool Router::dlr_serves(const Session& s) const {
+    for (const DlrScope& scope : config_.dlr.scopes)
+        if (scope.matches(s.source, s.group)) return true;
+    return false;
+}
+
+void Router::dlr_forget_stale() {
+    std::erase_if(dlr_, [&](const auto& kv) {
+        auto it = sessions_.find(kv.first);
+        return it == sessions_.end() || !dlr_serves(it->second);
+    });
+}
+
+void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
+                         Output& out) {
+    if (v.header.parity()) return;  // parity repairs are not cached (the DLR offers no FEC)
+    // The router switches ODATA without checking its checksum; the cache recomputes it, so
+    // it must not bless a corrupted packet.
+    if (v.header.type == PacketType::Odata && !checksum_field_valid(pgm)) return;
+    if (dlr_.size() > sessions_.size()) dlr_forget_stale();
+    auto it = dlr_.find(tsi);
+    if (it == dlr_.end()) {
+        // The cache starts with ODATA, like a receive window (R1): an old repair going by
+        // first would make everything between it and the stream look missing.
+        if (v.header.type != PacketType::Odata) return;
+        it = dlr_.try_emplace(tsi).first;
+    }
+    DlrCache& cache = it->second.cache;
+    const DataFields& f = *v.get<DataFields>();
+    std::size_t evicted = cache.evict_before(f.trail);
+    // The copy is the packet as forwarded: unknown options with OPX = 01 invalidated.
+    if (v.has_unknown_options && (v.header.option_flags & kOptNetwork)) {
+        std::vector<std::uint8_t> copy(pgm.begin(), pgm.end());
+        apply_opx(v, copy, std::nullopt);
+        evicted += cache.insert(f.sqn, copy, config_.dlr.cache_bytes_per_session,
+                                config_.dlr.cache_packets_per_session);
+    } else {
+        evicted += cache.insert(f.sqn, pgm, config_.dlr.cache_bytes_per_session,
+                                config_.dlr.cache_packets_per_session);
+    }
+    if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
+    if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
+}
+
+void Router::dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out) {
+    auto it = dlr_.find(tsi);
+    if (it == dlr_.end()) return;
+    DlrCache& cache = it->second.cache;
+    std::size_t evicted =
+        cache.enforce(config_.dlr.cache_bytes_per_session, config_.dlr.cache_packets_per_session);
+    if (!s.window.empty()) evicted += cache.evict_before(s.window.trail);
+    if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
+    // The SPM is the heartbeat that retries holes whose repair state has lapsed.
+    if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
+}
+
+void Router::dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
+                             Output& out) {
+    std::vector<Sqn>& send = dlr_send_;
+    send.clear();
+    for (Sqn sqn : holes) {
+        if (send.size() >= kMaxGapNakPacketsPerEvent * (1 + kMaxNakList)) break;
+        // The state machine decides: a new or lapsed repair (no entry, elimination over) is
+        // NAKed; a pending or confirmed one waits for its NCF or RDATA.
+        auto e = repairs_.find(RepairKey{tsi, sqn});
+        if (e != repairs_.end() && e->second.phase != RepairPhase::ElimSuspended &&
+            e->second.phase != RepairPhase::NullNak)
+            continue;
+        const std::uint16_t actions =
+            apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
+        if (actions & kForwardNak) send.push_back(sqn);
+    }
+    if (send.empty()) return;
+    dlr_send_upstream(PacketType::Nak, tsi, s, send, s.upstream_neighbour, out);
+    count(s.upstream_interface, &s, Counter::DlrGapNaks, send.size());
+}
+
+void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                               const std::vector<Sqn>& sqns, const Nla& to, Output& out) {
+    const auto t = upstream_transmit(s, to);
+    if (!t) return;
+    for (std::size_t at = 0; at < sqns.size(); at += 1 + kMaxNakList) {
+        const std::size_t n = std::min(sqns.size() - at, 1 + kMaxNakList);
+        MutableBytes buf = out.begin(kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize +
+                                     4 * kMaxNakList);
+        PacketWriter w(buf);
+        // Upstream port orientation (§8.3): SPORT = data-destination port.
+        w.begin(type, s.data_destination_port, tsi.source_port, tsi.gsi);
+        w.nak(NakFields{sqns[at], s.source, s.group});
+        if (n > 1) w.nak_list(std::span<const Sqn>(sqns.data() + at + 1, n - 1));
+        auto size = w.finish();
+        if (!size) {
+            out.abandon();
+            return;
+        }
+        out.commit(*t, *size);
+        if (type == PacketType::Nnak) {
+            count(s.upstream_interface, &s, Counter::OutNnaks);
+            count(s.upstream_interface, &s, Counter::DlrNNaksSent);
+        } else {
+            count(s.upstream_interface, &s, Counter::OutNaks);
+        }
+    }
+}
+
+bool Router::dlr_send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s,
+                             Time now, Output& out) {
+    const InterfaceSlots bit = InterfaceSlots{1} << this->slot(ifindex);
+    if (now >= slot.served_until) {
+        slot.served = 0;
+        slot.served_until = now + config_.nak_elim_ivl;
+    }
+    if (slot.served & bit) {
+        count(ifindex, &s, Counter::DlrNaksIgnored);
+        return false;
+    }
+    slot.served |= bit;
+    t.ifindex = ifindex;
+    out.add(t, slot.rdata);
+    count(ifindex, &s, Counter::OutRdata);
+    count(ifindex, &s, Counter::DlrRdataMsgsSent);
+    return true;
+}
+
+// N-DLR-11, upstream DLR: answer like a source (NCF, already sent by the caller, then RDATA
+// with the ODATA source's address and Router Alert) onto the interface that asked, and an
+// NNAK upstream for what was repaired; the sequences not held go upstream as usual.
+bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s, Time now,
+                        Output& out) {
+    if (v.header.type != PacketType::Nak) return false;
+    auto it = dlr_.find(tsi);
+    if (it == dlr_.end()) return false;
+    DlrCache& cache = it->second.cache;
+    dlr_hits_.clear();
+    dlr_misses_.clear();
+    const NakFields& f = *v.get<NakFields>();
+    auto classify = [&](Sqn sqn) { (cache.holds(sqn) ? dlr_hits_ : dlr_misses_).push_back(sqn); };
+    classify(f.sqn);
+    if (auto list = v.nak_list())
+        for (std::size_t i = 0; i < list->size(); ++i)
+            classify((*list)[i]);
+    if (dlr_hits_.empty()) {
+        count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
+        return false;  // nothing held: the usual path forwards it intact
+    }
+    count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
+    count(a.ifindex, &s, Counter::DlrCacheHits, dlr_hits_.size());
+    if (!dlr_misses_.empty()) count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
+
+    // RDATA from the cache, as the source would send it (D13): source address, group, RA.
+    Transmit t;
+    t.ip_source = s.source;
+    t.ip_destination = s.group;
+    t.ttl = static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);
+    t.router_alert = true;
+    t.encapsulation = a.ip.encapsulation;
+    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
+    std::vector<Sqn>& repaired = dlr_send_;
+    repaired.clear();
+    for (Sqn sqn : dlr_hits_)
+        if (dlr_send_cached(*cache.find(sqn), a.ifindex, t, s, now, out)) repaired.push_back(sqn);
+    // §9.5.2.1: "sends an NNAK when it has the RDATA", so that the source sees the loss
+    // (flow control) without repairing it.
+    if (!repaired.empty())
+        dlr_send_upstream(PacketType::Nnak, tsi, s, repaired, s.upstream_neighbour, out);
+
+    // The rest is a NAK of the subtree like any other: state machine, then upstream.
+    const InterfaceSlots arrival = InterfaceSlots{1} << slot(a.ifindex);
+    bool forward = false, eliminated = false;
+    for (Sqn sqn : dlr_misses_) {
+        const RepairKey key{tsi, sqn};
+        const std::uint16_t actions = apply(key, RepairEvent::Nak, arrival, now, &s, nullptr);
+        forward |= (actions & kForwardNak) != 0;
+        eliminated |= (actions & kEliminated) != 0;
+        if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
+    }
+    if (forward) {
+        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, s.upstream_neighbour, out);
+    } else if (eliminated) {
+        count(a.ifindex, &s, Counter::NakEliminated);
+    }
+    return true;
+}
+
+// N-DLR-11, off-tree DLR (§9.5.2.2): our parent redirected a NAK to us. A unicast NCF back;
+// for what we hold an NNAK upstream BEFORE the unicast RDATA; for what we lack a NAK to the
+// parent (which then forwards it towards the source, N-DLR-7), and the RDATA it brings down
+// fills our cache.
+void Router::dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
+                               Time now, Output& out) {
+    if (v.header.type != PacketType::Nak || v.header.parity()) {
+        count(a.ifindex, &s, Counter::NakError);
+        return;
+    }
+    const NakFields& f = *v.get<NakFields>();
+    // The unicast NCF: from our address to the parent, without Router Alert (9.5.2.2).
+    if (auto own = upstream_transmit(s, a.ip.source)) {
+        MutableBytes buf = out.begin(kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize +
+                                     4 * kMaxNakList);
+        PacketWriter w(buf);
+        w.begin(PacketType::Ncf, v.header.destination_port, v.header.source_port, v.header.gsi);
+        w.nak(NakFields{f.sqn, s.source, s.group});
+        if (auto list = v.nak_list()) w.nak_list(*list);
+        if (auto size = w.finish()) {
+            own->ifindex = a.ifindex;
+            out.commit(*own, *size);
+            count(a.ifindex, &s, Counter::OutNcfs);
+        } else {
+            out.abandon();
+        }
+    }
+    auto it = dlr_.find(tsi);
+    dlr_hits_.clear();
+    dlr_misses_.clear();
+    auto classify = [&](Sqn sqn) {
+        const bool held = it != dlr_.end() && it->second.cache.holds(sqn);
+        (held ? dlr_hits_ : dlr_misses_).push_back(sqn);
+    };
+    classify(f.sqn);
+    if (auto list = v.nak_list())
+        for (std::size_t i = 0; i < list->size(); ++i)
+            classify((*list)[i]);
+    if (!dlr_hits_.empty()) {
+        count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
+        count(a.ifindex, &s, Counter::DlrCacheHits, dlr_hits_.size());
+        auto t = upstream_transmit(s, a.ip.source);  // unicast RDATA to the parent, no RA
+        std::vector<Sqn> repaired;
+        std::vector<DlrCache::Slot*> slots;
+        for (Sqn sqn : dlr_hits_) {
+            DlrCache::Slot* slot = it->second.cache.find(sqn);
+            const InterfaceSlots bit = InterfaceSlots{1} << this->slot(a.ifindex);
+            if (now >= slot->served_until) {
+                slot->served = 0;
+                slot->served_until = now + config_.nak_elim_ivl;
+            }
+            if (slot->served & bit) {
+                count(a.ifindex, &s, Counter::DlrNaksIgnored);
+                continue;
+            }
+            slot->served |= bit;
+            repaired.push_back(sqn);
+            slots.push_back(slot);
+        }
+        if (!repaired.empty() && t) {
+            dlr_send_upstream(PacketType::Nnak, tsi, s, repaired, a.ip.source, out);
+            for (DlrCache::Slot* slot : slots) {
+                out.add(*t, slot->rdata);
+                count(a.ifindex, &s, Counter::OutRdata);
+                count(a.ifindex, &s, Counter::DlrRdataMsgsSent);
+            }
+        }
+    }
+    if (!dlr_misses_.empty()) {
+        count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
+        const std::vector<Sqn>& misses = dlr_misses_;
+        // Always answered with a NAK (it tells the parent to go upstream for these, N-DLR-7);
+        // the state machine also keeps our own repair of them going until it is confirmed.
+        for (Sqn sqn : misses)
+            apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
+        dlr_send_upstream(PacketType::Nak, tsi, s, misses, a.ip.source, out);
+    }
+}
+
+// §9.5.2.1: an upstream DLR that hears an NCF from its parent which does not complete a NAK
+// of its own announces itself with a multicast redirecting POLR (IP source = the data
+// source, Router Alert), so that the NE that NAKed redirects its next NAKs to us. At most one
+// per NAK_RPT_IVL per session.
+void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now,
+                               Output& out) {
+    auto it = dlr_.find(tsi);
+    if (it == dlr_.end()) return;
+    DlrSession& d = it->second;
+    bool ours = false;
+    auto check = [&](Sqn sqn) {
+        auto e = repairs_.find(RepairKey{tsi, sqn, v.header.parity()});
+        ours |= e != repairs_.end() && e->second.phase == RepairPhase::Pending;
+    };
+    check(v.get<NakFields>()->sqn);
+    if (auto list = v.nak_list())
+        for (std::size_t i = 0; i < list->size(); ++i)
+            check((*list)[i]);
+    if (ours) return;  // it completes our own NAK: MUST NOT redirect (§9.5.2.1)
+    if (d.last_polr && now - *d.last_polr < config_.nak_rpt_ivl) return;
+    const auto own = env_.interface_address(s.upstream_interface, s.source.family());
+    if (!own) return;
+    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
+    PacketWriter w(buf);
+    w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
+    w.polr(PolrFields{Sqn(d.polr_sqn++), 0});
+    w.redirect(OptRedirect{*own});
+    auto size = w.finish();
+    if (!size) {
+        out.abandon();
+        return;
+    }
+    Transmit t;
+    t.ifindex = s.upstream_interface;
+    t.ip_source = s.source;
+    t.ip_destination = s.group;
+    t.ttl = 1;  // for the parent's segment only
+    t.router_alert = true;
+    t.encapsulation = s.encapsulation;
+    t.udp_port = s.udp_port;
+    out.commit(t, *size);
+    d.last_polr = now;
+    count(s.upstream_interface, &s, Counter::PolrOriginated);
+    count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
+}
+
+}  // namespace pgm::router
