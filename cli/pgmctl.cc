@@ -339,9 +339,21 @@ void render_interfaces(const Json& data, std::ostream& out) {
     t.print(out);
 }
 
+// A session's known DLRs in one cell: "off-tree:10.2.0.9@dn1+parity,...", "-" for none.
+std::string dlrs_cell(const Json& dlrs) {
+    std::string cell;
+    for (const Json& d : dlrs) {
+        if (!cell.empty()) cell += ",";
+        cell += text(d.value("role", Json())) + ":" + text(d.value("address", Json())) + "@" +
+                interface_label(d.value("interface", Json()), d.value("ifindex", Json()));
+        if (d.value("can_provide_parity", false)) cell += "+parity";
+    }
+    return cell.empty() ? "-" : cell;
+}
+
 void render_sessions(const Json& data, std::ostream& out) {
     Table t({"TSI", "SOURCE", "GROUP", ">DPORT", "UPSTREAM", "INTERFACE", ">SPM-SQN", ">TRAIL",
-             ">LEAD", ">AGE", ">EXPIRES", "ENCAP", ">REPAIR"});
+             ">LEAD", ">AGE", ">EXPIRES", "ENCAP", ">REPAIR", "DLRS"});
     for (const Json& s : data.value("sessions", Json::array())) {
         std::string encapsulation = text(s.value("encapsulation", Json()));
         if (s.value("udp_port", Json()).is_number()) encapsulation += ":" + text(s["udp_port"]);
@@ -353,7 +365,7 @@ void render_sessions(const Json& data, std::ostream& out) {
                text(s.value("last_spm_sqn", Json())), text(s.value("trail", Json())),
                text(s.value("lead", Json())), duration(s.value("age_s", Json())),
                duration(s.value("expires_in_s", Json())), encapsulation,
-               text(s.value("repair_states", Json()))});
+               text(s.value("repair_states", Json())), dlrs_cell(s.value("dlrs", Json::array()))});
     }
     t.print(out);
 }

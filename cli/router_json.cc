@@ -285,6 +285,29 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
     return Json{{"interfaces", std::move(list)}};
 }
 
+namespace {
+
+// The DLRs a session's NAKs may be redirected to (decisions.md D28), upstream first: the
+// PGM-MIB's pgmNeTsiDlrAddress and the dlrCanProvideParity state bit, with where and when
+// each was learnt.
+Json dlrs_of(const RouterView& view, const router::RedirectState& redirect, Time now) {
+    Json list = Json::array();
+    auto add = [&](const char* role, const std::optional<router::DlrRecord>& record) {
+        if (!record) return;
+        list.push_back(Json{{"role", role},
+                            {"address", record->nla.to_string()},
+                            {"ifindex", record->ifindex},
+                            {"interface", name_or_null(view, record->ifindex)},
+                            {"can_provide_parity", record->parity},
+                            {"learnt_age_s", seconds(now - record->learnt)}});
+    };
+    add("upstream", redirect.upstream);
+    add("off-tree", redirect.off_tree);
+    return list;
+}
+
+}  // namespace
+
 Json sessions_json(const RouterView& view, const Filter& filter) {
     const router::Router& r = view.router;
     const Time now = view.now();
@@ -326,6 +349,7 @@ Json sessions_json(const RouterView& view, const Filter& filter) {
         j["last_ttl"] = s->last_ttl;
         auto n = repair_states.find(tsi);
         j["repair_states"] = n == repair_states.end() ? 0 : n->second;
+        j["dlrs"] = dlrs_of(view, s->redirect, now);
         j["counters"] = counters_object(s->counters);
         list.push_back(std::move(j));
     }

@@ -123,7 +123,8 @@ po::options_description global_keys() {
           "igmp.query-response-interval", "igmp.last-member-query-interval"}) {
         add(k);
     }
-    for (const char* k : {"dlr.group", "dlr.cache-bytes", "dlr.cache-packets"})
+    for (const char* k : {"dlr.group", "dlr.cache-bytes", "dlr.cache-packets", "dlr.discover-dlrs",
+                          "dlr.discovery-interval", "dlr.discovery-backoff"})
         add(k);
     return d;
 }
@@ -287,6 +288,20 @@ class Builder {
         } else if (name == "dlr.cache-packets") {
             r.dlr.cache_packets_per_session = count("cache-packets", 1u << 24);
             if (r.dlr.cache_packets_per_session == 0) fail("cache-packets: must be positive");
+        } else if (name == "dlr.discover-dlrs") {
+            // The network-element side (D28): POLL downstream for off-tree DLRs.
+            auto b = parse_bool(value_);
+            if (!b) fail("discover-dlrs: '" + value_ + "' is not yes or no");
+            r.discover_dlrs = *b;
+        } else if (name == "dlr.discovery-interval") {
+            r.dlr_poll_interval = duration("discovery-interval");
+        } else if (name == "dlr.discovery-backoff") {
+            // POLL_BO_IVL: DLRs wait a random part of it before answering. Capped so that it
+            // fits the POLL's 32-bit microsecond field with room to spare.
+            r.dlr_poll_backoff = duration("discovery-backoff");
+            if (r.dlr_poll_backoff > std::chrono::seconds(60)) {
+                fail("discovery-backoff: at most 60s (POLL_BO_IVL)");
+            }
         } else if (name == "igmp.robustness") {
             const auto n = count("robustness", 7);
             if (n < 1) fail("robustness: must be 1..7");

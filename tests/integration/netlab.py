@@ -65,9 +65,11 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
   addr(ns, dev, cidr) / route(ns, dst, via=None, dev=None)
   sysctl(ns, key, value) / router(ns)  router(): ip_forward=1, rp_filter=0
   nft(ns, ruleset)                    load an nft ruleset (nft -f -)
-  drop_odata(ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss")
+  drop_odata(ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss", hook="forward")
                                       drop native ODATA with these sequence numbers in the
-                                      forward hook of a bridge ("bridge") or router ("ip")
+                                      forward hook of a bridge ("bridge") or router ("ip"),
+                                      or (hook="output", family "ip") as a node sends it:
+                                      what pgmd forwards leaves its raw socket through output
   drop_random(ns, percent, family="bridge", iif=None, oif=None, table="pgmrand")
   nft_counter(ns, family, table) -> int  packets counted by the table's rules
   source_router(src="src", rtr="rtr", source="10.1.0.1", rtr_up="10.1.0.2")
@@ -604,14 +606,16 @@ class Lab:
             m += f'oifname "{oif}" '
         return m
 
-    def drop_odata(self, ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss"):
+    def drop_odata(self, ns, sqns, family="bridge", iif=None, oif=None, table="pgmloss",
+                   hook="forward"):
         """Drop native ODATA (type 0x04) with these sequence numbers where `ns` forwards
-        (a bridge's forward hook, or a router's with family "ip")."""
+        (a bridge's forward hook, or a router's with family "ip") or, with hook="output",
+        where `ns` sends it (pgmd re-sends what it forwards from a raw socket)."""
         lost = ", ".join(str(s) for s in sqns)
         self.nft(ns, f"""
 table {family} {table} {{
     chain fw {{
-        type filter hook forward priority 0; policy accept;
+        type filter hook {hook} priority 0; policy accept;
         {self._match(iif, oif)}ip protocol 113 @th,32,8 0x04 @th,128,32 {{ {lost} }} counter drop
     }}
 }}

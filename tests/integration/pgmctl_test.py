@@ -117,6 +117,7 @@ EXPECTED_SESSIONS = {"sessions": [
      "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
      "age_s": 1.05, "last_spm_age_s": 1.05, "expires_in_s": 298.95,
      "encapsulation": "native", "udp_port": None, "last_ttl": 16, "repair_states": 2,
+     "dlrs": [],
      "counters": {"InSpms": 1, "OutSpms": 2, "InNaks": 1, "OutNaks": 1, "OutNcfs": 1,
                   "NcfAnticipated": 1}},
     {"tsi": "112233445566.2000", "source": "10.0.0.7", "group": "239.1.2.4",

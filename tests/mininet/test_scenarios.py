@@ -225,23 +225,52 @@ def test_tree_depth2_fanout3(make_lab):
 
 @pytest.mark.dlr
 def test_dlr_repairs_locally(make_lab):
-    """A pgmd acting as designated local repairer (RFC 3208 DLR; issue 6): chain,2 where r2
-    is the DLR for the group. TODO(lead): finish once pgmd has DLR support (the `[dlr]`
-    section, `group = PREFIX`, is being written in another branch): assert that r2
-    answers lan1's NAKs with RDATA from its own cache, that no NAK for LOST reaches the
-    source, and that `pgmctl -j show dlr` lists r2's DLR state. Deselected by default
-    (pytest.ini: -m "not dlr"); it does not pass today and must not be counted."""
+    """A pgmd acting as designated local repairer (RFC 3208 §9.5.2; issue 6): chain,2,
+    src -- r1 -- r2 -- lan1 (h1, h2), where r2's pgmd is the DLR for the group and drops
+    LOST on its way onto lan1 (output hook: r2 received and cached them). r2 answers lan1's
+    NAKs itself with RDATA from its cache, as the source (IP source, Router Alert), and
+    sends NNAKs upstream: no NAK for the losses reaches r1 or the source, only NNAKs
+    naming them; `pgmctl -j show dlr` on r2 counts what the captures show."""
     topo = Topology.chain(2, receivers=2).with_loss(
         {"at": "r2", "towards": "lan1", "sqns": LOST})
     lab = make_lab(topo)
     lab.start_pgmd_all(TIMERS, extra={"r2": f"[dlr]\ngroup = {topo.group}\n"})
-    pcaps = captures(lab, {"up": ("r1", "src")})
+    pcaps = captures(lab, {"up": ("r1", "src"), "mid": ("r2", "r1"), "lan": ("r2", "lan1")})
     receivers = start_receivers(lab, topo.receivers())
     sender = lab.start_pgmsend("src", COUNT, SIZE, RATE, SEND)
+    lab.finish_receivers(receivers, 40, tail=0)  # finish() below reports their outcome
+    # pgmd's DLR view while the source still answers (it lingers), counters final.
+    dlr = lab.pgmctl("r2", "show", "dlr")
+    assert lab.pgmctl("r1", "show", "dlr")["enabled"] is False
     finish(lab, receivers, sender)
-    lab.expect_json("r2", "show dlr", {"dlr": lambda entries: len(entries) > 0})
+    src_addr, r1_mid, r2_mid = lab.address("src"), lab.address("r1", "r2"), lab.address("r2", "r1")
     pk = decoded(lab, pcaps)
-    assert not of_type(pk["up"], "NAK", dst=lab.address("src")), "NAKs reached the source"
+
+    for label in ("up", "mid"):
+        assert not of_type(pk[label], "NAK"), f"NAKs on {label}: {sqns(of_type(pk[label], 'NAK'))}"
+        assert sqns(of_type(pk[label], "NNAK")) == LOST, label
+        assert not of_type(pk[label], "RDATA"), f"RDATA on {label}: nobody upstream repaired"
+    nnaks = of_type(pk["mid"], "NNAK", src=r2_mid, dst=r1_mid)
+    assert len(nnaks) == len(of_type(pk["mid"], "NNAK"))
+    assert {p["ip_dst"] for p in of_type(pk["up"], "NNAK")} == {src_addr}
+    rdata = of_type(pk["lan"], "RDATA")
+    assert sqns(rdata) == LOST
+    assert {(p["ip_src"], p["ip_dst"], p["router_alert"]) for p in rdata} == \
+        {(src_addr, topo.group, True)}
+    lan_naks = of_type(pk["lan"], "NAK", dst=lab.address("r2", "lan1"))
+    assert lan_naks and set(sqns(lan_naks)) == set(LOST)
+
+    assert dlr["enabled"] is True and len(dlr["dlr"]) == 1, dlr
+    d = dlr["dlr"][0]
+    assert d["group"] == topo.group and d["source"] == src_addr, d
+    assert d["hits"] == sum(len(nak_sqns(p)) for p in lan_naks) > 0, d
+    assert d["naks_answered_locally"] == len(lan_naks), d
+    assert d["rdata_sent"] == len(rdata), d
+    assert d["nnaks_sent"] == len(nnaks), d
+    assert d["misses"] == 0 and d["gap_naks"] == 0, d
+    assert 0 < d["cache_packets"] <= dlr["cache_packets_per_session"], d
+    print(f"DLR r2: {len(lan_naks)} NAKs from lan1 answered locally, {len(rdata)} RDATA, "
+          f"{len(nnaks)} NNAKs upstream, 0 NAKs reached r1 or the source")
 
 
 def test_late_joiner(make_lab):

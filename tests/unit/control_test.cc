@@ -445,7 +445,8 @@ TEST_F(RouterJson, SessionsDescribeThePathStateOfEachSession) {
         "upstream_neighbour": "10.0.0.1", "upstream_ifindex": 1, "upstream_interface": "up0",
         "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
         "age_s": 2.5, "last_spm_age_s": 2.5, "expires_in_s": 297.5,
-        "encapsulation": "native", "udp_port": null, "last_ttl": 16, "repair_states": 2
+        "encapsulation": "native", "udp_port": null, "last_ttl": 16, "repair_states": 2,
+        "dlrs": []
     })"));
     EXPECT_EQ(counters.size(), router::kCounterCount);
     EXPECT_EQ(counters["InSpms"], 1);
@@ -453,6 +454,24 @@ TEST_F(RouterJson, SessionsDescribeThePathStateOfEachSession) {
     EXPECT_EQ(counters["InNaks"], 1);
     EXPECT_EQ(counters["OutNaks"], 1);
     EXPECT_EQ(counters["NcfAnticipated"], 1);
+}
+
+// An upstream DLR announces itself with a multicast redirecting POLR as the source (RFC 3208
+// §9.5.2.1, decisions.md D28): the session lists it with its address, interface and parity
+// capability (PGM-MIB DlrAddress, dlrCanProvideParity), in the JSON and in the text table.
+TEST_F(RouterJson, SessionsListTheirKnownDlrs) {
+    build_state();
+    PacketSpec polr = downstream(PacketType::Polr, PolrFields{Sqn(0), 0});
+    std::swap(polr.source_port, polr.destination_port);  // upstream port orientation (§8.3)
+    polr.options.push_back(OptRedirect{*Nla::parse("10.0.0.9")});
+    polr.extra_flags = kOptParity;
+    feed(1, kSource, kGroup, polr);
+    now = t0 + 3s;
+    const Json dlrs = sessions_json(view, {})["sessions"][0]["dlrs"];
+    EXPECT_EQ(dlrs, Json::parse(R"([{
+        "role": "upstream", "address": "10.0.0.9", "ifindex": 1, "interface": "up0",
+        "can_provide_parity": true, "learnt_age_s": 1.95
+    }])"));
 }
 
 TEST_F(RouterJson, RepairShowsPhaseInterfacesAndTimeLeftOnEachDeadline) {

@@ -166,6 +166,37 @@ cache-packets = 512
     EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-bytes = 1\ncache-bytes = 2\n").first, 4);
 }
 
+// The network-element side of DLRs (decisions.md D28): discovery polls, off by default.
+TEST(DaemonConfig, DlrDiscoveryKeys) {
+    const DaemonConfig defaults = parse("[interface eth0]\n");
+    EXPECT_FALSE(defaults.router.discover_dlrs);
+    EXPECT_EQ(defaults.router.dlr_poll_interval, Duration(30s));
+    EXPECT_EQ(defaults.router.dlr_poll_backoff, Duration(100ms));
+
+    const DaemonConfig c = parse(R"([interface eth0]
+[dlr]
+discover-dlrs = yes
+discovery-interval = 2min
+discovery-backoff = 250ms
+)");
+    EXPECT_TRUE(c.router.discover_dlrs);
+    EXPECT_EQ(c.router.dlr_poll_interval, Duration(120s));
+    EXPECT_EQ(c.router.dlr_poll_backoff, Duration(250ms));
+    EXPECT_FALSE(c.router.dlr.enabled());  // discovering DLRs does not make pgmd one
+    EXPECT_FALSE(parse("[interface eth0]\n[dlr]\ndiscover-dlrs = off\n").router.discover_dlrs);
+
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ndiscover-dlrs = maybe\n"),
+              std::make_pair(3, std::string("discover-dlrs: 'maybe' is not yes or no")));
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ndiscovery-interval = 30\n"),
+              std::make_pair(3, std::string("discovery-interval: '30' is not a positive duration "
+                                            "with a unit (ms, s, min)")));
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ndiscovery-interval = 0s\n").first, 3);
+    EXPECT_EQ(error_of("\n[interface eth0]\n[dlr]\ndiscovery-backoff = 2min\n"),
+              std::make_pair(4, std::string("discovery-backoff: at most 60s (POLL_BO_IVL)")));
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ndiscover-dlrs = yes\ndiscover-dlrs = no\n").first,
+              4);
+}
+
 TEST(DaemonConfig, ErrorMessageIsFileLineReason) {
     try {
         parse("[interface eth0]\nbogus = 1\n");
