@@ -328,13 +328,14 @@ std::string counter(const Json& counters, const char* name) {
 
 void render_interfaces(const Json& data, std::ostream& out) {
     Table t({"INTERFACE", ">IFINDEX", ">SESSIONS", ">REPAIR", ">InSpms", ">InNaks", ">OutNcfs",
-             ">OutRdata", ">Malformed"});
+             ">OutRdata", ">Malformed", ">CaptureDrops"});
     for (const Json& i : data.value("interfaces", Json::array())) {
         const Json& c = i.value("counters", Json::object());
         t.add({interface_label(i.value("name", Json()), i.value("ifindex", Json())),
                text(i.value("ifindex", Json())), text(i.value("upstream_sessions", Json())),
                text(i.value("repair_states", Json())), counter(c, "InSpms"), counter(c, "InNaks"),
-               counter(c, "OutNcfs"), counter(c, "OutRdata"), counter(c, "Malformed")});
+               counter(c, "OutNcfs"), counter(c, "OutRdata"), counter(c, "Malformed"),
+               counter(c, "CaptureDrops")});
     }
     t.print(out);
 }
@@ -416,8 +417,8 @@ void render_repair(const Json& data, std::ostream& out) {
     t.print(out);
 }
 
-// Counter names in PGM-MIB order (router/counters.h), then any the daemon knows and this
-// pgmctl does not, alphabetically.
+// Counter names in PGM-MIB order (router/counters.h), then the others the daemon sends
+// (CaptureDrops, CaptureIfDrops, and any this pgmctl does not know), alphabetically.
 std::vector<std::string> counter_order(const Json& totals) {
     std::vector<std::string> order(pgm::router::kCounterNames.begin(),
                                    pgm::router::kCounterNames.end());

@@ -4,9 +4,9 @@
 // checking the configuration file (docs/configuration.md), logging, daemonising, the pid
 // file, the control socket (dataplane::ControlServer answering with control::handle_request,
 // on the loop thread, so router state needs no lock), dropping root to a user that keeps
-// only CAP_NET_RAW and CAP_NET_ADMIN, and the signals: SIGHUP reloads the configuration in
-// place, SIGTERM and SIGINT stop cleanly (pid file and socket removed), SIGUSR1 logs a JSON
-// summary of the state. The data path itself is dataplane::Daemon.
+// only CAP_NET_RAW and CAP_NET_ADMIN (also in the bounding set; no_new_privs), and the signals:
+// SIGHUP reloads the configuration in place, SIGTERM and SIGINT stop cleanly (pid file and socket
+// removed), SIGUSR1 logs a JSON summary of the state. The data path itself is dataplane::Daemon.
 // Exit codes: 0 ok, 1 runtime error, 2 bad arguments, 78 bad configuration (EX_CONFIG).
 #include <grp.h>
 #include <pwd.h>
@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,8 +135,28 @@ std::optional<gid_t> group_id(const std::string& name) {
     throw std::runtime_error("control.group: no group named '" + name + "'");
 }
 
+// Removes every capability but CAP_NET_RAW and CAP_NET_ADMIN from the bounding set, so
+// that no program pgmd could execute gains more, and sets no_new_privs, so that set-uid
+// and file-capability programs gain nothing at all. Dropping from the bounding set needs
+// CAP_SETPCAP: done while still root.
+void limit_future_privileges() {
+    // PR_CAPBSET_READ fails with EINVAL past the kernel's last capability.
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0L, 0L, 0L) >= 0; ++cap) {
+        if (cap == CAP_NET_RAW || cap == CAP_NET_ADMIN) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0L, 0L, 0L) != 0) {
+            throw std::runtime_error("-p: cannot drop capability " + std::to_string(cap) +
+                                     " from the bounding set: " + std::strerror(errno));
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) != 0) {
+        throw std::runtime_error(std::string("-p: cannot set no_new_privs: ") +
+                                 std::strerror(errno));
+    }
+}
+
 // Drops root for `spec` (USER[:GROUP]) keeping CAP_NET_RAW (capture, raw sockets) and
-// CAP_NET_ADMIN (multicast joins, socket options), permitted and effective, and nothing else.
+// CAP_NET_ADMIN (multicast joins, socket options), permitted and effective, and nothing else;
+// the bounding set is those two as well, and no_new_privs is set.
 void drop_privileges(const std::string& spec) {
     const auto colon = spec.find(':');
     const std::string user = spec.substr(0, colon);
@@ -149,6 +170,7 @@ void drop_privileges(const std::string& spec) {
             throw std::runtime_error("-p: no group named '" + spec.substr(colon + 1) + "'");
         gid = g->gr_gid;
     }
+    limit_future_privileges();
     if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0 || setgroups(1, &gid) != 0 ||
         setgid(gid) != 0 || setuid(uid) != 0) {
         throw std::runtime_error(std::string("-p: cannot change identity: ") +
@@ -166,7 +188,8 @@ void drop_privileges(const std::string& spec) {
     }
     prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
     if (setuid(0) == 0) throw std::runtime_error("-p: root could be regained; refusing to run");
-    log::notice("running as " + spec + " with CAP_NET_RAW and CAP_NET_ADMIN only");
+    log::notice("running as " + spec +
+                " with CAP_NET_RAW and CAP_NET_ADMIN only, no new privileges");
 }
 
 // Creates the directory of a run-time file (socket, pid file) when it is missing, owned by
@@ -295,6 +318,13 @@ int run(const Options& options) {
                 }
             },
             [&] { daemon->state_changed(); },
+            [&] {
+                std::map<pgm::IfIndex, pgm::control::CaptureDrops> out;
+                for (const auto& [ifindex, d] : daemon->capture_drops())
+                    out[ifindex] = {d.kernel, d.interface};
+                return out;
+            },
+            [&] { daemon->clear_capture_drops(); },
         };
         prepare_run_directory(config.control.socket, options.user);
         prepare_run_directory(options.pid_file, options.user);

@@ -86,6 +86,40 @@ Json counters_object(const CounterSet& counters) {
     return out;
 }
 
+// An interface's counters: the router's, then what its captures lost.
+Json interface_counters_object(const CounterSet& counters, const CaptureDrops& drops) {
+    Json out = counters_object(counters);
+    out[kCaptureDropsName] = drops.kernel;
+    out[kCaptureIfDropsName] = drops.interface;
+    return out;
+}
+
+std::map<IfIndex, CaptureDrops> capture_drops_of(const RouterView& view) {
+    return view.capture_drops ? view.capture_drops() : std::map<IfIndex, CaptureDrops>{};
+}
+
+// One row of `show interfaces` and `show counters`: an interface the router has state for,
+// or one the daemon captures on (router counters then all 0).
+struct InterfaceRow {
+    IfIndex ifindex;
+    CounterSet counters;
+    CaptureDrops drops;
+};
+
+// The interfaces matching `filter`, by ifindex.
+std::vector<InterfaceRow> interface_rows(const RouterView& view, const Filter& filter,
+                                         const std::map<IfIndex, CaptureDrops>& drops) {
+    std::map<IfIndex, InterfaceRow> rows;
+    for (const auto& i : view.router.interfaces())
+        rows.emplace(i.ifindex, InterfaceRow{i.ifindex, i.counters, {}});
+    for (const auto& [ifindex, d] : drops)
+        rows.try_emplace(ifindex, InterfaceRow{ifindex, {}, {}}).first->second.drops = d;
+    std::vector<InterfaceRow> out;
+    for (auto& [ifindex, row] : rows)
+        if (interface_matches(view, filter, ifindex)) out.push_back(std::move(row));
+    return out;
+}
+
 const char* encapsulation_name(Encapsulation e) {
     return e == Encapsulation::Udp ? "udp" : "native";
 }
@@ -218,6 +252,7 @@ Json clear(const Json& request, RouterView& view, const dataplane::PeerCredentia
     Json data{{"cleared", what}};
     if (what == "counters") {
         view.router.clear_counters();
+        if (view.clear_capture_drops) view.clear_capture_drops();
     } else {
         data["removed"] = view.router.repairs().size();
         view.router.clear_repairs();
@@ -269,17 +304,12 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
         for (IfIndex i : r.interfaces_of(e.interfaces))
             repair_states[i]++;
 
-    std::vector<const router::InterfaceState*> sorted;
-    for (const auto& i : r.interfaces())
-        if (interface_matches(view, filter, i.ifindex)) sorted.push_back(&i);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto* a, const auto* b) { return a->ifindex < b->ifindex; });
     Json list = Json::array();
-    for (const auto* i : sorted) {
-        Json j = interface_ref(view, i->ifindex);
-        j["upstream_sessions"] = upstream_sessions[i->ifindex];
-        j["repair_states"] = repair_states[i->ifindex];
-        j["counters"] = counters_object(i->counters);
+    for (const InterfaceRow& i : interface_rows(view, filter, capture_drops_of(view))) {
+        Json j = interface_ref(view, i.ifindex);
+        j["upstream_sessions"] = upstream_sessions[i.ifindex];
+        j["repair_states"] = repair_states[i.ifindex];
+        j["counters"] = interface_counters_object(i.counters, i.drops);
         list.push_back(std::move(j));
     }
     return Json{{"interfaces", std::move(list)}};
@@ -410,21 +440,22 @@ Json repair_json(const RouterView& view, const Filter& filter) {
 
 Json counters_json(const RouterView& view, const Filter& filter) {
     const router::Router& r = view.router;
+    const std::map<IfIndex, CaptureDrops> drops = capture_drops_of(view);
     Json interfaces = Json::array();
-    std::vector<const router::InterfaceState*> sorted;
-    for (const auto& i : r.interfaces())
-        if (interface_matches(view, filter, i.ifindex)) sorted.push_back(&i);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto* a, const auto* b) { return a->ifindex < b->ifindex; });
-    for (const auto* i : sorted) {
-        Json j = interface_ref(view, i->ifindex);
-        j["counters"] = counters_object(i->counters);
+    for (const InterfaceRow& i : interface_rows(view, filter, drops)) {
+        Json j = interface_ref(view, i.ifindex);
+        j["counters"] = interface_counters_object(i.counters, i.drops);
         interfaces.push_back(std::move(j));
+    }
+    CaptureDrops total_drops;
+    for (const auto& [ifindex, d] : drops) {
+        total_drops.kernel += d.kernel;
+        total_drops.interface += d.interface;
     }
     Json malformed = Json::object();
     for (std::size_t i = 0; i < kParseErrorNames.size(); ++i)
         malformed[kParseErrorNames[i]] = r.malformed_by_reason()[i + 1];
-    return Json{{"totals", counters_object(r.totals())},
+    return Json{{"totals", interface_counters_object(r.totals(), total_drops)},
                 {"interfaces", std::move(interfaces)},
                 {"malformed_by_reason", std::move(malformed)}};
 }

@@ -7,7 +7,9 @@
 // router::Router at the moment of the request, with "now" and interface names supplied by
 // the daemon through `RouterView`, so a test can pin the clock. Counter keys are the
 // PGM-MIB names of router::kCounterNames; TSIs are written "gsi-hex.port" as pgmdump writes
-// them. Requests (one JSON object each):
+// them; interface counter objects and totals add CaptureDrops and CaptureIfDrops, the
+// packets the daemon's captures lost (RouterView::capture_drops). Requests (one JSON object
+// each):
 //   {"command":"ping"}
 //   {"command":"show","what":"interfaces|sessions|repair|counters|dlr","filter":{...}}
 //   {"command":"clear","what":"counters|repair"}
@@ -17,7 +19,9 @@
 // Life cycle: none; every function is a pure read of the router, except the clear commands.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +42,15 @@ struct ReloadResult {
     std::string message;  // why it failed, or what changed
 };
 
+// Packets an interface's capture lost before pgmd saw them (dataplane::Capture::Drops),
+// shown beside the router's counters as CaptureDrops and CaptureIfDrops.
+struct CaptureDrops {
+    std::uint64_t kernel = 0;     // CaptureDrops: the kernel's capture ring was full
+    std::uint64_t interface = 0;  // CaptureIfDrops: dropped by the interface or driver
+};
+inline constexpr const char* kCaptureDropsName = "CaptureDrops";
+inline constexpr const char* kCaptureIfDropsName = "CaptureIfDrops";
+
 // What the daemon lends the dispatcher for one request.
 struct RouterView {
     router::Router& router;
@@ -50,6 +63,11 @@ struct RouterView {
     // Called after a command changed router state (clear), so the daemon can re-arm its
     // timer to router.next_deadline(). May be empty.
     std::function<void()> state_changed;
+    // Capture drops per interface, read now; interfaces listed here are shown even when the
+    // router has seen no packet on them. Empty: no capture (every count shown as 0).
+    std::function<std::map<IfIndex, CaptureDrops>()> capture_drops;
+    // Zeroes them (`clear counters`). May be empty.
+    std::function<void()> clear_capture_drops;
 };
 
 // Which interfaces, groups and sessions to show. Empty members match everything.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "dataplane/linklayer.h"
@@ -21,7 +22,6 @@ constexpr int kMaxSnapLength = 65535;
 // Room for the link-layer header (Ethernet, VLAN tags, SLL) on top of the MTU.
 constexpr int kLinkHeaderRoom = 64;
 constexpr int kMinMtu = 1500;
-constexpr int kBufferBytes = 8 << 20;
 // Frames handed to the callbacks per pcap_dispatch() (one batch: the transmissions of a
 // batch are written together), and batches per wake-up before other descriptors get their
 // turn.
@@ -44,7 +44,7 @@ int interface_mtu(const std::string& ifname) {
 // the snapshot length (on interfaces with segmentation offload, veth among them). With
 // 65535 a 4 MiB ring held about 60 frames, and bursts overran it. A PGM packet is never
 // larger than the MTU (IP fragments are not forwarded), so the snapshot is the MTU plus
-// the link header: about 5000 frames of 1.6 KiB in 8 MiB.
+// the link header: about 5000 frames of 1.6 KiB in the default 8 MiB.
 int snap_length(const std::string& ifname) {
     const int mtu = std::max(interface_mtu(ifname), kMinMtu);
     return std::min(mtu + kLinkHeaderRoom, kMaxSnapLength);
@@ -67,8 +67,8 @@ std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports)
 }
 
 Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
-                 std::span<const std::uint16_t> udp_ports, PgmHandler on_pgm, IgmpHandler on_igmp,
-                 BatchEndHandler on_batch_end)
+                 std::span<const std::uint16_t> udp_ports, std::size_t buffer_bytes,
+                 PgmHandler on_pgm, IgmpHandler on_igmp, BatchEndHandler on_batch_end)
     : loop_(loop),
       ifindex_(ifindex),
       udp_ports_(udp_ports.begin(), udp_ports.end()),
@@ -87,7 +87,8 @@ Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
     pcap_set_snaplen(handle_, snap_length(ifname));
     pcap_set_promisc(handle_, 0);
     pcap_set_immediate_mode(handle_, 1);
-    pcap_set_buffer_size(handle_, kBufferBytes);
+    pcap_set_buffer_size(handle_, static_cast<int>(std::min<std::size_t>(
+                                      buffer_bytes, std::numeric_limits<int>::max())));
     if (pcap_activate(handle_) < 0) fail("pcap_activate");
     if (pcap_setdirection(handle_, PCAP_D_IN) != 0) fail("pcap_setdirection");
     if (pcap_setnonblock(handle_, 1, err) != 0) fail(std::string("pcap_setnonblock ") + err);
@@ -125,10 +126,16 @@ Capture::~Capture() {
     if (handle_ != nullptr) pcap_close(handle_);
 }
 
-std::uint64_t Capture::kernel_drops() const {
+Capture::Drops Capture::take_drops() {
     pcap_stat s{};
-    if (pcap_stats(handle_, &s) != 0) return 0;
-    return s.ps_drop;
+    if (pcap_stats(handle_, &s) != 0) return {};  // nothing known: counted next time
+    const auto kernel = static_cast<std::uint32_t>(s.ps_drop);
+    const auto interface = static_cast<std::uint32_t>(s.ps_ifdrop);
+    const Drops d{static_cast<std::uint32_t>(kernel - reported_kernel_drops_),
+                  static_cast<std::uint32_t>(interface - reported_interface_drops_)};
+    reported_kernel_drops_ = kernel;
+    reported_interface_drops_ = interface;
+    return d;
 }
 
 void Capture::on_readable() {

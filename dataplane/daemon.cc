@@ -8,6 +8,10 @@
 namespace pgm::dataplane {
 
 namespace {
+// How often the captures' drop counts are read and new drops logged: often enough for the
+// log to place an overload in time, and far more often than libpcap's 32-bit counts wrap.
+constexpr Duration kCaptureDropsInterval = std::chrono::seconds(10);
+
 // Each pgmd needs its own RAND_NODE_ID (§14.5), so that a parent's POLL_MASK selects a
 // random subset of its children: the router core is seeded from the kernel's entropy.
 DaemonConfig with_random_seed(DaemonConfig c) {
@@ -30,10 +34,13 @@ Daemon::Daemon(EventLoop& loop, DaemonConfig config)
             log::warning("interface " + ic.name + " does not exist (yet): served when it appears");
         }
     }
+    capture_drops_timer_ = loop_.add_timer(EventLoop::now() + kCaptureDropsInterval,
+                                           [this] { on_capture_drops_timer(); });
 }
 
 Daemon::~Daemon() {
     if (timer_ != 0) loop_.cancel_timer(timer_);
+    if (capture_drops_timer_ != 0) loop_.cancel_timer(capture_drops_timer_);
     // Captures remove themselves from the loop; the rest closes with its owners.
     active_.clear();
 }
@@ -121,11 +128,46 @@ void Daemon::reschedule() {
     if (at != kNever) timer_ = loop_.add_timer(at, [this] { on_timer(); });
 }
 
+// --- Capture drops ------------------------------------------------------------------------
+
+void Daemon::take_capture_drops(IfIndex ifindex, Capture& capture) {
+    capture_drops_[ifindex] += capture.take_drops();
+}
+
+const std::map<IfIndex, Capture::Drops>& Daemon::capture_drops() {
+    for (auto& [ifindex, a] : active_)
+        if (a.capture) take_capture_drops(ifindex, *a.capture);
+    return capture_drops_;
+}
+
+void Daemon::clear_capture_drops() {
+    capture_drops();  // what the open captures dropped so far is cleared too
+    for (auto& [ifindex, drops] : capture_drops_)
+        drops = {};
+    capture_drops_logged_.clear();
+}
+
+void Daemon::on_capture_drops_timer() {
+    capture_drops_timer_ = loop_.add_timer(EventLoop::now() + kCaptureDropsInterval,
+                                           [this] { on_capture_drops_timer(); });
+    for (const auto& [ifindex, drops] : capture_drops()) {
+        Capture::Drops& logged = capture_drops_logged_[ifindex];
+        if (drops == logged) continue;
+        log::warning("capture on " + interface_name(ifindex) + ": " +
+                     std::to_string(drops.kernel - logged.kernel) +
+                     " packets dropped by the kernel (capture buffer full), " +
+                     std::to_string(drops.interface - logged.interface) +
+                     " by the interface, since the last report; pgmd never saw them "
+                     "(CaptureDrops, CaptureIfDrops; [capture] buffer-bytes)");
+        logged = drops;
+    }
+}
+
 // --- Interfaces ---------------------------------------------------------------------------
 
 std::unique_ptr<Capture> Daemon::open_capture(const std::string& name, IfIndex ifindex) {
     return std::make_unique<Capture>(
-        loop_, name, ifindex, config_.udp_ports,
+        loop_, name, ifindex, config_.udp_ports, config_.capture.buffer_bytes,
         [this](IfIndex i, const LocatedPgm& p) { on_pgm(i, p); },
         [this](IfIndex i, Bytes ip) { on_igmp(i, ip); }, [this] { on_capture_batch_end(); });
 }
@@ -159,6 +201,7 @@ void Daemon::deactivate(IfIndex ifindex, const char* why) {
     membership_.remove_interface(ifindex);
     joins_.remove_interface(ifindex);
     transmitter_.remove_interface(ifindex);
+    if (it->second.capture) take_capture_drops(ifindex, *it->second.capture);
     active_.erase(it);
     reschedule();
 }
@@ -191,14 +234,18 @@ void Daemon::sync_interfaces() {
 
 void Daemon::reload(DaemonConfig config) {
     const bool ports_changed = config.udp_ports != config_.udp_ports;
+    const bool reopen_captures = ports_changed || config.capture != config_.capture;
     config_ = std::move(config);
     router_.reconfigure(config_.router);
     membership_.set_timers(config_.igmp);
     if (ports_changed) {
         sinks_.reset();
         sinks_ = std::make_unique<LocalDeliverySinks>(loop_, config_.udp_ports);
-        // New filters; the core's state on these interfaces stays.
+    }
+    if (reopen_captures) {
+        // New filters or ring size; the core's state on these interfaces stays.
         for (auto& [ifindex, a] : active_) {
+            if (a.capture) take_capture_drops(ifindex, *a.capture);
             a.capture.reset();
             try {
                 a.capture = open_capture(a.name, ifindex);

@@ -16,7 +16,12 @@
 // or disappears the core is told (Router::interface_down) and its membership is dropped;
 // when it comes back it is served again. reload() applies a new configuration in place:
 // timers and caps (Router::reconfigure), interfaces added or removed, static groups,
-// joins, ports; sessions and repair state on interfaces still served are kept.
+// joins, ports and capture buffer size (captures reopened); sessions and repair state on
+// interfaces still served are kept.
+// Packets the captures lost (Capture::Drops) are read from every capture every
+// kCaptureDropsInterval, when asked (capture_drops()) and before a capture is closed, and
+// summed per interface across the captures an interface has had (link flaps, reloads), so
+// they outlive each pcap handle; a warning is logged when the timer finds new drops.
 // Life cycle: constructed after the configuration is checked (throws std::runtime_error if
 // netlink or the local-delivery sockets cannot be opened); runs on the loop's thread, so
 // the control server reads router() there too, without locks.
@@ -64,6 +69,11 @@ class Daemon : private router::Environment {
     // The interface's name (from netlink), or its index as text.
     std::string interface_name(IfIndex ifindex) const;
 
+    // Packets each interface's captures lost since start (or clear_capture_drops()), read
+    // from the open captures now. Interfaces that stopped being served keep their totals.
+    const std::map<IfIndex, Capture::Drops>& capture_drops();
+    void clear_capture_drops();
+
     // Kernel multicast routes for groups this configuration serves (warned about at start).
     std::vector<KernelMroute> conflicting_mroutes() const;
 
@@ -87,6 +97,9 @@ class Daemon : private router::Environment {
     void activate(const InterfaceConfig& ic, IfIndex ifindex);
     void deactivate(IfIndex ifindex, const char* why);
     std::unique_ptr<Capture> open_capture(const std::string& name, IfIndex ifindex);
+    // Adds what `capture` dropped since it was last asked to the interface's totals.
+    void take_capture_drops(IfIndex ifindex, Capture& capture);
+    void on_capture_drops_timer();
 
     EventLoop& loop_;
     DaemonConfig config_;
@@ -102,6 +115,11 @@ class Daemon : private router::Environment {
     std::vector<IgmpQuery> queries_;
     EventLoop::TimerId timer_ = 0;
     Time timer_at_ = kNever;
+
+    std::map<IfIndex, Capture::Drops> capture_drops_;
+    // capture_drops_ as of the last warning about them.
+    std::map<IfIndex, Capture::Drops> capture_drops_logged_;
+    EventLoop::TimerId capture_drops_timer_ = 0;
 };
 
 }  // namespace pgm::dataplane

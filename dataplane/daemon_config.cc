@@ -126,6 +126,7 @@ po::options_description global_keys() {
     for (const char* k : {"dlr.group", "dlr.cache-bytes", "dlr.cache-packets", "dlr.discover-dlrs",
                           "dlr.discovery-interval", "dlr.discovery-backoff"})
         add(k);
+    add("capture.buffer-bytes");
     return d;
 }
 
@@ -259,6 +260,13 @@ class Builder {
             c_.control.mode = static_cast<mode_t>(*m);
         } else if (name == "control.group") {
             c_.control.group = value_;
+        } else if (name == "capture.buffer-bytes") {
+            const auto n = count("buffer-bytes", kMaxCaptureBufferBytes);
+            if (n < kMinCaptureBufferBytes) {
+                fail("buffer-bytes: '" + value_ + "' is less than " +
+                     std::to_string(kMinCaptureBufferBytes));
+            }
+            c_.capture.buffer_bytes = n;
         } else if (name == "timers.nak-repeat-period") {
             r.nak_repeat_period = duration("nak-repeat-period");
         } else if (name == "timers.nak-rpt-ivl") {

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <istream>
 #include <optional>
@@ -66,6 +67,18 @@ struct ControlConfig {
     std::string group;  // empty: the daemon's own group
 };
 
+// The capture ring of each served interface (libpcap's buffer size): packets that arrive
+// while it is full are dropped by the kernel (counted as CaptureDrops). 8 MiB holds about
+// 5000 packets of a 1500-byte MTU (dataplane/capture.cc).
+inline constexpr std::size_t kDefaultCaptureBufferBytes = std::size_t{8} << 20;
+inline constexpr std::size_t kMinCaptureBufferBytes = std::size_t{64} << 10;
+inline constexpr std::size_t kMaxCaptureBufferBytes = std::size_t{1} << 30;
+
+struct CaptureConfig {
+    std::size_t buffer_bytes = kDefaultCaptureBufferBytes;
+    friend bool operator==(const CaptureConfig&, const CaptureConfig&) = default;
+};
+
 enum class LogLevel : std::uint8_t { None, Error, Warning, Notice, Info, Debug };
 std::optional<LogLevel> parse_log_level(std::string_view text);
 const char* to_string(LogLevel level);
@@ -76,6 +89,7 @@ struct DaemonConfig {
     std::vector<InterfaceConfig> interfaces;
     IgmpTimers igmp;
     ControlConfig control;
+    CaptureConfig capture;
     LogLevel log_level = LogLevel::Notice;
 
     const InterfaceConfig* find_interface(std::string_view name) const;

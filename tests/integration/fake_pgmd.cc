@@ -7,8 +7,9 @@
 // receivers. Session 0a0b0c0d0e0f.1000 (10.0.0.1 -> 239.1.2.3, native) with a pending NAK
 // for sqn 42 from down1 and an anticipated repair for sqn 50; session 112233445566.2000
 // (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055) with a null-NAK state for sqn 7 from
-// down2; one packet with a bad checksum on down2. The clock stands 1.05 s after the first
-// SPM and 50 ms after the NAKs.
+// down2; one packet with a bad checksum on down2; 591 packets lost by down1's capture
+// (CaptureDrops; `clear counters` zeroes them). The clock stands 1.05 s after the first SPM
+// and 50 ms after the NAKs.
 //
 // Life cycle: `fake_pgmd --socket PATH [--mode OCTAL] [--group GID]` sets up, prints
 // "ready" on stdout, and serves until SIGINT or SIGTERM; then the socket is removed.
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
 
     const std::map<IfIndex, std::string> names{{1, "up0"}, {2, "down1"}, {3, "down2"}};
     int reloads = 0;
+    std::map<IfIndex, control::CaptureDrops> capture_drops{{2, {591, 0}}};
     control::RouterView view{
         router,
         [&](IfIndex i) {
@@ -192,6 +194,8 @@ int main(int argc, char** argv) {
             return control::ReloadResult{true, "fake reload " + std::to_string(++reloads)};
         },
         {},
+        [&] { return capture_drops; },
+        [&] { capture_drops[2] = {}; },
     };
 
     try {

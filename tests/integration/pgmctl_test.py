@@ -138,10 +138,12 @@ EXPECTED_REPAIR = {"repair": [
 
 EXPECTED_COUNTERS = {
     "totals": {"InSpms": 2, "OutSpms": 4, "InNaks": 1, "InNnaks": 1, "Malformed": 1,
-               COUNTERS_ZERO: 0},
+               COUNTERS_ZERO: 0, "CaptureDrops": 591, "CaptureIfDrops": 0},
     "interfaces": [
-        {"ifindex": 1, "name": "up0", "counters": {"InSpms": 2, "OutNaks": 1, "OutNnaks": 1}},
-        {"ifindex": 2, "name": "down1", "counters": {"InNaks": 1, "OutNcfs": 1}},
+        {"ifindex": 1, "name": "up0", "counters": {"InSpms": 2, "OutNaks": 1, "OutNnaks": 1,
+                                                   "CaptureDrops": 0}},
+        {"ifindex": 2, "name": "down1", "counters": {"InNaks": 1, "OutNcfs": 1,
+                                                     "CaptureDrops": 591}},
         {"ifindex": 3, "name": "down2", "counters": {"InNnaks": 1, "Malformed": 1}},
     ],
     "malformed_by_reason": {"BadChecksum": 1, "Truncated": 0},
@@ -225,6 +227,8 @@ def test_show(ctl):
     check(rows.get("COUNTER") == ["TOTAL", "up0", "down1", "down2"],
           f"counters header {rows.get('COUNTER')}")
     check(rows.get("InSpms") == ["2", "2", "0", "0"], f"InSpms row {rows.get('InSpms')}")
+    check(rows.get("CaptureDrops") == ["591", "0", "591", "0"],
+          f"CaptureDrops row {rows.get('CaptureDrops')}")
     check(rows.get("BadChecksum") == ["1"], f"BadChecksum row {rows.get('BadChecksum')}")
     check(COUNTERS_ZERO not in rows, "zero counters hidden without -a")
     text = ctl.run("-a", "show", "counters").stdout
@@ -233,6 +237,10 @@ def test_show(ctl):
     text = ctl.run("show", "counters", "interface", "down1").stdout
     check(text.splitlines()[0].split() == ["COUNTER", "down1"],
           f"filtered counters header: {text.splitlines()[:1]}")
+    text = ctl.run("show", "interfaces").stdout
+    lines = [line.split() for line in text.splitlines()]
+    check(lines[0][-1] == "CaptureDrops" and lines[2][0] == "down1" and lines[2][-1] == "591",
+          f"show interfaces text: CaptureDrops column\n{text}")
     check("no designated local repairers" in ctl.run("show", "dlr").stdout, "show dlr text")
 
     r = ctl.run("show", "sessions", "group", "not-an-address")
@@ -264,7 +272,7 @@ def test_changes(ctl):
     r = ctl.run("clear", "counters")
     check(r.returncode == 0 and "cleared counters" in r.stdout, f"clear counters: {r.stdout!r}")
     diff = ctl.run_and_expect(["show", "counters"],
-                              {"totals": {"InSpms": 0, "Malformed": 0},
+                              {"totals": {"InSpms": 0, "Malformed": 0, "CaptureDrops": 0},
                                "malformed_by_reason": {"BadChecksum": 0}})
     check(diff is None, f"counters after clear: {diff}")
     text = ctl.run("show", "counters").stdout

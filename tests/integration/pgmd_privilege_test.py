@@ -15,7 +15,8 @@ unprivileged pgmd can remove them at exit.
    bind calls). Asserts:
    * /proc/PID/status: Uid and Gid (real, effective, saved, fs) are USER's and GROUP's,
      Groups is GROUP alone, CapPrm = CapEff = CAP_NET_ADMIN|CAP_NET_RAW (0x3000: bits 12 and
-     13) exactly, CapInh = CapAmb = 0; NoNewPrivs is reported (pgmd does not set it);
+     13) exactly, CapInh = CapAmb = 0, the bounding set CapBnd is those two alone and
+     NoNewPrivs is 1 (no executed program could gain more);
    * the socket is root:CTLGROUP 0660; MEMBER's `pgmctl ping` answers (may_change_state)
      and `clear counters` succeeds; the outsider cannot connect (pgmctl exit 4, permission
      denied: the kernel checks the socket file's mode);
@@ -223,10 +224,12 @@ def run(args, lab):
     if st.get("Groups", "").split() != [str(gid)]:
         problems.append(f"Groups: {st.get('Groups')!r}, want {gid} alone")
     for key, want in (("CapPrm", WANTED_CAPS), ("CapEff", WANTED_CAPS), ("CapInh", 0),
-                      ("CapAmb", 0)):
+                      ("CapAmb", 0), ("CapBnd", WANTED_CAPS)):
         have = int(st.get(key, "-1"), 16) if key in st else None
         if have != want:
             problems.append(f"{key}: {st.get(key)}, want {want:016x}")
+    if st.get("NoNewPrivs") != "1":
+        problems.append(f"NoNewPrivs: {st.get('NoNewPrivs')!r}, want 1")
     caps = {k: st.get(k) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
                                    "NoNewPrivs")}
     log(f"pgmd pid {pid}: Uid {st.get('Uid')}, Gid {st.get('Gid')}, Groups "
@@ -294,7 +297,7 @@ def run(args, lab):
     if problems:
         raise Failure("\n".join(problems))
     print(f"{NAME}: pgmd as {user}:{group}: CapEff {st.get('CapEff')} CapPrm {st.get('CapPrm')} "
-          f"CapInh {st.get('CapInh')} CapAmb {st.get('CapAmb')} NoNewPrivs "
+          f"CapInh {st.get('CapInh')} CapAmb {st.get('CapAmb')} CapBnd {st.get('CapBnd')} NoNewPrivs "
           f"{st.get('NoNewPrivs')}; outsider refused at connect (0660) and at clear (0666); "
           f"{len(writes)} writing calls, all in {run_dir}")
 

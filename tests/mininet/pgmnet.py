@@ -50,12 +50,15 @@ def check(lab):
         try:
             pong = lab.pgmctl(r, "ping")
             ifaces = lab.pgmctl(r, "show", "interfaces")["interfaces"]
+            # Served interfaces are listed even before any packet; traffic = a router count.
+            with_traffic = [i for i in ifaces if any(
+                v for k, v in i["counters"].items() if not k.startswith("Capture"))]
             conf = [dev for (m, _seg), dev in lab.intfs.items() if m == r]
             if pong.get("pong") is not True:
                 raise Failure(f"ping answered {pong}")
             print(f"{r}: pgmd answers on {lab.sock(r)}: {len(conf)} interfaces served "
                   f"({' '.join(conf)}), upstream {' '.join(lab.upstream_intfs(r)) or '-'}, "
-                  f"{len(ifaces)} with traffic", flush=True)
+                  f"{len(with_traffic)} with traffic", flush=True)
         except (Failure, KeyError, TypeError) as e:
             problems.append(f"{r}: {e}")
     return problems

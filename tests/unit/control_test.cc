@@ -422,12 +422,18 @@ class RouterJson : public ::testing::Test {
     Time now = t0;
     std::map<IfIndex, std::string> names{{1, "up0"}, {2, "down1"}, {3, "down2"}};
     int state_changes = 0;
+    std::map<IfIndex, CaptureDrops> capture_drops;
     RouterView view{
         router,
         [this](IfIndex i) { return names.contains(i) ? names[i] : std::string(); },
         [this] { return now; },
         {},
         [this] { ++state_changes; },
+        [this] { return capture_drops; },
+        [this] {
+            for (auto& [ifindex, d] : capture_drops)
+                d = {};
+        },
     };
 };
 
@@ -523,9 +529,11 @@ TEST_F(RouterJson, CountersHaveTotalsPerInterfaceAndMalformedReasons) {
     build_state();
     feed(3, kReceiver, kGroup, spm(6), /*corrupt=*/true);
     const Json c = counters_json(view, {});
-    EXPECT_EQ(c["totals"].size(), router::kCounterCount);
+    EXPECT_EQ(c["totals"].size(), router::kCounterCount + 2);  // + CaptureDrops, CaptureIfDrops
     for (std::size_t i = 0; i < router::kCounterCount; ++i)
         EXPECT_TRUE(c["totals"].contains(router::kCounterNames[i])) << router::kCounterNames[i];
+    EXPECT_EQ(c["totals"]["CaptureDrops"], 0);
+    EXPECT_EQ(c["totals"]["CaptureIfDrops"], 0);
     EXPECT_EQ(c["totals"]["InSpms"], 1);
     EXPECT_EQ(c["totals"]["OutSpms"], 2);
     EXPECT_EQ(c["totals"]["Malformed"], 1);
@@ -541,6 +549,42 @@ TEST_F(RouterJson, CountersHaveTotalsPerInterfaceAndMalformedReasons) {
     const Json only = counters_json(view, down2);
     ASSERT_EQ(only["interfaces"].size(), 1u);
     EXPECT_EQ(only["interfaces"][0]["name"], "down2");
+}
+
+TEST_F(RouterJson, CaptureDropsAreInterfaceCountersSummedInTotalsAndCleared) {
+    build_state();
+    capture_drops[2] = {591, 3};
+    capture_drops[7] = {10, 0};  // captured on, no packet reached the router: still listed
+    names[7] = "quiet7";
+    const Json c = counters_json(view, {});
+    EXPECT_EQ(c["totals"]["CaptureDrops"], 601);
+    EXPECT_EQ(c["totals"]["CaptureIfDrops"], 3);
+    ASSERT_EQ(c["interfaces"].size(), 4u);
+    EXPECT_EQ(c["interfaces"][0]["counters"]["CaptureDrops"], 0);  // up0: none reported
+    EXPECT_EQ(c["interfaces"][1]["counters"]["CaptureDrops"], 591);
+    EXPECT_EQ(c["interfaces"][1]["counters"]["CaptureIfDrops"], 3);
+    EXPECT_EQ(c["interfaces"][1]["counters"]["OutNcfs"], 1);  // the router's, beside them
+    EXPECT_EQ(c["interfaces"][3]["name"], "quiet7");
+    EXPECT_EQ(c["interfaces"][3]["counters"]["CaptureDrops"], 10);
+    EXPECT_EQ(c["interfaces"][3]["counters"]["InSpms"], 0);
+    EXPECT_EQ(c["interfaces"][3]["counters"].size(), router::kCounterCount + 2);
+
+    Filter quiet;
+    quiet.interface = "quiet7";
+    const Json interfaces = interfaces_json(view, quiet)["interfaces"];
+    ASSERT_EQ(interfaces.size(), 1u);
+    EXPECT_EQ(interfaces[0]["ifindex"], 7);
+    EXPECT_EQ(interfaces[0]["upstream_sessions"], 0);
+    EXPECT_EQ(interfaces[0]["counters"]["CaptureDrops"], 10);
+
+    // Sessions are not captured: their counters are the router's alone.
+    EXPECT_FALSE(sessions_json(view, {})["sessions"][0]["counters"].contains("CaptureDrops"));
+
+    ASSERT_EQ(request(Json{{"command", "clear"}, {"what", "counters"}})["ok"], true);
+    const Json cleared = counters_json(view, {});
+    EXPECT_EQ(cleared["totals"]["CaptureDrops"], 0);
+    EXPECT_EQ(cleared["totals"]["CaptureIfDrops"], 0);
+    EXPECT_EQ(cleared["interfaces"][1]["counters"]["CaptureDrops"], 0);
 }
 
 TEST_F(RouterJson, FiltersSelectByInterfaceGroupAndTsi) {

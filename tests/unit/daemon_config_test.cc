@@ -41,6 +41,7 @@ TEST(DaemonConfig, MinimalFileGivesTheDefaults) {
     EXPECT_EQ(c.control.mode, 0660u);
     EXPECT_EQ(c.log_level, LogLevel::Notice);
     EXPECT_EQ(c.igmp.group_membership_interval(), 260s);  // 2 * 125 s + 10 s
+    EXPECT_EQ(c.capture.buffer_bytes, std::size_t{8} << 20);
 }
 
 TEST(DaemonConfig, EveryKeyIsRead) {
@@ -52,6 +53,8 @@ udp-ports = 4001   # repeatable
 socket = /run/pgmd/ctl.sock
 mode = 0640
 group = pgmd
+[capture]
+buffer-bytes = 65536
 [timers]
 nak-repeat-period = 50ms
 nak-rpt-ivl = 2s
@@ -81,6 +84,7 @@ static-groups = 239.192.0.3
     EXPECT_EQ(c.control.socket, "/run/pgmd/ctl.sock");
     EXPECT_EQ(c.control.mode, 0640u);
     EXPECT_EQ(c.control.group, "pgmd");
+    EXPECT_EQ(c.capture.buffer_bytes, 65536u);
     EXPECT_EQ(c.router.nak_repeat_period, 50ms);
     EXPECT_EQ(c.router.nak_rpt_ivl, 2s);
     EXPECT_EQ(c.router.nak_rdata_ivl, 60s);
@@ -123,6 +127,9 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     EXPECT_EQ(error_of("[limits]\nmax-sessions = -1\n[interface e]\n").first, 2);
     EXPECT_EQ(error_of("[interface e]\n[control]\nmode = 999\n").first, 3);
     EXPECT_EQ(error_of("[interface e]\n[control]\nsocket = relative.sock\n").first, 3);
+    EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 65535\n"),
+              std::make_pair(3, std::string("buffer-bytes: '65535' is less than 65536")));
+    EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 1073741825\n").first, 3);
     EXPECT_EQ(error_of("log-level = info\nlog-level = debug\n[interface e]\n"),
               std::make_pair(2, std::string("'log-level' is given twice (first on line 1)")));
     EXPECT_EQ(error_of("[interface e]\n[interface e]\n").first, 2);
