@@ -326,6 +326,11 @@ Receiver::Peer* Receiver::find_peer(const Tsi& tsi) {
 }
 
 Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Time now) {
+    if (!a.ip.destination.is_multicast() && config_.group.family() == Nla::Family::None) {
+        // No group to name in NAK_GRP or to send the SPMR copy to (found by receiver_fuzz).
+        ++stats_.ignored;
+        return nullptr;
+    }
     if (peers_.size() >= config_.max_sources) {
         // Room is made only by dropping a tombstone (the one that would expire first).
         auto victim = peers_.end();

@@ -259,7 +259,9 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     const Tsi tsi = v.header.tsi();
     if_counters(a.ifindex)[Counter::InSpms]++;
     // RPF: an SPM must come from the interface of the route towards its source.
-    if (env_.route_interface(a.ip.source) != a.ifindex) {
+    // And it is multicast to its group (§8.1): the IP destination becomes the session's group,
+    // where NCFs go; a unicast one is not on the tree either (found by router_fuzz).
+    if (env_.route_interface(a.ip.source) != a.ifindex || !a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::SpmRpfErrors]++;
         return;
     }
