@@ -123,8 +123,9 @@ po::options_description global_keys() {
           "igmp.query-response-interval", "igmp.last-member-query-interval"}) {
         add(k);
     }
-    for (const char* k : {"dlr.group", "dlr.cache-bytes", "dlr.cache-packets", "dlr.discover-dlrs",
-                          "dlr.discovery-interval", "dlr.discovery-backoff"})
+    for (const char* k :
+         {"dlr.group", "dlr.cache-bytes", "dlr.cache-bytes-total", "dlr.cache-packets",
+          "dlr.discover-dlrs", "dlr.discovery-interval", "dlr.discovery-backoff"})
         add(k);
     add("capture.buffer-bytes");
     return d;
@@ -293,8 +294,12 @@ class Builder {
         } else if (name == "dlr.cache-bytes") {
             r.dlr.cache_bytes_per_session = count("cache-bytes", std::size_t{1} << 34);
             if (r.dlr.cache_bytes_per_session == 0) fail("cache-bytes: must be positive");
+        } else if (name == "dlr.cache-bytes-total") {
+            r.dlr.cache_bytes_total = count("cache-bytes-total", std::size_t{1} << 36);
+            if (r.dlr.cache_bytes_total == 0) fail("cache-bytes-total: must be positive");
         } else if (name == "dlr.cache-packets") {
-            r.dlr.cache_packets_per_session = count("cache-packets", 1u << 24);
+            // Each sequence number of the span costs a slot (~48 bytes) even as a hole.
+            r.dlr.cache_packets_per_session = count("cache-packets", 1u << 16);
             if (r.dlr.cache_packets_per_session == 0) fail("cache-packets: must be positive");
         } else if (name == "dlr.discover-dlrs") {
             // The network-element side (D28): POLL downstream for off-tree DLRs.

@@ -37,6 +37,9 @@ struct DlrConfig {
     // The ODATA/RDATA cache of one session never holds more than these.
     std::size_t cache_bytes_per_session = 4u << 20;
     std::size_t cache_packets_per_session = 4096;
+    // All sessions' caches together: without it the bound is max_sessions times the above
+    // (10000 x 4 MiB by default), and any source in scope can open sessions.
+    std::size_t cache_bytes_total = 256u << 20;
     bool enabled() const { return !scopes.empty(); }
 };
 

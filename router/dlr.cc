@@ -143,7 +143,9 @@ bool Router::dlr_serves(const Session& s) const {
 void Router::dlr_forget_stale() {
     std::erase_if(dlr_, [&](const auto& kv) {
         auto it = sessions_.find(kv.first);
-        return it == sessions_.end() || !dlr_serves(it->second);
+        const bool stale = it == sessions_.end() || !dlr_serves(it->second);
+        if (stale) dlr_bytes_ -= kv.second.cache.bytes();
+        return stale;
     });
 }
 
@@ -162,18 +164,23 @@ void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes 
         it = dlr_.try_emplace(tsi).first;
     }
     DlrCache& cache = it->second.cache;
+    const std::size_t before = cache.bytes();
     const DataFields& f = *v.get<DataFields>();
     std::size_t evicted = cache.evict_before(f.trail);
+    // The session may grow only into what the other caches leave of the total.
+    const std::size_t others = dlr_bytes_ - before;
+    const std::size_t max_bytes =
+        std::min(config_.dlr.cache_bytes_per_session,
+                 config_.dlr.cache_bytes_total - std::min(config_.dlr.cache_bytes_total, others));
     // The copy is the packet as forwarded: unknown options with OPX = 01 invalidated.
     if (v.has_unknown_options && (v.header.option_flags & kOptNetwork)) {
         std::vector<std::uint8_t> copy(pgm.begin(), pgm.end());
         apply_opx(v, copy, std::nullopt);
-        evicted += cache.insert(f.sqn, copy, config_.dlr.cache_bytes_per_session,
-                                config_.dlr.cache_packets_per_session);
+        evicted += cache.insert(f.sqn, copy, max_bytes, config_.dlr.cache_packets_per_session);
     } else {
-        evicted += cache.insert(f.sqn, pgm, config_.dlr.cache_bytes_per_session,
-                                config_.dlr.cache_packets_per_session);
+        evicted += cache.insert(f.sqn, pgm, max_bytes, config_.dlr.cache_packets_per_session);
     }
+    dlr_bytes_ = others + cache.bytes();
     if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
     if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
 }
@@ -182,9 +189,11 @@ void Router::dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out) {
     auto it = dlr_.find(tsi);
     if (it == dlr_.end()) return;
     DlrCache& cache = it->second.cache;
+    const std::size_t before = cache.bytes();
     std::size_t evicted =
         cache.enforce(config_.dlr.cache_bytes_per_session, config_.dlr.cache_packets_per_session);
     if (!s.window.empty()) evicted += cache.evict_before(s.window.trail);
+    dlr_bytes_ = dlr_bytes_ - before + cache.bytes();
     if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
     // The SPM is the heartbeat that retries holes whose repair state has lapsed.
     if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
@@ -194,8 +203,13 @@ void Router::dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& 
                              Output& out) {
     std::vector<Sqn>& send = dlr_send_;
     send.clear();
+    // Holes still pending or confirmed are skipped without counting towards the limit: the
+    // walk itself is bounded too, so that thousands of holes after an outage do not cost
+    // thousands of lookups on every data packet.
+    std::size_t examined = 0;
     for (Sqn sqn : holes) {
         if (send.size() >= kMaxGapNakPacketsPerEvent * (1 + kMaxNakList)) break;
+        if (++examined > 4 * kMaxGapNakPacketsPerEvent * (1 + kMaxNakList)) break;
         // The state machine decides: a new or lapsed repair (no entry, elimination over) is
         // NAKed; a pending or confirmed one waits for its NCF or RDATA.
         auto e = repairs_.find(RepairKey{tsi, sqn});
@@ -213,7 +227,12 @@ void Router::dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& 
 
 void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
                                const std::vector<Sqn>& sqns, const Nla& to, Output& out) {
-    const auto t = upstream_transmit(s, to);
+    dlr_send_upstream(type, tsi, s, sqns, upstream_transmit(s, to), out);
+}
+
+void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                               const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
+                               Output& out) {
     if (!t) return;
     for (std::size_t at = 0; at < sqns.size(); at += 1 + kMaxNakList) {
         const std::size_t n = std::min(sqns.size() - at, 1 + kMaxNakList);
@@ -300,21 +319,32 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
     if (!repaired.empty())
         dlr_send_upstream(PacketType::Nnak, tsi, s, repaired, s.upstream_neighbour, out);
 
-    // The rest is a NAK of the subtree like any other: state machine, then upstream.
-    const InterfaceSlots arrival = InterfaceSlots{1} << slot(a.ifindex);
+    // The rest is a NAK of the subtree like any other: state machine, redirection (D28),
+    // then upstream or to the DLR. A NAK redirected to us on the upstream segment has no
+    // repair interface and its misses go to our parent, never to another DLR.
+    const bool from_upstream = a.ifindex == s.upstream_interface;
+    const InterfaceSlots arrival = from_upstream ? 0 : InterfaceSlots{1} << slot(a.ifindex);
+    const RedirectTarget target = from_upstream ? RedirectTarget::None : choose_redirect(a, v, s);
+    const bool on_dlr_interface = !from_upstream && on_off_tree_dlr_interface(a, s);
     bool forward = false, eliminated = false;
     for (Sqn sqn : dlr_misses_) {
         const RepairKey key{tsi, sqn};
-        const std::uint16_t actions = apply(key, RepairEvent::Nak, arrival, now, &s, nullptr);
+        const RepairEvent event = on_dlr_interface && redirect_falls_back(a, key, s)
+                                      ? RepairEvent::RedirectFallback
+                                      : RepairEvent::Nak;
+        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
+        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
         if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     }
     if (forward) {
-        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, s.upstream_neighbour, out);
+        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, nak_transmit(s, target), out);
     } else if (eliminated) {
         count(a.ifindex, &s, Counter::NakEliminated);
     }
+    if (!from_upstream && !dlr_misses_.empty() && config_.discover_dlrs)
+        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
     return true;
 }
 
@@ -408,7 +438,10 @@ void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, 
     DlrSession& d = it->second;
     bool ours = false;
     auto check = [&](Sqn sqn) {
-        auto e = repairs_.find(RepairKey{tsi, sqn, v.header.parity()});
+        // Parity state is keyed by the TG (§11.3): the NCF's low bits are its PKT_CNT.
+        const bool parity = v.header.parity() && s.tgs != 0;
+        const RepairKey key{tsi, parity ? Sqn(sqn.value() & ~(s.tgs - 1)) : sqn, parity};
+        auto e = repairs_.find(key);
         ours |= e != repairs_.end() && e->second.phase == RepairPhase::Pending;
     };
     check(v.get<NakFields>()->sqn);

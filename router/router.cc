@@ -657,8 +657,14 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         dlr_on_parent_nak(a, v, it->first, s, now, out);
         return;
     }
+    // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
+    // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
+    // the cache lacks goes to our parent, never to another DLR.
+    const bool to_us_as_upstream_dlr = a.ifindex == s.upstream_interface && !null_nak && !parity &&
+                                       config_.dlr.enabled() && dlr_serves(s);
     // A NAK from upstream is not ours to confirm or forward (D14.6).
-    if (v.get<NakFields>()->group != s.group || a.ifindex == s.upstream_interface) {
+    if (v.get<NakFields>()->group != s.group ||
+        (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
         count(a.ifindex, &s, Counter::NakError);
         return;
     }
@@ -685,13 +691,15 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     if (!null_nak) {
         send_ncf(a, v, s, out);
         count(a.ifindex, &s, Counter::OutNcfs);
-        arrival = InterfaceSlots{1} << slot(a.ifindex);
+        // RDATA never goes back out of the upstream interface: no repair interface there.
+        arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
         if (config_.dlr.enabled() && dlr_on_nak(a, v, it->first, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
-    const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
+    const RedirectTarget target =
+        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : choose_redirect(a, v, s);
     const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
     bool forward = false;
     bool eliminated = false;
@@ -712,7 +720,8 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
-    if (!null_nak && config_.discover_dlrs) poll_for_dlrs(it->first, s, now, out);  // N-DLR-1
+    if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
+        poll_for_dlrs(it->first, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -975,6 +984,10 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (e.interfaces & add) tr.actions = static_cast<std::uint16_t>(tr.actions & ~kResendHeld);
     }
     e.interfaces |= add;
+    // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
+    // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
+    // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
+    if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
     if (tr.actions & kHoldRdata) {
         const bool can_hold = !key.parity &&  // parity entries are not held (D9)
                               config_.rdata_hold > Duration::zero() &&

@@ -40,6 +40,9 @@ struct InterfaceState {
 class Router {
   public:
     Router(const RouterConfig& config, const Environment& environment);
+    // Not copyable: the session cache points into sessions_.
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
 
     void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out);
     void on_timer(Time now, Output& out);
@@ -192,6 +195,10 @@ class Router {
     // interface, as many packets as OPT_NAK_LIST needs.
     void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
                            const std::vector<Sqn>& sqns, const Nla& to, Output& out);
+    // The same with the network header chosen by the caller (a DLR, after redirection).
+    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                           const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
+                           Output& out);
     // Our own NAK for sequences we lack, through the repair state machine (no interface).
     void dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
                          Output& out);
@@ -238,6 +245,7 @@ class Router {
     std::size_t held_bytes_ = 0;
 
     std::unordered_map<Tsi, DlrSession> dlr_;
+    std::size_t dlr_bytes_ = 0;  // sum of the caches' bytes(), against cache_bytes_total
     std::vector<Sqn> dlr_hits_, dlr_misses_, dlr_send_;  // scratch, reused per packet
 };
 

@@ -171,6 +171,17 @@ cache-packets = 512
     EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-packets = 0\n"),
               std::make_pair(3, std::string("cache-packets: must be positive")));
     EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-bytes = 1\ncache-bytes = 2\n").first, 4);
+    // Every sequence of the span costs a slot even as a hole: the span is bounded.
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-packets = 65537\n").first, 3);
+    EXPECT_EQ(parse("[interface eth0]\n[dlr]\ncache-packets = 65536\n")
+                  .router.dlr.cache_packets_per_session,
+              65536u);
+    EXPECT_EQ(parse("[interface eth0]\n").router.dlr.cache_bytes_total, std::size_t{256} << 20);
+    EXPECT_EQ(parse("[interface eth0]\n[dlr]\ncache-bytes-total = 1000000\n")
+                  .router.dlr.cache_bytes_total,
+              1000000u);
+    EXPECT_EQ(error_of("[interface eth0]\n[dlr]\ncache-bytes-total = 0\n"),
+              std::make_pair(3, std::string("cache-bytes-total: must be positive")));
 }
 
 // The network-element side of DLRs (decisions.md D28): discovery polls, off by default.
