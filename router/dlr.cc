@@ -328,15 +328,10 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
     const bool on_dlr_interface = !from_upstream && on_off_tree_dlr_interface(a, s);
     bool forward = false, eliminated = false;
     for (Sqn sqn : dlr_misses_) {
-        const RepairKey key{tsi, sqn};
-        const RepairEvent event = on_dlr_interface && redirect_falls_back(a, key, s)
-                                      ? RepairEvent::RedirectFallback
-                                      : RepairEvent::Nak;
-        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+        const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, RepairEvent::Nak, arrival,
+                                                on_dlr_interface, target, now, s, out);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
-        if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     }
     if (forward) {
         dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, nak_transmit(s, target), out);

@@ -704,15 +704,10 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const RepairKey key{it->first, sqn};
-        const RepairEvent e = on_dlr_interface && redirect_falls_back(a, key, s)
-                                  ? RepairEvent::RedirectFallback
-                                  : event;
-        const std::uint16_t actions = apply(key, e, arrival, now, &s, nullptr);
-        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+        const std::uint16_t actions = apply_nak(a, RepairKey{it->first, sqn}, event, arrival,
+                                                on_dlr_interface, target, now, s, out);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
-        if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     });
     if (forward) {
         forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
@@ -945,6 +940,19 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     out.commit(*t, *size);
     count(s.upstream_interface, &s, Counter::PolrOriginated);
     if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
+}
+
+// One sequence of a NAK or NNAK from the subtree: the redirect fallback when it arrived on
+// the off-tree DLR's interface (N-DLR-5, -7), the state machine, the redirect mark of what
+// is forwarded (D28) and the held RDATA resent (D27). Returns the actions taken.
+std::uint16_t Router::apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
+                                InterfaceSlots arrival, bool on_dlr_interface,
+                                RedirectTarget target, Time now, Session& s, Output& out) {
+    if (on_dlr_interface && redirect_falls_back(a, key, s)) event = RepairEvent::RedirectFallback;
+    const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
+    if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+    if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
+    return actions;
 }
 
 // --- The state machine applied -----------------------------------------------------------

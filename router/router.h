@@ -126,6 +126,9 @@ class Router {
     std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
                         Session* s, Output* out, std::size_t hold_bytes = 0);
     void erase_repair(RepairTable::iterator it);
+    std::uint16_t apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
+                            InterfaceSlots arrival, bool on_dlr_interface, RedirectTarget target,
+                            Time now, Session& s, Output& out);
     void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
     void arm(const RepairKey& key, RepairEntry& e);
     // `parity_sqns`: for a parity NAK, the sequences to put in the NCF (header, then the
