@@ -30,6 +30,10 @@ Module:
                                       JSON data (json_out) or text; Failure on non-zero exit
   pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="")
                                       write a pgmd INI file; interfaces = {name: {key: value}}
+  rtr_interfaces(group, lans) -> {name: {key: value}}
+                                      pgmd_conf's interfaces for the router of
+                                      source_router() + lan(): up0 joins group (not IGMP
+                                      querier), then dn1..dnLANS
   unexplained_repeats(upstream_naks, below, router_address) -> [sqn]
                                       sequence numbers NAKed upstream more than once
                                       without a late NAK (after the RDATA) below to explain it
@@ -40,6 +44,14 @@ Module:
                                       remove stale STEM namespaces, run(lab) in a Lab
                                       (prefix STEM<pid>, signal handlers), print PASS/FAIL,
                                       stop it (files kept on failure); exit status 0/1/130
+  lab_main(name, stem, run, tools, needs=("ip",), add_args=None, **run_lab_options)
+                                      a namespace test's main(): options --TOOL PATH
+                                      (required) and --keep-tmp (+ add_args(parser)),
+                                      preflight(name, *needs), then run_lab() of
+                                      run(args, lab); returns the exit status
+  mismatches(label, actual, expect) -> [problem]
+                                      one line for each key whose actual value (pgmctl's)
+                                      differs from the expected one (the captures')
   last_json(text) -> dict or None     the last line of text that is a JSON object
   HEADER, make_message(seq, count, size), check_message(buf) -> (seq, None) or (None, why)
                                       the "PGMT" test message (tests/interop, pgmsend)
@@ -105,6 +117,9 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
                                       -n -f CONF -P tmp/NAME.pid; waits for "started" and,
                                       if served is a number, "N of N interfaces served"
   pgmd_state(name) -> dict or None    SIGUSR1, then the newest JSON state line in its log
+  raise_problems(problems, log="pgmd", tail=3000)
+                                      Failure listing problems (if any) and the last `tail`
+                                      characters of process LOG's stderr
   wait_pgmd_groups(name, group, ifaces, limit_s=15)
                                       until pgmd has learnt `group` on all of ifaces
   kernel_mroute(name, ns, source, group, iif, oifs, use_smcroute=None, limit_s=10)
@@ -118,6 +133,7 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
                                       a SIGINT/SIGTERM/SIGHUP arriving meanwhile is held
                                       and delivered (raised) once the cleanup is done
 """
+import argparse
 import datetime
 import json
 import os
@@ -134,7 +150,8 @@ __all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "rais
            "remove_stale_namespaces", "decode", "nak_sqns", "when", "find_sessions",
            "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF", "unexplained_repeats",
            "naks_per_sqn", "preflight", "run_lab", "last_json", "HEADER", "make_message",
-           "check_message", "Terminate", "raise_terminate"]
+           "check_message", "Terminate", "raise_terminate", "lab_main", "mismatches",
+           "rtr_interfaces"]
 
 # Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
 # captured UDP checksums are real; run inside the namespace.
@@ -391,6 +408,14 @@ def pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="
     return path
 
 
+def rtr_interfaces(group, lans):
+    """pgmd_conf's interfaces for the router of Lab.source_router() and Lab.lan(): up0, the
+    source's side, joins group (the source's link has no receivers, so pgmd need not be its
+    IGMP querier), then dn1..dnLANS with the defaults."""
+    return {"up0": {"join-groups": group, "igmp-querier": "no"},
+            **{f"dn{n}": {} for n in range(1, lans + 1)}}
+
+
 def preflight(name, *tools):
     """77 (skipped, with a message) when not root or one of tools is missing, else None."""
     if os.geteuid() != 0:
@@ -432,6 +457,31 @@ def run_lab(name, stem, run, keep_tmp=False, tmp_prefix=None, catch_interrupt=Fa
         if lab.keep_tmp:
             print(f"{name}: files kept in {lab.tmp}", file=sys.stderr)
     return status
+
+
+def lab_main(name, stem, run, tools, needs=("ip",), add_args=None, **run_lab_options):
+    """The main() of a namespace test: parses --TOOL PATH (required) for each of tools,
+    --keep-tmp and whatever add_args(parser) adds; returns 77 when preflight(name, *needs)
+    skips, else run_lab(name, stem, ...) of run(args, lab) with run_lab_options."""
+    ap = argparse.ArgumentParser()
+    for tool in tools:
+        ap.add_argument("--" + tool, required=True)
+    ap.add_argument("--keep-tmp", action="store_true")
+    if add_args:
+        add_args(ap)
+    args = ap.parse_args()
+    skip = preflight(name, *needs)
+    if skip:
+        return skip
+    return run_lab(name, stem, lambda lab: run(args, lab), keep_tmp=args.keep_tmp,
+                   **run_lab_options)
+
+
+def mismatches(label, actual, expect):
+    """What pgmd reports (actual, a dict) against what the captures show (expect): one
+    problem line for each key of expect whose value differs."""
+    return [f"{label} {key} = {actual.get(key)}, the captures show {want}"
+            for key, want in expect.items() if actual.get(key) != want]
 
 
 class Lab:
@@ -806,6 +856,12 @@ table {family} {table} {{
         if served is not None and f"{served} of {served} interfaces served" not in self.text(name):
             raise Failure(f"pgmd {name} does not serve all interfaces:\n" + self.text(name))
         return p
+
+    def raise_problems(self, problems, log="pgmd", tail=3000):
+        """Failure when problems is not empty: one line each, then the end of what process
+        `log` (pgmd, usually) wrote to stderr, which tells why."""
+        if problems:
+            raise Failure("\n".join(problems) + f"\n{log} log tail:\n" + self.text(log)[-tail:])
 
     def pgmd_state(self, name):
         """SIGUSR1 makes pgmd log its state as one JSON line; the newest such line."""

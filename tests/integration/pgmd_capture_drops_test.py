@@ -28,7 +28,6 @@ than FLOOD packets, so the kernel drops the rest. Asserts, per round, with a bou
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import json
 import os
 import signal
@@ -200,15 +199,7 @@ def run(args, lab):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
-    args = ap.parse_args()
-    skip = netlab.preflight(NAME, "ip")
-    if skip:
-        return skip
-    return netlab.run_lab(NAME, "pgmdcd", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
+    return netlab.lab_main(NAME, "pgmdcd", run, ("pgmd", "pgmctl"))
 
 
 if __name__ == "__main__":

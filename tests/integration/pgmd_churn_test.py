@@ -32,7 +32,6 @@ repair states for A are zero at the end (`pgmctl -j show sessions`).
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import os
 import signal
 import sys
@@ -40,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netlab  # noqa: E402
-from netlab import Failure, find_sessions, wait_until  # noqa: E402
+from netlab import find_sessions, wait_until  # noqa: E402
 
 GROUP = "239.192.0.1"
 DPORT = 7500
@@ -99,9 +98,8 @@ def receiver_result(lab, name):
 def run(args, lab):
     build(lab)
     sock = lab.path("pgmd.sock")
-    conf = netlab.pgmd_conf(lab.path("pgmd.conf"), {
-        "up0": {"join-groups": GROUP, "igmp-querier": "no"}, "dn1": {}, "dn2": {}, "dn3": {}},
-        sock, log_level="info",
+    conf = netlab.pgmd_conf(
+        lab.path("pgmd.conf"), netlab.rtr_interfaces(GROUP, 3), sock, log_level="info",
         timers={"nak-rpt-ivl": f"{NAK_RPT_IVL_S:g}s", "nak-rdata-ivl": f"{NAK_RDATA_IVL_S:g}s"},
         extra="[igmp]\nquery-response-interval = 1s\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=4)
@@ -198,8 +196,7 @@ def run(args, lab):
     rc = lab.stop_proc("pgmd")
     if rc != 0:
         problems.append(f"pgmd exit {rc} on SIGTERM")
-    if problems:
-        raise Failure("\n".join(problems) + "\npgmd log tail:\n" + lab.text("pgmd")[-2000:])
+    lab.raise_problems(problems, tail=2000)
     print(f"{NAME}: A killed, r11/r21 reported "
           f"{[receiver_result(lab, n).get('received') for n in old]} of {COUNT}; B complete "
           f"on r12, r22; r31 joined at message {r31.get('first_seq')} and completed; SPM_PATH "
@@ -207,15 +204,8 @@ def run(args, lab):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl", "pgmdump", "send", "recv"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
-    args = ap.parse_args()
-    skip = netlab.preflight(NAME, "ip", "nft", "tcpdump")
-    if skip:
-        return skip
-    return netlab.run_lab(NAME, "pgmdc", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
+    return netlab.lab_main(NAME, "pgmdc", run, ("pgmd", "pgmctl", "pgmdump", "send", "recv"),
+                           needs=("ip", "nft", "tcpdump"))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ Asserts, from captures on the source's link (s0) and on dn1/dn2 decoded with pgm
 Everything started is stopped and the namespaces deleted, also on failure.
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import json
 import os
 import sys
@@ -63,31 +62,14 @@ def build(lab):
     lab.drop_odata("rtr", LOST, family="ip", oif="dn2", hook="output")
 
 
-def write_conf(path, sock):
-    with open(path, "w") as f:
-        f.write(f"""# pgmd_dlr_test
-log-level = info
-[control]
-socket = {sock}
-[timers]
-nak-rpt-ivl = 1s
-[dlr]
-group = {GROUP}
-cache-packets = {CACHE_PACKETS}
-cache-bytes = {CACHE_BYTES}
-[interface up0]
-join-groups = {GROUP}
-igmp-querier = no
-[interface dn1]
-[interface dn2]
-""")
-
-
 def run(args, lab):
     build(lab)
-    conf = lab.path("pgmd.conf")
     sock = lab.path("pgmd.sock")
-    write_conf(conf, sock)
+    conf = netlab.pgmd_conf(
+        lab.path("pgmd.conf"), netlab.rtr_interfaces(GROUP, 2), sock, log_level="info",
+        timers={"nak-rpt-ivl": "1s"},
+        extra=f"[dlr]\ngroup = {GROUP}\ncache-packets = {CACHE_PACKETS}\n"
+              f"cache-bytes = {CACHE_BYTES}\n")
     captures = {name: lab.capture(name, ns, dev) for name, ns, dev in
                 (("src", "src", "s0"), ("dn1", "rtr", "dn1"), ("dn2", "rtr", "dn2"))}
     pgmd = lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
@@ -105,8 +87,7 @@ def run(args, lab):
         lab.stop_capture(name)
     if lab.stop_proc(pgmd) != 0:
         failures.append(f"pgmd exit {pgmd.returncode} on SIGTERM")
-    if failures:
-        raise Failure("\n".join(failures) + "\npgmd log tail:\n" + lab.text("pgmd")[-3000:])
+    lab.raise_problems(failures)
 
     src = decode(args.pgmdump, captures["src"])
     dn1 = decode(args.pgmdump, captures["dn1"])
@@ -172,9 +153,7 @@ def run(args, lab):
         "misses": 0,
         "gap_naks": 0,
     }
-    for key, want in expect.items():
-        if d.get(key) != want:
-            problems.append(f"show dlr {key} = {d.get(key)}, the captures show {want}")
+    problems += netlab.mismatches("show dlr", d, expect)
     if not d.get("hits", 0) > 0 or not d.get("naks_answered_locally", 0) > 0:
         problems.append(f"show dlr: no NAK answered locally: {d}")
     if d.get("group") != GROUP or d.get("source") != SOURCE:
@@ -197,16 +176,10 @@ def run(args, lab):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl", "pgmdump", "send", "recv"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
-    args = ap.parse_args()
-    skip = netlab.preflight("pgmd_dlr", "ip", "nft", "tcpdump")
-    if skip:
-        return skip
-    return netlab.run_lab("pgmd_dlr", "pgmdl", lambda lab: run(args, lab),
-                          keep_tmp=args.keep_tmp, tmp_prefix="pgmd_dlr.", catch_interrupt=True)
+    return netlab.lab_main("pgmd_dlr", "pgmdl", run,
+                           ("pgmd", "pgmctl", "pgmdump", "send", "recv"),
+                           needs=("ip", "nft", "tcpdump"), tmp_prefix="pgmd_dlr.",
+                           catch_interrupt=True)
 
 
 if __name__ == "__main__":

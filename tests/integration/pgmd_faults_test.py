@@ -28,7 +28,6 @@ ODATA restarts its heartbeat schedule), so SPM_S is the real relearning bound.
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import os
 import signal
 import sys
@@ -81,10 +80,9 @@ def dn1_counter(args, sock, key):
 def run(args, lab):
     build(lab)
     sock = lab.path("pgmd.sock")
-    conf = netlab.pgmd_conf(lab.path("pgmd.conf"), {
-        "up0": {"join-groups": GROUP, "igmp-querier": "no"}, "dn1": {}, "dn2": {}},
-        sock, log_level="info", timers={"nak-rpt-ivl": "1s"},
-        extra="[igmp]\nquery-response-interval = 1s\n")
+    conf = netlab.pgmd_conf(
+        lab.path("pgmd.conf"), netlab.rtr_interfaces(GROUP, 2), sock, log_level="info",
+        timers={"nak-rpt-ivl": "1s"}, extra="[igmp]\nquery-response-interval = 1s\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
     receivers = lab.start_openpgm_receivers(
         args.recv, GROUP, DPORT, COUNT, {"r11": "10.2.1.11", "r21": "10.2.2.11"},
@@ -157,23 +155,14 @@ def run(args, lab):
     rc = lab.stop_proc("pgmd2")
     if rc != 0:
         problems.append(f"the restarted pgmd exit {rc} on SIGTERM")
-    if problems:
-        raise Failure("\n".join(problems) + "\npgmd2 log tail:\n" + lab.text("pgmd2")[-2000:])
+    lab.raise_problems(problems, log="pgmd2", tail=2000)
     print(f"{NAME}: flap relearn {flap_relearn:.2f}s (RDATA to lan1 after it: {flap_rdata}), "
           f"restart relearn {relearn:.2f}s (RDATA after it: {restart_rdata}), receivers "
           "complete")
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl", "send", "recv"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
-    args = ap.parse_args()
-    skip = netlab.preflight(NAME, "ip")
-    if skip:
-        return skip
-    return netlab.run_lab(NAME, "pgmdk", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
+    return netlab.lab_main(NAME, "pgmdk", run, ("pgmd", "pgmctl", "send", "recv"))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Everything started is stopped and the namespaces deleted, also on failure.
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import json
 import os
 import signal
@@ -59,21 +58,10 @@ def build(lab):
 def run(args, lab):
     build(lab)
     tmp = lab.tmp
-    conf = os.path.join(tmp, "pgmd.conf")
     sock = os.path.join(tmp, "pgmd.sock")
-    with open(conf, "w") as f:
-        f.write(f"""# pgmd_forwarding_test
-log-level = debug
-[control]
-socket = {sock}
-[timers]
-nak-rpt-ivl = 1s
-[interface up0]
-join-groups = {GROUP}
-igmp-querier = no
-[interface dn1]
-[interface dn2]
-""")
+    conf = netlab.pgmd_conf(
+        os.path.join(tmp, "pgmd.conf"), netlab.rtr_interfaces(GROUP, 2), sock,
+        log_level="debug", timers={"nak-rpt-ivl": "1s"})
     captures = {}
     for name, ns, dev in (("src", "src", "s0"), ("dn1", "rtr", "dn1"), ("dn2", "rtr", "dn2")):
         captures[name] = lab.capture(name, ns, dev)
@@ -108,8 +96,7 @@ igmp-querier = no
         failures.append(f"pgmd exit {rc} on SIGTERM")
     if os.path.exists(os.path.join(tmp, "pgmd.pid")) or os.path.exists(sock):
         failures.append("pgmd left its pid file or socket behind")
-    if failures:
-        raise Failure("\n".join(failures) + "\npgmd log tail:\n" + lab.text("pgmd")[-3000:])
+    lab.raise_problems(failures)
 
     src = decode(args.pgmdump, captures["src"])
     dn1 = decode(args.pgmdump, captures["dn1"])
@@ -153,9 +140,7 @@ igmp-querier = no
         "OutRdata": len(rdata_dn2),
         "OutNcfs": len(ncf_dn2),
     }
-    for key, want in expect.items():
-        if totals.get(key) != want:
-            problems.append(f"counter {key} = {totals.get(key)}, the captures show {want}")
+    problems += netlab.mismatches("counter", totals, expect)
     print(f"pgmd_forwarding: NAKs upstream {dict(naks_per_sqn(naks))}, NCFs on lan2 {len(ncf_dn2)}, "
           f"RDATA on lan2 {len(rdata_dn2)}, RDATA on lan1 {len(rdata_dn1)}, counters "
           f"{ {k: totals.get(k) for k in expect} }")
@@ -264,21 +249,17 @@ def pgmctl(args, sock, *command):
     return netlab.pgmctl(args.pgmctl, sock, *command)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl", "pgmdump", "send", "recv"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
+def add_args(ap):
     ap.add_argument("--series", action="store_true",
                     help="acceptance 3: two pgmd in series instead of one")
-    args = ap.parse_args()
-    skip = netlab.preflight("pgmd_forwarding", "ip", "nft", "tcpdump")
-    if skip:
-        return skip
-    return netlab.run_lab("pgmd_forwarding", "pgmdf",
-                          lambda lab: (run_series if args.series else run)(args, lab),
-                          keep_tmp=args.keep_tmp, tmp_prefix="pgmd_forwarding.",
-                          catch_interrupt=True)
+
+
+def main():
+    return netlab.lab_main("pgmd_forwarding", "pgmdf",
+                           lambda args, lab: (run_series if args.series else run)(args, lab),
+                           ("pgmd", "pgmctl", "pgmdump", "send", "recv"),
+                           needs=("ip", "nft", "tcpdump"), add_args=add_args,
+                           tmp_prefix="pgmd_forwarding.", catch_interrupt=True)
 
 
 if __name__ == "__main__":

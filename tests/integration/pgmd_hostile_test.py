@@ -57,7 +57,6 @@ Asserts:
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import json
 import os
 import socket
@@ -204,9 +203,9 @@ class Sampler(threading.Thread):
 def run(args, lab):
     build(lab)
     sock = lab.path("pgmd.sock")
-    conf = netlab.pgmd_conf(lab.path("pgmd.conf"), {
-        "up0": {"join-groups": GROUP, "igmp-querier": "no"}, "dn1": {}, "dn2": {}},
-        sock, log_level="notice", timers={"nak-rpt-ivl": "1s"},
+    conf = netlab.pgmd_conf(
+        lab.path("pgmd.conf"), netlab.rtr_interfaces(GROUP, 2), sock, log_level="notice",
+        timers={"nak-rpt-ivl": "1s"},
         extra=f"[limits]\nmax-repair-states = {REPAIR_CAP}\n"
               f"max-naks-per-second-per-interface = {NAK_RATE}\n"
               f"max-rdata-hold-bytes = {HOLD_BYTES}\nmax-sessions = 100\n")
@@ -354,8 +353,7 @@ def run(args, lab):
           f"({flood_naks / max(flood['elapsed_s'], 1e-3):.0f}/s): shed ShedNakRate "
           f"{c['ShedNakRate']}, InNakNoSessionErrors {no_session}, InNakSeqErrors "
           f"{seq_errors}, admitted {admitted}")
-    if problems:
-        raise Failure("\n".join(problems) + "\npgmd log tail:\n" + lab.text("pgmd")[-2000:])
+    lab.raise_problems(problems, tail=2000)
 
 
 def dn1_captured(lab):
@@ -370,21 +368,17 @@ def sanitized(binary):
         return b"__asan_init" in f.read()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl", "hostile", "send", "recv"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
+def add_args(ap):
     ap.add_argument("--flood-range", choices=("window", "full"), default="window",
                     help="flood sequence numbers: within the session's window (default) or "
                          "over the whole 32-bit space")
     ap.add_argument("--overload", action="store_true",
                     help="flood NAKs for random TSIs as fast as possible (see the docstring)")
-    args = ap.parse_args()
-    skip = netlab.preflight(NAME, "ip", "nft")
-    if skip:
-        return skip
-    return netlab.run_lab(NAME, "pgmdh", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
+
+
+def main():
+    return netlab.lab_main(NAME, "pgmdh", run, ("pgmd", "pgmctl", "hostile", "send", "recv"),
+                           needs=("ip", "nft"), add_args=add_args)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ not work under ptrace") and turns the exit status into an abort. Step 2 keeps it
 
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
-import argparse
 import grp
 import os
 import pwd
@@ -303,16 +302,9 @@ def run(args, lab):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    for tool in ("pgmd", "pgmctl"):
-        ap.add_argument("--" + tool, required=True)
-    ap.add_argument("--keep-tmp", action="store_true")
-    args = ap.parse_args()
-    skip = netlab.preflight(NAME, "ip", "strace", "setpriv", "useradd", "groupadd", "userdel",
-                            "groupdel")
-    if skip:
-        return skip
-    return netlab.run_lab(NAME, "pgmdp", lambda lab: run(args, lab), keep_tmp=args.keep_tmp)
+    return netlab.lab_main(NAME, "pgmdp", run, ("pgmd", "pgmctl"),
+                           needs=("ip", "strace", "setpriv", "useradd", "groupadd", "userdel",
+                                  "groupdel"))
 
 
 if __name__ == "__main__":

@@ -159,9 +159,9 @@ table bridge pgmloss {{
 def run(args, lab):
     build(lab)
     sock = lab.path("pgmd.sock")
-    conf = netlab.pgmd_conf(lab.path("pgmd.conf"), {
-        "up0": {"join-groups": GROUP, "igmp-querier": "no"}, "dn1": {}, "dn2": {}},
-        sock, log_level="info", timers={"nak-rpt-ivl": "1s"}, extra=f"udp-ports = {PORT}\n")
+    conf = netlab.pgmd_conf(
+        lab.path("pgmd.conf"), netlab.rtr_interfaces(GROUP, 2), sock, log_level="info",
+        timers={"nak-rpt-ivl": "1s"}, extra=f"udp-ports = {PORT}\n")
     # udp-ports is a global key: it must come before the first section.
     with open(conf) as f:
         body = f.read().replace(f"udp-ports = {PORT}\n", "")
@@ -201,8 +201,7 @@ def run(args, lab):
         lab.stop_capture(name)
     if lab.stop_proc("pgmd") != 0:
         failures.append("pgmd did not exit 0 on SIGTERM")
-    if failures:
-        raise Failure("\n".join(failures) + "\npgmd log tail:\n" + lab.text("pgmd")[-3000:])
+    lab.raise_problems(failures)
 
     src = decode(args.pgmdump, pcaps["src"], udp_port=PORT)
     dn1 = decode(args.pgmdump, pcaps["dn1"], udp_port=PORT)
@@ -245,9 +244,7 @@ def run(args, lab):
     totals = find_key(counters, "totals") or {}
     expect = {"OutNaks": len(naks), "OutRdata": len(rdata_dn2), "OutNcfs": len(ncf_dn2),
               "Malformed": 0}
-    for key, want in expect.items():
-        if totals.get(key) != want:
-            problems.append(f"counter {key} = {totals.get(key)}, the captures show {want}")
+    problems += netlab.mismatches("counter", totals, expect)
     print(f"{NAME}: NAKs upstream {dict(naks_per_sqn(naks))}, NCFs on lan2 {len(ncf_dn2)}, RDATA on lan2 "
           f"{len(rdata_dn2)}, RDATA on lan1 {len(rdata_dn1)}, session "
           f"{sessions[0].get('encapsulation') if sessions else None}:"
