@@ -172,10 +172,16 @@ void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes 
     const std::size_t max_bytes =
         std::min(config_.dlr.cache_bytes_per_session,
                  config_.dlr.cache_bytes_total - std::min(config_.dlr.cache_bytes_total, others));
-    // The copy is the packet as forwarded: unknown options with OPX = 01 invalidated.
-    if (v.has_unknown_options && (v.header.option_flags & kOptNetwork)) {
+    // The copy is the packet as forwarded: unknown options with OPX = 01 invalidated. As an
+    // RDATA, an ODATA's OPT_CURR_TGSIZE is network-significant (§11.4): OPT_NETWORK is set,
+    // as the source would in its RDATA, or the repair would not parse (found by router_fuzz).
+    const bool invalidate = v.has_unknown_options && (v.header.option_flags & kOptNetwork);
+    const bool mark_network = v.header.type == PacketType::Odata && v.curr_tgsize() &&
+                              !(v.header.option_flags & kOptNetwork);
+    if (invalidate || mark_network) {
         std::vector<std::uint8_t> copy(pgm.begin(), pgm.end());
-        apply_opx(v, copy, std::nullopt);
+        if (invalidate) apply_opx(v, copy, std::nullopt);
+        if (mark_network) copy[kOffsetOptions] |= kOptNetwork;
         evicted += cache.insert(f.sqn, copy, max_bytes, config_.dlr.cache_packets_per_session);
     } else {
         evicted += cache.insert(f.sqn, pgm, max_bytes, config_.dlr.cache_packets_per_session);
@@ -188,6 +194,11 @@ void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes 
 void Router::dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out) {
     auto it = dlr_.find(tsi);
     if (it == dlr_.end()) return;
+    if (!dlr_serves(s)) {  // the SPM moved the session to a group out of our scopes
+        dlr_bytes_ -= it->second.cache.bytes();
+        dlr_.erase(it);
+        return;
+    }
     DlrCache& cache = it->second.cache;
     const std::size_t before = cache.bytes();
     std::size_t evicted =

@@ -107,6 +107,17 @@ class StepSeed {
         w_.u8(dst);
         t.write(w_, data_base_, spm_base_);
     }
+    // A POLR answering the router's last DLR discovery POLL: its sequence is written as that
+    // POLL's (router_fuzz reads POLR sequences relative to it), whatever `t.sqn` says.
+    void polr_answer(Duration dt, std::uint8_t arrival, std::uint8_t src, std::uint8_t dst,
+                     const TemplateSpec& t) {
+        w_.u8(kOpTemplate);
+        write_dt(w_, dt);
+        w_.u8(arrival);
+        w_.u8(src);
+        w_.u8(dst);
+        t.write(w_, data_base_, spm_base_, t.sqn);
+    }
     void raw(Duration dt, std::uint8_t arrival, std::uint8_t src, std::uint8_t dst, Bytes pgm) {
         w_.u8(kOpRaw);
         write_dt(w_, dt);
@@ -173,6 +184,10 @@ TemplateSpec to_template(const Captured& c, std::vector<Tsi>& tsis) {
     } else if (auto* r = v.get<PolrFields>()) {
         t.sqn = r->sqn;
         t.round = static_cast<std::uint8_t>(r->round);
+        if (v.redirect()) {
+            t.options |= kTplRedirect;
+            t.nla1 = kNlaN1;  // a DLR on the upstream segment
+        }
     } else if (auto* a = v.get<AckFields>()) {
         t.sqn = a->rx_max;
         t.rand = static_cast<std::uint8_t>(a->bitmap);
@@ -190,7 +205,7 @@ TemplateSpec to_template(const Captured& c, std::vector<Tsi>& tsis) {
     }
     if (v.fin()) t.options |= kTplFin;
     if (v.get<SpmFields>() && v.nbr_unreach()) t.options |= kTplJoinOrUnreach;
-    if (auto j = v.join(); j && !v.get<SpmFields>()) {
+    if (auto j = v.join(); j && !v.get<SpmFields>() && !v.get<PolrFields>()) {
         t.options |= kTplJoinOrUnreach;
         t.join = j->min_sqn;
     }
@@ -381,6 +396,86 @@ void scenarios(const std::filesystem::path& out) {
         add(s, milliseconds(5), kDown, prd);
         s.time(std::chrono::seconds(4));
         write_file(out / "corpus_router", "scenario_parity", s.bytes());
+    }
+    // Router as a DLR for G0 (flag 0x10; D29), cache bounds 8 packets / 2 KiB: a gap NAKed
+    // upstream and repaired into the cache, a NAK answered from the cache (RDATA, NNAK) and
+    // forwarded for the rest, the same NAK again (suppressed), an NCF that is not ours (a
+    // redirecting POLR), a PGM_POLL_DLR from the parent (a POLR with OPT_REDIRECT), a NAK the
+    // parent redirects to us, enough data to evict, an SPM trail, a jump, the role off and on.
+    {
+        StepSeed s(0x38, base, spm_base);
+        auto big = [&](Sqn sqn, Sqn trail, std::uint8_t fill) {
+            TemplateSpec d = data(PacketType::Odata, sqn, trail, fill);
+            d.payload.assign(200, fill);
+            return d;
+        };
+        add(s, milliseconds(0), kDown, spm(spm_base + 1, base, base + 1));
+        for (std::uint32_t i = 0; i < 4; ++i)
+            add(s, milliseconds(5), kDown, big(base + i, base, static_cast<std::uint8_t>(i)));
+        add(s, milliseconds(5), kDown, big(base + 6, base, 6));  // gap: 4, 5
+        add(s, milliseconds(5), kDown, data(PacketType::Rdata, base + 4, base, 4));
+        TemplateSpec nak = tpl(PacketType::Nak, base + 1);
+        nak.options = kTplNakList;
+        nak.nak_list = {base + 2, base + 5};
+        add(s, milliseconds(5), kNakOn3, nak);
+        add(s, milliseconds(5), kNakOn3, nak);  // within NAK_ELIM_IVL: not sent again
+        add(s, milliseconds(5), kDown, tpl(PacketType::Ncf, base + 3));  // not ours: POLR
+        add(s, milliseconds(5), kDown, tpl(PacketType::Ncf, base + 2));  // no second one
+        TemplateSpec poll = tpl(PacketType::Poll, spm_base + 5);
+        poll.subtype = static_cast<std::uint8_t>(kPollDlr);
+        poll.backoff = 20;
+        add(s, milliseconds(5), kDown, poll);
+        TemplateSpec parent = tpl(PacketType::Nak, base + 2);  // the parent's, to us
+        parent.options = kTplNakList;
+        parent.nak_list = {base + 5};
+        add(s, milliseconds(50), Addressing{0, kNlaN1, kNlaIf1}, parent);
+        for (std::uint32_t i = 7; i < 16; ++i)
+            add(s, milliseconds(5), kDown, big(base + i, base, static_cast<std::uint8_t>(i)));
+        add(s, milliseconds(5), kNakOn4, tpl(PacketType::Nak, base + 1));  // evicted
+        add(s, milliseconds(5), kDown, spm(spm_base + 2, base + 12, base + 15));
+        add(s, milliseconds(5), kDown, big(base + 100, base + 12, 0x64));  // a jump
+        add(s, milliseconds(5), kDown, spm(spm_base + 3, base + 12, base + 100));
+        s.op(7, 0x04);  // the DLR role off (the caches go) ...
+        add(s, milliseconds(5), kDown, big(base + 101, base + 12, 0x65));
+        s.op(7, 0x04);  // ... and on
+        add(s, milliseconds(5), kDown, big(base + 102, base + 12, 0x66));
+        s.time(std::chrono::seconds(3));
+        write_file(out / "corpus_router", "scenario_dlr", s.bytes());
+    }
+    // Router redirecting NAKs to DLRs (flag 0x80: discovery; D28): a NAK starts a PGM_POLL_DLR
+    // round, R4 answers as off-tree DLR; the next NAK goes to it, its NCF confirms, its NNAK
+    // goes upstream, its unicast RDATA goes on as the source's; its own NAK makes another
+    // sequence fall back upstream; then an upstream DLR announces itself, takes a NAK, does
+    // not confirm it, and the NAK goes upstream after NAK_RPT_IVL.
+    {
+        StepSeed s(0xA8, base, spm_base);
+        add(s, milliseconds(0), kDown, spm(spm_base + 1, base, base + 1));
+        for (std::uint32_t i = 0; i < 4; ++i)
+            add(s, milliseconds(5), kDown, data(PacketType::Odata, base + i, base, 0x40));
+        add(s, milliseconds(5), kDown, data(PacketType::Odata, base + 8, base, 0x48));
+        add(s, milliseconds(5), kNakOn3, tpl(PacketType::Nak, base + 4));  // POLL_DLR round
+        TemplateSpec answer = tpl(PacketType::Polr, Sqn(0));
+        answer.options = kTplRedirect;
+        answer.nla1 = kNlaR4;
+        s.polr_answer(milliseconds(20), kNakOn4.arrival, kNlaR4, kNlaIf4, answer);
+        TemplateSpec nak = tpl(PacketType::Nak, base + 5);
+        nak.options = kTplNakList;
+        nak.nak_list = {base + 6};
+        add(s, milliseconds(5), kNakOn3, nak);                              // to R4
+        add(s, milliseconds(5), kNakOn4, tpl(PacketType::Ncf, base + 5));   // N-NCF-10
+        add(s, milliseconds(1), kNakOn4, tpl(PacketType::Nnak, base + 5));  // N-NN-1
+        add(s, milliseconds(1), kNakOn4, data(PacketType::Rdata, base + 5, base, 0x45));
+        add(s, milliseconds(5), kNakOn4, tpl(PacketType::Nak, base + 6));  // R4 lacks it
+        TemplateSpec upstream = tpl(PacketType::Polr, spm_base + 9);
+        upstream.options = kTplRedirect;
+        upstream.nla1 = kNlaS1;
+        add(s, milliseconds(5), Addressing{kArrivalRouterAlert, kNlaS1, kNlaG0}, upstream);
+        add(s, milliseconds(5), kDown, data(PacketType::Odata, base + 10, base, 0x4A));
+        add(s, milliseconds(5), kNakOn3, tpl(PacketType::Nak, base + 9));  // to S1, unanswered
+        s.time(std::chrono::seconds(2));
+        add(s, milliseconds(5), kNakOn3, tpl(PacketType::Nak, base + 7));
+        s.time(std::chrono::seconds(3));
+        write_file(out / "corpus_router", "scenario_redirect", s.bytes());
     }
     // Receiver: a gap NAKed after the back-off, confirmed, repaired; a fragmented APDU; FIN.
     for (std::uint8_t flags : {std::uint8_t{0x58}, std::uint8_t{0x00}}) {

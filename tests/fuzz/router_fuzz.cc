@@ -5,31 +5,43 @@
 // clear_repairs) and the invariants checked after every step; a broken one calls
 // __builtin_trap() so that libFuzzer records the input.
 //
-// Input: u8 configuration flags, u32 data base, u32 SPM base (step_format.h), then steps:
+// Input: u8 configuration flags (bit 4: pgmd is a DLR for G0, bit 7: it discovers DLRs; see
+// LLVMFuzzerTestOneInput), u32 data base, u32 SPM base (step_format.h), then steps:
 //   op u8, by op & 7:
 //     0-2  templated packet: dt, arrival, ip source, ip destination, TemplateSpec
 //     3    raw packet:       dt, arrival, ip source, ip destination, u16 length, bytes
 //     4    time step:        dt
 //     5    membership:       u8 (bits 0-1 group mod 3, bits 2-6 interfaces to toggle)
 //     6    interface_down:   u8 (interface)
-//     7    reconfigure:      u8 (bit 0 toggles the RDATA hold, bit 1 clear_repairs())
+//     7    reconfigure:      u8 (bit 0 toggles the RDATA hold, bit 1 clear_repairs(), bit 2
+//                            toggles the DLR role, bit 3 toggles DLR discovery)
 //   arrival u8: bits 0-2 interface (1,2,3,4,1,2,3,9), bits 3-4 TTL (64,1,2,255),
 //               bit 5 Router Alert, bit 6 UDP encapsulation (port 3055).
 //   ip source / destination u8: index into the address table (& 15).
+// A POLR template's sequence is relative to the POLL_SQN of the last DLR discovery POLL the
+// router sent (step_format.h), so that an off-tree DLR's answer costs one byte.
 // Before every packet, and on time steps, the harness calls on_timer() at each deadline
 // the core reports (next_deadline()) up to the new time, as the daemon's loop does.
 //
-// Invariants: state within its caps (sessions, repair states, held RDATA bytes); parity counts
-// only beside parity repair entries; every repair entry and session has a future deadline once
-// the timers have run (nothing lingers); sessions were accepted through the RPF check. Per
+// Invariants: state within its caps (sessions, repair states, held RDATA bytes, DLR sessions
+// and each DLR cache's packet and byte bounds); parity counts only beside parity repair
+// entries; every repair entry and session has a future deadline once the timers have run
+// (nothing lingers); sessions were accepted through the RPF check; DLR records sit where they
+// were heard (upstream DLR on the upstream interface, off-tree DLR below another one). Per
 // packet: unparseable input produces nothing; every output parses (checksum verified except
 // switched ODATA); ODATA, SPM and RDATA never go back out of their arrival interface and only
 // to members; RDATA goes only to interfaces that were in that (TSI, sqn)'s repair set before
-// the packet, or (a held copy) back to the interface of a NAK for a sequence in phase
-// REPAIRED; NCFs go only to the NAK's interface; NAKs, NNAKs, SPMRs and ACKs only up the
-// session's upstream interface, to its upstream neighbour; NCF, POLL and POLR input send
-// nothing; timers send only NAK repeats and POLRs, upstream; next_deadline() is after the
-// time on_timer() was called with.
+// the packet (for the off-tree DLR's rewritten RDATA, its own interface included), or back
+// to the interface of a NAK for a sequence in phase REPAIRED (a held copy) or in the DLR
+// cache; NCFs go only to the NAK's interface; NAKs, NNAKs, SPMRs and ACKs only up the
+// session's upstream interface, to its upstream neighbour or a DLR it recorded, NAKs only
+// for sequences the DLR cache did not answer; as a DLR: gap NAKs upstream only for holes of
+// the cache, NNAKs only for what the cache answered, one redirecting POLR per NAK_RPT_IVL on
+// an NCF, and to a NAK from the parent only unicast answers to it; discovery POLLs only on a
+// NAK, for a session without DLR, not upstream; POLL and POLR input send nothing; timers send
+// only NAK repeats (to the same destinations) and POLRs, upstream; next_deadline() is after
+// the time on_timer() was called with.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -107,10 +119,25 @@ struct Expectation {
     bool parsed = false;
     PacketView view;
     Tsi tsi;
-    std::set<IfIndex> rdata_to;      // RDATA input: the repair set before (not the arrival)
-    std::set<std::uint32_t> resend;  // NAK input: its sequences in phase REPAIRED
+    std::set<IfIndex> rdata_to;        // RDATA input: the repair set before (not the arrival)
+    bool rdata_rewritten = false;      // RDATA input: the off-tree DLR's, sent on as the source's
+    std::set<std::uint32_t> resend;    // NAK input: its sequences in phase REPAIRED
+    std::set<std::uint32_t> nak_sqns;  // NAK input: the header sequence and the list
+    std::set<std::uint32_t> dlr_held;  // NAK input: its sequences the DLR cache held
+    bool parent_nak = false;           // NAK input: our parent's, to us as its off-tree DLR
+    bool discovery = false;            // NAK input: may start a DLR discovery round
+    bool redirecting_polr = false;     // NCF input: may announce us as the upstream DLR
     std::optional<router::Session> session;
 };
+
+// The sequences of a NAK-type packet (header and OPT_NAK_LIST).
+std::set<std::uint32_t> nak_sqns_of(const PacketView& v) {
+    std::set<std::uint32_t> r{v.get<NakFields>()->sqn.value()};
+    if (auto list = v.nak_list())
+        for (std::size_t i = 0; i < list->size(); ++i)
+            r.insert((*list)[i].value());
+    return r;
+}
 
 class Harness {
   public:
@@ -133,7 +160,7 @@ class Harness {
                         packet.assign(b.begin(), b.end());
                     } else {
                         TemplateSpec spec;
-                        spec.read(r, data_base, spm_base);
+                        spec.read(r, data_base, spm_base, last_poll_sqn_);
                         packet = spec.build(kNlas);
                     }
                     on_packet(a, packet);
@@ -153,12 +180,13 @@ class Harness {
                     break;
                 case 7: {
                     const std::uint8_t b = r.u8();
-                    if (b & 1) {
+                    if (b & 1)
                         config_.rdata_hold = config_.rdata_hold == Duration::zero()
                                                  ? Duration(std::chrono::seconds(2))
                                                  : Duration::zero();
-                        router_.reconfigure(config_);
-                    }
+                    if (b & 4) config_.dlr.scopes = config_.dlr.enabled() ? kNoDlr : kDlrScopes;
+                    if (b & 8) config_.discover_dlrs = !config_.discover_dlrs;
+                    if (b & 0x0D) router_.reconfigure(config_);
                     if (b & 2) router_.clear_repairs();
                     check_state();
                     break;
@@ -169,7 +197,14 @@ class Harness {
         advance(std::chrono::seconds(3600));
         check(router_.repairs().empty() && router_.sessions().empty());
         check(router_.held_rdata_bytes() == 0);
+        check(router_.dlr_sessions().empty());
     }
+
+    // The DLR role the input can switch on: G0 (IPv4), any source. G1 and G0 over IPv6 stay
+    // ordinary sessions beside it.
+    static inline const std::vector<router::DlrScope> kDlrScopes{
+        router::DlrScope{kNlas[kNlaG0], 32, std::nullopt}};
+    static inline const std::vector<router::DlrScope> kNoDlr{};
 
   private:
     Arrival read_arrival(StepReader& r) {
@@ -202,6 +237,18 @@ class Harness {
         check_state();
     }
 
+    // A NAK to `t` goes where the session's NAKs may go: its upstream neighbour, or a DLR it
+    // recorded (upstream DLR on the upstream interface, off-tree DLR on its own interface).
+    static bool nak_destination_ok(const Transmit& t, const router::Session& s, bool parity) {
+        if (t.ifindex == s.upstream_interface && t.ip_destination == s.upstream_neighbour)
+            return true;
+        for (const auto* d : {&s.redirect.upstream, &s.redirect.off_tree})
+            if (*d && t.ifindex == (*d)->ifindex && t.ip_destination == (*d)->nla &&
+                (!parity || (*d)->parity))  // N-DLR-2
+                return true;
+        return false;
+    }
+
     void timer(Time at) {
         const auto sessions = router_.sessions();  // before: timers may expire them
         out_.clear();
@@ -215,11 +262,22 @@ class Harness {
             check(type == PacketType::Nak || type == PacketType::Polr);
             auto s = sessions.find(p.view.header.tsi());
             check(s != sessions.end());
-            check(t.ifindex == s->second.upstream_interface);
-            if (type == PacketType::Nak) check(t.ip_destination == s->second.upstream_neighbour);
+            if (type == PacketType::Nak) {
+                check(nak_destination_ok(t, s->second, p.view.header.parity()));
+            } else {
+                check(t.ifindex == s->second.upstream_interface);
+                // The answer to a DLR POLL names us, the address it comes from (§9.5.2.2).
+                if (auto redirect = p.view.redirect()) check(redirect->dlr == t.ip_source);
+            }
         }
         now_ = at;
         check_state();
+    }
+
+    bool dlr_serves(const router::Session& s) const {
+        for (const router::DlrScope& scope : router_.config().dlr.scopes)
+            if (scope.matches(s.source, s.group)) return true;
+        return false;
     }
 
     Expectation expect(const Arrival& a, Bytes pgm) const {
@@ -236,30 +294,74 @@ class Harness {
         auto s = router_.sessions().find(e.tsi);
         if (s != router_.sessions().end()) e.session = s->second;
         if (!e.session) return e;
+        const router::Session& session = *e.session;
+        const auto dlr = router_.dlr_sessions().find(e.tsi);
         const PacketType type = p.view.header.type;
         if (type == PacketType::Rdata) {
             Sqn sqn = p.view.get<DataFields>()->sqn;
             const bool parity = p.view.header.parity();
             if (parity) {
-                if (e.session->tgs == 0) return e;
-                sqn = Sqn(sqn.value() & ~(e.session->tgs - 1));
+                if (session.tgs == 0) return e;
+                sqn = Sqn(sqn.value() & ~(session.tgs - 1));
             }
+            // N-RD-7: the off-tree DLR's unicast RDATA is the source's now, for every
+            // interface of the repair set, the DLR's own included (redirect.cc).
+            const auto& off_tree = session.redirect.off_tree;
+            e.rdata_rewritten = off_tree && a.ifindex == off_tree->ifindex &&
+                                a.ip.source == off_tree->nla && !a.ip.destination.is_multicast();
             auto it = router_.repairs().find(RepairKey{e.tsi, sqn, parity});
             if (it == router_.repairs().end()) return e;
             for (IfIndex i : router_.interfaces_of(it->second.interfaces))
-                if (i != a.ifindex) e.rdata_to.insert(i);
-        } else if (type == PacketType::Nak && !p.view.header.parity()) {
-            auto mark = [&](Sqn sqn) {
-                auto it = router_.repairs().find(RepairKey{e.tsi, sqn, false});
-                if (it != router_.repairs().end() && it->second.phase == RepairPhase::Repaired)
-                    e.resend.insert(sqn.value());
-            };
-            mark(p.view.get<NakFields>()->sqn);
-            if (auto list = p.view.nak_list())
-                for (std::size_t i = 0; i < list->size(); ++i)
-                    mark((*list)[i]);
+                if (i != a.ifindex || e.rdata_rewritten) e.rdata_to.insert(i);
+        } else if (type == PacketType::Nak || type == PacketType::Nnak) {
+            e.nak_sqns = nak_sqns_of(p.view);
+            const bool parity = p.view.header.parity();
+            if (type == PacketType::Nak && !parity) {
+                for (std::uint32_t sqn : e.nak_sqns) {
+                    auto it = router_.repairs().find(RepairKey{e.tsi, Sqn(sqn), false});
+                    if (it != router_.repairs().end() && it->second.phase == RepairPhase::Repaired)
+                        e.resend.insert(sqn);
+                    if (dlr != router_.dlr_sessions().end() && dlr->second.cache.holds(Sqn(sqn)))
+                        e.dlr_held.insert(sqn);
+                }
+            }
+            // Router::on_nak_like: our parent redirecting a NAK to us (§9.5.2.2).
+            e.parent_nak = a.ifindex == session.upstream_interface &&
+                           a.ip.source == session.upstream_neighbour &&
+                           p.view.get<NakFields>()->group == session.group &&
+                           router_.config().dlr.enabled() && dlr_serves(session);
+            e.discovery = router_.config().discover_dlrs && !session.redirect.any() &&
+                          now_ >= session.redirect.next_poll;
+        } else if (type == PacketType::Ncf) {
+            // §9.5.2.1: at most one redirecting POLR per NAK_RPT_IVL, and only from a DLR.
+            e.redirecting_polr = dlr != router_.dlr_sessions().end() &&
+                                 a.ifindex == session.upstream_interface &&
+                                 (!dlr->second.last_polr ||
+                                  now_ - *dlr->second.last_polr >= router_.config().nak_rpt_ivl);
         }
         return e;
+    }
+
+    // Our address on the session's upstream interface, where we speak to our parent from.
+    std::optional<Nla> upstream_address(const router::Session& s, const Nla& to) const {
+        return env_.interface_address(s.upstream_interface, to.family());
+    }
+
+    // A NAK/NNAK the DLR wrote itself for data packets, SPMs: every sequence is a hole of the
+    // session's cache, with repair state, and it goes to the upstream neighbour.
+    void check_gap_nak(const Transmit& t, const PacketView& v) const {
+        check(v.header.type == PacketType::Nak && !v.header.parity());
+        auto s = router_.sessions().find(v.header.tsi());
+        check(s != router_.sessions().end());
+        auto d = router_.dlr_sessions().find(v.header.tsi());
+        check(d != router_.dlr_sessions().end());
+        check(t.ifindex == s->second.upstream_interface &&
+              t.ip_destination == s->second.upstream_neighbour);
+        const auto& holes = d->second.cache.holes();
+        for (std::uint32_t sqn : nak_sqns_of(v)) {
+            check(std::find(holes.begin(), holes.end(), Sqn(sqn)) != holes.end());
+            check(router_.repairs().contains(RepairKey{v.header.tsi(), Sqn(sqn), false}));
+        }
     }
 
     void on_packet(const Arrival& a, const std::vector<std::uint8_t>& packet) {
@@ -274,6 +376,8 @@ class Harness {
         }
         const PacketType in = e.view.header.type;
         check(out_.transmits().size() <= 4 + 2 + kMaxNakList + 1);
+        std::set<IfIndex> polled;
+        std::size_t polrs = 0;
         for (const Transmit& t : out_.transmits()) {
             const Bytes bytes = out_.bytes(t);
             check(!bytes.empty() && bytes.size() <= 4096);  // inputs are < 4 KiB, NCFs < 512
@@ -286,6 +390,30 @@ class Harness {
             const PacketType type = p.view.header.type;
             check(p.view.header.tsi() == e.tsi);
             check(t.ttl >= 1);
+            if (in == PacketType::Nak && e.parent_nak) {
+                // Our parent redirected a NAK to us (dlr.cc): a unicast NCF, NNAKs for what
+                // the cache held and its RDATA, a NAK for the rest; all back to the parent.
+                check(t.ifindex == a.ifindex && t.ip_destination == a.ip.source);
+                check(!t.router_alert && t.ip_source == upstream_address(*e.session, a.ip.source));
+                switch (type) {
+                    case PacketType::Ncf:
+                        break;
+                    case PacketType::Rdata:
+                        check(e.dlr_held.contains(p.view.get<DataFields>()->sqn.value()));
+                        break;
+                    case PacketType::Nnak:
+                        for (std::uint32_t sqn : nak_sqns_of(p.view))
+                            check(e.dlr_held.contains(sqn));
+                        break;
+                    case PacketType::Nak:
+                        for (std::uint32_t sqn : nak_sqns_of(p.view))
+                            check(e.nak_sqns.contains(sqn) && !e.dlr_held.contains(sqn));
+                        break;
+                    default:
+                        check(false);
+                }
+                continue;
+            }
             switch (type) {
                 case PacketType::Odata:
                 case PacketType::Spm:
@@ -303,10 +431,21 @@ class Harness {
                     if (in == PacketType::Rdata) {
                         check(e.rdata_to.contains(t.ifindex));  // repair state there before
                         check(sqn == e.view.get<DataFields>()->sqn);
-                        check(t.ttl == a.ip.ttl - 1);
+                        if (e.rdata_rewritten) {  // N-RD-7: as the source's, as far as SPMs go
+                            check(t.ip_source == e.session->source &&
+                                  t.ip_destination == e.session->group && t.router_alert);
+                            check(t.ttl == e.session->last_ttl - 1);
+                        } else {
+                            check(t.ttl == a.ip.ttl - 1);
+                        }
                     } else {
-                        check(in == PacketType::Nak);  // a held copy, back to the NAK's link
-                        check(t.ifindex == a.ifindex && e.resend.contains(sqn.value()));
+                        // Back to the NAK's link: a held copy, or the DLR cache's (D29) sent
+                        // as the source would.
+                        check(in == PacketType::Nak && t.ifindex == a.ifindex);
+                        const bool from_cache =
+                            e.dlr_held.contains(sqn.value()) && t.ip_source == e.session->source &&
+                            t.ip_destination == e.session->group && t.router_alert;
+                        check(e.resend.contains(sqn.value()) || from_cache);
                     }
                     break;
                 }
@@ -316,15 +455,59 @@ class Harness {
                     check(e.session && t.ip_source == e.session->source);
                     break;
                 case PacketType::Nak:
+                    check(e.session.has_value());
+                    if (in != PacketType::Nak) {  // the DLR's own NAK for holes of its cache
+                        check(in == PacketType::Odata || in == PacketType::Rdata ||
+                              in == PacketType::Spm);
+                        check_gap_nak(t, p.view);
+                        break;
+                    }
+                    check(t.ifindex != a.ifindex);
+                    check(nak_destination_ok(t, *e.session, p.view.header.parity()));
+                    if (!p.view.header.parity())  // the cache answered the rest (D29)
+                        for (std::uint32_t sqn : nak_sqns_of(p.view))
+                            check(e.nak_sqns.contains(sqn) && !e.dlr_held.contains(sqn));
+                    break;
                 case PacketType::Nnak:
+                    check(e.session && (in == PacketType::Nnak || in == PacketType::Nak));
+                    check(t.ifindex == e.session->upstream_interface && t.ifindex != a.ifindex);
+                    check(t.ip_destination == e.session->upstream_neighbour);
+                    if (in == PacketType::Nak)  // the DLR's, for what its cache answered
+                        for (std::uint32_t sqn : nak_sqns_of(p.view))
+                            check(e.dlr_held.contains(sqn));
+                    break;
                 case PacketType::Spmr:
                 case PacketType::Ack:
                     check(in == type && e.session);
                     check(t.ifindex == e.session->upstream_interface && t.ifindex != a.ifindex);
                     check(t.ip_destination == e.session->upstream_neighbour);
                     break;
-                default:
-                    check(false);  // POLL, POLR: never forwarded; NCF input: nothing
+                case PacketType::Poll: {
+                    // DLR discovery (N-DLR-1): on a NAK, down every member interface but the
+                    // upstream one, once each, as the source.
+                    check(in == PacketType::Nak && e.discovery);
+                    const PollFields& f = *p.view.get<PollFields>();
+                    check(f.subtype == kPollDlr && f.round == 0);
+                    check(t.ifindex != e.session->upstream_interface &&
+                          env_.is_member(e.session->group, t.ifindex));
+                    check(polled.insert(t.ifindex).second);
+                    check(t.ip_source == e.session->source &&
+                          t.ip_destination == e.session->group && t.router_alert);
+                    check(f.path == env_.interface_address(t.ifindex, f.path.family()));
+                    last_poll_sqn_ = f.sqn;
+                    break;
+                }
+                case PacketType::Polr: {
+                    // §9.5.2.1: the DLR announces itself to the parent's segment.
+                    check(in == PacketType::Ncf && e.redirecting_polr && ++polrs == 1);
+                    check(t.ifindex == e.session->upstream_interface && t.ttl == 1);
+                    check(t.ip_source == e.session->source &&
+                          t.ip_destination == e.session->group && t.router_alert);
+                    auto redirect = p.view.redirect();
+                    check(redirect &&
+                          redirect->dlr == upstream_address(*e.session, e.session->source));
+                    break;
+                }
             }
         }
         check_state();
@@ -359,6 +542,38 @@ class Harness {
         for (const auto& [tsi, s] : router_.sessions()) {
             check(env_.route_interface(s.source) == s.upstream_interface);  // RPF
             check(now_ - s.last_spm < c.session_lifetime);
+            // DLR records (D28): at most one of each kind, where they were heard.
+            const router::RedirectState& r = s.redirect;
+            if (r.upstream)
+                check(r.upstream->ifindex == s.upstream_interface &&
+                      env_.route_interface(r.upstream->nla) == r.upstream->ifindex);
+            if (r.off_tree)
+                check(r.off_tree->ifindex != s.upstream_interface &&
+                      env_.route_interface(r.off_tree->nla) == r.off_tree->ifindex &&
+                      !r.off_tree->nla.is_multicast());
+            check(!r.any() || r.used);
+            check((r.polled_slots & ~known) == 0);
+        }
+        // The DLR (D29): state only for live sessions it serves, caches within their bounds.
+        check(router_.dlr_sessions().size() <= router_.sessions().size());
+        check(c.dlr.enabled() || router_.dlr_sessions().empty());
+        for (const auto& [tsi, d] : router_.dlr_sessions()) {
+            auto s = router_.sessions().find(tsi);
+            check(s != router_.sessions().end() && dlr_serves(s->second));
+            const router::DlrCache& cache = d.cache;
+            check(cache.span() <= c.dlr.cache_packets_per_session);
+            check(cache.bytes() <= c.dlr.cache_bytes_per_session);
+            check(cache.packets() <= cache.span());
+            check(cache.holes().size() + cache.packets() <= cache.span());
+            check(cache.span() > 0 || (cache.bytes() == 0 && cache.holes().empty()));
+            std::optional<Sqn> previous;
+            for (Sqn h : cache.holes()) {
+                check(cache.first() && !(h < *cache.first()) &&
+                      static_cast<std::size_t>(h.distance_from(*cache.first())) < cache.span());
+                check(!cache.holds(h));
+                check(!previous || *previous < h);  // oldest first, each once
+                previous = h;
+            }
         }
     }
 
@@ -367,6 +582,7 @@ class Harness {
     Router router_;
     Output out_;
     Time now_ = Time{} + std::chrono::seconds(1000);
+    std::optional<Sqn> last_poll_sqn_;  // of the router's last DLR discovery POLL
 };
 
 }  // namespace
@@ -389,6 +605,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c.nak_rpt_ivl = std::chrono::seconds(1);
     c.nak_repeat_period = std::chrono::milliseconds(100);
     c.random_seed = 0x5eed + (flags >> 6);
+    // The DLR role (D29) for G0, with a cache small enough to evict; DLR discovery (D28)
+    // polling often enough for the input's time steps.
+    if (flags & 0x10) c.dlr.scopes = Harness::kDlrScopes;
+    c.dlr.cache_packets_per_session = 8;
+    c.dlr.cache_bytes_per_session = 2048;
+    c.discover_dlrs = (flags & 0x80) != 0;
+    c.dlr_poll_interval = std::chrono::milliseconds(500);
+    c.dlr_poll_backoff = std::chrono::milliseconds(50);
     Harness h(c);
     h.run(r, data_base, spm_base);
     return 0;

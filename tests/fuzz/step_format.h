@@ -211,7 +211,8 @@ enum TemplateOptions : std::uint8_t {
     kTplNakList = 0x01,   // count byte (1..62), then the sequence numbers
     kTplFragment = 0x02,  // first sqn, u16 offset, u16 APDU length
     kTplFin = 0x04,
-    kTplJoinOrUnreach = 0x08,  // data: OPT_JOIN (sqn); SPM: OPT_NBR_UNREACH
+    kTplJoinOrUnreach = 0x08,  // data: OPT_JOIN (sqn); SPM: OPT_NBR_UNREACH; POLR: below
+    kTplRedirect = 0x08,       // POLR: OPT_REDIRECT (u8: the DLR's NLA, from the table)
     kTplParityOpt = 0x10,      // SPM: OPT_PARITY_PRM (u8 TGS); data: OPT_CURR_TGSIZE (u8)
     kTplUnknown = 0x20,        // an unknown option: type byte, then F (0x80), NETWORK (0x40), OPX
     kTplRst = 0x40,            // OPT_RST (u8: N bit, error code)
@@ -222,7 +223,7 @@ struct TemplateSpec {
     std::uint8_t kind = 0;
     std::uint8_t tsi = 0;             // gsi (bits 0-1), source port (2-3), destination port (4-5)
     Sqn sqn, trail, lead;             // as the type uses them
-    std::uint8_t nla1 = 0, nla2 = 0;  // SPM/POLL path; NAK source, group
+    std::uint8_t nla1 = 0, nla2 = 0;  // SPM/POLL path; NAK source, group; POLR: OPT_REDIRECT
     std::uint8_t round = 0, subtype = 0, backoff = 0, rand = 0, mask = 0;  // POLL, POLR
     std::uint8_t options = 0;
     std::vector<Sqn> nak_list;
@@ -239,8 +240,10 @@ struct TemplateSpec {
 
     PacketType type() const { return kTemplateTypes[(kind & 0x0F) % kTemplateTypes.size()]; }
 
-    // `data_base` for data sequence numbers, `spm_base` for the SPM/POLL sequence.
-    void read(StepReader& r, Sqn data_base, Sqn spm_base) {
+    // `data_base` for data sequence numbers, `spm_base` for the SPM/POLL sequence,
+    // `polr_base` for a POLR's sequence (router_fuzz: the POLL_SQN of the router's last DLR
+    // discovery POLL, so that an answer to it costs one byte; else `spm_base`).
+    void read(StepReader& r, Sqn data_base, Sqn spm_base, std::optional<Sqn> polr_base = {}) {
         kind = r.u8();
         tsi = r.u8();
         switch (type()) {
@@ -272,7 +275,7 @@ struct TemplateSpec {
                 mask = r.u8();
                 break;
             case PacketType::Polr:
-                sqn = read_sqn(r, spm_base);
+                sqn = read_sqn(r, polr_base.value_or(spm_base));
                 round = r.u8();
                 break;
             case PacketType::Ack:
@@ -294,7 +297,12 @@ struct TemplateSpec {
             frag_offset = r.u16();
             frag_length = r.u16();
         }
-        if (options & kTplJoinOrUnreach) join = read_sqn(r, data_base);
+        if (options & kTplJoinOrUnreach) {
+            if (type() == PacketType::Polr)
+                nla1 = r.u8();
+            else
+                join = read_sqn(r, data_base);
+        }
         if (options & kTplParityOpt) parity_size = r.u8();
         if (options & kTplUnknown) {
             unknown_type = r.u8();
@@ -321,7 +329,8 @@ struct TemplateSpec {
         }
     }
 
-    void write(StepWriter& w, Sqn data_base, Sqn spm_base) const {
+    void write(StepWriter& w, Sqn data_base, Sqn spm_base,
+               std::optional<Sqn> polr_base = {}) const {
         w.u8(kind);
         w.u8(tsi);
         switch (type()) {
@@ -353,7 +362,7 @@ struct TemplateSpec {
                 w.u8(mask);
                 break;
             case PacketType::Polr:
-                write_sqn(w, spm_base, sqn);
+                write_sqn(w, polr_base.value_or(spm_base), sqn);
                 w.u8(round);
                 break;
             case PacketType::Ack:
@@ -374,7 +383,12 @@ struct TemplateSpec {
             w.u16(frag_offset);
             w.u16(frag_length);
         }
-        if (options & kTplJoinOrUnreach) write_sqn(w, data_base, join);
+        if (options & kTplJoinOrUnreach) {
+            if (type() == PacketType::Polr)
+                w.u8(nla1);
+            else
+                write_sqn(w, data_base, join);
+        }
         if (options & kTplParityOpt) w.u8(parity_size);
         if (options & kTplUnknown) {
             w.u8(unknown_type);
@@ -439,6 +453,8 @@ struct TemplateSpec {
         if (options & kTplJoinOrUnreach) {
             if (t == PacketType::Spm)
                 pw.nbr_unreach();
+            else if (t == PacketType::Polr)
+                pw.redirect(OptRedirect{a});  // a redirecting POLR (§9.5.2)
             else
                 pw.join(OptJoin{join});
         }

@@ -275,6 +275,45 @@ TEST_F(Dlr, OnlySessionsInScopeAreCached) {
     EXPECT_EQ(t.source.count(PacketType::Nnak), 0u);
 }
 
+// An ODATA may carry OPT_CURR_TGSIZE without OPT_NETWORK; in an RDATA that option is
+// network-significant (§11.4), so the cached copy gets OPT_NETWORK and the repair parses
+// (found by router_fuzz, corpus_router/regress_dlr_curr_tgsize.bin; the fixture also checks
+// that every packet a router sends parses).
+TEST_F(Dlr, CachedOdataWithCurrTgsizeRepairsAsAValidRdata) {
+    Star t = dlr_star(1, 0);
+    start_session(t.source, session, Sqn(1), 2);
+    PacketSpec last = session.odata(Sqn(3), Sqn(1), std::vector<std::uint8_t>(32, 3));
+    last.options.push_back(OptCurrTgsize{3});
+    t.source.host->send_at(at(30ms), t.source.port.ifindex, IpParams::to(session.group), last);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    net.run_until(at(500ms));
+    auto rdata = captures(t.ne1->id(), PacketType::Rdata);
+    ASSERT_EQ(rdata.size(), 1u);
+    ASSERT_TRUE(rdata[0]->spec.has_value());
+    ASSERT_EQ(rdata[0]->spec->options.size(), 1u);
+    EXPECT_EQ(std::get<OptCurrTgsize>(rdata[0]->spec->options[0]).size, 3u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);
+}
+
+// An in-sequence SPM to another group moves the session there (its NCFs and repairs go to
+// the SPMs' destination); out of the scopes, the DLR state ends with it, so that the cache
+// answers no NAK and no redirecting POLR goes out for a session pgmd does not serve (found
+// by router_fuzz, corpus_router/regress_dlr_group_change.bin).
+TEST_F(Dlr, SpmMovingTheSessionOutOfScopeEndsItsDlrState) {
+    Star t = dlr_star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    net.run_until(at(100ms));
+    ASSERT_NE(cache(*t.ne1), nullptr);
+    SessionPackets moved = session;
+    moved.group = ipv4(239, 2, 0, 1);
+    spm(t.source, moved, at(150ms), Sqn(2), {}, Sqn(1), Sqn(5));
+    net.run_until(at(200ms));
+    EXPECT_EQ(t.ne1->router().sessions().at(session.tsi()).group, moved.group);
+    EXPECT_EQ(cache(*t.ne1), nullptr);
+    EXPECT_TRUE(t.ne1->router().dlr_sessions().empty());
+}
+
 // Scenario 15 from the DLR's side (§9.5.2.1, N-DLR-11). The DLR sits on the parent's
 // segment LAN-P beside NE2:
 //

@@ -859,6 +859,38 @@ TEST(Receiver, SeveralSourcesKeepIndependentWindows) {
     EXPECT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 100, 1}));
 }
 
+// Found by receiver_fuzz: a receiver listening on any group (none configured) learns a
+// session's group from the multicast destination of its packets. A unicast SPM or ODATA from
+// an unknown source names no group, so it creates no peer (stats().ignored): a peer made
+// from it would NAK with an empty NAK_GRP. The session's multicast packets then start it,
+// and its NAK names the group.
+TEST(Receiver, UnicastFromUnknownSourceWithoutGroupIsIgnored) {
+    ReceiverConfig c = test_config();
+    c.group = Nla{};
+    Harness h(c);
+    h.feed(spm(1, 0, 0), kSource, kSelf);
+    h.feed(data(0, 0), kSource, kSelf);
+    h.feed(data(2, 0), kSource, kSelf);  // a gap, were there a peer
+    EXPECT_EQ(h.rx.peer_count(), 0u);
+    EXPECT_FALSE(h.rx.has_peer(kTsi));
+    EXPECT_EQ(h.rx.stats().sources, 0u);
+    EXPECT_EQ(h.rx.stats().ignored, 3u);
+    h.run_for(2s);
+    EXPECT_TRUE(h.sent.empty());  // no NAK, no SPMR
+    EXPECT_TRUE(h.delivered().empty());
+
+    h.feed(spm(2, 0, 2), kSource, kGroup);
+    h.feed(data(3, 0), kSource, kGroup);
+    h.feed(data(5, 0), kSource, kGroup);
+    EXPECT_TRUE(h.rx.has_peer(kTsi));
+    h.run_for(100ms);  // NAK_BO_IVL 50 ms
+    ASSERT_EQ(h.naked(), sqns(4, 1));
+    for (const Sent& n : h.naks()) {
+        EXPECT_EQ(std::get<NakFields>(n.spec.fields).group, kGroup);
+        EXPECT_EQ(n.transmit.ip_destination, kRouter);
+    }
+}
+
 TEST(Receiver, SourcesBoundedAndSilentOnesExpire) {
     ReceiverConfig c = test_config();
     c.max_sources = 2;

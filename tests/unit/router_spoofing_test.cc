@@ -240,6 +240,41 @@ TEST_F(RouterSpoofing, SpmsOfNewSessionsStopAtTheSessionCap) {
     EXPECT_EQ(path_state(*t.ne1).last_spm_sqn, Sqn(2));
 }
 
+// An SPM is multicast to its group (§8.1): its IP destination becomes the session's group,
+// where NCFs and repairs go. SPMs unicast to pgmd's address on the upstream interface, from
+// the source's address (so the route check passes; found by router_fuzz), are refused as
+// SpmRpfErrors: one for a new TSI creates no session, and an in-sequence one for the live
+// session moves neither its group nor its SPM sequence. Neither is forwarded; the source's
+// next multicast SPM is in sequence, and a NAK still gets its NCF on the group.
+TEST_F(RouterSpoofing, UnicastSpmCreatesNoSessionAndDoesNotMoveTheGroup) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 5);
+    const SessionPackets other = other_session(2, 9001);
+    const IpParams unicast = IpParams::to(t.up.address, true);
+    t.source.host->send_at(at(100ms), t.source.port.ifindex, unicast,
+                           other.spm(Sqn(1), Sqn(1), Sqn(0), t.source.port.address));
+    t.source.host->send_at(at(110ms), t.source.port.ifindex, unicast,
+                           session.spm(Sqn(2), Sqn(1), Sqn(5), t.source.port.address));
+    net.run_until(at(150ms));
+    EXPECT_EQ(t.ne1->router().sessions().size(), 1u);
+    EXPECT_FALSE(t.ne1->router().sessions().contains(other.tsi()));
+    EXPECT_EQ(path_state(*t.ne1).group, session.group);
+    EXPECT_EQ(path_state(*t.ne1).last_spm_sqn, Sqn(1));
+    router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::SpmRpfErrors], 2u);
+    EXPECT_EQ(c[Counter::OutSpms], 2u);  // the first SPM onto LAN-A and LAN-B only
+
+    spm(t.source, session, at(200ms), Sqn(2), {}, Sqn(1), Sqn(5));
+    nak(t.on_a[0], at(250ms), session.nak(Sqn(3)));
+    net.run_until(at(300ms));
+    c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::SpmRpfErrors], 2u);
+    EXPECT_EQ(c[Counter::SpmBadSqn], 0u);
+    EXPECT_EQ(path_state(*t.ne1).last_spm_sqn, Sqn(2));
+    EXPECT_EQ(c[Counter::OutNcfs], 1u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Ncf), 1u);  // multicast to the group on LAN-A
+}
+
 // D14.6: a NAK that arrives on the session's upstream interface (a host beside the source
 // NAKing pgmd) gets no NCF (it would travel towards the source), creates no state and is
 // not forwarded: NakError.
