@@ -1,7 +1,9 @@
 /* openpgm_send: an OpenPGM 5.3 source for pgmd interop tests.
  *
  * Sends --count test messages (see openpgm_common.h for the format) to a PGM
- * session, paced at --rate-bps, then lingers for --linger-ms while still
+ * session, paced at --rate-bps (with --pause-after N --resume-file PATH: the
+ * first N, then it serves repairs and SPMs until PATH exists, then the rest, so
+ * that a test can act between two bursts), then lingers for --linger-ms while still
  * calling pgm_recv() so that NAKs are answered with NCFs *and* RDATA (an idle
  * OpenPGM source only transmits queued RDATA from inside pgm_recv), and heartbeat /
  * ambient SPMs keep flowing.  Finally closes with FIN SPMs.
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char* prog = "openpgm_send";
 
@@ -50,6 +53,9 @@ static void usage(FILE* out) {
         "  --mtu N                PGM_MTU, max TPDU incl. IP header (default 1500)\n"
         "  --txw-sqns N           transmit window in sequence numbers (default max(count, 1024))\n"
         "  --ambient-spm-ms T     ambient SPM interval (default 500)\n"
+        "  --pause-after N        after N messages, wait (serving repairs) until --resume-file "
+        "exists\n"
+        "  --resume-file PATH     the file that ends the pause (required with --pause-after)\n"
         "  --quiet                no progress messages on stderr\n",
         prog, PGMT_HEADER_LEN, PGMT_MAX_SIZE);
 }
@@ -63,6 +69,8 @@ enum {
     OPT_LINGER,
     OPT_TXW,
     OPT_AMBIENT,
+    OPT_PAUSE_AFTER,
+    OPT_RESUME_FILE,
 };
 
 static int quiet = 0;
@@ -101,7 +109,8 @@ int main(int argc, char** argv) {
     struct pgmt_common_options o = {
         .port = 7500, .count = 1000, .timeout_ms = 60000, .hops = 16, .mtu = 1500};
     long long sport = 0, size = 200, rate_bps = 1000000, max_rte = 0, start_delay_ms = 300;
-    long long linger_ms = 3000, txw_sqns = -1, ambient_ms = 500;
+    long long linger_ms = 3000, txw_sqns = -1, ambient_ms = 500, pause_after = -1;
+    const char* resume_file = NULL;
 
     static const struct option longopts[] = {
         PGMT_COMMON_LONGOPTS,
@@ -113,6 +122,8 @@ int main(int argc, char** argv) {
         {"linger-ms", required_argument, NULL, OPT_LINGER},
         {"txw-sqns", required_argument, NULL, OPT_TXW},
         {"ambient-spm-ms", required_argument, NULL, OPT_AMBIENT},
+        {"pause-after", required_argument, NULL, OPT_PAUSE_AFTER},
+        {"resume-file", required_argument, NULL, OPT_RESUME_FILE},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -146,6 +157,12 @@ int main(int argc, char** argv) {
             case OPT_AMBIENT:
                 ok = pgmt_parse_int("--ambient-spm-ms", optarg, 1, 3600000, &ambient_ms);
                 break;
+            case OPT_PAUSE_AFTER:
+                ok = pgmt_parse_int("--pause-after", optarg, 0, 0x7fffffff, &pause_after);
+                break;
+            case OPT_RESUME_FILE:
+                resume_file = optarg;
+                break;
             case PGMT_OPT_HELP:
             case 'h':
                 usage(stdout);
@@ -163,6 +180,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     quiet = o.quiet;
+    if ((pause_after >= 0) != (resume_file != NULL)) {
+        fprintf(stderr, "%s: --pause-after and --resume-file go together\n", prog);
+        return 2;
+    }
     if (sport != 0 && sport == o.port) {
         fprintf(stderr, "%s: --sport must differ from --port\n", prog);
         return 2;
@@ -225,7 +246,7 @@ int main(int argc, char** argv) {
      * window from an SPM and can NAK even the first ODATA. */
     if (!serve_until(sock, t0 + start_delay_ms * 1000, &recv_errors)) rc = 1;
 
-    const int64_t data_start = pgmt_now_us();
+    int64_t data_start = pgmt_now_us();
     /* microseconds between messages at the requested payload bit rate */
     const double interval_us = rate_bps > 0 ? (double)size * 8.0 * 1e6 / (double)rate_bps : 0.0;
     long long sent = 0;
@@ -237,6 +258,19 @@ int main(int argc, char** argv) {
             fprintf(stderr, "%s: interrupted after %lld messages\n", prog, sent);
             rc = 1;
             break;
+        }
+        if (sent == pause_after) {
+            /* The pause: repairs and SPMs go on (pgm_recv) until the file exists; the pacing
+             * then restarts from here rather than catching up in one burst. */
+            if (!quiet) fprintf(stderr, "%s: paused after %lld messages\n", prog, sent);
+            while (access(resume_file, F_OK) != 0 && !pgmt_terminate &&
+                   pgmt_now_us() < hard_deadline && rc == 0) {
+                if (!serve_until(sock, pgmt_now_us() + 20000, &recv_errors)) rc = 1;
+            }
+            pause_after = -1;
+            data_start = pgmt_now_us() - (int64_t)(interval_us * (double)sent);
+            if (!quiet) fprintf(stderr, "%s: resumed\n", prog);
+            continue;
         }
         const int64_t now = pgmt_now_us();
         if (now >= hard_deadline) {
