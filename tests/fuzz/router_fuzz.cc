@@ -125,8 +125,11 @@ struct Expectation {
     std::set<std::uint32_t> nak_sqns;  // NAK input: the header sequence and the list
     std::set<std::uint32_t> dlr_held;  // NAK input: its sequences the DLR cache held
     bool parent_nak = false;           // NAK input: our parent's, to us as its off-tree DLR
-    bool discovery = false;            // NAK input: may start a DLR discovery round
-    bool redirecting_polr = false;     // NCF input: may announce us as the upstream DLR
+    // NAK input: from a sibling on the upstream segment, redirected to us as its upstream DLR
+    // (D29): answered there, and its misses go to the parent out of the same interface.
+    bool upstream_dlr_nak = false;
+    bool discovery = false;         // NAK input: may start a DLR discovery round
+    bool redirecting_polr = false;  // NCF input: may announce us as the upstream DLR
     std::optional<router::Session> session;
 };
 
@@ -330,6 +333,11 @@ class Harness {
                            a.ip.source == session.upstream_neighbour &&
                            p.view.get<NakFields>()->group == session.group &&
                            router_.config().dlr.enabled() && dlr_serves(session);
+            e.upstream_dlr_nak = type == PacketType::Nak && !parity && !e.parent_nak &&
+                                 a.ifindex == session.upstream_interface &&
+                                 !a.ip.destination.is_multicast() &&
+                                 p.view.get<NakFields>()->group == session.group &&
+                                 router_.config().dlr.enabled() && dlr_serves(session);
             e.discovery = router_.config().discover_dlrs && !session.redirect.any() &&
                           now_ >= session.redirect.next_poll;
         } else if (type == PacketType::Ncf) {
@@ -462,7 +470,7 @@ class Harness {
                         check_gap_nak(t, p.view);
                         break;
                     }
-                    check(t.ifindex != a.ifindex);
+                    check(t.ifindex != a.ifindex || e.upstream_dlr_nak);
                     check(nak_destination_ok(t, *e.session, p.view.header.parity()));
                     if (!p.view.header.parity())  // the cache answered the rest (D29)
                         for (std::uint32_t sqn : nak_sqns_of(p.view))
@@ -470,7 +478,8 @@ class Harness {
                     break;
                 case PacketType::Nnak:
                     check(e.session && (in == PacketType::Nnak || in == PacketType::Nak));
-                    check(t.ifindex == e.session->upstream_interface && t.ifindex != a.ifindex);
+                    check(t.ifindex == e.session->upstream_interface &&
+                          (t.ifindex != a.ifindex || e.upstream_dlr_nak));
                     check(t.ip_destination == e.session->upstream_neighbour);
                     if (in == PacketType::Nak)  // the DLR's, for what its cache answered
                         for (std::uint32_t sqn : nak_sqns_of(p.view))
