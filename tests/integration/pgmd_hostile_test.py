@@ -231,7 +231,15 @@ def run(args, lab):
     for kind in list(MALFORMED_KINDS) + ["opx-discard"]:
         sent[kind] = hostile(lab, args, session, kind, N_BAD, 1000)["sent"]
     sent["unknown-tsi"] = hostile(lab, args, session, "unknown-tsi", N_UNKNOWN, 1000)["sent"]
-    time.sleep(0.3)  # let pgmd's capture drain
+
+    def all_counted():  # pgmd may still be draining its capture: poll, bounded
+        c = dn1(netlab.pgmctl(args.pgmctl, sock, "show", "counters"))
+        return sum(c.get(k, 0) for k in ("Malformed", "OptionDiscards",
+                                         "InNakNoSessionErrors")) >= sum(sent.values())
+    try:
+        wait_until(all_counted, 5.0, "pgmd to count every hostile packet")
+    except Failure:
+        pass  # the exact comparisons below say which count is off
     before = netlab.pgmctl(args.pgmctl, sock, "show", "counters")
     by_reason = before.get("malformed_by_reason", {})
     for kind, reason in MALFORMED_KINDS.items():
