@@ -4,7 +4,9 @@
 # Installs the packages and builds (scripts/setup.sh, into build/), then runs
 # tests/integration/demo.py: an OpenPGM source, a router namespace and two bridged LANs of
 # OpenPGM receivers, with chosen ODATA dropped on one LAN, run twice: once through pgmd,
-# once with the kernel forwarding the group instead (smcroute static route). It prints
+# once with the kernel forwarding the group with no PGM knowledge (kernel multicast routing
+# by an smcroute static route where the kernel has it, else a tc mirred fan-out; the demo
+# says which). It prints
 # `pgmctl show sessions` and `pgmctl show counters` from the pgmd run, one line per
 # receiver for each run, and a before/after table (NAKs reaching the source, repairs per
 # LAN) from tcpdump captures decoded by pgmdump. Everything it creates (namespaces,

@@ -11,9 +11,12 @@ lan2 bridge drops the same chosen ODATA sequence numbers in both runs.
   run 1, with pgmd: pgmd in rtr is the multicast forwarder (the kernel has no multicast
          route); receivers NAK pgmd (SPM path), pgmd sends one NAK upstream per loss and the
          repairs only into lan2. `pgmctl show sessions` and `show counters` are printed.
-  run 2, without pgmd: the kernel of rtr forwards the group by a static multicast route
-         (smcroute, or a small MRT_INIT helper when smcroute is absent); receivers NAK the
-         source directly and the source's repairs reach both LANs.
+  run 2, without pgmd: the kernel of rtr forwards the group with no PGM knowledge (the
+         no-assist baseline): by kernel multicast routing (a static (S,G) route by
+         smcroute, or a small MRT_INIT helper when smcroute is absent) where the kernel has
+         it, else by a tc fan-out (u32 + mirred on up0's ingress) on kernels built without
+         CONFIG_IP_MROUTE; the demo says which ran. Receivers NAK the source directly and
+         the source's repairs reach both LANs.
 
 Then a before/after table (NAKs reaching the source, repairs per LAN) from tcpdump
 captures decoded by pgmdump, and one line per receiver. Everything is removed at the end,
@@ -75,9 +78,8 @@ def run(args, lab, with_pgmd, lost):
             sock)
         lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
     else:
-        use = {"auto": None, "smcroute": True, "mrt": False}[args.kernel_route]
-        _, forwarder = lab.kernel_mroute("mroute", "rtr", SOURCE, GROUP, "up0",
-                                         ["dn1", "dn2"], use_smcroute=use)
+        forwarder = lab.kernel_forwarder("mroute", "rtr", SOURCE, GROUP, "up0",
+                                         ["dn1", "dn2"], kind=args.kernel_route)
     procs = lab.start_openpgm_receivers(
         args.recv, GROUP, DPORT, args.count,
         {rcv: addr for rcv, (_, addr) in receivers.items()}, ["--quiet"], timeout_ms=30000)
@@ -110,9 +112,10 @@ def run(args, lab, with_pgmd, lost):
     if with_pgmd:
         lab.stop_proc("pgmd")
     else:
-        lab.stop_proc("mroute")
+        forwarder.stop()
     packets = {name: decode(args.pgmdump, pcap) for name, pcap in captures.items()}
-    return {"receivers": results, "tables": tables, "forwarder": forwarder,
+    return {"receivers": results, "tables": tables,
+            "forwarder": forwarder.label if forwarder else None,
             "stats": measure(packets)}
 
 
@@ -160,6 +163,7 @@ def report(res_with, res_without, lost, args):
     w = 38
     print(f"\n== Before/after: {len(lost)} ODATA lost on lan2 (of {args.count}), "
           f"same losses in both runs ==")
+    print(f"('without': {res_without['forwarder']})")
     print(f"{'':{w}}{'with pgmd':>11}{'without':>11}{'with/without':>14}")
     for label, key in rows:
         print(f"{label:{w}}{a[key]:>11}{b[key]:>11}{ratio(a[key], b[key]):>14}")
@@ -188,9 +192,11 @@ def main():
                     help="source pacing, bit/s of payload (default 1600000)")
     ap.add_argument("--receivers-per-lan", type=int, default=3,
                     help="receivers on each LAN (default 3)")
-    ap.add_argument("--kernel-route", choices=("auto", "smcroute", "mrt"), default="auto",
-                    help="run 2's static multicast route: smcroute, or netlab's MRT_INIT "
-                         "helper (auto: smcroute when installed)")
+    ap.add_argument("--kernel-route", choices=netlab.FORWARDER_KINDS, default="auto",
+                    help="run 2's baseline forwarder: kernel multicast routing by smcroute "
+                         "or netlab's MRT_INIT helper, or a tc mirred fan-out (auto: "
+                         "multicast routing where the kernel has it, smcroute when "
+                         "installed; else the fan-out)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep captures and logs")
     args = ap.parse_args()
     rel = {"pgmd": "cli/pgmd", "pgmctl": "cli/pgmctl", "pgmdump": "cli/pgmdump",
@@ -212,6 +218,13 @@ def main():
               file=sys.stderr)
         return 77
 
+    try:
+        _, baseline = netlab.choose_kernel_forwarder(
+            args.kernel_route, netlab.kernel_has_multicast_routing(),
+            shutil.which("smcrouted") is not None)
+    except Failure as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
     restore = netlab.raise_on_signals()
     netlab.remove_stale_namespaces("pgmdemo")
     tmp = tempfile.mkdtemp(prefix="pgmd-demo.")
@@ -222,7 +235,8 @@ def main():
     print(f"   source {SOURCE} -> rtr up0 | dn1 -> lan1 (no loss) | dn2 -> lan2 "
           f"(the bridge drops {len(lost)} chosen ODATA)")
     print(f"   {args.count} messages of {args.size} bytes to {GROUP}, {n} receivers; "
-          f"run 1 with pgmd, run 2 with kernel multicast routing instead")
+          f"run 1 with pgmd, run 2 with the kernel forwarding the group instead")
+    print(f"   run 2's baseline: {baseline}")
     status = 1
     results = {}
     lab = None
@@ -244,9 +258,7 @@ def main():
                 print(res["tables"]["counters"].rstrip())
                 print("\n== Run 1, with pgmd: receivers ==")
             else:
-                how = ("smcroute static route" if res["forwarder"] == "smcroute"
-                       else "static MFC entry set by an MRT_INIT helper")
-                print(f"\n== Run 2, without pgmd (kernel forwards the group: {how}): "
+                print(f"\n== Run 2, without pgmd (baseline: {res['forwarder']}): "
                       f"receivers ==")
             receiver_lines(res, args)
         report(results["with pgmd"], results["without pgmd"], lost, args)

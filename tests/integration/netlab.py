@@ -59,6 +59,13 @@ Module:
                                       scripts that run themselves as ZeroMQ peers)
   PYTHON                              "/usr/bin/python3" (Debian's interpreter)
   MROUTE_HELPER                       python snippet: a static kernel multicast route
+  kernel_has_multicast_routing() -> bool
+                                      CONFIG_IP_MROUTE is built in (/proc/net/ip_mr_vif)
+  choose_kernel_forwarder(requested, multicast_routing, smcrouted) -> (kind, label)
+                                      the baseline that runs for a request ("auto",
+                                      "smcroute", "mrt", "fanout") on a kernel with or
+                                      without multicast routing; Failure when impossible
+  FORWARDER_KINDS                     ("auto", "smcroute", "mrt", "fanout")
   TX_CSUM_OFF                         python snippet: ethtool -K DEV tx off without ethtool
 
 class Lab(tmp=None, prefix=None, keep_tmp=False)
@@ -122,12 +129,23 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
                                       characters of process LOG's stderr
   wait_pgmd_groups(name, group, ifaces, limit_s=15)
                                       until pgmd has learnt `group` on all of ifaces
+  kernel_forwarder(name, ns, source, group, iif, oifs, kind="auto", limit_s=10)
+                                      -> KernelForwarder: the no-assist baseline, a router
+                                      that forwards (source, group) from iif to oifs with no
+                                      PGM knowledge. kind (see choose_kernel_forwarder):
+                                      "smcroute"/"mrt" = kernel multicast routing (a static
+                                      (S,G) route), "fanout" = tc mirred on iif's clsact
+                                      ingress (works without CONFIG_IP_MROUTE); "auto" takes
+                                      multicast routing where the kernel has it, else fanout.
+                                      .kind, .label (what ran, for reports), .stop()
   kernel_mroute(name, ns, source, group, iif, oifs, use_smcroute=None, limit_s=10)
                                       -> (Popen, "smcroute"|"mrt") the kernel forwards
                                       (source, group) from iif to oifs: a static route by
                                       smcrouted (if installed, or use_smcroute=True) or by a
                                       small MRT_INIT helper (MROUTE_HELPER); waits until
-                                      `ip mroute show` has it; stopping the process removes it
+                                      `ip mroute show` has it; stopping the process removes
+                                      it. Failure at once when the kernel has no multicast
+                                      routing (nothing to wait for)
   stop() / __enter__ / __exit__       stop processes (last first), kill what is left in
                                       the namespaces, delete them, run cleanups, rm tmp;
                                       a SIGINT/SIGTERM/SIGHUP arriving meanwhile is held
@@ -151,7 +169,8 @@ __all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "rais
            "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF", "unexplained_repeats",
            "naks_per_sqn", "preflight", "run_lab", "last_json", "HEADER", "make_message",
            "check_message", "Terminate", "raise_terminate", "lab_main", "mismatches",
-           "rtr_interfaces"]
+           "rtr_interfaces", "kernel_has_multicast_routing", "choose_kernel_forwarder",
+           "FORWARDER_KINDS", "KernelForwarder"]
 
 # Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
 # captured UDP checksums are real; run inside the namespace.
@@ -194,6 +213,55 @@ while True:
 
 class Failure(Exception):
     pass
+
+
+# -- the no-assist baseline: a router that forwards multicast with no PGM knowledge ---------
+FORWARDER_KINDS = ("auto", "smcroute", "mrt", "fanout")
+
+
+def kernel_has_multicast_routing(proc_net="/proc/net"):
+    """True when the kernel was built with CONFIG_IP_MROUTE: only then does /proc/net have
+    ip_mr_vif (in every namespace). Without it smcrouted starts but can add no route."""
+    return os.path.exists(os.path.join(proc_net, "ip_mr_vif"))
+
+
+def choose_kernel_forwarder(requested, multicast_routing, smcrouted):
+    """(kind, label) of the baseline to run. requested: one of FORWARDER_KINDS;
+    multicast_routing: the kernel has CONFIG_IP_MROUTE; smcrouted: smcrouted is installed.
+    "auto" prefers kernel multicast routing (smcroute, else the MRT_INIT helper) and falls
+    back to the tc fan-out, which every kernel with cls_u32 and act_mirred has. A request
+    that this kernel or machine cannot satisfy is a Failure at once: nothing to wait for."""
+    if requested not in FORWARDER_KINDS:
+        raise Failure(f"unknown kernel forwarder '{requested}' (one of {', '.join(FORWARDER_KINDS)})")
+    if requested == "auto":
+        if multicast_routing:
+            requested = "smcroute" if smcrouted else "mrt"
+        else:
+            return "fanout", "kernel fan-out (tc mirred), no multicast routing in this kernel"
+    if requested in ("smcroute", "mrt") and not multicast_routing:
+        raise Failure(f"kernel forwarder '{requested}' needs multicast routing, which this "
+                      "kernel lacks (CONFIG_IP_MROUTE is not set: no /proc/net/ip_mr_vif); "
+                      "use 'fanout' or 'auto'")
+    if requested == "smcroute" and not smcrouted:
+        raise Failure("kernel forwarder 'smcroute' needs smcrouted (Debian package smcroute)")
+    return requested, {
+        "smcroute": "kernel multicast routing (smcroute)",
+        "mrt": "kernel multicast routing (static MFC entry, MRT_INIT helper)",
+        "fanout": "kernel fan-out (tc mirred)" + ("" if multicast_routing else
+                                                  ", no multicast routing in this kernel"),
+    }[requested]
+
+
+class KernelForwarder:
+    """A running baseline (Lab.kernel_forwarder): kind, label; stop() removes it."""
+
+    def __init__(self, kind, label, stop):
+        self.kind, self.label, self._stop = kind, label, stop
+
+    def stop(self):
+        if self._stop is not None:
+            stop, self._stop = self._stop, None
+            stop()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -816,8 +884,42 @@ table {family} {table} {{
         return self.stop_proc(f"tcpdump-{name}")
 
     # -- kernel multicast routing (the network without pgmd) ------------------------------
+    def kernel_forwarder(self, name, ns, source, group, iif, oifs, kind="auto", limit_s=10):
+        kind, label = choose_kernel_forwarder(kind, kernel_has_multicast_routing(),
+                                              shutil.which("smcrouted") is not None)
+        if kind in ("smcroute", "mrt"):
+            self.kernel_mroute(name, ns, source, group, iif, oifs,
+                               use_smcroute=kind == "smcroute", limit_s=limit_s)
+            return KernelForwarder(kind, label, lambda: self.stop_proc(name))
+        self.tc_fanout(ns, source, group, iif, oifs)
+        return KernelForwarder(kind, label, lambda: self.sh(
+            "tc", "qdisc", "del", "dev", iif, "clsact", ns=ns, check=False))
+
+    def tc_fanout(self, ns, source, group, iif, oifs):
+        """(source, group) arriving on iif copied out of every oif by tc on iif's clsact
+        ingress (u32 match, act_mirred), the original consumed by the last redirect: the
+        kernel's plainest multicast fan-out, with no TTL decrement and no routing table.
+        Deleting the qdisc (or the namespace) removes it."""
+        if not oifs:
+            raise Failure("tc fan-out needs at least one outgoing interface")
+        self.sh("tc", "qdisc", "add", "dev", iif, "clsact", ns=ns)
+        actions = []
+        for i, dev in enumerate(oifs):
+            last = i == len(oifs) - 1
+            actions += ["action", "mirred", "egress", "redirect" if last else "mirror",
+                        "dev", dev] + ([] if last else ["pipe"])
+        self.sh("tc", "filter", "add", "dev", iif, "ingress", "protocol", "ip", "pref", "10",
+                "u32", "match", "ip", "src", f"{source}/32", "match", "ip", "dst",
+                f"{group}/32", *actions, ns=ns)
+        shown = self.sh("tc", "filter", "show", "dev", iif, "ingress", ns=ns).stdout
+        if shown.count("mirred") < len(oifs):
+            raise Failure(f"tc fan-out on {iif} not installed:\n{shown}")
+
     def kernel_mroute(self, name, ns, source, group, iif, oifs, use_smcroute=None,
                       limit_s=10):
+        if not kernel_has_multicast_routing():
+            raise Failure("kernel_mroute: this kernel has no multicast routing "
+                          "(CONFIG_IP_MROUTE is not set); use kernel_forwarder()")
         if use_smcroute is None:
             use_smcroute = shutil.which("smcrouted") is not None
         if use_smcroute:
