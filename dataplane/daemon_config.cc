@@ -128,6 +128,8 @@ po::options_description global_keys() {
           "dlr.discover-dlrs", "dlr.discovery-interval", "dlr.discovery-backoff"})
         add(k);
     add("capture.buffer-bytes");
+    for (const char* k : {"dataplane.fast-path", "dataplane.fail-open-after", "dataplane.on-exit"})
+        add(k);
     return d;
 }
 
@@ -268,6 +270,24 @@ class Builder {
                      std::to_string(kMinCaptureBufferBytes));
             }
             c_.capture.buffer_bytes = n;
+        } else if (name == "dataplane.fast-path") {
+            auto m = parse_fast_path_mode(value_);
+            if (!m) fail("fast-path: '" + value_ + "' is not auto, on or off");
+            c_.dataplane.fast_path = *m;
+        } else if (name == "dataplane.fail-open-after") {
+            const Duration d = duration("fail-open-after");
+            if (d < kMinFailOpenAfter || d > kMaxFailOpenAfter) {
+                fail("fail-open-after: '" + value_ + "' is not within 100ms..60s");
+            }
+            c_.dataplane.fail_open_after = d;
+        } else if (name == "dataplane.on-exit") {
+            if (value_ == "remove") {
+                c_.dataplane.on_exit = FastPathExit::Remove;
+            } else if (value_ == "fail-open") {
+                c_.dataplane.on_exit = FastPathExit::FailOpen;
+            } else {
+                fail("on-exit: '" + value_ + "' is not remove or fail-open");
+            }
         } else if (name == "timers.nak-repeat-period") {
             r.nak_repeat_period = duration("nak-repeat-period");
         } else if (name == "timers.nak-rpt-ivl") {
@@ -368,6 +388,25 @@ class Builder {
 };
 
 }  // namespace
+
+std::optional<FastPathMode> parse_fast_path_mode(std::string_view t) {
+    if (t == "auto") return FastPathMode::Auto;
+    if (t == "on" || t == "yes") return FastPathMode::On;
+    if (t == "off" || t == "no") return FastPathMode::Off;
+    return std::nullopt;
+}
+
+const char* to_string(FastPathMode mode) {
+    switch (mode) {
+        case FastPathMode::Auto:
+            return "auto";
+        case FastPathMode::On:
+            return "on";
+        case FastPathMode::Off:
+            return "off";
+    }
+    return "?";
+}
 
 std::optional<LogLevel> parse_log_level(std::string_view t) {
     if (t == "none") return LogLevel::None;

@@ -79,6 +79,35 @@ struct CaptureConfig {
     friend bool operator==(const CaptureConfig&, const CaptureConfig&) = default;
 };
 
+// The kernel fast path (dataplane/fastpath.h, decisions.md D31): eligible ODATA forwarded by
+// an eBPF program on each served interface, pgmd the control plane.
+enum class FastPathMode : std::uint8_t {
+    Auto,  // use it where it loads, else the user-space path (logged once, with the reason)
+    On,    // refuse to start without it
+    Off,   // the user-space path only (every packet through pgmd)
+};
+std::optional<FastPathMode> parse_fast_path_mode(std::string_view text);
+const char* to_string(FastPathMode mode);
+
+// What pgmd leaves in the kernel when it exits on SIGTERM/SIGINT.
+enum class FastPathExit : std::uint8_t {
+    Remove,    // detach the programs: the router stops forwarding the groups
+    FailOpen,  // leave them: once the heartbeat is stale they forward every PGM packet of
+               // the groups as a plain multicast router would, until pgmd starts again
+};
+
+inline constexpr Duration kDefaultFailOpenAfter = std::chrono::seconds(1);
+inline constexpr Duration kMinFailOpenAfter = std::chrono::milliseconds(100);
+inline constexpr Duration kMaxFailOpenAfter = std::chrono::seconds(60);
+
+struct DataplaneConfig {
+    FastPathMode fast_path = FastPathMode::Auto;
+    // The program fails open when pgmd's heartbeat is older than this.
+    Duration fail_open_after = kDefaultFailOpenAfter;
+    FastPathExit on_exit = FastPathExit::Remove;
+    friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
+};
+
 enum class LogLevel : std::uint8_t { None, Error, Warning, Notice, Info, Debug };
 std::optional<LogLevel> parse_log_level(std::string_view text);
 const char* to_string(LogLevel level);
@@ -90,6 +119,7 @@ struct DaemonConfig {
     IgmpTimers igmp;
     ControlConfig control;
     CaptureConfig capture;
+    DataplaneConfig dataplane;
     LogLevel log_level = LogLevel::Notice;
 
     const InterfaceConfig* find_interface(std::string_view name) const;

@@ -28,9 +28,10 @@ done
 # One list, grouped by purpose. Keep it sorted within each group.
 packages=(
   # build
-  build-essential clang cmake g++ libclang-rt-14-dev ninja-build pkg-config clang-format
+  bpftool build-essential clang clang-format cmake g++ libclang-rt-14-dev ninja-build pkg-config
   # libraries
-  libabsl-dev libboost-program-options-dev libcap-dev libnl-3-dev libnl-route-3-dev libpcap-dev
+  libabsl-dev libboost-program-options-dev libbpf-dev libcap-dev libnl-3-dev libnl-route-3-dev
+  libpcap-dev
   nlohmann-json3-dev
   # tests and benchmarks
   googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest strace tcpdump tshark

@@ -42,6 +42,9 @@ TEST(DaemonConfig, MinimalFileGivesTheDefaults) {
     EXPECT_EQ(c.log_level, LogLevel::Notice);
     EXPECT_EQ(c.igmp.group_membership_interval(), 260s);  // 2 * 125 s + 10 s
     EXPECT_EQ(c.capture.buffer_bytes, std::size_t{8} << 20);
+    EXPECT_EQ(c.dataplane.fast_path, FastPathMode::Auto);
+    EXPECT_EQ(c.dataplane.fail_open_after, 1s);
+    EXPECT_EQ(c.dataplane.on_exit, FastPathExit::Remove);
 }
 
 TEST(DaemonConfig, EveryKeyIsRead) {
@@ -55,6 +58,10 @@ mode = 0640
 group = pgmd
 [capture]
 buffer-bytes = 65536
+[dataplane]
+fast-path = off
+fail-open-after = 250ms
+on-exit = fail-open
 [timers]
 nak-repeat-period = 50ms
 nak-rpt-ivl = 2s
@@ -85,6 +92,9 @@ static-groups = 239.192.0.3
     EXPECT_EQ(c.control.mode, 0640u);
     EXPECT_EQ(c.control.group, "pgmd");
     EXPECT_EQ(c.capture.buffer_bytes, 65536u);
+    EXPECT_EQ(c.dataplane.fast_path, FastPathMode::Off);
+    EXPECT_EQ(c.dataplane.fail_open_after, 250ms);
+    EXPECT_EQ(c.dataplane.on_exit, FastPathExit::FailOpen);
     EXPECT_EQ(c.router.nak_repeat_period, 50ms);
     EXPECT_EQ(c.router.nak_rpt_ivl, 2s);
     EXPECT_EQ(c.router.nak_rdata_ivl, 60s);
@@ -130,6 +140,11 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 65535\n"),
               std::make_pair(3, std::string("buffer-bytes: '65535' is less than 65536")));
     EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 1073741825\n").first, 3);
+    EXPECT_EQ(error_of("[interface e]\n[dataplane]\nfast-path = maybe\n"),
+              std::make_pair(3, std::string("fast-path: 'maybe' is not auto, on or off")));
+    EXPECT_EQ(error_of("[interface e]\n[dataplane]\nfail-open-after = 10ms\n"),
+              std::make_pair(3, std::string("fail-open-after: '10ms' is not within 100ms..60s")));
+    EXPECT_EQ(error_of("[interface e]\n[dataplane]\non-exit = linger\n").first, 3);
     EXPECT_EQ(error_of("log-level = info\nlog-level = debug\n[interface e]\n"),
               std::make_pair(2, std::string("'log-level' is given twice (first on line 1)")));
     EXPECT_EQ(error_of("[interface e]\n[interface e]\n").first, 2);
