@@ -59,6 +59,7 @@ constexpr const char* kUsage =
     "  show repair     [interface IF] [group G] [tsi T]\n"
     "  show counters   [interface IF]\n"
     "  show dlr\n"
+    "  show fastpath\n"
     "  clear counters|repair     (root or the control socket's group)\n"
     "  reload                    (root or the control socket's group)\n"
     "  ping\n";
@@ -97,13 +98,15 @@ Command parse_command(const std::vector<std::string>& args) {
         return c;
     }
     if (verb != "show") throw UsageError("unknown command \"" + verb + "\"");
-    if (args.size() < 2) throw UsageError("show what? interfaces, sessions, repair, counters, dlr");
+    if (args.size() < 2)
+        throw UsageError("show what? interfaces, sessions, repair, counters, dlr, fastpath");
     static const std::map<std::string, std::set<std::string>> kFilters = {
         {"interfaces", {"interface"}},
         {"sessions", {"interface", "group", "tsi"}},
         {"repair", {"interface", "group", "tsi"}},
         {"counters", {"interface"}},
         {"dlr", {}},
+        {"fastpath", {}},
     };
     c.what = args[1];
     auto allowed = kFilters.find(c.what);
@@ -396,6 +399,38 @@ void render_dlr(const Json& data, std::ostream& out) {
     t.print(out);
 }
 
+// `show fastpath`: the mode and why, the program and its maps, then one row per interface
+// with what the kernel forwarded, punted to pgmd and dropped there.
+void render_fast_path(const Json& data, std::ostream& out) {
+    out << "fast path: " << text(data.value("mode", Json()));
+    if (data.value("reason", Json()).is_string()) out << " (" << text(data["reason"]) << ')';
+    out << '\n';
+    if (data.contains("program_id")) {
+        out << "program id " << text(data["program_id"]) << "; maps";
+        if (auto maps = data.find("maps"); maps != data.end() && maps->is_object())
+            for (auto m = maps->begin(); m != maps->end(); ++m)
+                out << ' ' << m.key() << '=' << text(m.value());
+        out << "\nsessions forwarded in the kernel: "
+            << text(data.value("sessions_in_kernel", Json()))
+            << ", in user space: " << text(data.value("sessions_in_user_space", Json()))
+            << "; heartbeat every " << text(data.value("heartbeat_ms", Json()))
+            << " ms, fails open after " << text(data.value("fail_open_after_ms", Json()))
+            << " ms; on exit: " << text(data.value("on_exit", Json())) << '\n';
+    }
+    Table t({"INTERFACE", "MODE", ">FWD-PKTS", ">FWD-BYTES", ">OUT-PKTS", ">OUT-BYTES", ">PUNTED",
+             ">PUNT-LOST", ">DROP-TTL", ">DROP-REDIRECT", ">FAIL-OPEN", ">PASSED"});
+    for (const Json& i : data.value("interfaces", Json::array())) {
+        t.add({interface_label(i.value("name", Json()), i.value("ifindex", Json())),
+               text(i.value("mode", Json())), text(i.value("forwarded_packets", Json())),
+               text(i.value("forwarded_bytes", Json())), text(i.value("out_packets", Json())),
+               text(i.value("out_bytes", Json())), text(i.value("punted_packets", Json())),
+               text(i.value("punt_lost_packets", Json())), text(i.value("drop_ttl", Json())),
+               text(i.value("drop_redirect_error", Json())),
+               text(i.value("failopen_packets", Json())), text(i.value("passed_packets", Json()))});
+    }
+    if (!t.empty()) t.print(out);
+}
+
 void render_repair(const Json& data, std::ostream& out) {
     Table t({"TSI", ">SQN", "PHASE", "INTERFACES", "TIMERS"});
     for (const Json& r : data.value("repair", Json::array())) {
@@ -484,6 +519,8 @@ void render(const Command& command, const Json& data, bool show_zero, std::ostre
         render_counters(data, show_zero, !command.interface_filter, out);
     } else if (command.what == "dlr") {
         render_dlr(data, out);
+    } else if (command.what == "fastpath") {
+        render_fast_path(data, out);
     } else {
         out << data.dump(2) << '\n';
     }

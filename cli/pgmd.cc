@@ -228,6 +228,53 @@ class PidFile {
     std::string path_;
 };
 
+// `pgmctl show fastpath` (keys in docs/pgmctl.md).
+nlohmann::json fast_path_json(const dp::Daemon& d) {
+    const dp::FastPathController::Status st = d.fast_path_status();
+    nlohmann::json j;
+    j["mode"] = st.loaded ? "kernel" : "off";
+    if (!st.reason.empty()) j["reason"] = st.reason;
+    j["configured"] = dp::to_string(d.config().dataplane.fast_path);
+    j["heartbeat_ms"] = st.heartbeat_ms;
+    j["fail_open_after_ms"] = st.fail_open_after_ms;
+    j["on_exit"] = st.on_exit;
+    if (st.loaded) {
+        j["program_id"] = st.program_id;
+        nlohmann::json maps = nlohmann::json::object();
+        for (const auto& [name, id] : st.maps)
+            maps[name] = id;
+        j["maps"] = maps;
+        j["sessions_in_kernel"] = st.sessions_in_kernel;
+        std::size_t user = 0;
+        nlohmann::json reasons = nlohmann::json::object();
+        for (const auto& [why, n] : st.user_space_reasons) {
+            reasons[why] = n;
+            user += n;
+        }
+        j["sessions_in_user_space"] = user;
+        j["user_space_reasons"] = reasons;
+    }
+    j["interfaces"] = nlohmann::json::array();
+    for (const auto& [ifindex, i] : st.interfaces) {
+        nlohmann::json o = {{"ifindex", ifindex},
+                            {"name", i.name},
+                            {"mode", i.kernel ? "kernel" : "user space"},
+                            {"forwarded_packets", i.stats.in_forwarded_packets},
+                            {"forwarded_bytes", i.stats.in_forwarded_bytes},
+                            {"out_packets", i.stats.out_packets},
+                            {"out_bytes", i.stats.out_bytes},
+                            {"punted_packets", i.stats.punted_packets},
+                            {"punt_lost_packets", i.stats.punt_lost_packets},
+                            {"drop_ttl", i.stats.drop_ttl},
+                            {"drop_redirect_error", i.stats.drop_redirect_error},
+                            {"failopen_packets", i.stats.failopen_packets},
+                            {"passed_packets", i.stats.passed_packets}};
+        if (!i.reason.empty()) o["reason"] = i.reason;
+        j["interfaces"].push_back(o);
+    }
+    return j;
+}
+
 // A one-line summary for SIGUSR1 (the control socket gives the full state).
 nlohmann::json state_summary(const dp::Daemon& d) {
     nlohmann::json j;
@@ -325,12 +372,14 @@ int run(const Options& options) {
                 return out;
             },
             [&] { daemon->clear_capture_drops(); },
+            [&] { return fast_path_json(*daemon); },
         };
         prepare_run_directory(config.control.socket, options.user);
         prepare_run_directory(options.pid_file, options.user);
         control = std::make_unique<dp::ControlServer>(
             loop, config.control.socket, config.control.mode, group_id(config.control.group),
             [&](const nlohmann::json& request, const dp::PeerCredentials& peer) {
+                daemon->refresh_from_fast_path();  // the kernel's forwarding counted too
                 return pgm::control::handle_request(request, view, peer);
             });
         pid_file = std::make_unique<PidFile>(options.pid_file);
@@ -346,7 +395,10 @@ int run(const Options& options) {
         });
         loop.add_signal(SIGTERM, [&] { loop.stop(); });
         loop.add_signal(SIGINT, [&] { loop.stop(); });
-        loop.add_signal(SIGUSR1, [&] { log::notice("state " + state_summary(*daemon).dump()); });
+        loop.add_signal(SIGUSR1, [&] {
+            daemon->refresh_from_fast_path();
+            log::notice("state " + state_summary(*daemon).dump());
+        });
         std::signal(SIGPIPE, SIG_IGN);
 
         log::notice("started, " + std::to_string(daemon->active_interfaces().size()) + " of " +

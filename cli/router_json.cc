@@ -234,8 +234,15 @@ Json show(const Json& request, RouterView& view) {
         parse_filter(request, what, {});
         return dlr_json(view);
     }
+    if (what == "fastpath") {
+        parse_filter(request, what, {});
+        if (view.fast_path) return view.fast_path();
+        return Json{{"mode", "off"},
+                    {"reason", "this program has no kernel fast path"},
+                    {"interfaces", Json::array()}};
+    }
     throw RequestError("cannot show \"" + what +
-                       "\" (interfaces, sessions, repair, counters or dlr)");
+                       "\" (interfaces, sessions, repair, counters, dlr or fastpath)");
 }
 
 void require_permission(const dataplane::PeerCredentials& peer, const std::string& command) {

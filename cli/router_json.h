@@ -11,7 +11,7 @@
 // packets the daemon's captures lost (RouterView::capture_drops). Requests (one JSON object
 // each):
 //   {"command":"ping"}
-//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr","filter":{...}}
+//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr|fastpath","filter":{...}}
 //   {"command":"clear","what":"counters|repair"}
 //   {"command":"reload"}
 // Replies: {"ok":true,"data":{...}} or {"ok":false,"error":"..."}.
@@ -68,6 +68,9 @@ struct RouterView {
     std::function<std::map<IfIndex, CaptureDrops>()> capture_drops;
     // Zeroes them (`clear counters`). May be empty.
     std::function<void()> clear_capture_drops;
+    // The kernel fast path's state (`show fastpath`, keys in docs/pgmctl.md), built by the
+    // daemon. Empty: no fast path in this program ({"mode":"off"}).
+    std::function<Json()> fast_path;
 };
 
 // Which interfaces, groups and sessions to show. Empty members match everything.

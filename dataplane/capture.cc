@@ -13,6 +13,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "dataplane/bpf/fastpath_abi.h"
 #include "dataplane/linklayer.h"
 
 namespace pgm::dataplane {
@@ -51,7 +52,51 @@ int snap_length(const std::string& ifname) {
 }
 }  // namespace
 
-std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports) {
+std::vector<std::uint16_t> fastpath_udp_ports(std::span<const std::uint16_t> udp_ports) {
+    std::vector<std::uint16_t> r;
+    for (std::uint16_t p : udp_ports) {
+        if (r.size() == FP_MAX_UDP_PORTS) break;
+        if (p != 0 && std::find(r.begin(), r.end(), p) == r.end()) r.push_back(p);
+    }
+    return r;
+}
+
+// The eligible-ODATA class of fastpath_abi.h, clause by clause, at the fixed offsets a
+// 20-byte IPv4 header gives (ip[N] is frame byte 14 + N). Classic BPF ends the whole filter
+// with "no match" when a load is past the frame's end, which would take a short PGM frame
+// away from pgmd too (the plain filter alone matches it with loads up to ip[9]): so the IP
+// length is checked first, against the smallest eligible packet and against the frame,
+// which makes every later load (up to ip[33]) fall inside the frame.
+std::string fastpath_capture_exclusion(std::span<const std::uint16_t> udp_ports) {
+    std::string e =
+        "ip[2:2] >= 44"                        // 20-byte IP + 16-byte PGM + 8-byte ODATA headers
+        " and ip[2:2] + 14 <= len"             // IP total length within the frame
+        " and ip[0] = 0x45"                    // IPv4, 20-byte header: no IP options
+        " and ip[6:2] & 0x3fff = 0"            // not a fragment: MF clear, offset 0
+        " and ip[16] >= 224 and ip[16] < 240"  // to 224.0.0.0/4
+        // Native PGM: PGM header at ip[20]; type ODATA (0x04), options byte 0.
+        " and ((ip[9] = 113 and ip[24] = 0x04 and ip[25] = 0)";
+    const std::vector<std::uint16_t> ports = fastpath_udp_ports(udp_ports);
+    if (!ports.empty()) {
+        // UDP to a recognised port (destination: ip[22:2]); PGM header at ip[28].
+        e += " or (ip[9] = 17 and (";
+        const char* sep = "";
+        for (std::uint16_t p : ports) {
+            e += sep;
+            e += "ip[22:2] = " + std::to_string(p);
+            sep = " or ";
+        }
+        e += ") and ip[2:2] >= 52 and ip[32] = 0x04 and ip[33] = 0)";  // + 8-byte UDP
+    }
+    // Untagged only. Last, because the first `vlan` of an expression moves the offsets of
+    // everything after it. (On a live Linux handle libpcap can also test for a tag the NIC
+    // stripped, with SKF_AD_VLAN_TAG_PRESENT, where it knows the kernel has it.)
+    e += ") and not vlan";
+    return e;
+}
+
+std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports,
+                                       bool fastpath_attached) {
     std::string e = "ip proto 113 or igmp";
     if (!udp_ports.empty()) {
         e += " or (udp and (";
@@ -63,12 +108,15 @@ std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports)
         }
         e += "))";
     }
+    if (fastpath_attached)
+        e = "(" + e + ") and not (" + fastpath_capture_exclusion(udp_ports) + ")";
     return e;
 }
 
 Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
                  std::span<const std::uint16_t> udp_ports, std::size_t buffer_bytes,
-                 PgmHandler on_pgm, IgmpHandler on_igmp, BatchEndHandler on_batch_end)
+                 PgmHandler on_pgm, IgmpHandler on_igmp, BatchEndHandler on_batch_end,
+                 bool fastpath_attached)
     : loop_(loop),
       ifindex_(ifindex),
       udp_ports_(udp_ports.begin(), udp_ports.end()),
@@ -94,14 +142,7 @@ Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
     if (pcap_setnonblock(handle_, 1, err) != 0) fail(std::string("pcap_setnonblock ") + err);
     dlt_ = pcap_datalink(handle_);
     if (!link_type_supported(dlt_)) fail("unsupported link type " + std::to_string(dlt_));
-    bpf_program program{};
-    const std::string expr = filter_expression(udp_ports_);
-    if (pcap_compile(handle_, &program, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        fail("pcap_compile '" + expr + "'");
-    }
-    const int set = pcap_setfilter(handle_, &program);
-    pcap_freecode(&program);
-    if (set != 0) fail("pcap_setfilter");
+    if (const std::string error = install_filter(fastpath_attached); !error.empty()) fail(error);
     fd_ = pcap_get_selectable_fd(handle_);
     if (fd_ < 0) fail("no selectable descriptor");
     // Every multicast frame, not only those of groups the host joined: pgmd forwards groups
@@ -119,6 +160,26 @@ Capture::Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
     const int one = 1;
     setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     loop_.add(fd_, EPOLLIN, [this](std::uint32_t) { on_readable(); });
+}
+
+std::string Capture::install_filter(bool fastpath) {
+    // The expression reads Ethernet offsets and `vlan`, and the program only runs there.
+    if (fastpath && dlt_ != DLT_EN10MB) return "fast path on link type " + std::to_string(dlt_);
+    bpf_program program{};
+    const std::string expr = filter_expression(udp_ports_, fastpath);
+    if (pcap_compile(handle_, &program, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        return "pcap_compile '" + expr + "'";
+    const int set = pcap_setfilter(handle_, &program);
+    pcap_freecode(&program);
+    if (set != 0) return "pcap_setfilter";
+    fastpath_attached_ = fastpath;
+    return {};
+}
+
+void Capture::set_fastpath_attached(bool attached) {
+    if (attached == fastpath_attached_) return;
+    if (const std::string error = install_filter(attached); !error.empty())
+        throw std::runtime_error("capture: " + error + ": " + pcap_geterr(handle_));
 }
 
 Capture::~Capture() {

@@ -16,6 +16,14 @@
 // ring is `buffer_bytes` large (`[capture] buffer-bytes`); what arrives while it is full is
 // dropped by the kernel, and take_drops() reports those drops (pcap_stats) to the owner,
 // who keeps the totals across handles (a handle's counts end with it).
+// With the kernel fast path attached to the interface (dataplane/bpf/fastpath_abi.h), the
+// filter also leaves out exactly the frames that program owns, eligible ODATA: the packet
+// taps run before tc ingress, so pgmd would otherwise see, and forward a second time, what
+// the kernel forwards; what of that class pgmd must handle reaches it as punts instead.
+// set_fastpath_attached() switches the filter of an open handle when the program is
+// enabled or disabled on the interface (Ethernet only: the program parses Ethernet frames).
+// Between the two steps a frame may be forwarded twice (filter switched last on enabling)
+// or not at all (switched first): the daemon picks the order.
 // Life cycle: opened when a configured interface is present and up (throws
 // std::runtime_error when it cannot be), closed when it goes down or leaves the
 // configuration; the callbacks run on the loop thread.
@@ -65,7 +73,7 @@ class Capture {
 
     Capture(EventLoop& loop, const std::string& ifname, IfIndex ifindex,
             std::span<const std::uint16_t> udp_ports, std::size_t buffer_bytes, PgmHandler on_pgm,
-            IgmpHandler on_igmp, BatchEndHandler on_batch_end = {});
+            IgmpHandler on_igmp, BatchEndHandler on_batch_end = {}, bool fastpath_attached = false);
     ~Capture();
     Capture(const Capture&) = delete;
     Capture& operator=(const Capture&) = delete;
@@ -76,12 +84,21 @@ class Capture {
     // once per 2^32 drops loses none.
     Drops take_drops();
 
-    // The BPF expression used for `udp_ports` (exposed for tests and logs).
-    static std::string filter_expression(std::span<const std::uint16_t> udp_ports);
+    // Installs the filter for the fast path attached (true) or not on this interface;
+    // throws std::runtime_error when the filter cannot be set (the previous one stays).
+    void set_fastpath_attached(bool attached);
+    bool fastpath_attached() const { return fastpath_attached_; }
+
+    // The BPF expression used for `udp_ports` (exposed for tests and logs). With
+    // `fastpath_attached`, eligible ODATA (fastpath_capture_exclusion()) is left out.
+    static std::string filter_expression(std::span<const std::uint16_t> udp_ports,
+                                         bool fastpath_attached = false);
 
   private:
     void on_readable();
     void on_frame(const std::uint8_t* data, std::uint32_t caplen);
+    // Compiles and installs filter_expression(udp_ports_, fastpath); an error message or "".
+    std::string install_filter(bool fastpath);
 
     EventLoop& loop_;
     IfIndex ifindex_;
@@ -92,10 +109,20 @@ class Capture {
     pcap* handle_ = nullptr;
     int fd_ = -1;
     int dlt_ = 0;
+    bool fastpath_attached_ = false;
     Stats stats_;
     // pcap_stats' totals at the previous take_drops().
     std::uint32_t reported_kernel_drops_ = 0;
     std::uint32_t reported_interface_drops_ = 0;
 };
+
+// The UDP encapsulation ports the kernel program recognises for `udp_ports`: the first
+// FP_MAX_UDP_PORTS distinct non-zero ones, in order. fp_config.udp_ports must hold exactly
+// these, or capture and program disagree on which frames are eligible.
+std::vector<std::uint16_t> fastpath_udp_ports(std::span<const std::uint16_t> udp_ports);
+
+// A pcap filter expression (DLT_EN10MB) true for exactly the frames the fast path program
+// owns, the eligible ODATA of fastpath_abi.h, with the ports of fastpath_udp_ports().
+std::string fastpath_capture_exclusion(std::span<const std::uint16_t> udp_ports);
 
 }  // namespace pgm::dataplane

@@ -1,8 +1,12 @@
 #include "dataplane/daemon.h"
 
+#include <pcap/dlt.h>
+
 #include <algorithm>
+#include <cstring>
 #include <random>
 
+#include "dataplane/linklayer.h"
 #include "dataplane/log.h"
 
 namespace pgm::dataplane {
@@ -28,6 +32,11 @@ Daemon::Daemon(EventLoop& loop, DaemonConfig config)
       router_(config_.router, *this) {
     netlink_ = std::make_unique<Netlink>(loop_, [this] { sync_interfaces(); });
     sinks_ = std::make_unique<LocalDeliverySinks>(loop_, config_.udp_ports);
+    const router::Environment& environment = *this;
+    fast_path_ = std::make_unique<FastPathController>(
+        loop_, config_.dataplane, config_.udp_ports, router_, environment,
+        [this](IfIndex i, std::span<const std::uint8_t> frame) { on_punt(i, frame); },
+        [this] { on_capture_batch_end(); });
     sync_interfaces();
     for (const InterfaceConfig& ic : config_.interfaces) {
         if (!netlink_->ifindex_of(ic.name)) {
@@ -41,8 +50,10 @@ Daemon::Daemon(EventLoop& loop, DaemonConfig config)
 Daemon::~Daemon() {
     if (timer_ != 0) loop_.cancel_timer(timer_);
     if (capture_drops_timer_ != 0) loop_.cancel_timer(capture_drops_timer_);
-    // Captures remove themselves from the loop; the rest closes with its owners.
+    // Captures remove themselves from the loop; the rest closes with its owners. The fast
+    // path goes after them (detached, or left to fail open: [dataplane] on-exit).
     active_.clear();
+    fast_path_.reset();
 }
 
 std::string Daemon::interface_name(IfIndex ifindex) const {
@@ -70,11 +81,51 @@ void Daemon::group_members(const Nla&, const Nla& group, std::vector<IfIndex>& o
 
 void Daemon::on_pgm(IfIndex ifindex, const LocatedPgm& located) {
     const Arrival arrival{ifindex, located.ip};
+    // A NAK is checked against the session's lead (D14.4): fold in what the kernel forwarded
+    // since the last heartbeat first, or a NAK for fresh ODATA would look premature.
+    constexpr std::uint8_t kNak = 0x08, kNnak = 0x09;
+    if (located.pgm.size() >= 16 && (located.pgm[4] == kNak || located.pgm[4] == kNnak)) {
+        Tsi tsi;
+        std::memcpy(tsi.gsi.bytes.data(), located.pgm.data() + 8, 6);
+        // Sent towards the source: the data source's port is the destination port.
+        tsi.source_port = static_cast<std::uint16_t>(located.pgm[2] << 8 | located.pgm[3]);
+        fast_path_->refresh_session(tsi);
+    }
     router_.on_packet(arrival, located.pgm, EventLoop::now(), out_);
     // Built into the transmitter's queue now: out_ may reference the captured frame, which
     // is valid only during this call. Sent, and the timer re-armed, at the batch's end.
     transmitter_.queue(out_);
     out_.clear();
+}
+
+void Daemon::on_punt(IfIndex ifindex, std::span<const std::uint8_t> frame) {
+    // The program punts from tc ingress, where the frame starts at its Ethernet header.
+    const LinkResult link = extract_ip(DLT_EN10MB, Bytes(frame.data(), frame.size()));
+    if (!link || link.ethertype != kEthertypeIpv4) return;
+    LocateOptions options;
+    options.verify_udp_checksum = false;  // as for captured frames (capture.cc)
+    const LocatedPgm located = locate_pgm(link.ip, config_.udp_ports, options);
+    if (located) on_pgm(ifindex, located);
+}
+
+std::size_t Daemon::membership_group_count() const {
+    std::size_t n = 0;
+    for (const auto& [ifindex, st] : membership_.interfaces())
+        n += st.groups.size();
+    return n;
+}
+
+void Daemon::membership_changed() {
+    std::vector<GroupMembers> groups;
+    std::map<Nla, std::vector<IfIndex>, bool (*)(const Nla&, const Nla&)> by_group{
+        &Membership::nla_less};
+    for (const auto& [ifindex, st] : membership_.interfaces())
+        for (const auto& [group, g] : st.groups)
+            by_group[group].push_back(ifindex);
+    for (auto& [group, ifindexes] : by_group)
+        groups.push_back(GroupMembers{group, std::move(ifindexes)});
+    fast_path_->set_groups(std::move(groups));
+    fast_path_->sync_table();
 }
 
 void Daemon::on_capture_batch_end() {
@@ -86,6 +137,7 @@ void Daemon::on_igmp(IfIndex ifindex, Bytes ip_packet) {
     const auto message = parse_igmp(ip_packet);
     if (!message) return;
     membership_.on_igmp(ifindex, *message, EventLoop::now(), queries_);
+    membership_changed();
     send_queries();
     reschedule();
 }
@@ -96,7 +148,9 @@ void Daemon::on_timer() {
     const Time now = EventLoop::now();
     router_.on_timer(now, out_);
     send_output();
+    const std::size_t groups = membership_group_count();
     membership_.on_timer(now, queries_);
+    if (membership_group_count() != groups) membership_changed();  // learnt groups expired
     send_queries();
     reschedule();
 }
@@ -166,25 +220,32 @@ void Daemon::on_capture_drops_timer() {
 // --- Interfaces ---------------------------------------------------------------------------
 
 std::unique_ptr<Capture> Daemon::open_capture(const std::string& name, IfIndex ifindex) {
+    // Where the fast path is attached, the capture leaves the ODATA it owns to it.
     return std::make_unique<Capture>(
         loop_, name, ifindex, config_.udp_ports, config_.capture.buffer_bytes,
         [this](IfIndex i, const LocatedPgm& p) { on_pgm(i, p); },
-        [this](IfIndex i, Bytes ip) { on_igmp(i, ip); }, [this] { on_capture_batch_end(); });
+        [this](IfIndex i, Bytes ip) { on_igmp(i, ip); }, [this] { on_capture_batch_end(); },
+        fast_path_->attached(ifindex));
 }
 
 void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
     ActiveInterface a{ic.name, nullptr};
+    // The program first: between the two, eligible ODATA is the program's alone (forwarded
+    // or punted), never captured and punted both.
+    fast_path_->attach(ifindex, ic.name, netlink_->links().at(ifindex));
     try {
         a.capture = open_capture(ic.name, ifindex);
         transmitter_.add_interface(ifindex, ic.name);
     } catch (const std::exception& e) {
         log::error("cannot serve " + ic.name + ": " + e.what());
         transmitter_.remove_interface(ifindex);
+        fast_path_->detach(ifindex);
         return;
     }
     const auto address = netlink_->ipv4_address(ifindex);
     membership_.add_interface(ifindex, address, ic.igmp_querier, ic.static_groups,
                               EventLoop::now());
+    membership_changed();
     for (const std::string& e : joins_.set(ifindex, ic.join_groups))
         log::error(ic.name + ": " + e);
     active_[ifindex] = std::move(a);
@@ -203,6 +264,8 @@ void Daemon::deactivate(IfIndex ifindex, const char* why) {
     transmitter_.remove_interface(ifindex);
     if (it->second.capture) take_capture_drops(ifindex, *it->second.capture);
     active_.erase(it);
+    fast_path_->detach(ifindex);  // after the capture: no moment where neither sees ODATA
+    membership_changed();
     reschedule();
 }
 
@@ -237,6 +300,7 @@ void Daemon::reload(DaemonConfig config) {
     const bool reopen_captures = ports_changed || config.capture != config_.capture;
     config_ = std::move(config);
     router_.reconfigure(config_.router);
+    fast_path_->reconfigure(config_.dataplane, config_.udp_ports);
     membership_.set_timers(config_.igmp);
     if (ports_changed) {
         sinks_.reset();
@@ -258,6 +322,7 @@ void Daemon::reload(DaemonConfig config) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
         membership_.set_static_groups(ifindex, ic->static_groups);
+        membership_changed();
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
         for (const std::string& e : joins_.set(ifindex, ic->join_groups))
             log::error(a.name + ": " + e);

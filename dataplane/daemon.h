@@ -30,12 +30,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "dataplane/capture.h"
 #include "dataplane/daemon_config.h"
 #include "dataplane/event_loop.h"
+#include "dataplane/fastpath_controller.h"
 #include "dataplane/membership.h"
 #include "dataplane/netlink.h"
 #include "dataplane/sockets.h"
@@ -77,6 +79,11 @@ class Daemon : private router::Environment {
     // Kernel multicast routes for groups this configuration serves (warned about at start).
     std::vector<KernelMroute> conflicting_mroutes() const;
 
+    // The kernel fast path (`pgmctl show fastpath`).
+    FastPathController::Status fast_path_status() const { return fast_path_->status(); }
+    // Brings the core's counters and leads up to date with what the kernel forwarded.
+    void refresh_from_fast_path() { fast_path_->refresh_all(); }
+
   private:
     // Environment.
     std::optional<Nla> interface_address(IfIndex ifindex, Nla::Family family) const override;
@@ -85,6 +92,11 @@ class Daemon : private router::Environment {
                        std::vector<IfIndex>& out) const override;
 
     void on_pgm(IfIndex ifindex, const LocatedPgm& located);
+    // A frame the kernel fast path handed over (ODATA it does not forward itself).
+    void on_punt(IfIndex ifindex, std::span<const std::uint8_t> frame);
+    // Membership changed: the fast path's groups and table follow at once.
+    void membership_changed();
+    std::size_t membership_group_count() const;
     void on_capture_batch_end();
     void on_igmp(IfIndex ifindex, Bytes ip_packet);
     void on_timer();
@@ -110,6 +122,8 @@ class Daemon : private router::Environment {
     Transmitter transmitter_;
     GroupJoins joins_;
     std::map<IfIndex, ActiveInterface> active_;
+    // After router_ (it drives it) and before the captures (attached before they open).
+    std::unique_ptr<FastPathController> fast_path_;
 
     Output out_;
     std::vector<IgmpQuery> queries_;

@@ -1,6 +1,7 @@
 #include "dataplane/netlink.h"
 
 #include <linux/if.h>
+#include <linux/if_arp.h>
 #include <linux/rtnetlink.h>
 #include <netlink/cache.h>
 #include <netlink/netlink.h>
@@ -71,8 +72,12 @@ void Netlink::rebuild() {
         auto* l = reinterpret_cast<rtnl_link*>(o);
         const unsigned flags = rtnl_link_get_flags(l);
         const char* name = rtnl_link_get_name(l);
-        links_[static_cast<IfIndex>(rtnl_link_get_ifindex(l))] =
-            LinkInfo{name != nullptr ? name : "", (flags & IFF_UP) != 0 && (flags & IFF_RUNNING)};
+        LinkInfo info{name != nullptr ? name : "", (flags & IFF_UP) != 0 && (flags & IFF_RUNNING)};
+        // The kernel fast path builds Ethernet frames for its egress interfaces only.
+        info.ethernet = rtnl_link_get_arptype(l) == ARPHRD_ETHER;
+        if (nl_addr* a = rtnl_link_get_addr(l); a != nullptr && nl_addr_get_len(a) == 6)
+            std::memcpy(info.mac.data(), nl_addr_get_binary_addr(a), 6);
+        links_[static_cast<IfIndex>(rtnl_link_get_ifindex(l))] = std::move(info);
     }
     addresses_.clear();
     all_addresses_.clear();

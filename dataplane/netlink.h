@@ -10,6 +10,8 @@
 // to links going down or coming up, destroyed with the daemon.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -27,7 +29,9 @@ namespace pgm::dataplane {
 
 struct LinkInfo {
     std::string name;
-    bool up = false;  // administratively up and running (carrier)
+    bool up = false;                    // administratively up and running (carrier)
+    bool ethernet = false;              // ARPHRD_ETHER (veth, physical NICs, bridges)
+    std::array<std::uint8_t, 6> mac{};  // the link-layer address when Ethernet
 };
 
 class Netlink {

@@ -117,6 +117,19 @@ void Router::clear_counters() {
     malformed_by_reason_.fill(0);
 }
 
+void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
+                               std::uint64_t copies_out) {
+    Session* s = find_session(tsi);
+    if (!s) return;  // expired or removed since the kernel forwarded it: nothing to keep
+    note_lead(*s, lead);
+    s->counters[Counter::InOdata] += packets;
+    s->counters[Counter::OutOdata] += copies_out;
+}
+
+void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
+    if (n != 0) if_counters(ifindex)[c] += n;  // no slot made for an interface with nothing
+}
+
 void Router::clear_repairs() {
     repairs_.clear();
     parity_.clear();

@@ -8,8 +8,10 @@
 // routes and group membership are asked of an `Environment`.
 //
 // Life cycle: construct with a configuration and an environment; feed packets and timer
-// ticks; reconfigure() on reload; interface_down() when a link goes away. Nothing here
-// blocks, reads a clock or allocates per packet once tables and the Output have grown.
+// ticks; reconfigure() on reload; interface_down() when a link goes away; with a kernel
+// fast path, note_kernel_odata() and add_interface_counts() for the ODATA it forwarded.
+// Nothing here blocks, reads a clock or allocates per packet once tables and the Output have
+// grown.
 #pragma once
 
 #include <array>
@@ -49,6 +51,21 @@ class Router {
     Time next_deadline() const;
 
     void reconfigure(const RouterConfig& config);
+
+    // The kernel fast path (dataplane/bpf/fastpath_abi.h) forwards some sessions' ODATA
+    // without the core seeing it; the daemon reports what it did so that path state and
+    // counters stay as if the core had. `lead`: the highest sequence the kernel forwarded
+    // for `tsi` (advances lead_seen, never moves it back, so that NAKs for that data are
+    // not taken for NAKs beyond the lead, D14.4); `packets` ODATA received and `copies_out`
+    // sent are added to the session's InOdata and OutOdata. Interface counters are not
+    // touched: the kernel counts per interface, reported by add_interface_counts(). An
+    // unknown TSI (the session expired meanwhile) is ignored.
+    void note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
+                           std::uint64_t copies_out);
+    // Adds `n` to counter `c` of interface `ifindex` (the kernel's per-interface counts,
+    // e.g. InOdata on the arrival interface, OutOdata on the egress, TtlExpired).
+    void add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n);
+
     // The link is gone: it leaves every repair interface set, sessions whose upstream it
     // was are removed, and its counters are kept.
     void interface_down(IfIndex ifindex);

@@ -2,7 +2,8 @@
 # test.sh: the whole test suite, from a fresh Debian 12 machine (as root) to a verdict.
 #
 # 1. scripts/setup.sh installs the Debian packages and builds (gcc, RelWithDebInfo) in build/;
-#    ctest runs every test there.
+#    ctest runs every test there, then the pgmd namespace tests once more with the kernel
+#    fast path off (PGMD_FAST_PATH=off: the user-space path).
 # 2. The same suite again in build-sanitize/ (clang, ASan + UBSan), which also builds the
 #    libFuzzer targets and runs each for PGMD_FUZZ_SECONDS (default 60).
 # The sanitizer run's ctest summary is the last thing printed. Exit status: 0 = all passed.
@@ -17,6 +18,11 @@ echo "== set-up and build (gcc, RelWithDebInfo) =="
 scripts/setup.sh --build-dir build --build-type RelWithDebInfo
 echo "== tests (gcc build) =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+# The same pgmd namespace tests with the user-space path ([dataplane] fast-path = off; the
+# first run used the kernel fast path, the default): both stay supported and tested.
+echo "== pgmd namespace tests again with the user-space path (PGMD_FAST_PATH=off) =="
+PGMD_FAST_PATH=off ctest --test-dir build --output-on-failure -j "$jobs" -L network \
+  -R '^(pgmd_|demo$|mininet$)' -E '^pgmd_fastpath'
 
 echo "== build (clang, ASan+UBSan, fuzzers) =="
 scripts/setup.sh --no-install --build-dir build-sanitize --build-type Sanitize -- \

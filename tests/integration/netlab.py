@@ -30,6 +30,9 @@ Module:
                                       JSON data (json_out) or text; Failure on non-zero exit
   pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="")
                                       write a pgmd INI file; interfaces = {name: {key: value}}
+                                      (+ fast_path_section(extra))
+  fast_path_section(extra="") -> str  "[dataplane] fast-path = $PGMD_FAST_PATH" when that
+                                      variable is set and extra has no [dataplane]
   rtr_interfaces(group, lans) -> {name: {key: value}}
                                       pgmd_conf's interfaces for the router of
                                       source_router() + lan(): up0 joins group (not IGMP
@@ -170,7 +173,7 @@ __all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "rais
            "naks_per_sqn", "preflight", "run_lab", "last_json", "HEADER", "make_message",
            "check_message", "Terminate", "raise_terminate", "lab_main", "mismatches",
            "rtr_interfaces", "kernel_has_multicast_routing", "choose_kernel_forwarder",
-           "FORWARDER_KINDS", "KernelForwarder"]
+           "FORWARDER_KINDS", "KernelForwarder", "fast_path_section"]
 
 # Disables TX checksum offload on a veth (`ethtool -K DEV tx off` without ethtool), so that
 # captured UDP checksums are real; run inside the namespace.
@@ -472,8 +475,18 @@ def pgmd_conf(path, interfaces, socket, log_level="notice", timers=None, extra="
         lines.append(f"[interface {name}]")
         lines += [f"{k} = {v}" for k, v in (keys or {}).items()]
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n" + extra)
+        f.write("\n".join(lines) + "\n" + extra + fast_path_section(extra))
     return path
+
+
+def fast_path_section(extra=""):
+    """`[dataplane] fast-path = MODE` when PGMD_FAST_PATH=MODE is set in the environment
+    (scripts/test.sh runs the pgmd namespace tests with the kernel fast path, the default,
+    then again with PGMD_FAST_PATH=off), unless `extra` already has a [dataplane] section."""
+    mode = os.environ.get("PGMD_FAST_PATH")
+    if not mode or "[dataplane]" in extra:
+        return ""
+    return f"\n[dataplane]\nfast-path = {mode}\n"
 
 
 def rtr_interfaces(group, lans):

@@ -242,6 +242,20 @@ def test_show(ctl):
     check(lines[0][-1] == "CaptureDrops" and lines[2][0] == "down1" and lines[2][-1] == "591",
           f"show interfaces text: CaptureDrops column\n{text}")
     check("no designated local repairers" in ctl.run("show", "dlr").stdout, "show dlr text")
+    diff = ctl.run_and_expect(["show", "fastpath"], {
+        "mode": "kernel", "program_id": 42,
+        "interfaces": [{"name": "up0", "forwarded_packets": 1234},
+                       {"name": "tun0", "mode": "user space"}]})
+    check(diff is None, f"show fastpath -j: {diff}")
+    text = ctl.run("show", "fastpath").stdout
+    lines = text.splitlines()
+    check(lines[0] == "fast path: kernel", f"show fastpath first line {lines[:1]}")
+    check("fp_sessions=7" in text and "fails open after 1000 ms" in text,
+          f"show fastpath summary:\n{text}")
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith(("up0", "tun0"))}
+    check(rows.get("up0", [])[:3] == ["kernel", "1234", "1234000"],
+          f"show fastpath up0 row {rows.get('up0')}")
+    check(rows.get("tun0", [])[:2] == ["user", "space"], f"show fastpath tun0 row {rows.get('tun0')}")
 
     r = ctl.run("show", "sessions", "group", "not-an-address")
     check(r.returncode == 1 and "filter group must be an IPv4 or IPv6 address" in r.stderr,

@@ -576,7 +576,7 @@ table ip pgmloss {{
             lines.append(f"[interface {dev}]")
             if dev in up:
                 lines += [f"join-groups = {self.topo.group}", "igmp-querier = no"]
-        return "\n".join(lines) + "\n" + extra
+        return "\n".join(lines) + "\n" + extra + netlab.fast_path_section(extra)
 
     def start_pgmd_all(self, timers=None, extra_global="", extra="", limit_s=15):
         daemons = {}

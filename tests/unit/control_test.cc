@@ -434,6 +434,7 @@ class RouterJson : public ::testing::Test {
             for (auto& [ifindex, d] : capture_drops)
                 d = {};
         },
+        {},
     };
 };
 
@@ -626,7 +627,7 @@ TEST_F(RouterJson, BadRequestsGetAReason) {
               "unknown key \"colour\" in request");
     EXPECT_EQ(error(Json{{"command", "show"}}), "request has no \"what\"");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "routes"}}),
-              "cannot show \"routes\" (interfaces, sessions, repair, counters or dlr)");
+              "cannot show \"routes\" (interfaces, sessions, repair, counters, dlr or fastpath)");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "counters"}, {"filter", {{"group", "x"}}}}),
               "show counters cannot be filtered by group");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "sessions"}, {"filter", 3}}),

@@ -1,0 +1,143 @@
+/* DOC: The contract between pgmd and its kernel fast path (pgm_fastpath.bpf.c): the maps'
+ * keys and values, the decisions the program takes and the counters it keeps. Included by
+ * the BPF program (clang -target bpf) and by C++ (dataplane/fastpath.*, the forwarding
+ * table), so it is plain C with fixed-width types and no padding left implicit.
+ *
+ * Which packets the program owns ("eligible ODATA", pgmd's capture filter excludes exactly
+ * these, see fastpath_capture_exclusion() in C++): an untagged Ethernet frame, IPv4 with a
+ * 20-byte header (no IP options), not a fragment (MF clear, offset 0), to a multicast
+ * destination (224.0.0.0/4), IP total length within the frame, carrying either
+ *   - native PGM (protocol 113), or
+ *   - UDP (protocol 17) to one of the configured encapsulation ports (fp_config.udp_ports),
+ * whose PGM header is ODATA (type byte 0x04) with an options byte of 0 (no options, no
+ * parity, no OPT_NETWORK) and which holds at least the 16-byte PGM header and the 8-byte
+ * ODATA header. Everything else (SPM, NAK, NNAK, NCF, RDATA, POLL, POLR, SPMR, ODATA with
+ * options, malformed, IP options, fragments, VLAN) is passed on untouched (TC_ACT_OK), and
+ * pgmd captures it as before.
+ * Malformed also covers what a capture filter cannot check but the program does: a bad IPv4
+ * header checksum, a UDP length beyond the IP packet, a TSDU length other than exactly the
+ * bytes after the ODATA header. Such packets are passed, and pgmd (whose capture may exclude
+ * them) would have dropped them anyway. The program does NOT verify PGM or UDP checksums
+ * (that needs the whole payload): a corrupted eligible ODATA of a known session is switched
+ * like any other, and receivers discard it.
+ *
+ * For eligible ODATA, while pgmd's heartbeat is fresh:
+ *   - its TSI is in fp_sessions, the entry's flags lack FP_SESSION_PUNT, it arrived on the
+ *     entry's upstream_ifindex, and source and group match the entry: when the IP TTL is
+ *     <= 1 it is counted (drop_ttl) and dropped; else the TTL is decremented (IP checksum
+ *     updated) and the frame cloned out of every egress ifindex of the entry (with that
+ *     interface's MAC address from fp_interfaces as the Ethernet source), then dropped, so
+ *     that nothing else forwards it too. fp_progress gets the TSI's lead and trail (also
+ *     for one dropped for its TTL, as pgmd's core notes the lead before the TTL check).
+ *   - otherwise (unknown TSI, a DLR session, RPF mismatch): punted to pgmd through the
+ *     fp_punts perf event array (struct fp_punt_meta then the frame from its Ethernet header)
+ *     and dropped; pgmd handles it as if captured.
+ * When the heartbeat is stale (now - fp_config.heartbeat_ns > stale_after_ns, both
+ * CLOCK_MONOTONIC nanoseconds as bpf_ktime_get_ns gives them) the program fails open: every
+ * PGM packet (native, or UDP on a configured port) to a multicast group listed in fp_groups,
+ * eligible or not (IP options allowed), is forwarded with the TTL decremented out of every
+ * interface of the group's entry other than the one it arrived on, and dropped; what has
+ * TTL <= 1 is dropped. IP fragments, packets with a malformed IPv4 header and other packets
+ * pass untouched. pgmd is then not needed for transfers to complete: receivers see the
+ * source's own SPMs and repair from it.
+ * A zero heartbeat_ns (never beaten) is stale. fp_config.flags without FP_CONFIG_ENABLED
+ * passes everything, whatever the heartbeat. Copies go out only of interfaces present in
+ * fp_interfaces (a listed egress without an entry counts drop_redirect_error there).
+ */
+#ifndef PGMD_FASTPATH_ABI_H
+#define PGMD_FASTPATH_ABI_H
+
+#ifdef __cplusplus
+#include <cstdint>
+#define FP_U8 std::uint8_t
+#define FP_U16 std::uint16_t
+#define FP_U32 std::uint32_t
+#define FP_U64 std::uint64_t
+#else
+#define FP_U8 __u8
+#define FP_U16 __u16
+#define FP_U32 __u32
+#define FP_U64 __u64
+#endif
+
+#define FP_MAX_EGRESS 16       /* egress interfaces per session / group */
+#define FP_MAX_UDP_PORTS 4     /* UDP encapsulation ports the program recognises */
+#define FP_MAX_SESSIONS 65536  /* fp_sessions and fp_progress entries */
+#define FP_MAX_GROUPS 4096     /* fp_groups entries */
+#define FP_MAX_INTERFACES 64   /* fp_interfaces and fp_if_stats entries (pgmd's limit) */
+#define FP_PUNT_MAX_BYTES 2048 /* frame bytes copied into a punt (more: the punt is dropped) */
+
+/* fp_config: an array of one element (key 0). */
+struct fp_config {
+    FP_U64 heartbeat_ns;                /* pgmd's last heartbeat, bpf_ktime_get_ns() clock */
+    FP_U64 stale_after_ns;              /* older than this: fail open */
+    FP_U16 udp_ports[FP_MAX_UDP_PORTS]; /* host byte order; 0 = unused */
+    FP_U32 flags;                       /* FP_CONFIG_* */
+    FP_U32 pad;
+};
+#define FP_CONFIG_ENABLED 1u /* 0: pass everything untouched (pgmd not ready yet) */
+
+/* fp_sessions: hash, key = the TSI as on the wire (GSI then source port, network order). */
+struct fp_session_key {
+    FP_U8 gsi[6];
+    FP_U16 sport; /* network byte order */
+};
+struct fp_session {
+    FP_U32 source;           /* IPv4, network byte order: the session's source */
+    FP_U32 group;            /* IPv4, network byte order */
+    FP_U32 upstream_ifindex; /* RPF interface */
+    FP_U32 flags;            /* FP_SESSION_* */
+    FP_U32 n_egress;         /* <= FP_MAX_EGRESS */
+    FP_U32 egress_ifindex[FP_MAX_EGRESS];
+};
+#define FP_SESSION_PUNT 1u /* pgmd wants every ODATA of it (a DLR session) */
+
+/* fp_progress: per-CPU hash, key = struct fp_session_key; written by the program for every
+ * ODATA of a known session it forwards or drops for its TTL (the program creates the entry);
+ * pgmd reads it to keep each session's lead (D14.4) and counters, and erases it with the
+ * session. */
+struct fp_progress {
+    FP_U32 lead;  /* highest ODATA sequence seen on this CPU (serial arithmetic, RFC 1982) */
+    FP_U32 trail; /* the trail of that ODATA */
+    FP_U64 packets;
+    FP_U64 bytes; /* IP bytes received */
+    FP_U32 valid; /* 1 once lead/trail are set */
+    FP_U32 pad;
+};
+
+/* fp_groups: hash, key = group IPv4 (network byte order); the served interfaces where the
+ * group has members (IGMP or static), used only when failing open. */
+struct fp_group {
+    FP_U32 n_ifindex;
+    FP_U32 ifindex[FP_MAX_EGRESS];
+};
+
+/* fp_interfaces: hash, key = ifindex (u32): the interfaces the program may send out of. */
+struct fp_interface {
+    FP_U8 mac[6]; /* Ethernet source address for frames sent out of it */
+    FP_U16 pad;
+};
+
+/* fp_if_stats: per-CPU hash, key = ifindex (u32). "In" counters are counted on the arrival
+ * interface, "out" ones on the egress interface. Bytes are IP bytes (IP total length), as in
+ * fp_progress. The program creates a missing entry; pgmd erases it when it detaches. */
+struct fp_if_stats {
+    FP_U64 in_forwarded_packets; /* eligible ODATA forwarded in the kernel */
+    FP_U64 in_forwarded_bytes;
+    FP_U64 out_packets; /* copies sent by the kernel (both modes) */
+    FP_U64 out_bytes;
+    FP_U64 punted_packets;      /* sent to pgmd through fp_punts */
+    FP_U64 punt_lost_packets;   /* too large, or the perf buffer full */
+    FP_U64 drop_ttl;            /* TTL <= 1 */
+    FP_U64 drop_redirect_error; /* bpf_clone_redirect failed */
+    FP_U64 failopen_packets;    /* forwarded while failing open (arrivals) */
+    FP_U64 passed_packets;      /* PGM passed on to the stack for pgmd's capture */
+};
+
+/* fp_punts: BPF_MAP_TYPE_PERF_EVENT_ARRAY; each record is this, then `len` frame bytes. */
+struct fp_punt_meta {
+    FP_U32 ifindex; /* arrival interface */
+    FP_U32 len;     /* frame bytes that follow (the whole frame) */
+};
+
+#endif

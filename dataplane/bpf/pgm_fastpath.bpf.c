@@ -1,0 +1,367 @@
+/* DOC: pgmd's kernel ODATA fast path: a tc clsact ingress program (direct action) on every
+ * interface pgmd serves. It implements fastpath_abi.h, which is the contract: which packets
+ * are "eligible ODATA", what is done with them, the fail-open mode and the counters.
+ *
+ * Owns: the per-packet decision for eligible ODATA (forward in the kernel, drop on TTL, or
+ * punt to pgmd), the TTL/checksum rewrite and the per-egress copies, fp_progress and
+ * fp_if_stats (the program creates their entries when missing). pgmd (dataplane/fastpath.*)
+ * owns every other map: fp_config, fp_sessions, fp_groups, fp_interfaces; the program only
+ * reads them.
+ *
+ * Life cycle: loaded by pgm::dataplane::FastPath from the skeleton embedded in pgmd (no file
+ * is installed), attached as one cls_bpf filter at pgmd's fixed handle/priority on each
+ * served interface, and detached when pgmd stops. A pgmd that dies (or is told to leave it
+ * attached) leaves the filters in place: the filters hold the program and its maps, the
+ * heartbeat in fp_config goes stale, and the program fails open (forwards PGM of the groups
+ * in fp_groups) until a new pgmd replaces the filter at the same handle/priority.
+ *
+ * Every packet byte is read with bpf_skb_load_bytes(): it copes with non-linear skbs (a
+ * driver may leave the headers in page fragments) without pulling or un-cloning the skb for
+ * packets that turn out not to be ours, and it checks every access against skb->len. The
+ * program does not verify PGM or UDP checksums (that needs the whole payload); the IPv4
+ * header checksum is verified, as pgmd's decoder does.
+ */
+/* The kernel UAPI first: libbpf's helper declarations use its types. */
+#include <linux/types.h>
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "fastpath_abi.h"
+
+/* bpf_perf_event_output is only available to GPL-compatible programs. */
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct fp_config);
+} fp_config SEC(".maps");
+
+/* Not preallocated: an update then replaces the element under RCU, so a packet being
+ * forwarded while pgmd rewrites the entry sees the old or the new egress list, never a mix
+ * (a preallocated element can be recycled while the program still reads it). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, FP_MAX_SESSIONS);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct fp_session_key);
+    __type(value, struct fp_session);
+} fp_sessions SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, FP_MAX_SESSIONS);
+    __type(key, struct fp_session_key);
+    __type(value, struct fp_progress);
+} fp_progress SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, FP_MAX_GROUPS);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, __u32);
+    __type(value, struct fp_group);
+} fp_groups SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, FP_MAX_INTERFACES);
+    __type(key, __u32);
+    __type(value, struct fp_interface);
+} fp_interfaces SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, FP_MAX_INTERFACES);
+    __type(key, __u32);
+    __type(value, struct fp_if_stats);
+} fp_if_stats SEC(".maps");
+
+/* max_entries left 0: libbpf sizes it to the number of possible CPUs. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+} fp_punts SEC(".maps");
+
+#define ETH_HLEN_ 14
+#define ETH_P_IPV4 0x0800
+#define IP_OFF ETH_HLEN_
+#define IP_TTL_OFF (IP_OFF + 8)
+#define IP_CSUM_OFF (IP_OFF + 10)
+#define IPPROTO_PGM_ 113
+#define IPPROTO_UDP_ 17
+#define PGM_HDR_LEN 16
+#define ODATA_HDR_LEN 8
+#define PGM_TYPE_ODATA 0x04
+
+/* What parse() learnt about an IPv4 packet. */
+struct pkt {
+    __u32 ifindex; /* arrival */
+    __u32 saddr;   /* network order */
+    __u32 daddr;   /* network order */
+    __u32 ip_len;  /* IP total length */
+    __u32 ihl;     /* IP header bytes */
+    __u32 pgm_off; /* frame offset of the PGM header */
+    __u32 pgm_len; /* PGM bytes (header included) */
+    __u8 ttl;
+    __u8 proto;
+};
+
+enum parsed {
+    NOT_PGM,     /* not ours in any mode: pass, count nothing */
+    PGM_REJECT,  /* PGM by protocol/port, but not something the program acts on: pass */
+    PGM_FORWARD, /* a well-formed unfragmented PGM packet to a multicast group */
+};
+
+static __always_inline __u16 rd16(const __u8* p) {
+    return (__u16)((__u16)p[0] << 8 | p[1]);
+}
+
+static __always_inline __u32 rd32(const __u8* p) {
+    return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+}
+
+/* The stats entry of `ifindex`, created when missing (NOEXIST: two CPUs creating it at
+ * once must not wipe each other's first count). NULL only when the map is full. */
+static __always_inline struct fp_if_stats* if_stats(__u32 ifindex) {
+    struct fp_if_stats* s = bpf_map_lookup_elem(&fp_if_stats, &ifindex);
+    if (s) return s;
+    struct fp_if_stats zero = {};
+    bpf_map_update_elem(&fp_if_stats, &ifindex, &zero, BPF_NOEXIST);
+    return bpf_map_lookup_elem(&fp_if_stats, &ifindex);
+}
+
+static __always_inline int udp_port_configured(const struct fp_config* cfg, __u16 port) {
+    /* Port 0 marks an unused slot; a UDP destination port of 0 is never ours. */
+    if (port == 0) return 0;
+#pragma unroll
+    for (int i = 0; i < FP_MAX_UDP_PORTS; i++)
+        if (cfg->udp_ports[i] == port) return 1;
+    return 0;
+}
+
+/* Classifies the frame. Everything the program later writes or relies on is checked here:
+ * IPv4 header sane (version, IHL, total length within the frame, header checksum), the
+ * UDP length within the IP packet, unfragmented, multicast destination. */
+static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_config* cfg,
+                                         struct pkt* p) {
+    __u8 h[IP_OFF + 20];
+    if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
+        return NOT_PGM; /* shorter than Ethernet + a minimal IPv4 header */
+    if (rd16(h + 12) != ETH_P_IPV4 || (h[IP_OFF] >> 4) != 4) return NOT_PGM;
+
+    p->ifindex = skb->ifindex;
+    p->ihl = (__u32)(h[IP_OFF] & 0x0f) * 4;
+    p->ip_len = rd16(h + IP_OFF + 2);
+    p->ttl = h[IP_OFF + 8];
+    p->proto = h[IP_OFF + 9];
+    __builtin_memcpy(&p->saddr, h + IP_OFF + 12, 4);
+    __builtin_memcpy(&p->daddr, h + IP_OFF + 16, 4);
+    if (p->proto != IPPROTO_PGM_ && p->proto != IPPROTO_UDP_) return NOT_PGM;
+    const __u32 frame_ip_bytes = skb->len - IP_OFF; /* skb->len >= 34: the load succeeded */
+    if (p->ihl < 20 || p->ip_len < p->ihl || p->ip_len > frame_ip_bytes)
+        return p->proto == IPPROTO_PGM_ ? PGM_REJECT : NOT_PGM;
+
+    if (p->proto == IPPROTO_UDP_) {
+        /* Only a UDP datagram to one of the encapsulation ports is PGM. */
+        __u8 u[8];
+        if (p->ip_len < p->ihl + 8 || bpf_skb_load_bytes(skb, IP_OFF + p->ihl, u, 8) < 0)
+            return NOT_PGM;
+        if (!udp_port_configured(cfg, rd16(u + 2))) return NOT_PGM;
+        const __u32 udp_len = rd16(u + 4);
+        if (udp_len < 8 || udp_len > p->ip_len - p->ihl) return PGM_REJECT;
+        p->pgm_off = IP_OFF + p->ihl + 8;
+        p->pgm_len = udp_len - 8;
+    } else {
+        p->pgm_off = IP_OFF + p->ihl;
+        p->pgm_len = p->ip_len - p->ihl;
+    }
+
+    /* Header checksum over the fixed part and the options, 16 bits at a time. */
+    __u32 sum = 0;
+#pragma unroll
+    for (int i = 0; i < 20; i += 2)
+        sum += rd16(h + IP_OFF + i);
+    for (__u32 off = 20; off < 60; off += 4) {
+        if (off >= p->ihl) break;
+        __u8 w[4];
+        if (bpf_skb_load_bytes(skb, IP_OFF + off, w, 4) < 0) return PGM_REJECT;
+        sum += rd16(w) + rd16(w + 2);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    if (sum != 0xffff) return PGM_REJECT; /* the stack would drop it too */
+    if ((p->daddr & bpf_htonl(0xf0000000)) != bpf_htonl(0xe0000000))
+        return PGM_REJECT; /* unicast: a NAK/SPMR to pgmd, or not ours to switch */
+    if (rd16(h + IP_OFF + 6) & 0x3fff)
+        return PGM_REJECT; /* fragment (MF or offset): the stack reassembles it */
+    return PGM_FORWARD;
+}
+
+/* TTL - 1 with an incremental IP checksum update. Both bytes change within one 16-bit word
+ * (TTL, protocol), so the header still sums to 0xffff and a CHECKSUM_COMPLETE skb->csum
+ * stays right without BPF_F_RECOMPUTE_CSUM. */
+static __always_inline int decrement_ttl(struct __sk_buff* skb, const struct pkt* p) {
+    const __u16 old_word = bpf_htons((__u16)((__u16)p->ttl << 8 | p->proto));
+    const __u16 new_word = bpf_htons((__u16)((__u16)(p->ttl - 1) << 8 | p->proto));
+    const __u8 ttl = p->ttl - 1;
+    if (bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttl, 1, 0) < 0) return -1;
+    return bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2);
+}
+
+/* One copy out of each listed interface but the arrival one, each with that interface's MAC
+ * address as the Ethernet source (the destination stays the group's multicast MAC). The
+ * source MAC is rewritten in the original before each clone: the clone shares nothing
+ * written afterwards (the store un-clones the head). The MAC is not covered by a
+ * CHECKSUM_COMPLETE csum at ingress, hence no csum flag. */
+static __always_inline void send_copies(struct __sk_buff* skb, const struct pkt* p,
+                                        const __u32* ifindexes, __u32 n) {
+    if (n > FP_MAX_EGRESS) n = FP_MAX_EGRESS; /* pgmd's bug must not become a longer loop */
+    for (__u32 i = 0; i < FP_MAX_EGRESS; i++) {
+        if (i >= n) break;
+        __u32 out = ifindexes[i];
+        if (out == p->ifindex) continue; /* never back where it came from */
+        struct fp_if_stats* os = if_stats(out);
+        const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
+        if (!ifc || bpf_skb_store_bytes(skb, 6, ifc->mac, 6, 0) < 0 ||
+            bpf_clone_redirect(skb, out, 0) < 0) {
+            if (os) os->drop_redirect_error++;
+            continue;
+        }
+        if (os) {
+            os->out_packets++;
+            os->out_bytes += p->ip_len;
+        }
+    }
+}
+
+/* Keeps this CPU's lead: the highest sequence by RFC 1982 serial arithmetic (32 bits),
+ * with the trail that came with it. pgmd combines the CPUs' entries. */
+static __always_inline void note_progress(const struct fp_session_key* key, __u32 sqn, __u32 trail,
+                                          __u32 ip_len) {
+    struct fp_progress* pr = bpf_map_lookup_elem(&fp_progress, key);
+    if (!pr) {
+        struct fp_progress init = {};
+        bpf_map_update_elem(&fp_progress, key, &init, BPF_NOEXIST);
+        pr = bpf_map_lookup_elem(&fp_progress, key);
+        if (!pr) return; /* full: pgmd sees the session's ODATA lead no more, only its SPMs */
+    }
+    if (!pr->valid || (__s32)(sqn - pr->lead) > 0) {
+        pr->lead = sqn;
+        pr->trail = trail;
+        pr->valid = 1;
+    }
+    pr->packets++;
+    pr->bytes += ip_len;
+}
+
+/* Hands the frame to pgmd and drops it: pgmd's capture excludes eligible ODATA, so this is
+ * its only way to see it. A punt that cannot be made is lost (counted), not passed: pgmd
+ * would not see it on the stack either. */
+static __always_inline int punt(struct __sk_buff* skb, const struct pkt* p,
+                                struct fp_if_stats* st) {
+    struct fp_punt_meta meta = {.ifindex = p->ifindex, .len = skb->len};
+    if (skb->len > FP_PUNT_MAX_BYTES ||
+        bpf_perf_event_output(skb, &fp_punts, BPF_F_CURRENT_CPU | ((__u64)skb->len << 32), &meta,
+                              sizeof(meta)) < 0) {
+        if (st) st->punt_lost_packets++;
+    } else if (st) {
+        st->punted_packets++;
+    }
+    return TC_ACT_SHOT;
+}
+
+static __always_inline int pass(struct fp_if_stats* st) {
+    if (st) st->passed_packets++;
+    return TC_ACT_OK;
+}
+
+/* pgmd is gone or hung: be a plain multicast switch for the groups it served, so that
+ * transfers complete without it (receivers repair from the source itself). */
+static __always_inline int fail_open(struct __sk_buff* skb, const struct pkt* p,
+                                     struct fp_if_stats* st) {
+    __u32 group = p->daddr;
+    const struct fp_group* g = bpf_map_lookup_elem(&fp_groups, &group);
+    if (!g) return pass(st);
+    if (p->ttl <= 1) {
+        if (st) st->drop_ttl++;
+        return TC_ACT_SHOT;
+    }
+    if (decrement_ttl(skb, p) < 0) {
+        if (st) st->drop_redirect_error++;
+        return TC_ACT_SHOT;
+    }
+    send_copies(skb, p, g->ifindex, g->n_ifindex);
+    if (st) st->failopen_packets++;
+    return TC_ACT_SHOT;
+}
+
+/* pgmd is alive: switch eligible ODATA of the sessions it installed, punt the rest of the
+ * eligible ODATA, pass everything else to the stack (and so to pgmd's capture). */
+static __always_inline int fast_path(struct __sk_buff* skb, const struct pkt* p,
+                                     struct fp_if_stats* st) {
+    if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return pass(st);
+    __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN];
+    if (bpf_skb_load_bytes(skb, p->pgm_off, pg, sizeof(pg)) < 0) return pass(st);
+    /* Type byte exactly ODATA (version 0), no options at all, and a TSDU length that is
+     * exactly what follows the ODATA header: anything else is pgmd's to judge. */
+    if (pg[4] != PGM_TYPE_ODATA || pg[5] != 0 ||
+        rd16(pg + 14) != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
+        return pass(st);
+
+    struct fp_session_key key;
+    __builtin_memcpy(key.gsi, pg + 8, 6);
+    __builtin_memcpy(&key.sport, pg, 2);
+    const struct fp_session* s = bpf_map_lookup_elem(&fp_sessions, &key);
+    if (!s || (s->flags & FP_SESSION_PUNT) || s->upstream_ifindex != p->ifindex ||
+        s->source != p->saddr || s->group != p->daddr)
+        return punt(skb, p, st);
+
+    /* Like pgmd's core, the lead is noted before the TTL check: an ODATA that cannot go
+     * further still shows how far the source has sent. */
+    note_progress(&key, rd32(pg + 16), rd32(pg + 20), p->ip_len);
+    if (p->ttl <= 1) {
+        if (st) st->drop_ttl++;
+        return TC_ACT_SHOT;
+    }
+    if (decrement_ttl(skb, p) < 0) {
+        if (st) st->drop_redirect_error++;
+        return TC_ACT_SHOT;
+    }
+    send_copies(skb, p, s->egress_ifindex, s->n_egress);
+    if (st) {
+        st->in_forwarded_packets++;
+        st->in_forwarded_bytes += p->ip_len;
+    }
+    return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int pgm_fastpath(struct __sk_buff* skb) {
+    __u32 zero = 0;
+    const struct fp_config* cfg = bpf_map_lookup_elem(&fp_config, &zero);
+    if (!cfg || !(cfg->flags & FP_CONFIG_ENABLED)) return TC_ACT_OK;
+    /* A tag stripped into the skb by the driver or by the core (skb_vlan_untag runs before
+     * tc ingress) leaves an IPv4 Ethernet type behind: the frame belongs to the VLAN
+     * device, not to this interface's PGM. */
+    if (skb->vlan_present) return TC_ACT_OK;
+
+    struct pkt p = {};
+    const enum parsed kind = parse(skb, cfg, &p);
+    if (kind == NOT_PGM) return TC_ACT_OK;
+    struct fp_if_stats* st = if_stats(p.ifindex);
+    if (kind == PGM_REJECT) return pass(st);
+
+    /* Stale when older than stale_after_ns. A heartbeat "from the future" (it cannot be,
+     * same clock) counts as fresh rather than wrapping around to stale. */
+    const __u64 now = bpf_ktime_get_ns();
+    const __u64 beat = cfg->heartbeat_ns;
+    if (now > beat && now - beat > cfg->stale_after_ns) return fail_open(skb, &p, st);
+    return fast_path(skb, &p, st);
+}

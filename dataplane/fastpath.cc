@@ -1,0 +1,407 @@
+#include "dataplane/fastpath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "dataplane/bpf/pgm_fastpath.skel.h"
+#include "protocol/seq.h"
+
+namespace pgm::dataplane {
+
+namespace {
+
+// Collects libbpf's warnings while it is alive, so that a failure can be explained in one
+// line (libbpf otherwise prints them, verifier log included, to stderr).
+class LibbpfMessages {
+  public:
+    LibbpfMessages() {
+        active_ = this;
+        previous_ = libbpf_set_print(&LibbpfMessages::print);
+    }
+    ~LibbpfMessages() {
+        libbpf_set_print(previous_);
+        active_ = nullptr;
+    }
+    LibbpfMessages(const LibbpfMessages&) = delete;
+    LibbpfMessages& operator=(const LibbpfMessages&) = delete;
+
+    // The kernel verifier's verdict, when a program load log was printed: the last line of
+    // the log that is not its statistics.
+    std::optional<std::string> verifier_reason() const {
+        const auto begin = text_.find("-- BEGIN PROG LOAD LOG --");
+        if (begin == std::string::npos) return std::nullopt;
+        auto end = text_.find("-- END PROG LOAD LOG --", begin);
+        if (end == std::string::npos) end = text_.size();
+        std::string reason;
+        std::size_t at = text_.find('\n', begin);
+        while (at != std::string::npos && at < end) {
+            const std::size_t next = text_.find('\n', at + 1);
+            std::string line = text_.substr(at + 1, std::min(next, end) - at - 1);
+            if (!line.empty() && line.rfind("processed ", 0) != 0 &&
+                line.rfind("verification time", 0) != 0 && line.rfind("stack depth", 0) != 0 &&
+                line.rfind("-- END", 0) != 0) {
+                reason = std::move(line);
+            }
+            at = next;
+        }
+        return reason.empty() ? std::optional<std::string>("(empty log)") : reason;
+    }
+    // libbpf's last message line, "" if none.
+    std::string last_line() const {
+        std::string t = text_;
+        while (!t.empty() && t.back() == '\n')
+            t.pop_back();
+        const auto nl = t.rfind('\n');
+        return nl == std::string::npos ? t : t.substr(nl + 1);
+    }
+
+  private:
+    static int print(libbpf_print_level level, const char* format, va_list args) {
+        if (level == LIBBPF_DEBUG || active_ == nullptr) return 0;
+        va_list copy;
+        va_copy(copy, args);
+        const int n = std::vsnprintf(nullptr, 0, format, copy);
+        va_end(copy);
+        if (n <= 0) return 0;
+        std::string s(static_cast<std::size_t>(n) + 1, '\0');
+        std::vsnprintf(s.data(), s.size(), format, args);
+        s.resize(static_cast<std::size_t>(n));
+        active_->text_ += s;
+        return n;
+    }
+
+    static inline LibbpfMessages* active_ = nullptr;
+    libbpf_print_fn_t previous_ = nullptr;
+    std::string text_;
+};
+
+std::string errno_text(int err) {
+    return std::strerror(err < 0 ? -err : err);
+}
+
+// One line an operator can act on, from libbpf's error code and its messages.
+std::string explain(const std::string& what, int err, const LibbpfMessages& messages) {
+    if (err < 0) err = -err;
+    std::string why;
+    if (err == EPERM) {
+        why =
+            "no permission to use BPF (pgmd needs root, or CAP_BPF, CAP_PERFMON and "
+            "CAP_NET_ADMIN)";
+    } else if (auto verdict = messages.verifier_reason()) {
+        why = "the kernel's verifier rejected the program: " + *verdict;
+    } else {
+        why = errno_text(err);
+        const std::string line = messages.last_line();
+        if (!line.empty()) why += " (" + line + ")";
+    }
+    return "BPF fast path: " + what + ": " + why;
+}
+
+void map_update(bpf_map* map, const void* key, const void* value, std::uint64_t flags,
+                const char* what) {
+    if (bpf_map_update_elem(bpf_map__fd(map), key, value, flags) != 0) {
+        throw FastPathError(std::string("BPF fast path: cannot update ") + bpf_map__name(map) +
+                            " (" + what + "): " + errno_text(errno));
+    }
+}
+
+void map_erase(bpf_map* map, const void* key) {
+    if (bpf_map_delete_elem(bpf_map__fd(map), key) != 0 && errno != ENOENT) {
+        throw FastPathError(std::string("BPF fast path: cannot erase from ") + bpf_map__name(map) +
+                            ": " + errno_text(errno));
+    }
+}
+
+bpf_tc_hook ingress_hook(IfIndex ifindex) {
+    bpf_tc_hook hook;
+    std::memset(&hook, 0, sizeof hook);  // libbpf checks that unknown tail bytes are zero
+    hook.sz = sizeof hook;
+    hook.ifindex = static_cast<int>(ifindex);
+    hook.attach_point = BPF_TC_INGRESS;
+    return hook;
+}
+
+bpf_tc_opts pgmd_filter() {
+    bpf_tc_opts opts;
+    std::memset(&opts, 0, sizeof opts);
+    opts.sz = sizeof opts;
+    opts.handle = FastPath::kTcHandle;
+    opts.priority = FastPath::kTcPriority;
+    return opts;
+}
+
+}  // namespace
+
+FastPath::FastPath(const FastPathOptions& options) {
+    LibbpfMessages messages;
+    skel_ = pgm_fastpath__open();
+    if (skel_ == nullptr) {
+        throw FastPathError(explain("cannot open the embedded program", errno, messages));
+    }
+    if (int err = pgm_fastpath__load(skel_); err != 0) {
+        pgm_fastpath__destroy(skel_);
+        throw FastPathError(explain("cannot load the program", err, messages));
+    }
+    ncpus_ = libbpf_num_possible_cpus();
+    punts_ = perf_buffer__new(bpf_map__fd(skel_->maps.fp_punts), 64, &FastPath::on_sample,
+                              &FastPath::on_lost, this, nullptr);
+    if (punts_ == nullptr || ncpus_ <= 0) {
+        const int err = errno;
+        if (punts_ != nullptr) perf_buffer__free(punts_);
+        pgm_fastpath__destroy(skel_);
+        throw FastPathError(explain("cannot open the punt perf buffer", err, messages));
+    }
+    try {
+        config_.stale_after_ns = options.stale_after_ns;
+        set_udp_ports(options.udp_ports);  // writes the configuration: disabled, no heartbeat
+    } catch (...) {
+        perf_buffer__free(punts_);
+        pgm_fastpath__destroy(skel_);
+        throw;
+    }
+}
+
+FastPath::~FastPath() {
+    if (!leave_attached_) {
+        while (!attached_.empty()) {
+            try {
+                detach(attached_.begin()->first);
+            } catch (const FastPathError&) {
+                attached_.erase(attached_.begin());  // nothing more can be done about it
+            }
+        }
+    }
+    perf_buffer__free(punts_);
+    pgm_fastpath__destroy(skel_);
+}
+
+std::string FastPath::probe() {
+    try {
+        FastPath probe_instance{FastPathOptions{}};
+    } catch (const FastPathError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+void FastPath::attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
+    fp_interface entry{};
+    std::memcpy(entry.mac, mac.data(), mac.size());
+    map_update(skel_->maps.fp_interfaces, &ifindex, &entry, BPF_ANY, "interface");
+    // The stats entry exists from the start (the program would create it at the first
+    // packet); an existing one is kept.
+    std::vector<fp_if_stats> zeros(static_cast<std::size_t>(ncpus_));
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex, zeros.data(),
+                            BPF_NOEXIST) != 0 &&
+        errno != EEXIST) {
+        const int err = errno;
+        forget_interface(ifindex);
+        throw FastPathError("BPF fast path: cannot count on interface " + std::to_string(ifindex) +
+                            ": " + errno_text(err));
+    }
+
+    LibbpfMessages messages;
+    bpf_tc_hook hook = ingress_hook(ifindex);
+    int err = bpf_tc_hook_create(&hook);
+    if (err != 0 && err != -EEXIST) {
+        forget_interface(ifindex);
+        throw FastPathError(
+            explain("cannot create the clsact qdisc on interface " + std::to_string(ifindex), err,
+                    messages));
+    }
+    bpf_tc_opts opts = pgmd_filter();
+    opts.prog_fd = program_fd();
+    opts.flags = BPF_TC_F_REPLACE;  // take over from a previous pgmd's filter
+    err = bpf_tc_attach(&hook, &opts);
+    if (err != 0) {
+        forget_interface(ifindex);
+        throw FastPathError(
+            explain("cannot attach to interface " + std::to_string(ifindex), err, messages));
+    }
+    attached_[ifindex] = mac;
+}
+
+void FastPath::detach(IfIndex ifindex) {
+    LibbpfMessages messages;
+    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_opts opts = pgmd_filter();
+    const int err = bpf_tc_detach(&hook, &opts);
+    attached_.erase(ifindex);
+    forget_interface(ifindex);
+    // ENOENT: no such filter (or qdisc); EINVAL: no filter chain at pgmd's priority any
+    // more (the kernel's "Cannot find specified filter chain"); ENODEV: the interface is
+    // gone, and its filters with it. All mean "not attached", which is what was asked.
+    if (err != 0 && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
+        throw FastPathError(
+            explain("cannot detach from interface " + std::to_string(ifindex), err, messages));
+    }
+}
+
+void FastPath::forget_interface(IfIndex ifindex) {
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.fp_interfaces), &ifindex);
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex);
+}
+
+void FastPath::write_config() {
+    const std::uint32_t key = 0;
+    map_update(skel_->maps.fp_config, &key, &config_, BPF_ANY, "configuration");
+}
+
+void FastPath::heartbeat(std::uint64_t monotonic_ns) {
+    config_.heartbeat_ns = monotonic_ns;
+    write_config();
+}
+
+void FastPath::set_enabled(bool enabled) {
+    config_.flags =
+        enabled ? (config_.flags | FP_CONFIG_ENABLED) : (config_.flags & ~FP_CONFIG_ENABLED);
+    write_config();
+}
+
+void FastPath::set_udp_ports(std::span<const std::uint16_t> ports) {
+    if (ports.size() > FP_MAX_UDP_PORTS) {
+        throw FastPathError("BPF fast path: at most " + std::to_string(FP_MAX_UDP_PORTS) +
+                            " UDP encapsulation ports, not " + std::to_string(ports.size()));
+    }
+    fp_config next = config_;
+    std::memset(next.udp_ports, 0, sizeof next.udp_ports);
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+        if (ports[i] == 0) throw FastPathError("BPF fast path: UDP port 0");
+        next.udp_ports[i] = ports[i];
+    }
+    config_ = next;
+    write_config();
+}
+
+void FastPath::set_stale_after(std::uint64_t ns) {
+    config_.stale_after_ns = ns;
+    write_config();
+}
+
+void FastPath::upsert_session(const fp_session_key& key, const fp_session& session) {
+    if (session.n_egress > FP_MAX_EGRESS) {
+        throw FastPathError("BPF fast path: a session has more than " +
+                            std::to_string(FP_MAX_EGRESS) + " egress interfaces");
+    }
+    map_update(skel_->maps.fp_sessions, &key, &session, BPF_ANY, "session");
+}
+
+void FastPath::erase_session(const fp_session_key& key) {
+    map_erase(skel_->maps.fp_sessions, &key);
+}
+
+void FastPath::upsert_group(std::uint32_t group_be, const fp_group& group) {
+    if (group.n_ifindex > FP_MAX_EGRESS) {
+        throw FastPathError("BPF fast path: a group has more than " +
+                            std::to_string(FP_MAX_EGRESS) + " interfaces");
+    }
+    map_update(skel_->maps.fp_groups, &group_be, &group, BPF_ANY, "group");
+}
+
+void FastPath::erase_group(std::uint32_t group_be) {
+    map_erase(skel_->maps.fp_groups, &group_be);
+}
+
+std::optional<FastPath::Progress> FastPath::progress(const fp_session_key& key) const {
+    // Per-CPU values come as one array of ncpus elements (each a multiple of 8 bytes).
+    static_assert(sizeof(fp_progress) % 8 == 0);
+    std::vector<fp_progress> cpus(static_cast<std::size_t>(ncpus_));
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_progress), &key, cpus.data()) != 0) {
+        return std::nullopt;
+    }
+    Progress sum;
+    bool any = false;
+    for (const fp_progress& c : cpus) {
+        sum.packets += c.packets;
+        sum.bytes += c.bytes;
+        if (c.valid == 0) continue;
+        if (!any || Sqn{c.lead} > Sqn{sum.lead}) {
+            sum.lead = c.lead;
+            sum.trail = c.trail;
+        }
+        any = true;
+    }
+    if (!any) return std::nullopt;
+    return sum;
+}
+
+void FastPath::erase_progress(const fp_session_key& key) {
+    map_erase(skel_->maps.fp_progress, &key);
+}
+
+fp_if_stats FastPath::if_stats(IfIndex ifindex) const {
+    static_assert(sizeof(fp_if_stats) % 8 == 0);
+    std::vector<fp_if_stats> cpus(static_cast<std::size_t>(ncpus_));
+    fp_if_stats sum{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex, cpus.data()) != 0) {
+        return sum;
+    }
+    for (const fp_if_stats& c : cpus) {
+        sum.in_forwarded_packets += c.in_forwarded_packets;
+        sum.in_forwarded_bytes += c.in_forwarded_bytes;
+        sum.out_packets += c.out_packets;
+        sum.out_bytes += c.out_bytes;
+        sum.punted_packets += c.punted_packets;
+        sum.punt_lost_packets += c.punt_lost_packets;
+        sum.drop_ttl += c.drop_ttl;
+        sum.drop_redirect_error += c.drop_redirect_error;
+        sum.failopen_packets += c.failopen_packets;
+        sum.passed_packets += c.passed_packets;
+    }
+    return sum;
+}
+
+int FastPath::punt_fd() const {
+    return perf_buffer__epoll_fd(punts_);
+}
+
+std::size_t FastPath::drain_punts(const PuntHandler& handler) {
+    draining_ = &handler;
+    drained_ = 0;
+    perf_buffer__consume(punts_);
+    draining_ = nullptr;
+    return drained_;
+}
+
+void FastPath::on_sample(void* ctx, int /*cpu*/, void* data, std::uint32_t size) {
+    auto* self = static_cast<FastPath*>(ctx);
+    // The kernel pads a raw sample to 8 bytes: the frame length comes from the meta.
+    fp_punt_meta meta;
+    if (self->draining_ == nullptr || size < sizeof meta) return;
+    std::memcpy(&meta, data, sizeof meta);
+    if (meta.len > size - sizeof meta) return;
+    const auto* frame = static_cast<const std::uint8_t*>(data) + sizeof meta;
+    ++self->drained_;
+    (*self->draining_)(meta.ifindex, std::span<const std::uint8_t>(frame, meta.len));
+}
+
+void FastPath::on_lost(void* ctx, int /*cpu*/, unsigned long long count) {
+    static_cast<FastPath*>(ctx)->lost_punts_ += count;
+}
+
+FastPath::Ids FastPath::ids() const {
+    Ids ids;
+    bpf_prog_info prog{};
+    std::uint32_t len = sizeof prog;
+    if (bpf_obj_get_info_by_fd(program_fd(), &prog, &len) == 0) ids.program = prog.id;
+    bpf_map* map = nullptr;
+    bpf_object__for_each_map(map, skel_->obj) {
+        bpf_map_info info{};
+        len = sizeof info;
+        if (bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len) == 0) {
+            ids.maps.emplace_back(bpf_map__name(map), info.id);
+        }
+    }
+    return ids;
+}
+
+int FastPath::program_fd() const {
+    return bpf_program__fd(skel_->progs.pgm_fastpath);
+}
+
+}  // namespace pgm::dataplane

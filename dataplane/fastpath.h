@@ -1,0 +1,137 @@
+// DOC: The user-space half of pgmd's kernel ODATA fast path: loads pgm_fastpath.bpf.c (the
+// object is embedded in pgmd through its libbpf skeleton, nothing is installed beside it),
+// attaches it to tc clsact ingress of the served interfaces, and reads and writes its maps
+// as dataplane/bpf/fastpath_abi.h defines them (that header is the contract: which packets
+// the program owns, what it does with them, when it fails open).
+//
+// Owns: the loaded program and its maps (one private set per FastPath: BPF objects are
+// global, not per network namespace, so nothing is pinned or shared by name), the perf
+// buffer that carries punted frames, and one cls_bpf filter per attached interface at the
+// fixed handle/priority kTcHandle/kTcPriority. attach() replaces whatever filter sits there,
+// so a restarted pgmd takes over from the program a killed (or leave-attached) pgmd left
+// behind; that program keeps failing open until then, because its heartbeat is stale.
+// detach() removes pgmd's filter only: the clsact qdisc stays, whoever created it, because
+// other tools may have hung their own filters on it since and an empty clsact costs nothing.
+//
+// Life cycle: constructed when pgmd starts the fast path (throws FastPathError with a
+// one-line reason when the kernel or the permissions do not allow it; probe() tells the
+// same without keeping anything). The program starts disabled (it passes everything):
+// install sessions/groups and interfaces, heartbeat(), then set_enabled(true). The owner
+// calls heartbeat() regularly with CLOCK_MONOTONIC; when it stops for longer than
+// stale_after, the program fails open. The destructor detaches every interface unless
+// set_leave_attached(true) was called, in which case the filters (and with them the program
+// and its maps) stay in the kernel and fail open once the heartbeat is stale.
+// Not thread-safe: use it from one thread (pgmd's loop). While loading, attaching and
+// detaching it borrows libbpf's process-wide print callback to turn libbpf's messages (the
+// verifier's log included) into the exception text instead of stderr.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataplane/bpf/fastpath_abi.h"
+#include "protocol/io.h"
+
+struct pgm_fastpath;  // the libbpf skeleton (generated from pgm_fastpath.bpf.c)
+struct perf_buffer;
+
+namespace pgm::dataplane {
+
+class FastPathError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct FastPathOptions {
+    std::vector<std::uint16_t> udp_ports;  // at most FP_MAX_UDP_PORTS, none 0
+    std::uint64_t stale_after_ns = 3'000'000'000;
+};
+
+class FastPath {
+  public:
+    // pgmd's filter on every interface: cls_bpf handle and priority (priority 1 runs before
+    // any filter added with tc's defaults).
+    static constexpr std::uint32_t kTcHandle = 0x5047;  // "PG"
+    static constexpr std::uint32_t kTcPriority = 1;
+
+    // A session's progress summed over the CPUs: the highest lead among them (RFC 1982
+    // comparison), the trail that came with it, and total packets/IP bytes.
+    struct Progress {
+        std::uint32_t lead = 0;
+        std::uint32_t trail = 0;
+        std::uint64_t packets = 0;
+        std::uint64_t bytes = 0;
+    };
+    struct Ids {
+        std::uint32_t program = 0;
+        std::vector<std::pair<std::string, std::uint32_t>> maps;  // name, id
+    };
+    // A punted frame: the arrival interface and the frame from its Ethernet header.
+    using PuntHandler = std::function<void(IfIndex, std::span<const std::uint8_t>)>;
+
+    explicit FastPath(const FastPathOptions& options);
+    ~FastPath();
+    FastPath(const FastPath&) = delete;
+    FastPath& operator=(const FastPath&) = delete;
+
+    // "" when a FastPath can be constructed here, else the reason (FastPathError's text).
+    static std::string probe();
+
+    // Starts switching on `ifindex`, whose MAC address is the Ethernet source of the
+    // frames the program sends out of it. Idempotent (a new MAC replaces the old one).
+    void attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac);
+    // Removes pgmd's filter (an interface already gone is fine) and the interface's
+    // fp_interfaces and fp_if_stats entries: read if_stats() before.
+    void detach(IfIndex ifindex);
+    bool attached(IfIndex ifindex) const { return attached_.count(ifindex) != 0; }
+    void set_leave_attached(bool leave) { leave_attached_ = leave; }
+
+    void heartbeat(std::uint64_t monotonic_ns);
+    void set_enabled(bool enabled);
+    void set_udp_ports(std::span<const std::uint16_t> ports);
+    void set_stale_after(std::uint64_t ns);
+
+    void upsert_session(const fp_session_key& key, const fp_session& session);
+    void erase_session(const fp_session_key& key);  // absent: nothing happens
+    void upsert_group(std::uint32_t group_be, const fp_group& group);
+    void erase_group(std::uint32_t group_be);
+
+    std::optional<Progress> progress(const fp_session_key& key) const;
+    void erase_progress(const fp_session_key& key);
+    fp_if_stats if_stats(IfIndex ifindex) const;  // zeros when there is no entry
+
+    // Readable when punts are waiting; then drain_punts() hands each to `handler` and
+    // returns how many. Frames the kernel could not queue are counted in lost_punts().
+    int punt_fd() const;
+    std::size_t drain_punts(const PuntHandler& handler);
+    std::uint64_t lost_punts() const { return lost_punts_; }
+
+    Ids ids() const;
+    int program_fd() const;  // for BPF_PROG_TEST_RUN and diagnostics
+
+  private:
+    void write_config();
+    void forget_interface(IfIndex ifindex);
+    static void on_sample(void* ctx, int cpu, void* data, std::uint32_t size);
+    static void on_lost(void* ctx, int cpu, unsigned long long count);  // libbpf's __u64
+
+    pgm_fastpath* skel_ = nullptr;
+    perf_buffer* punts_ = nullptr;
+    int ncpus_ = 0;
+    fp_config config_{};
+    std::map<IfIndex, std::array<std::uint8_t, 6>> attached_;
+    bool leave_attached_ = false;
+    std::uint64_t lost_punts_ = 0;
+    const PuntHandler* draining_ = nullptr;  // set during drain_punts()
+    std::size_t drained_ = 0;
+};
+
+}  // namespace pgm::dataplane

@@ -1,0 +1,280 @@
+#include "dataplane/fastpath_controller.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "dataplane/fastpath.h"
+#include "dataplane/log.h"
+
+namespace pgm::dataplane {
+
+namespace {
+// Three heartbeats may be missed (a slow reload, a long burst) before the program fails open.
+Duration heartbeat_interval(const DataplaneConfig& c) {
+    return c.fail_open_after / 4;
+}
+
+std::uint64_t monotonic_ns() {
+    // The program compares with bpf_ktime_get_ns(), CLOCK_MONOTONIC: the steady clock on Linux.
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+FastPathOptions options_of(const DataplaneConfig& c, std::span<const std::uint16_t> udp_ports) {
+    FastPathOptions o;
+    for (std::uint16_t p : udp_ports)
+        if (o.udp_ports.size() < FP_MAX_UDP_PORTS) o.udp_ports.push_back(p);
+    o.stale_after_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(c.fail_open_after).count());
+    return o;
+}
+}  // namespace
+
+FastPathController::FastPathController(EventLoop& loop, const DataplaneConfig& config,
+                                       std::span<const std::uint16_t> udp_ports,
+                                       router::Router& router,
+                                       const router::Environment& environment, PuntHandler on_punt,
+                                       std::function<void()> on_punt_batch_end)
+    : loop_(loop),
+      config_(config),
+      udp_ports_(udp_ports.begin(), udp_ports.end()),
+      router_(router),
+      environment_(environment),
+      on_punt_(std::move(on_punt)),
+      on_punt_batch_end_(std::move(on_punt_batch_end)) {
+    if (config_.fast_path == FastPathMode::Off) {
+        reason_ = "off in the configuration ([dataplane] fast-path = off)";
+        return;
+    }
+    if (udp_ports_.size() > FP_MAX_UDP_PORTS) {
+        reason_ = "more than " + std::to_string(FP_MAX_UDP_PORTS) +
+                  " UDP encapsulation ports configured (the program recognises that many)";
+    } else {
+        try {
+            fast_path_ = std::make_unique<FastPath>(options_of(config_, udp_ports_));
+        } catch (const FastPathError& e) {
+            reason_ = e.what();
+        }
+    }
+    if (!fast_path_) {
+        if (config_.fast_path == FastPathMode::On)
+            throw std::runtime_error("kernel fast path ([dataplane] fast-path = on): " + reason_);
+        log::notice("kernel fast path not used, every packet goes through pgmd: " + reason_);
+        return;
+    }
+    fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
+    fast_path_->heartbeat(monotonic_ns());
+    fast_path_->set_enabled(true);
+    loop_.add(fast_path_->punt_fd(), EPOLLIN, [this](std::uint32_t) { on_punts_readable(); });
+    punt_fd_added_ = true;
+    arm_heartbeat();
+    const FastPath::Ids ids = fast_path_->ids();
+    log::notice("kernel fast path loaded (BPF program id " + std::to_string(ids.program) +
+                "): ODATA without options forwarded in the kernel, failing open after " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(config_.fail_open_after)
+                        .count()) +
+                " ms without pgmd");
+}
+
+FastPathController::~FastPathController() {
+    if (heartbeat_timer_ != 0) loop_.cancel_timer(heartbeat_timer_);
+    if (punt_fd_added_) loop_.remove(fast_path_->punt_fd());
+    if (fast_path_ && config_.on_exit == FastPathExit::FailOpen && !attached_.empty()) {
+        log::notice(
+            "leaving the kernel fast path attached: it forwards the groups on its own "
+            "once pgmd's heartbeat is " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(config_.fail_open_after)
+                    .count()) +
+            " ms old ([dataplane] on-exit = fail-open)");
+    }
+    // FastPath's destructor detaches every interface unless it was told to leave them.
+}
+
+void FastPathController::arm_heartbeat() {
+    heartbeat_timer_ =
+        loop_.add_timer(EventLoop::now() + heartbeat_interval(config_), [this] { on_heartbeat(); });
+}
+
+void FastPathController::on_heartbeat() {
+    heartbeat_timer_ = 0;
+    arm_heartbeat();
+    fast_path_->heartbeat(monotonic_ns());
+    sync_table();
+    refresh_all();
+}
+
+void FastPathController::refresh_all() {
+    if (!fast_path_) return;
+    for (const auto& [key, session] : table_.sessions)
+        fold_progress(key);
+    fold_interface_counters();
+}
+
+bool FastPathController::attach(IfIndex ifindex, const std::string& name, const LinkInfo& link) {
+    InterfaceStatus& st = interfaces_[ifindex];
+    st.name = name;
+    st.kernel = false;
+    if (!fast_path_) {
+        st.reason = reason_;
+        return false;
+    }
+    if (!link.ethernet) {
+        st.reason = "not an Ethernet interface";
+        log::notice(name + ": not Ethernet, its ODATA is forwarded by pgmd (user space)");
+        return false;
+    }
+    try {
+        fast_path_->attach(ifindex, link.mac);
+    } catch (const FastPathError& e) {
+        st.reason = e.what();
+        log::warning(name + ": kernel fast path not attached, forwarded by pgmd: " + st.reason);
+        return false;
+    }
+    st.kernel = true;
+    st.reason.clear();
+    attached_.insert(ifindex);
+    folded_if_[ifindex] = fp_if_stats{};
+    sync_table();
+    return true;
+}
+
+void FastPathController::detach(IfIndex ifindex) {
+    if (!attached_.erase(ifindex)) return;
+    fold_interface_counters();  // what it counted until now stays in the core
+    auto it = interfaces_.find(ifindex);
+    if (it != interfaces_.end()) {
+        it->second.kernel = false;
+        it->second.reason = "not served";
+    }
+    fast_path_->detach(ifindex);
+    folded_if_.erase(ifindex);
+    sync_table();
+}
+
+void FastPathController::set_groups(std::vector<GroupMembers> groups) {
+    groups_ = std::move(groups);
+}
+
+void FastPathController::sync_table() {
+    if (!fast_path_) return;
+    std::vector<SkippedSession> skipped;
+    FastPathTable now = build_fastpath_table(router_, environment_, attached_, groups_, &skipped);
+    skipped_ = std::move(skipped);
+    const FastPathDiff d = diff(table_, now);
+    if (d.empty()) return;
+    // Erasures first: a full map has room for the upserts. A session leaving the kernel is
+    // folded first so its last packets are counted.
+    for (const fp_session_key& k : d.session_erasures) {
+        fold_progress(k);
+        fast_path_->erase_session(k);
+        fast_path_->erase_progress(k);
+        folded_.erase(k);
+    }
+    for (std::uint32_t g : d.group_erasures)
+        fast_path_->erase_group(g);
+    for (const auto& [k, s] : d.session_upserts) {
+        if (!table_.sessions.contains(k)) {
+            // A new entry: progress of an earlier life of the same TSI is not this one's.
+            fast_path_->erase_progress(k);
+            folded_.erase(k);
+        } else {
+            fold_progress(k);  // counted with the egress set it was copied to
+        }
+        fast_path_->upsert_session(k, s);
+    }
+    for (const auto& [g, members] : d.group_upserts)
+        fast_path_->upsert_group(g, members);
+    table_ = std::move(now);
+}
+
+void FastPathController::fold_progress(const fp_session_key& key) {
+    const auto p = fast_path_->progress(key);
+    if (!p) return;
+    Folded& f = folded_[key];
+    const std::uint64_t packets = p->packets - std::min(p->packets, f.packets);
+    f.packets = p->packets;
+    std::uint64_t egress = 0;
+    if (auto it = table_.sessions.find(key); it != table_.sessions.end())
+        egress = it->second.n_egress;
+    router_.note_kernel_odata(tsi_of(key), Sqn(p->lead), packets, packets * egress);
+}
+
+void FastPathController::refresh_session(const Tsi& tsi) {
+    if (!fast_path_) return;
+    const fp_session_key key = fastpath_key(tsi);
+    if (table_.sessions.contains(key)) fold_progress(key);
+}
+
+void FastPathController::fold_interface_counters() {
+    using router::Counter;
+    for (IfIndex ifindex : attached_) {
+        const fp_if_stats now = fast_path_->if_stats(ifindex);
+        fp_if_stats& was = folded_if_[ifindex];
+        auto delta = [](std::uint64_t n, std::uint64_t w) { return n - std::min(n, w); };
+        const std::uint64_t in = delta(now.in_forwarded_packets, was.in_forwarded_packets);
+        const std::uint64_t ttl = delta(now.drop_ttl, was.drop_ttl);
+        // The core counts InOdata for every ODATA that arrives, TtlExpired for those it then
+        // cannot forward: the same for the kernel's.
+        router_.add_interface_counts(ifindex, Counter::InOdata, in + ttl);
+        router_.add_interface_counts(ifindex, Counter::TtlExpired, ttl);
+        router_.add_interface_counts(ifindex, Counter::OutOdata,
+                                     delta(now.out_packets, was.out_packets));
+        was = now;
+        interfaces_[ifindex].stats = now;
+    }
+}
+
+void FastPathController::on_punts_readable() {
+    const std::size_t n =
+        fast_path_->drain_punts([this](IfIndex ifindex, std::span<const std::uint8_t> frame) {
+            // Punts of an interface no longer served (detached a moment ago) are not ours.
+            if (attached_.contains(ifindex)) on_punt_(ifindex, frame);
+        });
+    if (n != 0 && on_punt_batch_end_) on_punt_batch_end_();
+}
+
+void FastPathController::reconfigure(const DataplaneConfig& config,
+                                     std::span<const std::uint16_t> udp_ports) {
+    if (config.fast_path != config_.fast_path) {
+        log::warning("[dataplane] fast-path changes at the next start of pgmd, not on reload");
+    }
+    const FastPathMode mode = config_.fast_path;
+    config_ = config;
+    config_.fast_path = mode;
+    udp_ports_.assign(udp_ports.begin(), udp_ports.end());
+    if (!fast_path_) return;
+    fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
+    fast_path_->set_stale_after(options_of(config_, udp_ports_).stale_after_ns);
+    fast_path_->set_udp_ports(options_of(config_, udp_ports_).udp_ports);
+    if (heartbeat_timer_ != 0) loop_.cancel_timer(heartbeat_timer_);
+    arm_heartbeat();
+}
+
+FastPathController::Status FastPathController::status() const {
+    Status s;
+    s.loaded = fast_path_ != nullptr;
+    s.reason = reason_;
+    s.heartbeat_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat_interval(config_)).count());
+    s.fail_open_after_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.fail_open_after).count());
+    s.on_exit = config_.on_exit == FastPathExit::FailOpen ? "fail-open" : "remove";
+    s.interfaces = interfaces_;
+    if (!fast_path_) return s;
+    const FastPath::Ids ids = fast_path_->ids();
+    s.program_id = ids.program;
+    s.maps = ids.maps;
+    s.sessions_in_kernel = table_.sessions.size();
+    for (const SkippedSession& k : skipped_)
+        ++s.user_space_reasons[name(k.why)];
+    for (IfIndex ifindex : attached_)
+        s.interfaces[ifindex].stats = fast_path_->if_stats(ifindex);
+    return s;
+}
+
+}  // namespace pgm::dataplane

@@ -1,0 +1,133 @@
+// DOC: pgmd's control of its kernel fast path (decisions.md D31): keeps the eBPF program's
+// maps (dataplane/fastpath.h, the contract in dataplane/bpf/fastpath_abi.h) in step with the
+// router core, and the core in step with what the kernel forwarded.
+//
+// Owns the FastPath (program, maps, punt buffer) when it loaded, the table last written to
+// the kernel (FastPathTable), the kernel counters last folded into the core, and the
+// heartbeat timer. Every heartbeat (a quarter of fail-open-after, so that three can be late
+// before the program fails open) it writes the heartbeat, rebuilds the table from the core
+// and membership and writes the difference, and folds the kernel's per-session progress (the
+// lead, D14.4; ODATA counts) and per-interface counters into the core, so that `show
+// counters` and the NAK checks are true whichever path forwarded. The daemon also calls
+// sync_table() right after a membership change (a new member must get the kernel's copies at
+// once, not a heartbeat later) and refresh_session() before a NAK reaches the core (the lead
+// the core checks it against must include what the kernel forwarded a moment ago).
+//
+// Life cycle: constructed by the Daemon before any interface is served. mode Off: nothing is
+// loaded; Auto: a program that does not load is logged once with the reason and pgmd runs
+// in user space; On: it throws. attach() when an interface starts being served (before its
+// capture opens, so that eligible ODATA is never captured and punted both), detach() when it
+// stops (after its capture closed). On destruction the programs are removed, or left to fail
+// open ([dataplane] on-exit).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dataplane/daemon_config.h"
+#include "dataplane/event_loop.h"
+#include "dataplane/fastpath_table.h"
+#include "dataplane/netlink.h"
+#include "router/router.h"
+
+namespace pgm::dataplane {
+
+class FastPath;
+
+class FastPathController {
+  public:
+    // `members`: the membership the core sees (for fail-open groups too).
+    using PuntHandler = std::function<void(IfIndex, std::span<const std::uint8_t>)>;
+    FastPathController(EventLoop& loop, const DataplaneConfig& config,
+                       std::span<const std::uint16_t> udp_ports, router::Router& router,
+                       const router::Environment& environment, PuntHandler on_punt,
+                       std::function<void()> on_punt_batch_end);
+    ~FastPathController();
+    FastPathController(const FastPathController&) = delete;
+    FastPathController& operator=(const FastPathController&) = delete;
+
+    // True when the program is loaded (interfaces may still be in user space).
+    bool loaded() const { return fast_path_ != nullptr; }
+    // Why it is not loaded ("" when it is).
+    const std::string& reason() const { return reason_; }
+
+    // Starts kernel forwarding on an interface pgmd now serves; false (and why in the log
+    // and in show) when it stays in user space: not Ethernet, or the attach failed.
+    bool attach(IfIndex ifindex, const std::string& name, const LinkInfo& link);
+    void detach(IfIndex ifindex);
+    bool attached(IfIndex ifindex) const { return attached_.contains(ifindex); }
+
+    // Groups with members outside any session (static, IGMP): they fail open too.
+    void set_groups(std::vector<GroupMembers> groups);
+    // Rebuilds the table and writes what changed.
+    void sync_table();
+    // Folds the kernel's progress for `tsi` into the core now (before a NAK of it).
+    void refresh_session(const Tsi& tsi);
+    // Folds every session's progress and every interface's counters into the core now
+    // (before the control socket reads the core).
+    void refresh_all();
+    // Applies a reloaded configuration (fail-open-after, on-exit, ports).
+    void reconfigure(const DataplaneConfig& config, std::span<const std::uint16_t> udp_ports);
+
+    // Kernel counters of an interface, summed over CPUs, since it was attached (kept after
+    // it was detached).
+    struct InterfaceStatus {
+        std::string name;
+        bool kernel = false;
+        std::string reason;  // why user space
+        fp_if_stats stats{};
+    };
+    struct Status {
+        bool loaded = false;
+        std::string reason;
+        std::uint32_t program_id = 0;
+        std::vector<std::pair<std::string, std::uint32_t>> maps;
+        std::size_t sessions_in_kernel = 0;
+        std::map<std::string, std::size_t> user_space_reasons;  // FastPathSkip name -> count
+        std::uint64_t heartbeat_ms = 0;
+        std::uint64_t fail_open_after_ms = 0;
+        std::string on_exit;
+        std::map<IfIndex, InterfaceStatus> interfaces;
+    };
+    Status status() const;
+
+  private:
+    void on_heartbeat();
+    void fold_progress(const fp_session_key& key);
+    void fold_interface_counters();
+    void on_punts_readable();
+    void arm_heartbeat();
+
+    EventLoop& loop_;
+    DataplaneConfig config_;
+    std::vector<std::uint16_t> udp_ports_;
+    router::Router& router_;
+    const router::Environment& environment_;
+    PuntHandler on_punt_;
+    std::function<void()> on_punt_batch_end_;
+    std::unique_ptr<FastPath> fast_path_;
+    std::string reason_;
+    std::set<IfIndex> attached_;
+    std::map<IfIndex, InterfaceStatus> interfaces_;
+    std::vector<GroupMembers> groups_;
+    FastPathTable table_;
+    std::vector<SkippedSession> skipped_;
+    // Per session: the kernel's packet count and copies last folded into the core.
+    struct Folded {
+        std::uint64_t packets = 0;
+        std::uint64_t copies = 0;
+    };
+    std::map<fp_session_key, Folded, FpSessionKeyLess> folded_;
+    // Per interface: the kernel counters last folded into the core's interface counters.
+    std::map<IfIndex, fp_if_stats> folded_if_;
+    EventLoop::TimerId heartbeat_timer_ = 0;
+    bool punt_fd_added_ = false;
+};
+
+}  // namespace pgm::dataplane

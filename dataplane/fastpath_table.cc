@@ -1,0 +1,243 @@
+// DOC: build_fastpath_table() and diff() of dataplane/fastpath_table.h.
+#include "dataplane/fastpath_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <type_traits>
+
+#include "router/environment.h"
+#include "router/router.h"
+
+namespace pgm::dataplane {
+
+// The maps' keys and values are compared and ordered as bytes: that is only sound when they
+// have no padding, which the ABI promises.
+static_assert(sizeof(fp_session_key) == 8);
+static_assert(std::has_unique_object_representations_v<fp_session_key>);
+static_assert(std::has_unique_object_representations_v<fp_session>);
+static_assert(std::has_unique_object_representations_v<fp_group>);
+
+namespace {
+
+template <class T>
+bool same_bytes(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+// The address as the program reads it from the IP header: network byte order in memory.
+std::uint32_t wire_ipv4(const Nla& a) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, a.address().data(), sizeof v);
+    return v;
+}
+
+bool ipv4_multicast(const Nla& a) {
+    return a.is_ipv4() && a.is_multicast();
+}
+
+void sort_unique(std::vector<IfIndex>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+bool punted(const Tsi& tsi, const router::Session& s, const FastPathInputs& in) {
+    if (in.dlr_sessions && in.dlr_sessions->contains(tsi)) return true;
+    if (!in.dlr) return false;
+    return std::any_of(
+        in.dlr->scopes.begin(), in.dlr->scopes.end(),
+        [&](const router::DlrScope& scope) { return scope.matches(s.source, s.group); });
+}
+
+// Adds the attached interfaces of `members` to the fail-open entry of `group`.
+void add_group_members(std::map<std::uint32_t, std::vector<IfIndex>>& groups, const Nla& group,
+                       const std::vector<IfIndex>& members, const std::set<IfIndex>& attached) {
+    if (!ipv4_multicast(group)) return;
+    for (IfIndex i : members)
+        if (attached.contains(i)) groups[wire_ipv4(group)].push_back(i);
+}
+
+}  // namespace
+
+bool FpSessionKeyLess::operator()(const fp_session_key& a, const fp_session_key& b) const {
+    return std::memcmp(&a, &b, sizeof a) < 0;
+}
+
+bool operator==(const FastPathTable& a, const FastPathTable& b) {
+    auto same = [](const auto& x, const auto& y) {
+        return same_bytes(x.first, y.first) && same_bytes(x.second, y.second);
+    };
+    return std::equal(a.sessions.begin(), a.sessions.end(), b.sessions.begin(), b.sessions.end(),
+                      same) &&
+           std::equal(a.groups.begin(), a.groups.end(), b.groups.begin(), b.groups.end(), same);
+}
+
+namespace {
+
+// The merge walk of diff(), the same for both maps.
+template <class Map, class Key, class Value>
+void diff_map(const Map& old, const Map& now, std::vector<std::pair<Key, Value>>& upserts,
+              std::vector<Key>& erasures) {
+    const auto less = old.key_comp();
+    auto o = old.begin();
+    auto n = now.begin();
+    while (o != old.end() || n != now.end()) {
+        if (n == now.end() || (o != old.end() && less(o->first, n->first))) {
+            erasures.push_back(o->first);
+            ++o;
+        } else if (o == old.end() || less(n->first, o->first)) {
+            upserts.emplace_back(n->first, n->second);
+            ++n;
+        } else {
+            if (!same_bytes(o->second, n->second)) upserts.emplace_back(n->first, n->second);
+            ++o;
+            ++n;
+        }
+    }
+}
+
+}  // namespace
+
+FastPathDiff diff(const FastPathTable& old, const FastPathTable& now) {
+    FastPathDiff d;
+    diff_map(old.sessions, now.sessions, d.session_upserts, d.session_erasures);
+    diff_map(old.groups, now.groups, d.group_upserts, d.group_erasures);
+    return d;
+}
+
+const char* name(FastPathSkip skip) {
+    switch (skip) {
+        case FastPathSkip::NotIpv4:
+            return "not-ipv4";
+        case FastPathSkip::UpstreamNotAttached:
+            return "upstream-not-attached";
+        case FastPathSkip::EgressNotAttached:
+            return "egress-not-attached";
+        case FastPathSkip::TooManyEgress:
+            return "too-many-egress";
+        case FastPathSkip::TableFull:
+            return "table-full";
+    }
+    return "?";
+}
+
+fp_session_key fastpath_key(const Tsi& tsi) {
+    fp_session_key k{};
+    std::memcpy(k.gsi, tsi.gsi.bytes.data(), sizeof k.gsi);
+    const std::uint8_t port[2] = {static_cast<std::uint8_t>(tsi.source_port >> 8),
+                                  static_cast<std::uint8_t>(tsi.source_port)};
+    std::memcpy(&k.sport, port, sizeof port);  // network byte order in memory
+    return k;
+}
+
+Tsi tsi_of(const fp_session_key& key) {
+    Tsi t;
+    std::memcpy(t.gsi.bytes.data(), key.gsi, sizeof key.gsi);
+    std::uint8_t port[2];
+    std::memcpy(port, &key.sport, sizeof port);
+    t.source_port = static_cast<std::uint16_t>(port[0] << 8 | port[1]);
+    return t;
+}
+
+FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<SkippedSession>* skipped) {
+    FastPathTable table;
+    std::vector<SkippedSession> skips;
+    std::map<std::uint32_t, std::vector<IfIndex>> group_ifs;
+    std::vector<IfIndex> members;
+
+    if (in.sessions) {
+        for (const auto& [tsi, s] : *in.sessions) {
+            auto skip = [&](FastPathSkip why) { skips.push_back({tsi, why}); };
+            if (!s.source.is_ipv4() || !ipv4_multicast(s.group)) {
+                skip(FastPathSkip::NotIpv4);  // the program parses IPv4 only
+                continue;
+            }
+            members.clear();
+            if (in.group_members) in.group_members(s.source, s.group, members);
+            add_group_members(group_ifs, s.group, members, in.attached);
+
+            fp_session v{};  // zeroed: unused egress slots compare equal
+            v.source = wire_ipv4(s.source);
+            v.group = wire_ipv4(s.group);
+            v.upstream_ifindex = s.upstream_interface;
+            if (punted(tsi, s, in)) {
+                // The kernel hands every ODATA of it to pgmd and forwards none, so the egress
+                // list is left empty: membership changes then need no write.
+                v.flags = FP_SESSION_PUNT;
+                table.sessions.emplace(fastpath_key(tsi), v);
+                continue;
+            }
+            if (!in.attached.contains(s.upstream_interface)) {
+                skip(FastPathSkip::UpstreamNotAttached);
+                continue;
+            }
+            // As Router::on_odata: the members, without the interface the ODATA came from.
+            std::erase(members, s.upstream_interface);
+            sort_unique(members);
+            // A session is forwarded wholly in the kernel or wholly by pgmd: the kernel
+            // forwarding to the attached members while pgmd serves the others would need
+            // pgmd to see the ODATA too, and a duplicate of it from pgmd's side.
+            if (std::any_of(members.begin(), members.end(),
+                            [&](IfIndex i) { return !in.attached.contains(i); })) {
+                skip(FastPathSkip::EgressNotAttached);
+                continue;
+            }
+            if (members.size() > FP_MAX_EGRESS) {
+                skip(FastPathSkip::TooManyEgress);  // the entry's list has a fixed size
+                continue;
+            }
+            v.n_egress = static_cast<std::uint32_t>(members.size());
+            std::copy(members.begin(), members.end(), v.egress_ifindex);
+            table.sessions.emplace(fastpath_key(tsi), v);
+        }
+    }
+    // Over the map's size the program could not hold them all: the highest keys stay with
+    // pgmd (unknown TSIs are punted), so that which sessions qualify is stable.
+    while (table.sessions.size() > FP_MAX_SESSIONS) {
+        auto last = std::prev(table.sessions.end());
+        skips.push_back({tsi_of(last->first), FastPathSkip::TableFull});
+        table.sessions.erase(last);
+    }
+
+    for (const GroupMembers& g : in.groups)
+        add_group_members(group_ifs, g.group, g.ifindexes, in.attached);
+    for (auto& [group, ifs] : group_ifs) {
+        sort_unique(ifs);
+        if (ifs.empty()) continue;
+        // Failing open is best effort: more interfaces than an entry holds get the lowest
+        // FP_MAX_EGRESS (some receivers served rather than none).
+        if (table.groups.size() == FP_MAX_GROUPS) break;  // the map is full: lowest keys kept
+        fp_group g{};
+        g.n_ifindex = static_cast<std::uint32_t>(std::min<std::size_t>(ifs.size(), FP_MAX_EGRESS));
+        std::copy_n(ifs.begin(), g.n_ifindex, g.ifindex);
+        table.groups.emplace(group, g);
+    }
+
+    if (skipped) {
+        std::sort(skips.begin(), skips.end(), [](const SkippedSession& a, const SkippedSession& b) {
+            return FpSessionKeyLess{}(fastpath_key(a.tsi), fastpath_key(b.tsi));
+        });
+        *skipped = std::move(skips);
+    }
+    return table;
+}
+
+FastPathTable build_fastpath_table(const router::Router& router,
+                                   const router::Environment& environment,
+                                   const std::set<IfIndex>& attached,
+                                   std::span<const GroupMembers> groups,
+                                   std::vector<SkippedSession>* skipped) {
+    FastPathInputs in;
+    in.sessions = &router.sessions();
+    in.dlr_sessions = &router.dlr_sessions();
+    in.dlr = &router.config().dlr;
+    in.group_members = [&environment](const Nla& source, const Nla& group,
+                                      std::vector<IfIndex>& out) {
+        environment.group_members(source, group, out);
+    };
+    in.attached = attached;
+    in.groups = groups;
+    return build_fastpath_table(in, skipped);
+}
+
+}  // namespace pgm::dataplane

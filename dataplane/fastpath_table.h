@@ -1,0 +1,146 @@
+// DOC: The forwarding table pgmd writes into its kernel fast path's maps (fp_sessions and
+// fp_groups of dataplane/bpf/fastpath_abi.h), derived from the router core's state, and the
+// difference between two such tables, so that pgmd writes to the kernel only what changed.
+//
+// Pure computation: no libbpf, no sockets. The daemon (dataplane/fastpath.*) calls
+// build_fastpath_table() whenever sessions, membership, the DLR configuration or the
+// interfaces where the program is attached may have changed, diff()s the result against the
+// table it last wrote, applies the diff to the maps (erasures first, so that a full map has
+// room for the upserts), and keeps the new table.
+//
+// Which sessions the kernel forwards (everything else is forwarded by pgmd as before, either
+// because the kernel does not know the TSI and punts its ODATA, or because it never sees it):
+//   - IPv4 source and multicast group: the program parses IPv4 only;
+//   - the upstream (RPF) interface is attached: ODATA only reaches the program there;
+//   - every egress interface (group members for the session's source, minus the upstream
+//     interface) is attached, and there are at most FP_MAX_EGRESS of them: the program can
+//     send only out of attached interfaces and holds a fixed-size list; a session it could
+//     serve only partly stays wholly in user space, where pgmd reaches every member;
+//   - zero egress interfaces is fine: the core then counts the ODATA and sends nothing
+//     (Router::on_odata), and so does the kernel.
+// Sessions pgmd repairs as a Designated Local Repairer are installed with FP_SESSION_PUNT:
+// their ODATA must reach the core so that it is cached. "Repairs" is both the sessions that
+// already have a cache (Router::dlr_sessions()) and those the DLR scopes cover but which have
+// none yet: the core creates a session's cache from its first ODATA, which the kernel would
+// otherwise forward and never hand over.
+//
+// The groups map is for failing open (pgmd gone: the kernel forwards all PGM of a listed
+// group out of its member interfaces). It lists every IPv4 multicast group with members on
+// attached interfaces, from the sessions' membership and from the configured or learnt
+// groups (a group with members and no session yet must fail open too), members on interfaces
+// that are not attached left out (the program cannot send there).
+//
+// Deterministic: maps are ordered by their keys' wire bytes, egress lists ascending, so equal
+// inputs give equal tables and diffs in the same order.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "dataplane/bpf/fastpath_abi.h"
+#include "protocol/io.h"
+#include "protocol/nla.h"
+#include "protocol/packet.h"
+#include "router/config.h"
+#include "router/dlr.h"
+#include "router/session.h"
+
+namespace pgm::router {
+class Environment;
+class Router;
+}  // namespace pgm::router
+
+namespace pgm::dataplane {
+
+// fp_session_key compared as its bytes (GSI then source port, both as on the wire).
+struct FpSessionKeyLess {
+    bool operator()(const fp_session_key& a, const fp_session_key& b) const;
+};
+
+// The contents of the two maps, as they are written to the kernel.
+struct FastPathTable {
+    std::map<fp_session_key, fp_session, FpSessionKeyLess> sessions;
+    // Key: the group's IPv4 address in network byte order (the map's key as is).
+    std::map<std::uint32_t, fp_group> groups;
+
+    friend bool operator==(const FastPathTable& a, const FastPathTable& b);
+};
+
+// What to write to the kernel to turn one table into another.
+struct FastPathDiff {
+    std::vector<std::pair<fp_session_key, fp_session>> session_upserts;
+    std::vector<fp_session_key> session_erasures;
+    std::vector<std::pair<std::uint32_t, fp_group>> group_upserts;
+    std::vector<std::uint32_t> group_erasures;
+
+    bool empty() const {
+        return session_upserts.empty() && session_erasures.empty() && group_upserts.empty() &&
+               group_erasures.empty();
+    }
+};
+
+// Entries of `now` that are new or different from `old`, and keys of `old` that `now` lacks,
+// each in key order.
+FastPathDiff diff(const FastPathTable& old, const FastPathTable& now);
+
+// Why a session of the core is not in the table (its ODATA stays with pgmd).
+enum class FastPathSkip : std::uint8_t {
+    NotIpv4,              // IPv6 source or group, or a group that is not IPv4 multicast
+    UpstreamNotAttached,  // its RPF interface has no fast path
+    EgressNotAttached,    // a member interface has no fast path
+    TooManyEgress,        // more than FP_MAX_EGRESS member interfaces
+    TableFull,            // more than FP_MAX_SESSIONS sessions qualify (highest keys left out)
+};
+const char* name(FastPathSkip skip);
+
+struct SkippedSession {
+    Tsi tsi;
+    FastPathSkip why;
+};
+
+// Members of a group outside any session: static groups and IGMP-learnt ones.
+struct GroupMembers {
+    Nla group;
+    std::vector<IfIndex> ifindexes;
+};
+
+// The shape of router::Environment::group_members(): interfaces with members of `group`
+// for traffic from `source` (replaces the contents of `out`).
+using GroupMembersFn =
+    std::function<void(const Nla& source, const Nla& group, std::vector<IfIndex>& out)>;
+
+struct FastPathInputs {
+    const std::unordered_map<Tsi, router::Session>* sessions = nullptr;
+    const std::unordered_map<Tsi, router::DlrSession>* dlr_sessions = nullptr;
+    // The DLR scopes (RouterConfig::dlr): sessions they cover are punted even before the
+    // core has made their cache. Null: only `dlr_sessions` are punted.
+    const router::DlrConfig* dlr = nullptr;
+    GroupMembersFn group_members;
+    std::set<IfIndex> attached;  // interfaces where the program runs
+    std::span<const GroupMembers> groups;
+};
+
+// The table for `in`. `skipped`, when given, receives the sessions left out and why, in key
+// order (for logs and `show`).
+FastPathTable build_fastpath_table(const FastPathInputs& in,
+                                   std::vector<SkippedSession>* skipped = nullptr);
+
+// The same from the core itself: its sessions, DLR caches and DLR configuration, with
+// membership asked of `environment` as the core does.
+FastPathTable build_fastpath_table(const router::Router& router,
+                                   const router::Environment& environment,
+                                   const std::set<IfIndex>& attached,
+                                   std::span<const GroupMembers> groups,
+                                   std::vector<SkippedSession>* skipped = nullptr);
+
+// The key of `tsi` as the program reads it from the PGM header.
+fp_session_key fastpath_key(const Tsi& tsi);
+Tsi tsi_of(const fp_session_key& key);
+
+}  // namespace pgm::dataplane

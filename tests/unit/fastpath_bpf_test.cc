@@ -1,0 +1,1019 @@
+// The kernel ODATA fast path (dataplane/bpf/pgm_fastpath.bpf.c through
+// pgm::dataplane::FastPath) against fastpath_abi.h. Decisions are driven with
+// BPF_PROG_TEST_RUN on hand-built frames; copies sent with bpf_clone_redirect are read back
+// on the far ends of veth pairs. Needs root: the process moves into a private network
+// namespace of its own at the first test (unshare(CLONE_NEWNET)), creates its veths there,
+// and everything it made dies with it. The real tc ingress path (attach(), VLAN tags that the
+// kernel strips before tc, taking over a filter left behind) is exercised by sending frames
+// into a veth with a packet socket.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/fastpath.h"
+#include "protocol/checksum.h"
+
+namespace {
+
+using pgm::IfIndex;
+using pgm::dataplane::FastPath;
+using pgm::dataplane::FastPathError;
+using pgm::dataplane::FastPathOptions;
+using Frame = std::vector<std::uint8_t>;
+using Mac = std::array<std::uint8_t, 6>;
+
+constexpr std::uint32_t kOk = TC_ACT_OK;
+constexpr std::uint32_t kShot = TC_ACT_SHOT;
+constexpr std::uint16_t kPort = 3055;
+
+std::uint32_t ip4(int a, int b, int c, int d) {
+    return static_cast<std::uint32_t>(a << 24 | b << 16 | c << 8 | d);
+}
+
+// --- The private network namespace --------------------------------------------------------
+
+struct Link {
+    std::string name;
+    IfIndex ifindex = 0;
+    Mac mac{};
+};
+
+struct Lab {
+    std::string error;  // why the lab could not be built ("" when it was)
+    Link up0, up0p, dn1, dn1p, dn2, dn2p;
+};
+
+bool run(const std::string& command, std::string& error) {
+    if (std::system((command + " >/dev/null 2>&1").c_str()) == 0) return true;
+    error = "command failed: " + command;
+    return false;
+}
+
+Lab make_lab() {
+    Lab lab;
+    if (geteuid() != 0) {
+        lab.error =
+            "fastpath_bpf_tests must run as root: it loads BPF programs, attaches tc filters "
+            "and creates veths in a private network namespace (CI runs it as root)";
+        return lab;
+    }
+    // The calling thread (gtest's main thread, which runs every test) moves; commands it
+    // starts inherit the namespace. Nothing created here is visible outside the process.
+    if (unshare(CLONE_NEWNET) != 0) {
+        lab.error = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+        return lab;
+    }
+    // No IPv6 on the new links: no router solicitations or MLD reports in the captures.
+    std::ofstream("/proc/sys/net/ipv6/conf/default/disable_ipv6") << "1\n";
+    std::ofstream("/proc/sys/net/ipv6/conf/all/disable_ipv6") << "1\n";
+    std::string& e = lab.error;
+    Link* links[] = {&lab.up0, &lab.up0p, &lab.dn1, &lab.dn1p, &lab.dn2, &lab.dn2p};
+    const char* names[] = {"fpup0", "fpup0p", "fpdn1", "fpdn1p", "fpdn2", "fpdn2p"};
+    if (!run("ip link set lo up", e)) return lab;
+    for (int i = 0; i < 6; i += 2) {
+        if (!run(std::string("ip link add ") + names[i] + " type veth peer name " + names[i + 1],
+                 e)) {
+            return lab;
+        }
+    }
+    for (int i = 0; i < 6; ++i) {
+        Link& l = *links[i];
+        l.name = names[i];
+        l.mac = {0x02, 0x00, 0x00, 0x00, 0x00, static_cast<std::uint8_t>(0x10 + i)};
+        char mac[32];
+        std::snprintf(mac, sizeof mac, "02:00:00:00:00:%02x", 0x10 + i);
+        if (!run("ip link set dev " + l.name + " address " + mac + " up", e)) return lab;
+        l.ifindex = if_nametoindex(names[i]);
+        if (l.ifindex == 0) {
+            e = std::string("no ifindex for ") + names[i];
+            return lab;
+        }
+    }
+    return lab;
+}
+
+const Lab& lab() {
+    static const Lab instance = make_lab();
+    return instance;
+}
+
+// A packet socket on one interface: frames sent into it, and IPv4 PGM/UDP frames received.
+class Wire {
+  public:
+    explicit Wire(IfIndex ifindex) : ifindex_(ifindex) {
+        fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+        sockaddr_ll sll{};
+        sll.sll_family = AF_PACKET;
+        sll.sll_protocol = htons(ETH_P_ALL);
+        sll.sll_ifindex = static_cast<int>(ifindex);
+        if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+            ADD_FAILURE() << "packet socket: " << std::strerror(errno);
+        }
+    }
+    ~Wire() {
+        if (fd_ >= 0) close(fd_);
+    }
+    Wire(const Wire&) = delete;
+    Wire& operator=(const Wire&) = delete;
+
+    void send(const Frame& f) {
+        sockaddr_ll sll{};
+        sll.sll_family = AF_PACKET;
+        sll.sll_ifindex = static_cast<int>(ifindex_);
+        sll.sll_halen = 6;
+        const ssize_t n =
+            sendto(fd_, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+        EXPECT_EQ(n, static_cast<ssize_t>(f.size())) << std::strerror(errno);
+    }
+
+    // Received IPv4 frames carrying protocol 113 or 17, waiting up to `wait` for the
+    // `expected`-th (and then a little longer, so that a surplus copy shows too).
+    std::vector<Frame> received(std::size_t expected, std::chrono::milliseconds wait) {
+        std::vector<Frame> frames;
+        const auto deadline = std::chrono::steady_clock::now() + wait;
+        auto settle = std::chrono::steady_clock::time_point::max();
+        for (;;) {
+            const auto now = std::chrono::steady_clock::now();
+            const auto until = std::min(deadline, settle);
+            if (now >= until) break;
+            pollfd p{fd_, POLLIN, 0};
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+            if (poll(&p, 1, static_cast<int>(std::max<long>(1, left))) <= 0) continue;
+            Frame buf(4096);
+            sockaddr_ll from{};
+            socklen_t len = sizeof from;
+            const ssize_t n =
+                recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+            if (n <= 0 || from.sll_pkttype == PACKET_OUTGOING) continue;
+            buf.resize(static_cast<std::size_t>(n));
+            if (buf.size() < 34 || buf[12] != 0x08 || buf[13] != 0x00) continue;
+            if (buf[23] != 113 && buf[23] != 17) continue;
+            frames.push_back(std::move(buf));
+            if (frames.size() >= expected && settle == settle.max()) {
+                settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+            }
+        }
+        return frames;
+    }
+    std::vector<Frame> drain() { return received(0, std::chrono::milliseconds(20)); }
+
+  private:
+    IfIndex ifindex_;
+    int fd_ = -1;
+};
+
+// --- Frames ---------------------------------------------------------------------------------
+
+struct Spec {
+    Mac dst_mac{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03};
+    Mac src_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x99};
+    std::uint16_t ethertype = 0x0800;
+    bool vlan = false;             // an 802.1Q tag in the frame
+    std::uint8_t version_ihl = 0;  // 0: 0x45, or 0x46.. with ip_options
+    std::uint8_t ttl = 16;
+    std::uint8_t protocol = 0;  // 0: 113 or 17 by `udp`
+    std::uint32_t source = ip4(10, 0, 0, 1);
+    std::uint32_t group = ip4(239, 1, 2, 3);
+    std::vector<std::uint8_t> ip_options;
+    std::uint16_t frag = 0;  // flags and offset field
+    bool udp = false;
+    std::uint16_t udp_port = kPort;
+    std::uint8_t type = 0x04;
+    std::uint8_t options = 0;
+    std::array<std::uint8_t, 6> gsi{1, 2, 3, 4, 5, 6};
+    std::uint16_t sport = 1000;
+    std::uint32_t sqn = 100;
+    std::uint32_t trail = 90;
+    std::vector<std::uint8_t> payload = {'h', 'e', 'l', 'l', 'o', ' ', 'p', 'g', 'm', '!'};
+    // Damage.
+    int ip_len_delta = 0;
+    int tsdu_delta = 0;
+    int udp_len_delta = 0;
+    bool bad_ip_checksum = false;
+    bool bad_pgm_checksum = false;
+    std::size_t truncate_to = 0;  // 0: not truncated
+    std::size_t pad_to = 0;       // Ethernet padding up to this many bytes
+};
+
+void put16(Frame& f, std::size_t at, std::uint32_t v) {
+    f[at] = static_cast<std::uint8_t>(v >> 8);
+    f[at + 1] = static_cast<std::uint8_t>(v);
+}
+void put32(Frame& f, std::size_t at, std::uint32_t v) {
+    put16(f, at, v >> 16);
+    put16(f, at + 2, v & 0xffff);
+}
+
+Frame build(const Spec& s) {
+    Frame pgm(24);
+    put16(pgm, 0, s.sport);
+    put16(pgm, 2, 7500);
+    pgm[4] = s.type;
+    pgm[5] = s.options;
+    std::copy(s.gsi.begin(), s.gsi.end(), pgm.begin() + 8);
+    put16(pgm, 14, static_cast<std::uint32_t>(static_cast<int>(s.payload.size()) + s.tsdu_delta));
+    put32(pgm, 16, s.sqn);
+    put32(pgm, 20, s.trail);
+    pgm.insert(pgm.end(), s.payload.begin(), s.payload.end());
+    pgm::write_checksum(pgm);
+    if (s.bad_pgm_checksum) pgm[6] ^= 0x5a;
+
+    Frame l4 = pgm;
+    if (s.udp) {
+        l4.assign(8, 0);
+        put16(l4, 0, 40000);
+        put16(l4, 2, s.udp_port);
+        put16(l4, 4,
+              static_cast<std::uint32_t>(static_cast<int>(8 + pgm.size()) + s.udp_len_delta));
+        l4.insert(l4.end(), pgm.begin(), pgm.end());  // UDP checksum 0: none
+    }
+
+    const std::size_t ihl = 20 + s.ip_options.size();
+    Frame ip(ihl);
+    ip[0] = s.version_ihl ? s.version_ihl : static_cast<std::uint8_t>(0x40 | (ihl / 4));
+    put16(ip, 2, static_cast<std::uint32_t>(static_cast<int>(ihl + l4.size()) + s.ip_len_delta));
+    put16(ip, 4, 0x1234);
+    put16(ip, 6, s.frag);
+    ip[8] = s.ttl;
+    ip[9] = s.protocol ? s.protocol : (s.udp ? 17 : 113);
+    put32(ip, 12, s.source);
+    put32(ip, 16, s.group);
+    std::copy(s.ip_options.begin(), s.ip_options.end(), ip.begin() + 20);
+    const std::uint16_t sum = pgm::ones_complement_sum(ip);
+    put16(ip, 10, static_cast<std::uint16_t>(~sum) ^ (s.bad_ip_checksum ? 0x0101 : 0));
+    ip.insert(ip.end(), l4.begin(), l4.end());
+
+    Frame f(s.dst_mac.begin(), s.dst_mac.end());
+    f.insert(f.end(), s.src_mac.begin(), s.src_mac.end());
+    if (s.vlan) {
+        f.insert(f.end(), {0x81, 0x00, 0x00, 0x05});
+    }
+    f.push_back(static_cast<std::uint8_t>(s.ethertype >> 8));
+    f.push_back(static_cast<std::uint8_t>(s.ethertype));
+    f.insert(f.end(), ip.begin(), ip.end());
+    if (s.truncate_to != 0) f.resize(s.truncate_to);
+    if (f.size() < s.pad_to) f.resize(s.pad_to, 0);
+    return f;
+}
+
+// What the program sends out of an interface with MAC `mac`: the same frame with that
+// source MAC and the TTL one lower (build() recomputes the IP checksum from scratch).
+Frame forwarded(Spec s, const Mac& mac) {
+    s.src_mac = mac;
+    s.ttl = static_cast<std::uint8_t>(s.ttl - 1);
+    return build(s);
+}
+
+std::uint32_t ip_bytes(const Spec& s) {
+    const Frame f = build(s);
+    return static_cast<std::uint32_t>(f[16] << 8 | f[17]);
+}
+
+bool ip_checksum_ok(const Frame& f) {
+    const std::size_t ihl = static_cast<std::size_t>(f[14] & 0x0f) * 4;
+    return pgm::ones_complement_sum(std::span<const std::uint8_t>(f).subspan(14, ihl)) == 0xffff;
+}
+
+fp_session_key key_of(const Spec& s) {
+    fp_session_key k{};
+    std::copy(s.gsi.begin(), s.gsi.end(), k.gsi);
+    k.sport = htons(s.sport);
+    return k;
+}
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+struct RunResult {
+    int error = 0;
+    std::uint32_t verdict = 0xffffffff;
+    Frame out;
+};
+
+// One BPF_PROG_TEST_RUN of the program on `frame` as if it arrived on `ifindex`.
+RunResult test_run(const FastPath& fp, const Frame& frame, IfIndex ifindex) {
+    RunResult r;
+    r.out.resize(frame.size() + 256);
+    __sk_buff ctx;
+    std::memset(&ctx, 0, sizeof ctx);
+    ctx.ifindex = ifindex;
+    bpf_test_run_opts opts;
+    std::memset(&opts, 0, sizeof opts);
+    opts.sz = sizeof opts;
+    opts.data_in = frame.data();
+    opts.data_size_in = static_cast<std::uint32_t>(frame.size());
+    opts.data_out = r.out.data();
+    opts.data_size_out = static_cast<std::uint32_t>(r.out.size());
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof ctx;
+    opts.repeat = 1;
+    r.error = bpf_prog_test_run_opts(fp.program_fd(), &opts);
+    r.verdict = opts.retval;
+    r.out.resize(opts.data_size_out);
+    return r;
+}
+
+struct Punt {
+    IfIndex ifindex;
+    Frame frame;
+};
+
+std::vector<Punt> punts(FastPath& fp) {
+    std::vector<Punt> v;
+    fp.drain_punts([&](IfIndex i, std::span<const std::uint8_t> f) {
+        v.push_back({i, Frame(f.begin(), f.end())});
+    });
+    return v;
+}
+
+bool all_zero(const fp_if_stats& s) {
+    fp_if_stats zero{};
+    return std::memcmp(&s, &zero, sizeof s) == 0;
+}
+
+std::uint32_t query_filter(IfIndex ifindex, int& error) {
+    bpf_tc_hook hook;
+    std::memset(&hook, 0, sizeof hook);
+    hook.sz = sizeof hook;
+    hook.ifindex = static_cast<int>(ifindex);
+    hook.attach_point = BPF_TC_INGRESS;
+    bpf_tc_opts opts;
+    std::memset(&opts, 0, sizeof opts);
+    opts.sz = sizeof opts;
+    opts.handle = FastPath::kTcHandle;
+    opts.priority = FastPath::kTcPriority;
+    error = bpf_tc_query(&hook, &opts);
+    return opts.prog_id;
+}
+
+// --- Fixture: a fast path attached to up0 (upstream), dn1, dn2; one session --------------
+
+class FastPathBpf : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const Lab& l = lab();
+        ASSERT_EQ(l.error, "") << "the test lab is unusable";
+        up0_ = l.up0;
+        dn1_ = l.dn1;
+        dn2_ = l.dn2;
+        fp_ = std::make_unique<FastPath>(FastPathOptions{{kPort}, 60'000'000'000});
+        for (const Link* link : {&up0_, &dn1_, &dn2_})
+            fp_->attach(link->ifindex, link->mac);
+        fp_->upsert_session(key_of(Spec{}), session_for(Spec{}));
+        fp_->heartbeat(monotonic_ns());
+        fp_->set_enabled(true);
+        on_up0p_ = std::make_unique<Wire>(l.up0p.ifindex);
+        on_dn1p_ = std::make_unique<Wire>(l.dn1p.ifindex);
+        on_dn2p_ = std::make_unique<Wire>(l.dn2p.ifindex);
+        on_up0p_->drain();
+        on_dn1p_->drain();
+        on_dn2p_->drain();
+    }
+
+    fp_session session_for(const Spec& s) const {
+        fp_session v{};
+        v.source = htonl(s.source);
+        v.group = htonl(s.group);
+        v.upstream_ifindex = up0_.ifindex;
+        v.n_egress = 2;
+        v.egress_ifindex[0] = dn1_.ifindex;
+        v.egress_ifindex[1] = dn2_.ifindex;
+        return v;
+    }
+
+    // Fail open: heartbeat long ago, the group served on all three interfaces.
+    void go_stale() {
+        fp_->set_stale_after(1'000'000);  // 1 ms
+        fp_->heartbeat(0);
+        fp_group g{};
+        g.n_ifindex = 3;
+        g.ifindex[0] = up0_.ifindex;
+        g.ifindex[1] = dn1_.ifindex;
+        g.ifindex[2] = dn2_.ifindex;
+        fp_->upsert_group(htonl(Spec{}.group), g);
+    }
+
+    void expect_nothing_sent() {
+        EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(60)).empty());
+        EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
+        EXPECT_TRUE(on_up0p_->received(0, std::chrono::milliseconds(1)).empty());
+        for (const Link* link : {&up0_, &dn1_, &dn2_}) {
+            EXPECT_EQ(fp_->if_stats(link->ifindex).out_packets, 0u) << link->name;
+        }
+    }
+
+    Link up0_, dn1_, dn2_;
+    std::unique_ptr<FastPath> fp_;
+    std::unique_ptr<Wire> on_up0p_, on_dn1p_, on_dn2p_;
+};
+
+// --- Switching ----------------------------------------------------------------------------
+
+TEST_F(FastPathBpf, ForwardsEligibleOdataOfAKnownSessionFromItsUpstream) {
+    for (bool udp : {false, true}) {
+        SCOPED_TRACE(udp ? "UDP-encapsulated" : "native");
+        Spec s;
+        s.udp = udp;
+        s.sqn = udp ? 101 : 100;
+        const Frame f = build(s);
+        const RunResult r = test_run(*fp_, f, up0_.ifindex);
+        ASSERT_EQ(r.error, 0) << std::strerror(-r.error);
+        EXPECT_EQ(r.verdict, kShot);
+
+        const auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));
+        const auto got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+        ASSERT_EQ(got1.size(), 1u);
+        ASSERT_EQ(got2.size(), 1u);
+        EXPECT_EQ(got1[0], forwarded(s, dn1_.mac));
+        EXPECT_EQ(got2[0], forwarded(s, dn2_.mac));
+        EXPECT_EQ(got1[0][22], s.ttl - 1);
+        EXPECT_TRUE(ip_checksum_ok(got1[0]));
+        EXPECT_TRUE(on_up0p_->received(0, std::chrono::milliseconds(1)).empty());
+    }
+    const std::uint32_t bytes = ip_bytes(Spec{}) + ip_bytes([] {
+                                    Spec s;
+                                    s.udp = true;
+                                    return s;
+                                }());
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, 2u);
+    EXPECT_EQ(in.in_forwarded_bytes, bytes);
+    EXPECT_EQ(in.out_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+    EXPECT_EQ(in.passed_packets, 0u);
+    for (const Link* link : {&dn1_, &dn2_}) {
+        const fp_if_stats out = fp_->if_stats(link->ifindex);
+        EXPECT_EQ(out.out_packets, 2u) << link->name;
+        EXPECT_EQ(out.out_bytes, bytes) << link->name;
+        EXPECT_EQ(out.in_forwarded_packets, 0u) << link->name;
+    }
+    const auto p = fp_->progress(key_of(Spec{}));
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->lead, 101u);
+    EXPECT_EQ(p->trail, 90u);
+    EXPECT_EQ(p->packets, 2u);
+    EXPECT_EQ(p->bytes, bytes);
+    EXPECT_TRUE(punts(*fp_).empty());
+}
+
+TEST_F(FastPathBpf, EthernetPaddingAfterTheIpPacketIsForwardedAsIs) {
+    Spec s;
+    s.payload.clear();  // 58-byte frame padded to the Ethernet minimum
+    s.pad_to = 60;
+    const Frame f = build(s);
+    ASSERT_EQ(f.size(), 60u);
+    EXPECT_EQ(test_run(*fp_, f, up0_.ifindex).verdict, kShot);
+    const auto got = on_dn1p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], forwarded(s, dn1_.mac));
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
+}
+
+TEST_F(FastPathBpf, LeadFollowsSerialArithmeticAcrossTheWrap) {
+    struct Step {
+        std::uint32_t sqn, trail, lead_after, trail_after;
+    };
+    const Step steps[] = {
+        {0xFFFFFFF0u, 0xFFFFFF00u, 0xFFFFFFF0u, 0xFFFFFF00u},
+        {0x00000010u, 0xFFFFFF10u, 0x00000010u, 0xFFFFFF10u},  // newer across the wrap
+        {0xFFFFFFF5u, 0xFFFFFF20u, 0x00000010u, 0xFFFFFF10u},  // older: lead kept
+        {0x00000010u, 0xFFFFFF30u, 0x00000010u, 0xFFFFFF10u},  // equal: not newer
+    };
+    std::uint64_t n = 0;
+    for (const Step& st : steps) {
+        Spec s;
+        s.sqn = st.sqn;
+        s.trail = st.trail;
+        ASSERT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+        const auto p = fp_->progress(key_of(s));
+        ASSERT_TRUE(p.has_value());
+        EXPECT_EQ(p->lead, st.lead_after) << std::hex << st.sqn;
+        EXPECT_EQ(p->trail, st.trail_after) << std::hex << st.sqn;
+        EXPECT_EQ(p->packets, ++n);
+    }
+    fp_->erase_progress(key_of(Spec{}));
+    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+}
+
+TEST_F(FastPathBpf, TtlOneOrZeroIsDroppedAndCounted) {
+    for (std::uint8_t ttl : {1, 0}) {
+        Spec s;
+        s.ttl = ttl;
+        const RunResult r = test_run(*fp_, build(s), up0_.ifindex);
+        ASSERT_EQ(r.error, 0);
+        EXPECT_EQ(r.verdict, kShot);
+    }
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.drop_ttl, 2u);
+    EXPECT_EQ(in.in_forwarded_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+    expect_nothing_sent();
+    // The lead is still noted, as pgmd's core does before its TTL check.
+    const auto p = fp_->progress(key_of(Spec{}));
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->lead, 100u);
+    EXPECT_EQ(p->packets, 2u);
+}
+
+TEST_F(FastPathBpf, NeverSendsBackOutOfTheArrivalInterfaceNorOutOfAnUnknownOne) {
+    Spec s;
+    fp_session v = session_for(s);
+    v.n_egress = 3;
+    v.egress_ifindex[0] = up0_.ifindex;  // the upstream itself: skipped
+    v.egress_ifindex[1] = dn1_.ifindex;
+    v.egress_ifindex[2] = 1;  // lo: no fp_interfaces entry
+    fp_->upsert_session(key_of(s), v);
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(30)).empty());
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).out_packets, 0u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
+    EXPECT_EQ(fp_->if_stats(1).drop_redirect_error, 1u);
+    EXPECT_EQ(fp_->if_stats(1).out_packets, 0u);
+}
+
+TEST_F(FastPathBpf, DoesNotVerifyThePgmChecksum) {
+    // Documented behaviour: verifying needs the whole payload; receivers discard it.
+    Spec s;
+    s.bad_pgm_checksum = true;
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+}
+
+// --- Punts ----------------------------------------------------------------------------------
+
+TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
+    Spec unknown;
+    unknown.gsi = {9, 9, 9, 9, 9, 9};
+    Spec other_port;
+    other_port.sport = 1001;
+    Spec dlr;
+    dlr.gsi = {7, 7, 7, 7, 7, 7};
+    fp_session dlr_session = session_for(dlr);
+    dlr_session.flags = FP_SESSION_PUNT;
+    fp_->upsert_session(key_of(dlr), dlr_session);
+    Spec spoofed_source;
+    spoofed_source.source = ip4(10, 0, 0, 2);
+    Spec other_group;
+    other_group.group = ip4(239, 1, 2, 4);
+    Spec udp_unknown = unknown;
+    udp_unknown.udp = true;
+
+    struct Case {
+        const char* name;
+        Frame frame;
+        IfIndex arrival;
+    };
+    const Case cases[] = {
+        {"unknown GSI", build(unknown), up0_.ifindex},
+        {"unknown source port", build(other_port), up0_.ifindex},
+        {"DLR session", build(dlr), up0_.ifindex},
+        {"wrong interface", build(Spec{}), dn1_.ifindex},
+        {"source mismatch", build(spoofed_source), up0_.ifindex},
+        {"group mismatch", build(other_group), up0_.ifindex},
+        {"UDP, unknown", build(udp_unknown), up0_.ifindex},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        const RunResult r = test_run(*fp_, c.frame, c.arrival);
+        ASSERT_EQ(r.error, 0);
+        EXPECT_EQ(r.verdict, kShot);
+        const auto got = punts(*fp_);
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].ifindex, c.arrival);
+        EXPECT_EQ(got[0].frame, c.frame);
+    }
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).punted_packets, 6u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).punted_packets, 1u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 0u);
+    EXPECT_EQ(fp_->lost_punts(), 0u);
+    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    EXPECT_FALSE(fp_->progress(key_of(dlr)).has_value());
+    expect_nothing_sent();
+}
+
+TEST_F(FastPathBpf, PuntOfAFrameLargerThanThePuntLimitIsCountedLost) {
+    Spec s;
+    s.gsi = {9, 9, 9, 9, 9, 9};
+    s.payload.assign(FP_PUNT_MAX_BYTES, 0xab);
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    EXPECT_TRUE(punts(*fp_).empty());
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).punt_lost_packets, 1u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).punted_packets, 0u);
+}
+
+// --- Everything else passes untouched ----------------------------------------------------
+
+TEST_F(FastPathBpf, PassesHostileAndIneligibleInputUntouched) {
+    struct Case {
+        const char* name;
+        Frame frame;
+        bool counted_as_pgm;  // passed_packets: the program recognised PGM by protocol/port
+    };
+    auto with = [](auto change) {
+        Spec s;
+        change(s);
+        return build(s);
+    };
+    const std::size_t full = build(Spec{}).size();
+    const std::vector<Case> cases = {
+        // BPF_PROG_TEST_RUN refuses an IPv4 frame shorter than Ethernet + 20 bytes: those
+        // go through the wire in TruncatedIpHeadersOnTheWireAreNotTouched.
+        {"other Ethernet type, header only", with([](Spec& s) {
+             s.ethertype = 0x88b5;
+             s.truncate_to = 14;
+         }),
+         false},
+        {"IP total length beyond the frame", with([&](Spec& s) { s.truncate_to = full - 4; }),
+         true},
+        {"IP total length beyond the frame (UDP)", with([&](Spec& s) {
+             s.udp = true;
+             s.truncate_to = full + 8 - 4;
+         }),
+         false},
+        {"truncated PGM header", with([](Spec& s) {
+             s.payload.clear();
+             s.ip_len_delta = -10;  // 14 PGM bytes in the IP packet
+             s.truncate_to = 14 + 20 + 14;
+         }),
+         true},
+        {"ODATA header cut short", with([](Spec& s) {
+             s.payload.clear();
+             s.ip_len_delta = -4;
+         }),
+         true},
+        {"IP options (Router Alert)", with([](Spec& s) {
+             s.ip_options = {0x94, 0x04, 0x00, 0x00};
+         }),
+         true},
+        {"fragment: more fragments", with([](Spec& s) { s.frag = 0x2000; }), true},
+        {"fragment: offset", with([](Spec& s) { s.frag = 0x0010; }), true},
+        {"don't fragment, bad IP header checksum", with([](Spec& s) {
+             s.frag = 0x4000;
+             s.bad_ip_checksum = true;
+         }),
+         true},
+        {"VLAN tag in the frame", with([](Spec& s) { s.vlan = true; }), false},
+        {"UDP to another port", with([](Spec& s) {
+             s.udp = true;
+             s.udp_port = kPort + 1;
+         }),
+         false},
+        {"TCP", with([](Spec& s) { s.protocol = 6; }), false},
+        {"SPM", with([](Spec& s) { s.type = 0x00; }), true},
+        {"POLL", with([](Spec& s) { s.type = 0x01; }), true},
+        {"RDATA", with([](Spec& s) { s.type = 0x05; }), true},
+        {"NAK", with([](Spec& s) { s.type = 0x08; }), true},
+        {"NCF", with([](Spec& s) { s.type = 0x0a; }), true},
+        {"SPMR", with([](Spec& s) { s.type = 0x0c; }), true},
+        {"ODATA type with version bits", with([](Spec& s) { s.type = 0x14; }), true},
+        {"ODATA with OPT_PRESENT", with([](Spec& s) { s.options = 0x01; }), true},
+        {"ODATA with OPT_NETWORK", with([](Spec& s) { s.options = 0x02; }), true},
+        {"ODATA with parity", with([](Spec& s) { s.options = 0x80; }), true},
+        {"ODATA with options (UDP)", with([](Spec& s) {
+             s.udp = true;
+             s.options = 0x01;
+         }),
+         true},
+        {"TSDU length too long", with([](Spec& s) { s.tsdu_delta = 1; }), true},
+        {"TSDU length too short", with([](Spec& s) { s.tsdu_delta = -1; }), true},
+        {"UDP length beyond the IP packet", with([](Spec& s) {
+             s.udp = true;
+             s.udp_len_delta = 1;
+         }),
+         true},
+        {"UDP length under 8", with([](Spec& s) {
+             s.udp = true;
+             s.udp_len_delta = -static_cast<int>(8 + 24 + 10) + 4;
+         }),
+         true},
+        {"IP total length under the header", with([](Spec& s) { s.ip_len_delta = -50; }), true},
+        {"IHL under 5", with([](Spec& s) { s.version_ihl = 0x44; }), true},
+        {"IP version 6 in an IPv4 frame", with([](Spec& s) { s.version_ihl = 0x65; }), false},
+        {"IPv6 Ethernet type", with([](Spec& s) { s.ethertype = 0x86dd; }), false},
+        {"bad IP header checksum", with([](Spec& s) { s.bad_ip_checksum = true; }), true},
+        {"unicast destination", with([](Spec& s) { s.group = ip4(10, 0, 0, 99); }), true},
+        {"unicast destination (UDP)", with([](Spec& s) {
+             s.udp = true;
+             s.group = ip4(10, 0, 0, 99);
+         }),
+         true},
+        {"broadcast destination", with([](Spec& s) { s.group = ip4(255, 255, 255, 255); }), true},
+    };
+    std::uint64_t pgm = 0;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        const RunResult r = test_run(*fp_, c.frame, up0_.ifindex);
+        ASSERT_EQ(r.error, 0) << std::strerror(-r.error);
+        EXPECT_EQ(r.verdict, kOk);
+        EXPECT_EQ(r.out, c.frame);  // untouched
+        if (c.counted_as_pgm) ++pgm;
+        EXPECT_EQ(fp_->if_stats(up0_.ifindex).passed_packets, pgm);
+    }
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+    EXPECT_EQ(in.punt_lost_packets, 0u);
+    EXPECT_EQ(in.drop_ttl, 0u);
+    EXPECT_EQ(in.failopen_packets, 0u);
+    EXPECT_TRUE(punts(*fp_).empty());
+    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    expect_nothing_sent();
+}
+
+// --- Fail-open and disabled ------------------------------------------------------------------
+
+TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
+    go_stale();
+    auto spec = [](auto change) {
+        Spec s;
+        s.gsi = {9, 9, 9, 9, 9, 9};  // unknown TSI: would be punted while fresh
+        change(s);
+        return s;
+    };
+    const Spec forwarded_specs[] = {
+        spec([](Spec&) {}),
+        spec([](Spec& s) { s.type = 0x00; }),  // SPM
+        spec([](Spec& s) {
+            s.ip_options = {0x94, 0x04, 0x00, 0x00};
+        }),  // Router Alert
+        spec([](Spec& s) { s.udp = true; }),
+        spec([](Spec& s) { s.options = 0x01; }),
+        spec([](Spec& s) { s.gsi = {1, 2, 3, 4, 5, 6}; }),  // a known session: same
+    };
+    std::uint64_t bytes = 0;
+    for (const Spec& s : forwarded_specs) {
+        const RunResult r = test_run(*fp_, build(s), up0_.ifindex);
+        ASSERT_EQ(r.error, 0);
+        EXPECT_EQ(r.verdict, kShot);
+        const auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));
+        const auto got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+        ASSERT_EQ(got1.size(), 1u);
+        ASSERT_EQ(got2.size(), 1u);
+        EXPECT_EQ(got1[0], forwarded(s, dn1_.mac));
+        EXPECT_EQ(got2[0], forwarded(s, dn2_.mac));
+        EXPECT_TRUE(ip_checksum_ok(got1[0]));
+        bytes += ip_bytes(s);
+    }
+    EXPECT_TRUE(on_up0p_->received(0, std::chrono::milliseconds(20)).empty());
+    fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.failopen_packets, 6u);
+    EXPECT_EQ(in.in_forwarded_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+    EXPECT_EQ(in.out_packets, 0u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 6u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_bytes, bytes);
+    EXPECT_TRUE(punts(*fp_).empty());
+    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+
+    // Arriving on a member interface: out of the others, the upstream included.
+    const Spec from_dn1 = spec([](Spec&) {});
+    EXPECT_EQ(test_run(*fp_, build(from_dn1), dn1_.ifindex).verdict, kShot);
+    const auto back = on_up0p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_EQ(back[0], forwarded(from_dn1, up0_.mac));
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(20)).empty());
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).failopen_packets, 1u);
+
+    // Passed: another group, not PGM, fragments; dropped: TTL 1.
+    const Frame passed[] = {
+        build(spec([](Spec& s) { s.group = ip4(239, 9, 9, 9); })),
+        build(spec([](Spec& s) {
+            s.udp = true;
+            s.udp_port = kPort + 1;
+        })),
+        build(spec([](Spec& s) { s.frag = 0x2000; })),
+        build(spec([](Spec& s) { s.bad_ip_checksum = true; })),
+    };
+    for (const Frame& f : passed) {
+        const RunResult r = test_run(*fp_, f, up0_.ifindex);
+        EXPECT_EQ(r.verdict, kOk);
+        EXPECT_EQ(r.out, f);
+    }
+    EXPECT_EQ(test_run(*fp_, build(spec([](Spec& s) { s.ttl = 1; })), up0_.ifindex).verdict, kShot);
+    in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.passed_packets, 3u);  // the non-PGM UDP is not counted
+    EXPECT_EQ(in.drop_ttl, 1u);
+    EXPECT_EQ(in.failopen_packets, 6u);
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
+}
+
+TEST_F(FastPathBpf, HeartbeatGoingStaleTurnsPuntsIntoFailOpen) {
+    go_stale();
+    fp_->set_stale_after(300'000'000);  // 300 ms
+    fp_->heartbeat(monotonic_ns());
+    Spec unknown;
+    unknown.gsi = {9, 9, 9, 9, 9, 9};
+    EXPECT_EQ(test_run(*fp_, build(unknown), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(punts(*fp_).size(), 1u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).failopen_packets, 0u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_EQ(test_run(*fp_, build(unknown), up0_.ifindex).verdict, kShot);
+    EXPECT_TRUE(punts(*fp_).empty());
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).failopen_packets, 1u);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    // A new heartbeat: back to the fast path.
+    fp_->heartbeat(monotonic_ns());
+    EXPECT_EQ(test_run(*fp_, build(unknown), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(punts(*fp_).size(), 1u);
+}
+
+TEST_F(FastPathBpf, DisabledPassesEverythingAndCountsNothing) {
+    fp_->set_enabled(false);
+    Spec unknown;
+    unknown.gsi = {9, 9, 9, 9, 9, 9};
+    for (int stale = 0; stale < 2; ++stale) {
+        if (stale) go_stale();
+        for (const Frame& f : {build(Spec{}), build(unknown)}) {
+            const RunResult r = test_run(*fp_, f, up0_.ifindex);
+            ASSERT_EQ(r.error, 0);
+            EXPECT_EQ(r.verdict, kOk);
+            EXPECT_EQ(r.out, f);
+        }
+    }
+    for (const Link* link : {&up0_, &dn1_, &dn2_}) {
+        EXPECT_TRUE(all_zero(fp_->if_stats(link->ifindex))) << link->name;
+    }
+    EXPECT_TRUE(punts(*fp_).empty());
+    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    expect_nothing_sent();
+}
+
+// --- The real ingress path -------------------------------------------------------------------
+
+TEST_F(FastPathBpf, OnTheWireSwitchesUntaggedButNotVlanTaggedFrames) {
+    // BPF_PROG_TEST_RUN cannot set skb->vlan_present: this goes through the attached tc
+    // filter. The kernel moves the 802.1Q tag into the skb (skb_vlan_untag) before tc
+    // ingress, so the program sees an IPv4 frame with vlan_present set.
+    Spec tagged;
+    tagged.vlan = true;
+    on_up0p_->send(build(tagged));
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(200)).empty());
+    fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, 0u);
+    EXPECT_EQ(in.passed_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+
+    on_up0p_->send(build(Spec{}));
+    const auto got = on_dn1p_->received(1, std::chrono::milliseconds(1000));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], forwarded(Spec{}, dn1_.mac));
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(1000)).size(), 1u);
+    in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, 1u);
+}
+
+TEST_F(FastPathBpf, TruncatedIpHeadersOnTheWireAreNotTouched) {
+    // Frames BPF_PROG_TEST_RUN will not take, sent into the attached filter: an IPv4
+    // Ethernet type with no IP header at all, and with 12 of its 20 bytes.
+    for (std::size_t size : {std::size_t{14}, std::size_t{14 + 12}}) {
+        Spec s;
+        s.truncate_to = size;
+        on_up0p_->send(build(s));
+    }
+    // Then a good one, which must come out: the filter was there all along.
+    on_up0p_->send(build(Spec{}));
+    const auto got = on_dn1p_->received(1, std::chrono::milliseconds(1000));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], forwarded(Spec{}, dn1_.mac));
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, 1u);
+    EXPECT_EQ(in.passed_packets, 0u);  // not recognisable as PGM: not counted
+    EXPECT_EQ(in.punted_packets + in.punt_lost_packets + in.drop_ttl + in.failopen_packets, 0u);
+    EXPECT_TRUE(punts(*fp_).empty());
+}
+
+TEST_F(FastPathBpf, ALeftBehindProgramFailsOpenUntilANewOneReplacesIt) {
+    std::uint32_t old_id = 0;
+    {
+        FastPath old(FastPathOptions{{kPort}, 1'000'000});
+        old.attach(up0_.ifindex, up0_.mac);  // replaces fp_'s filter
+        old.attach(dn1_.ifindex, dn1_.mac);
+        fp_group g{};
+        g.n_ifindex = 1;
+        g.ifindex[0] = dn1_.ifindex;
+        old.upsert_group(htonl(Spec{}.group), g);
+        old.heartbeat(monotonic_ns());
+        old.set_enabled(true);
+        old_id = old.ids().program;
+        old.set_leave_attached(true);
+    }  // "pgmd was killed"
+    int err = 0;
+    EXPECT_EQ(query_filter(up0_.ifindex, err), old_id);
+    EXPECT_EQ(err, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // stale
+    on_up0p_->send(build(Spec{}));
+    const auto got = on_dn1p_->received(1, std::chrono::milliseconds(1000));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], forwarded(Spec{}, dn1_.mac));
+
+    // The restarted pgmd takes over at the same handle/priority.
+    fp_->attach(up0_.ifindex, up0_.mac);
+    fp_->attach(dn1_.ifindex, dn1_.mac);
+    EXPECT_EQ(query_filter(up0_.ifindex, err), fp_->ids().program);
+    EXPECT_EQ(query_filter(dn1_.ifindex, err), fp_->ids().program);
+    on_up0p_->send(build(Spec{}));
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(1000)).size(), 1u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
+}
+
+TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
+    int err = 0;
+    EXPECT_EQ(query_filter(dn2_.ifindex, err), fp_->ids().program);
+    EXPECT_EQ(err, 0);
+    EXPECT_TRUE(fp_->attached(dn2_.ifindex));
+    fp_->detach(dn2_.ifindex);
+    EXPECT_FALSE(fp_->attached(dn2_.ifindex));
+    // No filter left at pgmd's priority: the kernel finds no such chain.
+    EXPECT_EQ(query_filter(dn2_.ifindex, err), 0u);
+    EXPECT_NE(err, 0);
+    // Without its fp_interfaces entry, dn2 gets no copy (counted), dn1 still does.
+    EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).drop_redirect_error, 1u);
+    fp_->detach(dn2_.ifindex);  // twice: fine
+}
+
+TEST_F(FastPathBpf, DestructorDetachesUnlessLeftAttached) {
+    fp_.reset();
+    int err = 0;
+    for (const Link* link : {&up0_, &dn1_, &dn2_}) {
+        EXPECT_EQ(query_filter(link->ifindex, err), 0u) << link->name;
+        EXPECT_NE(err, 0) << link->name;
+    }
+    // Left attached: the filter (and the program) outlive the FastPath.
+    std::uint32_t id = 0;
+    {
+        FastPath left(FastPathOptions{{kPort}, 1'000'000});
+        left.attach(dn2_.ifindex, dn2_.mac);
+        left.set_leave_attached(true);
+        id = left.ids().program;
+    }
+    EXPECT_EQ(query_filter(dn2_.ifindex, err), id);
+    EXPECT_EQ(err, 0);
+    FastPath cleanup(FastPathOptions{{kPort}, 1'000'000});
+    cleanup.attach(dn2_.ifindex, dn2_.mac);
+    cleanup.detach(dn2_.ifindex);
+    EXPECT_EQ(query_filter(dn2_.ifindex, err), 0u);
+}
+
+// --- Loader ---------------------------------------------------------------------------------
+
+TEST_F(FastPathBpf, IdsNameTheProgramAndEveryAbiMap) {
+    const FastPath::Ids ids = fp_->ids();
+    EXPECT_NE(ids.program, 0u);
+    int err = 0;
+    EXPECT_EQ(query_filter(up0_.ifindex, err), ids.program);
+    std::set<std::string> names;
+    for (const auto& [name, id] : ids.maps) {
+        EXPECT_NE(id, 0u) << name;
+        names.insert(name);
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"fp_config", "fp_sessions", "fp_progress", "fp_groups",
+                                            "fp_interfaces", "fp_if_stats", "fp_punts"}));
+}
+
+TEST_F(FastPathBpf, ProbeSucceedsAndBadSettingsAreRefused) {
+    EXPECT_EQ(FastPath::probe(), "");
+    EXPECT_GE(fp_->punt_fd(), 0);
+    const std::vector<std::uint16_t> five = {1, 2, 3, 4, 5};
+    EXPECT_THROW(fp_->set_udp_ports(five), FastPathError);
+    fp_session v = session_for(Spec{});
+    v.n_egress = FP_MAX_EGRESS + 1;
+    EXPECT_THROW(fp_->upsert_session(key_of(Spec{}), v), FastPathError);
+    EXPECT_THROW(fp_->attach(0x7fffffff, Mac{}), FastPathError);
+    EXPECT_FALSE(fp_->attached(0x7fffffff));
+}
+
+}  // namespace

@@ -1,0 +1,434 @@
+// DOC: The kernel fast path's forwarding table (dataplane/fastpath_table.h): which sessions
+// are installed and with what (a table of cases, one session each), the key and addresses as
+// the program reads them, the fail-open groups map, the diff pgmd applies (only what changed,
+// in key order), and the table built from a live router core and its environment.
+#include "dataplane/fastpath_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/spec.h"
+#include "router/environment.h"
+#include "router/router.h"
+
+namespace pgm::dataplane {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Nla kSource = *Nla::parse("10.0.0.1");
+const Nla kGroup = *Nla::parse("239.1.2.3");
+const Nla kGroupB = *Nla::parse("239.9.9.9");
+
+Tsi tsi(std::uint8_t n) {
+    return Tsi{Gsi{{0x0a, 0x0b, 0x0c, 0x0d, 0x0e, n}}, static_cast<std::uint16_t>(1000 + n)};
+}
+
+router::Session session(const Nla& source, const Nla& group, IfIndex upstream) {
+    router::Session s;
+    s.source = source;
+    s.group = group;
+    s.upstream_interface = upstream;
+    return s;
+}
+
+std::vector<IfIndex> egress_of(const fp_session& v) {
+    return {v.egress_ifindex, v.egress_ifindex + v.n_egress};
+}
+std::vector<IfIndex> ifindexes_of(const fp_group& g) {
+    return {g.ifindex, g.ifindex + g.n_ifindex};
+}
+
+std::vector<IfIndex> range(IfIndex first, IfIndex last) {
+    std::vector<IfIndex> r;
+    for (IfIndex i = first; i <= last; ++i)
+        r.push_back(i);
+    return r;
+}
+std::set<IfIndex> range_set(IfIndex first, IfIndex last) {
+    const std::vector<IfIndex> r = range(first, last);
+    return {r.begin(), r.end()};
+}
+
+// Membership per group, the same for every source.
+struct Members {
+    std::map<std::string, std::vector<IfIndex>> by_group;
+    void operator()(const Nla&, const Nla& group, std::vector<IfIndex>& out) const {
+        auto it = by_group.find(group.to_string());
+        out = it == by_group.end() ? std::vector<IfIndex>{} : it->second;
+    }
+};
+
+// --- One session, installed or not -------------------------------------------------------------
+
+struct Case {
+    const char* name;
+    Nla source = kSource;
+    Nla group = kGroup;
+    IfIndex upstream = 1;
+    std::vector<IfIndex> members = {};
+    std::set<IfIndex> attached = {};
+    bool dlr_cache = false;  // in Router::dlr_sessions()
+    bool dlr_scope = false;  // covered by the DLR configuration
+    // Expected: skipped for this reason, else installed with these flags and egress.
+    std::optional<FastPathSkip> skip = std::nullopt;
+    std::uint32_t flags = 0;
+    std::vector<IfIndex> egress = {};
+};
+
+std::vector<Case> cases() {
+    const Nla v6_source = *Nla::parse("2001:db8::1");
+    const Nla v6_group = *Nla::parse("ff3e::8000:1");
+    return {
+        {.name = "known session with members",
+         .members = {1, 2, 3},
+         .attached = {1, 2, 3, 4},
+         .egress = {2, 3}},
+        {.name = "members out of order and repeated",
+         .members = {3, 2, 3, 1},
+         .attached = {1, 2, 3},
+         .egress = {2, 3}},
+        // Router::on_odata sends ODATA with no members nowhere, after counting it: so does the
+        // kernel with an empty egress list.
+        {.name = "no members: installed, nothing to forward",
+         .members = {},
+         .attached = {1, 2},
+         .egress = {}},
+        {.name = "members only upstream", .members = {1}, .attached = {1, 2}, .egress = {}},
+        {.name = "upstream not attached",
+         .members = {2, 3},
+         .attached = {2, 3},
+         .skip = FastPathSkip::UpstreamNotAttached},
+        {.name = "an egress interface not attached",
+         .members = {1, 2, 3},
+         .attached = {1, 2},
+         .skip = FastPathSkip::EgressNotAttached},
+        {.name = "too many egress interfaces",
+         .members = range(2, 2 + FP_MAX_EGRESS),
+         .attached = range_set(1, 2 + FP_MAX_EGRESS),
+         .skip = FastPathSkip::TooManyEgress},
+        {.name = "exactly FP_MAX_EGRESS egress interfaces",
+         .members = range(1, 1 + FP_MAX_EGRESS),
+         .attached = range_set(1, 1 + FP_MAX_EGRESS),
+         .egress = range(2, 1 + FP_MAX_EGRESS)},
+        {.name = "DLR session: punted",
+         .members = {1, 2},
+         .attached = {1, 2},
+         .dlr_cache = true,
+         .flags = FP_SESSION_PUNT},
+        {.name = "DLR session whose upstream is not attached: punted",
+         .members = {2},
+         .attached = {2},
+         .dlr_cache = true,
+         .flags = FP_SESSION_PUNT},
+        // Its cache is made from its first ODATA, which must therefore reach the core.
+        {.name = "in a DLR scope, no cache yet: punted",
+         .members = {1, 2},
+         .attached = {1, 2},
+         .dlr_scope = true,
+         .flags = FP_SESSION_PUNT},
+        {.name = "IPv6 session",
+         .source = v6_source,
+         .group = v6_group,
+         .members = {2},
+         .attached = {1, 2},
+         .skip = FastPathSkip::NotIpv4},
+        {.name = "IPv6 DLR session: not installed either",
+         .source = v6_source,
+         .group = v6_group,
+         .members = {2},
+         .attached = {1, 2},
+         .dlr_cache = true,
+         .skip = FastPathSkip::NotIpv4},
+        {.name = "group not multicast",
+         .group = *Nla::parse("10.9.9.9"),
+         .members = {2},
+         .attached = {1, 2},
+         .skip = FastPathSkip::NotIpv4},
+    };
+}
+
+TEST(FastPathTable, SessionCases) {
+    for (const Case& c : cases()) {
+        SCOPED_TRACE(c.name);
+        std::unordered_map<Tsi, router::Session> sessions{
+            {tsi(1), session(c.source, c.group, c.upstream)}};
+        std::unordered_map<Tsi, router::DlrSession> dlr;
+        if (c.dlr_cache) dlr.try_emplace(tsi(1));
+        router::DlrConfig dlr_config;
+        if (c.dlr_scope) {
+            router::DlrScope scope;
+            scope.group = *Nla::parse("239.1.0.0");
+            scope.prefix_length = 16;
+            dlr_config.scopes.push_back(scope);
+        }
+        Members members;
+        members.by_group[c.group.to_string()] = c.members;
+
+        FastPathInputs in;
+        in.sessions = &sessions;
+        in.dlr_sessions = &dlr;
+        in.dlr = &dlr_config;
+        in.group_members = members;
+        in.attached = c.attached;
+        std::vector<SkippedSession> skipped;
+        const FastPathTable t = build_fastpath_table(in, &skipped);
+
+        if (c.skip) {
+            EXPECT_TRUE(t.sessions.empty());
+            ASSERT_EQ(skipped.size(), 1u);
+            EXPECT_EQ(skipped[0].tsi, tsi(1));
+            EXPECT_EQ(skipped[0].why, *c.skip) << name(skipped[0].why);
+            continue;
+        }
+        EXPECT_TRUE(skipped.empty());
+        ASSERT_EQ(t.sessions.size(), 1u);
+        const auto& [key, v] = *t.sessions.begin();
+        EXPECT_EQ(tsi_of(key), tsi(1));
+        EXPECT_EQ(v.flags, c.flags);
+        EXPECT_EQ(v.upstream_ifindex, c.upstream);
+        EXPECT_EQ(egress_of(v), c.egress);
+        // Unused slots are zero: equal tables compare equal as bytes.
+        for (std::size_t i = v.n_egress; i < FP_MAX_EGRESS; ++i)
+            EXPECT_EQ(v.egress_ifindex[i], 0u);
+    }
+}
+
+// --- Keys and addresses as the program reads them ------------------------------------------
+
+TEST(FastPathTable, KeyAndAddressesAreInNetworkOrder) {
+    const fp_session_key k = fastpath_key(tsi(7));  // GSI 0a0b0c0d0e07, port 1007 = 0x03EF
+    std::uint8_t bytes[sizeof k];
+    std::memcpy(bytes, &k, sizeof k);
+    const std::uint8_t wire[] = {0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x07, 0x03, 0xEF};
+    EXPECT_EQ(std::memcmp(bytes, wire, sizeof wire), 0);
+    EXPECT_EQ(tsi_of(k), tsi(7));
+
+    std::unordered_map<Tsi, router::Session> sessions{{tsi(7), session(kSource, kGroup, 1)}};
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = Members{};
+    in.attached = {1};
+    const fp_session& v = build_fastpath_table(in).sessions.begin()->second;
+    std::uint8_t source[4], group[4];
+    std::memcpy(source, &v.source, 4);
+    std::memcpy(group, &v.group, 4);
+    EXPECT_EQ((std::vector<std::uint8_t>(source, source + 4)),
+              (std::vector<std::uint8_t>{10, 0, 0, 1}));
+    EXPECT_EQ((std::vector<std::uint8_t>(group, group + 4)),
+              (std::vector<std::uint8_t>{239, 1, 2, 3}));
+}
+
+// --- Fail-open groups ----------------------------------------------------------------------
+
+std::uint32_t wire(const Nla& a) {
+    std::uint32_t v;
+    std::memcpy(&v, a.address().data(), 4);
+    return v;
+}
+
+TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
+    // Session group: members 1 (its upstream: kept, the program skips the arrival interface
+    // itself), 2 and 5 (not attached: left out). kGroupB: configured, no session. A group with
+    // members only where nothing is attached, and an IPv6 one, are not listed.
+    std::unordered_map<Tsi, router::Session> sessions{{tsi(1), session(kSource, kGroup, 1)}};
+    Members members;
+    members.by_group[kGroup.to_string()] = {5, 2, 1};
+    const std::vector<GroupMembers> groups = {
+        {kGroup, {3}},  // the same group also configured on 3: merged
+        {kGroupB, {4, 2}},
+        {*Nla::parse("239.7.7.7"), {5}},
+        {*Nla::parse("ff3e::1"), {2}},
+        {*Nla::parse("10.1.1.1"), {2}},
+    };
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = members;
+    in.attached = {1, 2, 3, 4};
+    in.groups = groups;
+    std::vector<SkippedSession> skipped;
+    const FastPathTable t = build_fastpath_table(in, &skipped);
+
+    ASSERT_EQ(skipped.size(), 1u);  // egress 5 is not attached: pgmd forwards the session
+    EXPECT_EQ(skipped[0].why, FastPathSkip::EgressNotAttached);
+    ASSERT_EQ(t.groups.size(), 2u);
+    EXPECT_EQ(ifindexes_of(t.groups.at(wire(kGroup))), (std::vector<IfIndex>{1, 2, 3}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(wire(kGroupB))), (std::vector<IfIndex>{2, 4}));
+}
+
+TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
+    const std::vector<IfIndex> all = range(1, FP_MAX_EGRESS + 4);
+    const std::vector<GroupMembers> groups = {{kGroupB, {all.rbegin(), all.rend()}}};
+    FastPathInputs in;
+    in.attached = {all.begin(), all.end()};
+    in.groups = groups;
+    const FastPathTable t = build_fastpath_table(in);
+    ASSERT_EQ(t.groups.size(), 1u);
+    EXPECT_EQ(ifindexes_of(t.groups.begin()->second), range(1, FP_MAX_EGRESS));
+}
+
+// --- Diffs --------------------------------------------------------------------------------------
+
+class FastPathDiffTest : public ::testing::Test {
+  protected:
+    FastPathDiffTest() {
+        sessions[tsi(1)] = session(kSource, kGroup, 1);
+        sessions[tsi(2)] = session(kSource, kGroupB, 1);
+        members.by_group[kGroup.to_string()] = {1, 2};
+        members.by_group[kGroupB.to_string()] = {3};
+    }
+    FastPathTable table() {
+        FastPathInputs in;
+        in.sessions = &sessions;
+        in.dlr_sessions = &dlr;
+        in.group_members = members;
+        in.attached = {1, 2, 3, 4};
+        in.groups = groups;
+        return build_fastpath_table(in);
+    }
+
+    std::unordered_map<Tsi, router::Session> sessions;
+    std::unordered_map<Tsi, router::DlrSession> dlr;
+    Members members;
+    std::vector<GroupMembers> groups;
+};
+
+TEST_F(FastPathDiffTest, SameInputsSameTableEmptyDiff) {
+    const FastPathTable a = table(), b = table();
+    EXPECT_TRUE(a == b);
+    EXPECT_TRUE(diff(a, b).empty());
+    // From nothing: everything is an upsert, in key order.
+    const FastPathDiff d = diff({}, a);
+    ASSERT_EQ(d.session_upserts.size(), 2u);
+    EXPECT_EQ(tsi_of(d.session_upserts[0].first), tsi(1));
+    EXPECT_EQ(tsi_of(d.session_upserts[1].first), tsi(2));
+    EXPECT_EQ(d.group_upserts.size(), 2u);
+    EXPECT_TRUE(d.session_erasures.empty());
+    EXPECT_TRUE(d.group_erasures.empty());
+}
+
+TEST_F(FastPathDiffTest, MembershipChangeUpsertsOnlyThatSession) {
+    const FastPathTable before = table();
+    members.by_group[kGroupB.to_string()] = {3, 4};
+    const FastPathTable after = table();
+    EXPECT_FALSE(before == after);
+    const FastPathDiff d = diff(before, after);
+    ASSERT_EQ(d.session_upserts.size(), 1u);
+    EXPECT_EQ(tsi_of(d.session_upserts[0].first), tsi(2));
+    EXPECT_EQ(egress_of(d.session_upserts[0].second), (std::vector<IfIndex>{3, 4}));
+    EXPECT_TRUE(d.session_erasures.empty());
+    ASSERT_EQ(d.group_upserts.size(), 1u);
+    EXPECT_EQ(d.group_upserts[0].first, wire(kGroupB));
+    EXPECT_TRUE(d.group_erasures.empty());
+}
+
+TEST_F(FastPathDiffTest, SessionGoneIsErased) {
+    const FastPathTable before = table();
+    sessions.erase(tsi(2));
+    const FastPathDiff d = diff(before, table());
+    EXPECT_TRUE(d.session_upserts.empty());
+    ASSERT_EQ(d.session_erasures.size(), 1u);
+    EXPECT_EQ(tsi_of(d.session_erasures[0]), tsi(2));
+    // Its group had members only through it.
+    EXPECT_EQ(d.group_erasures, (std::vector<std::uint32_t>{wire(kGroupB)}));
+    EXPECT_TRUE(d.group_upserts.empty());
+}
+
+TEST_F(FastPathDiffTest, BecomingADlrSessionRewritesItAsPunted) {
+    const FastPathTable before = table();
+    dlr.try_emplace(tsi(1));
+    const FastPathDiff d = diff(before, table());
+    ASSERT_EQ(d.session_upserts.size(), 1u);
+    EXPECT_EQ(d.session_upserts[0].second.flags, FP_SESSION_PUNT);
+    EXPECT_TRUE(d.group_upserts.empty() && d.group_erasures.empty());
+}
+
+TEST_F(FastPathDiffTest, ConfiguredGroupKeepsTheEntryWhenTheSessionGoes) {
+    groups.push_back({kGroupB, {3}});
+    const FastPathTable before = table();
+    sessions.erase(tsi(2));
+    const FastPathDiff d = diff(before, table());
+    EXPECT_EQ(d.session_erasures.size(), 1u);
+    EXPECT_TRUE(d.group_erasures.empty());
+    EXPECT_TRUE(d.group_upserts.empty());
+}
+
+TEST_F(FastPathDiffTest, ChangesComeInKeyOrder) {
+    const FastPathTable before = table();
+    sessions.erase(tsi(1));
+    sessions.erase(tsi(2));
+    for (std::uint8_t n : {9, 3, 7, 5})
+        sessions[tsi(n)] = session(kSource, kGroup, 1);
+    const FastPathDiff d = diff(before, table());
+    std::vector<Tsi> upserted, erased;
+    for (const auto& [k, v] : d.session_upserts)
+        upserted.push_back(tsi_of(k));
+    for (const auto& k : d.session_erasures)
+        erased.push_back(tsi_of(k));
+    EXPECT_EQ(upserted, (std::vector<Tsi>{tsi(3), tsi(5), tsi(7), tsi(9)}));
+    EXPECT_EQ(erased, (std::vector<Tsi>{tsi(1), tsi(2)}));
+}
+
+// --- From the router core ------------------------------------------------------------------
+
+// up (1) towards the source, down (2) with members.
+class TwoInterfaces : public router::Environment {
+  public:
+    std::optional<Nla> interface_address(IfIndex ifindex, Nla::Family) const override {
+        return ifindex == 1 ? Nla::parse("10.0.0.2") : Nla::parse("10.1.0.1");
+    }
+    std::optional<IfIndex> route_interface(const Nla& address) const override {
+        return (address.ipv4_host_order() >> 8) == 0x0a0000 ? 1 : 2;
+    }
+    void group_members(const Nla&, const Nla&, std::vector<IfIndex>& out) const override {
+        out = {1, 2};
+    }
+};
+
+TEST(FastPathTable, BuiltFromTheRouterCore) {
+    TwoInterfaces env;
+    router::RouterConfig config;
+    router::DlrScope scope;
+    scope.group = *Nla::parse("239.2.0.0");
+    scope.prefix_length = 16;
+    config.dlr.scopes.push_back(scope);
+    router::Router core(config, env);
+    Output out;
+    // Two sessions by their SPMs: one in the DLR scope.
+    for (const Nla& group : {kGroup, *Nla::parse("239.2.0.1")}) {
+        const Tsi id = group == kGroup ? tsi(1) : tsi(2);
+        PacketSpec spm;
+        spm.type = PacketType::Spm;
+        spm.source_port = id.source_port;
+        spm.destination_port = 7500;
+        spm.gsi = id.gsi;
+        spm.fields = SpmFields{Sqn(1), Sqn(1), Sqn(10), kSource, 0};
+        const auto bytes = build(spm);
+        ASSERT_TRUE(bytes);
+        Arrival a;
+        a.ifindex = 1;
+        a.ip.source = kSource;
+        a.ip.destination = group;
+        a.ip.ttl = 16;
+        core.on_packet(a, Bytes(bytes->data(), bytes->size()), Time{} + 1s, out);
+    }
+    ASSERT_EQ(core.sessions().size(), 2u);
+
+    const FastPathTable t = build_fastpath_table(core, env, {1, 2}, {});
+    ASSERT_EQ(t.sessions.size(), 2u);
+    const fp_session& plain = t.sessions.at(fastpath_key(tsi(1)));
+    EXPECT_EQ(plain.flags, 0u);
+    EXPECT_EQ(egress_of(plain), (std::vector<IfIndex>{2}));
+    EXPECT_EQ(t.sessions.at(fastpath_key(tsi(2))).flags, FP_SESSION_PUNT);
+    EXPECT_EQ(t.groups.size(), 2u);
+}
+
+}  // namespace
+}  // namespace pgm::dataplane
