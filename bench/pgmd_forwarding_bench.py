@@ -20,8 +20,11 @@ stopped after every measurement):
                  where the kernel has CONFIG_IP_MROUTE (/proc/net/ip_mr_vif); elsewhere the
                  bench prints "mroute: skipped: no multicast routing in this kernel" (also
                  in the markdown) and measures the rest.
-  pgmd           --pgmd: pgmd serving r0 and r1..rN, static-groups = 239.192.0.1 on each
-                 rI, no IGMP querier.
+  pgmd_fast      --pgmd with its kernel fast path ([dataplane] fast-path = on, D31): pgmd
+                 serving r0 and r1..rN, static-groups = 239.192.0.1 on each rI, no IGMP
+                 querier; the eBPF program forwards the ODATA, pgmd sees the SPMs only.
+  pgmd           the same pgmd on its user-space path ([dataplane] fast-path = off): every
+                 ODATA captured by pgmd and sent again from a raw socket.
   pgmd_baseline  --pgmd-baseline: a second pgmd binary (e.g. built before a change), same
                  configuration; added to any list when the option is given.
   none           nothing forwards: the sender's own cost and top rate (to subtract from the
@@ -75,7 +78,7 @@ The ratios are against the best kernel baseline of the same run (the one with th
 peak delivered rate; the markdown says which), and against every kernel baseline.
 
 Usage (root): pgmd_forwarding_bench.py --pgmd build/cli/pgmd [--pgmd-baseline OLD_PGMD]
-              [--forwarders auto|fanout,mroute,pgmd,pgmd_baseline,none|kernel,...]
+              [--forwarders auto|fanout,mroute,pgmd_fast,pgmd,pgmd_baseline,none|kernel,...]
               [--downstream 1|3] [--rates 50000,100000,0] [--seconds 3] [--rounds 3]
               [--markdown] [--keep-tmp]
 Prints one JSON line per measurement and, with --markdown, what was measured (baselines,
@@ -376,7 +379,7 @@ class Pgmd(Forwarder):
             raise Failure(f"{self.name} exited {rc} on SIGTERM:\n" + lab.text(self.log)[-2000:])
 
 
-ORDER = ("fanout", "mroute", "pgmd", "pgmd_baseline", "none")
+ORDER = ("fanout", "mroute", "pgmd_fast", "pgmd", "pgmd_baseline", "none")
 
 
 def catalogue(a, topo, multicast_routing):
@@ -392,7 +395,16 @@ def catalogue(a, topo, multicast_routing):
         c["mroute"] = KernelBaseline("mroute", kind, label, topo)
     else:
         c["mroute"] = "skipped: no multicast routing in this kernel"
-    c["pgmd"] = Pgmd("pgmd", a.pgmd, topo) if a.pgmd else "skipped: no --pgmd given"
+    if a.pgmd:
+        # The kernel fast path (D31) and the user-space path, both asked for explicitly so
+        # that neither falls back to the other unnoticed.
+        c["pgmd_fast"] = Pgmd("pgmd_fast", a.pgmd, topo,
+                              label=f"pgmd, kernel fast path ({a.pgmd})",
+                              extra_conf="[dataplane]\nfast-path = on\n")
+        c["pgmd"] = Pgmd("pgmd", a.pgmd, topo, label=f"pgmd, user space ({a.pgmd})",
+                         extra_conf="[dataplane]\nfast-path = off\n")
+    else:
+        c["pgmd_fast"] = c["pgmd"] = "skipped: no --pgmd given"
     c["pgmd_baseline"] = (Pgmd("pgmd_baseline", a.pgmd_baseline, topo) if a.pgmd_baseline
                           else "skipped: no --pgmd-baseline given")
     c["none"] = NoForwarder()
@@ -588,8 +600,8 @@ def main():
     if unknown:
         ap.error(f"unknown forwarder(s) {', '.join(unknown)} (one of auto, kernel, "
                  f"{', '.join(ORDER)})")
-    if "pgmd" in names and not a.pgmd:
-        ap.error("--pgmd is required (or leave pgmd out of --forwarders)")
+    if ("pgmd" in names or "pgmd_fast" in names) and not a.pgmd:
+        ap.error("--pgmd is required (or leave pgmd and pgmd_fast out of --forwarders)")
     for opt in ("pgmd", "pgmd_baseline"):
         path = getattr(a, opt)
         if path:

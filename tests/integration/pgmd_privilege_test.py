@@ -21,7 +21,9 @@ unprivileged pgmd can remove them at exit.
      and `clear counters` succeeds; the outsider cannot connect (pgmctl exit 4, permission
      denied: the kernel checks the socket file's mode);
    * still able to do its job with only those capabilities: dn1 down and up again, pgmd
-     stops and starts serving it (capture and sockets reopened after the drop);
+     stops and starts serving it (capture and sockets reopened after the drop); with the
+     kernel fast path (unless PGMD_FAST_PATH=off), `show fastpath` has it attached to dn1
+     again (the program was loaded as root; re-attaching needs CAP_NET_ADMIN only);
    * SIGTERM: exit 0, socket and pid file removed;
    * every call that creates, writes, renames, removes or re-owns a path (open for writing,
      mkdir, rename, unlink, chmod, chown, bind of a UNIX socket...) names a path in RUN.
@@ -36,6 +38,7 @@ not work under ptrace") and turns the exit status into an abort. Step 2 keeps it
 Exit status 0 pass, 1 fail, 77 skipped (not root or a tool missing).
 """
 import grp
+import json
 import os
 import pwd
 import re
@@ -254,6 +257,18 @@ def run(args, lab):
     lab.pgmd_link_up("pgmd", "rtr", "dn1")
     if "cannot" in lab.text("pgmd").split("running as", 1)[1]:
         problems.append("pgmd reported an error after dropping root:\n" + lab.text("pgmd")[-1500:])
+    # The kernel fast path (loaded as root before the drop) is attached to dn1 again with
+    # CAP_NET_ADMIN alone, and its maps are still written (fd-based, no capability).
+    if os.environ.get("PGMD_FAST_PATH", "auto") != "off":
+        r = pgmctl_as(args, as_member, sock, "show", "fastpath")
+        try:
+            fp = json.loads(r.stdout)
+            modes = {i["name"]: i["mode"] for i in fp["interfaces"]}
+        except (ValueError, KeyError, TypeError):
+            fp, modes = None, {}
+        if fp is None or fp.get("mode") != "kernel" or modes.get("dn1") != "kernel":
+            problems.append(f"after dropping root and a flap of dn1 the fast path is not "
+                            f"attached to it: {r.stdout.strip()[:400]} {r.stderr.strip()}")
 
     rc = stop_pgmd(lab, "pgmd", pid)
     if rc != 0:
