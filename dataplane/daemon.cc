@@ -245,6 +245,17 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
     const auto address = netlink_->ipv4_address(ifindex);
     membership_.add_interface(ifindex, address, ic.igmp_querier, ic.static_groups,
                               EventLoop::now());
+    // Members a previous pgmd had learnt (its program, taken over just now, listed them):
+    // as if they had just reported, so that the ODATA keeps reaching them while the new
+    // querier asks again; they expire as any learnt membership does if nobody answers.
+    for (const Nla& group : fast_path_->inherited_members(ifindex)) {
+        IgmpMessage join;
+        join.kind = IgmpMessage::Kind::Join;
+        join.group = group;
+        membership_.on_igmp(ifindex, join, EventLoop::now(), queries_);
+        log::info(ic.name + ": members of " + group.to_string() +
+                  " kept from the previous pgmd's fast path");
+    }
     membership_changed();
     for (const std::string& e : joins_.set(ifindex, ic.join_groups))
         log::error(ic.name + ": " + e);

@@ -3,10 +3,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "dataplane/bpf/pgm_fastpath.skel.h"
 #include "protocol/seq.h"
@@ -214,6 +218,10 @@ void FastPath::attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
             explain("cannot create the clsact qdisc on interface " + std::to_string(ifindex), err,
                     messages));
     }
+    // A previous pgmd's program still there (killed, or on-exit = fail-open): keep what it
+    // knew of the groups' members before this one replaces it.
+    bpf_tc_opts query = pgmd_filter();
+    if (bpf_tc_query(&hook, &query) == 0 && query.prog_id != 0) inherit_groups(query.prog_id);
     bpf_tc_opts opts = pgmd_filter();
     opts.prog_fd = program_fd();
     opts.flags = BPF_TC_F_REPLACE;  // take over from a previous pgmd's filter
@@ -382,6 +390,41 @@ void FastPath::on_sample(void* ctx, int /*cpu*/, void* data, std::uint32_t size)
 
 void FastPath::on_lost(void* ctx, int /*cpu*/, unsigned long long count) {
     static_cast<FastPath*>(ctx)->lost_punts_ += count;
+}
+
+void FastPath::inherit_groups(std::uint32_t prog_id) {
+    if (prog_id == ids().program) return;  // our own filter already (attach() again)
+    const int prog = bpf_prog_get_fd_by_id(prog_id);
+    if (prog < 0) return;  // gone meanwhile, or no permission: nothing to inherit
+    bpf_prog_info info{};
+    std::vector<std::uint32_t> map_ids(16);
+    info.nr_map_ids = static_cast<std::uint32_t>(map_ids.size());
+    info.map_ids = reinterpret_cast<std::uintptr_t>(map_ids.data());
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(prog, &info, &len) == 0) {
+        map_ids.resize(std::min<std::size_t>(info.nr_map_ids, map_ids.size()));
+        for (std::uint32_t id : map_ids) {
+            const int map = bpf_map_get_fd_by_id(id);
+            if (map < 0) continue;
+            bpf_map_info m{};
+            std::uint32_t mlen = sizeof m;
+            if (bpf_obj_get_info_by_fd(map, &m, &mlen) == 0 &&
+                std::string_view(m.name) == "fp_groups" && m.key_size == sizeof(std::uint32_t) &&
+                m.value_size == sizeof(fp_group)) {
+                std::uint32_t key = 0;
+                std::uint32_t next = 0;
+                const void* prev = nullptr;
+                while (bpf_map_get_next_key(map, prev, &next) == 0) {
+                    fp_group g{};
+                    if (bpf_map_lookup_elem(map, &next, &g) == 0) inherited_groups_[next] = g;
+                    key = next;
+                    prev = &key;
+                }
+            }
+            close(map);
+        }
+    }
+    close(prog);
 }
 
 FastPath::Ids FastPath::ids() const {

@@ -117,8 +117,17 @@ class FastPath {
     Ids ids() const;
     int program_fd() const;  // for BPF_PROG_TEST_RUN and diagnostics
 
+    // The fail-open groups (fp_groups) of the program a previous pgmd left on the interfaces
+    // attach() took over, read before replacing it: the members that pgmd had learnt, so
+    // that this one forwards to them at once instead of after the next IGMP reports.
+    // Key: group, network byte order.
+    const std::map<std::uint32_t, fp_group>& inherited_groups() const {
+        return inherited_groups_;
+    }
+
   private:
     void write_config();
+    void inherit_groups(std::uint32_t prog_id);
     void forget_interface(IfIndex ifindex);
     static void on_sample(void* ctx, int cpu, void* data, std::uint32_t size);
     static void on_lost(void* ctx, int cpu, unsigned long long count);  // libbpf's __u64
@@ -130,6 +139,7 @@ class FastPath {
     std::map<IfIndex, std::array<std::uint8_t, 6>> attached_;
     bool leave_attached_ = false;
     std::uint64_t lost_punts_ = 0;
+    std::map<std::uint32_t, fp_group> inherited_groups_;
     const PuntHandler* draining_ = nullptr;  // set during drain_punts()
     std::size_t drained_ = 0;
 };

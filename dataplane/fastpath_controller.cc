@@ -3,7 +3,9 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 
 #include "dataplane/fastpath.h"
 #include "dataplane/log.h"
@@ -141,6 +143,19 @@ bool FastPathController::attach(IfIndex ifindex, const std::string& name, const 
     folded_if_[ifindex] = fp_if_stats{};
     sync_table();
     return true;
+}
+
+std::vector<Nla> FastPathController::inherited_members(IfIndex ifindex) const {
+    std::vector<Nla> groups;
+    if (!fast_path_) return groups;
+    for (const auto& [group_be, g] : fast_path_->inherited_groups()) {
+        const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
+        if (std::find(g.ifindex, g.ifindex + n, ifindex) == g.ifindex + n) continue;
+        std::array<std::uint8_t, 4> bytes{};
+        std::memcpy(bytes.data(), &group_be, 4);  // network byte order, as on the wire
+        groups.push_back(Nla::ipv4(bytes));
+    }
+    return groups;
 }
 
 void FastPathController::detach(IfIndex ifindex) {

@@ -62,6 +62,10 @@ class FastPathController {
     bool attach(IfIndex ifindex, const std::string& name, const LinkInfo& link);
     void detach(IfIndex ifindex);
     bool attached(IfIndex ifindex) const { return attached_.contains(ifindex); }
+    // Groups that had members on `ifindex` in the program of a previous pgmd this one took
+    // over from (FastPath::inherited_groups): the daemon treats them as reported, so that a
+    // restart does not stop forwarding to receivers until they answer the next IGMP query.
+    std::vector<Nla> inherited_members(IfIndex ifindex) const;
 
     // Groups with members outside any session (static, IGMP): they fail open too.
     void set_groups(std::vector<GroupMembers> groups);

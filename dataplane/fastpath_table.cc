@@ -147,7 +147,9 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
 
     if (in.sessions) {
         for (const auto& [tsi, s] : *in.sessions) {
-            auto skip = [&](FastPathSkip why) { skips.push_back({tsi, why}); };
+            // clang 14 cannot capture a structured binding in a lambda (P1091: clang 16).
+            const Tsi& session_tsi = tsi;
+            auto skip = [&](FastPathSkip why) { skips.push_back({session_tsi, why}); };
             if (!s.source.is_ipv4() || !ipv4_multicast(s.group)) {
                 skip(FastPathSkip::NotIpv4);  // the program parses IPv4 only
                 continue;
