@@ -121,9 +121,7 @@ class FastPath {
     // attach() took over, read before replacing it: the members that pgmd had learnt, so
     // that this one forwards to them at once instead of after the next IGMP reports.
     // Key: group, network byte order.
-    const std::map<std::uint32_t, fp_group>& inherited_groups() const {
-        return inherited_groups_;
-    }
+    const std::map<std::uint32_t, fp_group>& inherited_groups() const { return inherited_groups_; }
 
   private:
     void write_config();

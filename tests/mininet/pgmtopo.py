@@ -4,12 +4,15 @@ Routers are Mininet nodes (their own network namespace, ip_forward=1, rp_filter=
 pgmd; LANs are Linux bridges (Mininet's LinuxBridge, inside a namespace of their own, IGMP
 snooping off); sources and receivers are Mininet hosts running pgmsend/pgmrecv or other
 peers. No Open vSwitch, no controller, no netem (docs/mininet.md says why). Loss
-is an nftables rule in the output hook of the node that sends onto a link: pgmd re-sends
-what it forwards from a raw socket, so its packets pass the output hook, not forward.
+is a small tc BPF program on clsact egress of the interface that sends onto a link (no
+gact action in this kernel): ODATA leaves there whichever path forwarded it, pgmd's raw
+socket (which passes netfilter's output hook) or pgmd's kernel fast path (a
+bpf_clone_redirect() from tc ingress, which passes no netfilter hook at all).
 
-Python 3.11 standard library plus Debian's `mininet` package; run as root with
-/usr/bin/python3. The process, capture and pgmd helpers are tests/integration/netlab.py's
-Lab (MininetLab runs its commands in Mininet nodes instead of named namespaces).
+Python 3.11 standard library plus Debian's `mininet` package (and clang, bpftool, tc for
+the loss program); run as root with /usr/bin/python3. The process, capture and pgmd
+helpers are tests/integration/netlab.py's Lab (MininetLab runs its commands in Mininet
+nodes instead of named namespaces).
 
 API
 ---
@@ -38,7 +41,8 @@ MininetLab(topo, tools, tmp=None, keep_tmp=False)      a netlab.Lab on a Mininet
                                   topotest style: poll pgmctl until json_diff() is empty
   wait_members_for(hosts) / wait_members(router, towards)
                                   until the pgmd on the way have learnt the group (IGMP)
-  dropped(node) -> int            packets dropped by node's loss rules so far
+  dropped(node) -> int            packets dropped by node's loss rules so far (their BPF
+                                  map, read with bpftool)
   start_pgmrecv(host, count=None, extra=(), name=None) -> Popen (ready-file waited for)
   start_openpgm_recv(host, count, extra=()) -> Popen   an OpenPGM receiver (tests/interop)
   start_pgmsend(host, count, size, rate, extra=(), name=None) -> Popen
@@ -56,6 +60,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zlib
@@ -321,6 +326,82 @@ def remove_stale_runs(tmpdir=None):
         os.unlink(pids)  # the logs stay: they tell what the killed run was doing
 
 
+# ----------------------------------------------------------------------- loss
+
+LOSS_TC_PREF = 49152  # the loss filter's tc priority on clsact egress (pgmd uses ingress)
+
+# The loss program: tc clsact egress, direct action. RULES is one C condition per rule;
+# a packet any of them matches is counted in pgmloss_drops and dropped.
+LOSS_BPF = r"""
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} pgmloss_drops SEC(".maps");
+
+/* The PGM header of an ODATA (type 0x04), native (protocol 113) or in UDP port udp_port
+ * (0: native), starting at offset th; 0 if the packet is none of that. */
+static __always_inline int odata(struct __sk_buff* skb, const __u8* ip, __u32 th,
+                                 __u32 udp_port, __u8* pgm) {
+    if (udp_port) {
+        __u8 udp[4];
+        if (ip[9] != 17 || bpf_skb_load_bytes(skb, th, udp, 4) < 0 ||
+            ((__u32)udp[2] << 8 | udp[3]) != udp_port)
+            return 0;
+        th += 8;
+    } else if (ip[9] != 113) {
+        return 0;
+    }
+    return bpf_skb_load_bytes(skb, th, pgm, 20) == 0 && pgm[4] == 0x04;
+}
+
+SEC("tc")
+int pgmloss(struct __sk_buff* skb) {
+    __u8 ip[20], pgm[20];
+    if (skb->protocol != __builtin_bswap16(0x0800) ||
+        bpf_skb_load_bytes(skb, 14, ip, 20) < 0 || (ip[0] >> 4) != 4 ||
+        ((ip[6] & 0x1f) | ip[7]) != 0)  /* IPv4, not a later fragment */
+        return TC_ACT_UNSPEC;
+    __u32 th = 14 + (ip[0] & 0x0f) * 4;
+#define SQN ((__u32)pgm[16] << 24 | (__u32)pgm[17] << 16 | (__u32)pgm[18] << 8 | pgm[19])
+    if (!(RULES))
+        return TC_ACT_UNSPEC;
+    __u32 key = 0;
+    __u64* n = bpf_map_lookup_elem(&pgmloss_drops, &key);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+    return TC_ACT_SHOT;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def loss_bpf_source(rules):
+    """The C source of LOSS_BPF for these loss rules (all on one interface)."""
+    conds = []
+    for rule in rules:
+        udp = int(rule.get("udp-port") or 0)
+        if "sqns" in rule:
+            which = " || ".join(f"SQN == {int(s) & 0xffffffff}u" for s in rule["sqns"]) or "0"
+        else:
+            which = f"bpf_get_prandom_u32() % 100 < {int(rule['percent'])}"
+        conds.append(f"(odata(skb, ip, th, {udp}, pgm) && ({which}))")
+    return LOSS_BPF.replace("RULES", " || ".join(conds) or "0")
+
+
+def _bpf_includes():
+    """clang's include flags for a BPF program: the machine's multiarch directory holds
+    asm/types.h."""
+    arch = sysconfig.get_config_var("MULTIARCH")
+    return [f"-I/usr/include/{arch}"] if arch else []
+
+
 # ----------------------------------------------------------------------- the network
 
 class MininetLab(netlab.Lab):
@@ -336,6 +417,7 @@ class MininetLab(netlab.Lab):
         self.addrs = {}  # (node, segment) -> address
         self.intfs = {}  # (node, segment) -> interface name
         self.subnets = {}  # segment -> "10.0.N"
+        self.loss_maps = {}  # (node, interface) -> id of the BPF map counting its drops
         self._pids = open(self.path("pids"), "w")
         self._record(os.getpid())
 
@@ -527,36 +609,60 @@ class MininetLab(netlab.Lab):
         return self.addrs[(node, self.topo.segment_of(node, towards))]
 
     def _loss(self):
-        """Each rule drops, in the output hook of node `at`, the ODATA it sends towards
-        `towards`: chosen sequence numbers ("sqns") or a share ("percent"); native PGM, or
-        PGM in UDP port "udp-port" (the PGM header then starts 64 bits later)."""
-        by_node = {}
+        """Each rule drops the ODATA that node `at` sends towards `towards`: chosen sequence
+        numbers ("sqns") or a share ("percent"); native PGM, or PGM in UDP port "udp-port"
+        (the PGM header then starts 8 bytes later). The drop point is tc clsact egress of
+        that interface, the last one every copy passes whoever sent it: pgmd's raw socket,
+        a host's, or pgmd's kernel fast path, whose bpf_clone_redirect() from another
+        interface's tc ingress skips netfilter (output, and netdev egress too). This kernel
+        has no gact action, so the drop is a small tc BPF program (LOSS_BPF, compiled with
+        clang for each interface's rules) that counts what it drops in a map."""
+        by_dev = {}
         for rule in self.topo.loss:
-            dev = self.intf(rule["at"], rule["towards"])
-            udp = rule.get("udp-port")
-            match = (f'oifname "{dev}" ' +
-                     (f"udp dport {int(udp)} @th,96,8 0x04 " if udp else
-                      "ip protocol 113 @th,32,8 0x04 "))
-            if "sqns" in rule:
-                at = "@th,192,32" if udp else "@th,128,32"
-                match += f"{at} {{ {', '.join(str(int(s)) for s in rule['sqns'])} }}"
-            else:
-                match += f"numgen random mod 100 < {int(rule['percent'])}"
-            by_node.setdefault(rule["at"], []).append(match + " counter drop")
-        for node, rules in by_node.items():
-            body = "\n        ".join(rules)
-            self.nft(node, f"""
-table ip pgmloss {{
-    chain out {{
-        type filter hook output priority 0; policy accept;
-        {body}
-    }}
-}}
-""")
+            key = (rule["at"], self.intf(rule["at"], rule["towards"]))
+            by_dev.setdefault(key, []).append(rule)
+        for (node, dev), rules in by_dev.items():
+            obj = self.path(f"loss-{dev}.bpf.o")
+            src = self.path(f"loss-{dev}.bpf.c")
+            with open(src, "w") as f:
+                f.write(loss_bpf_source(rules))
+            self.sh("clang", "-O2", "-g", "-target", "bpf", *_bpf_includes(), "-c", src, "-o",
+                    obj, timeout_s=60)
+            self.sh("tc", "qdisc", "replace", "dev", dev, "clsact", ns=node)
+            # tc's loader wants a BPF file system at /sys/fs/bpf, where a Mininet node has
+            # sysfs: mount a private one in a mount namespace of the loader's own.
+            self.sh("unshare", "--mount", "sh", "-c", 'mount -t bpf bpf /sys/fs/bpf && exec '
+                    '"$@"', "sh", "tc", "filter", "add", "dev", dev, "egress", "pref",
+                    str(LOSS_TC_PREF), "bpf", "direct-action", "object-file", obj, "section",
+                    "tc", ns=node)
+            self.loss_maps[(node, dev)] = self._loss_map(node, dev)
+
+    def _loss_map(self, node, dev):
+        """The id of the map counting the drops of the loss program on node's dev."""
+        shown = json.loads(self.sh("tc", "-j", "filter", "show", "dev", dev, "egress", "pref",
+                                   str(LOSS_TC_PREF), ns=node).stdout)
+        progs = [f["options"]["prog"]["id"] for f in shown
+                 if "prog" in f.get("options", {})]
+        if len(progs) != 1:
+            raise Failure(f"{node}: loss filter on {dev}: want one BPF program, tc shows "
+                          f"{shown}")
+        prog = json.loads(self.sh("bpftool", "-j", "prog", "show", "id", str(progs[0])).stdout)
+        maps = prog.get("map_ids", [])
+        for m in maps:
+            info = json.loads(self.sh("bpftool", "-j", "map", "show", "id", str(m)).stdout)
+            if info.get("name") == "pgmloss_drops":
+                return m
+        raise Failure(f"{node}: loss program {progs[0]} on {dev} has no pgmloss_drops map "
+                      f"(maps {maps})")
 
     def dropped(self, node):
-        """Packets dropped so far by node's loss rules."""
-        return self.nft_counter(node, "ip", "pgmloss")
+        """Packets dropped so far by node's loss rules (their programs' counters)."""
+        n = 0
+        for (at, _dev), m in self.loss_maps.items():
+            if at == node:
+                dump = json.loads(self.sh("bpftool", "-j", "map", "dump", "id", str(m)).stdout)
+                n += sum(e["formatted"]["value"] for e in dump)
+        return n
 
     # -- pgmd ---------------------------------------------------------------------------
     def sock(self, router):
@@ -725,7 +831,9 @@ def missing(tools):
     if os.geteuid() != 0:
         out.append("not root")
     out += [f"{k} ({v})" for k, v in tools.items() if not os.access(v, os.X_OK)]
-    out += [t for t in ("mnexec", "brctl", "nft", "tcpdump", "ip") if shutil.which(t) is None]
+    out += [t for t in ("mnexec", "brctl", "nft", "tcpdump", "ip", "tc", "clang", "bpftool",
+                         "unshare")
+            if shutil.which(t) is None]
     if importlib.util.find_spec("mininet") is None:
         out.append(f"the mininet Python package (interpreter {sys.executable})")
     return out
