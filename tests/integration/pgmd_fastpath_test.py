@@ -53,7 +53,10 @@ they see the kernel's bpf_clone_redirect copies as any receiver would).
   transfer (new source and receivers) with LOST dropped on lan2 runs through it: receivers
   complete, exactly one NAK per lost sequence on the source's link, all from pgmd, every
   ODATA exactly once per LAN, show fastpath mode kernel.
---scenario all (default): exact, off, restart and failopen in turn, each in its own lab.
+--scenario exit: pgmd with on-exit = remove, SIGTERM: its tc filter (handle 0x5047) is on
+  up0, dn1 and dn2 while it runs and on none after; the same with on-exit = fail-open: the
+  filters stay (to fail open) and pgmd says so in its log.
+--scenario all (default): every scenario above in turn, each in its own lab.
 
 Every process is stopped and every namespace deleted, also on failure (netlab's Lab; a
 SIGKILLed pgmd's tc filter goes with its namespace).
@@ -84,7 +87,7 @@ SIZE = 200
 LOST = [10, 20, 21, 35, 60, 61, 62, 150]  # deterministic ODATA loss on lan2
 RECEIVERS = {"r11": "10.2.1.11", "r21": "10.2.2.11", "r22": "10.2.2.12"}
 LANS = {"lan1": "10.2.1.1", "lan2": "10.2.2.1"}  # bridge namespace: pgmd's dnN address
-SCENARIOS = ("exact", "off", "restart", "restart-igmp", "failopen")
+SCENARIOS = ("exact", "off", "restart", "restart-igmp", "failopen", "exit")
 # A tcpdump filter for SPMs whose path NLA is the source itself: native PGM, no IP options
 # (OpenPGM sets no Router Alert unless told to), PGM type 0x02, the NLA at PGM offset 32
 # (16-byte header, SPM sqn, trail, lead, AFI, reserved). A live pgmd rewrites the path to its
@@ -491,7 +494,46 @@ def run_failopen(args, lab):
           f"restart NAKs upstream {dict(netlab.naks_per_sqn(naks))}")
 
 
+def pgmd_filters(lab):
+    """{interface: "tc filter show" text} of rtr's served interfaces: pgmd's filter is the
+    bpf one at handle 0x5047."""
+    return {dev: lab.sh("tc", "filter", "show", "dev", dev, "ingress", ns="rtr",
+                        check=False).stdout for dev in ("up0", "dn1", "dn2")}
+
+
+def run_exit(args, lab):
+    """SIGTERM with on-exit = remove takes pgmd's program off every interface; with
+    on-exit = fail-open it stays attached (and its heartbeat goes stale)."""
+    build(lab)
+    problems = []
+    for on_exit, stays in (("remove", False), ("fail-open", True)):
+        name = f"pgmd-{on_exit}"
+        conf = write_conf(lab, "on", fail_open_after="200ms", name=name)
+        with open(conf) as f:  # into write_conf's [dataplane] section
+            text = f.read().replace("[dataplane]\n", f"[dataplane]\non-exit = {on_exit}\n", 1)
+        with open(conf, "w") as f:
+            f.write(text)
+        lab.start_pgmd(name, args.pgmd, "rtr", conf, served=3)
+        before = pgmd_filters(lab)
+        missing = [d for d, t in before.items() if "handle 0x5047" not in t]
+        if missing:
+            problems.append(f"on-exit {on_exit}: no pgmd filter on {missing} while running")
+        rc = lab.stop_proc(name)
+        if rc != 0:
+            problems.append(f"on-exit {on_exit}: exit {rc} on SIGTERM")
+        after = pgmd_filters(lab)
+        left = sorted(d for d, t in after.items() if "handle 0x5047" in t)
+        want = sorted(after) if stays else []
+        if left != want:
+            problems.append(f"on-exit {on_exit}: pgmd's filter left on {left}, want {want}")
+        if stays and "leaving the kernel fast path attached" not in lab.text(name):
+            problems.append(f"on-exit {on_exit}: pgmd did not log that it left the program")
+    lab.raise_problems(problems, log="pgmd-fail-open")
+    print(f"{NAME} exit: on-exit remove detaches, on-exit fail-open leaves the program")
+
+
 RUNS = {
+    "exit": run_exit,
     "exact": lambda args, lab: run_exact(args, lab, "on"),
     "off": lambda args, lab: run_exact(args, lab, "off"),
     "restart": run_restart,
