@@ -1,6 +1,7 @@
 """The Mininet scenarios of issue 7: pgmd on every router of a topology, pgmsend/pgmrecv
-(and a ZeroMQ PUB) on the hosts, loss by a tc-BPF drop on egress, assertions on `pgmctl -j` (expected JSON,
-polled until it matches within a bound) and on pgmdump-decoded captures.
+(and a ZeroMQ PUB) on the hosts, loss by a tc-BPF drop on egress, assertions on
+`pgmctl -j` (expected JSON, polled until it matches within a bound) and on
+pgmdump-decoded captures.
 
 One topology per test; make_lab (conftest.py) tears it down whatever happens.
 """
@@ -227,8 +228,8 @@ def test_tree_depth2_fanout3(make_lab):
 def test_dlr_repairs_locally(make_lab):
     """A pgmd acting as designated local repairer (RFC 3208 §9.5.2; issue 6): chain,2,
     src -- r1 -- r2 -- lan1 (h1, h2), where r2's pgmd is the DLR for the group and drops
-    LOST on its way onto lan1 (tc egress of r2: r2 received and cached them). r2 answers lan1's
-    NAKs itself with RDATA from its cache, as the source (IP source, Router Alert), and
+    LOST on its way onto lan1 (tc egress of r2: r2 received and cached them). r2 answers
+    lan1's NAKs itself with RDATA from its cache, as the source (IP source, Router Alert), and
     sends NNAKs upstream: no NAK for the losses reaches r1 or the source, only NNAKs
     naming them; `pgmctl -j show dlr` on r2 counts what the captures show."""
     topo = Topology.chain(2, receivers=2).with_loss(
