@@ -418,7 +418,7 @@ void render_fast_path(const Json& data, std::ostream& out) {
             << " ms; on exit: " << text(data.value("on_exit", Json())) << '\n';
     }
     Table t({"INTERFACE", "MODE", ">FWD-PKTS", ">FWD-BYTES", ">OUT-PKTS", ">OUT-BYTES", ">PUNTED",
-             ">PUNT-LOST", ">DROP-TTL", ">DROP-REDIRECT", ">FAIL-OPEN", ">PASSED"});
+             ">PUNT-LOST", ">DROP-TTL", ">DROP-REDIRECT", ">FAIL-OPEN", ">PASSED", ">CONSUMED"});
     for (const Json& i : data.value("interfaces", Json::array())) {
         t.add({interface_label(i.value("name", Json()), i.value("ifindex", Json())),
                text(i.value("mode", Json())), text(i.value("forwarded_packets", Json())),
@@ -426,7 +426,8 @@ void render_fast_path(const Json& data, std::ostream& out) {
                text(i.value("out_bytes", Json())), text(i.value("punted_packets", Json())),
                text(i.value("punt_lost_packets", Json())), text(i.value("drop_ttl", Json())),
                text(i.value("drop_redirect_error", Json())),
-               text(i.value("failopen_packets", Json())), text(i.value("passed_packets", Json()))});
+               text(i.value("failopen_packets", Json())), text(i.value("passed_packets", Json())),
+               text(i.value("consumed_packets", Json()))});
     }
     if (!t.empty()) t.print(out);
 }

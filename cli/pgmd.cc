@@ -268,7 +268,8 @@ nlohmann::json fast_path_json(const dp::Daemon& d) {
                             {"drop_ttl", i.stats.drop_ttl},
                             {"drop_redirect_error", i.stats.drop_redirect_error},
                             {"failopen_packets", i.stats.failopen_packets},
-                            {"passed_packets", i.stats.passed_packets}};
+                            {"passed_packets", i.stats.passed_packets},
+                            {"consumed_packets", i.stats.consumed_packets}};
         if (!i.reason.empty()) o["reason"] = i.reason;
         j["interfaces"].push_back(o);
     }

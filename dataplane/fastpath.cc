@@ -271,6 +271,12 @@ void FastPath::set_enabled(bool enabled) {
     write_config();
 }
 
+void FastPath::set_consume(bool consume) {
+    config_.flags =
+        consume ? (config_.flags | FP_CONFIG_CONSUME) : (config_.flags & ~FP_CONFIG_CONSUME);
+    write_config();
+}
+
 void FastPath::set_udp_ports(std::span<const std::uint16_t> ports) {
     if (ports.size() > FP_MAX_UDP_PORTS) {
         throw FastPathError("BPF fast path: at most " + std::to_string(FP_MAX_UDP_PORTS) +
@@ -360,6 +366,7 @@ fp_if_stats FastPath::if_stats(IfIndex ifindex) const {
         sum.drop_redirect_error += c.drop_redirect_error;
         sum.failopen_packets += c.failopen_packets;
         sum.passed_packets += c.passed_packets;
+        sum.consumed_packets += c.consumed_packets;
     }
     return sum;
 }

@@ -96,6 +96,9 @@ class FastPath {
 
     void heartbeat(std::uint64_t monotonic_ns);
     void set_enabled(bool enabled);
+    // FP_CONFIG_CONSUME: drop the multicast PGM left to pgmd's capture once it has it
+    // (kernels with multicast routing, so that a route for the group cannot forward it again).
+    void set_consume(bool consume);
     void set_udp_ports(std::span<const std::uint16_t> ports);
     void set_stale_after(std::uint64_t ns);
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "dataplane/fastpath.h"
 #include "dataplane/log.h"
@@ -68,6 +69,11 @@ FastPathController::FastPathController(EventLoop& loop, const DataplaneConfig& c
         return;
     }
     fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
+    // With multicast routing in the kernel, a route for a PGM group (smcroute, pimd, FRR)
+    // would forward the SPMs, RDATA and NCFs pgmd forwards too: the program drops them once
+    // pgmd's capture has them. Without it there is nothing to protect against, and a PGM
+    // application on the router host itself still gets them.
+    if (std::ifstream("/proc/net/ip_mr_vif").good()) fast_path_->set_consume(true);
     fast_path_->heartbeat(monotonic_ns());
     fast_path_->set_enabled(true);
     loop_.add(fast_path_->punt_fd(), EPOLLIN, [this](std::uint32_t) { on_punts_readable(); });

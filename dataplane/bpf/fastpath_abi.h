@@ -76,6 +76,11 @@ struct fp_config {
     FP_U32 pad;
 };
 #define FP_CONFIG_ENABLED 1u /* 0: pass everything untouched (pgmd not ready yet) */
+/* Set by pgmd when the kernel has multicast routing: well-formed multicast PGM that the
+ * program leaves to pgmd's capture (everything but eligible ODATA) is dropped after the
+ * capture has taken it (AF_PACKET taps run before tc ingress), so that a multicast route
+ * for the group (smcroute, pimd, FRR) cannot forward it a second time. */
+#define FP_CONFIG_CONSUME 2u
 
 /* fp_sessions: hash, key = the TSI as on the wire (GSI then source port, network order). */
 struct fp_session_key {
@@ -132,6 +137,8 @@ struct fp_if_stats {
     FP_U64 drop_redirect_error; /* bpf_clone_redirect failed */
     FP_U64 failopen_packets;    /* forwarded while failing open (arrivals) */
     FP_U64 passed_packets;      /* PGM passed on to the stack for pgmd's capture */
+    FP_U64 consumed_packets;    /* well-formed multicast PGM dropped after pgmd's capture
+                                   took it (FP_CONFIG_CONSUME) */
 };
 
 /* fp_punts: BPF_MAP_TYPE_PERF_EVENT_ARRAY; each record is this, then `len` frame bytes. */

@@ -302,18 +302,29 @@ static __always_inline int fail_open(struct __sk_buff* skb, const struct pkt* p,
     return TC_ACT_SHOT;
 }
 
+/* A well-formed multicast PGM packet that is pgmd's (its capture already has it): left to
+ * the stack, or, where the kernel has multicast routing (FP_CONFIG_CONSUME), dropped so that
+ * a multicast route cannot forward it a second time. */
+static __always_inline int leave_to_pgmd(const struct fp_config* cfg, struct fp_if_stats* st) {
+    if (cfg->flags & FP_CONFIG_CONSUME) {
+        if (st) st->consumed_packets++;
+        return TC_ACT_SHOT;
+    }
+    return pass(st);
+}
+
 /* pgmd is alive: switch eligible ODATA of the sessions it installed, punt the rest of the
- * eligible ODATA, pass everything else to the stack (and so to pgmd's capture). */
-static __always_inline int fast_path(struct __sk_buff* skb, const struct pkt* p,
-                                     struct fp_if_stats* st) {
-    if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return pass(st);
+ * eligible ODATA, leave everything else to pgmd's capture. */
+static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_config* cfg,
+                                     const struct pkt* p, struct fp_if_stats* st) {
+    if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return leave_to_pgmd(cfg, st);
     __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN];
     if (bpf_skb_load_bytes(skb, p->pgm_off, pg, sizeof(pg)) < 0) return pass(st);
     /* Type byte exactly ODATA (version 0), no options at all, and a TSDU length that is
      * exactly what follows the ODATA header: anything else is pgmd's to judge. */
     if (pg[4] != PGM_TYPE_ODATA || pg[5] != 0 ||
         rd16(pg + 14) != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
-        return pass(st);
+        return leave_to_pgmd(cfg, st);
 
     struct fp_session_key key;
     __builtin_memcpy(key.gsi, pg + 8, 6);
@@ -363,5 +374,5 @@ int pgm_fastpath(struct __sk_buff* skb) {
     const __u64 now = bpf_ktime_get_ns();
     const __u64 beat = cfg->heartbeat_ns;
     if (now > beat && now - beat > cfg->stale_after_ns) return fail_open(skb, &p, st);
-    return fast_path(skb, &p, st);
+    return fast_path(skb, cfg, &p, st);
 }

@@ -828,6 +828,65 @@ TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
 }
 
+// FP_CONFIG_CONSUME (kernels with multicast routing): what pgmd's capture already took is
+// dropped, so that a multicast route cannot forward it a second time; what the capture does
+// not take (unicast, fragments, bad headers, other ports) is still passed.
+TEST_F(FastPathBpf, ConsumeDropsTheMulticastPgmLeftToPgmdAndPassesTheRest) {
+    auto spec = [](auto change) {
+        Spec s;
+        change(s);
+        return s;
+    };
+    const Spec consumed[] = {
+        spec([](Spec& s) { s.type = 0x00; }),     // SPM
+        spec([](Spec& s) { s.type = 0x05; }),     // RDATA
+        spec([](Spec& s) { s.options = 0x01; }),  // ODATA with options
+        spec([](Spec& s) {
+            s.ip_options = {0x94, 0x04, 0x00, 0x00};
+        }),  // Router Alert
+        spec([](Spec& s) {
+            s.udp = true;
+            s.type = 0x00;
+        }),  // SPM over UDP
+    };
+    const Spec passed[] = {
+        spec([](Spec& s) { s.frag = 0x2000; }),
+        spec([](Spec& s) { s.bad_ip_checksum = true; }),
+        spec([](Spec& s) {
+            s.udp = true;
+            s.udp_port = kPort + 1;
+        }),
+    };
+    for (bool consume : {false, true}) {
+        fp_->set_consume(consume);
+        const fp_if_stats before = fp_->if_stats(up0_.ifindex);
+        for (const Spec& s : consumed) {
+            const Frame f = build(s);
+            const RunResult r = test_run(*fp_, f, up0_.ifindex);
+            ASSERT_EQ(r.error, 0);
+            EXPECT_EQ(r.verdict, consume ? kShot : kOk);
+            if (!consume) {
+                EXPECT_EQ(r.out, f);
+            }
+        }
+        for (const Spec& s : passed) {
+            const Frame f = build(s);
+            const RunResult r = test_run(*fp_, f, up0_.ifindex);
+            EXPECT_EQ(r.verdict, kOk);
+            EXPECT_EQ(r.out, f);
+        }
+        const fp_if_stats after = fp_->if_stats(up0_.ifindex);
+        EXPECT_EQ(after.consumed_packets - before.consumed_packets, consume ? 5u : 0u);
+        EXPECT_EQ(after.passed_packets - before.passed_packets, consume ? 2u : 7u);
+        // Eligible ODATA of the installed session is still forwarded, not consumed.
+        EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+        EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+        EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    }
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(20)).empty());
+    EXPECT_TRUE(punts(*fp_).empty());
+}
+
 TEST_F(FastPathBpf, HeartbeatGoingStaleTurnsPuntsIntoFailOpen) {
     go_stale();
     fp_->set_stale_after(300'000'000);  // 300 ms
