@@ -171,7 +171,14 @@ FastPath::FastPath(const FastPathOptions& options) {
 }
 
 FastPath::~FastPath() {
-    if (!leave_attached_) {
+    if (leave_attached_) {
+        // Stale at once (0 is never fresh): the programs left behind fail open now, instead
+        // of punting to a perf buffer nobody reads until fail-open-after has passed.
+        try {
+            heartbeat(0);
+        } catch (const FastPathError&) {
+        }
+    } else {
         while (!attached_.empty()) {
             try {
                 detach(attached_.begin()->first);
@@ -328,23 +335,41 @@ std::optional<FastPath::Progress> FastPath::progress(const fp_session_key& key) 
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_progress), &key, cpus.data()) != 0) {
         return std::nullopt;
     }
+    // Only CPUs that saw the session since the last call may move the lead: a CPU that
+    // stopped seeing it (IRQ affinity, RPS) keeps an old lead, which 2^31 sequences later
+    // would compare as newer (RFC 1982) and drag the lead back.
+    const std::string id(reinterpret_cast<const char*>(&key), sizeof key);
+    Seen& seen = seen_[id];
+    const bool first = seen.packets.size() != cpus.size();
+    if (first) seen.packets.assign(cpus.size(), 0);
     Progress sum;
     bool any = false;
-    for (const fp_progress& c : cpus) {
+    for (std::size_t i = 0; i < cpus.size(); ++i) {
+        const fp_progress& c = cpus[i];
         sum.packets += c.packets;
         sum.bytes += c.bytes;
-        if (c.valid == 0) continue;
+        const bool moved = first || c.packets != seen.packets[i];
+        seen.packets[i] = c.packets;
+        if (c.valid == 0 || !moved) continue;
         if (!any || Sqn{c.lead} > Sqn{sum.lead}) {
             sum.lead = c.lead;
             sum.trail = c.trail;
         }
         any = true;
     }
-    if (!any) return std::nullopt;
+    if (any && (!seen.valid || Sqn{sum.lead} > Sqn{seen.lead})) {
+        seen.lead = sum.lead;
+        seen.trail = sum.trail;
+        seen.valid = true;
+    }
+    if (!seen.valid) return std::nullopt;
+    sum.lead = seen.lead;
+    sum.trail = seen.trail;
     return sum;
 }
 
 void FastPath::erase_progress(const fp_session_key& key) {
+    seen_.erase(std::string(reinterpret_cast<const char*>(&key), sizeof key));
     map_erase(skel_->maps.fp_progress, &key);
 }
 
@@ -397,6 +422,46 @@ void FastPath::on_sample(void* ctx, int /*cpu*/, void* data, std::uint32_t size)
 
 void FastPath::on_lost(void* ctx, int /*cpu*/, unsigned long long count) {
     static_cast<FastPath*>(ctx)->lost_punts_ += count;
+}
+
+std::uint32_t FastPath::filter_program(IfIndex ifindex) const {
+    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_opts query = pgmd_filter();
+    if (bpf_tc_query(&hook, &query) != 0) return 0;
+    return query.prog_id;
+}
+
+bool FastPath::still_attached(IfIndex ifindex) const {
+    const std::uint32_t id = filter_program(ifindex);
+    return id != 0 && id == ids().program;
+}
+
+std::array<std::uint8_t, 6> FastPath::mac_of(IfIndex ifindex) const {
+    auto it = attached_.find(ifindex);
+    return it == attached_.end() ? std::array<std::uint8_t, 6>{} : it->second;
+}
+
+bool FastPath::remove_foreign(IfIndex ifindex) {
+    const std::uint32_t id = filter_program(ifindex);
+    if (id == 0 || id == ids().program) return false;
+    // Only a pgmd program: the handle could in theory be someone else's filter.
+    const int prog = bpf_prog_get_fd_by_id(id);
+    if (prog < 0) return false;
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    const bool ours = bpf_obj_get_info_by_fd(prog, &info, &len) == 0 &&
+                      std::string_view(info.name).starts_with("pgm_fastpath");
+    close(prog);
+    if (!ours) return false;
+    LibbpfMessages messages;
+    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_opts opts = pgmd_filter();
+    const int err = bpf_tc_detach(&hook, &opts);
+    if (err != 0 && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
+        throw FastPathError(explain(
+            "cannot remove the filter from interface " + std::to_string(ifindex), err, messages));
+    }
+    return true;
 }
 
 void FastPath::inherit_groups(std::uint32_t prog_id) {

@@ -125,10 +125,21 @@ class FastPath {
     // that this one forwards to them at once instead of after the next IGMP reports.
     // Key: group, network byte order.
     const std::map<std::uint32_t, fp_group>& inherited_groups() const { return inherited_groups_; }
+    void forget_inherited_groups() { inherited_groups_.clear(); }
+
+    // True while pgmd's filter on `ifindex` runs this program (someone may have removed
+    // the clsact qdisc or replaced the filter).
+    bool still_attached(IfIndex ifindex) const;
+    // The MAC address attach() was given for `ifindex`.
+    std::array<std::uint8_t, 6> mac_of(IfIndex ifindex) const;
+    // Removes a pgm_fastpath program of another (earlier) pgmd from pgmd's handle on
+    // `ifindex`; false when there is none.
+    bool remove_foreign(IfIndex ifindex);
 
   private:
     void write_config();
     void inherit_groups(std::uint32_t prog_id);
+    std::uint32_t filter_program(IfIndex ifindex) const;  // 0: no filter at pgmd's handle
     void forget_interface(IfIndex ifindex);
     static void on_sample(void* ctx, int cpu, void* data, std::uint32_t size);
     static void on_lost(void* ctx, int cpu, unsigned long long count);  // libbpf's __u64
@@ -141,6 +152,14 @@ class FastPath {
     bool leave_attached_ = false;
     std::uint64_t lost_punts_ = 0;
     std::map<std::uint32_t, fp_group> inherited_groups_;
+    // Per session (key bytes): each CPU's packet count and the lead at the last progress().
+    struct Seen {
+        std::vector<std::uint64_t> packets;
+        std::uint32_t lead = 0;
+        std::uint32_t trail = 0;
+        bool valid = false;
+    };
+    mutable std::map<std::string, Seen> seen_;
     const PuntHandler* draining_ = nullptr;  // set during drain_punts()
     std::size_t drained_ = 0;
 };

@@ -14,6 +14,9 @@
 namespace pgm::dataplane {
 
 namespace {
+// Ethernet header and one VLAN tag: what a frame holds beyond the MTU.
+constexpr unsigned kMaxLinkHeader = 18;
+
 // Three heartbeats may be missed (a slow reload, a long burst) before the program fails open.
 Duration heartbeat_interval(const DataplaneConfig& c) {
     return c.fail_open_after / 4;
@@ -69,11 +72,11 @@ FastPathController::FastPathController(EventLoop& loop, const DataplaneConfig& c
         return;
     }
     fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
-    // With multicast routing in the kernel, a route for a PGM group (smcroute, pimd, FRR)
-    // would forward the SPMs, RDATA and NCFs pgmd forwards too: the program drops them once
-    // pgmd's capture has them. Without it there is nothing to protect against, and a PGM
-    // application on the router host itself still gets them.
-    if (std::ifstream("/proc/net/ip_mr_vif").good()) fast_path_->set_consume(true);
+    // With multicast routing on in the kernel, a route for a PGM group (smcroute, pimd,
+    // FRR) would forward the SPMs, RDATA and NCFs pgmd forwards too: the program drops them
+    // once pgmd's capture has them. Without it there is nothing to protect against, and a
+    // PGM application on the router host itself still gets them.
+    update_consume();
     fast_path_->heartbeat(monotonic_ns());
     fast_path_->set_enabled(true);
     loop_.add(fast_path_->punt_fd(), EPOLLIN, [this](std::uint32_t) { on_punts_readable(); });
@@ -111,9 +114,40 @@ void FastPathController::arm_heartbeat() {
 void FastPathController::on_heartbeat() {
     heartbeat_timer_ = 0;
     arm_heartbeat();
-    fast_path_->heartbeat(monotonic_ns());
+    guarded("heartbeat", [&] {
+        fast_path_->heartbeat(monotonic_ns());
+        update_consume();
+        check_attachments();
+    });
     sync_table();
-    refresh_all();
+    guarded("reading counters", [&] { refresh_all(); });
+}
+
+void FastPathController::update_consume() {
+    // mc_forwarding is 1 while a multicast routing daemon (smcroute, pimd, FRR) holds the
+    // kernel's multicast routing socket: only then can a route forward PGM a second time.
+    std::ifstream f("/proc/sys/net/ipv4/conf/all/mc_forwarding");
+    int on = 0;
+    const bool consume = (f >> on) && on != 0;
+    if (consume != consume_) {
+        fast_path_->set_consume(consume);
+        consume_ = consume;
+        log::notice(std::string("kernel multicast routing is ") + (consume ? "on" : "off") +
+                    ": the fast path " + (consume ? "drops" : "leaves to the stack") +
+                    " the multicast PGM pgmd's capture takes");
+    }
+}
+
+void FastPathController::check_attachments() {
+    // Someone removed the clsact qdisc or replaced pgmd's filter: the capture still leaves
+    // the eligible ODATA to the program, so nobody would forward it. Attach again.
+    for (IfIndex ifindex : attached_) {
+        if (fast_path_->still_attached(ifindex)) continue;
+        log::warning(interfaces_[ifindex].name +
+                     ": pgmd's fast-path filter was removed from the interface; attaching "
+                     "it again");
+        fast_path_->attach(ifindex, fast_path_->mac_of(ifindex));
+    }
 }
 
 void FastPathController::refresh_all() {
@@ -127,16 +161,30 @@ bool FastPathController::attach(IfIndex ifindex, const std::string& name, const 
     InterfaceStatus& st = interfaces_[ifindex];
     st.name = name;
     st.kernel = false;
+    st.reason.clear();
     if (!fast_path_) {
         st.reason = reason_;
         return false;
     }
     if (!link.ethernet) {
         st.reason = "not an Ethernet interface";
-        log::notice(name + ": not Ethernet, its ODATA is forwarded by pgmd (user space)");
+    } else if (link.has_master) {
+        // The program drops what it forwards or punts: on a bridge (or bond) port the
+        // master would no longer see that ODATA, and its other ports would lose it.
+        st.reason = "enslaved to a bridge, bond or VRF";
+    } else if (link.mtu + kMaxLinkHeader > FP_PUNT_MAX_BYTES) {
+        // A punted frame is copied whole up to FP_PUNT_MAX_BYTES; larger ones would be lost.
+        st.reason = "MTU " + std::to_string(link.mtu) +
+                    " larger than the fast path hands to "
+                    "pgmd (" +
+                    std::to_string(FP_PUNT_MAX_BYTES - kMaxLinkHeader) + ")";
+    }
+    if (!st.reason.empty()) {
+        log::notice(name + ": " + st.reason + ": its ODATA is forwarded by pgmd (user space)");
         return false;
     }
     try {
+        fast_path_->heartbeat(monotonic_ns());  // activating interfaces can take a while
         fast_path_->attach(ifindex, link.mac);
     } catch (const FastPathError& e) {
         st.reason = e.what();
@@ -165,16 +213,45 @@ std::vector<Nla> FastPathController::inherited_members(IfIndex ifindex) const {
 }
 
 void FastPathController::detach(IfIndex ifindex) {
-    if (!attached_.erase(ifindex)) return;
-    fold_interface_counters();  // what it counted until now stays in the core
+    if (!attached_.contains(ifindex)) return;
+    guarded("folding counters", [&] { fold_interface_counters(); });  // kept in the core
+    attached_.erase(ifindex);
     auto it = interfaces_.find(ifindex);
     if (it != interfaces_.end()) {
         it->second.kernel = false;
         it->second.reason = "not served";
     }
-    fast_path_->detach(ifindex);
+    guarded("detaching", [&] { fast_path_->detach(ifindex); });
     folded_if_.erase(ifindex);
     sync_table();
+}
+
+void FastPathController::guarded(const char* what, const std::function<void()>& fn) {
+    // A map or netlink error must not take pgmd (and with it every group) down: it is
+    // logged, and the heartbeat's next sync writes the table again.
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        log::error(std::string("kernel fast path: ") + what + ": " + e.what());
+        table_ = FastPathTable{};  // unknown state: rewrite everything next time
+    }
+}
+
+void FastPathController::forget_inherited() {
+    if (fast_path_) fast_path_->forget_inherited_groups();
+}
+
+void FastPathController::remove_stale(IfIndex ifindex, const std::string& name) {
+    if (!fast_path_ || attached_.contains(ifindex)) return;
+    try {
+        if (fast_path_->remove_foreign(ifindex)) {
+            log::notice(name +
+                        ": removed a previous pgmd's fast-path program (the interface "
+                        "is not served now)");
+        }
+    } catch (const std::exception& e) {
+        log::warning(name + ": cannot remove a previous pgmd's fast-path program: " + e.what());
+    }
 }
 
 void FastPathController::set_groups(std::vector<GroupMembers> groups) {
@@ -183,6 +260,10 @@ void FastPathController::set_groups(std::vector<GroupMembers> groups) {
 
 void FastPathController::sync_table() {
     if (!fast_path_) return;
+    guarded("writing the forwarding table", [&] { write_table(); });
+}
+
+void FastPathController::write_table() {
     std::vector<SkippedSession> skipped;
     FastPathTable now = build_fastpath_table(router_, environment_, attached_, groups_, &skipped);
     skipped_ = std::move(skipped);
@@ -269,11 +350,17 @@ void FastPathController::reconfigure(const DataplaneConfig& config,
     config_.fast_path = mode;
     udp_ports_.assign(udp_ports.begin(), udp_ports.end());
     if (!fast_path_) return;
-    fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
-    fast_path_->set_stale_after(options_of(config_, udp_ports_).stale_after_ns);
-    fast_path_->set_udp_ports(options_of(config_, udp_ports_).udp_ports);
+    guarded("reconfiguring", [&] {
+        fast_path_->set_leave_attached(config_.on_exit == FastPathExit::FailOpen);
+        // A fresh heartbeat first: a shorter fail-open-after must not find the last one
+        // already stale.
+        fast_path_->heartbeat(monotonic_ns());
+        fast_path_->set_stale_after(options_of(config_, udp_ports_).stale_after_ns);
+        fast_path_->set_udp_ports(options_of(config_, udp_ports_).udp_ports);
+    });
     if (heartbeat_timer_ != 0) loop_.cancel_timer(heartbeat_timer_);
     arm_heartbeat();
+    sync_table();  // a changed DLR scope punts its sessions at once
 }
 
 FastPathController::Status FastPathController::status() const {

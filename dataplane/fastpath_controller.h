@@ -101,8 +101,19 @@ class FastPathController {
     };
     Status status() const;
 
+    // After the first interfaces are served: members inherited from a previous pgmd apply
+    // to that start only, not to a later link flap.
+    void forget_inherited();
+    // An interface pgmd does not serve: a previous pgmd's program left on it (killed, or
+    // on-exit = fail-open) would fail open there for ever; it is removed.
+    void remove_stale(IfIndex ifindex, const std::string& name);
+
   private:
     void on_heartbeat();
+    void write_table();
+    void update_consume();
+    void check_attachments();
+    void guarded(const char* what, const std::function<void()>& fn);
     void fold_progress(const fp_session_key& key);
     void fold_interface_counters();
     void on_punts_readable();
@@ -132,6 +143,7 @@ class FastPathController {
     std::map<IfIndex, fp_if_stats> folded_if_;
     EventLoop::TimerId heartbeat_timer_ = 0;
     bool punt_fd_added_ = false;
+    bool consume_ = false;
 };
 
 }  // namespace pgm::dataplane

@@ -77,6 +77,8 @@ void Netlink::rebuild() {
         info.ethernet = rtnl_link_get_arptype(l) == ARPHRD_ETHER;
         if (nl_addr* a = rtnl_link_get_addr(l); a != nullptr && nl_addr_get_len(a) == 6)
             std::memcpy(info.mac.data(), nl_addr_get_binary_addr(a), 6);
+        info.mtu = rtnl_link_get_mtu(l);
+        info.has_master = rtnl_link_get_master(l) != 0;
         links_[static_cast<IfIndex>(rtnl_link_get_ifindex(l))] = std::move(info);
     }
     addresses_.clear();

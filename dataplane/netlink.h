@@ -32,6 +32,8 @@ struct LinkInfo {
     bool up = false;                    // administratively up and running (carrier)
     bool ethernet = false;              // ARPHRD_ETHER (veth, physical NICs, bridges)
     std::array<std::uint8_t, 6> mac{};  // the link-layer address when Ethernet
+    unsigned mtu = 0;
+    bool has_master = false;  // enslaved to a bridge, bond or VRF (IFLA_MASTER)
 };
 
 class Netlink {

@@ -53,9 +53,12 @@ struct {
     __type(value, struct fp_session);
 } fp_sessions SEC(".maps");
 
+/* Not preallocated: a preallocated per-CPU hash costs max_entries * 32 bytes per *possible*
+ * CPU (2 MiB each), hundreds of MiB on machines that report many possible CPUs. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
     __uint(max_entries, FP_MAX_SESSIONS);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct fp_session_key);
     __type(value, struct fp_progress);
 } fp_progress SEC(".maps");
