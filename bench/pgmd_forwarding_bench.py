@@ -326,8 +326,9 @@ class KernelBaseline(Forwarder):
                                                           check=False).stdout,
                               10, "the kernel route to go")
         else:
-            netlab.wait_until(lambda: "clsact" not in lab.sh(
-                "tc", "qdisc", "show", "dev", "r0", ns="rtr", check=False).stdout,
+            # The filter goes (a clsact qdisc may stay: pgmd's fast path leaves its own).
+            netlab.wait_until(lambda: "mirred" not in lab.sh(
+                "tc", "filter", "show", "dev", "r0", "ingress", ns="rtr", check=False).stdout,
                 10, "the tc fan-out to go")
 
 

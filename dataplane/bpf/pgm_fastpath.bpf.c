@@ -223,25 +223,39 @@ static __always_inline int decrement_ttl(struct __sk_buff* skb, const struct pkt
  * source MAC is rewritten in the original before each clone: the clone shares nothing
  * written afterwards (the store un-clones the head). The MAC is not covered by a
  * CHECKSUM_COMPLETE csum at ingress, hence no csum flag. */
-static __always_inline void send_copies(struct __sk_buff* skb, const struct pkt* p,
-                                        const __u32* ifindexes, __u32 n) {
+/* One copy out of `out` (its MAC as the source): a clone while more are to follow, the
+ * frame itself (bpf_redirect, sent once the program returns) for the last; returns the
+ * verdict for the last, TC_ACT_SHOT for the others or on failure. */
+static __always_inline int send_one(struct __sk_buff* skb, const struct pkt* p, __u32 out,
+                                    int last) {
+    struct fp_if_stats* os = if_stats(out);
+    const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
+    if (!ifc || bpf_skb_store_bytes(skb, 6, ifc->mac, 6, 0) < 0 ||
+        (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
+        if (os) os->drop_redirect_error++;
+        return TC_ACT_SHOT;
+    }
+    if (os) {
+        os->out_packets++;
+        os->out_bytes += p->ip_len;
+    }
+    return last ? bpf_redirect(out, 0) : TC_ACT_SHOT;
+}
+
+/* Copies out of every egress but the arrival interface. The last one gets the frame
+ * itself: one clone fewer per packet, none for the common single egress. */
+static __always_inline int send_copies(struct __sk_buff* skb, const struct pkt* p,
+                                       const __u32* ifindexes, __u32 n) {
     if (n > FP_MAX_EGRESS) n = FP_MAX_EGRESS; /* pgmd's bug must not become a longer loop */
+    __u32 pending = 0;                        /* an egress not sent yet: the last so far */
     for (__u32 i = 0; i < FP_MAX_EGRESS; i++) {
         if (i >= n) break;
-        __u32 out = ifindexes[i];
+        const __u32 out = ifindexes[i];
         if (out == p->ifindex) continue; /* never back where it came from */
-        struct fp_if_stats* os = if_stats(out);
-        const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
-        if (!ifc || bpf_skb_store_bytes(skb, 6, ifc->mac, 6, 0) < 0 ||
-            bpf_clone_redirect(skb, out, 0) < 0) {
-            if (os) os->drop_redirect_error++;
-            continue;
-        }
-        if (os) {
-            os->out_packets++;
-            os->out_bytes += p->ip_len;
-        }
+        if (pending) send_one(skb, p, pending, 0);
+        pending = out;
     }
+    return pending ? send_one(skb, p, pending, 1) : TC_ACT_SHOT;
 }
 
 /* Keeps this CPU's lead: the highest sequence by RFC 1982 serial arithmetic (32 bits),
@@ -300,9 +314,8 @@ static __always_inline int fail_open(struct __sk_buff* skb, const struct pkt* p,
         if (st) st->drop_redirect_error++;
         return TC_ACT_SHOT;
     }
-    send_copies(skb, p, g->ifindex, g->n_ifindex);
     if (st) st->failopen_packets++;
-    return TC_ACT_SHOT;
+    return send_copies(skb, p, g->ifindex, g->n_ifindex);
 }
 
 /* A well-formed multicast PGM packet that is pgmd's (its capture already has it): left to
@@ -348,12 +361,11 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
         if (st) st->drop_redirect_error++;
         return TC_ACT_SHOT;
     }
-    send_copies(skb, p, s->egress_ifindex, s->n_egress);
     if (st) {
         st->in_forwarded_packets++;
         st->in_forwarded_bytes += p->ip_len;
     }
-    return TC_ACT_SHOT;
+    return send_copies(skb, p, s->egress_ifindex, s->n_egress);
 }
 
 SEC("tc")

@@ -904,18 +904,29 @@ table {family} {table} {{
             self.kernel_mroute(name, ns, source, group, iif, oifs,
                                use_smcroute=kind == "smcroute", limit_s=limit_s)
             return KernelForwarder(kind, label, lambda: self.stop_proc(name))
-        self.tc_fanout(ns, source, group, iif, oifs)
-        return KernelForwarder(kind, label, lambda: self.sh(
-            "tc", "qdisc", "del", "dev", iif, "clsact", ns=ns, check=False))
+        created = self.tc_fanout(ns, source, group, iif, oifs)
+
+        def remove():
+            # Only what tc_fanout added: a clsact that was there before (pgmd's fast path
+            # leaves its qdisc) stays.
+            self.sh("tc", "filter", "del", "dev", iif, "ingress", "pref", "10", ns=ns,
+                    check=False)
+            if created:
+                self.sh("tc", "qdisc", "del", "dev", iif, "clsact", ns=ns, check=False)
+        return KernelForwarder(kind, label, remove)
 
     def tc_fanout(self, ns, source, group, iif, oifs):
         """(source, group) arriving on iif copied out of every oif by tc on iif's clsact
         ingress (u32 match, act_mirred), the original consumed by the last redirect: the
         kernel's plainest multicast fan-out, with no TTL decrement and no routing table.
-        Deleting the qdisc (or the namespace) removes it."""
+        Returns whether it created iif's clsact qdisc (one may be there already, e.g. left
+        by pgmd's fast path). Deleting the filter (pref 10) or the namespace removes it."""
         if not oifs:
             raise Failure("tc fan-out needs at least one outgoing interface")
-        self.sh("tc", "qdisc", "add", "dev", iif, "clsact", ns=ns)
+        qdiscs = self.sh("tc", "qdisc", "show", "dev", iif, ns=ns).stdout
+        created = "clsact" not in qdiscs
+        if created:
+            self.sh("tc", "qdisc", "add", "dev", iif, "clsact", ns=ns)
         actions = []
         for i, dev in enumerate(oifs):
             last = i == len(oifs) - 1
@@ -927,6 +938,7 @@ table {family} {table} {{
         shown = self.sh("tc", "filter", "show", "dev", iif, "ingress", ns=ns).stdout
         if shown.count("mirred") < len(oifs):
             raise Failure(f"tc fan-out on {iif} not installed:\n{shown}")
+        return created
 
     def kernel_mroute(self, name, ns, source, group, iif, oifs, use_smcroute=None,
                       limit_s=10):
