@@ -61,6 +61,16 @@ std::vector<std::uint16_t> fastpath_udp_ports(std::span<const std::uint16_t> udp
     return r;
 }
 
+namespace {
+// "TEST1 or TEST2 ...": `test` followed by each port.
+std::string any_port(const std::string& test, std::span<const std::uint16_t> ports) {
+    std::string e;
+    for (std::uint16_t p : ports)
+        e += (e.empty() ? "" : " or ") + test + std::to_string(p);
+    return e;
+}
+}  // namespace
+
 // The eligible-ODATA class of fastpath_abi.h, clause by clause, at the fixed offsets a
 // 20-byte IPv4 header gives (ip[N] is frame byte 14 + N). Classic BPF ends the whole filter
 // with "no match" when a load is past the frame's end, which would take a short PGM frame
@@ -79,14 +89,8 @@ std::string fastpath_capture_exclusion(std::span<const std::uint16_t> udp_ports)
     const std::vector<std::uint16_t> ports = fastpath_udp_ports(udp_ports);
     if (!ports.empty()) {
         // UDP to a recognised port (destination: ip[22:2]); PGM header at ip[28].
-        e += " or (ip[9] = 17 and (";
-        const char* sep = "";
-        for (std::uint16_t p : ports) {
-            e += sep;
-            e += "ip[22:2] = " + std::to_string(p);
-            sep = " or ";
-        }
-        e += ") and ip[2:2] >= 52 and ip[32] = 0x04 and ip[33] = 0)";  // + 8-byte UDP
+        e += " or (ip[9] = 17 and (" + any_port("ip[22:2] = ", ports) +
+             ") and ip[2:2] >= 52 and ip[32] = 0x04 and ip[33] = 0)";  // + 8-byte UDP
     }
     // Untagged only. Last, because the first `vlan` of an expression moves the offsets of
     // everything after it. (On a live Linux handle libpcap can also test for a tag the NIC
@@ -98,16 +102,7 @@ std::string fastpath_capture_exclusion(std::span<const std::uint16_t> udp_ports)
 std::string Capture::filter_expression(std::span<const std::uint16_t> udp_ports,
                                        bool fastpath_attached) {
     std::string e = "ip proto 113 or igmp";
-    if (!udp_ports.empty()) {
-        e += " or (udp and (";
-        const char* sep = "";
-        for (std::uint16_t p : udp_ports) {
-            e += sep;
-            e += "port " + std::to_string(p);
-            sep = " or ";
-        }
-        e += "))";
-    }
+    if (!udp_ports.empty()) e += " or (udp and (" + any_port("port ", udp_ports) + "))";
     if (fastpath_attached)
         e = "(" + e + ") and not (" + fastpath_capture_exclusion(udp_ports) + ")";
     return e;
