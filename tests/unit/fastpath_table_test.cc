@@ -216,7 +216,9 @@ TEST(FastPathTable, KeyAndAddressesAreInNetworkOrder) {
     in.sessions = &sessions;
     in.group_members = Members{};
     in.attached = {1};
-    const fp_session& v = build_fastpath_table(in).sessions.begin()->second;
+    const FastPathTable table = build_fastpath_table(in);
+    ASSERT_EQ(table.sessions.size(), 1u);
+    const fp_session& v = table.sessions.begin()->second;
     std::uint8_t source[4], group[4];
     std::memcpy(source, &v.source, 4);
     std::memcpy(group, &v.group, 4);
