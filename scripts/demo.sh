@@ -7,7 +7,7 @@
 # once with the kernel forwarding the group with no PGM knowledge (kernel multicast routing
 # by an smcroute static route where the kernel has it, else a tc mirred fan-out; the demo
 # says which). It prints
-# `pgmctl show sessions` and `pgmctl show counters` from the pgmd run, one line per
+# `pgmctl show sessions`, `show counters` and `show fastpath` from the pgmd run, one line per
 # receiver for each run, and a before/after table (NAKs reaching the source, repairs per
 # LAN) from tcpdump captures decoded by pgmdump. Everything it creates (namespaces,
 # processes, files) is removed on exit, also on failure, Ctrl-C or SIGTERM.

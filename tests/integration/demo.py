@@ -10,7 +10,8 @@ lan2 bridge drops the same chosen ODATA sequence numbers in both runs.
 
   run 1, with pgmd: pgmd in rtr is the multicast forwarder (the kernel has no multicast
          route); receivers NAK pgmd (SPM path), pgmd sends one NAK upstream per loss and the
-         repairs only into lan2. `pgmctl show sessions` and `show counters` are printed.
+         repairs only into lan2. `pgmctl show sessions`, `show counters` and `show fastpath`
+         (the kernel fast path, where it loads) are printed.
   run 2, without pgmd: the kernel of rtr forwards the group with no PGM knowledge (the
          no-assist baseline): by kernel multicast routing (a static (S,G) route by
          smcroute, or a small MRT_INIT helper when smcroute is absent) where the kernel has
@@ -104,7 +105,7 @@ def run(args, lab, with_pgmd, lost):
         results[rcv] = r
     tables = {}
     if with_pgmd:
-        for what in ("sessions", "counters"):
+        for what in ("sessions", "counters", "fastpath"):
             tables[what] = netlab.pgmctl(args.pgmctl, sock, "show", what, json_out=False)
     lab.stop_proc(sender)
     for name in captures:
@@ -256,6 +257,9 @@ def main():
                 print(res["tables"]["sessions"].rstrip())
                 print("\n== Run 1, with pgmd: pgmctl show counters ==")
                 print(res["tables"]["counters"].rstrip())
+                print("\n== Run 1, with pgmd: pgmctl show fastpath (ODATA forwarded in the "
+                      "kernel) ==")
+                print(res["tables"]["fastpath"].rstrip())
                 print("\n== Run 1, with pgmd: receivers ==")
             else:
                 print(f"\n== Run 2, without pgmd (baseline: {res['forwarder']}): "
