@@ -1,6 +1,8 @@
 // DOC: host_tool: see host_tool.h.
 #include "cli/host_tool.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
 
@@ -51,6 +53,28 @@ dataplane::HostTransportConfig transport_config(const Nla& address, std::uint16_
 
 Duration seconds(double s) {
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+std::uint64_t physical_memory() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return 0;
+    return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+
+void warn_clamped_buffers(const char* tool, const dataplane::SocketBufferReport& r) {
+    // getsockopt reports twice the effective size (the kernel's bookkeeping share).
+    if (r.receive_clamped)
+        std::fprintf(stderr,
+                     "%s: warning: SO_RCVBUF is %d bytes, asked for %d: the kernel clamped it "
+                     "(raise net.core.rmem_max, or run with CAP_NET_ADMIN); bursts beyond it "
+                     "are dropped and must be repaired\n",
+                     tool, r.receive_actual / 2, r.receive_requested);
+    if (r.send_clamped)
+        std::fprintf(stderr,
+                     "%s: warning: SO_SNDBUF is %d bytes, asked for %d: the kernel clamped it "
+                     "(raise net.core.wmem_max, or run with CAP_NET_ADMIN)\n",
+                     tool, r.send_actual / 2, r.send_requested);
 }
 
 bool OdataLoss::operator()(Bytes pgm) {

@@ -49,6 +49,14 @@ dataplane::HostTransportConfig transport_config(const Nla& address, std::uint16_
 
 Duration seconds(double s);
 
+// Physical memory of the machine in bytes (sysconf), 0 when unknown: default window bounds
+// are fractions of it.
+std::uint64_t physical_memory();
+
+// Prints a warning on stderr for each socket buffer the kernel clamped below the request
+// (the remedy: raise net.core.rmem_max / wmem_max, or run with CAP_NET_ADMIN).
+void warn_clamped_buffers(const char* tool, const dataplane::SocketBufferReport& r);
+
 // --loss: drops a seeded random share (percent) of ODATA; repairs and other packets pass.
 class OdataLoss {
   public:

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <chrono>
@@ -64,7 +65,10 @@ struct Options {
     std::uint64_t seed = 1;
     std::string framing = "plain";
     std::string ready_file;
-    std::size_t rxw_sqns = 16384;
+    std::size_t rxw_sqns = 0;   // 0: from --rxw-bytes
+    std::size_t rxw_bytes = 0;  // 0: from the memory
+    std::uint64_t rcvbuf = 8u << 20;
+    std::string rxw_full = "refuse";
     unsigned nak_bo_ivl_ms = 50;
     unsigned nak_rpt_ivl_ms = 200;
     unsigned nak_rdata_ivl_ms = 400;
@@ -105,12 +109,20 @@ std::optional<Options> parse(int argc, char** argv) {
         "framing", po::value(&o.framing)->default_value(o.framing),
         "plain, or zmq: read ZeroMQ PUB framing (pgm:// / epgm://)")(
         "ready-file", po::value(&o.ready_file), "create this file once the socket is open")(
-        "rxw-sqns", po::value(&o.rxw_sqns)->default_value(o.rxw_sqns),
-        "receive window bound in sequence numbers")(
-        "nak-bo-ivl-ms", po::value(&o.nak_bo_ivl_ms)->default_value(o.nak_bo_ivl_ms),
-        "NAK back-off interval")("nak-rpt-ivl-ms",
-                                 po::value(&o.nak_rpt_ivl_ms)->default_value(o.nak_rpt_ivl_ms),
-                                 "wait for an NCF before repeating a NAK")(
+        "rxw-sqns", po::value(&o.rxw_sqns)->default_value(0),
+        "receive window bound in sequence numbers (0: --rxw-bytes / 512)")(
+        "rxw-bytes", po::value(&o.rxw_bytes)->default_value(0),
+        "receive window bound in bytes of payload held (0: 1/8 of the memory, 64 MiB..1 GiB)")(
+        "rxw-full", po::value(&o.rxw_full)->default_value(o.rxw_full),
+        "at a window bound: refuse (new data beyond it is not stored and is NAKed later, "
+        "nothing repairable is lost) or evict (the oldest sequences are given up as lost)")(
+        "rcvbuf", po::value(&o.rcvbuf)->default_value(o.rcvbuf),
+        "SO_RCVBUF in bytes: a burst the kernel cannot queue is dropped (then repaired); a "
+        "warning when clamped")("nak-bo-ivl-ms",
+                                po::value(&o.nak_bo_ivl_ms)->default_value(o.nak_bo_ivl_ms),
+                                "NAK back-off interval")(
+        "nak-rpt-ivl-ms", po::value(&o.nak_rpt_ivl_ms)->default_value(o.nak_rpt_ivl_ms),
+        "wait for an NCF before repeating a NAK")(
         "nak-rdata-ivl-ms", po::value(&o.nak_rdata_ivl_ms)->default_value(o.nak_rdata_ivl_ms),
         "wait for RDATA after an NCF")(
         "nak-ncf-retries", po::value(&o.nak_ncf_retries)->default_value(o.nak_ncf_retries),
@@ -133,7 +145,8 @@ std::optional<Options> parse(int argc, char** argv) {
     check(o.timeout >= 0, "--timeout must be >= 0");
     check(o.loss >= 0 && o.loss <= 100, "--loss must be a percentage, 0..100");
     check(o.framing == "plain" || o.framing == "zmq", "--framing must be plain or zmq");
-    check(o.rxw_sqns >= 1, "--rxw-sqns must be positive");
+    check(o.rxw_full == "refuse" || o.rxw_full == "evict", "--rxw-full must be refuse or evict");
+    check(o.rcvbuf <= 0x7FFFFFFF, "--rcvbuf must be below 2^31");
     check(o.nak_bo_ivl_ms >= 1 && o.nak_rpt_ivl_ms >= 1 && o.nak_rdata_ivl_ms >= 1,
           "NAK intervals must be at least 1 ms");
     check(o.fin_linger >= 0, "--fin-linger must be >= 0");
@@ -209,7 +222,10 @@ class ReceiverApp {
 
         auto tc = pgm::cli::transport_config(address, o_.udp_port, o_.multicast_loop);
         tc.group = group;
+        tc.receive_buffer = static_cast<int>(o_.rcvbuf);
+        tc.send_buffer = 1 << 20;  // NAKs and SPMRs only
         transport_.emplace(loop_, tc);
+        pgm::cli::warn_clamped_buffers("pgmrecv", transport_->buffer_report());
 
         pgm::ReceiverConfig rc;
         rc.address = address;
@@ -222,8 +238,20 @@ class ReceiverApp {
         rc.nak_ncf_retries = o_.nak_ncf_retries;
         rc.nak_data_retries = o_.nak_data_retries;
         rc.fin_linger = pgm::cli::seconds(o_.fin_linger);
-        rc.max_window_sqns = o_.rxw_sqns;
-        rc.max_window_bytes = std::max<std::size_t>(8u << 20, o_.rxw_sqns * 1600);
+        // Bounds from the configuration and the memory, not a small fixed number: the
+        // window must hold what arrives while the oldest loss is being repaired (the rate
+        // times a few NAK_RDATA_IVL when repairs are lost too).
+        std::uint64_t bytes = o_.rxw_bytes;
+        if (bytes == 0) {
+            const std::uint64_t memory = pgm::cli::physical_memory();
+            bytes = memory ? std::clamp<std::uint64_t>(memory / 8, 64u << 20, 1u << 30) : 64u << 20;
+        }
+        rc.max_window_bytes = static_cast<std::size_t>(bytes);
+        rc.max_window_sqns = o_.rxw_sqns ? o_.rxw_sqns
+                                         : static_cast<std::size_t>(std::clamp<std::uint64_t>(
+                                               bytes / 512, 1024, 0x7FFFFFFF));
+        rc.window_full =
+            o_.rxw_full == "evict" ? pgm::WindowFull::EvictOldest : pgm::WindowFull::RefuseNewest;
         rc.encapsulation = tc.encapsulation;
         rc.udp_port = tc.udp_port;
         rc.seed = o_.seed;
@@ -271,7 +299,9 @@ class ReceiverApp {
                 if (!o_.quiet)
                     std::fprintf(stderr, "pgmrecv: session ended (%s)\n",
                                  pgm::to_string(e->reason));
-                if (!o_.count) loop_.stop();
+                // The session is over: whatever is missing now never comes (--count short).
+                session_ended_ = true;
+                loop_.stop();
             }
         }
         events.clear();
@@ -308,6 +338,13 @@ class ReceiverApp {
             return;
         }
         if (first_seq_ < 0) first_seq_ = seq;
+        // The last message of the run (its count field): everything before it was delivered
+        // or reported lost, in order, so nothing more is coming; stop rather than wait.
+        if (m.size() >= 12) {
+            const std::uint32_t total = (std::uint32_t{m[8]} << 24) | (std::uint32_t{m[9]} << 16) |
+                                        (std::uint32_t{m[10]} << 8) | m[11];
+            if (total != 0 && seq + 1 == total) loop_.stop();
+        }
         if (static_cast<std::int64_t>(seq) != next_seq_) {
             if (in_order_)
                 std::fprintf(stderr, "pgmrecv: out of order: got %u, expected %lld\n", seq,
@@ -336,6 +373,13 @@ class ReceiverApp {
                 {"odata", s.odata},
                 {"rdata", s.rdata},
                 {"ncfs_received", s.ncfs_received},
+                {"window_refused", s.window_refused},
+                {"rxw_sqns", receiver_->config().max_window_sqns},
+                {"rxw_bytes", receiver_->config().max_window_bytes},
+                {"buffered_bytes_peak", s.buffered_bytes_peak},
+                {"buffered_sqns_peak", s.buffered_sqns_peak},
+                {"rcvbuf", transport_->buffer_report().receive_actual / 2},
+                {"session_ended", session_ended_},
                 {"odata_dropped", loss_.dropped()},
                 {"throughput_bps", span > 0 ? static_cast<double>(bytes_) * 8 / span : 0.0},
                 {"messages_per_sec", span > 0 ? static_cast<double>(delivered_ - 1) / span : 0.0},
@@ -377,7 +421,7 @@ class ReceiverApp {
     Time start_{}, first_at_{}, last_at_{};
     std::uint64_t delivered_ = 0, bytes_ = 0, bad_ = 0, losses_ = 0;
     std::int64_t first_seq_ = -1, next_seq_ = 0;
-    bool in_order_ = true, timed_out_ = false;
+    bool in_order_ = true, timed_out_ = false, session_ended_ = false;
 };
 
 }  // namespace

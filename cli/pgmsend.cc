@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <chrono>
@@ -158,8 +159,12 @@ struct Options {
     std::uint64_t seed = 1;
     double linger = 2.0;
     double start_delay = 0.3;
-    std::uint32_t txw_sqns = 0;  // 0: chosen from the message count
+    std::uint32_t txw_sqns = 0;  // 0: chosen from the message count and the memory
     double txw_secs = 30;
+    double txw_min_secs = 0.5;
+    double nak_hold = 1.0;
+    std::uint64_t sndbuf = 0;  // 0: sized for --rate
+    std::uint64_t rcvbuf = 1u << 20;
     std::size_t mtu = 1500;
     std::string framing = "plain";
     bool json = false;
@@ -203,10 +208,21 @@ std::optional<Options> parse(int argc, char** argv) {
         "start-delay", po::value(&o.start_delay)->default_value(o.start_delay, "0.3"),
         "seconds of SPMs announcing the session before the first data")(
         "txw-sqns", po::value(&o.txw_sqns),
-        "transmit window in packets (default: enough for the whole run, 1024..65536)")(
+        "transmit window in packets, 1..2147483647 (default: enough for the whole --count "
+        "run, else 262144, at least 1024, at most 1/16 of the memory in --mtu packets)")(
         "txw-secs", po::value(&o.txw_secs)->default_value(o.txw_secs),
-        "transmit window in seconds")("mtu", po::value(&o.mtu)->default_value(o.mtu),
-                                      "largest IP packet sent (max TPDU)")(
+        "transmit window in seconds")(
+        "txw-min-secs", po::value(&o.txw_min_secs)->default_value(o.txw_min_secs, "0.5"),
+        "back-pressure: a full window keeps its oldest packet at least this long; new data "
+        "waits (a rate above txw-sqns per txw-min-secs slows down instead of losing data)")(
+        "nak-hold", po::value(&o.nak_hold)->default_value(o.nak_hold, "1.0"),
+        "back-pressure: seconds a NAKed packet stays in a full window after its last NAK "
+        "(cover the receivers' NAK_RDATA_IVL plus back-off and round trip)")(
+        "sndbuf", po::value(&o.sndbuf),
+        "SO_SNDBUF in bytes (default: 20 ms at --rate, 1..8 MiB); a warning when clamped")(
+        "rcvbuf", po::value(&o.rcvbuf)->default_value(o.rcvbuf),
+        "SO_RCVBUF in bytes (NAKs and SPMRs); a warning when clamped")(
+        "mtu", po::value(&o.mtu)->default_value(o.mtu), "largest IP packet sent (max TPDU)")(
         "framing", po::value(&o.framing)->default_value(o.framing),
         "plain, or zmq: wrap each message as a ZeroMQ PUB on pgm:// / epgm:// does")(
         "json", po::bool_switch(&o.json), "print a JSON summary on stdout")(
@@ -244,6 +260,14 @@ std::optional<Options> parse(int argc, char** argv) {
     check(o.loss >= 0 && o.loss <= 100, "--loss must be a percentage, 0..100");
     check(o.linger >= 0 && o.start_delay >= 0, "--linger and --start-delay must be >= 0");
     check(o.txw_secs > 0, "--txw-secs must be positive");
+    check(!vm.count("txw-sqns") || (o.txw_sqns >= 1 && o.txw_sqns <= 0x7FFFFFFFu),
+          "--txw-sqns must be 1..2147483647");
+    check(o.txw_min_secs >= 0 && o.txw_min_secs < o.txw_secs,
+          "--txw-min-secs must be >= 0 and below --txw-secs");
+    check(o.nak_hold >= 0, "--nak-hold must be >= 0");
+    check(o.rcvbuf <= 0x7FFFFFFF && o.sndbuf <= 0x7FFFFFFF,
+          "--rcvbuf and --sndbuf must be below 2^31");
+    if (!vm.count("sndbuf")) o.sndbuf = std::clamp<std::uint64_t>(o.rate / 50, 1u << 20, 8u << 20);
     check(o.mtu >= 256 && o.mtu <= 65535, "--mtu must be 256..65535");
     check(o.framing == "plain" || o.framing == "zmq", "--framing must be plain or zmq");
     return o;
@@ -263,7 +287,10 @@ class Sender {
 
         auto tc = pgm::cli::transport_config(address, o_.udp_port, o_.multicast_loop);
         tc.multicast_ttl = static_cast<std::uint8_t>(o_.ttl);
+        tc.send_buffer = static_cast<int>(o_.sndbuf);
+        tc.receive_buffer = static_cast<int>(o_.rcvbuf);
         transport_.emplace(loop_, tc);  // throws HostTransportError
+        pgm::cli::warn_clamped_buffers("pgmsend", transport_->buffer_report());
 
         pgm::SourceConfig sc;
         sc.address = address;
@@ -276,9 +303,22 @@ class Sender {
         sc.seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ o_.seed;
         sc.max_tpdu = o_.mtu;
         std::uint64_t txw = o_.txw_sqns;
-        if (txw == 0) txw = std::clamp<std::uint64_t>(o_.count.value_or(65536) + 16, 1024, 65536);
+        if (txw == 0) {
+            // Enough for the whole run (nothing a receiver NAKs is ever gone before the end),
+            // bounded by memory: the window keeps up to one --mtu packet per sequence number.
+            const std::uint64_t memory = pgm::cli::physical_memory();
+            const std::uint64_t cap =
+                memory ? std::max<std::uint64_t>(1024, memory / 16 / o_.mtu) : 262144;
+            const std::uint64_t want = o_.count ? *o_.count + 16 : 262144;
+            txw = std::min<std::uint64_t>(std::clamp<std::uint64_t>(want, 1024, cap), 0x7FFFFFFF);
+        }
         sc.txw_sqns = static_cast<std::uint32_t>(txw);
         sc.txw_secs = pgm::cli::seconds(o_.txw_secs);
+        sc.txw_min_age = pgm::cli::seconds(o_.txw_min_secs);
+        sc.nak_hold = pgm::cli::seconds(o_.nak_hold);
+        // One NCF per distinct NAK is queued: shedding NAKs only makes receivers repeat them
+        // NAK_RPT_IVL later, which holds the window longer.
+        sc.max_pending_ncfs = 4096;
         sc.txw_max_rte = o_.rate;
         sc.rate_burst = std::max<std::size_t>(6000, o_.rate / 500);  // ~2 ms of data
         sc.ambient_spm = 500ms;
@@ -483,6 +523,11 @@ class Sender {
                 {"naks_duplicate", s.naks_duplicate},
                 {"naks_shed", s.naks_shed},
                 {"naks_ignored", s.naks_ignored},
+                {"window_stalls", s.window_stalls},
+                {"repairs_expired", s.repairs_expired},
+                {"txw_sqns", source_->config().txw_sqns},
+                {"sndbuf", transport_->buffer_report().send_actual / 2},
+                {"rcvbuf", transport_->buffer_report().receive_actual / 2},
                 {"odata_dropped", loss_.dropped()},
                 {"skipped", skipped_},
                 {"elapsed", secs},

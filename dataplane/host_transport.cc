@@ -13,6 +13,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
+#include <utility>
 
 namespace pgm::dataplane {
 
@@ -46,10 +48,15 @@ void set_int(int fd, int level, int name, int value, const char* what) {
 }
 
 // Large buffers absorb bursts; the FORCE variants (CAP_NET_ADMIN) pass rmem_max/wmem_max.
-void set_buffer(int fd, int force, int plain, int bytes) {
-    if (bytes <= 0) return;
-    if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) == 0) return;
-    (void)setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);  // clamped by the kernel
+// Returns what the kernel then reports (twice the effective request) and whether it clamped.
+std::pair<int, bool> set_buffer(int fd, int force, int plain, int bytes) {
+    if (bytes > 0 && setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);  // clamped by the kernel
+    int actual = 0;
+    socklen_t len = sizeof actual;
+    if (getsockopt(fd, SOL_SOCKET, plain, &actual, &len) < 0) actual = 0;
+    const bool clamped = bytes > 0 && static_cast<long long>(actual) < 2LL * bytes;
+    return {actual, clamped};
 }
 
 }  // namespace
@@ -105,8 +112,12 @@ HostTransport::HostTransport(EventLoop& loop, const HostTransportConfig& config)
             set_int(fd_, IPPROTO_IP, IP_RECVTTL, 1, "IP_RECVTTL");
         }
         set_int(fd_, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
-        set_buffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF, config_.socket_buffer);
-        set_buffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF, config_.socket_buffer);
+        buffers_report_.receive_requested = config_.receive_buffer;
+        buffers_report_.send_requested = config_.send_buffer;
+        std::tie(buffers_report_.receive_actual, buffers_report_.receive_clamped) =
+            set_buffer(fd_, SO_RCVBUFFORCE, SO_RCVBUF, config_.receive_buffer);
+        std::tie(buffers_report_.send_actual, buffers_report_.send_clamped) =
+            set_buffer(fd_, SO_SNDBUFFORCE, SO_SNDBUF, config_.send_buffer);
 
         ip_mreqn mreq{};
         mreq.imr_address = to_in_addr(config_.interface_address);

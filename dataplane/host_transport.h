@@ -66,9 +66,25 @@ struct HostTransportConfig {
     Encapsulation encapsulation = Encapsulation::Native;
     std::uint16_t udp_port = kDefaultUdpEncapsulationPort;
     bool multicast_loop = false;
-    std::uint8_t multicast_ttl = 16;      // default; each Transmit's ttl is used when sending
-    int socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF (FORCE variants tried first)
-    std::size_t receive_batch = 32;       // datagrams per recvmmsg()
+    std::uint8_t multicast_ttl = 16;  // default; each Transmit's ttl is used when sending
+    // SO_RCVBUF / SO_SNDBUF asked for (0: the system default). The FORCE variants
+    // (CAP_NET_ADMIN) are tried first; without them the kernel clamps to net.core.rmem_max /
+    // wmem_max, which buffer_report() shows. A receive buffer smaller than a burst of the
+    // sender's rate overruns (packets dropped by the kernel become NAKs and repairs).
+    int receive_buffer = 4 * 1024 * 1024;
+    int send_buffer = 4 * 1024 * 1024;
+    std::size_t receive_batch = 32;  // datagrams per recvmmsg()
+};
+
+// What the socket buffers are, as the kernel reports them (getsockopt: the kernel doubles
+// the value set, for its bookkeeping; `*_clamped` compares with twice the request).
+struct SocketBufferReport {
+    int receive_requested = 0;
+    int receive_actual = 0;
+    bool receive_clamped = false;
+    int send_requested = 0;
+    int send_actual = 0;
+    bool send_clamped = false;
 };
 
 struct HostTransportStats {
@@ -109,6 +125,7 @@ class HostTransport {
     int fd() const { return fd_; }
     const HostTransportConfig& config() const { return config_; }
     const HostTransportStats& stats() const { return stats_; }
+    const SocketBufferReport& buffer_report() const { return buffers_report_; }
 
   private:
     struct Queued {
@@ -131,6 +148,7 @@ class HostTransport {
     std::vector<Queued> queue_;
     std::size_t queue_head_ = 0;
     HostTransportStats stats_;
+    SocketBufferReport buffers_report_;
     // recvmmsg buffers, one per batch entry.
     std::vector<std::vector<std::uint8_t>> buffers_;
     std::vector<std::vector<std::uint8_t>> controls_;

@@ -212,6 +212,8 @@ struct Receiver::Peer {
     Sqn lead;
     std::deque<Slot> slots;
     std::size_t bytes = 0;
+    std::size_t waiting = 0;      // slots in a waiting state (BackOff, WaitNcf, WaitData)
+    std::size_t max_payload = 0;  // largest TSDU seen: what one waiting repair may need
     std::set<std::pair<Time, std::uint32_t>> timers;  // (deadline, sqn) of waiting slots
     // APDU reassembly progress at the head: slots checked and their bytes.
     std::size_t assembled_slots = 0;
@@ -463,9 +465,13 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
             return;
         }
     }
+    p->max_payload = std::max(p->max_payload, payload.size());
     if (sqn < p->next) {
         // R2: already delivered or reported, or before the window.
         ++(sqn >= p->trail_init ? stats_.duplicates : stats_.out_of_window);
+    } else if (refuse(*p, sqn, payload.size())) {
+        ++stats_.window_refused;  // not stored, NAKed later: a bound costs a repair, not data
+        if (sqn > p->lead) open_until(*p, sqn, now, 0);  // the gap within the bound is NAKed
     } else {
         if (sqn > p->lead) open_until(*p, sqn, now, 1);  // R6: loss from the sequence gap
         const bool fresh = p->slots.empty() || sqn > p->lead || is_waiting(p->at(sqn).state);
@@ -520,6 +526,7 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
                               const PacketView* data) {
     SqnTransition tr;
     Slot* s = nullptr;
+    bool was_waiting = false;
     if (p.slots.empty() || sqn > p.lead) {  // sqn == lead + 1: a new slot
         tr = sqn_transition_from_none(event);
         if (!tr.legal) return tr;
@@ -533,6 +540,13 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
             (event == SqnEvent::DataTimeout && s->data_retries >= config_.nak_data_retries);
         tr = sqn_transition(s->state, event, exhausted);
         if (!tr.legal) return tr;
+        was_waiting = is_waiting(s->state);
+    }
+    if (is_waiting(tr.next) != was_waiting) {
+        if (was_waiting)
+            --p.waiting;
+        else
+            ++p.waiting;
     }
     s->state = tr.next;
     const std::uint16_t act = tr.actions;
@@ -574,6 +588,12 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
 // oldest sequences give way if the window would exceed max_window_sqns.
 void Receiver::open_until(Peer& p, Sqn end, Time now, std::size_t reserve) {
     const std::uint64_t max = config_.max_window_sqns;
+    if (config_.window_full == WindowFull::RefuseNewest &&
+        std::uint64_t{offset(end, p.next)} + reserve > max) {
+        // Nothing is given up: open only up to the bound; what lies beyond is found again
+        // (newer data, SPM_LEAD) once delivery has moved the window.
+        end = p.next + static_cast<std::uint32_t>(max - std::min<std::uint64_t>(reserve, max));
+    }
     if (std::uint64_t{offset(end, p.next)} + reserve > max) {
         const Sqn target = end - static_cast<std::uint32_t>(max - reserve);  // the new next
         while (!p.slots.empty() && p.next < target)
@@ -600,6 +620,19 @@ void Receiver::advance_trail(Peer& p, Sqn trail, Time now) {
             evict_head(p, LossReason::TrailAdvanced, now);
         if (p.next < trail) skip_to(p, trail, LossReason::TrailAdvanced);
     }
+}
+
+// WindowFull::RefuseNewest: whether a data packet for `sqn` is not to be stored. Only packets
+// that open new slots are refused: beyond max_window_sqns, or when their payload would eat
+// into what the repairs of the sequences already waiting will need. Repairs of waiting
+// sequences are always taken (with make_room as the last resort), so delivery always moves.
+bool Receiver::refuse(const Peer& p, Sqn sqn, std::size_t bytes) const {
+    if (config_.window_full != WindowFull::RefuseNewest) return false;
+    if (!p.slots.empty() && sqn <= p.lead) return false;
+    if (offset(sqn, p.next) >= config_.max_window_sqns) return true;
+    if (sqn == p.next) return false;  // the head: delivered at once, never refused
+    const std::uint64_t reserve = std::uint64_t{p.waiting} * p.max_payload;
+    return std::uint64_t{p.bytes} + bytes + reserve > config_.max_window_bytes;
 }
 
 // Before storing `bytes` for sequence `keep`: give up older sequences while they would not fit.

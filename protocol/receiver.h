@@ -17,9 +17,11 @@
 //
 // Memory. Per peer at most `max_window_sqns` slots and `max_window_bytes` of buffered
 // payload (held between calls; inside one call a single TSDU more). When a packet would
-// exceed either, the oldest sequences are given up: reported as Loss (WindowBound) and
-// freed. Loss is never silent: every sequence number from RXW_TRAIL_INIT on is either
-// delivered (in an APDU) or covered by a Loss event.
+// exceed either, `window_full` decides: EvictOldest gives up the oldest sequences (reported
+// as Loss (WindowBound) and freed); RefuseNewest does not store the new packet, which is
+// NAKed later like a loss, so that a bound never loses data the source can still repair. Loss is
+// never silent: every sequence number from RXW_TRAIL_INIT on is either delivered (in an APDU) or
+// covered by a Loss event.
 //
 // The NAK state machine of one sequence number. sqn_transition() is the whole of it: the
 // receiver feeds it events and performs the actions it returns; nothing else changes a state.
@@ -122,6 +124,19 @@ const char* to_string(SqnState state);
 
 // --- Configuration, events, counters -----------------------------------------------------
 
+// What a peer does when a data packet would take it past max_window_sqns / max_window_bytes.
+enum class WindowFull : std::uint8_t {
+    // The oldest sequences are given up (Loss WindowBound), even those still repairable.
+    EvictOldest,
+    // The new packet is not stored (counted in window_refused) and nothing is given up: the
+    // sequences beyond the bound are detected again later (by newer data or SPM_LEAD) and
+    // NAKed like any loss once the window has moved, while the source still holds them (its
+    // back-pressure keeps NAKed packets). A bound then costs repairs, not data. New data may
+    // use the byte bound only up to what the waiting sequences' repairs will need (each at
+    // most the largest payload seen), so a repair is never given up for newer data.
+    RefuseNewest,
+};
+
 struct ReceiverConfig {
     Nla address;                              // own unicast address: IP source of NAKs and SPMRs
     Nla group;                                // the group listened to; None = any destination
@@ -143,6 +158,7 @@ struct ReceiverConfig {
     // Bounds per TSI (clamped to at least 1 and at most 2^31 - 1 sequences).
     std::size_t max_window_sqns = 4096;
     std::size_t max_window_bytes = 8 * 1024 * 1024;
+    WindowFull window_full = WindowFull::EvictOldest;
     std::size_t max_sources = 64;
     std::uint8_t nak_ttl = 255;  // unicast NAKs and SPMRs (the multicast SPMR copy uses 1)
     Encapsulation encapsulation = Encapsulation::Native;
@@ -208,7 +224,8 @@ struct ReceiverStats {
     std::uint64_t sources = 0;              // peers created
     std::uint64_t sources_refused = 0;      // max_sources reached
     std::uint64_t sessions_ended = 0;
-    std::size_t buffered_bytes = 0;  // payload held now, all peers
+    std::uint64_t window_refused = 0;  // data not stored at a bound (WindowFull::RefuseNewest)
+    std::size_t buffered_bytes = 0;    // payload held now, all peers
     std::size_t buffered_bytes_peak = 0;
     std::size_t buffered_sqns = 0;  // slots held now, all peers
     std::size_t buffered_sqns_peak = 0;
@@ -266,6 +283,7 @@ class Receiver {
     // Window movement.
     void open_until(Peer& p, Sqn end, Time now, std::size_t reserve);
     void advance_trail(Peer& p, Sqn trail, Time now);
+    bool refuse(const Peer& p, Sqn sqn, std::size_t bytes) const;
     void make_room(Peer& p, std::size_t bytes, Sqn keep, Time now);
     void enforce_bytes(Peer& p, Time now);
     void evict_head(Peer& p, LossReason reason, Time now);

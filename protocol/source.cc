@@ -56,8 +56,8 @@ bool SourceConfig::valid() const {
            txw_sqns <= 0x7FFFFFFFu && txw_secs > zero && txw_max_rte > 0 &&
            txw_max_rte <= kMaxRate && rate_burst <= kMaxRateBurst && min_packet_interval >= zero &&
            ambient_spm > zero && ihb_min > zero && ihb_max >= ihb_min && rdata_delay >= zero &&
-           max_backlog_apdus > 0 && max_backlog_bytes > 0 && max_pending_ncfs > 0 &&
-           (!source_port || *source_port != 0);
+           txw_min_age >= zero && nak_hold >= zero && max_backlog_apdus > 0 &&
+           max_backlog_bytes > 0 && max_pending_ncfs > 0 && (!source_port || *source_port != 0);
 }
 
 const char* to_string(SourceState state) {
@@ -248,9 +248,14 @@ Time Source::next_deadline() const {
     if (state_ == SourceState::Finished) return kNever;
     Time t = std::min({next_ambient_, next_heartbeat_, end_at_});
     if (count_ > 0) t = std::min(t, ring_[head_].sent + config_.txw_secs);
-    bool ready =
-        !ncfs_.empty() || spm_pending_ ||
-        (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining));
+    bool ready = !ncfs_.empty() || spm_pending_;
+    if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining)) {
+        if (window_admits(now_)) {
+            ready = true;
+        } else {
+            t = std::min(t, trail_release_at());  // kNever: the queued repair's deadline wakes us
+        }
+    }
     if (!repairs_.empty()) {
         if (repairs_.front().due > now_) {
             t = std::min(t, repairs_.front().due);
@@ -268,11 +273,19 @@ std::optional<Source::Kind> Source::head_of_line(Time now) {
     // S5: NCFs, then SPMs, then data; among data, repairs before new data.
     if (!ncfs_.empty()) return Kind::Ncf;
     if (spm_pending_) return Kind::Spm;
-    while (!repairs_.empty() && !window().contains(repairs_.front().sqn))
-        repairs_.pop_front();  // its packet left the window while it waited
+    while (!repairs_.empty() && !window().contains(repairs_.front().sqn)) {
+        repairs_.pop_front();  // its packet left the window (TXW_SECS) while it waited
+        ++stats_.repairs_expired;
+    }
     if (!repairs_.empty() && repairs_.front().due <= now) return Kind::Rdata;
-    if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining))
-        return Kind::Odata;
+    if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining)) {
+        if (window_admits(now)) {
+            window_stalled_ = false;
+            return Kind::Odata;
+        }
+        if (!window_stalled_) ++stats_.window_stalls;  // back-pressure: wait, do not lose
+        window_stalled_ = true;
+    }
     return std::nullopt;
 }
 
@@ -454,6 +467,19 @@ Sqn Source::next_odata_trail() const {
     return count_ == config_.txw_sqns ? trail_ + 1 : trail_;  // the oldest falls out (S3)
 }
 
+Time Source::trail_release_at() const {
+    if (count_ == 0) return Time::min();
+    const TxPacket& p = ring_[head_];
+    if (p.repair_queued) return kNever;
+    Time at = p.sent + config_.txw_min_age;
+    if (p.nak_at != kNever) at = std::max(at, p.nak_at + config_.nak_hold);
+    return at;
+}
+
+bool Source::window_admits(Time now) const {
+    return count_ < config_.txw_sqns || trail_release_at() <= now;
+}
+
 void Source::push_window(const DataDesc& d, Time now) {
     if (count_ == config_.txw_sqns) pop_window();
     if (count_ == ring_.size()) {
@@ -470,6 +496,7 @@ void Source::push_window(const DataDesc& d, Time now) {
     p.syn = d.syn;
     p.fin = d.fin;
     p.repair_queued = false;
+    p.nak_at = kNever;
     ++count_;
     update_edges();
 }
@@ -573,6 +600,7 @@ void Source::on_nak(const PacketView& v, Time now) {
 bool Source::queue_repair(Sqn sqn, Time now) {
     if (!window().contains(sqn)) return false;
     TxPacket& p = ring_[slot(sqn)];
+    p.nak_at = now;  // nak_hold: a repeated NAK must still find it
     if (p.repair_queued) {
         ++stats_.naks_duplicate;  // its RDATA is still queued: one RDATA answers both
         return true;

@@ -23,6 +23,9 @@
 //   Open, Draining, Closing ──reset()──► Reset ──────────TXW_SECS────────► Finished
 //
 // Open and Draining send ODATA; Closing sends SPMs with OPT_FIN, Reset SPMs with OPT_RST.
+// Back-pressure (issue 14): in Open and Draining, new ODATA waits while the window is full
+// and its oldest packet may not leave yet (txw_min_age, a queued RDATA, nak_hold): the
+// source slows down rather than drop data receivers still NAK (window_stalls counts it).
 // Every state but Finished answers NAKs (Reset only when reset() was told NAKs can still be
 // served) and SPMRs. Memory is bounded by the configuration: the window by txw_sqns
 // packets, the backlog by max_backlog_apdus and max_backlog_bytes, the NCF queue by
@@ -62,6 +65,21 @@ struct SourceConfig {
     std::uint32_t txw_sqns = 1024;
     Duration txw_secs = std::chrono::seconds(30);
     std::uint32_t initial_sqn = 0;
+
+    // Back-pressure of the transmit window (issue 14). With txw_sqns packets in the window,
+    // the next ODATA would push the oldest one out. It waits instead while that packet
+    //  - is younger than txw_min_age: receivers need a NAK back-off and a round trip to ask
+    //    for a loss, so a window that covers less time than that loses data at any rate it
+    //    cannot hold; the rate is thus bounded by txw_sqns / txw_min_age;
+    //  - has its RDATA still queued: a repair promised by an NCF is never dropped for new data;
+    //  - was NAKed less than nak_hold ago: a receiver whose RDATA was lost repeats its NAK
+    //    after NAK_RDATA_IVL (plus back-off and round trip) and must still find the packet.
+    // A rate the window cannot serve thus slows the source instead of losing data. TXW_SECS
+    // still advances the trail regardless, which bounds a stall: a receiver that NAKs one
+    // packet forever holds the source at most txw_secs. Both zero: the window advances by
+    // count alone, as RFC 3208 §3.1 describes, with the repair-queued hold only.
+    Duration txw_min_age = Duration::zero();
+    Duration nak_hold = Duration::zero();
 
     // Rate control over every byte sent (IP headers included): a token bucket filled at
     // txw_max_rte bytes/s (TXW_MAX_RTE) holding at most max(rate_burst, max_tpdu) bytes, and
@@ -123,8 +141,13 @@ struct SourceStats {
     std::uint64_t packets_malformed = 0;  // failed to parse
     std::uint64_t packets_ignored = 0;    // another TSI, or a type a source does not take
     std::uint64_t apdus_discarded = 0;    // backlog dropped by reset()
-    Sqn trailing_edge;                    // TrailingEdgeSeqId (TXW_TRAIL)
-    Sqn leading_edge;                     // LeadingEdgeSeqId (TXW_LEAD)
+    // Back-pressure: times new ODATA waited because the oldest packet could not yet leave the
+    // full window (txw_min_age, a queued repair, nak_hold), and queued repairs dropped because
+    // their packet left the window anyway (TXW_SECS) before they could be sent.
+    std::uint64_t window_stalls = 0;
+    std::uint64_t repairs_expired = 0;
+    Sqn trailing_edge;  // TrailingEdgeSeqId (TXW_TRAIL)
+    Sqn leading_edge;   // LeadingEdgeSeqId (TXW_LEAD)
     // RateKBitsPerSecLast, in bytes/s as counted by the rate control (IP headers
     // included), over the last whole second since construction; updated on activity.
     std::uint64_t rate_bytes_per_sec = 0;
@@ -174,6 +197,7 @@ class Source {
         bool syn = false;
         bool fin = false;
         bool repair_queued = false;  // an RDATA for it is queued (NAK duplicate suppression)
+        Time nak_at = kNever;        // last NAK for it (nak_hold); kNever: never NAKed
     };
     // What a data packet carries besides its sequence numbers.
     struct DataDesc {
@@ -227,6 +251,11 @@ class Source {
     // The next ODATA cut from the head of the backlog.
     DataDesc next_odata() const;
     Sqn next_odata_trail() const;
+    // When the oldest packet of a full window may be pushed out by new ODATA (back-pressure);
+    // kNever while its repair is queued (sending the RDATA releases it).
+    Time trail_release_at() const;
+    // Whether new ODATA may go now as far as the window is concerned.
+    bool window_admits(Time now) const;
     void push_window(const DataDesc& d, Time now);
     void pop_window();
     std::size_t slot(Sqn sqn) const;  // ring index of an in-window sequence
@@ -272,6 +301,7 @@ class Source {
     TokenBucket bucket_;
     Time next_packet_at_{};         // inter-packet bound
     std::size_t blocked_size_ = 0;  // wire size of the packet the bucket held back; 0: none
+    bool window_stalled_ = false;   // ODATA is held by the window (counted once per stall)
 
     // SPM state.
     Sqn spm_sqn_;

@@ -948,6 +948,80 @@ TEST(Receiver, ByteBoundGivesUpApduStuckAtHead) {
     EXPECT_EQ(h.rx.stats().discarded_fragments, 2u);
 }
 
+// Issue 14: a window bound must not lose what the source can still repair. With RefuseNewest
+// the head loss waits for its repair while the data beyond the bound is refused (not stored),
+// then NAKed and repaired once the window has moved: every sequence delivered, none lost.
+TEST(Receiver, WindowFullRefuseNewestLosesNothingRepairable) {
+    ReceiverConfig c = test_config();
+    c.max_window_sqns = 100;
+    c.window_full = WindowFull::RefuseNewest;
+    Harness h(c);
+    h.join(0);
+    for (std::uint32_t s = 2; s <= 300; ++s)
+        h.feed(data(s));  // 1 is lost; the window [1, 100] fills, 101..300 are refused
+    EXPECT_TRUE(h.losses().empty());
+    EXPECT_EQ(h.rx.stats().window_refused, 200u);
+    EXPECT_LE(h.rx.stats().buffered_sqns_peak, 100u);
+    h.run_for(100ms);
+    ASSERT_FALSE(h.naked().empty());
+    EXPECT_EQ(h.naked().front(), Sqn(1));
+    h.feed(rdata(1));
+    EXPECT_EQ(h.delivered().size(), 101u);  // 0..100
+    h.feed(spm(2, 0, 300));                 // SPM_LEAD: 101..200 found missing (the bound)
+    h.run_for(100ms);
+    for (std::uint32_t s = 101; s <= 300; ++s) {
+        h.feed(rdata(s));
+        if (s == 200) {
+            h.feed(spm(3, 0, 300));  // 201..300 found missing now that there is room
+            h.run_for(100ms);
+        }
+    }
+    std::vector<std::uint32_t> all(301);
+    for (std::uint32_t s = 0; s <= 300; ++s)
+        all[s] = s;
+    EXPECT_EQ(h.delivered_sqns(), all);
+    EXPECT_TRUE(h.losses().empty());
+    EXPECT_EQ(h.rx.stats().unrecoverable, 0u);
+    EXPECT_LE(h.rx.stats().buffered_sqns_peak, 100u);
+}
+
+// The same traffic with EvictOldest gives the repairable head up at the bound.
+TEST(Receiver, WindowFullEvictOldestGivesUpTheHead) {
+    ReceiverConfig c = test_config();
+    c.max_window_sqns = 100;
+    c.window_full = WindowFull::EvictOldest;
+    Harness h(c);
+    h.join(0);
+    for (std::uint32_t s = 2; s <= 300; ++s)
+        h.feed(data(s));
+    ASSERT_EQ(h.losses().size(), 1u);
+    EXPECT_EQ(h.losses()[0].first_sqn, Sqn(1));
+    EXPECT_EQ(h.losses()[0].reason, LossReason::WindowBound);
+}
+
+// RefuseNewest keeps room in the byte bound for the repairs of the sequences waiting: new
+// data is refused before a repair would have to be given up.
+TEST(Receiver, WindowFullRefuseNewestReservesBytesForRepairs) {
+    ReceiverConfig c = test_config();
+    c.max_window_bytes = 10 * 100;
+    c.window_full = WindowFull::RefuseNewest;
+    Harness h(c);
+    h.join(0);
+    for (std::uint32_t s = 2; s <= 40; ++s) {
+        PacketSpec d = data(s);
+        d.payload = payload_of(s, 100);
+        h.feed(d);
+        ASSERT_LE(h.rx.stats().buffered_bytes, c.max_window_bytes);
+    }
+    EXPECT_GT(h.rx.stats().window_refused, 0u);
+    PacketSpec r = rdata(1);
+    r.payload = payload_of(1, 100);
+    h.feed(r);
+    EXPECT_TRUE(h.losses().empty());
+    EXPECT_EQ(h.rx.stats().unrecoverable, 0u);
+    EXPECT_GE(h.delivered().size(), 2u);
+}
+
 // --- Acceptance -------------------------------------------------------------------------------
 
 // A receiver whose source never repairs stays within its configured memory: OpenPGM's window

@@ -314,6 +314,100 @@ TEST_F(SourceTest, S03_TrailAdvancesWithTxwSecs) {
     EXPECT_EQ(of(PacketType::Spm).back().spm().lead, Sqn(1));
 }
 
+// --- Back-pressure of the transmit window (issue 14) ---------------------------------------
+
+// A NAKed packet at the trail of a full window is kept for nak_hold after its last NAK: new
+// ODATA waits instead of pushing it out, so a receiver whose RDATA was lost and that NAKs
+// again is repaired, not told the data is gone.
+TEST_F(SourceTest, Backpressure_NakedTrailHoldsNewOdataForNakHold) {
+    SourceConfig c = base_config();
+    c.txw_sqns = 4;
+    c.nak_hold = 500ms;
+    start(c);
+    send_and_run(4);  // window [0, 3], full
+    nak(0);
+    ASSERT_EQ(of(PacketType::Rdata).size(), 1u);
+    send_and_run(2);  // sqns 4 and 5 would push 0 and 1 out
+    EXPECT_EQ(of(PacketType::Odata).size(), 4u) << "ODATA waits for the NAKed trail";
+    EXPECT_EQ(src().window().trail, Sqn(0));
+    run_for(300ms);
+    nak(0);  // the RDATA was lost: the repeated NAK still finds it, and restarts the hold
+    EXPECT_EQ(of(PacketType::Rdata).size(), 2u);
+    EXPECT_EQ(src().stats().naks_too_late, 0u);
+    EXPECT_EQ(src().stats().window_stalls, 1u);
+    run_for(499ms);
+    EXPECT_EQ(of(PacketType::Odata).size(), 4u);
+    run_for(1ms);  // 500 ms after the last NAK: the trail may move
+    EXPECT_EQ(of(PacketType::Odata).size(), 6u);
+    EXPECT_EQ(src().window().trail, Sqn(2));
+    EXPECT_EQ(src().stats().naks_too_late, 0u);
+}
+
+// txw_min_age: a full window lets its oldest packet go only once it is that old, so a rate
+// the window cannot cover is slowed to txw_sqns per txw_min_age instead of outrunning NAKs.
+TEST_F(SourceTest, Backpressure_MinAgeBoundsTheRateToTheWindow) {
+    SourceConfig c = base_config();
+    c.txw_sqns = 4;
+    c.txw_min_age = 100ms;
+    start(c);
+    const Time t0 = now_;
+    for (int i = 0; i < 10; ++i)
+        send(100, static_cast<std::uint8_t>(i));
+    run_for(0s);
+    EXPECT_EQ(of(PacketType::Odata).size(), 4u);
+    run_for(99ms);
+    EXPECT_EQ(of(PacketType::Odata).size(), 4u);
+    nak(0);  // 99 ms old: still there
+    EXPECT_EQ(of(PacketType::Rdata).size(), 1u);
+    run_for(1ms);
+    EXPECT_EQ(of(PacketType::Odata).size(), 8u);
+    run_for(100ms);
+    const std::vector<Sent> odata = of(PacketType::Odata);
+    ASSERT_EQ(odata.size(), 10u);
+    EXPECT_EQ(odata[4].at, t0 + 100ms);
+    EXPECT_EQ(odata[9].at, t0 + 200ms);
+    EXPECT_EQ(src().stats().naks_too_late, 0u);
+    EXPECT_EQ(src().backlog_apdus(), 0u);
+}
+
+// A repair confirmed by an NCF is never dropped for new data: with its RDATA still queued
+// (rdata_delay), the packet stays in the window and the RDATA goes before the ODATA.
+TEST_F(SourceTest, Backpressure_QueuedRepairIsNotPushedOutByNewData) {
+    SourceConfig c = base_config();
+    c.txw_sqns = 4;
+    c.rdata_delay = 50ms;
+    start(c);
+    send_and_run(4);
+    nak(0);
+    EXPECT_EQ(of(PacketType::Ncf).size(), 1u);
+    send_and_run(1);
+    EXPECT_EQ(of(PacketType::Odata).size(), 4u);
+    run_for(50ms);
+    const std::vector<PacketType> order = types_since(sent_.size() - 2);
+    ASSERT_EQ(of(PacketType::Rdata).size(), 1u);
+    EXPECT_EQ(order, (std::vector<PacketType>{PacketType::Rdata, PacketType::Odata}));
+    EXPECT_EQ(of(PacketType::Rdata).front().data().sqn, Sqn(0));
+    EXPECT_EQ(src().stats().repairs_expired, 0u);
+    EXPECT_EQ(src().window().trail, Sqn(1));
+}
+
+// Windows beyond 65,536 sequence numbers: the ring grows to what is configured, and a NAK
+// for the oldest of 100,000 packets is still repaired.
+TEST_F(SourceTest, Backpressure_WindowBeyond65536) {
+    SourceConfig c = base_config();
+    c.txw_sqns = 100'000;
+    c.max_backlog_apdus = 100'000;
+    c.max_backlog_bytes = 100'000 * 16;
+    start(c);
+    for (int i = 0; i < 100'000; ++i)
+        send(16, static_cast<std::uint8_t>(i));
+    run_for(1s);
+    EXPECT_EQ(src().window().size(), 100'000u);
+    nak(0);
+    ASSERT_EQ(of(PacketType::Rdata).size(), 1u);
+    EXPECT_EQ(of(PacketType::Rdata).front().data().sqn, Sqn(0));
+}
+
 // --- S4, S5 --------------------------------------------------------------------------------
 
 TEST_F(SourceTest, S04_TokenBucketBound) {
