@@ -297,9 +297,9 @@ void FastPathController::write_table() {
 void FastPathController::fold_progress(const fp_session_key& key) {
     const auto p = fast_path_->progress(key);
     if (!p) return;
-    Folded& f = folded_[key];
-    const std::uint64_t packets = p->packets - std::min(p->packets, f.packets);
-    f.packets = p->packets;
+    std::uint64_t& folded = folded_[key];
+    const std::uint64_t packets = p->packets - std::min(p->packets, folded);
+    folded = p->packets;
     std::uint64_t egress = 0;
     if (auto it = table_.sessions.find(key); it != table_.sessions.end())
         egress = it->second.n_egress;

@@ -133,12 +133,8 @@ class FastPathController {
     std::vector<GroupMembers> groups_;
     FastPathTable table_;
     std::vector<SkippedSession> skipped_;
-    // Per session: the kernel's packet count and copies last folded into the core.
-    struct Folded {
-        std::uint64_t packets = 0;
-        std::uint64_t copies = 0;
-    };
-    std::map<fp_session_key, Folded, FpSessionKeyLess> folded_;
+    // Per session: the kernel's packet count last folded into the core.
+    std::map<fp_session_key, std::uint64_t, FpSessionKeyLess> folded_;
     // Per interface: the kernel counters last folded into the core's interface counters.
     std::map<IfIndex, fp_if_stats> folded_if_;
     EventLoop::TimerId heartbeat_timer_ = 0;
