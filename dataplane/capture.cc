@@ -78,19 +78,23 @@ std::string any_port(const std::string& test, std::span<const std::uint16_t> por
 // length is checked first, against the smallest eligible packet and against the frame,
 // which makes every later load (up to ip[33]) fall inside the frame.
 std::string fastpath_capture_exclusion(std::span<const std::uint16_t> udp_ports) {
+    const std::string for_pgmd = std::to_string(FP_ODATA_OPTIONS_FOR_PGMD);
     std::string e =
         "ip[2:2] >= 44"                        // 20-byte IP + 16-byte PGM + 8-byte ODATA headers
         " and ip[2:2] + 14 <= len"             // IP total length within the frame
         " and ip[0] = 0x45"                    // IPv4, 20-byte header: no IP options
         " and ip[6:2] & 0x3fff = 0"            // not a fragment: MF clear, offset 0
         " and ip[16] >= 224 and ip[16] < 240"  // to 224.0.0.0/4
-        // Native PGM: PGM header at ip[20]; type ODATA (0x04), options byte 0.
-        " and ((ip[9] = 113 and ip[24] = 0x04 and ip[25] = 0)";
+        // Native PGM: PGM header at ip[20]; type ODATA (0x04), options byte without
+        // OPT_NETWORK nor reserved bits (FP_ODATA_OPTIONS_FOR_PGMD).
+        " and ((ip[9] = 113 and ip[24] = 0x04 and ip[25] & " +
+        for_pgmd + " = 0)";
     const std::vector<std::uint16_t> ports = fastpath_udp_ports(udp_ports);
     if (!ports.empty()) {
         // UDP to a recognised port (destination: ip[22:2]); PGM header at ip[28].
         e += " or (ip[9] = 17 and (" + any_port("ip[22:2] = ", ports) +
-             ") and ip[2:2] >= 52 and ip[32] = 0x04 and ip[33] = 0)";  // + 8-byte UDP
+             ") and ip[2:2] >= 52 and ip[32] = 0x04 and ip[33] & " + for_pgmd +
+             " = 0)";  // + 8-byte UDP
     }
     // Untagged only. Last, because the first `vlan` of an expression moves the offsets of
     // everything after it. (On a live Linux handle libpcap can also test for a tag the NIC

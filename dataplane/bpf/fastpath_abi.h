@@ -9,17 +9,26 @@
  * destination (224.0.0.0/4), IP total length within the frame, carrying either
  *   - native PGM (protocol 113), or
  *   - UDP (protocol 17) to one of the configured encapsulation ports (fp_config.udp_ports),
- * whose PGM header is ODATA (type byte 0x04) with an options byte of 0 (no options, no
- * parity, no OPT_NETWORK) and which holds at least the 16-byte PGM header and the 8-byte
- * ODATA header. Everything else (SPM, NAK, NNAK, NCF, RDATA, POLL, POLR, SPMR, ODATA with
- * options, malformed, IP options, fragments, VLAN) is passed on untouched (TC_ACT_OK), and
- * pgmd captures it as before.
+ * whose PGM header is ODATA (type byte 0x04) with neither OPT_NETWORK nor a reserved bit
+ * in its options byte (options byte & FP_ODATA_OPTIONS_FOR_PGMD == 0: OPT_PRESENT,
+ * OPT_VAR_PKTLEN and OPT_PARITY are allowed) and which holds at least the 16-byte PGM header
+ * and the 8-byte ODATA header. Everything else (SPM, NAK, NNAK, NCF, RDATA, POLL, POLR, SPMR,
+ * ODATA with network-significant options, malformed, IP options, fragments, VLAN) is passed
+ * on untouched (TC_ACT_OK), and pgmd captures it as before.
+ * ODATA with receiver-only options (OPT_SYN, OPT_FIN, OPT_FRAGMENT...; an NE need not parse
+ * them while OPT_NETWORK is clear, rfc3208-checklist N-OPT-4) and pro-active parity is the
+ * program's as plain ODATA is: were it pgmd's, each such packet would take the slower path
+ * through pgmd while the packets after it were switched in the kernel, and arrive behind
+ * them (the OPT_SYN of a session's first ODATA made receivers NAK it). The program checks
+ * the option extension's framing only: with OPT_PRESENT, 4 bytes of OPT_LENGTH (type 0x00,
+ * length 4, a total length of at least 8) after the ODATA header.
  * Malformed also covers what a capture filter cannot check but the program does: a bad IPv4
  * header checksum, a UDP length beyond the IP packet, a TSDU length other than exactly the
- * bytes after the ODATA header. Such packets are passed, and pgmd (whose capture may exclude
- * them) would have dropped them anyway. The program does NOT verify PGM or UDP checksums
- * (that needs the whole payload): a corrupted eligible ODATA of a known session is switched
- * like any other, and receivers discard it.
+ * bytes after the ODATA header and the option extension, a bad OPT_LENGTH. Such packets are
+ * passed, and pgmd (whose capture may exclude them) would have dropped them anyway. The
+ * program does NOT verify PGM or UDP checksums nor the options after OPT_LENGTH (that needs
+ * the whole payload): a corrupted eligible ODATA of a known session is switched like any
+ * other, and receivers discard it.
  *
  * For eligible ODATA, while pgmd's heartbeat is fresh:
  *   - its TSI is in fp_sessions, the entry's flags lack FP_SESSION_PUNT, it arrived on the
@@ -65,6 +74,9 @@
 #define FP_MAX_SESSIONS 65536  /* fp_sessions and fp_progress entries */
 #define FP_MAX_GROUPS 4096     /* fp_groups entries */
 #define FP_MAX_INTERFACES 64   /* fp_interfaces and fp_if_stats entries (pgmd's limit) */
+/* ODATA options-byte bits that leave a packet to pgmd: OPT_NETWORK (0x02) and the reserved
+ * 0x04..0x20. OPT_PRESENT (0x01), OPT_VAR_PKTLEN (0x40) and OPT_PARITY (0x80) do not. */
+#define FP_ODATA_OPTIONS_FOR_PGMD 0x3e
 #define FP_PUNT_MAX_BYTES 2048 /* frame bytes copied into a punt (more: the punt is dropped) */
 
 /* fp_config: an array of one element (key 0). */

@@ -102,6 +102,9 @@ struct {
 #define PGM_HDR_LEN 16
 #define ODATA_HDR_LEN 8
 #define PGM_TYPE_ODATA 0x04
+#define PGM_OPT_PRESENT 0x01 /* options byte: an option extension follows the header */
+#define PGM_OPT_LENGTH 0x00  /* the option type that opens the extension */
+#define OPT_LENGTH_LEN 4     /* its length: type, length, 16-bit total length */
 
 /* What parse() learnt about an IPv4 packet. */
 struct pkt {
@@ -334,12 +337,27 @@ static __always_inline int leave_to_pgmd(const struct fp_config* cfg, struct fp_
 static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_config* cfg,
                                      const struct pkt* p, struct fp_if_stats* st) {
     if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return leave_to_pgmd(cfg, st);
-    __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN];
-    if (bpf_skb_load_bytes(skb, p->pgm_off, pg, sizeof(pg)) < 0) return pass(st);
-    /* Type byte exactly ODATA (version 0), no options at all, and a TSDU length that is
-     * exactly what follows the ODATA header: anything else is pgmd's to judge. */
-    if (pg[4] != PGM_TYPE_ODATA || pg[5] != 0 ||
-        rd16(pg + 14) != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
+    /* The headers and, when options are present, the OPT_LENGTH that opens them. */
+    __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN + OPT_LENGTH_LEN];
+    if (bpf_skb_load_bytes(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0) return pass(st);
+    /* Type byte exactly ODATA (version 0), no network-significant options (nor reserved
+     * bits): anything else is pgmd's to judge. */
+    if (pg[4] != PGM_TYPE_ODATA || (pg[5] & FP_ODATA_OPTIONS_FOR_PGMD))
+        return leave_to_pgmd(cfg, st);
+    /* A TSDU length that is exactly what follows the ODATA header and the option extension,
+     * whose OPT_LENGTH is well framed: the rest of the options are the receivers'. */
+    __u32 options_len = 0;
+    if (pg[5] & PGM_OPT_PRESENT) {
+        const __u32 at = PGM_HDR_LEN + ODATA_HDR_LEN;
+        if (p->pgm_len < at + OPT_LENGTH_LEN ||
+            bpf_skb_load_bytes(skb, p->pgm_off + at, pg + at, OPT_LENGTH_LEN) < 0)
+            return leave_to_pgmd(cfg, st);
+        if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN)
+            return leave_to_pgmd(cfg, st);
+        options_len = rd16(pg + at + 2);
+        if (options_len < 2 * OPT_LENGTH_LEN) return leave_to_pgmd(cfg, st);
+    }
+    if ((__u32)rd16(pg + 14) + options_len != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
         return leave_to_pgmd(cfg, st);
 
     struct fp_session_key key;

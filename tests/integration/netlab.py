@@ -119,7 +119,8 @@ class Lab(tmp=None, prefix=None, keep_tmp=False)
                                       ip link set DEV down/up; waits until pgmd NAME
                                       stopped / started serving DEV again
   capture(name, ns, dev, bpf="ip proto 113", limit_s=10) -> pcap path
-                                      tcpdump -U --immediate-mode, waits for "listening on"
+                                      tcpdump -U --immediate-mode -s 9216 -B 16384;
+                                      waits for "listening on"
   stop_capture(name, settle_s=1.0, quiet_s=0.15)
                                       stop tcpdump once its file has not grown for
                                       quiet_s (bounded by settle_s)
@@ -863,10 +864,16 @@ table {family} {table} {{
 
     # -- capture -------------------------------------------------------------------------
     def capture(self, name, ns, dev, bpf="ip proto 113", limit_s=10):
-        """tcpdump on dev in ns into tmp/NAME.pcap (process name "tcpdump-NAME")."""
+        """tcpdump on dev in ns into tmp/NAME.pcap (process name "tcpdump-NAME").
+
+        Immediate mode gives each packet a ring slot of the snapshot length: with -s 0
+        (256 KiB) tcpdump's default 2 MiB buffer holds 8 packets, and a burst forwarded by
+        the kernel while tcpdump waits for a CPU was lost to the capture ("dropped by
+        kernel"). A 9216-byte snapshot (a jumbo frame) and a 16 MiB buffer hold ~1800."""
         pcap = self.path(f"{name}.pcap")
-        p = self.start(f"tcpdump-{name}", ["tcpdump", "-i", dev, "-n", "-s", "0", "-U",
-                                           "--immediate-mode", "-Z", "root", "-w", pcap, bpf],
+        p = self.start(f"tcpdump-{name}", ["tcpdump", "-i", dev, "-n", "-s", "9216", "-B", "16384",
+                                           "-U", "--immediate-mode", "-Z", "root", "-w", pcap,
+                                           bpf],
                        ns)
         wait_until(lambda: "listening on" in self.text(f"tcpdump-{name}") or
                    p.poll() is not None, limit_s, f"tcpdump on {dev}")

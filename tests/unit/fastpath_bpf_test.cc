@@ -207,6 +207,7 @@ struct Spec {
     std::uint16_t sport = 1000;
     std::uint32_t sqn = 100;
     std::uint32_t trail = 90;
+    std::vector<std::uint8_t> option_bytes;  // after the ODATA header (set `options` too)
     std::vector<std::uint8_t> payload = {'h', 'e', 'l', 'l', 'o', ' ', 'p', 'g', 'm', '!'};
     // Damage.
     int ip_len_delta = 0;
@@ -237,6 +238,7 @@ Frame build(const Spec& s) {
     put16(pgm, 14, static_cast<std::uint32_t>(static_cast<int>(s.payload.size()) + s.tsdu_delta));
     put32(pgm, 16, s.sqn);
     put32(pgm, 20, s.trail);
+    pgm.insert(pgm.end(), s.option_bytes.begin(), s.option_bytes.end());
     pgm.insert(pgm.end(), s.payload.begin(), s.payload.end());
     pgm::write_checksum(pgm);
     if (s.bad_pgm_checksum) pgm[6] ^= 0x5a;
@@ -500,6 +502,52 @@ TEST_F(FastPathBpf, ForwardsEligibleOdataOfAKnownSessionFromItsUpstream) {
     EXPECT_TRUE(punts(*fp_).empty());
 }
 
+// OPT_LENGTH (total 12), OPT_SYN, OPT_FIN ending the list: options for receivers only.
+const std::vector<std::uint8_t> kReceiverOptions = {0x00, 0x04, 0x00, 0x0c, 0x0d, 0x04,
+                                                    0x00, 0x00, 0x8e, 0x04, 0x00, 0x00};
+
+// Receiver-only options and pro-active parity are switched like plain ODATA: left to pgmd,
+// the packet would fall behind the ones after it (the session's first ODATA carries OPT_SYN).
+TEST_F(FastPathBpf, ForwardsOdataWithReceiverOnlyOptionsAndParity) {
+    struct Case {
+        const char* name;
+        bool udp;
+        std::uint8_t options;
+        std::vector<std::uint8_t> option_bytes;
+    };
+    const std::vector<Case> cases = {
+        {"OPT_SYN and OPT_FIN", false, 0x01, kReceiverOptions},
+        {"OPT_SYN and OPT_FIN (UDP)", true, 0x01, kReceiverOptions},
+        {"parity", false, 0x80, {}},
+        {"parity, variable packet length, options", false, 0xc1, kReceiverOptions},
+    };
+    std::uint32_t sqn = 200;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        Spec s;
+        s.udp = c.udp;
+        s.options = c.options;
+        s.option_bytes = c.option_bytes;
+        s.sqn = sqn++;
+        const RunResult r = test_run(*fp_, build(s), up0_.ifindex);
+        ASSERT_EQ(r.error, 0) << std::strerror(-r.error);
+        EXPECT_EQ(r.verdict, kShot);
+        const auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));
+        const auto got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+        ASSERT_EQ(got1.size(), 1u);
+        ASSERT_EQ(got2.size(), 1u);
+        EXPECT_EQ(got1[0], forwarded(s, dn1_.mac));
+        EXPECT_EQ(got2[0], forwarded(s, dn2_.mac));
+    }
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.in_forwarded_packets, cases.size());
+    EXPECT_EQ(in.passed_packets, 0u);
+    EXPECT_EQ(in.punted_packets, 0u);
+    const auto p = fp_->progress(key_of(Spec{}));
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->lead, sqn - 1);
+}
+
 TEST_F(FastPathBpf, EthernetPaddingAfterTheIpPacketIsForwardedAsIs) {
     Spec s;
     s.payload.clear();  // 58-byte frame padded to the Ethernet minimum
@@ -712,9 +760,44 @@ TEST_F(FastPathBpf, PassesHostileAndIneligibleInputUntouched) {
         {"NCF", with([](Spec& s) { s.type = 0x0a; }), true},
         {"SPMR", with([](Spec& s) { s.type = 0x0c; }), true},
         {"ODATA type with version bits", with([](Spec& s) { s.type = 0x14; }), true},
-        {"ODATA with OPT_PRESENT", with([](Spec& s) { s.options = 0x01; }), true},
+        // The payload's "hell" where OPT_LENGTH should be.
+        {"ODATA with OPT_PRESENT, no OPT_LENGTH", with([](Spec& s) { s.options = 0x01; }), true},
         {"ODATA with OPT_NETWORK", with([](Spec& s) { s.options = 0x02; }), true},
-        {"ODATA with parity", with([](Spec& s) { s.options = 0x80; }), true},
+        {"ODATA with OPT_NETWORK and options", with([](Spec& s) {
+             s.options = 0x03;
+             s.option_bytes = kReceiverOptions;
+         }),
+         true},
+        {"ODATA with a reserved options bit", with([](Spec& s) { s.options = 0x08; }), true},
+        {"OPT_LENGTH of length 3", with([](Spec& s) {
+             s.options = 0x01;
+             s.option_bytes = kReceiverOptions;
+             s.option_bytes[1] = 3;
+         }),
+         true},
+        {"OPT_LENGTH with the end bit", with([](Spec& s) {
+             s.options = 0x01;
+             s.option_bytes = kReceiverOptions;
+             s.option_bytes[0] = 0x80;
+         }),
+         true},
+        {"option total length 4", with([](Spec& s) {
+             s.options = 0x01;
+             s.option_bytes = {0x00, 0x04, 0x00, 0x04};
+         }),
+         true},
+        {"option total length beyond the TSDU's place", with([](Spec& s) {
+             s.options = 0x01;
+             s.option_bytes = kReceiverOptions;
+             s.option_bytes[3] = 0x10;
+         }),
+         true},
+        {"options cut short", with([](Spec& s) {
+             s.options = 0x01;
+             s.option_bytes = {0x00, 0x04};
+             s.payload.clear();
+         }),
+         true},
         {"ODATA with options (UDP)", with([](Spec& s) {
              s.udp = true;
              s.options = 0x01;

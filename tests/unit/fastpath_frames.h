@@ -183,8 +183,9 @@ inline bool abi_eligible(const std::vector<std::uint8_t>& f,
     }
     // At least the 16-byte PGM header and the 8-byte ODATA header.
     if (kIp + ip_length < pgm + 16 + 8) return false;
-    // ODATA (type byte 0x04) with an options byte of 0.
-    return f[pgm + 4] == 0x04 && f[pgm + 5] == 0;
+    // ODATA (type byte 0x04) with neither OPT_NETWORK (0x02) nor a reserved bit (0x04..0x20)
+    // in its options byte.
+    return f[pgm + 4] == 0x04 && (f[pgm + 5] & 0x3E) == 0;
 }
 
 // Every vector: eligible ones first, then one per way of not being eligible.
@@ -235,14 +236,18 @@ inline std::vector<FastPathFrame> fastpath_frames() {
                         s.options = 0x01;
                         s.option_bytes = opts;
                     })),
-         false},
+         true},
         {"udp odata with options",
          frame(with(udp(odata),
                     [&](Spec& s) {
                         s.options = 0x01;
                         s.option_bytes = opts;
                     })),
-         false},
+         true},
+        {"native odata, parity", frame(with(odata, [](Spec& s) { s.options = 0x80; })), true},
+        {"native odata, variable packet length",
+         frame(with(odata, [](Spec& s) { s.options = 0x40; })), true},
+
         {"native odata, OPT_NETWORK",
          frame(with(odata,
                     [&](Spec& s) {
@@ -250,9 +255,17 @@ inline std::vector<FastPathFrame> fastpath_frames() {
                         s.option_bytes = opts;
                     })),
          false},
-        {"native odata, parity", frame(with(odata, [](Spec& s) { s.options = 0x80; })), false},
-        {"native odata, variable packet length",
-         frame(with(odata, [](Spec& s) { s.options = 0x40; })), false},
+        {"udp odata, OPT_NETWORK",
+         frame(with(udp(odata),
+                    [&](Spec& s) {
+                        s.options = 0x03;
+                        s.option_bytes = opts;
+                    })),
+         false},
+        {"native odata, reserved options bit",
+         frame(with(odata, [](Spec& s) { s.options = 0x04; })), false},
+        {"native odata, reserved options bit 0x20",
+         frame(with(odata, [](Spec& s) { s.options = 0x21; })), false},
         {"native odata, IP options", frame(with(odata, [](Spec& s) { s.ip_router_alert = true; })),
          false},
         {"udp odata, IP options",
