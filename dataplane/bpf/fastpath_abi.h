@@ -69,11 +69,11 @@
 #define FP_U64 __u64
 #endif
 
-#define FP_MAX_EGRESS 16       /* egress interfaces per session / group */
-#define FP_MAX_UDP_PORTS 4     /* UDP encapsulation ports the program recognises */
-#define FP_MAX_SESSIONS 65536  /* fp_sessions and fp_progress entries */
-#define FP_MAX_GROUPS 4096     /* fp_groups entries */
-#define FP_MAX_INTERFACES 64   /* fp_interfaces and fp_if_stats entries (pgmd's limit) */
+#define FP_MAX_EGRESS 16      /* egress interfaces per session / group */
+#define FP_MAX_UDP_PORTS 4    /* UDP encapsulation ports the program recognises */
+#define FP_MAX_SESSIONS 65536 /* fp_sessions and fp_progress entries */
+#define FP_MAX_GROUPS 4096    /* fp_groups entries */
+#define FP_MAX_INTERFACES 64  /* fp_interfaces and fp_if_stats entries (pgmd's limit) */
 /* ODATA options-byte bits that leave a packet to pgmd: OPT_NETWORK (0x02) and the reserved
  * 0x04..0x20. OPT_PRESENT (0x01), OPT_VAR_PKTLEN (0x40) and OPT_PARITY (0x80) do not. */
 #define FP_ODATA_OPTIONS_FOR_PGMD 0x3e

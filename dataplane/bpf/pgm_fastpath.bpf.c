@@ -15,11 +15,15 @@
  * heartbeat in fp_config goes stale, and the program fails open (forwards PGM of the groups
  * in fp_groups) until a new pgmd replaces the filter at the same handle/priority.
  *
- * Every packet byte is read with bpf_skb_load_bytes(): it copes with non-linear skbs (a
- * driver may leave the headers in page fragments) without pulling or un-cloning the skb for
- * packets that turn out not to be ours, and it checks every access against skb->len. The
- * program does not verify PGM or UDP checksums (that needs the whole payload); the IPv4
- * header checksum is verified, as pgmd's decoder does.
+ * Packet bytes are read straight from the skb's linear data when they lie within it (the
+ * common case), else with bpf_skb_load_bytes(), which copes with non-linear skbs (a driver
+ * may leave the headers in page fragments) and checks the access against skb->len; neither
+ * pulls nor un-clones the skb of a packet that turns out not to be ours. Writes go through
+ * bpf_skb_store_bytes() (a direct write would make the kernel un-clone every cloned skb
+ * before the program runs, ours or not): one store per copy sent, of the bytes from the
+ * Ethernet source address to the IP header checksum. The program does not verify PGM or UDP
+ * checksums (that needs the whole payload); the IPv4 header checksum is verified, as pgmd's
+ * decoder does.
  */
 /* The kernel UAPI first: libbpf's helper declarations use its types. */
 #include <linux/types.h>
@@ -95,8 +99,10 @@ struct {
 #define ETH_HLEN_ 14
 #define ETH_P_IPV4 0x0800
 #define IP_OFF ETH_HLEN_
-#define IP_TTL_OFF (IP_OFF + 8)
-#define IP_CSUM_OFF (IP_OFF + 10)
+#define REWRITE_OFF 6 /* the bytes a copy rewrites: Ethernet source .. IP checksum */
+#define REWRITE_LEN (IP_OFF + 12 - REWRITE_OFF)
+#define REWRITE_TTL (IP_OFF + 8 - REWRITE_OFF)
+#define REWRITE_CSUM (IP_OFF + 10 - REWRITE_OFF)
 #define IPPROTO_PGM_ 113
 #define IPPROTO_UDP_ 17
 #define PGM_HDR_LEN 16
@@ -117,6 +123,9 @@ struct pkt {
     __u32 pgm_len; /* PGM bytes (header included) */
     __u8 ttl;
     __u8 proto;
+    /* Frame bytes REWRITE_OFF.. as copies leave: the egress MAC, then the Ethernet type and
+     * the IP header up to its checksum (TTL and checksum updated by decrement_ttl()). */
+    __u8 rewrite[REWRITE_LEN];
 };
 
 enum parsed {
@@ -124,6 +133,18 @@ enum parsed {
     PGM_REJECT,  /* PGM by protocol/port, but not something the program acts on: pass */
     PGM_FORWARD, /* a well-formed unfragmented PGM packet to a multicast group */
 };
+
+/* Reads `len` bytes at frame offset `off` into `to`: from the linear data when they are
+ * there, else with bpf_skb_load_bytes(). */
+static __always_inline int load(struct __sk_buff* skb, __u32 off, void* to, const __u32 len) {
+    const __u8* data = (const __u8*)(long)skb->data;
+    const __u8* end = (const __u8*)(long)skb->data_end;
+    if (off <= 128 && data + off + len <= end) {
+        __builtin_memcpy(to, data + off, len);
+        return 0;
+    }
+    return bpf_skb_load_bytes(skb, off, to, len);
+}
 
 static __always_inline __u16 rd16(const __u8* p) {
     return (__u16)((__u16)p[0] << 8 | p[1]);
@@ -158,7 +179,7 @@ static __always_inline int udp_port_configured(const struct fp_config* cfg, __u1
 static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_config* cfg,
                                          struct pkt* p) {
     __u8 h[IP_OFF + 20];
-    if (bpf_skb_load_bytes(skb, 0, h, sizeof(h)) < 0)
+    if (load(skb, 0, h, sizeof(h)) < 0)
         return NOT_PGM; /* shorter than Ethernet + a minimal IPv4 header */
     if (rd16(h + 12) != ETH_P_IPV4 || (h[IP_OFF] >> 4) != 4) return NOT_PGM;
 
@@ -169,6 +190,7 @@ static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_
     p->proto = h[IP_OFF + 9];
     __builtin_memcpy(&p->saddr, h + IP_OFF + 12, 4);
     __builtin_memcpy(&p->daddr, h + IP_OFF + 16, 4);
+    __builtin_memcpy(p->rewrite, h + REWRITE_OFF, REWRITE_LEN);
     if (p->proto != IPPROTO_PGM_ && p->proto != IPPROTO_UDP_) return NOT_PGM;
     const __u32 frame_ip_bytes = skb->len - IP_OFF; /* skb->len >= 34: the load succeeded */
     if (p->ihl < 20 || p->ip_len < p->ihl || p->ip_len > frame_ip_bytes)
@@ -177,8 +199,7 @@ static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_
     if (p->proto == IPPROTO_UDP_) {
         /* Only a UDP datagram to one of the encapsulation ports is PGM. */
         __u8 u[8];
-        if (p->ip_len < p->ihl + 8 || bpf_skb_load_bytes(skb, IP_OFF + p->ihl, u, 8) < 0)
-            return NOT_PGM;
+        if (p->ip_len < p->ihl + 8 || load(skb, IP_OFF + p->ihl, u, 8) < 0) return NOT_PGM;
         if (!udp_port_configured(cfg, rd16(u + 2))) return NOT_PGM;
         const __u32 udp_len = rd16(u + 4);
         if (udp_len < 8 || udp_len > p->ip_len - p->ihl) return PGM_REJECT;
@@ -197,7 +218,7 @@ static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_
     for (__u32 off = 20; off < 60; off += 4) {
         if (off >= p->ihl) break;
         __u8 w[4];
-        if (bpf_skb_load_bytes(skb, IP_OFF + off, w, 4) < 0) return PGM_REJECT;
+        if (load(skb, IP_OFF + off, w, 4) < 0) return PGM_REJECT;
         sum += rd16(w) + rd16(w + 2);
     }
     sum = (sum & 0xffff) + (sum >> 16);
@@ -210,30 +231,30 @@ static __always_inline enum parsed parse(struct __sk_buff* skb, const struct fp_
     return PGM_FORWARD;
 }
 
-/* TTL - 1 with an incremental IP checksum update. Both bytes change within one 16-bit word
- * (TTL, protocol), so the header still sums to 0xffff and a CHECKSUM_COMPLETE skb->csum
- * stays right without BPF_F_RECOMPUTE_CSUM. */
-static __always_inline int decrement_ttl(struct __sk_buff* skb, const struct pkt* p) {
-    const __u16 old_word = bpf_htons((__u16)((__u16)p->ttl << 8 | p->proto));
-    const __u16 new_word = bpf_htons((__u16)((__u16)(p->ttl - 1) << 8 | p->proto));
-    const __u8 ttl = p->ttl - 1;
-    if (bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttl, 1, 0) < 0) return -1;
-    return bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2);
+/* TTL - 1 with an incremental IP checksum update (RFC 1624; as the kernel's
+ * ip_decrease_ttl: the word TTL|protocol drops by 0x0100, the checksum rises by as much),
+ * in the bytes the copies will carry. The header still sums to 0xffff, so a
+ * CHECKSUM_COMPLETE skb->csum stays right without BPF_F_RECOMPUTE_CSUM. */
+static __always_inline void decrement_ttl(struct pkt* p) {
+    __u32 check = rd16(p->rewrite + REWRITE_CSUM) + 0x0100;
+    check += check >= 0xffff;
+    p->rewrite[REWRITE_TTL] = p->ttl - 1;
+    p->rewrite[REWRITE_CSUM] = (__u8)(check >> 8);
+    p->rewrite[REWRITE_CSUM + 1] = (__u8)check;
 }
 
-/* One copy out of each listed interface but the arrival one, each with that interface's MAC
- * address as the Ethernet source (the destination stays the group's multicast MAC). The
- * source MAC is rewritten in the original before each clone: the clone shares nothing
- * written afterwards (the store un-clones the head). The MAC is not covered by a
- * CHECKSUM_COMPLETE csum at ingress, hence no csum flag. */
-/* One copy out of `out` (its MAC as the source): a clone while more are to follow, the
- * frame itself (bpf_redirect, sent once the program returns) for the last; returns the
- * verdict for the last, TC_ACT_SHOT for the others or on failure. */
-static __always_inline int send_one(struct __sk_buff* skb, const struct pkt* p, __u32 out,
-                                    int last) {
+/* One copy out of `out`, with that interface's MAC address as the Ethernet source (the
+ * destination stays the group's multicast MAC) and the rewritten IP header: a clone while
+ * more are to follow, the frame itself (bpf_redirect, sent once the program returns) for
+ * the last. Returns the verdict for the last, TC_ACT_SHOT for the others or on failure.
+ * The bytes are stored into the original before each clone: the clone shares nothing
+ * written afterwards (the store un-clones the head). Neither the MAC nor the IP header
+ * (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
+static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 out, int last) {
     struct fp_if_stats* os = if_stats(out);
     const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
-    if (!ifc || bpf_skb_store_bytes(skb, 6, ifc->mac, 6, 0) < 0 ||
+    if (ifc) __builtin_memcpy(p->rewrite, ifc->mac, 6);
+    if (!ifc || bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) < 0 ||
         (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
         if (os) os->drop_redirect_error++;
         return TC_ACT_SHOT;
@@ -247,8 +268,8 @@ static __always_inline int send_one(struct __sk_buff* skb, const struct pkt* p, 
 
 /* Copies out of every egress but the arrival interface. The last one gets the frame
  * itself: one clone fewer per packet, none for the common single egress. */
-static __always_inline int send_copies(struct __sk_buff* skb, const struct pkt* p,
-                                       const __u32* ifindexes, __u32 n) {
+static __always_inline int send_copies(struct __sk_buff* skb, struct pkt* p, const __u32* ifindexes,
+                                       __u32 n) {
     if (n > FP_MAX_EGRESS) n = FP_MAX_EGRESS; /* pgmd's bug must not become a longer loop */
     __u32 pending = 0;                        /* an egress not sent yet: the last so far */
     for (__u32 i = 0; i < FP_MAX_EGRESS; i++) {
@@ -304,8 +325,7 @@ static __always_inline int pass(struct fp_if_stats* st) {
 
 /* pgmd is gone or hung: be a plain multicast switch for the groups it served, so that
  * transfers complete without it (receivers repair from the source itself). */
-static __always_inline int fail_open(struct __sk_buff* skb, const struct pkt* p,
-                                     struct fp_if_stats* st) {
+static __always_inline int fail_open(struct __sk_buff* skb, struct pkt* p, struct fp_if_stats* st) {
     __u32 group = p->daddr;
     const struct fp_group* g = bpf_map_lookup_elem(&fp_groups, &group);
     if (!g) return pass(st);
@@ -313,10 +333,7 @@ static __always_inline int fail_open(struct __sk_buff* skb, const struct pkt* p,
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;
     }
-    if (decrement_ttl(skb, p) < 0) {
-        if (st) st->drop_redirect_error++;
-        return TC_ACT_SHOT;
-    }
+    decrement_ttl(p);
     if (st) st->failopen_packets++;
     return send_copies(skb, p, g->ifindex, g->n_ifindex);
 }
@@ -335,11 +352,11 @@ static __always_inline int leave_to_pgmd(const struct fp_config* cfg, struct fp_
 /* pgmd is alive: switch eligible ODATA of the sessions it installed, punt the rest of the
  * eligible ODATA, leave everything else to pgmd's capture. */
 static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_config* cfg,
-                                     const struct pkt* p, struct fp_if_stats* st) {
+                                     struct pkt* p, struct fp_if_stats* st) {
     if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return leave_to_pgmd(cfg, st);
     /* The headers and, when options are present, the OPT_LENGTH that opens them. */
     __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN + OPT_LENGTH_LEN];
-    if (bpf_skb_load_bytes(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0) return pass(st);
+    if (load(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0) return pass(st);
     /* Type byte exactly ODATA (version 0), no network-significant options (nor reserved
      * bits): anything else is pgmd's to judge. */
     if (pg[4] != PGM_TYPE_ODATA || (pg[5] & FP_ODATA_OPTIONS_FOR_PGMD))
@@ -350,10 +367,9 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
     if (pg[5] & PGM_OPT_PRESENT) {
         const __u32 at = PGM_HDR_LEN + ODATA_HDR_LEN;
         if (p->pgm_len < at + OPT_LENGTH_LEN ||
-            bpf_skb_load_bytes(skb, p->pgm_off + at, pg + at, OPT_LENGTH_LEN) < 0)
+            load(skb, p->pgm_off + at, pg + at, OPT_LENGTH_LEN) < 0)
             return leave_to_pgmd(cfg, st);
-        if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN)
-            return leave_to_pgmd(cfg, st);
+        if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN) return leave_to_pgmd(cfg, st);
         options_len = rd16(pg + at + 2);
         if (options_len < 2 * OPT_LENGTH_LEN) return leave_to_pgmd(cfg, st);
     }
@@ -375,10 +391,7 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;
     }
-    if (decrement_ttl(skb, p) < 0) {
-        if (st) st->drop_redirect_error++;
-        return TC_ACT_SHOT;
-    }
+    decrement_ttl(p);
     if (st) {
         st->in_forwarded_packets++;
         st->in_forwarded_bytes += p->ip_len;
