@@ -23,7 +23,8 @@ Duration heartbeat_interval(const DataplaneConfig& c) {
 }
 
 std::uint64_t monotonic_ns() {
-    // The program compares with bpf_ktime_get_ns(), CLOCK_MONOTONIC: the steady clock on Linux.
+    // The program compares with bpf_ktime_get_coarse_ns(), CLOCK_MONOTONIC_COARSE: the same
+    // time line as CLOCK_MONOTONIC, the steady clock on Linux, less than a tick behind.
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
                                           .count());

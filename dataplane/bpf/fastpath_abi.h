@@ -42,8 +42,9 @@
  *     fp_punts perf event array (struct fp_punt_meta then the frame from its Ethernet header)
  *     and dropped; pgmd handles it as if captured.
  * When the heartbeat is stale (now - fp_config.heartbeat_ns > stale_after_ns, both
- * CLOCK_MONOTONIC nanoseconds as bpf_ktime_get_ns gives them) the program fails open: every
- * PGM packet (native, or UDP on a configured port) to a multicast group listed in fp_groups,
+ * CLOCK_MONOTONIC nanoseconds; the program reads CLOCK_MONOTONIC_COARSE with
+ * bpf_ktime_get_coarse_ns, Linux 5.11 or later, less than a tick behind) the program fails open:
+ * every PGM packet (native, or UDP on a configured port) to a multicast group listed in fp_groups,
  * eligible or not (IP options allowed), is forwarded with the TTL decremented out of every
  * interface of the group's entry other than the one it arrived on, and dropped; what has
  * TTL <= 1 is dropped. IP fragments, packets with a malformed IPv4 header and other packets
@@ -81,7 +82,7 @@
 
 /* fp_config: an array of one element (key 0). */
 struct fp_config {
-    FP_U64 heartbeat_ns;                /* pgmd's last heartbeat, bpf_ktime_get_ns() clock */
+    FP_U64 heartbeat_ns;                /* pgmd's last heartbeat, CLOCK_MONOTONIC ns */
     FP_U64 stale_after_ns;              /* older than this: fail open */
     FP_U16 udp_ports[FP_MAX_UDP_PORTS]; /* host byte order; 0 = unused */
     FP_U32 flags;                       /* FP_CONFIG_* */
