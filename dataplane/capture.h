@@ -1,7 +1,9 @@
 // DOC: Packet input of pgmd: one libpcap handle per served interface, the single path by
 // which the daemon sees packets, so that each packet is processed exactly once.
 //
-// Owns the pcap handle: pcap_create, immediate mode, inbound direction only (pgmd's own
+// Owns the pcap handle: pcap_create, bound to IPv4 frames only (pcap_set_protocol_linux:
+// such a packet socket is served after tc ingress, so what a tc program forwards or drops
+// costs it nothing and never reaches it), immediate mode, inbound direction only (pgmd's own
 // transmissions are not seen again), every multicast frame (PACKET_MR_ALLMULTI on the
 // capture socket, released with it), a kernel BPF filter for
 // `ip proto 113 or (udp and (port P1 or ...)) or igmp`, non-blocking reads driven by epoll
@@ -17,9 +19,10 @@
 // dropped by the kernel, and take_drops() reports those drops (pcap_stats) to the owner,
 // who keeps the totals across handles (a handle's counts end with it).
 // With the kernel fast path attached to the interface (dataplane/bpf/fastpath_abi.h), the
-// filter also leaves out exactly the frames that program owns, eligible ODATA: the packet
-// taps run before tc ingress, so pgmd would otherwise see, and forward a second time, what
-// the kernel forwards; what of that class pgmd must handle reaches it as punts instead.
+// filter also leaves out exactly the frames that program owns, eligible ODATA (the program
+// consumes them before the socket is served; the exclusion is for those it passes, the
+// malformed ones, which pgmd would drop anyway); what of that class
+// pgmd must handle reaches it as punts instead.
 // set_fastpath_attached() switches the filter of an open handle when the program is
 // enabled or disabled on the interface (Ethernet only: the program parses Ethernet frames).
 // Between the two steps a frame may be forwarded twice (filter switched last on enabling)

@@ -90,9 +90,10 @@ struct fp_config {
 };
 #define FP_CONFIG_ENABLED 1u /* 0: pass everything untouched (pgmd not ready yet) */
 /* Set by pgmd when the kernel has multicast routing: well-formed multicast PGM that the
- * program leaves to pgmd's capture (everything but eligible ODATA) is dropped after the
- * capture has taken it (AF_PACKET taps run before tc ingress), so that a multicast route
- * for the group (smcroute, pimd, FRR) cannot forward it a second time. */
+ * program would leave to pgmd's capture (everything but eligible ODATA) is punted to pgmd
+ * instead and dropped (pgmd's capture, bound to IPv4, is served after tc ingress and would
+ * not see it), so that a multicast route for the group (smcroute, pimd, FRR) cannot
+ * forward it a second time. */
 #define FP_CONFIG_CONSUME 2u
 
 /* fp_sessions: hash, key = the TSI as on the wire (GSI then source port, network order). */
@@ -150,8 +151,8 @@ struct fp_if_stats {
     FP_U64 drop_redirect_error; /* bpf_clone_redirect failed */
     FP_U64 failopen_packets;    /* forwarded while failing open (arrivals) */
     FP_U64 passed_packets;      /* PGM passed on to the stack for pgmd's capture */
-    FP_U64 consumed_packets;    /* well-formed multicast PGM dropped after pgmd's capture
-                                   took it (FP_CONFIG_CONSUME) */
+    FP_U64 consumed_packets;    /* well-formed multicast PGM punted and dropped instead of
+                                   passed (FP_CONFIG_CONSUME; counted as punted too) */
 };
 
 /* fp_punts: BPF_MAP_TYPE_PERF_EVENT_ARRAY; each record is this, then `len` frame bytes. */

@@ -302,9 +302,10 @@ static __always_inline void note_progress(const struct fp_session_key* key, __u3
     pr->bytes += ip_len;
 }
 
-/* Hands the frame to pgmd and drops it: pgmd's capture excludes eligible ODATA, so this is
- * its only way to see it. A punt that cannot be made is lost (counted), not passed: pgmd
- * would not see it on the stack either. */
+/* Hands the frame to pgmd and drops it: pgmd's capture, bound to IPv4 and so served after
+ * tc ingress, never sees a frame the program drops (and excludes eligible ODATA anyway), so
+ * this is pgmd's only way to see it. A punt that cannot be made is lost (counted), not
+ * passed: pgmd would not see it on the stack either. */
 static __always_inline int punt(struct __sk_buff* skb, const struct pkt* p,
                                 struct fp_if_stats* st) {
     struct fp_punt_meta meta = {.ifindex = p->ifindex, .len = skb->len};
@@ -338,13 +339,15 @@ static __always_inline int fail_open(struct __sk_buff* skb, struct pkt* p, struc
     return send_copies(skb, p, g->ifindex, g->n_ifindex);
 }
 
-/* A well-formed multicast PGM packet that is pgmd's (its capture already has it): left to
- * the stack, or, where the kernel has multicast routing (FP_CONFIG_CONSUME), dropped so that
- * a multicast route cannot forward it a second time. */
-static __always_inline int leave_to_pgmd(const struct fp_config* cfg, struct fp_if_stats* st) {
+/* A well-formed multicast PGM packet that is pgmd's: left to the stack, where pgmd's
+ * capture (bound to IPv4, so served after tc ingress) takes it, or, where the kernel has
+ * multicast routing (FP_CONFIG_CONSUME), punted to pgmd and dropped, so that a multicast
+ * route cannot forward it a second time. */
+static __always_inline int leave_to_pgmd(struct __sk_buff* skb, const struct fp_config* cfg,
+                                         const struct pkt* p, struct fp_if_stats* st) {
     if (cfg->flags & FP_CONFIG_CONSUME) {
         if (st) st->consumed_packets++;
-        return TC_ACT_SHOT;
+        return punt(skb, p, st);
     }
     return pass(st);
 }
@@ -353,14 +356,15 @@ static __always_inline int leave_to_pgmd(const struct fp_config* cfg, struct fp_
  * eligible ODATA, leave everything else to pgmd's capture. */
 static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_config* cfg,
                                      struct pkt* p, struct fp_if_stats* st) {
-    if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN) return leave_to_pgmd(cfg, st);
+    if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN)
+        return leave_to_pgmd(skb, cfg, p, st);
     /* The headers and, when options are present, the OPT_LENGTH that opens them. */
     __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN + OPT_LENGTH_LEN];
     if (load(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0) return pass(st);
     /* Type byte exactly ODATA (version 0), no network-significant options (nor reserved
      * bits): anything else is pgmd's to judge. */
     if (pg[4] != PGM_TYPE_ODATA || (pg[5] & FP_ODATA_OPTIONS_FOR_PGMD))
-        return leave_to_pgmd(cfg, st);
+        return leave_to_pgmd(skb, cfg, p, st);
     /* A TSDU length that is exactly what follows the ODATA header and the option extension,
      * whose OPT_LENGTH is well framed: the rest of the options are the receivers'. */
     __u32 options_len = 0;
@@ -368,13 +372,14 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
         const __u32 at = PGM_HDR_LEN + ODATA_HDR_LEN;
         if (p->pgm_len < at + OPT_LENGTH_LEN ||
             load(skb, p->pgm_off + at, pg + at, OPT_LENGTH_LEN) < 0)
-            return leave_to_pgmd(cfg, st);
-        if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN) return leave_to_pgmd(cfg, st);
+            return leave_to_pgmd(skb, cfg, p, st);
+        if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN)
+            return leave_to_pgmd(skb, cfg, p, st);
         options_len = rd16(pg + at + 2);
-        if (options_len < 2 * OPT_LENGTH_LEN) return leave_to_pgmd(cfg, st);
+        if (options_len < 2 * OPT_LENGTH_LEN) return leave_to_pgmd(skb, cfg, p, st);
     }
     if ((__u32)rd16(pg + 14) + options_len != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
-        return leave_to_pgmd(cfg, st);
+        return leave_to_pgmd(skb, cfg, p, st);
 
     struct fp_session_key key;
     __builtin_memcpy(key.gsi, pg + 8, 6);

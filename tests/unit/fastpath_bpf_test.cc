@@ -928,10 +928,11 @@ TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
 }
 
-// FP_CONFIG_CONSUME (kernels with multicast routing): what pgmd's capture already took is
-// dropped, so that a multicast route cannot forward it a second time; what the capture does
-// not take (unicast, fragments, bad headers, other ports) is still passed.
-TEST_F(FastPathBpf, ConsumeDropsTheMulticastPgmLeftToPgmdAndPassesTheRest) {
+// FP_CONFIG_CONSUME (kernels with multicast routing): the multicast PGM left to pgmd is
+// punted to it (its capture, served after tc ingress, would not see it) and dropped, so that
+// a multicast route cannot forward it a second time; what pgmd does not take (fragments, bad
+// headers, other ports) is still passed.
+TEST_F(FastPathBpf, ConsumePuntsTheMulticastPgmLeftToPgmdAndPassesTheRest) {
     auto spec = [](auto change) {
         Spec s;
         change(s);
@@ -960,14 +961,22 @@ TEST_F(FastPathBpf, ConsumeDropsTheMulticastPgmLeftToPgmdAndPassesTheRest) {
     for (bool consume : {false, true}) {
         fp_->set_consume(consume);
         const fp_if_stats before = fp_->if_stats(up0_.ifindex);
+        std::vector<Frame> sent;
         for (const Spec& s : consumed) {
             const Frame f = build(s);
+            sent.push_back(f);
             const RunResult r = test_run(*fp_, f, up0_.ifindex);
             ASSERT_EQ(r.error, 0);
             EXPECT_EQ(r.verdict, consume ? kShot : kOk);
             if (!consume) {
                 EXPECT_EQ(r.out, f);
             }
+        }
+        const auto got = punts(*fp_);
+        ASSERT_EQ(got.size(), consume ? sent.size() : 0u);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].ifindex, up0_.ifindex);
+            EXPECT_EQ(got[i].frame, sent[i]);
         }
         for (const Spec& s : passed) {
             const Frame f = build(s);
@@ -977,6 +986,7 @@ TEST_F(FastPathBpf, ConsumeDropsTheMulticastPgmLeftToPgmdAndPassesTheRest) {
         }
         const fp_if_stats after = fp_->if_stats(up0_.ifindex);
         EXPECT_EQ(after.consumed_packets - before.consumed_packets, consume ? 5u : 0u);
+        EXPECT_EQ(after.punted_packets - before.punted_packets, consume ? 5u : 0u);
         EXPECT_EQ(after.passed_packets - before.passed_packets, consume ? 2u : 7u);
         // Eligible ODATA of the installed session is still forwarded, not consumed.
         EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
