@@ -15,6 +15,9 @@ stopped after every measurement):
   fanout         kernel fan-out with no multicast routing: tc clsact ingress on r0, u32
                  match (source 10.9.1.1, group 239.192.0.1), act_mirred copies to r1..rN
                  (netlab Lab.tc_fanout). Works on every kernel with cls_u32 and act_mirred.
+  fanout_tap     (only when named) fanout with a capture tap on r0 (tcpdump, a filter
+                 that rejects ODATA, as pgmd's capture on an interface with its fast path):
+                 the cost of an AF_PACKET socket on the interface to every packet.
   mroute         kernel multicast routing: a static (S,G) route r0 -> r1..rN by smcrouted
                  (-N; or netlab's MRT_INIT helper when smcrouted is not installed). Only
                  where the kernel has CONFIG_IP_MROUTE (/proc/net/ip_mr_vif); elsewhere the
@@ -332,6 +335,25 @@ class KernelBaseline(Forwarder):
                 10, "the tc fan-out to go")
 
 
+class TappedFanout(KernelBaseline):
+    """The tc fan-out with an AF_PACKET tap on r0 (tcpdump, a filter that rejects ODATA, as
+    pgmd's capture does with its fast path): what a capture socket on the upstream
+    interface costs every packet, in the sender's softirq."""
+
+    def start(self, lab, index):
+        super().start(lab, index)
+        self.tap = lab.start(f"tap{index}", ["tcpdump", "-i", "r0", "-n", "-w", "/dev/null",
+                                             "ip proto 113 and not ip[24] = 4"], "rtr")
+        netlab.wait_until(lambda: "listening on" in lab.text(f"tap{index}"), 10, "tcpdump")
+        self.tap_name = f"tap{index}"
+
+    def stop(self, lab):
+        if getattr(self, "tap_name", None):
+            lab.stop_proc(self.tap_name)
+            self.tap_name = None
+        super().stop(lab)
+
+
 class NoForwarder(Forwarder):
     """Nothing forwards: the sender's own cost (send and the router's ingress) and rate."""
     name = "none"
@@ -380,7 +402,7 @@ class Pgmd(Forwarder):
             raise Failure(f"{self.name} exited {rc} on SIGTERM:\n" + lab.text(self.log)[-2000:])
 
 
-ORDER = ("fanout", "mroute", "pgmd_fast", "pgmd", "pgmd_baseline", "none")
+ORDER = ("fanout", "fanout_tap", "mroute", "pgmd_fast", "pgmd", "pgmd_baseline", "none")
 
 
 def catalogue(a, topo, multicast_routing):
@@ -390,6 +412,8 @@ def catalogue(a, topo, multicast_routing):
     c = {}
     kind, label = netlab.choose_kernel_forwarder("fanout", multicast_routing, smcrouted)
     c["fanout"] = KernelBaseline("fanout", kind, label, topo)
+    c["fanout_tap"] = TappedFanout("fanout_tap", kind, label + ", with a capture tap on r0",
+                                   topo)
     if multicast_routing:
         kind, label = netlab.choose_kernel_forwarder("smcroute" if smcrouted else "mrt",
                                                      True, smcrouted)
@@ -417,7 +441,8 @@ def requested(a):
     names = []
     for n in a.forwarders.split(","):
         n = n.strip()
-        more = {"auto": [x for x in ORDER if x != "pgmd_baseline" or a.pgmd_baseline],
+        more = {"auto": [x for x in ORDER if x != "fanout_tap" and
+                         (x != "pgmd_baseline" or a.pgmd_baseline)],
                 "kernel": ["fanout", "mroute"]}.get(n, [n])
         names += [x for x in more if x not in names]
     if a.pgmd_baseline and "pgmd_baseline" not in names:
