@@ -163,6 +163,8 @@ class Mmsghdr(ctypes.Structure):
 
 def blast(a):
     """Sends ODATA at a.rate packets/s (0: unpaced) for a.duration seconds; prints JSON."""
+    if a.sender_cpu is not None:
+        os.sched_setaffinity(0, {a.sender_cpu})
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 113)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(SRC))
@@ -467,7 +469,8 @@ def measure(lab, topo, a, fwd, rate, index):
         odata0 = topo.odata_delivered()
         blaster = lab.start(f"blast{index}", [
             netlab.PYTHON, os.path.abspath(__file__), "--blast", "--rate", str(rate),
-            "--duration", str(WARMUP + a.seconds + 0.5)], "snd")
+            "--duration", str(WARMUP + a.seconds + 0.5)] +
+            ([] if a.sender_cpu is None else ["--sender-cpu", str(a.sender_cpu)]), "snd")
         time.sleep(WARMUP)  # a warm-up, not a synchronisation
         pid = fwd.pid()
         s0 = fwd.state(lab)
@@ -602,6 +605,10 @@ def main():
     ap.add_argument("--blast", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--duration", type=float, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--sender-cpu", type=int,
+                    help="pin the blaster (and so the kernel forwarding done in its softirq) "
+                    "to this CPU, for every forwarder alike: on a small virtual machine the "
+                    "peak rates otherwise move with where the scheduler puts it")
     ap.add_argument("--pgmd", help="the pgmd binary (forwarder 'pgmd')")
     ap.add_argument("--pgmd-baseline", help="a second pgmd binary (e.g. before a change), "
                     "measured as forwarder 'pgmd_baseline' in the same run")
