@@ -47,12 +47,14 @@
  * every PGM packet (native, or UDP on a configured port) to a multicast group listed in fp_groups,
  * eligible or not (IP options allowed), is forwarded with the TTL decremented out of every
  * interface of the group's entry other than the one it arrived on, and dropped; what has
- * TTL <= 1 is dropped. IP fragments, packets with a malformed IPv4 header and other packets
- * pass untouched. pgmd is then not needed for transfers to complete: receivers see the
- * source's own SPMs and repair from it.
- * A zero heartbeat_ns (never beaten) is stale. fp_config.flags without FP_CONFIG_ENABLED
- * passes everything, whatever the heartbeat. Copies go out only of interfaces present in
- * fp_interfaces (a listed egress without an entry counts drop_redirect_error there).
+ * TTL <= 1 is dropped. RPF: ODATA, RDATA, SPM, NCF or POLL (type & 0x0f = 4, 5, 0, 0xa, 1)
+ * whose TSI (GSI, source port) is in fp_sessions and which arrived other than on that
+ * entry's upstream_ifindex is passed (counted passed_packets), not forwarded. IP fragments, packets
+ * with a malformed IPv4 header and other packets pass untouched. pgmd is then not needed for
+ * transfers to complete: receivers see the source's own SPMs and repair from it. A zero
+ * heartbeat_ns (never beaten) is stale. fp_config.flags without FP_CONFIG_ENABLED passes
+ * everything, whatever the heartbeat. Copies go out only of interfaces present in fp_interfaces (a
+ * listed egress without an entry counts drop_redirect_error there).
  */
 #ifndef PGMD_FASTPATH_ABI_H
 #define PGMD_FASTPATH_ABI_H

@@ -324,12 +324,29 @@ static __always_inline int pass(struct fp_if_stats* st) {
     return TC_ACT_OK;
 }
 
+/* Whether a packet travelling from the source towards the receivers (ODATA, RDATA, SPM,
+ * NCF, POLL) arrived other than on the upstream interface pgmd last knew for its session:
+ * a plain multicast router's RPF check, so that two routers failing open on one LAN do not
+ * send each other's copies round in a loop. Packets of a session pgmd did not know, and
+ * those travelling upstream, are not checked. */
+static __always_inline int fails_rpf(struct __sk_buff* skb, const struct pkt* p) {
+    __u8 h[14];
+    if (p->pgm_len < PGM_HDR_LEN || load(skb, p->pgm_off, h, sizeof(h)) < 0) return 0;
+    const __u8 type = h[4] & 0x0f;
+    if (type != 0x00 && type != 0x01 && type != 0x04 && type != 0x05 && type != 0x0a) return 0;
+    struct fp_session_key key;
+    __builtin_memcpy(key.gsi, h + 8, 6);
+    __builtin_memcpy(&key.sport, h, 2);
+    const struct fp_session* s = bpf_map_lookup_elem(&fp_sessions, &key);
+    return s && s->upstream_ifindex != p->ifindex;
+}
+
 /* pgmd is gone or hung: be a plain multicast switch for the groups it served, so that
  * transfers complete without it (receivers repair from the source itself). */
 static __always_inline int fail_open(struct __sk_buff* skb, struct pkt* p, struct fp_if_stats* st) {
     __u32 group = p->daddr;
     const struct fp_group* g = bpf_map_lookup_elem(&fp_groups, &group);
-    if (!g) return pass(st);
+    if (!g || fails_rpf(skb, p)) return pass(st);
     if (p->ttl <= 1) {
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;

@@ -904,6 +904,22 @@ TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(20)).empty());
     EXPECT_EQ(fp_->if_stats(dn1_.ifindex).failopen_packets, 1u);
 
+    // RPF: data of the known session (upstream up0) arriving on dn1 is passed, not sent
+    // round; a NAK of it (travelling upstream) is not checked.
+    const Frame known_from_dn1 = build(Spec{});
+    const RunResult rpf = test_run(*fp_, known_from_dn1, dn1_.ifindex);
+    EXPECT_EQ(rpf.verdict, kOk);
+    EXPECT_EQ(rpf.out, known_from_dn1);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).passed_packets, 1u);
+    EXPECT_TRUE(on_up0p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
+    Spec nak_spec;
+    nak_spec.type = 0x08;
+    EXPECT_EQ(test_run(*fp_, build(nak_spec), dn1_.ifindex).verdict, kShot);
+    EXPECT_EQ(on_up0p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).failopen_packets, 2u);
+
     // Passed: another group, not PGM, fragments; dropped: TTL 1.
     const Frame passed[] = {
         build(spec([](Spec& s) { s.group = ip4(239, 9, 9, 9); })),
