@@ -14,7 +14,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpcap0.8 libnl-3-200 libnl-route-3-200 \
-      libboost-program-options1.74.0 libcap2 libabsl20220623 libbpf1 libelf1 \
+      libboost-program-options1.74.0 libcap2 libabsl20220623 libbpf1 libelf1 libisal2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/pgmd /usr/local
 ENTRYPOINT []

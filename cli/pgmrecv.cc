@@ -75,6 +75,8 @@ struct Options {
     unsigned nak_ncf_retries = 20;
     unsigned nak_data_retries = 20;
     double fin_linger = 2.0;
+    bool no_fec = false;
+    bool no_parity_naks = false;
 };
 
 std::optional<Options> parse(int argc, char** argv) {
@@ -130,7 +132,11 @@ std::optional<Options> parse(int argc, char** argv) {
         "nak-data-retries", po::value(&o.nak_data_retries)->default_value(o.nak_data_retries),
         "NAK retries without data")("fin-linger",
                                     po::value(&o.fin_linger)->default_value(o.fin_linger),
-                                    "seconds a session lingers for repairs after OPT_FIN");
+                                    "seconds a session lingers for repairs after OPT_FIN")(
+        "no-fec", po::bool_switch(&o.no_fec),
+        "ignore parity packets (FEC): repair with selective NAKs only")(
+        "no-parity-naks", po::bool_switch(&o.no_parity_naks),
+        "use parity packets, but NAK selectively even when the source offers on-demand parity");
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
     if (vm.count("help")) {
@@ -255,6 +261,8 @@ class ReceiverApp {
         rc.encapsulation = tc.encapsulation;
         rc.udp_port = tc.udp_port;
         rc.seed = o_.seed;
+        rc.fec = !o_.no_fec;
+        rc.parity_naks = !o_.no_parity_naks;
         receiver_.emplace(rc);
         session_.emplace(loop_, *transport_, *receiver_);
         if (loss_.active())
@@ -374,6 +382,11 @@ class ReceiverApp {
                 {"rdata", s.rdata},
                 {"ncfs_received", s.ncfs_received},
                 {"window_refused", s.window_refused},
+                {"parity_packets", s.parity_packets},
+                {"parity_ignored", s.parity_ignored},
+                {"parity_recovered", s.parity_recovered},
+                {"parity_failed", s.parity_failed},
+                {"parity_naks_sent", s.parity_naks_sent},
                 {"rxw_sqns", receiver_->config().max_window_sqns},
                 {"rxw_bytes", receiver_->config().max_window_bytes},
                 {"buffered_bytes_peak", s.buffered_bytes_peak},

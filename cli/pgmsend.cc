@@ -39,6 +39,7 @@
 #include "cli/host_tool.h"
 #include "dataplane/event_loop.h"
 #include "dataplane/host_transport.h"
+#include "protocol/fec.h"
 #include "protocol/source.h"
 
 namespace po = boost::program_options;
@@ -167,6 +168,11 @@ struct Options {
     std::uint64_t rcvbuf = 1u << 20;
     std::size_t mtu = 1500;
     std::string framing = "plain";
+    // FEC (RFC 3208 §11): transmission group size (0: off), block size, proactive parity.
+    std::uint32_t fec_k = 0;
+    std::uint32_t fec_n = 0;
+    std::uint32_t fec_proactive = 0;
+    bool fec_ondemand = false;
     bool json = false;
     bool quiet = false;
 };
@@ -225,6 +231,17 @@ std::optional<Options> parse(int argc, char** argv) {
         "mtu", po::value(&o.mtu)->default_value(o.mtu), "largest IP packet sent (max TPDU)")(
         "framing", po::value(&o.framing)->default_value(o.framing),
         "plain, or zmq: wrap each message as a ZeroMQ PUB on pgm:// / epgm:// does")(
+        "fec-k", po::value(&o.fec_k),
+        "FEC: Reed-Solomon parity over transmission groups of this many packets (a power of "
+        "two, 2..128; OpenPGM-compatible); needs --fec-proactive or --fec-ondemand")(
+        "fec-n", po::value(&o.fec_n),
+        "FEC block size: fec-n - fec-k parity packets per group exist (fec-k < fec-n <= "
+        "255; default: 2 x fec-k, at most 255)")(
+        "fec-proactive", po::value(&o.fec_proactive),
+        "FEC: send this many parity packets (ODATA) after each full group")(
+        "fec-ondemand", po::bool_switch(&o.fec_ondemand),
+        "FEC: advertise on-demand parity (receivers send parity NAKs, answered with parity "
+        "RDATA); parity NAKs are answered whenever --fec-k is set")(
         "json", po::bool_switch(&o.json), "print a JSON summary on stdout")(
         "quiet,q", po::bool_switch(&o.quiet), "no progress messages on stderr");
     po::variables_map vm;
@@ -270,6 +287,14 @@ std::optional<Options> parse(int argc, char** argv) {
     if (!vm.count("sndbuf")) o.sndbuf = std::clamp<std::uint64_t>(o.rate / 50, 1u << 20, 8u << 20);
     check(o.mtu >= 256 && o.mtu <= 65535, "--mtu must be 256..65535");
     check(o.framing == "plain" || o.framing == "zmq", "--framing must be plain or zmq");
+    if (o.fec_k != 0 && o.fec_n == 0) o.fec_n = std::min<std::uint32_t>(2 * o.fec_k, 255);
+    check(o.fec_k == 0 || pgm::fec_params_valid(o.fec_k, o.fec_n),
+          "--fec-k must be a power of two 2..128 and --fec-n above it, at most 255");
+    check(o.fec_k != 0 || (o.fec_n == 0 && o.fec_proactive == 0 && !o.fec_ondemand),
+          "--fec-n, --fec-proactive and --fec-ondemand need --fec-k");
+    check(o.fec_k == 0 || o.fec_proactive > 0 || o.fec_ondemand,
+          "--fec-k needs --fec-proactive H or --fec-ondemand");
+    check(o.fec_proactive <= o.fec_n - o.fec_k, "--fec-proactive must be at most fec-n - fec-k");
     return o;
 }
 
@@ -327,10 +352,14 @@ class Sender {
         sc.udp_port = tc.udp_port;
         sc.router_alert = o_.router_alert;
         sc.ttl = static_cast<std::uint8_t>(o_.ttl);
+        sc.fec_k = o_.fec_k;
+        sc.fec_n = o_.fec_n;
+        sc.fec_proactive = o_.fec_proactive;
+        sc.fec_ondemand = o_.fec_ondemand;
         if (!sc.valid())
             throw UsageError(
                 "the source configuration is not valid (check --mtu, "
-                "--txw-sqns)");
+                "--txw-sqns, --fec-k)");
         start_ = Clock::now();
         source_.emplace(sc, start_);
         session_.emplace(loop_, *transport_, *source_);
@@ -523,6 +552,10 @@ class Sender {
                 {"naks_duplicate", s.naks_duplicate},
                 {"naks_shed", s.naks_shed},
                 {"naks_ignored", s.naks_ignored},
+                {"parity_naks_received", s.parity_naks_received},
+                {"parity_naks_too_late", s.parity_naks_too_late},
+                {"parity_odata", s.parity_odata_sent},
+                {"parity_rdata", s.parity_rdata_sent},
                 {"window_stalls", s.window_stalls},
                 {"repairs_expired", s.repairs_expired},
                 {"txw_sqns", source_->config().txw_sqns},

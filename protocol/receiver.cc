@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <set>
 #include <span>
 
@@ -185,11 +186,30 @@ struct Receiver::Slot {
     SqnState state = SqnState::BackOff;
     LossReason reason = LossReason::WindowBound;  // when Lost
     bool fragment = false;
+    bool remembered = false;  // its group keeps a copy (remember_head)
     std::uint32_t ncf_retries = 0;
     std::uint32_t data_retries = 0;
     Time deadline = kNever;  // of the waiting state; mirrored in Peer::timers
     OptFragment frag{};
     std::vector<std::uint8_t> data;
+};
+
+// FEC state of one transmission group: its parity packets, and copies of its data packets
+// that were delivered while later ones of the group were still missing (the decoder needs
+// k packets of the group, delivered ones included).
+struct Receiver::Group {
+    struct Parity {
+        unsigned index = 0;  // k + parity index
+        std::vector<std::uint8_t> tsdu;
+        std::optional<FecOption> option;
+        bool var_pktlen = false;
+    };
+    struct Delivered {
+        std::vector<std::uint8_t> tsdu;
+        std::optional<OptFragment> fragment;
+    };
+    std::vector<Parity> parity;
+    std::vector<std::optional<Delivered>> delivered;  // k entries once one is kept
 };
 
 struct Receiver::Peer {
@@ -218,6 +238,12 @@ struct Receiver::Peer {
     // APDU reassembly progress at the head: slots checked and their bytes.
     std::size_t assembled_slots = 0;
     std::size_t assembled_bytes = 0;
+
+    // FEC, from OPT_PARITY_PRM (0: none advertised): group size, on-demand parity, and the
+    // groups with parity or delivered copies, by TG_SQN.
+    std::uint32_t tgs = 0;
+    bool ondemand = false;
+    std::map<std::uint32_t, Group> groups;
 
     Time spmr_at = kNever;
     Time end_at = kNever;  // FIN / RST linger
@@ -288,8 +314,23 @@ void Receiver::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         config_.group.family() == Nla::Family::None || destination == config_.group;
     if ((config_.data_destination_port != 0 &&
          v.header.data_destination_port() != config_.data_destination_port) ||
-        (!to_group && destination != config_.address) || v.header.parity()) {
-        ++stats_.ignored;  // parity packets and parity NAKs/NCFs: no FEC here (R11, R19)
+        (!to_group && destination != config_.address)) {
+        ++stats_.ignored;
+        return;
+    }
+    if (v.header.parity()) {  // FEC (R11, R19)
+        const PacketType t = v.header.type;
+        const bool heard_nak =
+            t == PacketType::Nak && destination.is_multicast() && a.ip.source != config_.address;
+        if (t == PacketType::Odata || t == PacketType::Rdata) {
+            on_parity(a, v, now);
+        } else if (t == PacketType::Ncf || heard_nak) {
+            if (Peer* p = find_peer(v.header.tsi())) on_parity_ncf_or_nak(*p, v, now);
+        } else {
+            ++stats_.ignored;
+        }
+        flush_loss();
+        update_peaks();
         return;
     }
     switch (v.header.type) {
@@ -376,6 +417,16 @@ void Receiver::on_spm(const Arrival& a, const PacketView& v, Time now) {
     p->data_destination_port = v.header.data_destination_port();
     p->expire_at = now + config_.peer_expiry;
     p->spmr_at = kNever;  // R16: an SPM cancels the SPMR
+    if (auto prm = v.parity_prm(); prm && config_.fec) {
+        // R19: TGS from OPT_PARITY_PRM. The receiver's code has n = 255: a parity packet's
+        // generator row depends on its index only, not on the source's n.
+        const std::uint32_t k = prm->tg_size;
+        if (fec_params_valid(k, kFecMaxN) && (prm->proactive || prm->on_demand)) {
+            if (k != p->tgs) p->groups.clear();
+            p->tgs = k;
+            p->ondemand = prm->on_demand;
+        }
+    }
     if (first) {
         // R4: losses found before the first SPM start their back-off now, all together.
         const Duration backoff = draw(config_.nak_bo_ivl);
@@ -456,14 +507,10 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
     const DataFields& f = *v.get<DataFields>();
     const Sqn sqn = f.sqn;
     const Bytes payload = v.payload();
-    if (auto frag = v.fragment()) {
-        const bool sane =
-            frag->first_sqn <= sqn && offset(sqn, frag->first_sqn) < config_.max_window_sqns &&
-            frag->offset <= frag->apdu_length && payload.size() <= frag->apdu_length - frag->offset;
-        if (!sane) {
-            ++stats_.malformed_fragments;
-            return;
-        }
+    const DataRef data{payload, v.fragment()};
+    if (data.fragment && !fragment_sane(sqn, *data.fragment, payload.size())) {
+        ++stats_.malformed_fragments;
+        return;
     }
     p->max_payload = std::max(p->max_payload, payload.size());
     if (sqn < p->next) {
@@ -476,7 +523,12 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
         if (sqn > p->lead) open_until(*p, sqn, now, 1);  // R6: loss from the sequence gap
         const bool fresh = p->slots.empty() || sqn > p->lead || is_waiting(p->at(sqn).state);
         if (fresh) make_room(*p, payload.size(), sqn, now);
-        if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &v).legal) ++stats_.out_of_window;
+        if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &data).legal) ++stats_.out_of_window;
+        if (p->tgs != 0) {
+            const Sqn tg(sqn.value() & ~(p->tgs - 1));
+            auto it = p->groups.find(tg.value());
+            if (it != p->groups.end() && !it->second.parity.empty()) recover(*p, tg, now);
+        }
     }
     advance_trail(*p, f.trail, now);  // R5: OD_TRAIL / RD_TRAIL
     deliver(*p);
@@ -504,6 +556,186 @@ void Receiver::on_ncf_or_nak(const PacketView& v, Time now) {
     }
 }
 
+bool Receiver::fragment_sane(Sqn sqn, const OptFragment& f, std::size_t payload) const {
+    return f.first_sqn <= sqn && offset(sqn, f.first_sqn) < config_.max_window_sqns &&
+           f.offset <= f.apdu_length && payload <= f.apdu_length - f.offset;
+}
+
+// --- FEC (R19) ------------------------------------------------------------------------------
+
+const FecCodec& Receiver::codec(std::uint32_t k) {
+    std::unique_ptr<FecCodec>& c = codecs_[k];
+    if (!c) c = std::make_unique<FecCodec>(k, kFecMaxN);
+    return *c;
+}
+
+// A parity ODATA (proactive) or RDATA (on demand): kept with its group, which is then
+// rebuilt if it can be.
+void Receiver::on_parity(const Arrival& /*a*/, const PacketView& v, Time now) {
+    ++stats_.parity_packets;
+    Peer* p = find_peer(v.header.tsi());
+    if (!p || p->ended || !p->started || p->tgs == 0 || !config_.fec) {
+        ++stats_.parity_ignored;  // no window or no TGS to place it in
+        return;
+    }
+    p->expire_at = now + config_.peer_expiry;
+    const DataFields& f = *v.get<DataFields>();
+    const std::uint32_t k = p->tgs;
+    const Sqn tg(f.sqn.value() & ~(k - 1));
+    const Sqn last = tg + (k - 1);
+    // §11.2: parity index j = PKT_SQN + k * OPT_PARITY_GRP.
+    const std::uint64_t j =
+        (f.sqn.value() & (k - 1)) + std::uint64_t{k} * (v.parity_grp() ? v.parity_grp()->group : 0);
+    std::optional<FecOption> option;
+    if (auto o = v.find(OptionType::Fragment)) {
+        option.emplace();
+        (*option)[0] = o->byte3;
+        std::copy(o->value.begin(), o->value.end(), option->begin() + 1);
+    }
+    const bool usable =
+        k + j < kFecMaxN && last >= p->next && offset(last, p->next) < config_.max_window_sqns;
+    Group* g = nullptr;
+    if (usable) {
+        g = &p->groups[tg.value()];
+        for (const Group::Parity& q : g->parity) {
+            if (q.index == k + j) g = nullptr;  // a duplicate
+        }
+        if (g && g->parity.size() >= k) g = nullptr;  // k of them rebuild anything
+    }
+    if (!g) {
+        ++stats_.parity_ignored;
+    } else {
+        const Bytes tsdu = v.payload();
+        g->parity.push_back(Group::Parity{static_cast<unsigned>(k + j),
+                                          std::vector<std::uint8_t>(tsdu.begin(), tsdu.end()),
+                                          option, v.header.var_pktlen()});
+        // Parity of a group means all of it was sent: a gap up to its end is a loss (as R6).
+        if (last > p->lead) open_until(*p, last + 1, now, 0);
+        recover(*p, tg, now);  // `g` may be gone once the window moved: not used below
+    }
+    advance_trail(*p, f.trail, now);  // R5
+    deliver(*p);
+    enforce_bytes(*p, now);
+}
+
+// A parity NCF confirms, and another receiver's parity NAK for at least as many packets as we
+// miss suppresses (R11), every waiting sequence of the group.
+void Receiver::on_parity_ncf_or_nak(Peer& p, const PacketView& v, Time now) {
+    const bool ncf = v.header.type == PacketType::Ncf;
+    ++(ncf ? stats_.parity_ncfs_received : stats_.naks_heard);
+    if (p.ended || !p.started || p.tgs == 0) return;
+    const std::uint32_t k = p.tgs;
+    auto one = [&](Sqn entry) {
+        const Sqn tg(entry.value() & ~(k - 1));
+        const std::uint32_t count = (entry.value() & (k - 1)) + 1;
+        std::uint32_t missing = 0;
+        for (std::uint32_t i = 0; i < k; ++i) {
+            if (p.in_window(tg + i) && is_waiting(p.at(tg + i).state)) ++missing;
+        }
+        if (missing == 0 || (!ncf && count < missing)) {
+            ++stats_.ignored_nak_sqns;
+            return;
+        }
+        for (std::uint32_t i = 0; i < k; ++i) {
+            if (p.in_window(tg + i) && is_waiting(p.at(tg + i).state))
+                apply(p, tg + i, ncf ? SqnEvent::NcfHeard : SqnEvent::NakHeard, now);
+        }
+    };
+    one(v.get<NakFields>()->sqn);
+    if (auto list = v.nak_list()) {
+        for (std::size_t i = 0; i < list->size(); ++i)
+            one((*list)[i]);
+    }
+}
+
+// Rebuilds the waiting data packets of the group at `tg` once k of its packets (data, kept
+// copies of delivered data, parity) are there.
+void Receiver::recover(Peer& p, Sqn tg, Time now) {
+    auto it = p.groups.find(tg.value());
+    if (it == p.groups.end() || it->second.parity.empty()) return;
+    Group& g = it->second;
+    const std::uint32_t k = p.tgs;
+    std::vector<FecReceived> in;
+    bool missing = false;
+    for (std::uint32_t i = 0; i < k; ++i) {
+        const Sqn s = tg + i;
+        if (s < p.next) {
+            if (g.delivered.size() == k && g.delivered[i])
+                in.push_back(
+                    FecReceived{i, g.delivered[i]->tsdu, g.delivered[i]->fragment, {}, false});
+        } else if (p.in_window(s)) {
+            const Slot& slot = p.at(s);
+            if (slot.state == SqnState::Received) {
+                in.push_back(FecReceived{i,
+                                         slot.data,
+                                         slot.fragment ? std::optional(slot.frag) : std::nullopt,
+                                         {},
+                                         false});
+            } else if (is_waiting(slot.state)) {
+                missing = true;
+            }
+        } else {
+            missing = true;  // beyond the lead
+        }
+    }
+    if (!missing) {
+        g.parity.clear();  // nothing left to rebuild
+        return;
+    }
+    if (in.size() + g.parity.size() < k) return;
+    for (const Group::Parity& q : g.parity)
+        in.push_back(FecReceived{q.index, q.tsdu, {}, q.option, q.var_pktlen});
+    std::vector<FecRecovered> rebuilt;
+    const FecError e = codec(k).recover(in, tg, rebuilt);
+    // Used or useless (inconsistent: a NAK asks again): the parity goes either way. The
+    // window may move below (make_room, open_until): `g` is not used after this.
+    g.parity.clear();
+    if (e != FecError::Ok) {
+        ++stats_.parity_failed;
+        return;
+    }
+    for (const FecRecovered& r : rebuilt) {
+        const Sqn s = tg + r.index;
+        if (s < p.next) continue;  // delivered or reported meanwhile
+        if (p.in_window(s) && !is_waiting(p.at(s).state)) continue;
+        if (r.fragment && !fragment_sane(s, *r.fragment, r.tsdu.size())) {
+            ++stats_.malformed_fragments;
+            continue;
+        }
+        if (refuse(p, s, r.tsdu.size())) {
+            ++stats_.window_refused;  // as for data at the bound: NAKed again later
+            continue;
+        }
+        if (s > p.lead) open_until(p, s, now, 1);
+        make_room(p, r.tsdu.size(), s, now);
+        if (s < p.next) continue;
+        const DataRef d{r.tsdu, r.fragment};
+        if (apply(p, s, SqnEvent::Data, now, {}, {}, &d).legal) ++stats_.parity_recovered;
+    }
+}
+
+void Receiver::remember_head(Peer& p) {
+    if (p.tgs == 0 || !config_.fec) return;
+    Slot& s = p.slots.front();
+    if (s.state != SqnState::Received || s.remembered) return;
+    s.remembered = true;
+    const std::uint32_t i = p.next.value() & (p.tgs - 1);
+    if (i == p.tgs - 1) return;  // the group's last packet: no later one of it can be missing
+    Group& g = p.groups[p.next.value() & ~(p.tgs - 1)];
+    if (g.delivered.size() != p.tgs) g.delivered.resize(p.tgs);
+    g.delivered[i] = Group::Delivered{s.data, s.fragment ? std::optional(s.frag) : std::nullopt};
+}
+
+// Groups wholly before the window are of no more use.
+void Receiver::prune_groups(Peer& p) {
+    for (auto it = p.groups.begin(); it != p.groups.end();) {
+        if (Sqn(it->first) + (p.tgs - 1) < p.next)
+            it = p.groups.erase(it);
+        else
+            ++it;
+    }
+}
+
 // A multicast SPMR of another receiver: ours is not needed this round (R16).
 void Receiver::on_spmr(const PacketView& v, Time now) {
     Peer* p = find_peer(v.header.tsi());
@@ -523,7 +755,7 @@ void Receiver::set_deadline(Peer& p, Sqn sqn, Slot& s, Time at) {
 
 SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
                               std::optional<Duration> backoff, LossReason reason,
-                              const PacketView* data) {
+                              const DataRef* data) {
     SqnTransition tr;
     Slot* s = nullptr;
     bool was_waiting = false;
@@ -571,13 +803,11 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
         ++stats_.discarded_fragments;
     }
     if ((act & kStoreData) && data) {
-        const Bytes payload = data->payload();
-        s->data.assign(payload.begin(), payload.end());
-        p.bytes += payload.size();
-        stats_.buffered_bytes += payload.size();
-        auto frag = data->fragment();
-        s->fragment = frag.has_value();
-        if (frag) s->frag = *frag;
+        s->data.assign(data->payload.begin(), data->payload.end());
+        p.bytes += data->payload.size();
+        stats_.buffered_bytes += data->payload.size();
+        s->fragment = data->fragment.has_value();
+        if (data->fragment) s->frag = *data->fragment;
     }
     return tr;
 }
@@ -667,6 +897,7 @@ void Receiver::free_data(Peer& p, Slot& s) {
 }
 
 void Receiver::pop_head(Peer& p) {
+    remember_head(p);
     free_data(p, p.slots.front());
     p.slots.pop_front();
     ++p.next;
@@ -736,6 +967,7 @@ void Receiver::deliver(Peer& p) {
             continue;
         }
         if (!head.fragment) {
+            remember_head(p);
             std::vector<std::uint8_t> apdu = std::move(head.data);
             p.bytes -= apdu.size();
             stats_.buffered_bytes -= apdu.size();
@@ -767,6 +999,7 @@ void Receiver::deliver(Peer& p) {
             pop_head(p);
         emit(first, std::move(apdu));
     }
+    if (!p.groups.empty()) prune_groups(p);
 }
 
 // --- Session end (R18) ----------------------------------------------------------------------
@@ -780,6 +1013,7 @@ void Receiver::end_session(Peer& p, EndReason reason, Time now) {
     while (!p.slots.empty())
         evict_head(p, LossReason::SessionEnded, now);
     p.timers.clear();
+    p.groups.clear();
     std::deque<Slot>().swap(p.slots);
     flush_loss();
     events_.push_back(SessionEndEvent{p.tsi, reason});
@@ -825,7 +1059,7 @@ void Receiver::timer_peer(Peer& p, Time now, Output& out) {
                 break;
         }
     }
-    if (!nak_batch_.empty()) send_naks(p, nak_batch_, out);
+    if (!nak_batch_.empty()) send_naks(p, nak_batch_, now, out);
     deliver(p);
     if (p.spmr_at <= now) {
         send_spmr(p, out);
@@ -853,14 +1087,55 @@ Transmit Receiver::transmit_to(const Nla& destination, std::uint8_t ttl) const {
 
 // R9, R10, R13: oldest first, up to 63 sequences per NAK (header + 62 in OPT_NAK_LIST),
 // unicast to the last SPM_PATH, NAK_SRC = the source, NAK_GRP = the group, ports upstream.
-void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Output& out) {
-    std::sort(sqns.begin(), sqns.end(),
-              [&](Sqn a, Sqn b) { return offset(a, p.next) < offset(b, p.next); });
-    const std::span<const Sqn> all(sqns);
+// R19: with on-demand parity, the losses of a full group go in one parity NAK entry,
+// TG_SQN | (count - 1), count = its missing packets less the parity already held; its other
+// sequences still backing off are NAKed with it. A group not known to be full (its last
+// sequence not yet seen) is NAKed selectively.
+void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out) {
+    auto older = [&](Sqn a, Sqn b) { return offset(a, p.next) < offset(b, p.next); };
+    std::sort(sqns.begin(), sqns.end(), older);
+    if (p.tgs == 0 || !p.ondemand || !config_.parity_naks || !config_.fec) {
+        send_nak_packets(p, sqns, false, out);
+        return;
+    }
+    const std::vector<Sqn> batch = std::move(sqns);
+    sqns.clear();  // apply() below appends to it: not read again
+    const std::uint32_t k = p.tgs;
+    std::vector<Sqn> selective, parity;
+    std::optional<Sqn> last_tg;
+    for (Sqn s : batch) {
+        const Sqn tg(s.value() & ~(k - 1));
+        if (tg + (k - 1) > p.lead) {
+            selective.push_back(s);
+            continue;
+        }
+        if (last_tg == tg) continue;
+        last_tg = tg;
+        std::uint32_t missing = 0;
+        for (std::uint32_t i = 0; i < k; ++i) {
+            const Sqn q = tg + i;
+            if (!p.in_window(q) || !is_waiting(p.at(q).state)) continue;
+            ++missing;
+            // Its own back-off would only repeat this NAK.
+            if (p.at(q).state == SqnState::BackOff && p.at(q).deadline != kNever)
+                apply(p, q, SqnEvent::BackoffExpired, now);
+        }
+        auto g = p.groups.find(tg.value());
+        const std::uint32_t held =
+            g == p.groups.end() ? 0 : static_cast<std::uint32_t>(g->second.parity.size());
+        const std::uint32_t count = missing > held ? missing - held : 1;
+        parity.push_back(Sqn(tg.value() | (count - 1)));
+    }
+    send_nak_packets(p, parity, true, out);
+    send_nak_packets(p, selective, false, out);
+}
+
+void Receiver::send_nak_packets(Peer& p, std::span<const Sqn> all, bool parity, Output& out) {
     for (std::size_t i = 0; i < all.size(); i += kMaxNakSqns) {
         const std::span<const Sqn> chunk = all.subspan(i, std::min(kMaxNakSqns, all.size() - i));
         PacketWriter w(out.begin(kMaxNakPacket));
-        w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
+        w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi)
+            .flags(parity ? kOptParity : 0);
         w.nak(NakFields{chunk.front(), p.source, p.group});
         if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
         auto size = w.finish();
@@ -870,6 +1145,7 @@ void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Output& out) {
         }
         out.commit(transmit_to(p.nak_target, config_.nak_ttl), *size);
         ++stats_.naks_sent;
+        if (parity) ++stats_.parity_naks_sent;
         stats_.nak_sqns_sent += chunk.size();
     }
 }

@@ -23,6 +23,13 @@
 // never silent: every sequence number from RXW_TRAIL_INIT on is either delivered (in an APDU) or
 // covered by a Loss event.
 //
+// FEC (R19, decisions.md D32). A peer whose SPMs carry OPT_PARITY_PRM also holds, per
+// transmission group in its window, the parity packets received (at most k) and, for the
+// group at the head of the window, copies of its packets already delivered; a group is
+// rebuilt (protocol/fec.h) as soon as k of its packets are there, the rebuilt packets
+// entering the state machine as Data. Parity NAKs replace selective ones for full groups
+// when on-demand parity is advertised.
+//
 // The NAK state machine of one sequence number. sqn_transition() is the whole of it: the
 // receiver feeds it events and performs the actions it returns; nothing else changes a state.
 //
@@ -59,11 +66,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "protocol/fec.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/seq.h"
@@ -164,6 +173,13 @@ struct ReceiverConfig {
     Encapsulation encapsulation = Encapsulation::Native;
     std::uint16_t udp_port = kDefaultUdpEncapsulationPort;
     std::uint64_t seed = 1;  // back-off draws: a seeded PRNG, deterministic per seed
+    // FEC (RFC 3208 §11, R19, D32): parity ODATA/RDATA of a source whose SPMs carry
+    // OPT_PARITY_PRM are kept per transmission group and rebuild its missing data packets
+    // once k packets of the group are there. Off: parity is ignored.
+    bool fec = true;
+    // With on-demand parity advertised (the O bit), NAK the missing packets of a full group
+    // with one parity NAK (their count) instead of selective NAKs (R19).
+    bool parity_naks = true;
 };
 
 enum class LossReason : std::uint8_t {
@@ -212,7 +228,7 @@ struct ReceiverStats {
     std::uint64_t delivered_apdus = 0;
     std::uint64_t delivered_bytes = 0;
     std::uint64_t naks_sent = 0;      // NAK packets
-    std::uint64_t nak_sqns_sent = 0;  // sequence numbers in them (header + list)
+    std::uint64_t nak_sqns_sent = 0;  // sequence numbers in them (header + list; parity: groups)
     std::uint64_t naks_suppressed = 0;
     std::uint64_t ncfs_received = 0;
     std::uint64_t naks_heard = 0;           // multicast NAKs of other receivers
@@ -225,7 +241,17 @@ struct ReceiverStats {
     std::uint64_t sources_refused = 0;      // max_sources reached
     std::uint64_t sessions_ended = 0;
     std::uint64_t window_refused = 0;  // data not stored at a bound (WindowFull::RefuseNewest)
-    std::size_t buffered_bytes = 0;    // payload held now, all peers
+    // FEC: parity packets received and kept, ignored (no OPT_PARITY_PRM seen, FEC off, a
+    // group already complete or delivered, more than k for a group), data packets rebuilt,
+    // groups whose parity could not be used (inconsistent lengths or flags), parity NAK
+    // packets sent and parity NCFs received.
+    std::uint64_t parity_packets = 0;
+    std::uint64_t parity_ignored = 0;
+    std::uint64_t parity_recovered = 0;
+    std::uint64_t parity_failed = 0;
+    std::uint64_t parity_naks_sent = 0;
+    std::uint64_t parity_ncfs_received = 0;
+    std::size_t buffered_bytes = 0;  // payload held now, all peers
     std::size_t buffered_bytes_peak = 0;
     std::size_t buffered_sqns = 0;  // slots held now, all peers
     std::size_t buffered_sqns_peak = 0;
@@ -260,13 +286,29 @@ class Receiver {
     struct Slot;
     struct Peer;
     struct Assembly;
+    struct Group;
+    // The payload a kStoreData transition keeps: a data packet's, or one rebuilt from parity.
+    struct DataRef {
+        Bytes payload;
+        std::optional<OptFragment> fragment;
+    };
 
     // Per packet type.
     void on_spm(const Arrival& a, const PacketView& v, Time now);
     void on_data(const Arrival& a, const PacketView& v, Time now);
     void on_ncf_or_nak(const PacketView& v, Time now);
     void on_spmr(const PacketView& v, Time now);
+    void on_parity(const Arrival& a, const PacketView& v, Time now);
+    void on_parity_ncf_or_nak(Peer& p, const PacketView& v, Time now);
 
+    // FEC: rebuilds what parity can of the group starting at `tg`.
+    void recover(Peer& p, Sqn tg, Time now);
+    const FecCodec& codec(std::uint32_t k);
+    bool fragment_sane(Sqn sqn, const OptFragment& f, std::size_t payload) const;
+    // Before the head slot leaves the window: keeps a copy of it while its group may still
+    // need it for decoding.
+    void remember_head(Peer& p);
+    void prune_groups(Peer& p);
     Peer* find_peer(const Tsi& tsi);
     Peer* create_peer(const PacketView& v, const Arrival& a, Time now);
     bool start_window(Peer& p, const PacketView& v);
@@ -275,8 +317,7 @@ class Receiver {
     // the packet whose payload a kStoreData transition keeps.
     SqnTransition apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
                         std::optional<Duration> backoff = {},
-                        LossReason reason = LossReason::WindowBound,
-                        const PacketView* data = nullptr);
+                        LossReason reason = LossReason::WindowBound, const DataRef* data = nullptr);
     void set_deadline(Peer& p, Sqn sqn, Slot& s, Time at);
     Duration draw(Duration interval);
 
@@ -300,7 +341,8 @@ class Receiver {
     void end_session(Peer& p, EndReason reason, Time now);
 
     // Transmissions.
-    void send_naks(Peer& p, std::vector<Sqn>& sqns, Output& out);
+    void send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out);
+    void send_nak_packets(Peer& p, std::span<const Sqn> sqns, bool parity, Output& out);
     void send_spmr(Peer& p, Output& out);
     Transmit transmit_to(const Nla& destination, std::uint8_t ttl) const;
 
@@ -316,6 +358,7 @@ class Receiver {
     // Scratch, reused across calls.
     std::vector<std::pair<Time, std::uint32_t>> expired_;
     std::vector<Sqn> nak_batch_;
+    std::unordered_map<std::uint32_t, std::unique_ptr<FecCodec>> codecs_;  // by k, n = 255
 };
 
 }  // namespace pgm

@@ -21,6 +21,9 @@ constexpr std::size_t kDataFieldsSize = 8;       // OD_SQN/RD_SQN + OD_TRAIL/RD_
 // Every data packet leaves room for OPT_LENGTH, OPT_SYN and OPT_FIN, so that the cut of an
 // APDU does not depend on which of them a packet turns out to carry.
 constexpr std::size_t kFlagOptionsSize = kOptLengthSize + 2 * kOptFlagOnlySize;
+// With FEC a data TSDU leaves room for what its group's parity packets add (D32): the 2-byte
+// length of OPT_VAR_PKTLEN, OPT_LENGTH, an encoded OPT_FRAGMENT and OPT_PARITY_GRP.
+constexpr std::size_t kParityOverhead = 2 + kOptLengthSize + kOptFragmentSize + kOptParityGrpSize;
 
 std::size_t ip_overhead_of(const SourceConfig& c, bool router_alert) {
     const bool v6 = c.group.is_ipv6();
@@ -57,7 +60,9 @@ bool SourceConfig::valid() const {
            txw_max_rte <= kMaxRate && rate_burst <= kMaxRateBurst && min_packet_interval >= zero &&
            ambient_spm > zero && ihb_min > zero && ihb_max >= ihb_min && rdata_delay >= zero &&
            txw_min_age >= zero && nak_hold >= zero && max_backlog_apdus > 0 &&
-           max_backlog_bytes > 0 && max_pending_ncfs > 0 && (!source_port || *source_port != 0);
+           max_backlog_bytes > 0 && max_pending_ncfs > 0 && (!source_port || *source_port != 0) &&
+           (fec_k == 0 || (fec_params_valid(fec_k, fec_n) && fec_proactive <= fec_n - fec_k &&
+                           txw_sqns >= fec_k));
 }
 
 const char* to_string(SourceState state) {
@@ -77,7 +82,7 @@ const char* to_string(SourceState state) {
 }
 
 bool Source::PendingNcf::operator==(const PendingNcf& o) const {
-    return sqn == o.sqn && list_size == o.list_size &&
+    return sqn == o.sqn && list_size == o.list_size && parity == o.parity &&
            std::equal(list.begin(), list.begin() + list_size, o.list.begin());
 }
 
@@ -129,6 +134,15 @@ Source::Source(const SourceConfig& config, Time now) : config_(config), now_(now
     const std::size_t room = buffer_size_ - kHeaderSize - kDataFieldsSize;
     single_tsdu_ = room - kFlagOptionsSize;
     fragment_tsdu_ = room - kFlagOptionsSize - kOptFragmentSize;
+    if (config_.fec_k != 0 && fec_params_valid(config_.fec_k, config_.fec_n) &&
+        config_.txw_sqns >= config_.fec_k) {
+        fec_.emplace(config_.fec_k, config_.fec_n);
+        config_.fec_proactive = std::min(config_.fec_proactive, config_.fec_n - config_.fec_k);
+        single_tsdu_ = std::min(single_tsdu_, room - kParityOverhead);
+        fragment_tsdu_ = std::min(fragment_tsdu_, room - kParityOverhead);
+    } else {
+        config_.fec_k = 0;  // not valid(): no FEC rather than undefined arithmetic
+    }
     bucket_.configure(config_.txw_max_rte, std::max(config_.rate_burst, config_.max_tpdu), now);
     next_packet_at_ = now;
     trail_ = Sqn(config_.initial_sqn);  // empty window: trail = lead + 1, as OpenPGM starts
@@ -201,6 +215,7 @@ void Source::finish() {
     backlog_bytes_ = 0;
     ncfs_.clear();
     clear_repairs();
+    proactive_.clear();
     trail_ = trail_ + count_;  // empty window after the last lead
     count_ = 0;
     head_ = 0;
@@ -248,7 +263,7 @@ Time Source::next_deadline() const {
     if (state_ == SourceState::Finished) return kNever;
     Time t = std::min({next_ambient_, next_heartbeat_, end_at_});
     if (count_ > 0) t = std::min(t, ring_[head_].sent + config_.txw_secs);
-    bool ready = !ncfs_.empty() || spm_pending_;
+    bool ready = !ncfs_.empty() || spm_pending_ || !proactive_.empty();
     if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining)) {
         if (window_admits(now_)) {
             ready = true;
@@ -273,11 +288,14 @@ std::optional<Source::Kind> Source::head_of_line(Time now) {
     // S5: NCFs, then SPMs, then data; among data, repairs before new data.
     if (!ncfs_.empty()) return Kind::Ncf;
     if (spm_pending_) return Kind::Spm;
-    while (!repairs_.empty() && !window().contains(repairs_.front().sqn)) {
+    while (!repairs_.empty() && !repair_in_window(repairs_.front())) {
         repairs_.pop_front();  // its packet left the window (TXW_SECS) while it waited
         ++stats_.repairs_expired;
     }
     if (!repairs_.empty() && repairs_.front().due <= now) return Kind::Rdata;
+    while (!proactive_.empty() && !group_in_window(proactive_.front()))
+        proactive_.pop_front();  // possible only with TXW_SECS shorter than a group takes
+    if (!proactive_.empty()) return Kind::Parity;
     if (!backlog_.empty() && (state_ == SourceState::Open || state_ == SourceState::Draining)) {
         if (window_admits(now)) {
             window_stalled_ = false;
@@ -321,6 +339,7 @@ std::optional<std::size_t> Source::write(Kind kind, MutableBytes buf) const {
             // S11, S14: the NAK confirmed, its list echoed; downstream port orientation.
             const PendingNcf& n = ncfs_.front();
             w.begin(PacketType::Ncf, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
+                .flags(n.parity ? kOptParity : 0)
                 .nak(NakFields{n.sqn, config_.address, config_.group});
             if (n.list_size > 0) w.nak_list(std::span<const Sqn>(n.list.data(), n.list_size));
             return w.finish();
@@ -330,21 +349,66 @@ std::optional<std::size_t> Source::write(Kind kind, MutableBytes buf) const {
             const SqnWindow win = window();
             w.begin(PacketType::Spm, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
                 .spm(SpmFields{spm_sqn_, win.trail, win.lead, config_.address});
+            if (fec_) {
+                w.parity_prm(
+                    OptParityPrm{config_.fec_proactive > 0, config_.fec_ondemand, config_.fec_k});
+            }
             if (state_ == SourceState::Closing) w.fin();
             if (state_ == SourceState::Reset) w.rst(rst_);
             return w.finish();
         }
         case Kind::Rdata: {
+            const PendingRepair& r = repairs_.front();
+            if (r.parity) {
+                return write_parity(buf, PacketType::Rdata, r.sqn, ring_[slot(r.sqn)].parity_next);
+            }
             // S13: RD_TRAIL is the trail now, not the one the ODATA carried.
-            const TxPacket& p = ring_[slot(repairs_.front().sqn)];
+            const TxPacket& p = ring_[slot(r.sqn)];
             return write_data(buf, PacketType::Rdata, p.sqn, trail_,
                               DataDesc{p.tsdu, p.fragment, p.syn, p.fin});
         }
+        case Kind::Parity:
+            return write_parity(buf, PacketType::Odata, proactive_.front(),
+                                ring_[slot(proactive_.front())].parity_next);
         case Kind::Odata:
             return write_data(buf, PacketType::Odata, window().lead + 1, next_odata_trail(),
                               next_odata());
     }
     return std::nullopt;
+}
+
+std::optional<std::size_t> Source::write_parity(MutableBytes buf, PacketType type, Sqn tg,
+                                                std::uint32_t index) const {
+    // §11.2 (S20): parity packet j of a group reuses the group's sequence numbers, TG_SQN |
+    // (j mod k), with OPT_PARITY_GRP = j div k beyond the first k.
+    const std::uint32_t k = fec_->k();
+    const std::uint32_t j = index % (fec_->n() - k);
+    std::vector<FecData> data(k);
+    for (std::uint32_t i = 0; i < k; ++i) {
+        const TxPacket& p = ring_[slot(tg + i)];
+        data[i] = FecData{p.tsdu, p.fragment};
+    }
+    FecParity parity;
+    fec_->encode(data, j, parity);
+    PacketWriter w(buf);
+    w.begin(type, tsi_.source_port, config_.data_destination_port, tsi_.gsi)
+        .flags(static_cast<std::uint8_t>(kOptParity | (parity.var_pktlen ? kOptVarPktlen : 0)))
+        .data(DataFields{tg + j % k, trail_});
+    if (j >= k) w.parity_grp(OptParityGrp{j / k});
+    if (parity.option) {
+        const FecOption& o = *parity.option;
+        w.raw_option(static_cast<std::uint8_t>(OptionType::Fragment), kOptEncoded, o[0],
+                     Bytes(o).subspan(1));
+    }
+    return w.payload(parity.tsdu).finish();
+}
+
+bool Source::group_in_window(Sqn tg) const {
+    return fec_ && window().contains(tg) && window().contains(tg + (fec_->k() - 1));
+}
+
+bool Source::repair_in_window(const PendingRepair& r) const {
+    return r.parity ? group_in_window(r.sqn) : window().contains(r.sqn);
 }
 
 std::optional<std::size_t> Source::write_data(MutableBytes buf, PacketType type, Sqn sqn, Sqn trail,
@@ -364,7 +428,7 @@ Transmit Source::transmit(Kind kind) const {
     t.ip_source = config_.address;
     t.ip_destination = config_.group;  // everything a source sends is multicast
     t.ttl = config_.ttl;
-    t.router_alert = config_.router_alert && kind != Kind::Odata;  // S10
+    t.router_alert = config_.router_alert && kind != Kind::Odata && kind != Kind::Parity;  // S10
     t.encapsulation = config_.encapsulation;
     t.udp_port = config_.udp_port;
     return t;
@@ -384,10 +448,24 @@ void Source::sent(Kind kind, std::size_t size, std::size_t wire_size, Time now) 
             spm_pending_ = false;
             next_ambient_ = now + config_.ambient_spm;  // S6: at least one per interval
             break;
-        case Kind::Rdata:
+        case Kind::Rdata: {
             ++stats_.repair_packets_sent;
-            ring_[slot(repairs_.front().sqn)].repair_queued = false;
+            TxPacket& p = ring_[slot(repairs_.front().sqn)];
+            if (repairs_.front().parity) {
+                ++stats_.parity_rdata_sent;
+                --p.parity_queued;
+                ++p.parity_next;  // a fresh parity index for the next request
+            } else {
+                p.repair_queued = false;
+            }
             repairs_.pop_front();
+            break;
+        }
+        case Kind::Parity:
+            ++stats_.parity_odata_sent;
+            ++ring_[slot(proactive_.front())].parity_next;
+            proactive_.pop_front();
+            reset_heartbeat(now);  // S7: parity ODATA is data too
             break;
         case Kind::Odata: {
             const DataDesc d = next_odata();
@@ -403,6 +481,13 @@ void Source::sent(Kind kind, std::size_t size, std::size_t wire_size, Time now) 
                 apdu_offset_ = 0;
             }
             reset_heartbeat(now);  // S7
+            // S20: proactive parity after the last data packet of a full group.
+            const Sqn lead = window().lead;
+            if (fec_ && config_.fec_proactive > 0 && (lead.value() + 1) % fec_->k() == 0) {
+                const Sqn tg = lead - (fec_->k() - 1);
+                if (group_in_window(tg))
+                    proactive_.insert(proactive_.end(), config_.fec_proactive, tg);
+            }
             if (state_ == SourceState::Draining && backlog_.empty()) enter_closing(now);
             break;
         }
@@ -418,8 +503,15 @@ void Source::discard_head(Kind kind) {
             spm_pending_ = false;
             break;
         case Kind::Rdata:
-            ring_[slot(repairs_.front().sqn)].repair_queued = false;
+            if (repairs_.front().parity) {
+                --ring_[slot(repairs_.front().sqn)].parity_queued;
+            } else {
+                ring_[slot(repairs_.front().sqn)].repair_queued = false;
+            }
             repairs_.pop_front();
+            break;
+        case Kind::Parity:
+            proactive_.pop_front();
             break;
         case Kind::Odata:
             ++stats_.apdus_discarded;
@@ -470,7 +562,7 @@ Sqn Source::next_odata_trail() const {
 Time Source::trail_release_at() const {
     if (count_ == 0) return Time::min();
     const TxPacket& p = ring_[head_];
-    if (p.repair_queued) return kNever;
+    if (p.repair_queued || p.parity_queued > 0) return kNever;
     Time at = p.sent + config_.txw_min_age;
     if (p.nak_at != kNever) at = std::max(at, p.nak_at + config_.nak_hold);
     return at;
@@ -497,6 +589,8 @@ void Source::push_window(const DataDesc& d, Time now) {
     p.fin = d.fin;
     p.repair_queued = false;
     p.nak_at = kNever;
+    p.parity_queued = 0;
+    p.parity_next = 0;
     ++count_;
     update_edges();
 }
@@ -520,7 +614,12 @@ void Source::update_edges() {
 
 void Source::clear_repairs() {
     for (const PendingRepair& r : repairs_) {
-        if (window().contains(r.sqn)) ring_[slot(r.sqn)].repair_queued = false;
+        if (!repair_in_window(r)) continue;
+        if (r.parity) {
+            ring_[slot(r.sqn)].parity_queued = 0;
+        } else {
+            ring_[slot(r.sqn)].repair_queued = false;
+        }
     }
     repairs_.clear();
 }
@@ -555,9 +654,13 @@ void Source::on_packet(const Arrival& /*arrival*/, Bytes pgm, Time now, Output& 
 void Source::on_nak(const PacketView& v, Time now) {
     const NakFields& f = *v.get<NakFields>();
     // Another group's NAK, or one naming another source (an NE that did not rewrite
-    // NAK_SRC), is not ours to answer; parity NAKs ask for FEC, which we do not send.
-    if (v.header.parity() || f.group != config_.group || f.source != config_.address) {
+    // NAK_SRC), is not ours to answer; nor is a parity NAK without FEC.
+    if ((v.header.parity() && !fec_) || f.group != config_.group || f.source != config_.address) {
         ++stats_.naks_ignored;
+        return;
+    }
+    if (v.header.parity()) {
+        on_parity_nak(v, now);
         return;
     }
     const std::optional<NakListView> list = v.nak_list();
@@ -594,6 +697,62 @@ void Source::on_nak(const PacketView& v, Time now) {
         confirm((*list)[i]);
     // S12: an identical NCF still queued answers this NAK too (a NAK storm costs one NCF per
     // distinct request per rate-limiter slot, not one per NAK).
+    if (any && std::find(ncfs_.begin(), ncfs_.end(), ncf) == ncfs_.end()) ncfs_.push_back(ncf);
+}
+
+void Source::on_parity_nak(const PacketView& v, Time now) {
+    const NakFields& f = *v.get<NakFields>();
+    const std::optional<NakListView> list = v.nak_list();
+    const std::size_t requested = 1 + (list ? list->size() : 0);
+    stats_.parity_naks_received += requested;
+    if (state_ == SourceState::Reset && rst_.no_naks) {
+        stats_.naks_unanswered += requested;
+        return;
+    }
+    if (ncfs_.size() >= config_.max_pending_ncfs) {
+        stats_.naks_shed += requested;
+        return;
+    }
+    // §11.3, S20: each entry is TG_SQN | PKT_CNT, PKT_CNT 0-based (0: one packet). A request
+    // is confirmed when its whole group is in the window; a request for no more packets
+    // than are already queued for the group is a duplicate (NCF only), a larger one raises
+    // the queued count. Parity packets are the group's fresh ones (parity_next), never
+    // copies of data packets.
+    const std::uint32_t k = fec_ ? fec_->k() : 1;
+    PendingNcf ncf;
+    ncf.parity = true;
+    bool any = false;
+    auto confirm = [&](Sqn entry) {
+        const Sqn tg(entry.value() & ~(k - 1));
+        const std::uint32_t count = (entry.value() & (k - 1)) + 1;
+        if (!group_in_window(tg)) {
+            ++stats_.parity_naks_too_late;
+            return;
+        }
+        TxPacket& head = ring_[slot(tg)];
+        head.nak_at = now;  // nak_hold: a repeated NAK must still find the group
+        if (head.parity_queued >= count) {
+            ++stats_.naks_duplicate;
+        } else {
+            if (repairs_.size() + (count - head.parity_queued) >
+                2 * std::size_t{config_.txw_sqns}) {
+                std::erase_if(repairs_,
+                              [this](const PendingRepair& r) { return !repair_in_window(r); });
+            }
+            for (std::uint32_t i = head.parity_queued; i < count; ++i)
+                repairs_.push_back(PendingRepair{tg, now + config_.rdata_delay, true});
+            head.parity_queued = count;
+        }
+        if (!any) {
+            ncf.sqn = entry;
+            any = true;
+        } else {
+            ncf.list[ncf.list_size++] = entry;
+        }
+    };
+    confirm(f.sqn);
+    for (std::size_t i = 0; list && i < list->size(); ++i)
+        confirm((*list)[i]);
     if (any && std::find(ncfs_.begin(), ncfs_.end(), ncf) == ncfs_.end()) ncfs_.push_back(ncf);
 }
 

@@ -29,7 +29,13 @@
 // Every state but Finished answers NAKs (Reset only when reset() was told NAKs can still be
 // served) and SPMRs. Memory is bounded by the configuration: the window by txw_sqns
 // packets, the backlog by max_backlog_apdus and max_backlog_bytes, the NCF queue by
-// max_pending_ncfs, the repair queue by txw_sqns.
+// max_pending_ncfs, the repair queue by 2 x txw_sqns (selective and parity repairs).
+//
+// FEC (fec_k != 0, RFC 3208 §11, D32): the window's groups of fec_k packets are the
+// transmission groups. A full group gets fec_proactive parity ODATA right after its last
+// data packet; a parity NAK for a full group in the window gets a parity NCF and parity
+// RDATA with parity indices the group has not had (counted in the group's first slot).
+// Parity is encoded from the window's copies when it is sent (protocol/fec.h).
 #pragma once
 
 #include <array>
@@ -40,6 +46,7 @@
 #include <optional>
 #include <vector>
 
+#include "protocol/fec.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/seq.h"
@@ -110,6 +117,23 @@ struct SourceConfig {
 
     std::uint64_t seed = 0;  // PRNG seed for the data-source port
 
+    // FEC (RFC 3208 §11, docs/decisions.md D32): Reed-Solomon parity over transmission
+    // groups (TGs) of fec_k consecutive sequence numbers starting at multiples of fec_k.
+    // 0: off. Otherwise a power of two 2..128, fec_k < fec_n <= 255 (fec_n - fec_k parity
+    // packets per group exist), and txw_sqns >= fec_k. SPMs then carry OPT_PARITY_PRM.
+    //  - fec_proactive (h <= fec_n - fec_k): parity ODATA sent after each full group, parity
+    //    indices 0..h-1.
+    //  - fec_ondemand: advertised in OPT_PARITY_PRM. Parity NAKs are answered whenever FEC is
+    //    on (OpenPGM reads the P/O bits the other way round, D3, D32): for a parity NAK asking
+    //    for c packets of a full group in the window, a parity NCF and c parity RDATA with
+    //    parity indices not sent before for that group (wrapping after fec_n - fec_k).
+    // APDUs are cut 30 bytes shorter than without FEC so that a parity packet (the longest
+    // TSDU + 2-byte length, OPT_FRAGMENT, OPT_PARITY_GRP) fits max_tpdu.
+    std::uint32_t fec_k = 0;
+    std::uint32_t fec_n = 0;
+    std::uint32_t fec_proactive = 0;
+    bool fec_ondemand = false;
+
     bool valid() const;
 };
 
@@ -135,7 +159,13 @@ struct SourceStats {
     std::uint64_t naks_unanswered = 0;  // after reset() with no_naks
     // NAK packets dropped whole: another group or NAK_SRC, parity NAK (no FEC).
     std::uint64_t naks_ignored = 0;
-    std::uint64_t nnaks_received = 0;  // no DLR support: counted only
+    // FEC: parity requests (NAK_SQN and list entries of parity NAKs: one per group), those
+    // for a group not wholly in the window (not confirmed), parity packets sent.
+    std::uint64_t parity_naks_received = 0;
+    std::uint64_t parity_naks_too_late = 0;
+    std::uint64_t parity_odata_sent = 0;  // proactive
+    std::uint64_t parity_rdata_sent = 0;  // on demand
+    std::uint64_t nnaks_received = 0;     // no DLR support: counted only
     std::uint64_t spmrs_received = 0;
     std::uint64_t spmrs_suppressed = 0;   // within ihb_min of the last answered SPMR
     std::uint64_t packets_malformed = 0;  // failed to parse
@@ -186,7 +216,8 @@ class Source {
     const SourceConfig& config() const { return config_; }
 
   private:
-    enum class Kind : std::uint8_t { Ncf, Spm, Rdata, Odata };
+    // Parity: proactive parity ODATA (FEC).
+    enum class Kind : std::uint8_t { Ncf, Spm, Rdata, Parity, Odata };
 
     // One ODATA kept for repair.
     struct TxPacket {
@@ -198,6 +229,10 @@ class Source {
         bool fin = false;
         bool repair_queued = false;  // an RDATA for it is queued (NAK duplicate suppression)
         Time nak_at = kNever;        // last NAK for it (nak_hold); kNever: never NAKed
+        // FEC, kept in the first packet of a group: parity RDATA queued for the group, and
+        // the parity index the next parity packet of the group gets.
+        std::uint32_t parity_queued = 0;
+        std::uint32_t parity_next = 0;
     };
     // What a data packet carries besides its sequence numbers.
     struct DataDesc {
@@ -211,11 +246,13 @@ class Source {
         Sqn sqn;
         std::array<Sqn, kMaxNakList> list{};
         std::uint8_t list_size = 0;
+        bool parity = false;  // confirms a parity NAK (OPT_PARITY, TG_SQN | PKT_CNT)
         bool operator==(const PendingNcf& o) const;
     };
     struct PendingRepair {
-        Sqn sqn;
+        Sqn sqn;  // parity: the group's first sequence number
         Time due{};
+        bool parity = false;
     };
     // Token bucket in nano-bytes (bytes x 1e9), so that refills are exact integers.
     class TokenBucket {
@@ -245,6 +282,12 @@ class Source {
     std::size_t ip_overhead(bool router_alert) const;
 
     void on_nak(const PacketView& v, Time now);
+    void on_parity_nak(const PacketView& v, Time now);
+    // Writes parity packet `index` of the group starting at `tg` (ODATA or RDATA).
+    std::optional<std::size_t> write_parity(MutableBytes buf, PacketType type, Sqn tg,
+                                            std::uint32_t index) const;
+    bool group_in_window(Sqn tg) const;
+    bool repair_in_window(const PendingRepair& r) const;
     void on_spmr(Time now);
     bool queue_repair(Sqn sqn, Time now);  // false: outside the window
 
@@ -296,6 +339,10 @@ class Source {
     std::deque<PendingNcf> ncfs_;
     bool spm_pending_ = false;
     std::deque<PendingRepair> repairs_;
+    std::deque<Sqn> proactive_;  // proactive parity ODATA to send: one entry per packet
+
+    // FEC (fec_k != 0).
+    std::optional<FecCodec> fec_;
 
     // Rate control.
     TokenBucket bucket_;

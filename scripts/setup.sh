@@ -30,8 +30,8 @@ packages=(
   # build
   bpftool build-essential clang clang-format cmake g++ libclang-rt-14-dev ninja-build pkg-config
   # libraries
-  libabsl-dev libboost-program-options-dev libbpf-dev libcap-dev libnl-3-dev libnl-route-3-dev
-  libpcap-dev
+  libabsl-dev libboost-program-options-dev libbpf-dev libcap-dev libisal-dev libnl-3-dev
+  libnl-route-3-dev libpcap-dev
   nlohmann-json3-dev
   # tests and benchmarks
   googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest strace tcpdump tshark

@@ -16,18 +16,22 @@
 // APDU, at least one past its first sequence); a Loss covers at least one sequence; nothing
 // follows SessionEnd; a TSI's state disappears only after its SessionEnd. Delivered data is
 // what was sent: an unfragmented TSDU fed with that TSI and sequence, or an APDU of the length
-// a fragment with that first sequence announced (and within max_window_bytes). Memory stays
+// a fragment with that first sequence announced (and within max_window_bytes), or, for a TSI
+// that was fed parity packets (FEC), anything within max_window_bytes (rebuilt from parity
+// the fuzzer made up, it is whatever the code says it is). Memory stays
 // within the configured bounds (sources, sequences and bytes per source). on_packet() sends
 // nothing; on_timer() sends only NAKs and SPMRs from our address on our interface, NAKs with
 // at most 63 distinct sequences, each of which is then in WAIT_NCF (inside the window), unless
-// the session ended in that call; next_deadline() is after the time on_timer() was called
-// with. After an hour of silence nothing is left.
+// the session ended in that call (a parity NAK's entries are TG_SQN | count: some sequence of
+// each entry's group, within 128 of it, is then in WAIT_NCF); next_deadline() is after the time
+// on_timer() was called with. After an hour of silence nothing is left.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -159,6 +163,15 @@ class Harness {
             }
             check(n == sqns.size() && n <= 1 + kMaxNakList);  // no sequence twice
             if (ended.contains(std::hash<Tsi>{}(tsi))) continue;
+            if (p.view.header.parity()) {
+                for (std::uint32_t s : sqns) {
+                    bool naked = false;
+                    for (std::uint32_t d = 0; d < 256 && !naked; ++d)
+                        naked = receiver_.sqn_state(tsi, Sqn(s - 128 + d)) == SqnState::WaitNcf;
+                    check(naked);
+                }
+                continue;
+            }
             for (std::uint32_t s : sqns)
                 check(receiver_.sqn_state(tsi, Sqn(s)) == SqnState::WaitNcf);
         }
@@ -168,8 +181,10 @@ class Harness {
     void on_packet(const Arrival& a, const std::vector<std::uint8_t>& packet) {
         const Bytes pgm(packet);
         ParseResult p = parse(pgm);
-        if (p &&
-            (p.view.header.type == PacketType::Odata || p.view.header.type == PacketType::Rdata)) {
+        const bool data_type = p && (p.view.header.type == PacketType::Odata ||
+                                     p.view.header.type == PacketType::Rdata);
+        if (data_type && p.view.header.parity()) parity_fed_.insert(p.view.header.tsi());
+        if (data_type && !p.view.header.parity()) {
             Fed f;
             f.hash = fnv(p.view.payload());
             if (auto frag = p.view.fragment()) {
@@ -197,8 +212,13 @@ class Harness {
                 bool matched = false;
                 bool fragmented = false;
                 auto it = fed_.find(SqnKey{d->tsi, d->first_sqn.value()});
-                check(it != fed_.end());
-                for (const Fed& f : it->second) {
+                const bool rebuilt_possible = parity_fed_.contains(d->tsi);
+                check(it != fed_.end() || rebuilt_possible);
+                if (rebuilt_possible && d->apdu.size() <= config_.max_window_bytes) {
+                    matched = true;
+                    fragmented = true;  // a rebuilt APDU may span several sequences
+                }
+                for (const Fed& f : it == fed_.end() ? std::vector<Fed>{} : it->second) {
                     fragmented |= f.fragment;
                     if (!f.fragment && f.hash == h) matched = true;
                     if (f.fragment && f.frag_first == d->first_sqn.value() &&
@@ -242,6 +262,7 @@ class Harness {
         check(s.buffered_bytes <= (peers - tombstones) * config_.max_window_bytes);
     }
 
+    std::unordered_set<Tsi> parity_fed_;  // TSIs fed parity: their data may be rebuilt
     ReceiverConfig config_;
     Receiver receiver_;
     Output out_;

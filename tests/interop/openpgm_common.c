@@ -231,8 +231,26 @@ pgm_sock_t* pgmt_open_socket(const char* prog, const struct pgmt_socket_config* 
 
     if (cfg->is_sender) {
         SET_INT(PGM_SEND_ONLY, 1);
-        SET_INT(PGM_TXW_SQNS, cfg->txw_sqns);
+        /* OpenPGM 5.3.128 sizes its parity buffer from MAX_TPDU only for a TXW_SECS window
+         * (socket.c passes 0 with TXW_SQNS, and the first parity packet aborts). */
+        if (cfg->txw_secs > 0) {
+            SET_INT(PGM_TXW_SECS, cfg->txw_secs);
+        } else {
+            SET_INT(PGM_TXW_SQNS, cfg->txw_sqns);
+        }
         if (cfg->txw_max_rte > 0) SET_INT(PGM_TXW_MAX_RTE, cfg->txw_max_rte);
+        if (cfg->fec_k > 0) {
+            /* var_pktlen_enabled keeps room for the appended TSDU length in every packet. */
+            const struct pgm_fecinfo_t fec = {.block_size = (uint8_t)cfg->fec_n,
+                                              .proactive_packets = (uint8_t)cfg->fec_proactive,
+                                              .group_size = (uint8_t)cfg->fec_k,
+                                              .ondemand_parity_enabled = cfg->fec_ondemand,
+                                              .var_pktlen_enabled = true};
+            if (!pgm_setsockopt(sock, IPPROTO_PGM, PGM_USE_FEC, &fec, sizeof(fec))) {
+                fprintf(stderr, "%s: pgm_setsockopt(PGM_USE_FEC) failed\n", prog);
+                goto fail;
+            }
+        }
         SET_INT(PGM_AMBIENT_SPM, pgm_msecs(cfg->ambient_spm_ms));
         if (!pgm_setsockopt(sock, IPPROTO_PGM, PGM_HEARTBEAT_SPM, cfg->heartbeat_spm_us,
                             (socklen_t)(sizeof(int) * (size_t)cfg->heartbeat_spm_len))) {

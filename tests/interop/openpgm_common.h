@@ -121,10 +121,15 @@ struct pgmt_socket_config {
     bool is_sender;
     /* sender */
     int txw_sqns;
+    int txw_secs; /* > 0: a TXW_SECS window (needs txw_max_rte) instead of TXW_SQNS */
     int ambient_spm_ms;
     const int* heartbeat_spm_us; /* OpenPGM units: microseconds */
     int heartbeat_spm_len;
     long long txw_max_rte; /* bytes/s, 0 = no OpenPGM rate regulation */
+    /* FEC (PGM_USE_FEC): transmission group size k (0 = off), block size n, proactive
+     * parity packets per group, on-demand parity. */
+    int fec_k, fec_n, fec_proactive;
+    bool fec_ondemand;
     /* receiver */
     int rxw_sqns;
     int peer_expiry_ms;

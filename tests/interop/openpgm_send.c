@@ -52,7 +52,12 @@ static void usage(FILE* out) {
         "  --hops N               multicast TTL (default 16)\n"
         "  --mtu N                PGM_MTU, max TPDU incl. IP header (default 1500)\n"
         "  --txw-sqns N           transmit window in sequence numbers (default max(count, 1024))\n"
+        "  --size-step BYTES      message i is (i %% 4) * BYTES shorter than --size (default 0)\n"
+        "  --txw-secs T           a TXW_SECS window instead (needs --max-rte; OpenPGM FEC needs "
+        "it)\n"
         "  --ambient-spm-ms T     ambient SPM interval (default 500)\n"
+        "  --fec K,N,H[,ondemand] FEC (PGM_USE_FEC): group size K, block size N, H proactive\n"
+        "                         parity packets per group, on-demand parity if 'ondemand'\n"
         "  --pause-after N        after N messages, wait (serving repairs) until --resume-file "
         "exists\n"
         "  --resume-file PATH     the file that ends the pause (required with --pause-after)\n"
@@ -71,6 +76,9 @@ enum {
     OPT_AMBIENT,
     OPT_PAUSE_AFTER,
     OPT_RESUME_FILE,
+    OPT_FEC,
+    OPT_TXW_SECS,
+    OPT_SIZE_STEP,
 };
 
 static int quiet = 0;
@@ -111,6 +119,9 @@ int main(int argc, char** argv) {
     long long sport = 0, size = 200, rate_bps = 1000000, max_rte = 0, start_delay_ms = 300;
     long long linger_ms = 3000, txw_sqns = -1, ambient_ms = 500, pause_after = -1;
     const char* resume_file = NULL;
+    long long txw_secs = 0, size_step = 0;
+    int fec_k = 0, fec_n = 0, fec_h = 0;
+    bool fec_ondemand = false;
 
     static const struct option longopts[] = {
         PGMT_COMMON_LONGOPTS,
@@ -123,6 +134,9 @@ int main(int argc, char** argv) {
         {"txw-sqns", required_argument, NULL, OPT_TXW},
         {"ambient-spm-ms", required_argument, NULL, OPT_AMBIENT},
         {"pause-after", required_argument, NULL, OPT_PAUSE_AFTER},
+        {"fec", required_argument, NULL, OPT_FEC},
+        {"txw-secs", required_argument, NULL, OPT_TXW_SECS},
+        {"size-step", required_argument, NULL, OPT_SIZE_STEP},
         {"resume-file", required_argument, NULL, OPT_RESUME_FILE},
         {NULL, 0, NULL, 0},
     };
@@ -163,6 +177,22 @@ int main(int argc, char** argv) {
             case OPT_RESUME_FILE:
                 resume_file = optarg;
                 break;
+            case OPT_SIZE_STEP:
+                ok = pgmt_parse_int("--size-step", optarg, 0, PGMT_MAX_SIZE, &size_step);
+                break;
+            case OPT_TXW_SECS:
+                ok = pgmt_parse_int("--txw-secs", optarg, 1, 3600, &txw_secs);
+                break;
+            case OPT_FEC: {
+                char mode[16] = "";
+                const int fields = sscanf(optarg, "%d,%d,%d,%15s", &fec_k, &fec_n, &fec_h, mode);
+                fec_ondemand = fields == 4 && strcmp(mode, "ondemand") == 0;
+                ok = (fields == 3 || (fields == 4 && fec_ondemand)) && fec_k >= 2 && fec_k <= 128 &&
+                     fec_n > fec_k && fec_n <= 255 && fec_h >= 0 && fec_h <= fec_n - fec_k;
+                if (!ok)
+                    fprintf(stderr, "%s: --fec K,N,H[,ondemand]: bad value '%s'\n", prog, optarg);
+                break;
+            }
             case PGMT_OPT_HELP:
             case 'h':
                 usage(stdout);
@@ -182,6 +212,14 @@ int main(int argc, char** argv) {
     quiet = o.quiet;
     if ((pause_after >= 0) != (resume_file != NULL)) {
         fprintf(stderr, "%s: --pause-after and --resume-file go together\n", prog);
+        return 2;
+    }
+    if (size - 3 * size_step < PGMT_HEADER_LEN) {
+        fprintf(stderr, "%s: --size-step too large for --size\n", prog);
+        return 2;
+    }
+    if (txw_secs > 0 && max_rte == 0) {
+        fprintf(stderr, "%s: --txw-secs needs --max-rte\n", prog);
         return 2;
     }
     if (sport != 0 && sport == o.port) {
@@ -205,6 +243,11 @@ int main(int argc, char** argv) {
     cfg.heartbeat_spm_us = heartbeat_us;
     cfg.heartbeat_spm_len = (int)(sizeof(heartbeat_us) / sizeof(heartbeat_us[0]));
     cfg.txw_max_rte = max_rte;
+    cfg.txw_secs = (int)txw_secs;
+    cfg.fec_k = fec_k;
+    cfg.fec_n = fec_n;
+    cfg.fec_proactive = fec_h;
+    cfg.fec_ondemand = fec_ondemand;
 
     pgmt_install_signal_handlers();
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -284,16 +327,18 @@ int main(int argc, char** argv) {
             if (!serve_until(sock, due, &recv_errors)) rc = 1;
             continue;
         }
+        /* --size-step: message i is (i % 4) steps shorter, so that lengths vary. */
+        const long long msg_size = size - (sent % 4) * size_step;
         if (!filled) {
-            pgmt_fill_message(msg, (size_t)size, (uint32_t)sent, (uint32_t)o.count);
+            pgmt_fill_message(msg, (size_t)msg_size, (uint32_t)sent, (uint32_t)o.count);
             filled = true;
         }
         size_t written = 0;
-        const int status = pgm_send(sock, msg, (size_t)size, &written);
+        const int status = pgm_send(sock, msg, (size_t)msg_size, &written);
         switch (status) {
             case PGM_IO_STATUS_NORMAL:
                 sent++;
-                bytes += (unsigned long long)size;
+                bytes += (unsigned long long)msg_size;
                 filled = false;
                 /* Service NAKs between messages (non-blocking, returns at once). */
                 if (!serve_until(sock, 0, &recv_errors)) rc = 1;

@@ -4,8 +4,9 @@
 // every packet the receiver emits is parsed back and checked field by field.
 //
 // Rules with no test here, and why:
-//   R11 parity NAKs and R19 FEC: no FEC in this receiver; parity packets, parity NAKs and
-//       parity NCFs are ignored (counted in stats().ignored).
+//   R19 FEC: variable transmission-group sizes (OPT_CURR_TGSIZE) are not used; a group not
+//       known to be full is NAKed selectively. The rest of R11 and R19 is tested (R19_*), also
+//       against the real Source (FecEndToEnd).
 //   R14 OPT_NAK_BO_IVL / OPT_NAK_BO_RNG: the receiver always uses its configured NAK_BO_IVL
 //       and never adopts an advertised one, so the MUST NOT holds without a procedure.
 //   R15 OPT_NBR_UNREACH stop-NAKing (Appendix E): not implemented; only R5's "ignore the
@@ -20,9 +21,11 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/fec.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/receiver.h"
+#include "protocol/source.h"
 #include "protocol/spec.h"
 
 namespace pgm {
@@ -1061,6 +1064,314 @@ TEST(Acceptance, SourceNeverRepairsReceiverStaysWithinConfiguredMemory) {
     EXPECT_EQ(losses[0].reason, LossReason::WindowBound);
     EXPECT_GT(h.rx.stats().naks_sent, 0u);
     EXPECT_EQ(h.rx.stats().unrecoverable, 1u);
+}
+
+// --- R11, R19: FEC --------------------------------------------------------------------------
+
+std::vector<OptionSpec> parity_prm(bool proactive, bool on_demand, std::uint32_t k) {
+    return {OptParityPrm{proactive, on_demand, k}};
+}
+
+// Parity packet `j` of the group [tg, tg + k) whose data packets are `group` (as sent).
+PacketSpec parity(std::uint32_t tg, unsigned k, unsigned j, const std::vector<PacketSpec>& group,
+                  PacketType type = PacketType::Rdata) {
+    std::vector<FecData> d;
+    for (const PacketSpec& g : group) {
+        std::optional<OptFragment> f;
+        for (const OptionSpec& o : g.options) {
+            if (auto* x = std::get_if<OptFragment>(&o)) f = *x;
+        }
+        d.push_back(FecData{g.payload, f});
+    }
+    FecParity fp;
+    FecCodec(k, 255).encode(d, j, fp);
+    std::vector<OptionSpec> options;
+    if (j >= k) options.push_back(OptParityGrp{j / k});
+    if (fp.option) {
+        const FecOption& o = *fp.option;
+        options.push_back(OptRaw{0x01, kOptEncoded, o[0], {o.begin() + 1, o.end()}});
+    }
+    PacketSpec s = downstream(type, DataFields{Sqn(tg + j % k), Sqn(0)}, options);
+    s.extra_flags = static_cast<std::uint8_t>(kOptParity | (fp.var_pktlen ? kOptVarPktlen : 0));
+    s.payload = fp.tsdu;
+    return s;
+}
+
+PacketSpec parity_nak_of(std::uint32_t entry, PacketType type = PacketType::Nak) {
+    PacketSpec s = type == PacketType::Nak ? nak(entry) : ncf(entry);
+    s.extra_flags = kOptParity;
+    return s;
+}
+
+// Data packets sqn first..first+count-1, with lengths that vary.
+std::vector<PacketSpec> group_of(std::uint32_t first, unsigned count) {
+    std::vector<PacketSpec> g;
+    for (unsigned i = 0; i < count; ++i) {
+        PacketSpec d = data(first + i);
+        d.payload = payload_of(first + i, 20 + 3 * i);
+        g.push_back(d);
+    }
+    return g;
+}
+
+TEST(Receiver, R19_ProactiveParityRebuildsLossesWithoutNak) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, false, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);  // 0 and 1 are delivered at once: the decoder needs them later
+    h.feed(g[3]);
+    EXPECT_EQ(h.state(2), SqnState::BackOff);
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));
+    h.run_for(2s);
+    EXPECT_TRUE(h.naks().empty());
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 1, 2, 3}));
+    EXPECT_EQ(h.delivered()[2].apdu, g[2].payload);
+    EXPECT_EQ(h.rx.stats().parity_packets, 1u);
+    EXPECT_EQ(h.rx.stats().parity_recovered, 1u);
+    EXPECT_TRUE(h.losses().empty());
+}
+
+TEST(Receiver, R19_ParityRevealsAndRebuildsLossesAtTheGroupsEnd) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, false, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);  // 2 and 3 lost: nothing shows it but the parity
+    h.feed(parity(0, 4, 1, g, PacketType::Odata));
+    EXPECT_EQ(h.state(2), SqnState::BackOff) << "the group's end is known from its parity";
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 1, 2, 3}));
+    EXPECT_EQ(h.delivered()[3].apdu, g[3].payload);
+    EXPECT_EQ(h.rx.stats().parity_recovered, 2u);
+}
+
+TEST(Receiver, R19_OnDemandParityNakThenParityRdata) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(false, true, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);
+    h.feed(data(4));  // the group [0, 4) is full: 2 and 3 are lost
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    const PacketSpec n = h.naks()[0].spec;
+    EXPECT_EQ(n.extra_flags & kOptParity, kOptParity);
+    EXPECT_EQ(nak_sqns(n), (std::vector<Sqn>{Sqn(0 | 1)})) << "TG_SQN | (2 missing - 1)";
+    EXPECT_EQ(h.rx.stats().parity_naks_sent, 1u);
+    h.feed(parity_nak_of(0 | 1, PacketType::Ncf));
+    EXPECT_EQ(h.state(2), SqnState::WaitData);
+    EXPECT_EQ(h.state(3), SqnState::WaitData);
+    h.feed(parity(0, 4, 0, g));
+    EXPECT_EQ(h.state(2), SqnState::WaitData) << "one parity packet for two losses";
+    h.feed(parity(0, 4, 1, g));
+    h.run_for(2s);
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(h.delivered()[2].apdu, g[2].payload);
+    EXPECT_EQ(h.delivered()[3].apdu, g[3].payload);
+    EXPECT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(h.rx.stats().parity_ncfs_received, 1u);
+}
+
+TEST(Receiver, R19_ParityNakCountsTheParityAlreadyHeld) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, true, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(data(5));                                // 1, 2, 3 and 4 lost
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));  // one of three
+    h.run_for(60ms);
+    const std::vector<Sent> naks = h.naks();
+    ASSERT_EQ(naks.size(), 2u);
+    EXPECT_EQ(nak_sqns(naks[0].spec), (std::vector<Sqn>{Sqn(0 | 1)})) << "3 missing, 1 held";
+    EXPECT_EQ(naks[0].spec.extra_flags & kOptParity, kOptParity);
+    EXPECT_EQ(nak_sqns(naks[1].spec), (std::vector<Sqn>{Sqn(4)})) << "group [4, 8) not full";
+    EXPECT_EQ(naks[1].spec.extra_flags & kOptParity, 0);
+}
+
+TEST(Receiver, R11_ParityNakOfAnotherReceiverSuppressesOnlyIfItAsksForEnough) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(false, true, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[3]);                                   // 1 and 2 lost
+    h.feed(parity_nak_of(0 | 0), kPeerRx, kGroup);  // asks for one: not enough for us
+    EXPECT_EQ(h.state(1), SqnState::BackOff);
+    h.feed(parity_nak_of(0 | 1), kPeerRx, kGroup);  // asks for two
+    EXPECT_EQ(h.state(1), SqnState::WaitData);
+    EXPECT_EQ(h.state(2), SqnState::WaitData);
+    EXPECT_EQ(h.rx.stats().naks_suppressed, 2u);
+}
+
+TEST(Receiver, R19_FragmentedApduRebuiltFromParity) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, false, 4)));
+    const std::vector<std::uint8_t> apdu = payload_of(9, 2500);
+    std::vector<PacketSpec> g{fragment(0, 0, apdu, 1000), fragment(1, 0, apdu, 1000),
+                              fragment(2, 0, apdu, 1000), data(3)};
+    h.feed(g[1]);
+    h.feed(g[3]);
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));
+    h.feed(parity(0, 4, 1, g, PacketType::Odata));
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 3}));
+    EXPECT_EQ(h.delivered()[0].apdu, apdu);
+    EXPECT_EQ(h.rx.stats().parity_recovered, 2u);
+}
+
+TEST(Receiver, R19_ParityIgnoredWithoutParityPrmOrWithFecOff) {
+    for (bool fec_on : {true, false}) {
+        ReceiverConfig c = test_config();
+        c.fec = fec_on;
+        Harness h(c);
+        h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter,
+                   fec_on ? std::vector<OptionSpec>{} : parity_prm(true, true, 4)));
+        const std::vector<PacketSpec> g = group_of(0, 4);
+        h.feed(g[0]);
+        h.feed(g[1]);
+        h.feed(g[3]);
+        h.feed(data(4));
+        h.feed(parity(0, 4, 0, g, PacketType::Odata));
+        h.run_for(60ms);
+        EXPECT_EQ(h.rx.stats().parity_ignored, 1u) << fec_on;
+        EXPECT_EQ(h.state(2), SqnState::WaitNcf) << fec_on;
+        ASSERT_EQ(h.naks().size(), 1u) << fec_on;
+        EXPECT_EQ(h.naks()[0].spec.extra_flags & kOptParity, 0) << "selective";
+        EXPECT_EQ(nak_sqns(h.naks()[0].spec), (std::vector<Sqn>{Sqn(2)}));
+    }
+}
+
+TEST(Receiver, R19_InconsistentParityIsCountedAndNakedAgain) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(false, true, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);
+    h.feed(data(4));
+    PacketSpec p0 = parity(0, 4, 0, g), p1 = parity(0, 4, 1, g);
+    p1.payload.pop_back();  // a parity packet of another length
+    h.feed(p0);
+    h.feed(p1);
+    EXPECT_EQ(h.rx.stats().parity_failed, 1u);
+    EXPECT_EQ(h.state(2), SqnState::BackOff);
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(nak_sqns(h.naks()[0].spec), (std::vector<Sqn>{Sqn(0 | 1)}));
+}
+
+// The real Source and Receiver on one virtual clock: chosen ODATA are lost on the way, and
+// FEC repairs them (proactive: with no NAK at all; on demand: with parity NAKs only).
+struct FecLink {
+    explicit FecLink(SourceConfig sc, ReceiverConfig rc = test_config())
+        : source(sc, now), receiver(rc) {}
+
+    void run(Duration d, const std::vector<std::uint32_t>& lose) {
+        const Time end = now + d;
+        while (true) {
+            const Time t = std::min(source.next_deadline(), receiver.next_deadline());
+            if (t > end) break;
+            now = std::max(now, t);
+            source.on_timer(now, out);
+            receiver.on_timer(now, out);
+            pump(lose);
+        }
+        now = end;
+    }
+    void pump(const std::vector<std::uint32_t>& lose) {
+        while (!out.transmits().empty()) {
+            Output batch = std::move(out);
+            out = Output{};
+            for (const Transmit& t : batch.transmits()) {
+                const Bytes b = batch.bytes(t);
+                const ParseResult r = parse(b);
+                ASSERT_TRUE(r);
+                Arrival a;
+                a.ifindex = kIfIndex;
+                a.ip.source = t.ip_source;
+                a.ip.destination = t.ip_destination;
+                if (t.ip_source == kSource) {
+                    const DataFields* f = r.view.get<DataFields>();
+                    if (r.view.header.type == PacketType::Odata && !r.view.header.parity() &&
+                        std::ranges::find(lose, f->sqn.value()) != lose.end()) {
+                        ++dropped;
+                        continue;
+                    }
+                    if (r.view.header.parity()) ++parity_seen;
+                    receiver.on_packet(a, b, now, out);
+                } else {
+                    if (r.view.header.type == PacketType::Nak)
+                        (r.view.header.parity() ? parity_naks : selective_naks) += 1;
+                    source.on_packet(a, b, now, out);
+                }
+            }
+        }
+        for (ReceiverEvent& e : receiver.events()) {
+            if (auto* d = std::get_if<DataEvent>(&e)) apdus.push_back(std::move(d->apdu));
+            if (std::holds_alternative<LossEvent>(e)) ++losses;
+        }
+        receiver.events().clear();
+    }
+
+    Time now = Time{} + 1000s;
+    Source source;
+    Receiver receiver;
+    Output out;
+    std::vector<std::vector<std::uint8_t>> apdus;
+    int losses = 0, dropped = 0, parity_seen = 0, parity_naks = 0, selective_naks = 0;
+};
+
+SourceConfig fec_source(std::uint32_t k, std::uint32_t n, std::uint32_t proactive, bool ondemand) {
+    SourceConfig c;
+    c.address = kSource;
+    c.group = kGroup;
+    c.ifindex = kIfIndex;
+    c.data_destination_port = kDataPort;
+    c.source_port = kSourcePort;
+    c.gsi = kGsi;
+    c.txw_max_rte = 100'000'000;
+    c.rate_burst = 1'000'000;
+    c.fec_k = k;
+    c.fec_n = n;
+    c.fec_proactive = proactive;
+    c.fec_ondemand = ondemand;
+    return c;
+}
+
+void send_messages(FecLink& link, std::vector<std::vector<std::uint8_t>>& sent, int count) {
+    for (int i = 0; i < count; ++i) {
+        // Whole and fragmented APDUs of varying lengths.
+        const std::size_t size = i % 5 == 4 ? 3000 + 17 * i : 40 + 13 * (i % 7);
+        sent.push_back(payload_of(static_cast<std::uint32_t>(i), size));
+        ASSERT_TRUE(link.source.send(sent.back(), link.now));
+    }
+}
+
+TEST(FecEndToEnd, ProactiveParityRepairsWithoutNaks) {
+    FecLink link(fec_source(8, 12, 2, false));
+    link.run(0s, {});  // the first SPM: TGS
+    std::vector<std::vector<std::uint8_t>> sent;
+    send_messages(link, sent, 40);
+    // Two losses in each of several groups (proactive parity: two per group).
+    link.run(5s, {1, 6, 9, 10, 19, 20, 33, 38});
+    EXPECT_EQ(link.dropped, 8);
+    EXPECT_EQ(link.apdus, sent);
+    EXPECT_EQ(link.losses, 0);
+    EXPECT_EQ(link.parity_naks + link.selective_naks, 0);
+    EXPECT_EQ(link.receiver.stats().parity_recovered, 8u);
+}
+
+TEST(FecEndToEnd, OnDemandParityRepairsWithParityNaksOnly) {
+    FecLink link(fec_source(8, 16, 0, true));
+    link.run(0s, {});
+    std::vector<std::vector<std::uint8_t>> sent;
+    send_messages(link, sent, 40);
+    link.run(10s, {1, 2, 3, 9, 20, 21, 22, 23, 24, 33});
+    EXPECT_EQ(link.apdus, sent);
+    EXPECT_EQ(link.losses, 0);
+    EXPECT_EQ(link.selective_naks, 0) << "only full groups lost packets";
+    EXPECT_GE(link.parity_naks, 4);
+    EXPECT_EQ(link.receiver.stats().parity_recovered, 10u);
+    EXPECT_EQ(link.source.stats().parity_rdata_sent, 10u) << "one parity packet per loss";
+    EXPECT_EQ(link.source.stats().repair_packets_sent, 10u);
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 //
 // Rules with no test here, and why:
 //   S18 OPT_JOIN (MAY): not implemented; receivers join at any SPM or ODATA.
-//   S20 FEC (proactive and on-demand parity, OPT_PARITY_PRM, OPT_CURR_TGSIZE): not
-//       implemented; parity NAKs are ignored (see S11_NakForeignToSessionIgnored).
+//   S20 FEC: OPT_CURR_TGSIZE only: groups are always full size (a partial last group gets
+//       no parity; receivers NAK it selectively). The rest is tested below (S20_*).
 //   S22 Appendix E (NAK_BO_IVL tuning, OPT_NBR_UNREACH): optional appendix, not implemented.
 //   S23 Appendix B congestion control (OPT_CR/OPT_CRQST): optional appendix; the rate is
 //       fixed by TXW_MAX_RTE.
@@ -22,6 +22,7 @@
 #include <optional>
 #include <vector>
 
+#include "protocol/fec.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/source.h"
@@ -61,6 +62,21 @@ struct Sent {
     Transmit transmit;
     std::size_t size = 0;  // PGM bytes
     PacketSpec spec;
+    std::vector<std::uint8_t> bytes;
+
+    bool parity() const { return (spec.extra_flags & kOptParity) != 0; }
+    bool var_pktlen() const { return (spec.extra_flags & kOptVarPktlen) != 0; }
+    // A parity packet's encoded OPT_FRAGMENT (bytes 3..15) and its F bit.
+    std::optional<FecOption> encoded_fragment(bool* f_bit = nullptr) const {
+        const ParseResult r = parse(bytes);
+        const std::optional<OptionView> o = r.view.find(OptionType::Fragment);
+        if (!o) return std::nullopt;
+        if (f_bit) *f_bit = (o->byte2 & kOptEncoded) != 0;
+        FecOption e{};
+        e[0] = o->byte3;
+        std::copy(o->value.begin(), o->value.end(), e.begin() + 1);
+        return e;
+    }
 
     PacketType type() const { return spec.type; }
     const DataFields& data() const { return std::get<DataFields>(spec.fields); }
@@ -167,6 +183,36 @@ class SourceTest : public ::testing::Test {
         deliver(nak_spec(sqn, list));
     }
     void spmr() { deliver(upstream(PacketType::Spmr, SpmrFields{})); }
+    // A parity NAK: TG_SQN | (count - 1) for each (group, count).
+    void parity_nak(std::initializer_list<std::pair<std::uint32_t, std::uint32_t>> requests) {
+        std::vector<std::uint32_t> entries;
+        for (auto [tg, count] : requests)
+            entries.push_back(tg | (count - 1));
+        const SourceConfig& c = src().config();
+        PacketSpec s = upstream(PacketType::Nak, NakFields{Sqn(entries[0]), c.address, c.group});
+        s.extra_flags = kOptParity;
+        if (entries.size() > 1) {
+            OptNakList l;
+            for (std::size_t i = 1; i < entries.size(); ++i)
+                l.sqns.push_back(Sqn(entries[i]));
+            s.options.push_back(l);
+        }
+        deliver(s);
+    }
+    std::vector<Sent> parity_of(PacketType type) const {
+        std::vector<Sent> r;
+        for (const Sent& p : of(type)) {
+            if (p.parity()) r.push_back(p);
+        }
+        return r;
+    }
+    std::vector<Sent> data_of(PacketType type) const {
+        std::vector<Sent> r;
+        for (const Sent& p : of(type)) {
+            if (!p.parity()) r.push_back(p);
+        }
+        return r;
+    }
 
     std::vector<Sent> of(PacketType type, Time from = Time::min()) const {
         std::vector<Sent> r;
@@ -192,7 +238,8 @@ class SourceTest : public ::testing::Test {
         for (const Transmit& t : out_.transmits()) {
             const ParseResult r = parse(out_.bytes(t));
             ASSERT_TRUE(r) << to_string(r.error) << " at " << r.error_offset;
-            sent_.push_back(Sent{now_, t, t.length, from_view(r.view)});
+            const Bytes b = out_.bytes(t);
+            sent_.push_back(Sent{now_, t, t.length, from_view(r.view), {b.begin(), b.end()}});
         }
         out_.clear();
     }
@@ -1040,6 +1087,263 @@ TEST_F(SourceTest, Ipv6SessionSizesFragmentsForIpv6Headers) {
     }
     EXPECT_EQ(of(PacketType::Spm)[0].spm().path, c.address);
     EXPECT_EQ(of(PacketType::Ncf)[0].nak().group, c.group);
+}
+
+// --- S20 FEC ------------------------------------------------------------------------------
+
+SourceConfig fec_config(std::uint32_t k, std::uint32_t n, std::uint32_t proactive, bool ondemand) {
+    SourceConfig c = base_config();
+    c.fec_k = k;
+    c.fec_n = n;
+    c.fec_proactive = proactive;
+    c.fec_ondemand = ondemand;
+    return c;
+}
+
+// The k ODATA of the group starting at `tg`, as the codec reads them.
+std::vector<FecData> group_data(const std::vector<Sent>& odata, std::uint32_t tg, unsigned k) {
+    std::vector<FecData> d;
+    for (unsigned i = 0; i < k; ++i) {
+        const Sent& p = odata.at(tg + i);
+        EXPECT_EQ(p.sqn(), tg + i);
+        const OptFragment* f = p.option<OptFragment>();
+        d.push_back(FecData{p.spec.payload, f ? std::optional(*f) : std::nullopt});
+    }
+    return d;
+}
+
+// The spans point into `odata`: never a temporary.
+std::vector<FecData> group_data(std::vector<Sent>&& odata, std::uint32_t tg, unsigned k) = delete;
+
+TEST_F(SourceTest, S20_SpmsAdvertiseParityPrm) {
+    start(fec_config(4, 8, 2, true));
+    run_for(0s);
+    const Sent spm = of(PacketType::Spm).at(0);
+    ASSERT_NE(spm.option<OptParityPrm>(), nullptr);
+    EXPECT_EQ(*spm.option<OptParityPrm>(), (OptParityPrm{true, true, 4}));
+    source_.reset();
+    sent_.clear();
+    start(fec_config(8, 9, 0, true));
+    run_for(0s);
+    EXPECT_EQ(*of(PacketType::Spm).at(0).option<OptParityPrm>(), (OptParityPrm{false, true, 8}));
+    source_.reset();
+    sent_.clear();
+    start(base_config());
+    run_for(0s);
+    EXPECT_EQ(of(PacketType::Spm).at(0).option<OptParityPrm>(), nullptr);
+}
+
+TEST_F(SourceTest, S20_ProactiveParityAfterEachFullGroup) {
+    start(fec_config(4, 6, 2, false));
+    for (std::uint8_t i = 0; i < 10; ++i)
+        send(100 - 7 * (i % 4), i);  // lengths vary within each group
+    run_for(0s);
+    // ODATA 0..3, parity 0 and 1 of group 0, ODATA 4..7, parity of group 4, ODATA 8, 9 (the
+    // partial group 8 gets none).
+    std::vector<std::pair<std::uint32_t, bool>> order;
+    for (const Sent& p : of(PacketType::Odata))
+        order.emplace_back(p.sqn(), p.parity());
+    EXPECT_EQ(order, (std::vector<std::pair<std::uint32_t, bool>>{{0, false},
+                                                                  {1, false},
+                                                                  {2, false},
+                                                                  {3, false},
+                                                                  {0, true},
+                                                                  {1, true},
+                                                                  {4, false},
+                                                                  {5, false},
+                                                                  {6, false},
+                                                                  {7, false},
+                                                                  {4, true},
+                                                                  {5, true},
+                                                                  {8, false},
+                                                                  {9, false}}));
+    const std::vector<Sent> odata = data_of(PacketType::Odata);
+    const std::vector<Sent> parity = parity_of(PacketType::Odata);
+    const FecCodec codec(4, 6);
+    for (unsigned g = 0; g < 2; ++g) {
+        const std::vector<FecData> d = group_data(odata, 4 * g, 4);
+        std::vector<FecReceived> received;
+        for (unsigned j = 0; j < 2; ++j) {
+            const Sent& p = parity.at(2 * g + j);
+            FecParity expected;
+            codec.encode(d, j, expected);
+            EXPECT_TRUE(p.var_pktlen());
+            EXPECT_EQ(p.spec.payload, expected.tsdu) << "group " << 4 * g << " parity " << j;
+            EXPECT_EQ(p.encoded_fragment(), std::nullopt);
+            EXPECT_FALSE(p.transmit.router_alert) << "parity ODATA is ODATA (S10)";
+            received.push_back(FecReceived{4 + j, p.spec.payload, {}, {}, p.var_pktlen()});
+        }
+        // Two data packets lost: the two parity packets bring them back.
+        received.push_back(FecReceived{1, d[1].tsdu, {}, {}, false});
+        received.push_back(FecReceived{2, d[2].tsdu, {}, {}, false});
+        std::vector<FecRecovered> out;
+        ASSERT_EQ(codec.recover(received, Sqn(4 * g), out), FecError::Ok);
+        ASSERT_EQ(out.size(), 2u);
+        EXPECT_EQ(out[0].tsdu, std::vector<std::uint8_t>(d[0].tsdu.begin(), d[0].tsdu.end()));
+        EXPECT_EQ(out[1].tsdu, std::vector<std::uint8_t>(d[3].tsdu.begin(), d[3].tsdu.end()));
+    }
+    EXPECT_EQ(src().stats().parity_odata_sent, 4u);
+    EXPECT_EQ(src().stats().odata_packets_sent, 10u);
+}
+
+TEST_F(SourceTest, S20_ParityNakAnsweredWithFreshParityRdata) {
+    start(fec_config(4, 8, 0, true));
+    send_and_run(8);
+    std::size_t mark = sent_.size();
+    parity_nak({{4, 2}});
+    ASSERT_EQ(types_since(mark),
+              (std::vector<PacketType>{PacketType::Ncf, PacketType::Rdata, PacketType::Rdata}));
+    const Sent& ncf = sent_[mark];
+    EXPECT_TRUE(ncf.parity()) << "a parity NAK gets a parity NCF";
+    EXPECT_EQ(ncf.nak().sqn, Sqn(4 | 1));
+    mark = sent_.size();
+    parity_nak({{4, 1}});  // one more: the next fresh index
+    run_for(0s);
+    ASSERT_EQ(types_since(mark), (std::vector<PacketType>{PacketType::Ncf, PacketType::Rdata}));
+    const std::vector<Sent> rdata = parity_of(PacketType::Rdata);
+    ASSERT_EQ(rdata.size(), 3u);
+    const FecCodec codec(4, 8);
+    const std::vector<Sent> odata = data_of(PacketType::Odata);  // d points into it
+    const std::vector<FecData> d = group_data(odata, 4, 4);
+    for (unsigned j = 0; j < 3; ++j) {
+        EXPECT_EQ(rdata[j].sqn(), 4 + j) << "RDATA_SQN = TG_SQN | parity index";
+        EXPECT_TRUE(rdata[j].transmit.router_alert);
+        FecParity expected;
+        codec.encode(d, j, expected);
+        EXPECT_EQ(rdata[j].spec.payload, expected.tsdu);
+        EXPECT_FALSE(rdata[j].var_pktlen()) << "equal lengths";
+    }
+    EXPECT_EQ(src().stats().parity_naks_received, 2u);
+    EXPECT_EQ(src().stats().parity_rdata_sent, 3u);
+    EXPECT_EQ(src().stats().repair_packets_sent, 3u);
+    EXPECT_EQ(src().stats().naks_received, 0u) << "selective requests only";
+}
+
+TEST_F(SourceTest, S20_ParityNaksConsolidatedWhileQueued) {
+    SourceConfig c = fec_config(4, 8, 0, true);
+    c.rdata_delay = 50ms;
+    start(c);
+    send_and_run(8);
+    parity_nak({{0, 2}});
+    run_for(10ms);
+    parity_nak({{0, 1}});  // no more than queued: NCF only
+    run_for(10ms);
+    parity_nak({{0, 3}});  // one more than queued
+    run_for(100ms);
+    EXPECT_EQ(of(PacketType::Ncf).size(), 3u);
+    const std::vector<Sent> rdata = parity_of(PacketType::Rdata);
+    ASSERT_EQ(rdata.size(), 3u);
+    EXPECT_EQ(rdata[0].sqn(), 0u);
+    EXPECT_EQ(rdata[1].sqn(), 1u);
+    EXPECT_EQ(rdata[2].sqn(), 2u);
+    EXPECT_EQ(src().stats().naks_duplicate, 1u);
+}
+
+TEST_F(SourceTest, S20_ParityNakListAndGroupsOutsideTheWindow) {
+    SourceConfig c = fec_config(4, 8, 0, true);
+    c.txw_sqns = 8;
+    start(c);
+    send_and_run(14);  // window [6, 13]: group 8 whole, group 4 partly gone, group 12 partial
+    const std::size_t mark = sent_.size();
+    parity_nak({{4, 1}, {8, 2}, {12, 1}});
+    ASSERT_EQ(types_since(mark),
+              (std::vector<PacketType>{PacketType::Ncf, PacketType::Rdata, PacketType::Rdata}));
+    const Sent& ncf = sent_[mark];
+    EXPECT_EQ(ncf.nak().sqn, Sqn(8 | 1)) << "only the group that can be repaired is confirmed";
+    EXPECT_EQ(ncf.option<OptNakList>(), nullptr);
+    EXPECT_EQ(src().stats().parity_naks_received, 3u);
+    EXPECT_EQ(src().stats().parity_naks_too_late, 2u);
+    const std::size_t before = sent_.size();
+    parity_nak({{12, 4}});
+    EXPECT_EQ(sent_.size(), before) << "an incomplete group is neither confirmed nor repaired";
+}
+
+TEST_F(SourceTest, S20_ParityIndicesBeyondKCarryParityGrpAndWrap) {
+    start(fec_config(2, 7, 0, true));  // five parity packets per group of two
+    send_and_run(2);
+    for (int i = 0; i < 3; ++i) {
+        parity_nak({{0, 2}});
+        run_for(0s);
+    }
+    const std::vector<Sent> rdata = parity_of(PacketType::Rdata);
+    ASSERT_EQ(rdata.size(), 6u);
+    const FecCodec codec(2, 7);
+    const std::vector<Sent> odata = data_of(PacketType::Odata);  // d points into it
+    const std::vector<FecData> d = group_data(odata, 0, 2);
+    for (unsigned i = 0; i < 6; ++i) {
+        const unsigned j = i % 5;  // the sixth wraps to parity 0
+        EXPECT_EQ(rdata[i].sqn(), j % 2) << i;
+        const OptParityGrp* grp = rdata[i].option<OptParityGrp>();
+        if (j < 2) {
+            EXPECT_EQ(grp, nullptr) << i;
+        } else {
+            ASSERT_NE(grp, nullptr) << i;
+            EXPECT_EQ(grp->group, j / 2) << i;
+        }
+        FecParity expected;
+        codec.encode(d, j, expected);
+        EXPECT_EQ(rdata[i].spec.payload, expected.tsdu) << i;
+    }
+}
+
+TEST_F(SourceTest, S20_FragmentedApduParityCarriesEncodedFragmentOption) {
+    start(fec_config(4, 6, 2, false));
+    send(3000, 1);  // three fragments
+    send(10, 2);    // and a small APDU: the group mixes both
+    run_for(0s);
+    const std::vector<Sent> odata = data_of(PacketType::Odata);
+    const std::vector<Sent> parity = parity_of(PacketType::Odata);
+    ASSERT_EQ(odata.size(), 4u);
+    ASSERT_EQ(parity.size(), 2u);
+    const std::vector<FecData> d = group_data(odata, 0, 4);
+    ASSERT_TRUE(d[0].fragment && d[2].fragment && !d[3].fragment);
+    const FecCodec codec(4, 6);
+    std::vector<FecReceived> received{{3, d[3].tsdu, d[3].fragment, {}, false}};
+    for (unsigned j = 0; j < 2; ++j) {
+        bool f_bit = false;
+        const std::optional<FecOption> o = parity[j].encoded_fragment(&f_bit);
+        ASSERT_TRUE(o.has_value());
+        EXPECT_TRUE(f_bit) << "OP_ENCODED";
+        FecParity expected;
+        codec.encode(d, j, expected);
+        EXPECT_EQ(o, expected.option);
+        received.push_back(
+            FecReceived{4 + j, parity[j].spec.payload, {}, o, parity[j].var_pktlen()});
+    }
+    received.push_back(FecReceived{1, d[1].tsdu, d[1].fragment, {}, false});
+    std::vector<FecRecovered> out;
+    ASSERT_EQ(codec.recover(received, Sqn(0), out), FecError::Ok);  // fragments 0 and 2 lost
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].fragment, d[0].fragment);
+    EXPECT_EQ(out[0].tsdu, std::vector<std::uint8_t>(d[0].tsdu.begin(), d[0].tsdu.end()));
+    EXPECT_EQ(out[1].fragment, d[2].fragment);
+    EXPECT_EQ(out[1].tsdu, std::vector<std::uint8_t>(d[2].tsdu.begin(), d[2].tsdu.end()));
+}
+
+TEST_F(SourceTest, S20_ParityPacketsFitMaxTpdu) {
+    SourceConfig c = fec_config(2, 6, 4, false);  // parity 2, 3 carry OPT_PARITY_GRP
+    c.max_tpdu = 600;
+    start(c);
+    const std::size_t largest_single = 600 - 20 - 4 - 16 - 8 - 12 - 30;
+    send(largest_single, 1);  // the longest unfragmented TSDU FEC allows
+    send(5000, 2);            // fragments: OPT_FRAGMENT encoded into the parity
+    run_for(0s);
+    EXPECT_EQ(data_of(PacketType::Odata).at(0).spec.payload.size(), largest_single);
+    ASSERT_GE(parity_of(PacketType::Odata).size(), 8u);
+    for (const Sent& p : sent_)
+        EXPECT_LE(p.wire_size(), c.max_tpdu) << to_string(p.type()) << " " << p.sqn();
+}
+
+TEST_F(SourceTest, S20_FecConfigValidity) {
+    EXPECT_TRUE(fec_config(4, 8, 2, true).valid());
+    EXPECT_TRUE(fec_config(128, 255, 127, false).valid());
+    EXPECT_FALSE(fec_config(3, 8, 0, true).valid());    // not a power of two
+    EXPECT_FALSE(fec_config(4, 4, 0, true).valid());    // no parity
+    EXPECT_FALSE(fec_config(4, 256, 0, true).valid());  // n > 255
+    EXPECT_FALSE(fec_config(4, 8, 5, true).valid());    // more proactive than n - k
+    SourceConfig c = fec_config(16, 20, 1, false);
+    c.txw_sqns = 8;  // a group must fit the window
+    EXPECT_FALSE(c.valid());
 }
 
 }  // namespace
