@@ -210,6 +210,19 @@ struct Receiver::Group {
     };
     std::vector<Parity> parity;
     std::vector<std::optional<Delivered>> delivered;  // k entries once one is kept
+
+    std::size_t parity_bytes() const {
+        std::size_t n = 0;
+        for (const Parity& q : parity)
+            n += q.tsdu.size();
+        return n;
+    }
+    std::size_t bytes() const {
+        std::size_t n = parity_bytes();
+        for (const auto& d : delivered)
+            if (d) n += d->tsdu.size();
+        return n;
+    }
 };
 
 struct Receiver::Peer {
@@ -244,6 +257,11 @@ struct Receiver::Peer {
     std::uint32_t tgs = 0;
     bool ondemand = false;
     std::map<std::uint32_t, Group> groups;
+    // Bytes of parity and delivered copies the groups hold: with the window's own bytes,
+    // held within max_window_bytes (a parity packet is never answered by its data, so
+    // without the bound anyone on the group could make a receiver hold parity for every
+    // group the window could reach).
+    std::size_t group_bytes = 0;
 
     Time spmr_at = kNever;
     Time end_at = kNever;  // FIN / RST linger
@@ -422,7 +440,10 @@ void Receiver::on_spm(const Arrival& a, const PacketView& v, Time now) {
         // generator row depends on its index only, not on the source's n.
         const std::uint32_t k = prm->tg_size;
         if (fec_params_valid(k, kFecMaxN) && (prm->proactive || prm->on_demand)) {
-            if (k != p->tgs) p->groups.clear();
+            if (k != p->tgs) {
+                p->groups.clear();
+                p->group_bytes = 0;
+            }
             p->tgs = k;
             p->ondemand = prm->on_demand;
         }
@@ -592,8 +613,10 @@ void Receiver::on_parity(const Arrival& /*a*/, const PacketView& v, Time now) {
         (*option)[0] = o->byte3;
         std::copy(o->value.begin(), o->value.end(), option->begin() + 1);
     }
+    // Over the memory bound parity is not kept: selective repair still works.
     const bool usable =
-        k + j < kFecMaxN && last >= p->next && offset(last, p->next) < config_.max_window_sqns;
+        k + j < kFecMaxN && last >= p->next && offset(last, p->next) < config_.max_window_sqns &&
+        std::uint64_t{p->bytes} + p->group_bytes + v.payload().size() <= config_.max_window_bytes;
     Group* g = nullptr;
     if (usable) {
         g = &p->groups[tg.value()];
@@ -606,6 +629,7 @@ void Receiver::on_parity(const Arrival& /*a*/, const PacketView& v, Time now) {
         ++stats_.parity_ignored;
     } else {
         const Bytes tsdu = v.payload();
+        p->group_bytes += tsdu.size();
         g->parity.push_back(Group::Parity{static_cast<unsigned>(k + j),
                                           std::vector<std::uint8_t>(tsdu.begin(), tsdu.end()),
                                           option, v.header.var_pktlen()});
@@ -679,6 +703,7 @@ void Receiver::recover(Peer& p, Sqn tg, Time now) {
         }
     }
     if (!missing) {
+        p.group_bytes -= g.parity_bytes();
         g.parity.clear();  // nothing left to rebuild
         return;
     }
@@ -689,6 +714,7 @@ void Receiver::recover(Peer& p, Sqn tg, Time now) {
     const FecError e = codec(k).recover(in, tg, rebuilt);
     // Used or useless (inconsistent: a NAK asks again): the parity goes either way. The
     // window may move below (make_room, open_until): `g` is not used after this.
+    p.group_bytes -= g.parity_bytes();
     g.parity.clear();
     if (e != FecError::Ok) {
         ++stats_.parity_failed;
@@ -721,18 +747,24 @@ void Receiver::remember_head(Peer& p) {
     s.remembered = true;
     const std::uint32_t i = p.next.value() & (p.tgs - 1);
     if (i == p.tgs - 1) return;  // the group's last packet: no later one of it can be missing
+    // Over the memory bound no copy is kept: the group is then repaired selectively.
+    if (std::uint64_t{p.bytes} + p.group_bytes + s.data.size() > config_.max_window_bytes) return;
     Group& g = p.groups[p.next.value() & ~(p.tgs - 1)];
     if (g.delivered.size() != p.tgs) g.delivered.resize(p.tgs);
+    if (g.delivered[i]) p.group_bytes -= g.delivered[i]->tsdu.size();
     g.delivered[i] = Group::Delivered{s.data, s.fragment ? std::optional(s.frag) : std::nullopt};
+    p.group_bytes += s.data.size();
 }
 
 // Groups wholly before the window are of no more use.
 void Receiver::prune_groups(Peer& p) {
     for (auto it = p.groups.begin(); it != p.groups.end();) {
-        if (Sqn(it->first) + (p.tgs - 1) < p.next)
+        if (Sqn(it->first) + (p.tgs - 1) < p.next) {
+            p.group_bytes -= it->second.bytes();
             it = p.groups.erase(it);
-        else
+        } else {
             ++it;
+        }
     }
 }
 
@@ -1014,6 +1046,7 @@ void Receiver::end_session(Peer& p, EndReason reason, Time now) {
         evict_head(p, LossReason::SessionEnded, now);
     p.timers.clear();
     p.groups.clear();
+    p.group_bytes = 0;
     std::deque<Slot>().swap(p.slots);
     flush_loss();
     events_.push_back(SessionEndEvent{p.tsi, reason});

@@ -22,6 +22,9 @@
 // NAKed later like a loss, so that a bound never loses data the source can still repair. Loss is
 // never silent: every sequence number from RXW_TRAIL_INIT on is either delivered (in an APDU) or
 // covered by a Loss event.
+// FEC state (parity packets kept and copies of delivered packets of a group parity may still
+// rebuild) counts against `max_window_bytes` too, with the window's payload: over it, parity
+// is ignored and no copy is kept, and those losses are repaired selectively.
 //
 // FEC (R19, decisions.md D32). A peer whose SPMs carry OPT_PARITY_PRM also holds, per
 // transmission group in its window, the parity packets received (at most k) and, for the

@@ -1240,6 +1240,30 @@ TEST(Receiver, R19_ParityIgnoredWithoutParityPrmOrWithFecOff) {
     }
 }
 
+// Parity is never answered by its data: what a receiver holds of it (and of copies of
+// delivered packets) stays within max_window_bytes with the window's own bytes, whoever sends
+// it. Beyond that it is ignored: the next data or SPM shows the losses, repaired selectively.
+TEST(Receiver, R19_ParityHeldWithinTheMemoryBound) {
+    ReceiverConfig c = test_config();
+    c.max_window_bytes = 450;
+    Harness h(c);
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, false, 4)));
+    h.feed(data(0));
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0}));
+    for (std::uint32_t tg = 4; tg <= 40; tg += 4) {  // ten groups, none of whose data came
+        std::vector<PacketSpec> g;
+        for (std::uint32_t i = 0; i < 4; ++i) {
+            PacketSpec d = data(tg + i);
+            d.payload = payload_of(tg + i, 100);
+            g.push_back(d);
+        }
+        h.feed(parity(tg, 4, 0, g, PacketType::Odata));
+    }
+    EXPECT_EQ(h.rx.stats().parity_packets, 10u);
+    EXPECT_EQ(h.rx.stats().parity_ignored, 6u) << "four 100-byte parity packets fit in 450";
+    EXPECT_EQ(h.state(19), SqnState::BackOff) << "the kept parity shows its groups' losses";
+}
+
 TEST(Receiver, R19_InconsistentParityIsCountedAndNakedAgain) {
     Harness h;
     h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(false, true, 4)));
