@@ -401,23 +401,27 @@ int FastPath::punt_fd() const {
 }
 
 std::size_t FastPath::drain_punts(const PuntHandler& handler) {
-    draining_ = &handler;
-    drained_ = 0;
+    punts_read_.clear();
+    draining_ = true;
     perf_buffer__consume(punts_);
-    draining_ = nullptr;
-    return drained_;
+    draining_ = false;
+    std::stable_sort(punts_read_.begin(), punts_read_.end(),
+                     [](const Punt& a, const Punt& b) { return a.ktime_ns < b.ktime_ns; });
+    for (const Punt& p : punts_read_)
+        handler(p.ifindex, p.frame);
+    return punts_read_.size();
 }
 
 void FastPath::on_sample(void* ctx, int /*cpu*/, void* data, std::uint32_t size) {
     auto* self = static_cast<FastPath*>(ctx);
     // The kernel pads a raw sample to 8 bytes: the frame length comes from the meta.
     fp_punt_meta meta;
-    if (self->draining_ == nullptr || size < sizeof meta) return;
+    if (!self->draining_ || size < sizeof meta) return;
     std::memcpy(&meta, data, sizeof meta);
     if (meta.len > size - sizeof meta) return;
     const auto* frame = static_cast<const std::uint8_t*>(data) + sizeof meta;
-    ++self->drained_;
-    (*self->draining_)(meta.ifindex, std::span<const std::uint8_t>(frame, meta.len));
+    self->punts_read_.push_back(
+        Punt{meta.ktime_ns, meta.ifindex, std::vector<std::uint8_t>(frame, frame + meta.len)});
 }
 
 void FastPath::on_lost(void* ctx, int /*cpu*/, unsigned long long count) {

@@ -111,8 +111,9 @@ class FastPath {
     void erase_progress(const fp_session_key& key);
     fp_if_stats if_stats(IfIndex ifindex) const;  // zeros when there is no entry
 
-    // Readable when punts are waiting; then drain_punts() hands each to `handler` and
-    // returns how many. Frames the kernel could not queue are counted in lost_punts().
+    // Readable when punts are waiting; then drain_punts() hands each to `handler`, in the
+    // order the program punted them across CPUs, and returns how many. Frames the kernel
+    // could not queue are counted in lost_punts().
     int punt_fd() const;
     std::size_t drain_punts(const PuntHandler& handler);
     std::uint64_t lost_punts() const { return lost_punts_; }
@@ -160,8 +161,16 @@ class FastPath {
         bool valid = false;
     };
     mutable std::map<std::string, Seen> seen_;
-    const PuntHandler* draining_ = nullptr;  // set during drain_punts()
-    std::size_t drained_ = 0;
+    // The punts of one drain_punts(), collected ring by ring (one per CPU), then handed on
+    // in punt order: ODATA of one session punted on two CPUs must not reach pgmd reversed
+    // (a DLR took the later one for a gap and NAKed the earlier upstream).
+    struct Punt {
+        std::uint64_t ktime_ns;
+        IfIndex ifindex;
+        std::vector<std::uint8_t> frame;
+    };
+    std::vector<Punt> punts_read_;
+    bool draining_ = false;
 };
 
 }  // namespace pgm::dataplane

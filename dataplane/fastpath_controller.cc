@@ -85,7 +85,7 @@ FastPathController::FastPathController(EventLoop& loop, const DataplaneConfig& c
     arm_heartbeat();
     const FastPath::Ids ids = fast_path_->ids();
     log::notice("kernel fast path loaded (BPF program id " + std::to_string(ids.program) +
-                "): ODATA without options forwarded in the kernel, failing open after " +
+                "): ODATA forwarded in the kernel, failing open after " +
                 std::to_string(
                     std::chrono::duration_cast<std::chrono::milliseconds>(config_.fail_open_after)
                         .count()) +

@@ -159,8 +159,11 @@ struct fp_if_stats {
 
 /* fp_punts: BPF_MAP_TYPE_PERF_EVENT_ARRAY; each record is this, then `len` frame bytes. */
 struct fp_punt_meta {
-    FP_U32 ifindex; /* arrival interface */
-    FP_U32 len;     /* frame bytes that follow (the whole frame) */
+    FP_U32 ifindex;  /* arrival interface */
+    FP_U32 len;      /* frame bytes that follow (the whole frame) */
+    FP_U64 ktime_ns; /* bpf_ktime_get_ns() at the punt: the perf event array has one ring
+                        per CPU, read ring by ring, so pgmd puts the punts of one read back
+                        in arrival order by it */
 };
 
 #endif

@@ -308,7 +308,8 @@ static __always_inline void note_progress(const struct fp_session_key* key, __u3
  * passed: pgmd would not see it on the stack either. */
 static __always_inline int punt(struct __sk_buff* skb, const struct pkt* p,
                                 struct fp_if_stats* st) {
-    struct fp_punt_meta meta = {.ifindex = p->ifindex, .len = skb->len};
+    struct fp_punt_meta meta = {
+        .ifindex = p->ifindex, .len = skb->len, .ktime_ns = bpf_ktime_get_ns()};
     if (skb->len > FP_PUNT_MAX_BYTES ||
         bpf_perf_event_output(skb, &fp_punts, BPF_F_CURRENT_CPU | ((__u64)skb->len << 32), &meta,
                               sizeof(meta)) < 0) {

@@ -685,6 +685,33 @@ TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
     expect_nothing_sent();
 }
 
+// The perf event array has a ring per CPU and is read ring by ring, CPU 0 first: two ODATA
+// of one session punted on CPU 1 and then on CPU 0 must still reach pgmd in that order (in
+// CI a DLR took the later one for a gap and NAKed the earlier upstream).
+TEST_F(FastPathBpf, PuntsFromTwoCpusReachPgmdInPuntOrder) {
+    cpu_set_t all;
+    ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+    ASSERT_TRUE(CPU_ISSET(0, &all) && CPU_ISSET(1, &all)) << "needs CPUs 0 and 1";
+    auto run_on = [&](int cpu, const Frame& f) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+        EXPECT_EQ(test_run(*fp_, f, up0_.ifindex).verdict, kShot);
+    };
+    Spec first, second;
+    first.gsi = second.gsi = {9, 9, 9, 9, 9, 9};  // unknown: punted
+    first.sqn = 1;
+    second.sqn = 2;
+    run_on(1, build(first));
+    run_on(0, build(second));
+    ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+    const auto got = punts(*fp_);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].frame, build(first));
+    EXPECT_EQ(got[1].frame, build(second));
+}
+
 TEST_F(FastPathBpf, PuntOfAFrameLargerThanThePuntLimitIsCountedLost) {
     Spec s;
     s.gsi = {9, 9, 9, 9, 9, 9};
