@@ -29,5 +29,8 @@ scripts/setup.sh --no-install --build-dir build-sanitize --build-type Sanitize -
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DPGMD_FUZZ=ON \
   -DPGMD_FUZZ_SECONDS="$fuzz_seconds"
 echo "== tests (sanitizer build, fuzzing included) =="
+# Leaks inside third-party libraries (OpenPGM's, under the interop helpers) are suppressed by
+# library name in tests/lsan-third-party.supp; pgmd's own stay fatal.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan-third-party.supp" \
   ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
