@@ -370,25 +370,32 @@ def one_nak_per_loss(upstream_naks, lost, below, router_address):
 
 def unexplained_repeats(upstream_naks, below, router_address):
     """Sequence numbers NAKed upstream more than once without a reason. A repeat is
-    explained only by a NAK that reached the router (in capture `below`) after the router
-    had already sent that sequence's RDATA downstream: the repair state was gone, so the
-    late NAK is a new request (RFC 3208 §7.3), not a duplicate the router failed to
-    eliminate. (OpenPGM receivers sometimes NAK while the RDATA is already on its way.)"""
-    sent = {}
-    for p in upstream_naks:
-        for s in nak_sqns(p):
-            sent.setdefault(s, []).append(when(p))
+    explained by a NAK that reached the router (in capture `below`) after the router had
+    already sent that sequence's RDATA downstream: the repair state was gone, so the late
+    NAK is a new request (RFC 3208 §7.3), not a duplicate the router failed to eliminate.
+    (OpenPGM receivers sometimes NAK while the RDATA is already on its way.) It is also
+    explained when it rides in a NAK packet that carries a sequence NAKed upstream for the
+    first time: pgmd forwards a NAK whole, list and all (§9.3.3, Router::on_nak_like), when
+    any of its entries needs forwarding, so a receiver's NAK listing a new loss and one
+    another receiver NAKed a moment before carries the older one up again."""
+    seen = set()
     bad = []
-    for s, times in sorted(sent.items()):
-        for t in sorted(times)[1:]:
-            rdata = [when(p) for p in below if p.get("type") == "RDATA" and p["sqn"] == s and
-                     when(p) < t]
+    for p in sorted(upstream_naks, key=when):
+        sqns_p = nak_sqns(p)
+        t = when(p)
+        rides_along = any(s not in seen for s in sqns_p)
+        for s in sqns_p:
+            if s not in seen:
+                continue
+            rdata = [when(q) for q in below if q.get("type") == "RDATA" and q["sqn"] == s and
+                     when(q) < t]
             late = rdata and any(
-                p.get("type") == "NAK" and p["ip_dst"] == router_address and
-                s in nak_sqns(p) and max(rdata) < when(p) <= t for p in below)
-            if not late:
+                q.get("type") == "NAK" and q["ip_dst"] == router_address and
+                s in nak_sqns(q) and max(rdata) < when(q) <= t for q in below)
+            if not (late or rides_along):
                 bad.append(s)
-    return bad
+        seen.update(sqns_p)
+    return sorted(bad)
 
 
 def last_json(text):
