@@ -107,4 +107,10 @@ const char* check_pgmt(Bytes m, std::uint32_t& seq) {
     return nullptr;
 }
 
+double mean_queue_delay_ms(const dataplane::HostTransportStats& s) {
+    return s.packets_received == 0 ? 0.0
+                                   : static_cast<double>(s.queue_delay_total_ns) / 1e6 /
+                                         static_cast<double>(s.packets_received);
+}
+
 }  // namespace pgm::cli

@@ -57,6 +57,9 @@ std::uint64_t physical_memory();
 // (the remedy: raise net.core.rmem_max / wmem_max, or run with CAP_NET_ADMIN).
 void warn_clamped_buffers(const char* tool, const dataplane::SocketBufferReport& r);
 
+// The mean time received packets waited in the socket, in milliseconds (0 with none).
+double mean_queue_delay_ms(const dataplane::HostTransportStats& s);
+
 // --loss: drops a seeded random share (percent) of ODATA; repairs and other packets pass.
 class OdataLoss {
   public:

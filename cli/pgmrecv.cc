@@ -392,6 +392,8 @@ class ReceiverApp {
                 {"buffered_bytes_peak", s.buffered_bytes_peak},
                 {"buffered_sqns_peak", s.buffered_sqns_peak},
                 {"rcvbuf", transport_->buffer_report().receive_actual / 2},
+                {"rx_queue_delay_max_ms", transport_->stats().queue_delay_max_ns / 1e6},
+                {"rx_queue_delay_mean_ms", pgm::cli::mean_queue_delay_ms(transport_->stats())},
                 {"session_ended", session_ended_},
                 {"odata_dropped", loss_.dropped()},
                 {"throughput_bps", span > 0 ? static_cast<double>(bytes_) * 8 / span : 0.0},

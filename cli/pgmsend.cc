@@ -567,6 +567,8 @@ class Sender {
                 {"messages_per_sec", static_cast<double>(sent_) / secs},
                 {"send_errors", transport_->stats().send_errors},
                 {"send_blocked", transport_->stats().send_blocked},
+                {"rx_queue_delay_max_ms", transport_->stats().queue_delay_max_ns / 1e6},
+                {"rx_queue_delay_mean_ms", pgm::cli::mean_queue_delay_ms(transport_->stats())},
                 {"gsi", gsi_text(source_->tsi().gsi)},
                 {"sport", source_->tsi().source_port},
                 {"interrupted", interrupted_},

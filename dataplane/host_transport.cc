@@ -112,6 +112,8 @@ HostTransport::HostTransport(EventLoop& loop, const HostTransportConfig& config)
             set_int(fd_, IPPROTO_IP, IP_RECVTTL, 1, "IP_RECVTTL");
         }
         set_int(fd_, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+        // The kernel's arrival time of each packet: how long it waited in the socket.
+        set_int(fd_, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS");
         buffers_report_.receive_requested = config_.receive_buffer;
         buffers_report_.send_requested = config_.send_buffer;
         std::tie(buffers_report_.receive_actual, buffers_report_.receive_clamped) =
@@ -153,17 +155,24 @@ HostTransport::~HostTransport() {
 }
 
 void HostTransport::on_events(std::uint32_t events) {
-    if (events & (EPOLLIN | EPOLLERR)) receive_all();
+    // At most a few batches per wake-up, so that timers and other descriptors get their turn.
+    if (events & (EPOLLIN | EPOLLERR)) receive(8);
     if (events & EPOLLOUT) flush_queue();
 }
 
-void HostTransport::receive_all() {
+void HostTransport::drain(std::size_t max_packets) {
+    receive((max_packets + buffers_.size() - 1) / buffers_.size());
+}
+
+void HostTransport::receive(std::size_t max_rounds) {
     const std::size_t batch = buffers_.size();
-    std::vector<mmsghdr> msgs(batch);
-    std::vector<iovec> iovs(batch);
-    std::vector<sockaddr_in> names(batch);
-    // At most a few batches per wake-up, so that timers and other descriptors get their turn.
-    for (int round = 0; round < 8; ++round) {
+    std::vector<mmsghdr>& msgs = msgs_;
+    std::vector<iovec>& iovs = iovs_;
+    std::vector<sockaddr_in>& names = names_;
+    msgs.resize(batch);
+    iovs.resize(batch);
+    names.resize(batch);
+    for (std::size_t round = 0; round < max_rounds; ++round) {
         for (std::size_t i = 0; i < batch; ++i) {
             iovs[i] = iovec{buffers_[i].data(), buffers_[i].size()};
             msgs[i] = mmsghdr{};
@@ -178,6 +187,8 @@ void HostTransport::receive_all() {
             recvmmsg(fd_, msgs.data(), static_cast<unsigned>(batch), MSG_DONTWAIT, nullptr);
         if (n <= 0) break;  // EAGAIN (or a transient error: the next wake-up retries)
         const Time now = Clock::now();
+        timespec wall{};
+        clock_gettime(CLOCK_REALTIME, &wall);
         for (int i = 0; i < n; ++i) {
             const msghdr& h = msgs[i].msg_hdr;
             if (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
@@ -190,6 +201,18 @@ void HostTransport::receive_all() {
             std::optional<in_addr> destination;
             for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
                  c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    timespec at;
+                    std::memcpy(&at, CMSG_DATA(c), sizeof at);
+                    const std::int64_t waited =
+                        (wall.tv_sec - at.tv_sec) * 1'000'000'000LL + (wall.tv_nsec - at.tv_nsec);
+                    if (waited > 0) {
+                        stats_.queue_delay_total_ns += static_cast<std::uint64_t>(waited);
+                        stats_.queue_delay_max_ns =
+                            std::max(stats_.queue_delay_max_ns, static_cast<std::uint64_t>(waited));
+                    }
+                    continue;
+                }
                 if (c->cmsg_level != IPPROTO_IP) continue;
                 if (c->cmsg_type == IP_PKTINFO) {
                     in_pktinfo info;
@@ -317,6 +340,12 @@ void HostTransport::flush_queue() {
 
 // --- HostSession ------------------------------------------------------------------------------
 
+namespace {
+// Bounds the work done before a timer: a socket buffer's worth of packets (8 MiB of 1000-byte
+// packets is about 4,000 with the kernel's per-packet overhead).
+constexpr std::size_t kTimerDrainPackets = 8192;
+}  // namespace
+
 template <class Core>
 HostSession<Core>::HostSession(EventLoop& loop, HostTransport& transport, Core& core)
     : loop_(loop), transport_(transport), core_(core) {
@@ -353,8 +382,9 @@ void HostSession<Core>::on_timer() {
         if (!transport_.writable()) return;  // re-armed by the writable handler
     }
     if (now >= core_.next_deadline()) {
+        transport_.drain(kTimerDrainPackets);  // may send, and re-arm the timer
         ++stats_.timer_calls;
-        core_.on_timer(now, out_);
+        core_.on_timer(std::max(now, Clock::now()), out_);
         flush(now);
     } else {
         arm();  // the deadline moved later since the timer was set

@@ -28,10 +28,19 @@
 // HostSession<Core> (Core = pgm::Source or pgm::Receiver) feeds the core each packet and a
 // timer at next_deadline(), sends its Output, and calls the `after` hook so the application
 // can drain receiver events or queue APDUs; after changing the core itself (send(), close()),
-// the application calls poke(). While the transport is blocked, a Source's timer is held
-// (backpressure: ODATA stays in its backlog instead of piling up in the queue). Optional
-// filters drop chosen incoming or outgoing packets (test loss injection).
+// the application calls poke(). Before the core's timer runs, the socket is drained (up to
+// kTimerDrainPackets): a receiver whose socket holds a backlog of ODATA would otherwise
+// repeat a NAK whose NCF or RDATA arrived in time but waits, unread, behind that backlog
+// (each spurious repeat costs the source an RDATA and the receiver a duplicate, which slows
+// it further), and a source would send new ODATA before reading the NAKs queued for it. While the
+// transport is blocked, a Source's timer is held (backpressure: ODATA stays in its backlog instead
+// of piling up in the queue). Optional filters drop chosen incoming or outgoing packets (test loss
+// injection).
 #pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +106,10 @@ struct HostTransportStats {
     std::uint64_t send_blocked = 0;  // sends that found the socket full (queued)
     std::size_t queue_peak = 0;
     int last_send_errno = 0;
+    // How long received packets waited in the socket (kernel arrival time to recvmmsg), over
+    // packets_received: a receiver slower than its source sees it grow to the buffer's depth.
+    std::uint64_t queue_delay_total_ns = 0;
+    std::uint64_t queue_delay_max_ns = 0;
 };
 
 class HostTransport {
@@ -120,6 +133,11 @@ class HostTransport {
     // Sends every transmit of `out` (the caller clears it).
     void send(const Output& out);
     bool writable() const { return queue_.empty(); }
+    // Reads and hands on what the socket holds, up to about max_packets (until EAGAIN),
+    // whatever the fairness bound of one wake-up. HostSession calls it before a core's timer
+    // so that the timer is judged with every packet that arrived before it (an NCF, RDATA
+    // or NAK queued behind a backlog of ODATA), not only the first batches of the queue.
+    void drain(std::size_t max_packets);
 
     IfIndex ifindex() const { return ifindex_; }
     int fd() const { return fd_; }
@@ -135,7 +153,7 @@ class HostTransport {
     enum class SendResult { Sent, WouldBlock, Error };
     SendResult send_now(const Transmit& t, Bytes pgm);
     void on_events(std::uint32_t events);
-    void receive_all();
+    void receive(std::size_t max_rounds);  // recvmmsg batches until EAGAIN or max_rounds
     void flush_queue();
 
     EventLoop& loop_;
@@ -152,6 +170,9 @@ class HostTransport {
     // recvmmsg buffers, one per batch entry.
     std::vector<std::vector<std::uint8_t>> buffers_;
     std::vector<std::vector<std::uint8_t>> controls_;
+    std::vector<mmsghdr> msgs_;
+    std::vector<iovec> iovs_;
+    std::vector<sockaddr_in> names_;
 };
 
 // The interface index of the interface holding `address` (IPv4); nullopt when none does.

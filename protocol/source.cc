@@ -307,9 +307,10 @@ std::optional<Source::Kind> Source::head_of_line(Time now) {
     return std::nullopt;
 }
 
-void Source::pump(Time now, Output& out) {
+void Source::pump(Time now, Output& out, bool new_data) {
     blocked_size_ = 0;
     while (std::optional<Kind> kind = head_of_line(now)) {
+        if (!new_data && (*kind == Kind::Odata || *kind == Kind::Parity)) return;
         if (now < next_packet_at_) return;  // S4: inter-packet bound
         MutableBytes buf = out.begin(buffer_size_);
         const std::optional<std::size_t> size = write(*kind, buf);
@@ -648,7 +649,10 @@ void Source::on_packet(const Arrival& /*arrival*/, Bytes pgm, Time now, Output& 
             ++stats_.packets_ignored;  // our own looped-back packets, POLR, ACK
         }
     }
-    pump(now, out);
+    // NCFs and RDATA go at once; new data only from on_timer(). A host reading a batch of
+    // NAKs must not send a burst of ODATA per batch: under load it then read NAKs at a
+    // fraction of their rate, and answered them seconds late (issue 14).
+    pump(now, out, /*new_data=*/false);
 }
 
 void Source::on_nak(const PacketView& v, Time now) {

@@ -272,7 +272,9 @@ class Source {
     // Clock-driven changes: window advance by time, SPM timers, end of Closing/Reset.
     void advance(Time now);
     // Sends what the queues hold, by priority, while the rate control allows.
-    void pump(Time now, Output& out);
+    // Sends what is due, in S5's order; without new_data it stops before the first ODATA or
+    // pro-active parity (a received packet is answered at once, new data waits for the timer).
+    void pump(Time now, Output& out, bool new_data = true);
     std::optional<Kind> head_of_line(Time now);
     std::optional<std::size_t> write(Kind kind, MutableBytes buf) const;
     std::optional<std::size_t> write_data(MutableBytes buf, PacketType type, Sqn sqn, Sqn trail,

@@ -228,6 +228,18 @@ pgm_sock_t* pgmt_open_socket(const char* prog, const struct pgmt_socket_config* 
 
     SET_INT(PGM_IP_ROUTER_ALERT, cfg->router_alert ? 1 : 0);
     SET_INT(PGM_MTU, cfg->mtu);
+    /* OpenPGM 5.3 takes the socket buffers at level SOL_SOCKET (it sets them on its
+     * receive and send sockets at bind). */
+    if (cfg->rcvbuf > 0 &&
+        !pgm_setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &cfg->rcvbuf, sizeof(cfg->rcvbuf))) {
+        fprintf(stderr, "%s: pgm_setsockopt(SO_RCVBUF, %d) failed\n", prog, cfg->rcvbuf);
+        goto fail;
+    }
+    if (cfg->sndbuf > 0 &&
+        !pgm_setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &cfg->sndbuf, sizeof(cfg->sndbuf))) {
+        fprintf(stderr, "%s: pgm_setsockopt(SO_SNDBUF, %d) failed\n", prog, cfg->sndbuf);
+        goto fail;
+    }
 
     if (cfg->is_sender) {
         SET_INT(PGM_SEND_ONLY, 1);
@@ -412,6 +424,12 @@ int pgmt_common_option(int opt, const char* arg, struct pgmt_common_options* o) 
         case PGMT_OPT_QUIET:
             o->quiet = true;
             break;
+        case PGMT_OPT_RCVBUF:
+            ok = pgmt_parse_int("--rcvbuf", arg, 0, 0x7fffffff, &o->rcvbuf);
+            break;
+        case PGMT_OPT_SNDBUF:
+            ok = pgmt_parse_int("--sndbuf", arg, 0, 0x7fffffff, &o->sndbuf);
+            break;
         default:
             return 0;
     }
@@ -435,4 +453,6 @@ void pgmt_apply_common(struct pgmt_common_options* o, struct pgmt_socket_config*
     cfg->multicast_loop = o->multicast_loop;
     cfg->multicast_hops = (int)o->hops;
     cfg->mtu = (int)o->mtu;
+    cfg->rcvbuf = (int)o->rcvbuf;
+    cfg->sndbuf = (int)o->sndbuf;
 }

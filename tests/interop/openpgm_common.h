@@ -71,6 +71,8 @@ enum {
     PGMT_OPT_HOPS,
     PGMT_OPT_MTU,
     PGMT_OPT_QUIET,
+    PGMT_OPT_RCVBUF,
+    PGMT_OPT_SNDBUF,
     PGMT_OPT_HELP,
     PGMT_OPT_FIRST_OWN /* a program's own option ids start here */
 };
@@ -87,13 +89,16 @@ enum {
         {"multicast-loop", no_argument, NULL, PGMT_OPT_LOOP},      \
         {"hops", required_argument, NULL, PGMT_OPT_HOPS},          \
         {"mtu", required_argument, NULL, PGMT_OPT_MTU},            \
-        {"quiet", no_argument, NULL, PGMT_OPT_QUIET}, {            \
+        {"quiet", no_argument, NULL, PGMT_OPT_QUIET},              \
+        {"rcvbuf", required_argument, NULL, PGMT_OPT_RCVBUF},      \
+        {"sndbuf", required_argument, NULL, PGMT_OPT_SNDBUF}, {    \
         "help", no_argument, NULL, PGMT_OPT_HELP                   \
     }
 
 struct pgmt_common_options {
     const char* network;
     long long port, udp_port, count, timeout_ms, hops, mtu; /* set the defaults first */
+    long long rcvbuf, sndbuf;                               /* bytes, 0 = the system default */
     bool have_gsi;
     pgm_gsi_t gsi;
     bool router_alert, multicast_loop, quiet;
@@ -118,6 +123,9 @@ struct pgmt_socket_config {
     bool multicast_loop;
     int multicast_hops;
     int mtu;
+    /* PGM_RCVBUF / PGM_SNDBUF (SO_RCVBUF / SO_SNDBUF) in bytes, 0 = the system default:
+     * OpenPGM's users raise them (and net.core.rmem_max) for any real rate. */
+    int rcvbuf, sndbuf;
     bool is_sender;
     /* sender */
     int txw_sqns;

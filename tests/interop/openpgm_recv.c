@@ -48,6 +48,8 @@ static void usage(FILE* out) {
         "  --multicast-loop       enable multicast loopback\n"
         "  --hops N               multicast TTL (default 16)\n"
         "  --mtu N                PGM_MTU (default 1500)\n"
+        "  --rcvbuf BYTES         PGM_RCVBUF (SO_RCVBUF; default: the system\'s)\n"
+        "  --sndbuf BYTES         PGM_SNDBUF (SO_SNDBUF; default: the system\'s)\n"
         "  --rxw-sqns N           receive window in sequence numbers (default 4096)\n"
         "  --peer-expiry-ms T     (default 30000)\n"
         "  --spmr-expiry-ms T     (default 250)\n"

@@ -51,6 +51,8 @@ static void usage(FILE* out) {
         "  --multicast-loop       enable multicast loopback\n"
         "  --hops N               multicast TTL (default 16)\n"
         "  --mtu N                PGM_MTU, max TPDU incl. IP header (default 1500)\n"
+        "  --rcvbuf BYTES         PGM_RCVBUF (SO_RCVBUF; default: the system\'s)\n"
+        "  --sndbuf BYTES         PGM_SNDBUF (SO_SNDBUF; default: the system\'s)\n"
         "  --txw-sqns N           transmit window in sequence numbers (default max(count, 1024))\n"
         "  --size-step BYTES      message i is (i %% 4) * BYTES shorter than --size (default 0)\n"
         "  --txw-secs T           a TXW_SECS window instead (needs --max-rte; OpenPGM FEC needs "

@@ -520,6 +520,24 @@ TEST_F(SourceTest, S05_SendPriorityNcfBeforeSpmBeforeData) {
                                        PacketType::Odata, PacketType::Odata}));
 }
 
+// A NAK is answered in the call that hands it in, but new data waits for on_timer(): a host
+// reading a batch of NAKs while its backlog is full must not send a burst of ODATA per batch
+// (it then read NAKs at a fraction of their rate and answered them seconds late).
+TEST_F(SourceTest, S05_ReceivedPacketAnsweredWithoutNewData) {
+    start(base_config());
+    send_and_run(3);
+    send(100, 3);  // queued, not yet sent: no on_timer() since
+    send(100, 4);
+    const std::size_t mark = sent_.size();
+    nak(1);
+    EXPECT_EQ(types_since(mark), (std::vector<PacketType>{PacketType::Ncf, PacketType::Rdata}))
+        << "no ODATA from on_packet()";
+    EXPECT_LE(src().next_deadline(), now_) << "the new data is due at once, from the timer";
+    run_for(0s);
+    EXPECT_EQ(types_since(mark), (std::vector<PacketType>{PacketType::Ncf, PacketType::Rdata,
+                                                          PacketType::Odata, PacketType::Odata}));
+}
+
 // --- S6, S7, S8, S9 ------------------------------------------------------------------------
 
 TEST_F(SourceTest, S06_AmbientSpmsDuringData) {
