@@ -86,14 +86,32 @@ bool OdataLoss::operator()(Bytes pgm) {
     return true;
 }
 
+namespace {
+// The PGMT filler is byte i = (seq * 7 + i) mod 256: a window of this table, which repeats
+// 0..255, so that making and checking a message are one memcpy / memcmp.
+const std::vector<std::uint8_t>& filler_table() {
+    static const std::vector<std::uint8_t> table = [] {
+        std::vector<std::uint8_t> t(256 + 65536);
+        for (std::size_t i = 0; i < t.size(); ++i)
+            t[i] = static_cast<std::uint8_t>(i);
+        return t;
+    }();
+    return table;
+}
+
+const std::uint8_t* filler_for(std::uint32_t seq) {
+    return filler_table().data() + ((seq * 7u) & 0xFFu);
+}
+}  // namespace
+
 std::vector<std::uint8_t> make_pgmt(std::uint32_t seq, std::uint32_t count, std::size_t size) {
     std::vector<std::uint8_t> m(size);
     std::memcpy(m.data(), "PGMT", 4);
     put32(m.data() + 4, seq);
     put32(m.data() + 8, count);
     put32(m.data() + 12, static_cast<std::uint32_t>(size));
-    for (std::size_t i = kPgmtHeader; i < size; ++i)
-        m[i] = static_cast<std::uint8_t>(seq * 7 + i);
+    if (size > kPgmtHeader)  // sizes are bounded by the largest APDU, < 64 KiB
+        std::memcpy(m.data() + kPgmtHeader, filler_for(seq) + kPgmtHeader, size - kPgmtHeader);
     return m;
 }
 
@@ -102,8 +120,10 @@ const char* check_pgmt(Bytes m, std::uint32_t& seq) {
     if (std::memcmp(m.data(), "PGMT", 4) != 0) return "bad magic";
     if (get32(m.data() + 12) != m.size()) return "length field does not match";
     seq = get32(m.data() + 4);
-    for (std::size_t i = kPgmtHeader; i < m.size(); ++i)
-        if (m[i] != static_cast<std::uint8_t>(seq * 7 + i)) return "filler corrupted";
+    if (m.size() > filler_table().size() - 256) return "longer than any PGMT message";
+    if (std::memcmp(m.data() + kPgmtHeader, filler_for(seq) + kPgmtHeader,
+                    m.size() - kPgmtHeader) != 0)
+        return "filler corrupted";
     return nullptr;
 }
 

@@ -121,7 +121,12 @@ Time Source::TokenBucket::ready_at(std::size_t bytes) const {
 
 // --- Life cycle -----------------------------------------------------------------------------
 
-Source::Source(const SourceConfig& config, Time now) : config_(config), now_(now), created_(now) {
+Source::Source(const SourceConfig& config, Time now)
+    : config_(config),
+      now_(now),
+      created_(now),
+      // Every TSDU fits the largest TPDU; the exact bound is computed below from it.
+      arena_(std::clamp(config.max_tpdu, kMinTpdu, kMaxTpdu)) {
     // Keep the arithmetic below defined even for a configuration that is not valid().
     config_.max_tpdu = std::clamp(config_.max_tpdu, kMinTpdu, kMaxTpdu);
     config_.txw_sqns = std::clamp<std::uint32_t>(config_.txw_sqns, 1, 0x7FFFFFFFu);
@@ -220,6 +225,7 @@ void Source::finish() {
     count_ = 0;
     head_ = 0;
     ring_ = {};
+    arena_ = PacketArena(arena_.stride());  // the window's memory goes with it
     update_edges();
     spm_pending_ = false;
     next_ambient_ = next_heartbeat_ = end_at_ = kNever;
@@ -366,7 +372,7 @@ std::optional<std::size_t> Source::write(Kind kind, MutableBytes buf) const {
             // S13: RD_TRAIL is the trail now, not the one the ODATA carried.
             const TxPacket& p = ring_[slot(r.sqn)];
             return write_data(buf, PacketType::Rdata, p.sqn, trail_,
-                              DataDesc{p.tsdu, p.fragment, p.syn, p.fin});
+                              DataDesc{p.tsdu(), p.fragment, p.syn, p.fin});
         }
         case Kind::Parity:
             return write_parity(buf, PacketType::Odata, proactive_.front(),
@@ -387,7 +393,7 @@ std::optional<std::size_t> Source::write_parity(MutableBytes buf, PacketType typ
     std::vector<FecData> data(k);
     for (std::uint32_t i = 0; i < k; ++i) {
         const TxPacket& p = ring_[slot(tg + i)];
-        data[i] = FecData{p.tsdu, p.fragment};
+        data[i] = FecData{p.tsdu(), p.fragment};
     }
     FecParity parity;
     fec_->encode(data, j, parity);
@@ -584,7 +590,9 @@ void Source::push_window(const DataDesc& d, Time now) {
     TxPacket& p = ring_[(head_ + count_) % ring_.size()];
     p.sqn = trail_ + count_;
     p.sent = now;
-    p.tsdu.assign(d.tsdu.begin(), d.tsdu.end());
+    if (p.storage == nullptr) p.storage = arena_.allocate();  // sized for the largest TSDU
+    std::copy(d.tsdu.begin(), d.tsdu.end(), p.storage);
+    p.tsdu_size = static_cast<std::uint32_t>(d.tsdu.size());
     p.fragment = d.fragment;
     p.syn = d.syn;
     p.fin = d.fin;

@@ -49,6 +49,7 @@
 #include "protocol/fec.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
+#include "protocol/packet_arena.h"
 #include "protocol/seq.h"
 
 namespace pgm {
@@ -223,7 +224,10 @@ class Source {
     struct TxPacket {
         Sqn sqn;
         Time sent{};
-        std::vector<std::uint8_t> tsdu;  // capacity reused when the slot is
+        // The TSDU, in the slot's own buffer from arena_ (kept for the slot's life).
+        std::uint8_t* storage = nullptr;
+        std::uint32_t tsdu_size = 0;
+        Bytes tsdu() const { return Bytes(storage, tsdu_size); }
         std::optional<OptFragment> fragment;
         bool syn = false;
         bool fin = false;
@@ -333,6 +337,7 @@ class Source {
 
     // Transmit window: a ring of slots, grown up to txw_sqns; count_ packets from trail_.
     std::vector<TxPacket> ring_;
+    PacketArena arena_;     // the ring slots' TSDU buffers
     std::size_t head_ = 0;  // slot of trail_
     std::uint32_t count_ = 0;
     Sqn trail_;
