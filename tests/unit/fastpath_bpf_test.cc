@@ -613,7 +613,10 @@ TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
 TEST_F(FastPathBpf, PuntsFromTwoCpusReachPgmdInPuntOrder) {
     cpu_set_t all;
     ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-    ASSERT_TRUE(CPU_ISSET(0, &all) && CPU_ISSET(1, &all)) << "needs CPUs 0 and 1";
+    if (!CPU_ISSET(0, &all) || !CPU_ISSET(1, &all)) {
+        GTEST_SKIP() << "needs CPUs 0 and 1 (this process may run on " << CPU_COUNT(&all)
+                     << "): punts from two CPUs cannot be made here";
+    }
     auto run_on = [&](int cpu, const Frame& f) {
         cpu_set_t one;
         CPU_ZERO(&one);
