@@ -29,50 +29,31 @@
 #include <string>
 #include <vector>
 
-#include <bpf/bpf.h>
-
 #include "dataplane/bpf/fastpath_abi.h"
 #include "dataplane/fastpath.h"
-#include "protocol/checksum.h"
+#include "tests/unit/fastpath_test_run.h"
 
 namespace {
 
-using Frame = std::vector<std::uint8_t>;
 using pgm::dataplane::FastPath;
 using pgm::dataplane::FastPathOptions;
+using pgm::fastpath_test::build;
+using pgm::fastpath_test::Frame;
+using pgm::fastpath_test::ProgRun;
+using pgm::fastpath_test::run_program;
+using pgm::fastpath_test::Spec;
 
-void put16(Frame& f, std::size_t at, std::uint32_t v) {
-    f[at] = static_cast<std::uint8_t>(v >> 8);
-    f[at + 1] = static_cast<std::uint8_t>(v);
-}
-
-// Ethernet + IPv4 (TTL 255, 10.0.0.1 -> 239.1.2.3) + PGM `type` from port 1000, GSI 1..6.
+// ODATA (or `type`) as the BPF test builds it, TTL 255 (each run of a test run decrements
+// the same frame's TTL), `tsdu` payload bytes.
 Frame frame(std::uint8_t protocol, std::uint8_t type, const Frame& options, std::size_t tsdu) {
-    Frame pgm(24);
-    put16(pgm, 0, 1000);
-    put16(pgm, 2, 7500);
-    pgm[4] = type;
-    pgm[5] = options.empty() ? 0 : 0x01;
-    for (int i = 0; i < 6; ++i)
-        pgm[8 + i] = static_cast<std::uint8_t>(i + 1);
-    put16(pgm, 14, static_cast<std::uint32_t>(tsdu));
-    put16(pgm, 18, 100);  // sequence 100
-    put16(pgm, 22, 90);   // trail 90
-    pgm.insert(pgm.end(), options.begin(), options.end());
-    pgm.insert(pgm.end(), tsdu, 0xab);
-    pgm::write_checksum(pgm);
-    Frame ip(20);
-    ip[0] = 0x45;
-    put16(ip, 2, static_cast<std::uint32_t>(20 + pgm.size()));
-    ip[8] = 255;  // each run of a test run decrements the same frame's TTL
-    ip[9] = protocol;
-    const std::uint8_t addrs[8] = {10, 0, 0, 1, 239, 1, 2, 3};
-    std::copy(addrs, addrs + 8, ip.begin() + 12);
-    put16(ip, 10, static_cast<std::uint16_t>(~pgm::ones_complement_sum(ip)));
-    ip.insert(ip.end(), pgm.begin(), pgm.end());
-    Frame f = {0x01, 0x00, 0x5e, 0x01, 0x02, 0x03, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00};
-    f.insert(f.end(), ip.begin(), ip.end());
-    return f;
+    Spec s;
+    s.protocol = protocol;
+    s.type = type;
+    s.ttl = 255;
+    s.options = options.empty() ? 0 : 0x01;
+    s.option_bytes = options;
+    s.payload.assign(tsdu, 0xab);
+    return build(s);
 }
 
 std::uint32_t last_verdict = 0;
@@ -81,26 +62,13 @@ std::uint32_t last_verdict = 0;
 // one test run share the frame, and the program decrements its TTL each time: at most 250
 // runs per test run, so that every one of them is forwarded.
 double run_once(const FastPath& fp, const Frame& f, unsigned ifindex, unsigned repeat) {
-    Frame out(f.size() + 256);
-    __sk_buff ctx;
-    std::memset(&ctx, 0, sizeof ctx);
-    ctx.ifindex = ifindex;
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof opts);
-    opts.sz = sizeof opts;
-    opts.data_in = f.data();
-    opts.data_size_in = static_cast<std::uint32_t>(f.size());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<std::uint32_t>(out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof ctx;
-    opts.repeat = repeat;
-    if (bpf_prog_test_run_opts(fp.program_fd(), &opts) != 0) {
-        std::perror("bpf_prog_test_run_opts");
+    const ProgRun r = run_program(fp.program_fd(), f, ifindex, repeat);
+    if (r.error != 0) {
+        std::fprintf(stderr, "bpf_prog_test_run_opts: %s\n", std::strerror(-r.error));
         std::exit(1);
     }
-    last_verdict = opts.retval;
-    return opts.duration;  // ns, the mean over the repeats
+    last_verdict = r.verdict;
+    return r.duration_ns;  // the mean over the repeats
 }
 
 // Mean ns per run over `repeat` runs (test runs of 250).
@@ -156,13 +124,12 @@ int main(int argc, char** argv) {
         key.gsi[i] = static_cast<std::uint8_t>(i + 1);
     key.sport = htons(1000);
     auto install = [&](unsigned n_egress) {
-        fp_session s{};
-        s.source = htonl(0x0a000001);
-        s.group = htonl(0xef010203);
-        s.upstream_ifindex = ifindex[0];
+        const fp_session all3 =
+            pgm::fastpath_test::session_entry(fp, htonl(0x0a000001), htonl(0xef010203), ifindex[0],
+                                              {ifindex[1], ifindex[2], ifindex[3]});
+        fp_session s = all3;
         s.n_egress = n_egress;
-        for (unsigned i = 0; i < n_egress; ++i)
-            s.egress_ifindex[i] = ifindex[i + 1];
+        std::memset(s.egress + n_egress, 0, sizeof(fp_egress) * (FP_MAX_EGRESS - n_egress));
         fp.upsert_session(key, s);
     };
     const Frame syn = {0x00, 0x04, 0x00, 0x08, 0x8d, 0x04, 0x00, 0x00};  // OPT_LENGTH, OPT_SYN

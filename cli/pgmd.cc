@@ -271,6 +271,7 @@ nlohmann::json fast_path_json(const dp::Daemon& d) {
                             {"passed_packets", i.stats.passed_packets},
                             {"consumed_packets", i.stats.consumed_packets}};
         if (!i.reason.empty()) o["reason"] = i.reason;
+        if (i.slot >= 0) o["slot"] = i.slot;
         j["interfaces"].push_back(o);
     }
     return j;

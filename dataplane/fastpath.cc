@@ -147,6 +147,20 @@ FastPath::FastPath(const FastPathOptions& options) {
     if (skel_ == nullptr) {
         throw FastPathError(explain("cannot open the embedded program", errno, messages));
     }
+    // fp_progress is a per-CPU array, allocated whole for every possible CPU: as many slots
+    // as the budget allows, FP_MAX_SESSIONS at most (the forwarding table holds no more
+    // sessions than there are slots).
+    const int possible = libbpf_num_possible_cpus();
+    if (possible > 0) {
+        const std::uint64_t per_slot = static_cast<std::uint64_t>(possible) * sizeof(fp_progress);
+        session_slots_ = static_cast<std::uint32_t>(
+            std::clamp<std::uint64_t>(kProgressBudgetBytes / per_slot, 1024, FP_MAX_SESSIONS));
+    }
+    if (bpf_map__set_max_entries(skel_->maps.fp_progress, session_slots_) != 0) {
+        const int err = errno;
+        pgm_fastpath__destroy(skel_);
+        throw FastPathError(explain("cannot size fp_progress", err, messages));
+    }
     if (int err = pgm_fastpath__load(skel_); err != 0) {
         pgm_fastpath__destroy(skel_);
         throw FastPathError(explain("cannot load the program", err, messages));
@@ -201,26 +215,50 @@ std::string FastPath::probe() {
 }
 
 void FastPath::attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
+    const bool known = attached_.contains(ifindex);
+    FastPathInterface ifc;
+    if (known) {
+        ifc.slot = attached_[ifindex].slot;  // counters kept
+    } else {
+        const auto slot = if_slots_.take();
+        if (!slot) {
+            throw FastPathError("BPF fast path: cannot attach to interface " +
+                                std::to_string(ifindex) + ": already on " +
+                                std::to_string(FP_MAX_INTERFACES) + " interfaces");
+        }
+        ifc.slot = static_cast<std::uint16_t>(*slot);
+        // A slot given back may hold the counters of the interface that had it.
+        const std::uint32_t key = ifc.slot;
+        std::vector<fp_if_stats> zeros(static_cast<std::size_t>(ncpus_));
+        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fp_if_stats), &key, zeros.data(),
+                                BPF_ANY) != 0) {
+            const int err = errno;
+            if_slots_.give_back(ifc.slot);
+            throw FastPathError("BPF fast path: cannot count on interface " +
+                                std::to_string(ifindex) + ": " + errno_text(err));
+        }
+    }
+    ifc.mac = mac;
+    // On a failure below, an interface attached before stays as it was (slot and entry).
+    auto fail = [&] {
+        if (!known) forget_interface(ifindex, ifc.slot);
+    };
     fp_interface entry{};
     std::memcpy(entry.mac, mac.data(), mac.size());
-    map_update(skel_->maps.fp_interfaces, &ifindex, &entry, BPF_ANY, "interface");
-    // The stats entry exists from the start (the program would create it at the first
-    // packet); an existing one is kept.
-    std::vector<fp_if_stats> zeros(static_cast<std::size_t>(ncpus_));
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex, zeros.data(),
-                            BPF_NOEXIST) != 0 &&
-        errno != EEXIST) {
+    entry.slot = ifc.slot;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fp_interfaces), &ifindex, &entry, BPF_ANY) !=
+        0) {
         const int err = errno;
-        forget_interface(ifindex);
-        throw FastPathError("BPF fast path: cannot count on interface " + std::to_string(ifindex) +
-                            ": " + errno_text(err));
+        fail();
+        throw FastPathError("BPF fast path: cannot update fp_interfaces (interface): " +
+                            errno_text(err));
     }
 
     LibbpfMessages messages;
     bpf_tc_hook hook = ingress_hook(ifindex);
     int err = bpf_tc_hook_create(&hook);
     if (err != 0 && err != -EEXIST) {
-        forget_interface(ifindex);
+        fail();
         throw FastPathError(
             explain("cannot create the clsact qdisc on interface " + std::to_string(ifindex), err,
                     messages));
@@ -234,11 +272,11 @@ void FastPath::attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
     opts.flags = BPF_TC_F_REPLACE;  // take over from a previous pgmd's filter
     err = bpf_tc_attach(&hook, &opts);
     if (err != 0) {
-        forget_interface(ifindex);
+        fail();
         throw FastPathError(
             explain("cannot attach to interface " + std::to_string(ifindex), err, messages));
     }
-    attached_[ifindex] = mac;
+    attached_[ifindex] = ifc;
 }
 
 void FastPath::detach(IfIndex ifindex) {
@@ -246,8 +284,11 @@ void FastPath::detach(IfIndex ifindex) {
     bpf_tc_hook hook = ingress_hook(ifindex);
     bpf_tc_opts opts = pgmd_filter();
     const int err = bpf_tc_detach(&hook, &opts);
-    attached_.erase(ifindex);
-    forget_interface(ifindex);
+    if (auto it = attached_.find(ifindex); it != attached_.end()) {
+        const std::uint16_t slot = it->second.slot;
+        attached_.erase(it);
+        forget_interface(ifindex, slot);
+    }
     // ENOENT: no such filter (or qdisc); EINVAL: no filter chain at pgmd's priority any
     // more (the kernel's "Cannot find specified filter chain"); ENODEV: the interface is
     // gone, and its filters with it. All mean "not attached", which is what was asked.
@@ -257,9 +298,9 @@ void FastPath::detach(IfIndex ifindex) {
     }
 }
 
-void FastPath::forget_interface(IfIndex ifindex) {
+void FastPath::forget_interface(IfIndex ifindex, std::uint16_t slot) {
     bpf_map_delete_elem(bpf_map__fd(skel_->maps.fp_interfaces), &ifindex);
-    bpf_map_delete_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex);
+    if_slots_.give_back(slot);  // zeroed when given again
 }
 
 void FastPath::write_config() {
@@ -309,6 +350,10 @@ void FastPath::upsert_session(const fp_session_key& key, const fp_session& sessi
         throw FastPathError("BPF fast path: a session has more than " +
                             std::to_string(FP_MAX_EGRESS) + " egress interfaces");
     }
+    if (session.slot >= session_slots_) {
+        throw FastPathError("BPF fast path: session slot " + std::to_string(session.slot) +
+                            " beyond the " + std::to_string(session_slots_) + " there are");
+    }
     map_update(skel_->maps.fp_sessions, &key, &session, BPF_ANY, "session");
 }
 
@@ -328,18 +373,17 @@ void FastPath::erase_group(std::uint32_t group_be) {
     map_erase(skel_->maps.fp_groups, &group_be);
 }
 
-std::optional<FastPath::Progress> FastPath::progress(const fp_session_key& key) const {
+std::optional<FastPath::Progress> FastPath::progress(std::uint32_t slot) const {
     // Per-CPU values come as one array of ncpus elements (each a multiple of 8 bytes).
     static_assert(sizeof(fp_progress) % 8 == 0);
     std::vector<fp_progress> cpus(static_cast<std::size_t>(ncpus_));
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_progress), &key, cpus.data()) != 0) {
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_progress), &slot, cpus.data()) != 0) {
         return std::nullopt;
     }
     // Only CPUs that saw the session since the last call may move the lead: a CPU that
     // stopped seeing it (IRQ affinity, RPS) keeps an old lead, which 2^31 sequences later
     // would compare as newer (RFC 1982) and drag the lead back.
-    const std::string id(reinterpret_cast<const char*>(&key), sizeof key);
-    Seen& seen = seen_[id];
+    Seen& seen = seen_[slot];
     const bool first = seen.packets.size() != cpus.size();
     if (first) seen.packets.assign(cpus.size(), 0);
     Progress sum;
@@ -350,7 +394,7 @@ std::optional<FastPath::Progress> FastPath::progress(const fp_session_key& key) 
         sum.bytes += c.bytes;
         const bool moved = first || c.packets != seen.packets[i];
         seen.packets[i] = c.packets;
-        if (c.valid == 0 || !moved) continue;
+        if (c.packets == 0 || !moved) continue;  // 0: this CPU noted no lead
         if (!any || Sqn{c.lead} > Sqn{sum.lead}) {
             sum.lead = c.lead;
             sum.trail = c.trail;
@@ -368,16 +412,20 @@ std::optional<FastPath::Progress> FastPath::progress(const fp_session_key& key) 
     return sum;
 }
 
-void FastPath::erase_progress(const fp_session_key& key) {
-    seen_.erase(std::string(reinterpret_cast<const char*>(&key), sizeof key));
-    map_erase(skel_->maps.fp_progress, &key);
+void FastPath::reset_progress(std::uint32_t slot) {
+    seen_.erase(slot);
+    std::vector<fp_progress> zeros(static_cast<std::size_t>(ncpus_));
+    map_update(skel_->maps.fp_progress, &slot, zeros.data(), BPF_ANY, "session slot");
 }
 
 fp_if_stats FastPath::if_stats(IfIndex ifindex) const {
     static_assert(sizeof(fp_if_stats) % 8 == 0);
     std::vector<fp_if_stats> cpus(static_cast<std::size_t>(ncpus_));
     fp_if_stats sum{};
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_if_stats), &ifindex, cpus.data()) != 0) {
+    const auto it = attached_.find(ifindex);
+    if (it == attached_.end()) return sum;
+    const std::uint32_t slot = it->second.slot;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.fp_if_stats), &slot, cpus.data()) != 0) {
         return sum;
     }
     for (const fp_if_stats& c : cpus) {
@@ -442,7 +490,7 @@ bool FastPath::still_attached(IfIndex ifindex) const {
 
 std::array<std::uint8_t, 6> FastPath::mac_of(IfIndex ifindex) const {
     auto it = attached_.find(ifindex);
-    return it == attached_.end() ? std::array<std::uint8_t, 6>{} : it->second;
+    return it == attached_.end() ? std::array<std::uint8_t, 6>{} : it->second.mac;
 }
 
 bool FastPath::remove_foreign(IfIndex ifindex) {

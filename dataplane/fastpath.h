@@ -21,6 +21,10 @@
 // stale_after, the program fails open. The destructor detaches every interface unless
 // set_leave_attached(true) was called, in which case the filters (and with them the program
 // and its maps) stay in the kernel and fail open once the heartbeat is stale.
+// Slots (fastpath_abi.h): attach() gives each interface an fp_if_stats slot (round robin,
+// SlotRing) and zeroes its counters, detach() gives it back; session slots (fp_progress) are
+// the forwarding table's (build_fastpath_table()), and reset_progress() zeroes one when it is
+// given to a session. The fp_progress array is sized at load to session_slots().
 // Not thread-safe: use it from one thread (pgmd's loop). While loading, attaching and
 // detaching it borrows libbpf's process-wide print callback to turn libbpf's messages (the
 // verifier's log included) into the exception text instead of stderr.
@@ -38,6 +42,7 @@
 #include <vector>
 
 #include "dataplane/bpf/fastpath_abi.h"
+#include "dataplane/fastpath_slots.h"
 #include "protocol/io.h"
 
 struct pgm_fastpath;  // the libbpf skeleton (generated from pgm_fastpath.bpf.c)
@@ -86,10 +91,13 @@ class FastPath {
     static std::string probe();
 
     // Starts switching on `ifindex`, whose MAC address is the Ethernet source of the
-    // frames the program sends out of it. Idempotent (a new MAC replaces the old one).
+    // frames the program sends out of it, and gives it a counter slot with zeroed counters.
+    // Idempotent (a new MAC replaces the old one; slot and counters are kept): session
+    // entries naming it carry its MAC and slot and must then be rewritten.
     void attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac);
     // Removes pgmd's filter (an interface already gone is fine) and the interface's
-    // fp_interfaces and fp_if_stats entries: read if_stats() before.
+    // fp_interfaces entry, and gives its slot back: read if_stats() before, and rewrite the
+    // session entries naming it first.
     void detach(IfIndex ifindex);
     bool attached(IfIndex ifindex) const { return attached_.count(ifindex) != 0; }
     void set_leave_attached(bool leave) { leave_attached_ = leave; }
@@ -107,9 +115,19 @@ class FastPath {
     void upsert_group(std::uint32_t group_be, const fp_group& group);
     void erase_group(std::uint32_t group_be);
 
-    std::optional<Progress> progress(const fp_session_key& key) const;
-    void erase_progress(const fp_session_key& key);
-    fp_if_stats if_stats(IfIndex ifindex) const;  // zeros when there is no entry
+    // The progress in session slot `slot`; nullopt before the program noted any.
+    std::optional<Progress> progress(std::uint32_t slot) const;
+    // Zeroes slot `slot` (on every CPU) and forgets what progress() had seen of it: for a
+    // session given the slot, which must not inherit the lead of the one that had it.
+    void reset_progress(std::uint32_t slot);
+    // fp_progress slots: FP_MAX_SESSIONS, fewer where a per-CPU array that large over the
+    // possible CPUs would exceed kProgressBudgetBytes.
+    std::uint32_t session_slots() const { return session_slots_; }
+    static constexpr std::uint64_t kProgressBudgetBytes = 64u << 20;
+    fp_if_stats if_stats(IfIndex ifindex) const;  // zeros when it is not attached
+
+    // The attached interfaces, with their MAC and slot (for the forwarding table).
+    const std::map<IfIndex, FastPathInterface>& interfaces() const { return attached_; }
 
     // Readable when punts are waiting; then drain_punts() hands each to `handler`, in the
     // order the program punted them across CPUs, and returns how many. Frames the kernel
@@ -141,26 +159,28 @@ class FastPath {
     void write_config();
     void inherit_groups(std::uint32_t prog_id);
     std::uint32_t filter_program(IfIndex ifindex) const;  // 0: no filter at pgmd's handle
-    void forget_interface(IfIndex ifindex);
+    void forget_interface(IfIndex ifindex, std::uint16_t slot);
     static void on_sample(void* ctx, int cpu, void* data, std::uint32_t size);
     static void on_lost(void* ctx, int cpu, unsigned long long count);  // libbpf's __u64
 
     pgm_fastpath* skel_ = nullptr;
     perf_buffer* punts_ = nullptr;
     int ncpus_ = 0;
+    std::uint32_t session_slots_ = FP_MAX_SESSIONS;
     fp_config config_{};
-    std::map<IfIndex, std::array<std::uint8_t, 6>> attached_;
+    std::map<IfIndex, FastPathInterface> attached_;
+    SlotRing if_slots_{FP_MAX_INTERFACES};
     bool leave_attached_ = false;
     std::uint64_t lost_punts_ = 0;
     std::map<std::uint32_t, fp_group> inherited_groups_;
-    // Per session (key bytes): each CPU's packet count and the lead at the last progress().
+    // Per session slot: each CPU's packet count and the lead at the last progress().
     struct Seen {
         std::vector<std::uint64_t> packets;
         std::uint32_t lead = 0;
         std::uint32_t trail = 0;
         bool valid = false;
     };
-    mutable std::map<std::string, Seen> seen_;
+    mutable std::map<std::uint32_t, Seen> seen_;
     // The punts of one drain_punts(), collected ring by ring (one per CPU), then handed on
     // in punt order: ODATA of one session punted on two CPUs must not reach pgmd reversed
     // (a DLR took the later one for a gap and NAKed the earlier upstream).

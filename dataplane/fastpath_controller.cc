@@ -222,9 +222,12 @@ void FastPathController::detach(IfIndex ifindex) {
         it->second.kernel = false;
         it->second.reason = "not served";
     }
+    // The session entries carry the interface (ifindex, MAC, counter slot): they go first,
+    // then the interface and its slot, so that no entry sends out of an interface pgmd no
+    // longer serves nor counts in a slot given to another.
+    sync_table();
     guarded("detaching", [&] { fast_path_->detach(ifindex); });
     folded_if_.erase(ifindex);
-    sync_table();
 }
 
 void FastPathController::guarded(const char* what, const std::function<void()>& fn) {
@@ -234,7 +237,11 @@ void FastPathController::guarded(const char* what, const std::function<void()>& 
         fn();
     } catch (const std::exception& e) {
         log::error(std::string("kernel fast path: ") + what + ": " + e.what());
-        table_ = FastPathTable{};  // unknown state: rewrite everything next time
+        // Unknown state: rewrite everything next time. The slot cursor is kept, so that the
+        // sessions' new slots follow those that entries still in the kernel may hold.
+        const std::uint32_t next_slot = table_.next_session_slot;
+        table_ = FastPathTable{};
+        table_.next_session_slot = next_slot;
     }
 }
 
@@ -266,24 +273,33 @@ void FastPathController::sync_table() {
 
 void FastPathController::write_table() {
     std::vector<SkippedSession> skipped;
-    FastPathTable now = build_fastpath_table(router_, environment_, attached_, groups_, &skipped);
+    FastPathInputs in;
+    for (const auto& [ifindex, ifc] : fast_path_->interfaces())
+        if (attached_.contains(ifindex)) in.attached.emplace(ifindex, ifc);
+    in.groups = groups_;
+    in.previous = &table_;
+    in.session_slots = fast_path_->session_slots();
+    FastPathTable now = build_fastpath_table(router_, environment_, std::move(in), &skipped);
     skipped_ = std::move(skipped);
     const FastPathDiff d = diff(table_, now);
     if (d.empty()) return;
-    // Erasures first: a full map has room for the upserts. A session leaving the kernel is
-    // folded first so its last packets are counted.
+    // Erasures first: a full map has room for the upserts, and a slot is free before it is
+    // given again. A session leaving the kernel is folded first so its last packets are
+    // counted; its slot is zeroed when a session takes it.
     for (const fp_session_key& k : d.session_erasures) {
         fold_progress(k);
         fast_path_->erase_session(k);
-        fast_path_->erase_progress(k);
         folded_.erase(k);
     }
     for (std::uint32_t g : d.group_erasures)
         fast_path_->erase_group(g);
     for (const auto& [k, s] : d.session_upserts) {
-        if (!table_.sessions.contains(k)) {
-            // A new entry: progress of an earlier life of the same TSI is not this one's.
-            fast_path_->erase_progress(k);
+        const auto was = table_.sessions.find(k);
+        if (was == table_.sessions.end() || was->second.slot != s.slot) {
+            // A new entry, in a slot of its own: neither the session that had the slot
+            // before nor an earlier life of the same TSI may lend it their lead.
+            if (was != table_.sessions.end()) fold_progress(k);
+            fast_path_->reset_progress(s.slot);
             folded_.erase(k);
         } else {
             fold_progress(k);  // counted with the egress set it was copied to
@@ -296,14 +312,15 @@ void FastPathController::write_table() {
 }
 
 void FastPathController::fold_progress(const fp_session_key& key) {
-    const auto p = fast_path_->progress(key);
+    // The slot and egress set the kernel has for it: those of the table last written.
+    const auto it = table_.sessions.find(key);
+    if (it == table_.sessions.end()) return;
+    const auto p = fast_path_->progress(it->second.slot);
     if (!p) return;
     std::uint64_t& folded = folded_[key];
     const std::uint64_t packets = p->packets - std::min(p->packets, folded);
     folded = p->packets;
-    std::uint64_t egress = 0;
-    if (auto it = table_.sessions.find(key); it != table_.sessions.end())
-        egress = it->second.n_egress;
+    const std::uint64_t egress = it->second.n_egress;
     router_.note_kernel_odata(tsi_of(key), Sqn(p->lead), packets, packets * egress);
 }
 
@@ -381,8 +398,11 @@ FastPathController::Status FastPathController::status() const {
     s.sessions_in_kernel = table_.sessions.size();
     for (const SkippedSession& k : skipped_)
         ++s.user_space_reasons[name(k.why)];
-    for (IfIndex ifindex : attached_)
+    for (IfIndex ifindex : attached_) {
         s.interfaces[ifindex].stats = fast_path_->if_stats(ifindex);
+        if (auto it = fast_path_->interfaces().find(ifindex); it != fast_path_->interfaces().end())
+            s.interfaces[ifindex].slot = it->second.slot;
+    }
     return s;
 }
 

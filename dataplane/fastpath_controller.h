@@ -85,6 +85,7 @@ class FastPathController {
         std::string name;
         bool kernel = false;
         std::string reason;  // why user space
+        int slot = -1;       // its fp_if_stats slot while attached (for bpftool), else -1
         fp_if_stats stats{};
     };
     struct Status {

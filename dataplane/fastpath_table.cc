@@ -15,7 +15,9 @@ namespace pgm::dataplane {
 // have no padding, which the ABI promises.
 static_assert(sizeof(fp_session_key) == 8);
 static_assert(std::has_unique_object_representations_v<fp_session_key>);
+static_assert(std::has_unique_object_representations_v<fp_egress>);
 static_assert(std::has_unique_object_representations_v<fp_session>);
+static_assert(sizeof(fp_session) == 28 + FP_MAX_EGRESS * sizeof(fp_egress));
 static_assert(std::has_unique_object_representations_v<fp_group>);
 
 namespace {
@@ -51,10 +53,35 @@ bool punted(const Tsi& tsi, const router::Session& s, const FastPathInputs& in) 
 
 // Adds the attached interfaces of `members` to the fail-open entry of `group`.
 void add_group_members(std::map<std::uint32_t, std::vector<IfIndex>>& groups, const Nla& group,
-                       const std::vector<IfIndex>& members, const std::set<IfIndex>& attached) {
+                       const std::vector<IfIndex>& members,
+                       const std::map<IfIndex, FastPathInterface>& attached) {
     if (!ipv4_multicast(group)) return;
     for (IfIndex i : members)
         if (attached.contains(i)) groups[wire_ipv4(group)].push_back(i);
+}
+
+// Sessions of `previous` keep their slot; the others take free ones round robin from where
+// `previous` stopped. There are at least as many slots as sessions.
+void assign_session_slots(FastPathTable& table, const FastPathTable* previous,
+                          std::uint32_t capacity) {
+    SlotRing slots(capacity);
+    std::vector<fp_session*> fresh;
+    for (auto& [key, v] : table.sessions) {
+        const fp_session* was = nullptr;
+        if (previous) {
+            auto it = previous->sessions.find(key);
+            if (it != previous->sessions.end()) was = &it->second;
+        }
+        if (was && slots.keep(was->slot)) {
+            v.slot = was->slot;
+        } else {
+            fresh.push_back(&v);
+        }
+    }
+    slots.set_next(previous ? previous->next_session_slot : 0);
+    for (fp_session* v : fresh)
+        v->slot = slots.take().value_or(0);  // never empty: sessions <= capacity
+    table.next_session_slot = slots.next();
 }
 
 }  // namespace
@@ -158,10 +185,12 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
             if (in.group_members) in.group_members(s.source, s.group, members);
             add_group_members(group_ifs, s.group, members, in.attached);
 
-            fp_session v{};  // zeroed: unused egress slots compare equal
+            fp_session v{};  // zeroed: unused egress entries compare equal
             v.source = wire_ipv4(s.source);
             v.group = wire_ipv4(s.group);
             v.upstream_ifindex = s.upstream_interface;
+            const auto upstream = in.attached.find(s.upstream_interface);
+            v.upstream_slot = upstream == in.attached.end() ? FP_NO_SLOT : upstream->second.slot;
             if (punted(tsi, s, in)) {
                 // The kernel hands every ODATA of it to pgmd and forwards none, so the egress
                 // list is left empty: membership changes then need no write.
@@ -189,17 +218,24 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
                 continue;
             }
             v.n_egress = static_cast<std::uint32_t>(members.size());
-            std::copy(members.begin(), members.end(), v.egress_ifindex);
+            for (std::size_t i = 0; i < members.size(); ++i) {
+                const FastPathInterface& ifc = in.attached.at(members[i]);
+                v.egress[i].ifindex = members[i];
+                std::copy(ifc.mac.begin(), ifc.mac.end(), v.egress[i].mac);
+                v.egress[i].slot = ifc.slot;
+            }
             table.sessions.emplace(fastpath_key(tsi), v);
         }
     }
-    // Over the map's size the program could not hold them all: the highest keys stay with
-    // pgmd (unknown TSIs are punted), so that which sessions qualify is stable.
-    while (table.sessions.size() > FP_MAX_SESSIONS) {
+    // Over the map's (or the slots') size the program could not hold them all: the highest
+    // keys stay with pgmd (unknown TSIs are punted), so that which sessions qualify is stable.
+    const std::size_t capacity = std::min<std::uint32_t>(in.session_slots, FP_MAX_SESSIONS);
+    while (table.sessions.size() > capacity) {
         auto last = std::prev(table.sessions.end());
         skips.push_back({tsi_of(last->first), FastPathSkip::TableFull});
         table.sessions.erase(last);
     }
+    assign_session_slots(table, in.previous, static_cast<std::uint32_t>(capacity));
 
     for (const GroupMembers& g : in.groups)
         add_group_members(group_ifs, g.group, g.ifindexes, in.attached);
@@ -225,11 +261,8 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
 }
 
 FastPathTable build_fastpath_table(const router::Router& router,
-                                   const router::Environment& environment,
-                                   const std::set<IfIndex>& attached,
-                                   std::span<const GroupMembers> groups,
+                                   const router::Environment& environment, FastPathInputs in,
                                    std::vector<SkippedSession>* skipped) {
-    FastPathInputs in;
     in.sessions = &router.sessions();
     in.dlr_sessions = &router.dlr_sessions();
     in.dlr = &router.config().dlr;
@@ -237,8 +270,6 @@ FastPathTable build_fastpath_table(const router::Router& router,
                                       std::vector<IfIndex>& out) {
         environment.group_members(source, group, out);
     };
-    in.attached = attached;
-    in.groups = groups;
     return build_fastpath_table(in, skipped);
 }
 

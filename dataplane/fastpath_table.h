@@ -30,6 +30,15 @@
 // groups (a group with members and no session yet must fail open too), members on interfaces
 // that are not attached left out (the program cannot send there).
 //
+// Entries carry what the program needs to forward without further lookups: the session's
+// fp_progress slot, the upstream interface's counter slot and, per egress, its ifindex, MAC
+// and counter slot (from FastPathInputs::attached). An interface whose MAC or slot changes
+// therefore changes the entries naming it, and the diff rewrites them. Session slots: a
+// session already in the previous table keeps its slot (its lead is there); a new one takes
+// the next free slot round robin (SlotRing, fastpath_slots.h), and the caller zeroes that
+// slot (FastPath::reset_progress) before it writes the entry, so that it does not inherit the
+// lead of the session that had it before.
+//
 // Deterministic: maps are ordered by their keys' wire bytes, egress lists ascending, so equal
 // inputs give equal tables and diffs in the same order.
 #pragma once
@@ -44,6 +53,7 @@
 #include <vector>
 
 #include "dataplane/bpf/fastpath_abi.h"
+#include "dataplane/fastpath_slots.h"
 #include "protocol/io.h"
 #include "protocol/nla.h"
 #include "protocol/packet.h"
@@ -68,6 +78,8 @@ struct FastPathTable {
     std::map<fp_session_key, fp_session, FpSessionKeyLess> sessions;
     // Key: the group's IPv4 address in network byte order (the map's key as is).
     std::map<std::uint32_t, fp_group> groups;
+    // Where the search for a free session slot starts next time (not compared by ==).
+    std::uint32_t next_session_slot = 0;
 
     friend bool operator==(const FastPathTable& a, const FastPathTable& b);
 };
@@ -95,7 +107,8 @@ enum class FastPathSkip : std::uint8_t {
     UpstreamNotAttached,  // its RPF interface has no fast path
     EgressNotAttached,    // a member interface has no fast path
     TooManyEgress,        // more than FP_MAX_EGRESS member interfaces
-    TableFull,            // more than FP_MAX_SESSIONS sessions qualify (highest keys left out)
+    TableFull,            // more sessions qualify than there are session slots (highest keys
+                          // left out)
 };
 const char* name(FastPathSkip skip);
 
@@ -122,8 +135,14 @@ struct FastPathInputs {
     // core has made their cache. Null: only `dlr_sessions` are punted.
     const router::DlrConfig* dlr = nullptr;
     GroupMembersFn group_members;
-    std::set<IfIndex> attached;  // interfaces where the program runs
+    // Interfaces where the program runs, with their MAC and counter slot.
+    std::map<IfIndex, FastPathInterface> attached;
     std::span<const GroupMembers> groups;
+    // The table last written: its sessions keep their slots. Null: every session is new.
+    const FastPathTable* previous = nullptr;
+    // fp_progress slots (FastPath::session_slots()), at most FP_MAX_SESSIONS: no more
+    // sessions are installed.
+    std::uint32_t session_slots = FP_MAX_SESSIONS;
 };
 
 // The table for `in`. `skipped`, when given, receives the sessions left out and why, in key
@@ -132,11 +151,10 @@ FastPathTable build_fastpath_table(const FastPathInputs& in,
                                    std::vector<SkippedSession>* skipped = nullptr);
 
 // The same from the core itself: its sessions, DLR caches and DLR configuration, with
-// membership asked of `environment` as the core does.
+// membership asked of `environment` as the core does (what `in` has of these is replaced;
+// its interfaces, groups, previous table and slots are used as they are).
 FastPathTable build_fastpath_table(const router::Router& router,
-                                   const router::Environment& environment,
-                                   const std::set<IfIndex>& attached,
-                                   std::span<const GroupMembers> groups,
+                                   const router::Environment& environment, FastPathInputs in,
                                    std::vector<SkippedSession>* skipped = nullptr);
 
 // The key of `tsi` as the program reads it from the PGM header.

@@ -34,10 +34,15 @@
  *   - its TSI is in fp_sessions, the entry's flags lack FP_SESSION_PUNT, it arrived on the
  *     entry's upstream_ifindex, and source and group match the entry: when the IP TTL is
  *     <= 1 it is counted (drop_ttl) and dropped; else the TTL is decremented (IP checksum
- *     updated) and the frame cloned out of every egress ifindex of the entry (with that
- *     interface's MAC address from fp_interfaces as the Ethernet source), then dropped, so
- *     that nothing else forwards it too. fp_progress gets the TSI's lead and trail (also
+ *     updated) and the frame cloned out of every egress of the entry (with the MAC address
+ *     the entry gives for it as the Ethernet source), then dropped, so that nothing else
+ *     forwards it too. fp_progress (at the entry's slot) gets the TSI's lead and trail (also
  *     for one dropped for its TTL, as pgmd's core notes the lead before the TTL check).
+ *     Everything the program needs for this is in the session entry: the arrival counters
+ *     are at its upstream_slot, each copy's ifindex, MAC and counter slot in its egress
+ *     list; nothing is looked up per copy. pgmd writes only attached interfaces into
+ *     entries and rewrites every entry naming an interface when its MAC changes, and before
+ *     the interface is detached (its slot is then given back).
  *   - otherwise (unknown TSI, a DLR session, RPF mismatch): punted to pgmd through the
  *     fp_punts perf event array (struct fp_punt_meta then the frame from its Ethernet header)
  *     and dropped; pgmd handles it as if captured.
@@ -53,8 +58,16 @@
  * with a malformed IPv4 header and other packets pass untouched. pgmd is then not needed for
  * transfers to complete: receivers see the source's own SPMs and repair from it. A zero
  * heartbeat_ns (never beaten) is stale. fp_config.flags without FP_CONFIG_ENABLED passes
- * everything, whatever the heartbeat. Copies go out only of interfaces present in fp_interfaces (a
- * listed egress without an entry counts drop_redirect_error there).
+ * everything, whatever the heartbeat. Failing open, copies go out only of interfaces present in
+ * fp_interfaces (a listed egress without an entry gets nothing: it has no counters either).
+ *
+ * Counters are per slot: user space gives each attached interface a small dense slot (an
+ * index into the per-CPU array fp_if_stats, kept in its fp_interfaces entry and in the
+ * session entries naming it) and each session one (an index into the per-CPU array
+ * fp_progress, kept in its entry). A slot's contents are zeroed by user space when it gives
+ * the slot to a new owner. Packets that are not forwarded (passed, punted, dropped, failing
+ * open) are counted on the arrival interface's slot found in fp_interfaces by ifindex;
+ * those of an interface without an entry are not counted.
  */
 #ifndef PGMD_FASTPATH_ABI_H
 #define PGMD_FASTPATH_ABI_H
@@ -74,9 +87,10 @@
 
 #define FP_MAX_EGRESS 16      /* egress interfaces per session / group */
 #define FP_MAX_UDP_PORTS 4    /* UDP encapsulation ports the program recognises */
-#define FP_MAX_SESSIONS 65536 /* fp_sessions and fp_progress entries */
+#define FP_MAX_SESSIONS 65536 /* fp_sessions entries, and at most as many fp_progress slots */
 #define FP_MAX_GROUPS 4096    /* fp_groups entries */
-#define FP_MAX_INTERFACES 64  /* fp_interfaces and fp_if_stats entries (pgmd's limit) */
+#define FP_MAX_INTERFACES 64  /* fp_interfaces entries and fp_if_stats slots (pgmd's limit) */
+#define FP_NO_SLOT 0xffffu    /* an interface slot that is none: counts nowhere */
 /* ODATA options-byte bits that leave a packet to pgmd: OPT_NETWORK (0x02) and the reserved
  * 0x04..0x20. OPT_PRESENT (0x01), OPT_VAR_PKTLEN (0x40) and OPT_PARITY (0x80) do not. */
 #define FP_ODATA_OPTIONS_FOR_PGMD 0x3e
@@ -103,27 +117,36 @@ struct fp_session_key {
     FP_U8 gsi[6];
     FP_U16 sport; /* network byte order */
 };
+/* One egress of a session: all a copy needs, so that forwarding looks nothing up per copy. */
+struct fp_egress {
+    FP_U32 ifindex;
+    FP_U8 mac[6]; /* Ethernet source address of the copies: the interface's own */
+    FP_U16 slot;  /* the interface's fp_if_stats slot */
+};
 struct fp_session {
     FP_U32 source;           /* IPv4, network byte order: the session's source */
     FP_U32 group;            /* IPv4, network byte order */
     FP_U32 upstream_ifindex; /* RPF interface */
     FP_U32 flags;            /* FP_SESSION_* */
     FP_U32 n_egress;         /* <= FP_MAX_EGRESS */
-    FP_U32 egress_ifindex[FP_MAX_EGRESS];
+    FP_U32 slot;             /* the session's fp_progress slot */
+    FP_U16 upstream_slot;    /* fp_if_stats slot of upstream_ifindex (FP_NO_SLOT when it is
+                                not attached: a punted session) */
+    FP_U16 pad;
+    struct fp_egress egress[FP_MAX_EGRESS];
 };
 #define FP_SESSION_PUNT 1u /* pgmd wants every ODATA of it (a DLR session) */
 
-/* fp_progress: per-CPU hash, key = struct fp_session_key; written by the program for every
- * ODATA of a known session it forwards or drops for its TTL (the program creates the entry);
- * pgmd reads it to keep each session's lead (D14.4) and counters, and erases it with the
- * session. */
+/* fp_progress: per-CPU array, index = the session entry's slot (user space sizes it at load,
+ * at most FP_MAX_SESSIONS: a per-CPU array is allocated whole for every possible CPU);
+ * written by the program for every ODATA of a known session it forwards or drops for its
+ * TTL. pgmd reads it to keep each session's lead (D14.4) and counters, and zeroes a slot
+ * when it gives it to a session. */
 struct fp_progress {
-    FP_U32 lead;  /* highest ODATA sequence seen on this CPU (serial arithmetic, RFC 1982) */
-    FP_U32 trail; /* the trail of that ODATA */
-    FP_U64 packets;
-    FP_U64 bytes; /* IP bytes received */
-    FP_U32 valid; /* 1 once lead/trail are set */
-    FP_U32 pad;
+    FP_U32 lead;    /* highest ODATA sequence seen on this CPU (serial arithmetic, RFC 1982) */
+    FP_U32 trail;   /* the trail of that ODATA */
+    FP_U64 packets; /* 0: lead and trail are not set yet */
+    FP_U64 bytes;   /* IP bytes received */
 };
 
 /* fp_groups: hash, key = group IPv4 (network byte order); the served interfaces where the
@@ -133,15 +156,18 @@ struct fp_group {
     FP_U32 ifindex[FP_MAX_EGRESS];
 };
 
-/* fp_interfaces: hash, key = ifindex (u32): the interfaces the program may send out of. */
+/* fp_interfaces: hash, key = ifindex (u32): the attached interfaces, for what is not
+ * forwarded by a session entry (the arrival interface's counters of a packet passed, punted
+ * or dropped; the copies sent failing open). */
 struct fp_interface {
     FP_U8 mac[6]; /* Ethernet source address for frames sent out of it */
-    FP_U16 pad;
+    FP_U16 slot;  /* its fp_if_stats slot */
 };
 
-/* fp_if_stats: per-CPU hash, key = ifindex (u32). "In" counters are counted on the arrival
- * interface, "out" ones on the egress interface. Bytes are IP bytes (IP total length), as in
- * fp_progress. The program creates a missing entry; pgmd erases it when it detaches. */
+/* fp_if_stats: per-CPU array of FP_MAX_INTERFACES, index = an interface's slot. "In"
+ * counters are counted on the arrival interface, "out" ones on the egress interface. Bytes
+ * are IP bytes (IP total length), as in fp_progress. pgmd zeroes a slot when it gives it to
+ * an interface. */
 struct fp_if_stats {
     FP_U64 in_forwarded_packets; /* eligible ODATA forwarded in the kernel */
     FP_U64 in_forwarded_bytes;

@@ -3,10 +3,15 @@
  * are "eligible ODATA", what is done with them, the fail-open mode and the counters.
  *
  * Owns: the per-packet decision for eligible ODATA (forward in the kernel, drop on TTL, or
- * punt to pgmd), the TTL/checksum rewrite and the per-egress copies, fp_progress and
- * fp_if_stats (the program creates their entries when missing). pgmd (dataplane/fastpath.*)
- * owns every other map: fp_config, fp_sessions, fp_groups, fp_interfaces; the program only
- * reads them.
+ * punt to pgmd), the TTL/checksum rewrite and the per-egress copies, the contents of
+ * fp_progress and fp_if_stats (per-CPU arrays whose slots pgmd gives out and zeroes). pgmd
+ * (dataplane/fastpath.*) owns every other map: fp_config, fp_sessions, fp_groups,
+ * fp_interfaces; the program only reads them.
+ *
+ * Map work per forwarded ODATA: one hash lookup (fp_sessions; the entry carries the slots
+ * and each egress's ifindex and MAC) and per-CPU array lookups (fp_progress, fp_if_stats),
+ * which the verifier inlines into an index computation. fp_interfaces (a hash by ifindex) is
+ * read only for what is not forwarded by a session entry.
  *
  * Life cycle: loaded by pgm::dataplane::FastPath from the skeleton embedded in pgmd (no file
  * is installed), attached as one cls_bpf filter at pgmd's fixed handle/priority on each
@@ -57,13 +62,13 @@ struct {
     __type(value, struct fp_session);
 } fp_sessions SEC(".maps");
 
-/* Not preallocated: a preallocated per-CPU hash costs max_entries * 32 bytes per *possible*
- * CPU (2 MiB each), hundreds of MiB on machines that report many possible CPUs. */
+/* A per-CPU array is allocated whole for every *possible* CPU: FastPath sets max_entries
+ * before loading (FP_MAX_SESSIONS slots, fewer where that many per possible CPU would
+ * exceed its memory budget). */
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, FP_MAX_SESSIONS);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, struct fp_session_key);
+    __type(key, __u32);
     __type(value, struct fp_progress);
 } fp_progress SEC(".maps");
 
@@ -83,7 +88,7 @@ struct {
 } fp_interfaces SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, FP_MAX_INTERFACES);
     __type(key, __u32);
     __type(value, struct fp_if_stats);
@@ -154,14 +159,17 @@ static __always_inline __u32 rd32(const __u8* p) {
     return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
 }
 
-/* The stats entry of `ifindex`, created when missing (NOEXIST: two CPUs creating it at
- * once must not wipe each other's first count). NULL only when the map is full. */
-static __always_inline struct fp_if_stats* if_stats(__u32 ifindex) {
-    struct fp_if_stats* s = bpf_map_lookup_elem(&fp_if_stats, &ifindex);
-    if (s) return s;
-    struct fp_if_stats zero = {};
-    bpf_map_update_elem(&fp_if_stats, &ifindex, &zero, BPF_NOEXIST);
-    return bpf_map_lookup_elem(&fp_if_stats, &ifindex);
+/* This CPU's counters of interface slot `slot`; NULL for FP_NO_SLOT (or any slot beyond
+ * the array). */
+static __always_inline struct fp_if_stats* slot_stats(__u32 slot) {
+    return bpf_map_lookup_elem(&fp_if_stats, &slot);
+}
+
+/* The arrival interface's counters for a packet no session entry forwards: its slot is in
+ * fp_interfaces. NULL when the interface has none (not attached by pgmd). */
+static __always_inline struct fp_if_stats* arrival_stats(__u32 ifindex) {
+    const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &ifindex);
+    return ifc ? slot_stats(ifc->slot) : NULL;
 }
 
 static __always_inline int udp_port_configured(const struct fp_config* cfg, __u16 port) {
@@ -243,18 +251,17 @@ static __always_inline void decrement_ttl(struct pkt* p) {
     p->rewrite[REWRITE_CSUM + 1] = (__u8)check;
 }
 
-/* One copy out of `out`, with that interface's MAC address as the Ethernet source (the
- * destination stays the group's multicast MAC) and the rewritten IP header: a clone while
- * more are to follow, the frame itself (bpf_redirect, sent once the program returns) for
- * the last. Returns the verdict for the last, TC_ACT_SHOT for the others or on failure.
- * The bytes are stored into the original before each clone: the clone shares nothing
- * written afterwards (the store un-clones the head). Neither the MAC nor the IP header
- * (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
-static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 out, int last) {
-    struct fp_if_stats* os = if_stats(out);
-    const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
-    if (ifc) __builtin_memcpy(p->rewrite, ifc->mac, 6);
-    if (!ifc || bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) < 0 ||
+/* One copy out of `out`, with `mac` as the Ethernet source (the destination stays the
+ * group's multicast MAC) and the rewritten IP header: a clone while more are to follow, the
+ * frame itself (bpf_redirect, sent once the program returns) for the last. Counted in `os`,
+ * the egress interface's counters. Returns the verdict for the last, TC_ACT_SHOT for the
+ * others or on failure. The bytes are stored into the original before each clone: the clone
+ * shares nothing written afterwards (the store un-clones the head). Neither the MAC nor the
+ * IP header (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
+static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 out,
+                                    const __u8* mac, struct fp_if_stats* os, int last) {
+    __builtin_memcpy(p->rewrite, mac, 6);
+    if (bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) < 0 ||
         (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
         if (os) os->drop_redirect_error++;
         return TC_ACT_SHOT;
@@ -266,37 +273,63 @@ static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 
     return last ? bpf_redirect(out, 0) : TC_ACT_SHOT;
 }
 
-/* Copies out of every egress but the arrival interface. The last one gets the frame
- * itself: one clone fewer per packet, none for the common single egress. */
-static __always_inline int send_copies(struct __sk_buff* skb, struct pkt* p, const __u32* ifindexes,
-                                       __u32 n) {
+static __always_inline int send_egress(struct __sk_buff* skb, struct pkt* p,
+                                       const struct fp_egress* e, int last) {
+    return send_one(skb, p, e->ifindex, e->mac, slot_stats(e->slot), last);
+}
+
+_Static_assert((FP_MAX_EGRESS & (FP_MAX_EGRESS - 1)) == 0, "the egress index is masked");
+
+/* Copies out of every egress of a session entry but the arrival interface. The last one
+ * gets the frame itself: one clone fewer per packet, none for the common single egress. */
+static __always_inline int send_copies(struct __sk_buff* skb, struct pkt* p,
+                                       const struct fp_session* s) {
+    __u32 n = s->n_egress;
     if (n > FP_MAX_EGRESS) n = FP_MAX_EGRESS; /* pgmd's bug must not become a longer loop */
-    __u32 pending = 0;                        /* an egress not sent yet: the last so far */
+    __u32 pending = 0;                        /* 1 + an egress not sent yet: the last so far */
     for (__u32 i = 0; i < FP_MAX_EGRESS; i++) {
         if (i >= n) break;
-        const __u32 out = ifindexes[i];
-        if (out == p->ifindex) continue; /* never back where it came from */
-        if (pending) send_one(skb, p, pending, 0);
+        if (s->egress[i].ifindex == p->ifindex) continue; /* never back where it came from */
+        if (pending) send_egress(skb, p, &s->egress[(pending - 1) & (FP_MAX_EGRESS - 1)], 0);
+        pending = i + 1;
+    }
+    return pending ? send_egress(skb, p, &s->egress[(pending - 1) & (FP_MAX_EGRESS - 1)], 1)
+                   : TC_ACT_SHOT;
+}
+
+/* One copy failing open, out of `out` if it is an attached interface (its MAC and counters
+ * are in fp_interfaces); nothing otherwise. */
+static __always_inline int send_group_one(struct __sk_buff* skb, struct pkt* p, __u32 out,
+                                          int last) {
+    const struct fp_interface* ifc = bpf_map_lookup_elem(&fp_interfaces, &out);
+    if (!ifc) return TC_ACT_SHOT;
+    return send_one(skb, p, out, ifc->mac, slot_stats(ifc->slot), last);
+}
+
+/* The same for a fail-open group entry. */
+static __always_inline int send_group_copies(struct __sk_buff* skb, struct pkt* p,
+                                             const struct fp_group* g) {
+    __u32 n = g->n_ifindex;
+    if (n > FP_MAX_EGRESS) n = FP_MAX_EGRESS;
+    __u32 pending = 0; /* an interface not sent to yet: the last so far */
+    for (__u32 i = 0; i < FP_MAX_EGRESS; i++) {
+        if (i >= n) break;
+        const __u32 out = g->ifindex[i];
+        if (out == p->ifindex) continue;
+        if (pending) send_group_one(skb, p, pending, 0);
         pending = out;
     }
-    return pending ? send_one(skb, p, pending, 1) : TC_ACT_SHOT;
+    return pending ? send_group_one(skb, p, pending, 1) : TC_ACT_SHOT;
 }
 
 /* Keeps this CPU's lead: the highest sequence by RFC 1982 serial arithmetic (32 bits),
  * with the trail that came with it. pgmd combines the CPUs' entries. */
-static __always_inline void note_progress(const struct fp_session_key* key, __u32 sqn, __u32 trail,
-                                          __u32 ip_len) {
-    struct fp_progress* pr = bpf_map_lookup_elem(&fp_progress, key);
-    if (!pr) {
-        struct fp_progress init = {};
-        bpf_map_update_elem(&fp_progress, key, &init, BPF_NOEXIST);
-        pr = bpf_map_lookup_elem(&fp_progress, key);
-        if (!pr) return; /* full: pgmd sees the session's ODATA lead no more, only its SPMs */
-    }
-    if (!pr->valid || (__s32)(sqn - pr->lead) > 0) {
+static __always_inline void note_progress(__u32 slot, __u32 sqn, __u32 trail, __u32 ip_len) {
+    struct fp_progress* pr = bpf_map_lookup_elem(&fp_progress, &slot);
+    if (!pr) return; /* a slot beyond the array: pgmd's bug, it sees the lead in SPMs only */
+    if (!pr->packets || (__s32)(sqn - pr->lead) > 0) {
         pr->lead = sqn;
         pr->trail = trail;
-        pr->valid = 1;
     }
     pr->packets++;
     pr->bytes += ip_len;
@@ -354,7 +387,7 @@ static __always_inline int fail_open(struct __sk_buff* skb, struct pkt* p, struc
     }
     decrement_ttl(p);
     if (st) st->failopen_packets++;
-    return send_copies(skb, p, g->ifindex, g->n_ifindex);
+    return send_group_copies(skb, p, g);
 }
 
 /* A well-formed multicast PGM packet that is pgmd's: left to the stack, where pgmd's
@@ -371,18 +404,21 @@ static __always_inline int leave_to_pgmd(struct __sk_buff* skb, const struct fp_
 }
 
 /* pgmd is alive: switch eligible ODATA of the sessions it installed, punt the rest of the
- * eligible ODATA, leave everything else to pgmd's capture. */
+ * eligible ODATA, leave everything else to pgmd's capture. The arrival interface's counters
+ * come from the session entry for what it forwards (or drops for its TTL), from
+ * fp_interfaces for the rest. */
 static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_config* cfg,
-                                     struct pkt* p, struct fp_if_stats* st) {
+                                     struct pkt* p) {
     if (p->ihl != 20 || p->pgm_len < PGM_HDR_LEN + ODATA_HDR_LEN)
-        return leave_to_pgmd(skb, cfg, p, st);
+        return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
     /* The headers and, when options are present, the OPT_LENGTH that opens them. */
     __u8 pg[PGM_HDR_LEN + ODATA_HDR_LEN + OPT_LENGTH_LEN];
-    if (load(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0) return pass(st);
+    if (load(skb, p->pgm_off, pg, PGM_HDR_LEN + ODATA_HDR_LEN) < 0)
+        return pass(arrival_stats(p->ifindex));
     /* Type byte exactly ODATA (version 0), no network-significant options (nor reserved
      * bits): anything else is pgmd's to judge. */
     if (pg[4] != PGM_TYPE_ODATA || (pg[5] & FP_ODATA_OPTIONS_FOR_PGMD))
-        return leave_to_pgmd(skb, cfg, p, st);
+        return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
     /* A TSDU length that is exactly what follows the ODATA header and the option extension,
      * whose OPT_LENGTH is well framed: the rest of the options are the receivers'. */
     __u32 options_len = 0;
@@ -390,14 +426,15 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
         const __u32 at = PGM_HDR_LEN + ODATA_HDR_LEN;
         if (p->pgm_len < at + OPT_LENGTH_LEN ||
             load(skb, p->pgm_off + at, pg + at, OPT_LENGTH_LEN) < 0)
-            return leave_to_pgmd(skb, cfg, p, st);
+            return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
         if (pg[at] != PGM_OPT_LENGTH || pg[at + 1] != OPT_LENGTH_LEN)
-            return leave_to_pgmd(skb, cfg, p, st);
+            return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
         options_len = rd16(pg + at + 2);
-        if (options_len < 2 * OPT_LENGTH_LEN) return leave_to_pgmd(skb, cfg, p, st);
+        if (options_len < 2 * OPT_LENGTH_LEN)
+            return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
     }
     if ((__u32)rd16(pg + 14) + options_len != p->pgm_len - PGM_HDR_LEN - ODATA_HDR_LEN)
-        return leave_to_pgmd(skb, cfg, p, st);
+        return leave_to_pgmd(skb, cfg, p, arrival_stats(p->ifindex));
 
     struct fp_session_key key;
     __builtin_memcpy(key.gsi, pg + 8, 6);
@@ -405,11 +442,12 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
     const struct fp_session* s = bpf_map_lookup_elem(&fp_sessions, &key);
     if (!s || (s->flags & FP_SESSION_PUNT) || s->upstream_ifindex != p->ifindex ||
         s->source != p->saddr || s->group != p->daddr)
-        return punt(skb, p, st);
+        return punt(skb, p, arrival_stats(p->ifindex));
 
     /* Like pgmd's core, the lead is noted before the TTL check: an ODATA that cannot go
      * further still shows how far the source has sent. */
-    note_progress(&key, rd32(pg + 16), rd32(pg + 20), p->ip_len);
+    note_progress(s->slot, rd32(pg + 16), rd32(pg + 20), p->ip_len);
+    struct fp_if_stats* st = slot_stats(s->upstream_slot); /* it arrived there */
     if (p->ttl <= 1) {
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;
@@ -419,7 +457,7 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
         st->in_forwarded_packets++;
         st->in_forwarded_bytes += p->ip_len;
     }
-    return send_copies(skb, p, s->egress_ifindex, s->n_egress);
+    return send_copies(skb, p, s);
 }
 
 SEC("tc")
@@ -435,8 +473,7 @@ int pgm_fastpath(struct __sk_buff* skb) {
     struct pkt p = {};
     const enum parsed kind = parse(skb, cfg, &p);
     if (kind == NOT_PGM) return TC_ACT_OK;
-    struct fp_if_stats* st = if_stats(p.ifindex);
-    if (kind == PGM_REJECT) return pass(st);
+    if (kind == PGM_REJECT) return pass(arrival_stats(p.ifindex));
 
     /* Stale when older than stale_after_ns. The coarse clock (CLOCK_MONOTONIC_COARSE, the
      * monotonic clock as of the last tick) costs a memory read, where bpf_ktime_get_ns()
@@ -446,6 +483,7 @@ int pgm_fastpath(struct __sk_buff* skb) {
      * future" (the lag, or a fresh write) counts as fresh rather than wrapping to stale. */
     const __u64 now = bpf_ktime_get_coarse_ns();
     const __u64 beat = cfg->heartbeat_ns;
-    if (now > beat && now - beat > cfg->stale_after_ns) return fail_open(skb, &p, st);
-    return fast_path(skb, cfg, &p, st);
+    if (now > beat && now - beat > cfg->stale_after_ns)
+        return fail_open(skb, &p, arrival_stats(p.ifindex));
+    return fast_path(skb, cfg, &p);
 }

@@ -329,13 +329,14 @@ def program_counters(lab, fastpath, name="up0"):
     """Interface `name`'s counters in the fp_if_stats map of the program `fastpath` (a
     `show fastpath` reply) describes, summed over the CPUs, read with bpftool: the filter
     keeps the program and its maps alive after pgmd died, so this reads a dead pgmd's
-    program. {} when there is no entry."""
-    ifindex = iface(fastpath, name).get("ifindex")
+    program. The map is a per-CPU array indexed by the interface's slot (show fastpath).
+    {} when there is no entry."""
+    slot = iface(fastpath, name).get("slot")
     r = lab.sh("bpftool", "-j", "map", "dump", "id", str(fastpath["maps"]["fp_if_stats"]))
     total = Counter()
     for entry in json.loads(r.stdout):
         entry = entry.get("formatted", {})  # with BTF: field names (the raw part is bytes)
-        if entry.get("key") == ifindex:
+        if slot is not None and entry.get("key") == slot:
             for v in entry.get("values", []):
                 total.update(v.get("value", {}))
     return dict(total)

@@ -34,6 +34,7 @@
 
 #include "dataplane/fastpath.h"
 #include "protocol/checksum.h"
+#include "tests/unit/fastpath_test_run.h"
 
 namespace {
 
@@ -41,16 +42,15 @@ using pgm::IfIndex;
 using pgm::dataplane::FastPath;
 using pgm::dataplane::FastPathError;
 using pgm::dataplane::FastPathOptions;
-using Frame = std::vector<std::uint8_t>;
-using Mac = std::array<std::uint8_t, 6>;
+using pgm::fastpath_test::build;
+using pgm::fastpath_test::Frame;
+using pgm::fastpath_test::ip4;
+using pgm::fastpath_test::kPort;
+using pgm::fastpath_test::Mac;
+using pgm::fastpath_test::Spec;
 
 constexpr std::uint32_t kOk = TC_ACT_OK;
 constexpr std::uint32_t kShot = TC_ACT_SHOT;
-constexpr std::uint16_t kPort = 3055;
-
-std::uint32_t ip4(int a, int b, int c, int d) {
-    return static_cast<std::uint32_t>(a << 24 | b << 16 | c << 8 | d);
-}
 
 // --- The private network namespace --------------------------------------------------------
 
@@ -185,102 +185,6 @@ class Wire {
     int fd_ = -1;
 };
 
-// --- Frames ---------------------------------------------------------------------------------
-
-struct Spec {
-    Mac dst_mac{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03};
-    Mac src_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x99};
-    std::uint16_t ethertype = 0x0800;
-    bool vlan = false;             // an 802.1Q tag in the frame
-    std::uint8_t version_ihl = 0;  // 0: 0x45, or 0x46.. with ip_options
-    std::uint8_t ttl = 16;
-    std::uint8_t protocol = 0;  // 0: 113 or 17 by `udp`
-    std::uint32_t source = ip4(10, 0, 0, 1);
-    std::uint32_t group = ip4(239, 1, 2, 3);
-    std::vector<std::uint8_t> ip_options;
-    std::uint16_t frag = 0;  // flags and offset field
-    bool udp = false;
-    std::uint16_t udp_port = kPort;
-    std::uint8_t type = 0x04;
-    std::uint8_t options = 0;
-    std::array<std::uint8_t, 6> gsi{1, 2, 3, 4, 5, 6};
-    std::uint16_t sport = 1000;
-    std::uint32_t sqn = 100;
-    std::uint32_t trail = 90;
-    std::vector<std::uint8_t> option_bytes;  // after the ODATA header (set `options` too)
-    std::vector<std::uint8_t> payload = {'h', 'e', 'l', 'l', 'o', ' ', 'p', 'g', 'm', '!'};
-    // Damage.
-    int ip_len_delta = 0;
-    int tsdu_delta = 0;
-    int udp_len_delta = 0;
-    bool bad_ip_checksum = false;
-    bool bad_pgm_checksum = false;
-    std::size_t truncate_to = 0;  // 0: not truncated
-    std::size_t pad_to = 0;       // Ethernet padding up to this many bytes
-};
-
-void put16(Frame& f, std::size_t at, std::uint32_t v) {
-    f[at] = static_cast<std::uint8_t>(v >> 8);
-    f[at + 1] = static_cast<std::uint8_t>(v);
-}
-void put32(Frame& f, std::size_t at, std::uint32_t v) {
-    put16(f, at, v >> 16);
-    put16(f, at + 2, v & 0xffff);
-}
-
-Frame build(const Spec& s) {
-    Frame pgm(24);
-    put16(pgm, 0, s.sport);
-    put16(pgm, 2, 7500);
-    pgm[4] = s.type;
-    pgm[5] = s.options;
-    std::copy(s.gsi.begin(), s.gsi.end(), pgm.begin() + 8);
-    put16(pgm, 14, static_cast<std::uint32_t>(static_cast<int>(s.payload.size()) + s.tsdu_delta));
-    put32(pgm, 16, s.sqn);
-    put32(pgm, 20, s.trail);
-    pgm.insert(pgm.end(), s.option_bytes.begin(), s.option_bytes.end());
-    pgm.insert(pgm.end(), s.payload.begin(), s.payload.end());
-    pgm::write_checksum(pgm);
-    if (s.bad_pgm_checksum) pgm[6] ^= 0x5a;
-
-    Frame l4 = pgm;
-    if (s.udp) {
-        l4.assign(8, 0);
-        put16(l4, 0, 40000);
-        put16(l4, 2, s.udp_port);
-        put16(l4, 4,
-              static_cast<std::uint32_t>(static_cast<int>(8 + pgm.size()) + s.udp_len_delta));
-        l4.insert(l4.end(), pgm.begin(), pgm.end());  // UDP checksum 0: none
-    }
-
-    const std::size_t ihl = 20 + s.ip_options.size();
-    Frame ip(ihl);
-    ip[0] = s.version_ihl ? s.version_ihl : static_cast<std::uint8_t>(0x40 | (ihl / 4));
-    put16(ip, 2, static_cast<std::uint32_t>(static_cast<int>(ihl + l4.size()) + s.ip_len_delta));
-    put16(ip, 4, 0x1234);
-    put16(ip, 6, s.frag);
-    ip[8] = s.ttl;
-    ip[9] = s.protocol ? s.protocol : (s.udp ? 17 : 113);
-    put32(ip, 12, s.source);
-    put32(ip, 16, s.group);
-    std::copy(s.ip_options.begin(), s.ip_options.end(), ip.begin() + 20);
-    const std::uint16_t sum = pgm::ones_complement_sum(ip);
-    put16(ip, 10, static_cast<std::uint16_t>(~sum) ^ (s.bad_ip_checksum ? 0x0101 : 0));
-    ip.insert(ip.end(), l4.begin(), l4.end());
-
-    Frame f(s.dst_mac.begin(), s.dst_mac.end());
-    f.insert(f.end(), s.src_mac.begin(), s.src_mac.end());
-    if (s.vlan) {
-        f.insert(f.end(), {0x81, 0x00, 0x00, 0x05});
-    }
-    f.push_back(static_cast<std::uint8_t>(s.ethertype >> 8));
-    f.push_back(static_cast<std::uint8_t>(s.ethertype));
-    f.insert(f.end(), ip.begin(), ip.end());
-    if (s.truncate_to != 0) f.resize(s.truncate_to);
-    if (f.size() < s.pad_to) f.resize(s.pad_to, 0);
-    return f;
-}
-
 // What the program sends out of an interface with MAC `mac`: the same frame with that
 // source MAC and the TTL one lower (build() recomputes the IP checksum from scratch).
 Frame forwarded(Spec s, const Mac& mac) {
@@ -322,24 +226,12 @@ struct RunResult {
 
 // One BPF_PROG_TEST_RUN of the program on `frame` as if it arrived on `ifindex`.
 RunResult test_run(const FastPath& fp, const Frame& frame, IfIndex ifindex) {
+    pgm::fastpath_test::ProgRun run =
+        pgm::fastpath_test::run_program(fp.program_fd(), frame, ifindex);
     RunResult r;
-    r.out.resize(frame.size() + 256);
-    __sk_buff ctx;
-    std::memset(&ctx, 0, sizeof ctx);
-    ctx.ifindex = ifindex;
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof opts);
-    opts.sz = sizeof opts;
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<std::uint32_t>(frame.size());
-    opts.data_out = r.out.data();
-    opts.data_size_out = static_cast<std::uint32_t>(r.out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof ctx;
-    opts.repeat = 1;
-    r.error = bpf_prog_test_run_opts(fp.program_fd(), &opts);
-    r.verdict = opts.retval;
-    r.out.resize(opts.data_size_out);
+    r.error = run.error;
+    r.verdict = run.verdict;
+    r.out = std::move(run.out);
     if (r.error == 0 && r.verdict == TC_ACT_REDIRECT) {
         // The program sends the last copy with bpf_redirect, which a test run reports but
         // does not carry out: send the frame it left out of the interface whose MAC it put
@@ -416,16 +308,12 @@ class FastPathBpf : public ::testing::Test {
         on_dn2p_->drain();
     }
 
-    fp_session session_for(const Spec& s) const {
-        fp_session v{};
-        v.source = htonl(s.source);
-        v.group = htonl(s.group);
-        v.upstream_ifindex = up0_.ifindex;
-        v.n_egress = 2;
-        v.egress_ifindex[0] = dn1_.ifindex;
-        v.egress_ifindex[1] = dn2_.ifindex;
-        return v;
+    // Upstream up0, egress dn1 and dn2, in session slot `slot` (the fixture's is kSlot).
+    fp_session session_for(const Spec& s, std::uint32_t slot = kSlot) const {
+        return pgm::fastpath_test::session_entry(*fp_, htonl(s.source), htonl(s.group),
+                                                 up0_.ifindex, {dn1_.ifindex, dn2_.ifindex}, slot);
     }
+    static constexpr std::uint32_t kSlot = 7;
 
     // Fail open: heartbeat long ago, the group served on all three interfaces.
     void go_stale() {
@@ -493,7 +381,7 @@ TEST_F(FastPathBpf, ForwardsEligibleOdataOfAKnownSessionFromItsUpstream) {
         EXPECT_EQ(out.out_bytes, bytes) << link->name;
         EXPECT_EQ(out.in_forwarded_packets, 0u) << link->name;
     }
-    const auto p = fp_->progress(key_of(Spec{}));
+    const auto p = fp_->progress(kSlot);
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(p->lead, 101u);
     EXPECT_EQ(p->trail, 90u);
@@ -543,7 +431,7 @@ TEST_F(FastPathBpf, ForwardsOdataWithReceiverOnlyOptionsAndParity) {
     EXPECT_EQ(in.in_forwarded_packets, cases.size());
     EXPECT_EQ(in.passed_packets, 0u);
     EXPECT_EQ(in.punted_packets, 0u);
-    const auto p = fp_->progress(key_of(Spec{}));
+    const auto p = fp_->progress(kSlot);
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(p->lead, sqn - 1);
 }
@@ -577,14 +465,27 @@ TEST_F(FastPathBpf, LeadFollowsSerialArithmeticAcrossTheWrap) {
         s.sqn = st.sqn;
         s.trail = st.trail;
         ASSERT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
-        const auto p = fp_->progress(key_of(s));
+        const auto p = fp_->progress(kSlot);
         ASSERT_TRUE(p.has_value());
         EXPECT_EQ(p->lead, st.lead_after) << std::hex << st.sqn;
         EXPECT_EQ(p->trail, st.trail_after) << std::hex << st.sqn;
         EXPECT_EQ(p->packets, ++n);
     }
-    fp_->erase_progress(key_of(Spec{}));
-    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    // A session given the slot afterwards starts from nothing: not from this one's lead.
+    fp_->reset_progress(kSlot);
+    EXPECT_FALSE(fp_->progress(kSlot).has_value());
+    Spec next;
+    next.gsi = {8, 8, 8, 8, 8, 8};
+    next.sqn = 5;
+    next.trail = 1;
+    fp_->erase_session(key_of(Spec{}));
+    fp_->upsert_session(key_of(next), session_for(next));
+    ASSERT_EQ(test_run(*fp_, build(next), up0_.ifindex).verdict, kShot);
+    const auto p = fp_->progress(kSlot);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->lead, 5u);
+    EXPECT_EQ(p->trail, 1u);
+    EXPECT_EQ(p->packets, 1u);
 }
 
 TEST_F(FastPathBpf, TtlOneOrZeroIsDroppedAndCounted) {
@@ -601,27 +502,48 @@ TEST_F(FastPathBpf, TtlOneOrZeroIsDroppedAndCounted) {
     EXPECT_EQ(in.punted_packets, 0u);
     expect_nothing_sent();
     // The lead is still noted, as pgmd's core does before its TTL check.
-    const auto p = fp_->progress(key_of(Spec{}));
+    const auto p = fp_->progress(kSlot);
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(p->lead, 100u);
     EXPECT_EQ(p->packets, 2u);
 }
 
-TEST_F(FastPathBpf, NeverSendsBackOutOfTheArrivalInterfaceNorOutOfAnUnknownOne) {
+TEST_F(FastPathBpf, NeverSendsBackOutOfTheArrivalInterface) {
     Spec s;
-    fp_session v = session_for(s);
-    v.n_egress = 3;
-    v.egress_ifindex[0] = up0_.ifindex;  // the upstream itself: skipped
-    v.egress_ifindex[1] = dn1_.ifindex;
-    v.egress_ifindex[2] = 1;  // lo: no fp_interfaces entry
-    fp_->upsert_session(key_of(s), v);
+    fp_->upsert_session(key_of(s), pgm::fastpath_test::session_entry(
+                                       *fp_, htonl(s.source), htonl(s.group), up0_.ifindex,
+                                       {up0_.ifindex, dn1_.ifindex}, kSlot));
     EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
     EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
     EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(30)).empty());
     EXPECT_EQ(fp_->if_stats(up0_.ifindex).out_packets, 0u);
     EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
-    EXPECT_EQ(fp_->if_stats(1).drop_redirect_error, 1u);
-    EXPECT_EQ(fp_->if_stats(1).out_packets, 0u);
+}
+
+// The entry is all the program reads to send a copy: the MAC it gives is the frame's source,
+// the slot it gives is where the copy is counted, and a copy that cannot be sent (no such
+// interface) is counted there as a redirect error.
+TEST_F(FastPathBpf, CopiesTakeMacAndCounterSlotFromTheSessionEntry) {
+    Spec s;
+    fp_session v = session_for(s);
+    // dn1's copy with dn2's MAC, counted on dn2's slot.
+    std::memcpy(v.egress[0].mac, dn2_.mac.data(), 6);
+    v.egress[0].slot = v.egress[1].slot;
+    // A first egress that does not exist (a clone, not the last copy), counted on up0's slot.
+    v.egress[2] = v.egress[1];
+    v.egress[1] = fp_egress{0x7ffffff0, {}, v.upstream_slot};
+    v.n_egress = 3;
+    std::swap(v.egress[0], v.egress[1]);
+    fp_->upsert_session(key_of(s), v);
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    const auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(got1.size(), 1u);
+    EXPECT_EQ(got1[0], forwarded(s, dn2_.mac));
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 0u);
+    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 2u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).drop_redirect_error, 1u);
+    EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
 }
 
 TEST_F(FastPathBpf, DoesNotVerifyThePgmChecksum) {
@@ -642,7 +564,7 @@ TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
     other_port.sport = 1001;
     Spec dlr;
     dlr.gsi = {7, 7, 7, 7, 7, 7};
-    fp_session dlr_session = session_for(dlr);
+    fp_session dlr_session = session_for(dlr, kSlot + 1);
     dlr_session.flags = FP_SESSION_PUNT;
     fp_->upsert_session(key_of(dlr), dlr_session);
     Spec spoofed_source;
@@ -680,8 +602,8 @@ TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
     EXPECT_EQ(fp_->if_stats(dn1_.ifindex).punted_packets, 1u);
     EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 0u);
     EXPECT_EQ(fp_->lost_punts(), 0u);
-    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
-    EXPECT_FALSE(fp_->progress(key_of(dlr)).has_value());
+    EXPECT_FALSE(fp_->progress(kSlot).has_value());
+    EXPECT_FALSE(fp_->progress(kSlot + 1).has_value());
     expect_nothing_sent();
 }
 
@@ -691,7 +613,10 @@ TEST_F(FastPathBpf, PuntsUnknownTsiDlrSessionAndRpfMismatchWithTheExactFrame) {
 TEST_F(FastPathBpf, PuntsFromTwoCpusReachPgmdInPuntOrder) {
     cpu_set_t all;
     ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-    ASSERT_TRUE(CPU_ISSET(0, &all) && CPU_ISSET(1, &all)) << "needs CPUs 0 and 1";
+    if (!CPU_ISSET(0, &all) || !CPU_ISSET(1, &all)) {
+        GTEST_SKIP() << "needs CPUs 0 and 1 (this process may run on " << CPU_COUNT(&all)
+                     << "): punts from two CPUs cannot be made here";
+    }
     auto run_on = [&](int cpu, const Frame& f) {
         cpu_set_t one;
         CPU_ZERO(&one);
@@ -872,7 +797,7 @@ TEST_F(FastPathBpf, PassesHostileAndIneligibleInputUntouched) {
     EXPECT_EQ(in.drop_ttl, 0u);
     EXPECT_EQ(in.failopen_packets, 0u);
     EXPECT_TRUE(punts(*fp_).empty());
-    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    EXPECT_FALSE(fp_->progress(kSlot).has_value());
     expect_nothing_sent();
 }
 
@@ -919,7 +844,7 @@ TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 6u);
     EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_bytes, bytes);
     EXPECT_TRUE(punts(*fp_).empty());
-    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    EXPECT_FALSE(fp_->progress(kSlot).has_value());
 
     // Arriving on a member interface: out of the others, the upstream included.
     const Spec from_dn1 = spec([](Spec&) {});
@@ -1077,7 +1002,7 @@ TEST_F(FastPathBpf, DisabledPassesEverythingAndCountsNothing) {
         EXPECT_TRUE(all_zero(fp_->if_stats(link->ifindex))) << link->name;
     }
     EXPECT_TRUE(punts(*fp_).empty());
-    EXPECT_FALSE(fp_->progress(key_of(Spec{})).has_value());
+    EXPECT_FALSE(fp_->progress(kSlot).has_value());
     expect_nothing_sent();
 }
 
@@ -1169,12 +1094,39 @@ TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
     // No filter left at pgmd's priority: the kernel finds no such chain.
     EXPECT_EQ(query_filter(dn2_.ifindex, err), 0u);
     EXPECT_NE(err, 0);
-    // Without its fp_interfaces entry, dn2 gets no copy (counted), dn1 still does.
+    EXPECT_TRUE(fp_->interfaces().find(dn2_.ifindex) == fp_->interfaces().end());
+    EXPECT_TRUE(all_zero(fp_->if_stats(dn2_.ifindex)));
+    // Failing open, a group's copies go out only of interfaces in fp_interfaces: dn1's.
+    go_stale();
     EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
     EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
     EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(50)).empty());
-    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).drop_redirect_error, 1u);
     fp_->detach(dn2_.ifindex);  // twice: fine
+}
+
+// An interface slot given back and given again (round robin: after every other slot) comes
+// with zeroed counters, not those of the interface that had it.
+TEST_F(FastPathBpf, AnInterfaceSlotGivenAgainStartsFromZero) {
+    EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+    ASSERT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 1u);
+    const std::uint16_t slot = fp_->interfaces().at(dn2_.ifindex).slot;
+    std::set<std::uint16_t> given;
+    for (int i = 0; i < FP_MAX_INTERFACES; ++i) {
+        fp_->detach(dn2_.ifindex);
+        fp_->attach(dn2_.ifindex, dn2_.mac);
+        given.insert(fp_->interfaces().at(dn2_.ifindex).slot);
+        if (fp_->interfaces().at(dn2_.ifindex).slot == slot) break;
+    }
+    ASSERT_EQ(fp_->interfaces().at(dn2_.ifindex).slot, slot);
+    // Every free slot came before the old one again: all but up0's and dn1's.
+    EXPECT_EQ(given.size(), FP_MAX_INTERFACES - 2u);
+    EXPECT_TRUE(all_zero(fp_->if_stats(dn2_.ifindex)));
+    // Attached again without a detach: the slot and its counters stay.
+    // The session entry names dn2's slot, which is dn2's again.
+    EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+    fp_->attach(dn2_.ifindex, dn2_.mac);
+    EXPECT_EQ(fp_->interfaces().at(dn2_.ifindex).slot, slot);
+    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 1u);
 }
 
 TEST_F(FastPathBpf, DestructorDetachesUnlessLeftAttached) {
@@ -1224,6 +1176,10 @@ TEST_F(FastPathBpf, ProbeSucceedsAndBadSettingsAreRefused) {
     fp_session v = session_for(Spec{});
     v.n_egress = FP_MAX_EGRESS + 1;
     EXPECT_THROW(fp_->upsert_session(key_of(Spec{}), v), FastPathError);
+    v = session_for(Spec{}, fp_->session_slots());
+    EXPECT_THROW(fp_->upsert_session(key_of(Spec{}), v), FastPathError);
+    EXPECT_GE(fp_->session_slots(), 1024u);
+    EXPECT_LE(fp_->session_slots(), static_cast<std::uint32_t>(FP_MAX_SESSIONS));
     EXPECT_THROW(fp_->attach(0x7fffffff, Mac{}), FastPathError);
     EXPECT_FALSE(fp_->attached(0x7fffffff));
 }

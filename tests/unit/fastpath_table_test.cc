@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -40,7 +41,25 @@ router::Session session(const Nla& source, const Nla& group, IfIndex upstream) {
 }
 
 std::vector<IfIndex> egress_of(const fp_session& v) {
-    return {v.egress_ifindex, v.egress_ifindex + v.n_egress};
+    std::vector<IfIndex> r;
+    for (std::uint32_t i = 0; i < v.n_egress; ++i)
+        r.push_back(v.egress[i].ifindex);
+    return r;
+}
+
+// The attached interfaces of the tests: MAC 02:00:00:00:00:<ifindex>, slot 63 - ifindex (not
+// the ifindex, so that a mix-up shows).
+std::array<std::uint8_t, 6> mac_of(IfIndex i) {
+    return {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
+}
+std::uint16_t slot_of(IfIndex i) {
+    return static_cast<std::uint16_t>(63 - i);
+}
+std::map<IfIndex, FastPathInterface> attach(const std::set<IfIndex>& ifindexes) {
+    std::map<IfIndex, FastPathInterface> m;
+    for (IfIndex i : ifindexes)
+        m[i] = FastPathInterface{mac_of(i), slot_of(i)};
+    return m;
 }
 std::vector<IfIndex> ifindexes_of(const fp_group& g) {
     return {g.ifindex, g.ifindex + g.n_ifindex};
@@ -177,7 +196,7 @@ TEST(FastPathTable, SessionCases) {
         in.dlr_sessions = &dlr;
         in.dlr = &dlr_config;
         in.group_members = members;
-        in.attached = c.attached;
+        in.attached = attach(c.attached);
         std::vector<SkippedSession> skipped;
         const FastPathTable t = build_fastpath_table(in, &skipped);
 
@@ -195,9 +214,20 @@ TEST(FastPathTable, SessionCases) {
         EXPECT_EQ(v.flags, c.flags);
         EXPECT_EQ(v.upstream_ifindex, c.upstream);
         EXPECT_EQ(egress_of(v), c.egress);
-        // Unused slots are zero: equal tables compare equal as bytes.
+        // What the program needs to forward without looking anything up: the counter slots
+        // of the upstream and of each egress, the MAC of each egress, the session's slot.
+        EXPECT_EQ(v.upstream_slot,
+                  c.attached.contains(c.upstream) ? slot_of(c.upstream) : FP_NO_SLOT);
+        EXPECT_EQ(v.slot, 0u);  // the first free one
+        for (std::uint32_t i = 0; i < v.n_egress; ++i) {
+            EXPECT_EQ(v.egress[i].slot, slot_of(v.egress[i].ifindex));
+            const auto mac = mac_of(v.egress[i].ifindex);
+            EXPECT_TRUE(std::equal(mac.begin(), mac.end(), v.egress[i].mac));
+        }
+        // Unused egress entries are zero: equal tables compare equal as bytes.
+        const fp_egress zero{};
         for (std::size_t i = v.n_egress; i < FP_MAX_EGRESS; ++i)
-            EXPECT_EQ(v.egress_ifindex[i], 0u);
+            EXPECT_EQ(std::memcmp(&v.egress[i], &zero, sizeof zero), 0);
     }
 }
 
@@ -215,7 +245,7 @@ TEST(FastPathTable, KeyAndAddressesAreInNetworkOrder) {
     FastPathInputs in;
     in.sessions = &sessions;
     in.group_members = Members{};
-    in.attached = {1};
+    in.attached = attach({1});
     const FastPathTable table = build_fastpath_table(in);
     ASSERT_EQ(table.sessions.size(), 1u);
     const fp_session& v = table.sessions.begin()->second;
@@ -253,7 +283,7 @@ TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
     FastPathInputs in;
     in.sessions = &sessions;
     in.group_members = members;
-    in.attached = {1, 2, 3, 4};
+    in.attached = attach({1, 2, 3, 4});
     in.groups = groups;
     std::vector<SkippedSession> skipped;
     const FastPathTable t = build_fastpath_table(in, &skipped);
@@ -269,7 +299,7 @@ TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
     const std::vector<IfIndex> all = range(1, FP_MAX_EGRESS + 4);
     const std::vector<GroupMembers> groups = {{kGroupB, {all.rbegin(), all.rend()}}};
     FastPathInputs in;
-    in.attached = {all.begin(), all.end()};
+    in.attached = attach({all.begin(), all.end()});
     in.groups = groups;
     const FastPathTable t = build_fastpath_table(in);
     ASSERT_EQ(t.groups.size(), 1u);
@@ -286,16 +316,26 @@ class FastPathDiffTest : public ::testing::Test {
         members.by_group[kGroup.to_string()] = {1, 2};
         members.by_group[kGroupB.to_string()] = {3};
     }
+    // The table after the one built last (as pgmd builds them: the sessions keep their slots).
     FastPathTable table() {
         FastPathInputs in;
         in.sessions = &sessions;
         in.dlr_sessions = &dlr;
         in.group_members = members;
-        in.attached = {1, 2, 3, 4};
+        in.attached = attached;
         in.groups = groups;
-        return build_fastpath_table(in);
+        in.previous = &last;
+        in.session_slots = session_slots;
+        last = build_fastpath_table(in);
+        return last;
+    }
+    std::uint32_t slot(const FastPathTable& t, std::uint8_t n) const {
+        return t.sessions.at(fastpath_key(tsi(n))).slot;
     }
 
+    std::map<IfIndex, FastPathInterface> attached = attach({1, 2, 3, 4});
+    std::uint32_t session_slots = FP_MAX_SESSIONS;
+    FastPathTable last;
     std::unordered_map<Tsi, router::Session> sessions;
     std::unordered_map<Tsi, router::DlrSession> dlr;
     Members members;
@@ -378,6 +418,102 @@ TEST_F(FastPathDiffTest, ChangesComeInKeyOrder) {
     EXPECT_EQ(erased, (std::vector<Tsi>{tsi(1), tsi(2)}));
 }
 
+// --- Slots ------------------------------------------------------------------------------------
+
+TEST(SlotRing, GivesTheNextFreeSlotRoundRobin) {
+    SlotRing r(4);
+    EXPECT_EQ(r.take(), 0u);
+    EXPECT_EQ(r.take(), 1u);
+    r.give_back(0);
+    // Not 0, given back a moment ago: the slots after the last one given come first.
+    EXPECT_EQ(r.take(), 2u);
+    EXPECT_EQ(r.take(), 3u);
+    EXPECT_EQ(r.take(), 0u);
+    EXPECT_EQ(r.take(), std::nullopt);  // all used
+    r.give_back(2);
+    EXPECT_FALSE(r.used(2));
+    EXPECT_TRUE(r.keep(2));
+    EXPECT_FALSE(r.keep(2));  // already used
+    EXPECT_FALSE(r.keep(4));  // beyond the ring
+    EXPECT_EQ(r.take(), std::nullopt);
+}
+
+TEST_F(FastPathDiffTest, SessionsKeepTheirSlotsAndNewOnesTakeTheNextFree) {
+    const FastPathTable a = table();
+    EXPECT_EQ(slot(a, 1), 0u);
+    EXPECT_EQ(slot(a, 2), 1u);
+    // tsi(1) goes, tsi(3) comes: tsi(2) keeps its slot (its lead is there), tsi(3) takes the
+    // next one, not the slot tsi(1) gave back a moment ago.
+    sessions.erase(tsi(1));
+    sessions[tsi(3)] = session(kSource, kGroup, 1);
+    const FastPathTable b = table();
+    EXPECT_EQ(slot(b, 2), 1u);
+    EXPECT_EQ(slot(b, 3), 2u);
+    const FastPathDiff d = diff(a, b);
+    ASSERT_EQ(d.session_upserts.size(), 1u);  // tsi(2) is unchanged
+    EXPECT_EQ(tsi_of(d.session_upserts[0].first), tsi(3));
+    EXPECT_EQ(d.session_upserts[0].second.slot, 2u);
+    // A table built afresh (pgmd's state lost) gives slots from where the last one stopped.
+    FastPathTable fresh;
+    fresh.next_session_slot = b.next_session_slot;
+    last = fresh;
+    const FastPathTable c = table();
+    EXPECT_EQ(slot(c, 2), 3u);
+    EXPECT_EQ(slot(c, 3), 4u);
+}
+
+// With every slot used, the slot a session gave back is the one a new session takes, in the
+// same rebuild: the diff erases the old session before it upserts the new one, and pgmd
+// zeroes the slot (FastPath::reset_progress) because the new key was not in the old table.
+TEST_F(FastPathDiffTest, AFreedSlotIsGivenAgainWhenNoOtherIsFree) {
+    session_slots = 2;
+    const FastPathTable a = table();
+    sessions.erase(tsi(1));
+    sessions[tsi(3)] = session(kSource, kGroup, 1);
+    const FastPathTable b = table();
+    EXPECT_EQ(slot(b, 2), 1u);
+    EXPECT_EQ(slot(b, 3), 0u);  // tsi(1)'s
+    const FastPathDiff d = diff(a, b);
+    EXPECT_EQ(d.session_erasures.size(), 1u);
+    ASSERT_EQ(d.session_upserts.size(), 1u);
+    EXPECT_FALSE(a.sessions.contains(d.session_upserts[0].first));
+}
+
+TEST_F(FastPathDiffTest, MoreSessionsThanSlotsLeaveTheHighestKeysToPgmd) {
+    session_slots = 2;
+    sessions[tsi(3)] = session(kSource, kGroup, 1);
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = members;
+    in.attached = attached;
+    in.session_slots = session_slots;
+    std::vector<SkippedSession> skipped;
+    const FastPathTable t = build_fastpath_table(in, &skipped);
+    EXPECT_EQ(t.sessions.size(), 2u);
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].tsi, tsi(3));
+    EXPECT_EQ(skipped[0].why, FastPathSkip::TableFull);
+}
+
+// The entries carry each egress's MAC and slot: an interface whose MAC changes (or which is
+// attached again with another slot) has every session naming it rewritten, nothing else.
+TEST_F(FastPathDiffTest, AnInterfaceMacOrSlotChangeRewritesTheSessionsNamingIt) {
+    const FastPathTable before = table();
+    attached[3].mac[5] = 0x33;
+    const FastPathTable mac_changed = table();
+    FastPathDiff d = diff(before, mac_changed);
+    ASSERT_EQ(d.session_upserts.size(), 1u);
+    EXPECT_EQ(tsi_of(d.session_upserts[0].first), tsi(2));  // members {3}
+    EXPECT_EQ(d.session_upserts[0].second.egress[0].mac[5], 0x33);
+    EXPECT_EQ(d.session_upserts[0].second.slot, slot(before, 2));  // the lead stays
+    EXPECT_TRUE(d.group_upserts.empty());
+    attached[1].slot = 9;  // tsi(1)'s and tsi(2)'s upstream
+    d = diff(mac_changed, table());
+    ASSERT_EQ(d.session_upserts.size(), 2u);
+    EXPECT_EQ(d.session_upserts[0].second.upstream_slot, 9u);
+    EXPECT_EQ(d.session_upserts[1].second.upstream_slot, 9u);
+}
+
 // --- From the router core ------------------------------------------------------------------
 
 // up (1) towards the source, down (2) with members.
@@ -423,7 +559,9 @@ TEST(FastPathTable, BuiltFromTheRouterCore) {
     }
     ASSERT_EQ(core.sessions().size(), 2u);
 
-    const FastPathTable t = build_fastpath_table(core, env, {1, 2}, {});
+    FastPathInputs in;
+    in.attached = attach({1, 2});
+    const FastPathTable t = build_fastpath_table(core, env, std::move(in));
     ASSERT_EQ(t.sessions.size(), 2u);
     const fp_session& plain = t.sessions.at(fastpath_key(tsi(1)));
     EXPECT_EQ(plain.flags, 0u);

@@ -1,0 +1,72 @@
+// DOC: Slots of the kernel fast path (dataplane/bpf/fastpath_abi.h): the small dense indexes
+// user space gives to interfaces (into fp_if_stats) and to sessions (into fp_progress), so
+// that the program counts with an array lookup instead of a hash lookup. Header-only and
+// pure (no libbpf): FastPath gives interface slots with it, build_fastpath_table() session
+// slots, and fastpath_table_tests checks both without a kernel.
+//
+// A SlotRing hands out the free slot at or after the one given last, round robin, rather
+// than the lowest free one: a slot given back a moment ago is then the last to be given
+// again. A program run that looked up the old owner's entry just before user space removed
+// it can still count into the slot for a moment; whoever takes a slot resets its contents
+// (the counters, the lead) when taking it, and round robin leaves the old owner's last runs
+// all the other slots' time to end first.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "dataplane/bpf/fastpath_abi.h"
+
+namespace pgm::dataplane {
+
+class SlotRing {
+  public:
+    explicit SlotRing(std::uint32_t capacity) : used_(capacity, false) {}
+
+    std::uint32_t capacity() const { return static_cast<std::uint32_t>(used_.size()); }
+    bool used(std::uint32_t slot) const { return slot < used_.size() && used_[slot]; }
+
+    // The first free slot at or after the one after the last taken, wrapping round; nullopt
+    // when all are used.
+    std::optional<std::uint32_t> take() {
+        const std::uint32_t n = capacity();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const std::uint32_t slot = (next_ + i) % n;
+            if (!used_[slot]) {
+                used_[slot] = true;
+                next_ = (slot + 1) % n;
+                return slot;
+            }
+        }
+        return std::nullopt;
+    }
+    // Marks `slot` used without moving the ring (a slot kept from before); false when it is
+    // out of range or already used.
+    bool keep(std::uint32_t slot) {
+        if (slot >= used_.size() || used_[slot]) return false;
+        used_[slot] = true;
+        return true;
+    }
+    void give_back(std::uint32_t slot) {
+        if (slot < used_.size()) used_[slot] = false;
+    }
+
+    // Where take() starts looking.
+    std::uint32_t next() const { return next_; }
+    void set_next(std::uint32_t next) { next_ = used_.empty() ? 0 : next % capacity(); }
+
+  private:
+    std::vector<bool> used_;
+    std::uint32_t next_ = 0;
+};
+
+// An interface the program runs on, as the forwarding table needs it: the Ethernet source of
+// the copies sent out of it and its fp_if_stats slot.
+struct FastPathInterface {
+    std::array<std::uint8_t, 6> mac{};
+    std::uint16_t slot = FP_NO_SLOT;
+};
+
+}  // namespace pgm::dataplane
