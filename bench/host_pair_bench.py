@@ -8,8 +8,8 @@ receivers), at each --losses percentage of random loss on the receiver's input (
 every PGM packet type). Both senders are unpaced: offered as much as they take.
 
 OpenPGM is tuned as its documentation and users tune it (the settings are printed with the
-results): SO_RCVBUF 8 MiB on the receiver (--openpgm-rcvbuf; the system default of 212 KiB
-collapses under load), transmit and receive windows of 1,000,000 sequence numbers,
+results): SO_RCVBUF 8 MiB on the receiver and the source (--openpgm-rcvbuf; the system
+default of 212 KiB collapses the receiver under load and drops the source's NAKs), transmit and receive windows of 1,000,000 sequence numbers,
 NAK_RPT_IVL and NAK_RDATA_IVL 100 ms, no rate limit (no application pacing, PGM_TXW_MAX_RTE
 = --max-rate). The host pair gets the same windows and NAK intervals and its own defaults
 otherwise (pgmrecv's SO_RCVBUF is 8 MiB by default too).
@@ -123,11 +123,15 @@ def run(lab, a, pair, loss, index):
             rx_argv += ["--rcvbuf", str(a.openpgm_rcvbuf)]
         tx_argv = [a.openpgm_send, "--network", f"{hi.ADDR_S};{hi.GROUP}", "--port", port,
                    "--count", n, "--size", str(SIZE), "--rate-bps", str(a.openpgm_rate_bps),
-                   "--max-rte", str(min(a.max_rate, 0x7FFFFFFF)), "--txw-sqns", str(a.window),
+                   "--max-rte", str(a.openpgm_max_rte), "--txw-sqns", str(a.window),
                    "--start-delay-ms", str(int(START_DELAY * 1000)), "--linger-ms", "120000",
                    "--gsi", "1", "--quiet"]
+        if a.openpgm_serve_every > 1:
+            tx_argv += ["--serve-every", str(a.openpgm_serve_every)]
         if a.openpgm_sndbuf:
             tx_argv += ["--sndbuf", str(a.openpgm_sndbuf)]
+        if a.openpgm_rcvbuf:  # the source's NAKs too: the 212 KiB default drops them
+            tx_argv += ["--rcvbuf", str(a.openpgm_rcvbuf)]
     rx = lab.start(f"bench{index}.recv", lab.ns_r, rx_argv)
     if not hi.wait_until(lambda: os.path.exists(ready) or rx.poll() is not None, 10,
                          "the receiver") or not os.path.exists(ready):
@@ -178,8 +182,13 @@ def main():
                     help="rate cap in bytes/s for both senders (default: effectively none)")
     ap.add_argument("--openpgm-rate-bps", type=int, default=0,
                     help="openpgm_send's payload pacing in bit/s (0: unpaced)")
+    ap.add_argument("--openpgm-max-rte", type=int, default=0,
+                    help="openpgm_send's PGM_TXW_MAX_RTE in bytes/s (0: off, no rate limit)")
+    ap.add_argument("--openpgm-serve-every", type=int, default=1,
+                    help="openpgm_send reads NAKs (pgm_recv) after every N messages")
     ap.add_argument("--openpgm-rcvbuf", type=int, default=8 << 20,
-                    help="openpgm_recv's SO_RCVBUF in bytes (0: the system default)")
+                    help="SO_RCVBUF of openpgm_recv and openpgm_send (NAKs) in bytes (0: the "
+                    "system default)")
     ap.add_argument("--openpgm-sndbuf", type=int, default=0,
                     help="openpgm_send's SO_SNDBUF in bytes (0: the system default)")
     ap.add_argument("--window", type=int, default=1_000_000,
@@ -211,6 +220,7 @@ def main():
     settings = {"settings": {"count": a.count, "size": SIZE, "window_sqns": a.window,
                              "nak_rpt_rdata_ivl_ms": a.nak_ivl_ms, "max_rate": a.max_rate,
                              "openpgm_rate_bps": a.openpgm_rate_bps,
+                             "openpgm_max_rte": a.openpgm_max_rte,
                              "openpgm_rcvbuf": a.openpgm_rcvbuf,
                              "openpgm_sndbuf": a.openpgm_sndbuf,
                              "rmem_max": open("/proc/sys/net/core/rmem_max").read().strip(),

@@ -55,6 +55,7 @@ static void usage(FILE* out) {
         "  --sndbuf BYTES         PGM_SNDBUF (SO_SNDBUF; default: the system\'s)\n"
         "  --txw-sqns N           transmit window in sequence numbers (default max(count, 1024))\n"
         "  --size-step BYTES      message i is (i %% 4) * BYTES shorter than --size (default 0)\n"
+        "  --serve-every N        read NAKs (pgm_recv) after every N messages (default 1)\n"
         "  --txw-secs T           a TXW_SECS window instead (needs --max-rte; OpenPGM FEC needs "
         "it)\n"
         "  --ambient-spm-ms T     ambient SPM interval (default 500)\n"
@@ -81,6 +82,7 @@ enum {
     OPT_FEC,
     OPT_TXW_SECS,
     OPT_SIZE_STEP,
+    OPT_SERVE_EVERY,
 };
 
 static int quiet = 0;
@@ -118,6 +120,7 @@ static bool serve_until(pgm_sock_t* sock, int64_t deadline_us, unsigned* recv_er
 int main(int argc, char** argv) {
     struct pgmt_common_options o = {
         .port = 7500, .count = 1000, .timeout_ms = 60000, .hops = 16, .mtu = 1500};
+    long long serve_every = 1;
     long long sport = 0, size = 200, rate_bps = 1000000, max_rte = 0, start_delay_ms = 300;
     long long linger_ms = 3000, txw_sqns = -1, ambient_ms = 500, pause_after = -1;
     const char* resume_file = NULL;
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
         {"fec", required_argument, NULL, OPT_FEC},
         {"txw-secs", required_argument, NULL, OPT_TXW_SECS},
         {"size-step", required_argument, NULL, OPT_SIZE_STEP},
+        {"serve-every", required_argument, NULL, OPT_SERVE_EVERY},
         {"resume-file", required_argument, NULL, OPT_RESUME_FILE},
         {NULL, 0, NULL, 0},
     };
@@ -181,6 +185,9 @@ int main(int argc, char** argv) {
                 break;
             case OPT_SIZE_STEP:
                 ok = pgmt_parse_int("--size-step", optarg, 0, PGMT_MAX_SIZE, &size_step);
+                break;
+            case OPT_SERVE_EVERY:
+                ok = pgmt_parse_int("--serve-every", optarg, 1, 1000000, &serve_every);
                 break;
             case OPT_TXW_SECS:
                 ok = pgmt_parse_int("--txw-secs", optarg, 1, 3600, &txw_secs);
@@ -343,7 +350,7 @@ int main(int argc, char** argv) {
                 bytes += (unsigned long long)msg_size;
                 filled = false;
                 /* Service NAKs between messages (non-blocking, returns at once). */
-                if (!serve_until(sock, 0, &recv_errors)) rc = 1;
+                if (sent % serve_every == 0 && !serve_until(sock, 0, &recv_errors)) rc = 1;
                 break;
             case PGM_IO_STATUS_WOULD_BLOCK:
             case PGM_IO_STATUS_RATE_LIMITED:
