@@ -228,6 +228,9 @@ def main():
     print(json.dumps(settings), flush=True)
     try:
         lab.setup()
+        for ns in (lab.ns_s, lab.ns_r):  # namespaced sysctls on this kernel
+            lab.sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.core.rmem_max={16 << 20}",
+                   f"net.core.wmem_max={16 << 20}", check=False)
         index = 0
         for loss in [int(x) for x in a.losses.split(",")]:
             for _ in range(a.repeat):

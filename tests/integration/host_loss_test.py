@@ -21,8 +21,12 @@ A last case runs 5 % loss with windows far smaller than the run (pgmsend --txw-s
 pgmrecv --rxw-sqns 8192): the source's back-pressure and the receiver's refusal at its bound
 must still lose nothing.
 
-Usage: host_loss_test.py --pgmsend P --pgmrecv P [--count N] [--loss 1,5] [--timeout S]
-                         [--no-small-windows] [--keep-tmp]
+A loss case also fails when the repairs are multiplied: more than twice as many RDATA sent
+as sequences the receiver missed, or duplicates beyond half of them (a source reading its
+NAKs late, or a receiver repeating NAKs whose replies wait unread in its socket).
+
+Usage: host_loss_test.py --pgmsend P --pgmrecv P [--count N] [--small-windows-count N]
+                         [--loss 1,5] [--timeout S] [--no-small-windows] [--keep-tmp]
 """
 
 import argparse
@@ -69,11 +73,11 @@ def rcvbuf_errors(lab):
     return total
 
 
-def run_case(lab, a, loss, index, tx_extra=(), rx_extra=()):
+def run_case(lab, a, loss, index, count, tx_extra=(), rx_extra=()):
     lab.set_loss(loss, 3999)
     port = str(7800 + index)
     ready = os.path.join(lab.tmp, f"loss{index}.ready")
-    n = str(a.count)
+    n = str(count)
     rx_argv = [a.pgmrecv, "-i", hi.ADDR_R, "-g", hi.GROUP, "--port", port, "--count", n,
                "--verify", "--quiet", "--json", "--timeout", str(a.timeout), "--ready-file",
                ready] + list(rx_extra)
@@ -97,14 +101,15 @@ def run_case(lab, a, loss, index, tx_extra=(), rx_extra=()):
     tx_out, tx_err = lab.output(f"loss{index}.send")
     rj, tj = last_json(rx_out) or {}, last_json(tx_out) or {}
     result = {
-        "loss": loss, "messages": a.count, "delivered": rj.get("delivered"),
+        "loss": loss, "messages": count, "delivered": rj.get("delivered"),
         "unrecoverable": rj.get("unrecoverable_losses"), "in_order": rj.get("in_order"),
         "delivered_per_sec": round((rj.get("delivered") or 0) / secs),
         "naks_sent": rj.get("nak_sqns_sent"), "rdata": rj.get("rdata"),
         "kernel_drops": rcvbuf_errors(lab) - drops_before,
         "sender_rdata": tj.get("rdata"), "sender_naks_too_late": tj.get("naks_too_late"),
         "sender_window_stalls": tj.get("window_stalls"),
-        "window_refused": rj.get("window_refused"),
+        "window_refused": rj.get("window_refused"), "duplicates": rj.get("duplicates"),
+        "sender_rx_queue_delay_mean_ms": tj.get("rx_queue_delay_mean_ms"),
         "receiver_exit": rx_rc, "sender_exit": tx_rc,
     }
     problems = []
@@ -112,14 +117,22 @@ def run_case(lab, a, loss, index, tx_extra=(), rx_extra=()):
         problems.append(f"receiver exit {rx_rc}")
     if tx_rc != 0:
         problems.append(f"sender exit {tx_rc}")
-    if rj.get("delivered") != a.count:
-        problems.append(f"{rj.get('delivered')} of {a.count} messages")
+    if rj.get("delivered") != count:
+        problems.append(f"{rj.get('delivered')} of {count} messages")
     if not rj.get("in_order", False) or rj.get("bad", 0) or rj.get("first_seq") != 0:
         problems.append("not every message in order and intact")
     if rj.get("unrecoverable_losses", 1) != 0:
         problems.append(f"{rj.get('unrecoverable_losses')} unrecoverable")
     if loss > 0 and not (rj.get("nak_sqns_sent", 0) > 0 and rj.get("rdata", 0) > 0):
         problems.append("no NAKs or no repairs at a loss above 0")
+    # Each loss needs about one RDATA (a few more when the RDATA or NCF is lost too). A
+    # source that reads its NAKs late, or a receiver that repeats NAKs whose reply is unread
+    # in its socket, multiplies them (4-12 x before the fix, with as many duplicates).
+    needed = count - rj.get("odata", 0) + rj.get("window_refused", 0)
+    if loss > 0 and (tj.get("rdata") or 0) > 2 * needed + 100:
+        problems.append(f"{tj.get('rdata')} RDATA sent for about {needed} sequences missed")
+    if loss > 0 and (rj.get("duplicates") or 0) > needed // 2 + 100:
+        problems.append(f"{rj.get('duplicates')} duplicate repairs received")
     detail = json.dumps(result)
     if problems:
         detail = "; ".join(problems) + ": " + detail + " receiver stderr: " + rx_err[-600:] + \
@@ -131,7 +144,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pgmsend", required=True)
     ap.add_argument("--pgmrecv", required=True)
-    ap.add_argument("--count", type=int, default=50000)
+    ap.add_argument("--count", type=int, default=200000,
+                    help="messages per loss case (the repair multiplication the check below "
+                    "catches showed at 200,000, not at 50,000)")
+    ap.add_argument("--small-windows-count", type=int, default=50000)
     ap.add_argument("--loss", default="1,5", help="comma-separated loss percentages")
     ap.add_argument("--timeout", type=int, default=25, help="seconds per case (receiver)")
     ap.add_argument("--no-small-windows", action="store_true",
@@ -155,10 +171,10 @@ def main():
     # (label, loss, pgmsend options, pgmrecv options). The last case makes both windows far
     # smaller than the run, so that the source's back-pressure (a full window waits for its
     # NAKed packets) and the receiver's refusal at its bound are what keeps every message.
-    cases = [(f"{loss} % loss", loss, (), ()) for loss in losses]
+    cases = [(f"{loss} % loss", loss, a.count, (), ()) for loss in losses]
     if not a.no_small_windows:
-        cases.append(("5 % loss, txw 16384, rxw 8192", 5, ("--txw-sqns", "16384"),
-                      ("--rxw-sqns", "8192")))
+        cases.append(("5 % loss, txw 16384, rxw 8192", 5, a.small_windows_count,
+                      ("--txw-sqns", "16384"), ("--rxw-sqns", "8192")))
 
     signal.signal(signal.SIGTERM, _on_term)
     tmp = tempfile.mkdtemp(prefix="host_loss.")
@@ -170,9 +186,9 @@ def main():
         for ns in (lab.ns_s, lab.ns_r):  # namespaced sysctls: the host is not touched
             lab.sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
                    f"net.core.rmem_max={BUFFER}", f"net.core.wmem_max={BUFFER}", check=False)
-        for i, (label, loss, tx_extra, rx_extra) in enumerate(cases):
+        for i, (label, loss, count, tx_extra, rx_extra) in enumerate(cases):
             start = time.monotonic()
-            ok, detail = run_case(lab, a, loss, i, tx_extra, rx_extra)
+            ok, detail = run_case(lab, a, loss, i, count, tx_extra, rx_extra)
             log(f"{'ok  ' if ok else 'FAIL'} {label} ({time.monotonic() - start:.1f} s): "
                 f"{detail}")
             print(f"RESULT {label}: {'ok' if ok else 'FAIL'}", flush=True)
