@@ -210,6 +210,10 @@ struct Receiver::Group {
     };
     std::vector<Parity> parity;
     std::vector<std::optional<Delivered>> delivered;  // k entries once one is kept
+    // OPT_CURR_TGSIZE seen in the group's data or parity: a group shorter than TGS (§11.6).
+    // The size it names is not used yet: the group is repaired selectively and its parity
+    // ignored, so that a short group is never decoded as a full one.
+    bool variable_size = false;
 
     std::size_t parity_bytes() const {
         std::size_t n = 0;
@@ -547,6 +551,7 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
         if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &data).legal) ++stats_.out_of_window;
         if (p->tgs != 0) {
             const Sqn tg(sqn.value() & ~(p->tgs - 1));
+            if (v.curr_tgsize()) p->groups[tg.value()].variable_size = true;
             auto it = p->groups.find(tg.value());
             if (it != p->groups.end() && !it->second.parity.empty()) recover(*p, tg, now);
         }
@@ -620,6 +625,10 @@ void Receiver::on_parity(const Arrival& /*a*/, const PacketView& v, Time now) {
     Group* g = nullptr;
     if (usable) {
         g = &p->groups[tg.value()];
+        if (v.curr_tgsize()) g->variable_size = true;
+        if (g->variable_size) g = nullptr;  // a shorter group: not decoded (see Group)
+    }
+    if (g) {
         for (const Group::Parity& q : g->parity) {
             if (q.index == k + j) g = nullptr;  // a duplicate
         }
@@ -676,7 +685,7 @@ void Receiver::on_parity_ncf_or_nak(Peer& p, const PacketView& v, Time now) {
 // copies of delivered data, parity) are there.
 void Receiver::recover(Peer& p, Sqn tg, Time now) {
     auto it = p.groups.find(tg.value());
-    if (it == p.groups.end() || it->second.parity.empty()) return;
+    if (it == p.groups.end() || it->second.parity.empty() || it->second.variable_size) return;
     Group& g = it->second;
     const std::uint32_t k = p.tgs;
     std::vector<FecReceived> in;
@@ -750,6 +759,7 @@ void Receiver::remember_head(Peer& p) {
     // Over the memory bound no copy is kept: the group is then repaired selectively.
     if (std::uint64_t{p.bytes} + p.group_bytes + s.data.size() > config_.max_window_bytes) return;
     Group& g = p.groups[p.next.value() & ~(p.tgs - 1)];
+    if (g.variable_size) return;  // never decoded: nothing to keep for it
     if (g.delivered.size() != p.tgs) g.delivered.resize(p.tgs);
     if (g.delivered[i]) p.group_bytes -= g.delivered[i]->tsdu.size();
     g.delivered[i] = Group::Delivered{s.data, s.fragment ? std::optional(s.frag) : std::nullopt};
@@ -1138,8 +1148,9 @@ void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out)
     std::optional<Sqn> last_tg;
     for (Sqn s : batch) {
         const Sqn tg(s.value() & ~(k - 1));
-        if (tg + (k - 1) > p.lead) {
-            selective.push_back(s);
+        auto known = p.groups.find(tg.value());
+        if (tg + (k - 1) > p.lead || (known != p.groups.end() && known->second.variable_size)) {
+            selective.push_back(s);  // not known to be full, or shorter than TGS (§11.6)
             continue;
         }
         if (last_tg == tg) continue;

@@ -1189,6 +1189,46 @@ TEST(Receiver, R19_ParityNakCountsTheParityAlreadyHeld) {
     EXPECT_EQ(naks[1].spec.extra_flags & kOptParity, 0);
 }
 
+// §11.6: OPT_CURR_TGSIZE marks a group shorter than TGS. Until its size is used, such a group
+// is never decoded as a full one: its parity is ignored and its losses are NAKed selectively.
+TEST(Receiver, R19_VariableSizeGroupRepairedSelectively) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, true, 4)));
+    std::vector<PacketSpec> g = group_of(0, 4);
+    g[3].options.push_back(OptCurrTgsize{4});
+    h.feed(g[0]);
+    h.feed(g[2]);
+    h.feed(g[3]);  // 1 lost; the group's last packet carries OPT_CURR_TGSIZE
+    h.feed(data(4));
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(h.naks()[0].spec.extra_flags & kOptParity, 0) << "selective, not parity";
+    EXPECT_EQ(nak_sqns(h.naks()[0].spec), (std::vector<Sqn>{Sqn(1)}));
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));
+    EXPECT_EQ(h.rx.stats().parity_ignored, 1u);
+    EXPECT_EQ(h.rx.stats().parity_recovered, 0u);
+    EXPECT_NE(h.state(1), SqnState::Received);
+    h.feed(g[1]);  // the selective repair
+    ASSERT_EQ(h.delivered_sqns(), (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
+}
+
+TEST(Receiver, R19_ParityCarryingCurrTgsizeIgnored) {
+    Harness h;
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(true, false, 4)));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);
+    h.feed(g[3]);  // 2 lost
+    PacketSpec q = parity(0, 4, 0, g, PacketType::Odata);
+    q.options.push_back(OptCurrTgsize{4});
+    h.feed(q);
+    EXPECT_EQ(h.rx.stats().parity_ignored, 1u);
+    EXPECT_EQ(h.rx.stats().parity_recovered, 0u);
+    EXPECT_EQ(h.state(2), SqnState::BackOff) << "still to be NAKed";
+    h.feed(parity(0, 4, 0, g, PacketType::Odata));  // the same parity without the option
+    EXPECT_EQ(h.rx.stats().parity_recovered, 0u) << "the group stays selective";
+}
+
 TEST(Receiver, R11_ParityNakOfAnotherReceiverSuppressesOnlyIfItAsksForEnough) {
     Harness h;
     h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, parity_prm(false, true, 4)));
