@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 
 #include "protocol/wire.h"
 
@@ -105,6 +106,8 @@ const std::uint8_t* filler_for(std::uint32_t seq) {
 }  // namespace
 
 std::vector<std::uint8_t> make_pgmt(std::uint32_t seq, std::uint32_t count, std::size_t size) {
+    if (size < kPgmtHeader || size > filler_table().size() - 256)
+        throw std::invalid_argument("PGMT message size out of range");
     std::vector<std::uint8_t> m(size);
     std::memcpy(m.data(), "PGMT", 4);
     put32(m.data() + 4, seq);
@@ -128,9 +131,9 @@ const char* check_pgmt(Bytes m, std::uint32_t& seq) {
 }
 
 double mean_queue_delay_ms(const dataplane::HostTransportStats& s) {
-    return s.packets_received == 0 ? 0.0
-                                   : static_cast<double>(s.queue_delay_total_ns) / 1e6 /
-                                         static_cast<double>(s.packets_received);
+    return s.queue_delay_samples == 0 ? 0.0
+                                      : static_cast<double>(s.queue_delay_total_ns) / 1e6 /
+                                            static_cast<double>(s.queue_delay_samples);
 }
 
 }  // namespace pgm::cli

@@ -21,6 +21,7 @@ namespace pgm::dataplane {
 namespace {
 
 constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::int64_t kMaxPlausibleWait = 60'000'000'000LL;  // ns: no socket holds a minute
 constexpr std::size_t kControlSize = 128;
 
 in_addr to_in_addr(const Nla& n) {
@@ -206,7 +207,9 @@ void HostTransport::receive(std::size_t max_rounds) {
                     std::memcpy(&at, CMSG_DATA(c), sizeof at);
                     const std::int64_t waited =
                         (wall.tv_sec - at.tv_sec) * 1'000'000'000LL + (wall.tv_nsec - at.tv_nsec);
-                    if (waited > 0) {
+                    // CLOCK_REALTIME: a step of the clock gives nonsense; not counted.
+                    if (waited >= 0 && waited < kMaxPlausibleWait) {
+                        ++stats_.queue_delay_samples;
                         stats_.queue_delay_total_ns += static_cast<std::uint64_t>(waited);
                         stats_.queue_delay_max_ns =
                             std::max(stats_.queue_delay_max_ns, static_cast<std::uint64_t>(waited));
@@ -382,10 +385,18 @@ void HostSession<Core>::on_timer() {
         if (!transport_.writable()) return;  // re-armed by the writable handler
     }
     if (now >= core_.next_deadline()) {
-        transport_.drain(kTimerDrainPackets);  // may send, and re-arm the timer
+        in_timer_ = true;  // the drain's flushes do not re-arm: armed once, below
+        transport_.drain(kTimerDrainPackets);
+        in_timer_ = false;
+        if constexpr (std::is_same_v<Core, Source>) {
+            // The drain's NCFs and RDATA may have filled the socket: new ODATA would only
+            // pile up in the transport's queue (the writable handler re-arms).
+            if (!transport_.writable()) return;
+        }
         ++stats_.timer_calls;
-        core_.on_timer(std::max(now, Clock::now()), out_);
-        flush(now);
+        const Time at = Clock::now();
+        core_.on_timer(at, out_);
+        flush(at);
     } else {
         arm();  // the deadline moved later since the timer was set
     }
@@ -415,6 +426,7 @@ void HostSession<Core>::poke() {
 
 template <class Core>
 void HostSession<Core>::arm() {
+    if (in_timer_) return;
     if constexpr (std::is_same_v<Core, Source>) {
         if (!transport_.writable()) return;
     }

@@ -107,7 +107,9 @@ struct HostTransportStats {
     std::size_t queue_peak = 0;
     int last_send_errno = 0;
     // How long received packets waited in the socket (kernel arrival time to recvmmsg), over
-    // packets_received: a receiver slower than its source sees it grow to the buffer's depth.
+    // queue_delay_samples: a receiver slower than its source sees it grow to the buffer's
+    // depth.
+    std::uint64_t queue_delay_samples = 0;  // packets with a plausible kernel timestamp
     std::uint64_t queue_delay_total_ns = 0;
     std::uint64_t queue_delay_max_ns = 0;
 };
@@ -225,6 +227,7 @@ class HostSession {
     std::optional<EventLoop::TimerId> timer_;
     Time timer_at_ = kNever;
     bool in_flush_ = false;
+    bool in_timer_ = false;  // on_timer() is draining the socket: flushes do not re-arm
 };
 
 extern template class HostSession<Source>;

@@ -1,6 +1,7 @@
 #include "protocol/source.h"
 
 #include <algorithm>
+#include <cassert>
 #include <span>
 
 #include "protocol/writer.h"
@@ -591,6 +592,7 @@ void Source::push_window(const DataDesc& d, Time now) {
     p.sqn = trail_ + count_;
     p.sent = now;
     if (p.storage == nullptr) p.storage = arena_.allocate();  // sized for the largest TSDU
+    assert(d.tsdu.size() <= arena_.stride());
     std::copy(d.tsdu.begin(), d.tsdu.end(), p.storage);
     p.tsdu_size = static_cast<std::uint32_t>(d.tsdu.size());
     p.fragment = d.fragment;

@@ -16,9 +16,9 @@
 // APDU, at least one past its first sequence); a Loss covers at least one sequence; nothing
 // follows SessionEnd; a TSI's state disappears only after its SessionEnd. Delivered data is
 // what was sent: an unfragmented TSDU fed with that TSI and sequence, or an APDU of the length
-// a fragment with that first sequence announced (and within max_window_bytes), or, for a TSI
-// that was fed parity packets (FEC), anything within max_window_bytes (rebuilt from parity
-// the fuzzer made up, it is whatever the code says it is). Memory stays
+// a fragment with that first sequence announced (and within max_window_bytes), or, within 128
+// sequences of a parity packet fed for that TSI (FEC), anything within max_window_bytes
+// (rebuilt from parity the fuzzer made up, it is whatever the code says it is). Memory stays
 // within the configured bounds (sources, sequences and bytes per source). on_packet() sends
 // nothing; on_timer() sends only NAKs and SPMRs from our address on our interface, NAKs with
 // at most 63 distinct sequences, each of which is then in WAIT_NCF (inside the window), unless
@@ -31,7 +31,6 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -183,7 +182,8 @@ class Harness {
         ParseResult p = parse(pgm);
         const bool data_type = p && (p.view.header.type == PacketType::Odata ||
                                      p.view.header.type == PacketType::Rdata);
-        if (data_type && p.view.header.parity()) parity_fed_.insert(p.view.header.tsi());
+        if (data_type && p.view.header.parity())
+            parity_fed_[p.view.header.tsi()].insert(p.view.get<DataFields>()->sqn.value());
         if (data_type && !p.view.header.parity()) {
             Fed f;
             f.hash = fnv(p.view.payload());
@@ -212,7 +212,7 @@ class Harness {
                 bool matched = false;
                 bool fragmented = false;
                 auto it = fed_.find(SqnKey{d->tsi, d->first_sqn.value()});
-                const bool rebuilt_possible = parity_fed_.contains(d->tsi);
+                const bool rebuilt_possible = parity_near(d->tsi, d->first_sqn.value());
                 check(it != fed_.end() || rebuilt_possible);
                 if (rebuilt_possible && d->apdu.size() <= config_.max_window_bytes) {
                     matched = true;
@@ -262,7 +262,20 @@ class Harness {
         check(s.buffered_bytes <= (peers - tombstones) * config_.max_window_bytes);
     }
 
-    std::unordered_set<Tsi> parity_fed_;  // TSIs fed parity: their data may be rebuilt
+    // Per TSI, the sequence numbers parity packets were fed with: data may be rebuilt only in
+    // a transmission group that got parity, and a group (TGS <= 128) holds the parity's
+    // sequence number, so a rebuilt packet lies within 128 of one of them.
+    std::unordered_map<Tsi, std::set<std::uint32_t>> parity_fed_;
+
+    bool parity_near(const Tsi& tsi, std::uint32_t sqn) const {
+        auto it = parity_fed_.find(tsi);
+        if (it == parity_fed_.end()) return false;
+        for (std::uint32_t q : it->second) {
+            const auto d = static_cast<std::int32_t>(sqn - q);  // serial distance
+            if (d > -128 && d < 128) return true;
+        }
+        return false;
+    }
     ReceiverConfig config_;
     Receiver receiver_;
     Output out_;
