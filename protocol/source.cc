@@ -122,12 +122,7 @@ Time Source::TokenBucket::ready_at(std::size_t bytes) const {
 
 // --- Life cycle -----------------------------------------------------------------------------
 
-Source::Source(const SourceConfig& config, Time now)
-    : config_(config),
-      now_(now),
-      created_(now),
-      // Every TSDU fits the largest TPDU; the exact bound is computed below from it.
-      arena_(std::clamp(config.max_tpdu, kMinTpdu, kMaxTpdu)) {
+Source::Source(const SourceConfig& config, Time now) : config_(config), now_(now), created_(now) {
     // Keep the arithmetic below defined even for a configuration that is not valid().
     config_.max_tpdu = std::clamp(config_.max_tpdu, kMinTpdu, kMaxTpdu);
     config_.txw_sqns = std::clamp<std::uint32_t>(config_.txw_sqns, 1, 0x7FFFFFFFu);
@@ -226,7 +221,7 @@ void Source::finish() {
     count_ = 0;
     head_ = 0;
     ring_ = {};
-    arena_ = PacketArena(arena_.stride());  // the window's memory goes with it
+    arena_ = PacketArena();  // the window's memory goes with it
     update_edges();
     spm_pending_ = false;
     next_ambient_ = next_heartbeat_ = end_at_ = kNever;
@@ -591,9 +586,9 @@ void Source::push_window(const DataDesc& d, Time now) {
     TxPacket& p = ring_[(head_ + count_) % ring_.size()];
     p.sqn = trail_ + count_;
     p.sent = now;
-    if (p.storage == nullptr) p.storage = arena_.allocate();  // sized for the largest TSDU
-    assert(d.tsdu.size() <= arena_.stride());
-    std::copy(d.tsdu.begin(), d.tsdu.end(), p.storage);
+    assert(p.storage.data == nullptr && d.tsdu.size() <= PacketArena::kMaxBuffer);
+    p.storage = arena_.allocate(d.tsdu.size());
+    std::copy(d.tsdu.begin(), d.tsdu.end(), p.storage.data);
     p.tsdu_size = static_cast<std::uint32_t>(d.tsdu.size());
     p.fragment = d.fragment;
     p.syn = d.syn;
@@ -607,6 +602,8 @@ void Source::push_window(const DataDesc& d, Time now) {
 }
 
 void Source::pop_window() {
+    arena_.release(ring_[head_].storage);
+    ring_[head_].storage = {};
     ring_[head_].repair_queued = false;
     head_ = (head_ + 1) % ring_.size();
     --count_;

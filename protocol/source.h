@@ -224,10 +224,10 @@ class Source {
     struct TxPacket {
         Sqn sqn;
         Time sent{};
-        // The TSDU, in the slot's own buffer from arena_ (kept for the slot's life).
-        std::uint8_t* storage = nullptr;
+        // The TSDU, in a buffer from arena_ (released when the packet leaves the window).
+        PacketArena::Buffer storage;
         std::uint32_t tsdu_size = 0;
-        Bytes tsdu() const { return Bytes(storage, tsdu_size); }
+        Bytes tsdu() const { return Bytes(storage.data, tsdu_size); }
         std::optional<OptFragment> fragment;
         bool syn = false;
         bool fin = false;
@@ -337,7 +337,7 @@ class Source {
 
     // Transmit window: a ring of slots, grown up to txw_sqns; count_ packets from trail_.
     std::vector<TxPacket> ring_;
-    PacketArena arena_;     // the ring slots' TSDU buffers
+    PacketArena arena_;     // the window's TSDUs
     std::size_t head_ = 0;  // slot of trail_
     std::uint32_t count_ = 0;
     Sqn trail_;
