@@ -13,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <tuple>
 #include <utility>
 
@@ -22,6 +23,7 @@ namespace {
 
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::int64_t kMaxPlausibleWait = 60'000'000'000LL;  // ns: no socket holds a minute
+constexpr std::int64_t kNoLimit = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t kControlSize = 128;
 
 in_addr to_in_addr(const Nla& n) {
@@ -157,15 +159,18 @@ HostTransport::~HostTransport() {
 
 void HostTransport::on_events(std::uint32_t events) {
     // At most a few batches per wake-up, so that timers and other descriptors get their turn.
-    if (events & (EPOLLIN | EPOLLERR)) receive(8);
+    if (events & (EPOLLIN | EPOLLERR)) receive(8, kNoLimit);
     if (events & EPOLLOUT) flush_queue();
 }
 
 void HostTransport::drain(std::size_t max_packets) {
-    receive((max_packets + buffers_.size() - 1) / buffers_.size());
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const std::int64_t until = wall.tv_sec * 1'000'000'000LL + wall.tv_nsec;
+    receive((max_packets + buffers_.size() - 1) / buffers_.size(), until);
 }
 
-void HostTransport::receive(std::size_t max_rounds) {
+void HostTransport::receive(std::size_t max_rounds, std::int64_t until_ns) {
     const std::size_t batch = buffers_.size();
     std::vector<mmsghdr>& msgs = msgs_;
     std::vector<iovec>& iovs = iovs_;
@@ -190,6 +195,7 @@ void HostTransport::receive(std::size_t max_rounds) {
         const Time now = Clock::now();
         timespec wall{};
         clock_gettime(CLOCK_REALTIME, &wall);
+        std::int64_t newest_ns = 0;  // the batch's latest kernel arrival time
         for (int i = 0; i < n; ++i) {
             const msghdr& h = msgs[i].msg_hdr;
             if (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
@@ -205,6 +211,8 @@ void HostTransport::receive(std::size_t max_rounds) {
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
                     timespec at;
                     std::memcpy(&at, CMSG_DATA(c), sizeof at);
+                    newest_ns =
+                        std::max<std::int64_t>(newest_ns, at.tv_sec * 1'000'000'000LL + at.tv_nsec);
                     const std::int64_t waited =
                         (wall.tv_sec - at.tv_sec) * 1'000'000'000LL + (wall.tv_nsec - at.tv_nsec);
                     // CLOCK_REALTIME: a step of the clock gives nonsense; not counted.
@@ -257,6 +265,7 @@ void HostTransport::receive(std::size_t max_rounds) {
         }
         if (on_batch_) on_batch_(now);
         if (static_cast<std::size_t>(n) < batch) break;
+        if (newest_ns > until_ns) break;  // a drain reads what arrived before it, no more
     }
 }
 

@@ -135,8 +135,9 @@ class HostTransport {
     // Sends every transmit of `out` (the caller clears it).
     void send(const Output& out);
     bool writable() const { return queue_.empty(); }
-    // Reads and hands on what the socket holds, up to about max_packets (until EAGAIN),
-    // whatever the fairness bound of one wake-up. HostSession calls it before a core's timer
+    // Reads and hands on what the socket holds, up to about max_packets (until EAGAIN or the
+    // first batch with a packet that arrived after the call), whatever the fairness bound of
+    // one wake-up. HostSession calls it before a core's timer
     // so that the timer is judged with every packet that arrived before it (an NCF, RDATA
     // or NAK queued behind a backlog of ODATA), not only the first batches of the queue.
     void drain(std::size_t max_packets);
@@ -155,7 +156,9 @@ class HostTransport {
     enum class SendResult { Sent, WouldBlock, Error };
     SendResult send_now(const Transmit& t, Bytes pgm);
     void on_events(std::uint32_t events);
-    void receive(std::size_t max_rounds);  // recvmmsg batches until EAGAIN or max_rounds
+    // recvmmsg batches until EAGAIN, max_rounds, or a batch holding a packet that arrived
+    // (kernel time, CLOCK_REALTIME ns) after until_ns.
+    void receive(std::size_t max_rounds, std::int64_t until_ns);
     void flush_queue();
 
     EventLoop& loop_;
