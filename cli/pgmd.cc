@@ -7,17 +7,26 @@
 // only CAP_NET_RAW and CAP_NET_ADMIN (also in the bounding set; no_new_privs), and the signals:
 // SIGHUP reloads the configuration in place, SIGTERM and SIGINT stop cleanly (pid file and socket
 // removed), SIGUSR1 logs a JSON summary of the state. The data path itself is dataplane::Daemon.
+// Before it serves anything (and before daemonising, so that the refusal reaches the terminal)
+// pgmd checks that it has CAP_NET_RAW, locks its pid file (flock: a second pgmd on the same
+// pid file is refused, naming the holder's pid; only the holder removes the file) and refuses a
+// control socket where a live server answers. The configuration path is made absolute first:
+// daemon() changes the working directory to /, and reloads read the file again.
 // Exit codes: 0 ok, 1 runtime error, 2 bad arguments, 78 bad configuration (EX_CONFIG).
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -86,10 +95,21 @@ po::options_description visible_options() {
 std::optional<Options> parse_arguments(int argc, char** argv) {
     po::variables_map vm;
     try {
-        po::store(po::parse_command_line(argc, argv, visible_options()), vm);
+        // Operands are collected to be refused: Boost would otherwise drop them silently,
+        // and `pgmd -F my.conf` would check /etc/pgmd.conf.
+        po::options_description all = visible_options();
+        all.add_options()("operand", po::value<std::vector<std::string>>());
+        po::positional_options_description operands;
+        operands.add("operand", -1);
+        po::store(po::command_line_parser(argc, argv).options(all).positional(operands).run(), vm);
         po::notify(vm);
     } catch (const po::error& e) {
         throw UsageError(e.what());
+    }
+    if (vm.count("operand") != 0) {
+        throw UsageError("unexpected argument '" +
+                         vm["operand"].as<std::vector<std::string>>().front() +
+                         "' (the configuration file is given with -f FILE)");
     }
     if (vm.count("help") != 0) {
         std::cout << "usage: pgmd [-f FILE] [-n] [-s] [-l LEVEL] [-u SOCKET] [-P PIDFILE]\n"
@@ -108,6 +128,9 @@ std::optional<Options> parse_arguments(int argc, char** argv) {
     }
     Options o;
     if (vm.count("config") != 0) o.config_file = vm["config"].as<std::string>();
+    // Absolute now: the daemon's working directory becomes / and reloads read the file again.
+    if (!o.config_file.empty() && o.config_file.front() != '/')
+        o.config_file = (std::filesystem::current_path() / o.config_file).lexically_normal();
     o.foreground = vm.count("foreground") != 0;
     o.syslog = vm.count("syslog") != 0 || !o.foreground;
     if (vm.count("log-level") != 0) {
@@ -210,23 +233,91 @@ void prepare_run_directory(const std::string& file, const std::optional<std::str
     }
 }
 
+// The pid file, locked (flock, exclusive) for the life of the process: a second pgmd given the
+// same file is refused with the holder's pid, and never overwrites or removes it. The lock
+// belongs to the open file description, so it survives daemon()'s fork (write_pid() again
+// afterwards); a pid file left by a crash carries no lock and is taken over.
 class PidFile {
   public:
     explicit PidFile(std::string path) : path_(std::move(path)) {
-        std::ofstream f(path_, std::ios::trunc);
-        if (!(f << getpid() << '\n')) throw std::runtime_error("cannot write pid file " + path_);
+        fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            throw std::runtime_error("cannot open pid file " + path_ + ": " + std::strerror(errno));
+        }
+        if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int error = errno;
+            std::string holder;
+            char buffer[32] = {};
+            if (pread(fd_, buffer, sizeof buffer - 1, 0) > 0) holder = buffer;
+            while (!holder.empty() && std::isspace(static_cast<unsigned char>(holder.back())))
+                holder.pop_back();
+            close(fd_);
+            if (error == EWOULDBLOCK) {
+                throw std::runtime_error(
+                    "pid file " + path_ + " is locked by " +
+                    (holder.empty() ? std::string("another process") : "pid " + holder) +
+                    ": pgmd is already running (another instance needs its own -P, -u and -f)");
+            }
+            throw std::runtime_error("cannot lock pid file " + path_ + ": " + std::strerror(error));
+        }
+        write_pid();
+    }
+    void write_pid() {
+        const std::string text = std::to_string(getpid()) + "\n";
+        if (ftruncate(fd_, 0) != 0 ||
+            pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+            throw std::runtime_error("cannot write pid file " + path_ + ": " +
+                                     std::strerror(errno));
+        }
     }
     ~PidFile() {
+        // Removed while still locked, so no other pgmd can have taken it in between.
         if (unlink(path_.c_str()) != 0 && errno != ENOENT) {
             log::warning("cannot remove " + path_ + ": " + std::strerror(errno));
         }
+        close(fd_);
     }
     PidFile(const PidFile&) = delete;
     PidFile& operator=(const PidFile&) = delete;
 
   private:
     std::string path_;
+    int fd_ = -1;
 };
+
+// Refuses to start without CAP_NET_RAW (captures, raw sockets), naming it and how to run
+// pgmd; a missing CAP_NET_ADMIN (group joins, socket options) is a warning.
+void check_capabilities() {
+    cap_t caps = cap_get_proc();
+    if (caps == nullptr) return;  // unknown: the sockets will say
+    auto has = [&](cap_value_t cap) {
+        cap_flag_value_t v = CAP_CLEAR;
+        return cap_get_flag(caps, cap, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
+    };
+    const bool raw = has(CAP_NET_RAW);
+    const bool admin = has(CAP_NET_ADMIN);
+    cap_free(caps);
+    std::error_code ec;
+    std::string binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) binary = "pgmd";
+    const std::string how =
+        "run it as root (with -p USER to drop root after start-up), give the binary the "
+        "capabilities (setcap cap_net_raw,cap_net_admin+ep " +
+        binary +
+        "), or under systemd set AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN "
+        "(dist/pgmd.service)";
+    if (!raw) {
+        throw std::runtime_error(std::string("missing capability CAP_NET_RAW") +
+                                 (admin ? "" : " (and CAP_NET_ADMIN)") +
+                                 ": pgmd needs it for its packet captures and raw sockets; " + how);
+    }
+    if (!admin) {
+        log::warning(
+            "missing capability CAP_NET_ADMIN: multicast joins (join-groups) and "
+            "socket options may fail; " +
+            how);
+    }
+}
 
 // `pgmctl show fastpath` (keys in docs/pgmctl.md).
 nlohmann::json fast_path_json(const dp::Daemon& d) {
@@ -313,12 +404,41 @@ nlohmann::json state_summary(const dp::Daemon& d) {
     return j;
 }
 
+// The [control] keys a reload cannot apply (the socket is created once): those that differ.
+std::vector<std::string> control_restart_needed(const dp::ControlConfig& running,
+                                                const dp::ControlConfig& file) {
+    std::vector<std::string> keys;
+    if (file.socket != running.socket) keys.push_back("control.socket");
+    if (file.mode != running.mode) keys.push_back("control.mode");
+    if (file.group != running.group) keys.push_back("control.group");
+    return keys;
+}
+
+std::string joined(const std::vector<std::string>& words) {
+    std::string out;
+    for (const std::string& w : words)
+        out += (out.empty() ? "" : ", ") + w;
+    return out;
+}
+
+// Before the log is open (and for -F): one line on stderr. With -n to stderr, as the log
+// does, with the sd-daemon prefix of err.
+void report(const Options& options, const std::string& message) {
+    if (!options.check_only && options.foreground && !options.syslog) {
+        log::error(message);
+    } else {
+        std::cerr << "pgmd: " << message << '\n';
+    }
+}
+
 int run(const Options& options) {
+    log::open("pgmd", options.syslog && !options.check_only,
+              options.level.value_or(dp::LogLevel::Notice), options.foreground && !options.syslog);
     dp::DaemonConfig config;
     try {
         config = load(options);
     } catch (const dp::ConfigError& e) {
-        std::cerr << "pgmd: " << e.what() << '\n';
+        report(options, e.what());
         return kExitConfig;
     }
     if (options.check_only) {
@@ -326,16 +446,59 @@ int run(const Options& options) {
                   << config.interfaces.size() << " interfaces)\n";
         return kExitOk;
     }
-    log::open("pgmd", options.syslog, config.log_level);
-    if (!options.foreground && daemon(0, 0) != 0) {
-        log::error(std::string("cannot daemonise: ") + std::strerror(errno));
+    log::set_level(config.log_level);
+
+    // What would make this pgmd fail or disturb another: checked before daemonising, so that
+    // the reason reaches the terminal, and before any interface is served.
+    std::unique_ptr<PidFile> pid_file;
+    try {
+        check_capabilities();
+        prepare_run_directory(config.control.socket, options.user);
+        prepare_run_directory(options.pid_file, options.user);
+        pid_file = std::make_unique<PidFile>(options.pid_file);
+        dp::clear_socket_path(config.control.socket);
+    } catch (const std::exception& e) {
+        report(options, e.what());
         return kExitRuntime;
+    }
+    if (!options.foreground) {
+        if (daemon(0, 0) != 0) {
+            log::error(std::string("cannot daemonise: ") + std::strerror(errno));
+            return kExitRuntime;
+        }
+        try {
+            pid_file->write_pid();  // the child's
+        } catch (const std::exception& e) {
+            log::error(e.what());
+            return kExitRuntime;
+        }
     }
 
     dp::EventLoop loop;
     std::unique_ptr<dp::Daemon> daemon;
     std::unique_ptr<dp::ControlServer> control;
-    std::unique_ptr<PidFile> pid_file;
+    const dp::ControlConfig running_control = config.control;
+    // Loads the file again and applies it; [control] changes are reported, not applied.
+    auto reload = [&]() -> pgm::control::ReloadResult {
+        try {
+            dp::DaemonConfig next = load(options);
+            std::vector<std::string> restart =
+                control_restart_needed(running_control, next.control);
+            daemon->reload(std::move(next));
+            log::set_level(daemon->config().log_level);
+            std::string message = options.config_file;
+            if (!restart.empty()) {
+                message += "; not applied until pgmd restarts: " + joined(restart);
+                log::warning("reload: " + joined(restart) +
+                             " changed in the file: the running control socket keeps its "
+                             "settings until pgmd restarts");
+            }
+            return {true, message, restart};
+        } catch (const std::exception& e) {
+            log::error(std::string("reload refused, running configuration kept: ") + e.what());
+            return {false, e.what()};
+        }
+    };
     try {
         daemon = std::make_unique<dp::Daemon>(loop, config);
         for (const dp::KernelMroute& m : daemon->conflicting_mroutes()) {
@@ -356,16 +519,7 @@ int run(const Options& options) {
             daemon->router(),
             [&](pgm::IfIndex i) { return daemon->interface_name(i); },
             [] { return dp::EventLoop::now(); },
-            [&]() -> pgm::control::ReloadResult {
-                try {
-                    daemon->reload(load(options));
-                    log::set_level(daemon->config().log_level);
-                    return {true, "reloaded " + options.config_file};
-                } catch (const std::exception& e) {
-                    log::error(std::string("reload refused: ") + e.what());
-                    return {false, e.what()};
-                }
-            },
+            reload,
             [&] { daemon->state_changed(); },
             [&] {
                 std::map<pgm::IfIndex, pgm::control::CaptureDrops> out;
@@ -376,25 +530,15 @@ int run(const Options& options) {
             [&] { daemon->clear_capture_drops(); },
             [&] { return fast_path_json(*daemon); },
         };
-        prepare_run_directory(config.control.socket, options.user);
-        prepare_run_directory(options.pid_file, options.user);
         control = std::make_unique<dp::ControlServer>(
             loop, config.control.socket, config.control.mode, group_id(config.control.group),
             [&](const nlohmann::json& request, const dp::PeerCredentials& peer) {
                 daemon->refresh_from_fast_path();  // the kernel's forwarding counted too
                 return pgm::control::handle_request(request, view, peer);
             });
-        pid_file = std::make_unique<PidFile>(options.pid_file);
         if (options.user) drop_privileges(*options.user);
 
-        loop.add_signal(SIGHUP, [&] {
-            try {
-                daemon->reload(load(options));
-                log::set_level(daemon->config().log_level);
-            } catch (const std::exception& e) {
-                log::error(std::string("reload refused, running configuration kept: ") + e.what());
-            }
-        });
+        loop.add_signal(SIGHUP, [&] { reload(); });
         loop.add_signal(SIGTERM, [&] { loop.stop(); });
         loop.add_signal(SIGINT, [&] { loop.stop(); });
         loop.add_signal(SIGUSR1, [&] {

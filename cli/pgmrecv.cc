@@ -10,7 +10,9 @@
 //
 // Life cycle: parse arguments (exit 2 on bad ones), open the transport (exit 1 with the
 // reason), optionally create --ready-file, then receive until --count messages arrived,
-// --timeout seconds passed, SIGINT/SIGTERM, or (without --count) the session ended. --loss
+// --timeout seconds passed, SIGINT/SIGTERM, or (without --count) the sessions it received
+// data from have all ended (another source's session on the same group:port ending, one
+// that delivered nothing here, is reported and does not end the run). --loss
 // drops a seeded random share of the incoming ODATA before the receiver sees it (the
 // receiver then NAKs for it). Prints a JSON summary with --json. Exit status: 0, or 1 when
 // there was unrecoverable loss, fewer than --count messages, or (with --verify) a bad or
@@ -211,6 +213,15 @@ class ZmqDecoder {
     std::vector<std::uint8_t> buf_;
 };
 
+// "0a0b0c0d0e0f.1000", as pgmsend and pgmctl print a TSI.
+std::string tsi_text(const pgm::Tsi& tsi) {
+    char text[32];
+    const auto& g = tsi.gsi.bytes;
+    std::snprintf(text, sizeof text, "%02x%02x%02x%02x%02x%02x.%u", g[0], g[1], g[2], g[3], g[4],
+                  g[5], static_cast<unsigned>(tsi.source_port));
+    return text;
+}
+
 class ReceiverApp {
   public:
     ReceiverApp(const Options& o, pgm::dataplane::EventLoop& loop)
@@ -293,20 +304,30 @@ class ReceiverApp {
         auto& events = receiver_->events();
         for (auto& ev : events) {
             if (auto* d = std::get_if<pgm::DataEvent>(&ev)) {
+                receiving(d->tsi);
                 if (o_.framing == "zmq")
                     zmq_.feed(d->apdu, [this](Bytes m) { message(m); });
                 else
                     message(d->apdu);
             } else if (auto* l = std::get_if<pgm::LossEvent>(&ev)) {
+                receiving(l->tsi);
                 losses_ += l->count;
                 zmq_.reset();
                 if (!o_.quiet || o_.json)
                     std::fprintf(stderr, "pgmrecv: %u sequence numbers lost from %u (%s)\n",
                                  l->count, l->first_sqn.value(), pgm::to_string(l->reason));
             } else if (auto* e = std::get_if<pgm::SessionEndEvent>(&ev)) {
+                // Only the end of a session this receiver got data from ends the run: another
+                // source on the same group:port may come and go (its FIN is not ours).
+                const auto it = std::find(sessions_.begin(), sessions_.end(), e->tsi);
+                const bool ours = it != sessions_.end();
                 if (!o_.quiet)
-                    std::fprintf(stderr, "pgmrecv: session ended (%s)\n",
-                                 pgm::to_string(e->reason));
+                    std::fprintf(stderr, "pgmrecv: session %s ended (%s)%s\n",
+                                 tsi_text(e->tsi).c_str(), pgm::to_string(e->reason),
+                                 ours ? "" : ", no data from it here: still receiving");
+                if (!ours) continue;
+                sessions_.erase(it);
+                if (!sessions_.empty()) continue;
                 // The session is over: whatever is missing now never comes (--count short).
                 session_ended_ = true;
                 loop_.stop();
@@ -314,6 +335,11 @@ class ReceiverApp {
         }
         events.clear();
         if (out_) std::fflush(out_);
+    }
+
+    void receiving(const pgm::Tsi& tsi) {
+        if (std::find(sessions_.begin(), sessions_.end(), tsi) == sessions_.end())
+            sessions_.push_back(tsi);
     }
 
     void message(Bytes m) {
@@ -437,6 +463,8 @@ class ReceiverApp {
     std::uint64_t delivered_ = 0, bytes_ = 0, bad_ = 0, losses_ = 0;
     std::int64_t first_seq_ = -1, next_seq_ = 0;
     bool in_order_ = true, timed_out_ = false, session_ended_ = false;
+    // The sessions data (or losses) came from and that have not ended yet.
+    std::vector<pgm::Tsi> sessions_;
 };
 
 }  // namespace

@@ -273,7 +273,9 @@ Json reload(RouterView& view, const dataplane::PeerCredentials& peer) {
     if (!view.reload) throw RequestError("this daemon cannot reload its configuration");
     ReloadResult r = view.reload();
     if (!r.ok) throw RequestError("reload failed: " + r.message);
-    return Json{{"reloaded", true}, {"message", r.message}};
+    Json reply{{"reloaded", true}, {"message", r.message}};
+    if (!r.restart_needed.empty()) reply["restart_needed"] = r.restart_needed;
+    return reply;
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,9 @@ using Json = nlohmann::json;
 struct ReloadResult {
     bool ok = false;
     std::string message;  // why it failed, or what changed
+    // Keys ("control.mode") whose new value the running daemon cannot apply: they take
+    // effect at the next start. The reply lists them (restart_needed).
+    std::vector<std::string> restart_needed = {};
 };
 
 // Packets an interface's capture lost before pgmd saw them (dataplane::Capture::Drops),

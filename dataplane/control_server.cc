@@ -83,6 +83,10 @@ std::vector<gid_t> groups_of_peer(int fd, gid_t primary) {
 
 }  // namespace
 
+void clear_socket_path(const std::string& path) {
+    clear_path(path, address_of(path));
+}
+
 bool may_change_state(uid_t peer_uid, const std::vector<gid_t>& peer_groups, uid_t daemon_uid,
                       gid_t socket_group) {
     if (peer_uid == 0 || peer_uid == daemon_uid) return true;

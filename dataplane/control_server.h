@@ -45,6 +45,11 @@ struct PeerCredentials {
     bool may_change_state = false;
 };
 
+// What the constructor does first, for a daemon that wants to know before it starts serving:
+// throws std::system_error when a live server answers at `path` or something other than a
+// socket lies there; removes a stale socket (one nobody listens on).
+void clear_socket_path(const std::string& path);
+
 // The rule behind PeerCredentials::may_change_state, separate so it can be tested for
 // identities a test cannot take on. `peer_groups`: primary and supplementary groups.
 bool may_change_state(uid_t peer_uid, const std::vector<gid_t>& peer_groups, uid_t daemon_uid,

@@ -1,11 +1,16 @@
 #include "dataplane/daemon_config.h"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -48,6 +53,9 @@ struct KeyLine {
 // `[name]`, everything else is `key = value`) and lists the keys with their lines.
 // `interfaces` receives the names of the [interface NAME] sections, in order: a section
 // with no keys at all still serves its interface.
+// The sections other than [interface NAME]: the prefixes of the global keys.
+bool known_section(const std::string& section);
+
 std::vector<KeyLine> prescan(const std::string& text, const std::string& file,
                              std::vector<std::pair<std::string, int>>& interfaces) {
     std::vector<KeyLine> keys;
@@ -73,6 +81,14 @@ std::vector<KeyLine> prescan(const std::string& text, const std::string& file,
                 }
                 section = std::string(kInterfaceSection) + ifname;
                 interfaces.emplace_back(ifname, line);
+            } else if (!known_section(section)) {
+                // Checked here, at the header: a section without keys would pass unnoticed,
+                // and a mistyped interface section would leave its interface unserved.
+                throw ConfigError(file, line,
+                                  "unknown section [" + section + "]" +
+                                      (section.find(' ') != std::string::npos
+                                           ? " (an interface is [interface NAME])"
+                                           : ""));
             }
             continue;
         }
@@ -131,6 +147,16 @@ po::options_description global_keys() {
     for (const char* k : {"dataplane.fast-path", "dataplane.fail-open-after", "dataplane.on-exit"})
         add(k);
     return d;
+}
+
+bool known_section(const std::string& section) {
+    const po::options_description keys = global_keys();
+    for (const auto& option : keys.options()) {
+        const std::string key = option->long_name();
+        if (key.size() > section.size() && key.starts_with(section) && key[section.size()] == '.')
+            return true;
+    }
+    return false;
 }
 
 class Builder {
@@ -207,6 +233,10 @@ class Builder {
         if (!a || !a->is_ipv4() || !a->is_multicast()) {
             fail(key + ": '" + text + "' is not an IPv4 multicast group");
         }
+        // 224.0.0.0/24, the Local Network Control Block (RFC 5771): never forwarded.
+        if ((a->ipv4_host_order() >> 8) == 0xE00000) {
+            fail(key + ": '" + text + "' is link-local (224.0.0.0/24): routers never forward it");
+        }
         return *a;
     }
 
@@ -263,13 +293,15 @@ class Builder {
             c_.control.mode = static_cast<mode_t>(*m);
         } else if (name == "control.group") {
             c_.control.group = value_;
+            c_.control.group_line = line_;
         } else if (name == "capture.buffer-bytes") {
-            const auto n = count("buffer-bytes", kMaxCaptureBufferBytes);
-            if (n < kMinCaptureBufferBytes) {
-                fail("buffer-bytes: '" + value_ + "' is less than " +
-                     std::to_string(kMinCaptureBufferBytes));
+            const auto n = parse_number<std::uint64_t>(value_);
+            if (!n || *n < kMinCaptureBufferBytes || *n > kMaxCaptureBufferBytes) {
+                fail("buffer-bytes: '" + value_ + "' is not a whole number in " +
+                     std::to_string(kMinCaptureBufferBytes) + ".." +
+                     std::to_string(kMaxCaptureBufferBytes));
             }
-            c_.capture.buffer_bytes = n;
+            c_.capture.buffer_bytes = *n;
         } else if (name == "dataplane.fast-path") {
             auto m = parse_fast_path_mode(value_);
             if (!m) fail("fast-path: '" + value_ + "' is not auto, on or off");
@@ -505,9 +537,33 @@ std::vector<std::string> config_keys() {
 }
 
 DaemonConfig load_config(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw ConfigError(path, 0, "cannot be read");
-    return parse_config(in, path);
+    // read(2), not an ifstream: a directory opens, then fails reading with EISDIR, which
+    // libstdc++ reports by throwing std::ios_base::failure rather than setting failbit.
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw ConfigError(path, 0, std::string("cannot be read: ") + std::strerror(errno));
+    std::string text;
+    char buffer[8192];
+    for (;;) {
+        const ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            text.append(buffer, static_cast<std::size_t>(n));
+        } else if (n == 0) {
+            break;
+        } else if (errno != EINTR) {
+            const int error = errno;
+            close(fd);
+            throw ConfigError(path, 0, std::string("cannot be read: ") + std::strerror(error));
+        }
+    }
+    close(fd);
+    std::istringstream in(text);
+    DaemonConfig c = parse_config(in, path);
+    // Resolved here rather than at start-up only: `pgmd -F` and reloads see it too.
+    if (!c.control.group.empty() && getgrnam(c.control.group.c_str()) == nullptr) {
+        throw ConfigError(path, c.control.group_line,
+                          "group: no group named '" + c.control.group + "'");
+    }
+    return c;
 }
 
 }  // namespace pgm::dataplane

@@ -64,7 +64,13 @@ struct InterfaceConfig {
 struct ControlConfig {
     std::string socket = kDefaultControlSocket;
     mode_t mode = kDefaultControlSocketMode;
-    std::string group;  // empty: the daemon's own group
+    std::string group;   // empty: the daemon's own group
+    int group_line = 0;  // where `group` was given (its error names the line)
+
+    // The keys whose change a reload cannot apply (they take effect at the next start).
+    friend bool operator==(const ControlConfig& a, const ControlConfig& b) {
+        return a.socket == b.socket && a.mode == b.mode && a.group == b.group;
+    }
 };
 
 // The capture ring of each served interface (libpcap's buffer size): packets that arrive
@@ -141,7 +147,8 @@ class ConfigError : public std::runtime_error {
 // Parses a whole configuration file; `file_name` is used in error messages only.
 // Throws ConfigError.
 DaemonConfig parse_config(std::istream& in, const std::string& file_name);
-// Reads and parses `path`. Throws ConfigError (also when the file cannot be read).
+// Reads and parses `path`, and checks that [control] group exists. Throws ConfigError (also
+// when the file cannot be read, with strerror's reason).
 DaemonConfig load_config(const std::string& path);
 
 // Every key the file accepts: "key" (global), "section.key", and "interface NAME.key" for the

@@ -9,6 +9,7 @@ namespace pgm::dataplane::log {
 namespace {
 std::string g_ident = "pgmd";
 bool g_syslog = false;
+bool g_prefix = false;
 LogLevel g_level = LogLevel::Notice;
 
 int priority(LogLevel level) {
@@ -27,9 +28,14 @@ int priority(LogLevel level) {
 }
 }  // namespace
 
-void open(const std::string& ident, bool use_syslog, LogLevel level) {
+std::string priority_prefix(LogLevel level) {
+    return "<" + std::to_string(priority(level)) + ">";
+}
+
+void open(const std::string& ident, bool use_syslog, LogLevel level, bool prefix) {
     g_ident = ident;
     g_syslog = use_syslog;
+    g_prefix = prefix;
     g_level = level;
     if (use_syslog) openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -47,7 +53,8 @@ void write(LogLevel level, const std::string& message) {
     if (g_syslog) {
         syslog(priority(level), "%s", message.c_str());
     } else {
-        std::fprintf(stderr, "%s: %s: %s\n", g_ident.c_str(), to_string(level), message.c_str());
+        std::fprintf(stderr, "%s%s: %s: %s\n", g_prefix ? priority_prefix(level).c_str() : "",
+                     g_ident.c_str(), to_string(level), message.c_str());
         std::fflush(stderr);
     }
 }

@@ -1,6 +1,10 @@
 // pgmd's configuration file: every key, defaults, units, and errors that name their line.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "dataplane/daemon_config.h"
@@ -131,15 +135,15 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     EXPECT_EQ(error_of("[interface eth0]\ncolour = blue\n").second,
               "unknown key 'colour' in [interface eth0]");
     EXPECT_EQ(error_of("[interface eth0]\n[nope]\nx = 1\n"),
-              std::make_pair(3, std::string("unknown key 'nope.x'")));
+              std::make_pair(2, std::string("unknown section [nope]")));
     EXPECT_EQ(error_of("log-level = loud\n[interface e]\n").first, 1);
     EXPECT_EQ(error_of("udp-ports = 0\n[interface e]\n").first, 1);
     EXPECT_EQ(error_of("[limits]\nmax-sessions = -1\n[interface e]\n").first, 2);
     EXPECT_EQ(error_of("[interface e]\n[control]\nmode = 999\n").first, 3);
     EXPECT_EQ(error_of("[interface e]\n[control]\nsocket = relative.sock\n").first, 3);
     EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 65535\n"),
-              std::make_pair(3, std::string("buffer-bytes: '65535' is less than 65536")));
-    EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 1073741825\n").first, 3);
+              std::make_pair(3, std::string("buffer-bytes: '65535' is not a whole number in "
+                                            "65536..1073741824")));
     EXPECT_EQ(error_of("[interface e]\n[dataplane]\nfast-path = maybe\n"),
               std::make_pair(3, std::string("fast-path: 'maybe' is not auto, on or off")));
     EXPECT_EQ(error_of("[interface e]\n[dataplane]\nfail-open-after = 10ms\n"),
@@ -154,6 +158,95 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     // Whole-file errors have line 0.
     EXPECT_EQ(error_of("log-level = info\n").first, 0);
     EXPECT_EQ(error_of("[interface e]\n[timers]\nnak-elim-ivl = 20s\n").first, 0);
+}
+
+// The message of a value above the maximum names the real range, minimum included (it said
+// 0..1073741824 while 65536 is the least accepted).
+TEST(DaemonConfig, BufferBytesRangeIsTheRealOne) {
+    EXPECT_EQ(error_of("[interface e]\n[capture]\nbuffer-bytes = 1073741825\n"),
+              std::make_pair(3, std::string("buffer-bytes: '1073741825' is not a whole number in "
+                                            "65536..1073741824")));
+}
+
+// A section pgmd does not know is named at its header's line, whether it has keys or not:
+// a mistyped [interface NAME] would otherwise leave an interface silently unserved.
+TEST(DaemonConfig, UnknownSectionsAreNamed) {
+    EXPECT_EQ(error_of("[timer]\nnak-rpt-ivl = 2s\n[interface e]\n"),
+              std::make_pair(1, std::string("unknown section [timer]")));
+    EXPECT_EQ(error_of("[interface e]\n[interfaces eth1]\n"),
+              std::make_pair(2, std::string("unknown section [interfaces eth1] (an interface is "
+                                            "[interface NAME])")));
+    EXPECT_EQ(error_of("[interface e]\n[Interface eth1]\nstatic-groups = 239.1.1.1\n"),
+              std::make_pair(2, std::string("unknown section [Interface eth1] (an interface is "
+                                            "[interface NAME])")));
+    EXPECT_EQ(error_of("[interface e]\n[iface eth1]\n").first, 2);
+    // Every known section with a key is still accepted, also when empty.
+    EXPECT_NO_THROW(
+        parse("[control]\n[timers]\n[limits]\n[igmp]\n[dlr]\n[capture]\n"
+              "[dataplane]\n[interface e]\n"));
+}
+
+// Link-local groups (224.0.0.0/24) are never forwarded by a router (RFC 5771): as static or
+// joined groups they would make pgmd forward what no router may.
+TEST(DaemonConfig, LinkLocalGroupsAreRefused) {
+    EXPECT_EQ(error_of("[interface e]\nstatic-groups = 239.1.1.1 224.0.0.22\n"),
+              std::make_pair(2, std::string("static-groups: '224.0.0.22' is link-local "
+                                            "(224.0.0.0/24): routers never forward it")));
+    EXPECT_EQ(error_of("[interface e]\njoin-groups = 224.0.0.255\n").first, 2);
+    EXPECT_NO_THROW(parse("[interface e]\nstatic-groups = 224.0.1.1 239.255.255.255\n"));
+}
+
+// A temporary directory removed with its files at the end of the test.
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = ::testing::TempDir() + "pgmd_config_XXXXXX";
+        if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp";
+        path_ = pattern;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+    std::string write(const std::string& name, const std::string& text) const {
+        const std::string file = path_ + "/" + name;
+        std::ofstream(file) << text;
+        return file;
+    }
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+std::string load_error(const std::string& path) {
+    try {
+        load_config(path);
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.file(), path);
+        return e.what();
+    }
+    ADD_FAILURE() << "no error for " << path;
+    return "";
+}
+
+// A file that cannot be read is a ConfigError naming the file and the reason (strerror);
+// a directory used to escape as an uncaught std::ios_base::failure (abort, rc 134).
+TEST(DaemonConfig, UnreadableFilesNameTheReason) {
+    const TempDir dir;
+    EXPECT_EQ(load_error(dir.path()), dir.path() + ": cannot be read: Is a directory");
+    EXPECT_EQ(load_error(dir.path() + "/missing.conf"),
+              dir.path() + "/missing.conf: cannot be read: No such file or directory");
+    const std::string good = dir.write("ok.conf", "[interface eth0]\n");
+    EXPECT_EQ(load_config(good).interfaces.size(), 1u);
+}
+
+// [control] group must name an existing group: checked when the file is loaded (pgmd -F, start,
+// reload), at the key's line, instead of failing only at start-up without file:line.
+TEST(DaemonConfig, ControlGroupMustExist) {
+    const TempDir dir;
+    const std::string bad =
+        dir.write("bad.conf", "[interface e]\n[control]\ngroup = nosuchgroup-pgmd-test\n");
+    EXPECT_EQ(load_error(bad), bad + ":3: group: no group named 'nosuchgroup-pgmd-test'");
+    const std::string good = dir.write("good.conf", "[interface e]\n[control]\ngroup = root\n");
+    EXPECT_EQ(load_config(good).control.group, "root");
 }
 
 TEST(DaemonConfig, DlrSection) {

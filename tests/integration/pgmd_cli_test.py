@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""pgmd_cli_test: pgmd's command line, start-up, reload and exit as an operator meets them
+(issue 15's bug list).
+
+--part check (no root needed): `pgmd -F` on
+  * a directory: one line naming the file and the reason (strerror), exit 78 like every
+    other unusable configuration file, never an abort;
+  * a positional argument (`pgmd -F ok.conf`): a usage error (exit 2) naming the argument,
+    instead of checking /etc/pgmd.conf;
+  * `[control] group = nosuchgroup`, `[timer]`, a mistyped `[interfaces eth1]`, a link-local
+    static group: exit 78 with FILE:LINE: reason.
+
+--part daemon (root: a network namespace with a veth pair, pgmd serving one end, the fast
+path off):
+  * pgmd -n logs with sd-daemon priority prefixes (`<5>` notice, `<3>` err) on stderr;
+  * a second pgmd with its own socket but the first's pid file is refused (exit 1, naming
+    the first pgmd's pid) before serving anything, and the pid file is left to the first;
+    one with its own pid file but the first's live socket is refused too;
+  * `pgmctl reload` of a file with `[control] group = nosuchgroup` fails (exit 1) and says
+    why; a reload that changes `[control] mode` says that it needs a restart, in the reply
+    and the log;
+  * SIGTERM: exit 0, pid file removed;
+  * a daemonised pgmd (no -n: chdir /) started with a relative -f reloads;
+  * pgmd run as nobody without CAP_NET_RAW exits 1 with the missing capability and how to
+    run it.
+
+Every wait is bounded; every process started is killed and the namespace deleted at the end.
+Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+NAME = "pgmd_cli"
+FAILURES = []
+
+
+def log(msg):
+    print(f"{NAME}: {msg}", file=sys.stderr, flush=True)
+
+
+def check(condition, message):
+    log(("ok   " if condition else "FAIL ") + message)
+    if not condition:
+        FAILURES.append(message)
+    return condition
+
+
+def wait_until(cond, limit_s, interval_s=0.05):
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(interval_s)
+    return cond()
+
+
+def run(argv, timeout=20, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def part_check(a, tmp):
+    r = run([a.pgmd, "-F", "-f", tmp])
+    check(r.returncode == 78 and r.stderr == f"pgmd: {tmp}: cannot be read: Is a directory\n",
+          f"-F -f DIRECTORY: exit {r.returncode}, stderr {r.stderr!r}")
+
+    ok = write(os.path.join(tmp, "ok.conf"), "[interface eth0]\n")
+    r = run([a.pgmd, "-F", ok])
+    check(r.returncode == 2 and "ok.conf" in r.stderr and "-f" in r.stderr
+          and "/etc/pgmd.conf" not in r.stdout + r.stderr,
+          f"-F FILE (positional): exit {r.returncode}, stdout {r.stdout!r}, "
+          f"stderr {r.stderr!r}")
+
+    cases = (
+        ("group.conf", "[interface eth0]\n[control]\ngroup = nosuchgroup\n",
+         ":3: group: no group named 'nosuchgroup'"),
+        ("timer.conf", "[timer]\nnak-rpt-ivl = 2s\n[interface eth0]\n",
+         ":1: unknown section [timer]"),
+        ("iface.conf", "[interface eth0]\n[interfaces eth1]\n",
+         ":2: unknown section [interfaces eth1]"),
+        ("linklocal.conf", "[interface eth0]\nstatic-groups = 224.0.0.5\n",
+         ":2: static-groups: '224.0.0.5' is link-local"),
+    )
+    for name, text, expected in cases:
+        path = write(os.path.join(tmp, name), text)
+        r = run([a.pgmd, "-F", "-f", path])
+        check(r.returncode == 78 and r.stderr.startswith(f"pgmd: {path}{expected}"),
+              f"-F {name}: exit {r.returncode}, stderr {r.stderr!r}")
+
+
+class Namespace:
+    def __init__(self):
+        self.name = f"pgmdcli-{os.getpid()}"
+        self.procs = []
+
+    def setup(self):
+        run(["ip", "netns", "add", self.name], check=True)
+        self.sh("ip", "link", "set", "lo", "up")
+        self.sh("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+        self.sh("ip", "addr", "add", "10.99.0.1/24", "dev", "d0")
+        self.sh("ip", "link", "set", "d0", "up")
+        self.sh("ip", "link", "set", "d1", "up")
+
+    def sh(self, *argv):
+        return run(["ip", "netns", "exec", self.name, *argv], check=True)
+
+    def argv(self, *argv):
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def start(self, argv, stderr_path, **kwargs):
+        err = open(stderr_path, "w")
+        p = subprocess.Popen(self.argv(*argv), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err, **kwargs)
+        self.procs.append(p)
+        return p
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)
+        r = run(["ip", "netns", "pids", self.name])
+        for pid in r.stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        run(["ip", "netns", "del", self.name])
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def stop(p, timeout=10):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+        return None
+
+
+def conf_text(extra_control=""):
+    return ("log-level = info\n[dataplane]\nfast-path = off\n[control]\n" + extra_control +
+            "[interface d0]\nstatic-groups = 239.192.0.1\n")
+
+
+def part_daemon(a, tmp):
+    ns = Namespace()
+    try:
+        ns.setup()
+        daemon_tests(a, tmp, ns)
+    finally:
+        ns.cleanup()
+
+
+def ping(a, ns, sock):
+    return run(ns.argv(a.pgmctl, "-u", sock, "ping"), timeout=10).returncode == 0
+
+
+def daemon_tests(a, tmp, ns):
+    os.chmod(tmp, 0o755)
+    conf = write(os.path.join(tmp, "pgmd.conf"), conf_text())
+    sock1, pid1 = os.path.join(tmp, "one.sock"), os.path.join(tmp, "one.pid")
+    err1 = os.path.join(tmp, "one.err")
+    first = ns.start([a.pgmd, "-n", "-f", conf, "-u", sock1, "-P", pid1], err1)
+    if not check(wait_until(lambda: ping(a, ns, sock1), 15), "the first pgmd answers"):
+        log(read(err1))
+        return
+    started = [line for line in read(err1).splitlines() if "started," in line]
+    check(len(started) == 1 and started[0].startswith("<5>pgmd: notice: started,"),
+          f"-n: notice lines carry <5>: {started!r}")
+    check(all(re.match(r"<[0-7]>pgmd: ", line) for line in read(err1).splitlines()),
+          f"-n: every line has a priority prefix: {read(err1)!r}")
+    check(read(pid1).strip() == str(first.pid), f"pid file holds {read(pid1).strip()!r}")
+
+    # A second pgmd on the same pid file, with its own socket.
+    err2 = os.path.join(tmp, "two.err")
+    sock2 = os.path.join(tmp, "two.sock")
+    second = ns.start([a.pgmd, "-n", "-f", conf, "-u", sock2, "-P", pid1], err2)
+    ended = wait_until(lambda: second.poll() is not None, 10)
+    check(ended and second.returncode == 1,
+          f"a second pgmd on the same pid file is refused: "
+          f"{'exit ' + str(second.returncode) if ended else 'still running'}")
+    stop(second)
+    check(f"pid {first.pid}" in read(err2) and "<3>" in read(err2),
+          f"the refusal names the running pgmd's pid {first.pid} at err: {read(err2)!r}")
+    check("serving d0" not in read(err2), f"the second pgmd served nothing: {read(err2)!r}")
+    check(read(pid1).strip() == str(first.pid) and first.poll() is None,
+          f"the pid file still holds the first pgmd's pid: {read(pid1)!r}")
+
+    # A second pgmd on the same (live) socket, with its own pid file.
+    err3 = os.path.join(tmp, "three.err")
+    third = ns.start([a.pgmd, "-n", "-f", conf, "-u", sock1, "-P",
+                      os.path.join(tmp, "three.pid")], err3)
+    ended = wait_until(lambda: third.poll() is not None, 10)
+    check(ended and third.returncode == 1 and "serving d0" not in read(err3)
+          and "already running" in read(err3),
+          f"a second pgmd on the same live socket is refused before serving: "
+          f"{third.returncode} {read(err3)!r}")
+    stop(third)
+    check(ping(a, ns, sock1), "the first pgmd's socket still answers")
+
+    # Reload of a file whose control group does not exist.
+    write(conf, conf_text("group = nosuchgroup\n"))
+    r = run(ns.argv(a.pgmctl, "-u", sock1, "reload"))
+    check(r.returncode == 1 and "no group named 'nosuchgroup'" in r.stderr,
+          f"reload with a bad control group fails and says why: {r.returncode} "
+          f"{r.stdout!r} {r.stderr!r}")
+    check(re.search(r"^<3>pgmd: err: reload refused.*no group named", read(err1), re.M),
+          "the refused reload is logged at err (<3>)")
+
+    # Reload that changes a [control] key: applied only at the next start.
+    write(conf, conf_text("mode = 0600\n"))
+    r = run(ns.argv(a.pgmctl, "-u", sock1, "reload"))
+    check(r.returncode == 0 and "control.mode" in r.stdout and "restart" in r.stdout,
+          f"reload changing control.mode says it needs a restart: {r.returncode} "
+          f"{r.stdout!r} {r.stderr!r}")
+    check(re.search(r"control\.mode.*restart", read(err1)),
+          f"... and the log says so: {read(err1)[-400:]!r}")
+
+    rc = stop(first)
+    check(rc == 0, f"SIGTERM: exit {rc}")
+    check(not os.path.exists(pid1) and not os.path.exists(sock1),
+          "the pid file and socket are removed at exit")
+
+    # A daemonised pgmd (chdir /) started with a relative -f can reload.
+    write(conf, conf_text())
+    sock4, pid4 = os.path.join(tmp, "four.sock"), os.path.join(tmp, "four.pid")
+    r = run(ns.argv(a.pgmd, "-f", "pgmd.conf", "-u", sock4, "-P", pid4), cwd=tmp)
+    check(r.returncode == 0, f"daemonised start: exit {r.returncode} {r.stderr!r}")
+    if check(wait_until(lambda: ping(a, ns, sock4) and read(pid4).strip(), 15),
+             "the daemonised pgmd answers"):
+        r = run(ns.argv(a.pgmctl, "-u", sock4, "reload"))
+        check(r.returncode == 0, f"relative -f: reload after daemonising: {r.returncode} "
+              f"{r.stdout!r} {r.stderr!r}")
+        pid = int(read(pid4).strip())
+        os.kill(pid, signal.SIGTERM)
+        check(wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 10),
+              "the daemonised pgmd stops on SIGTERM")
+
+    # Without CAP_NET_RAW.
+    if shutil.which("setpriv") is None:
+        log("setpriv not found: the capability case is not run")
+        return
+    run_dir = os.path.join(tmp, "nobody")
+    os.mkdir(run_dir)
+    os.chmod(run_dir, 0o777)
+    os.chmod(conf, 0o644)
+    r = run(ns.argv("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                    "--inh-caps=-all", a.pgmd, "-n", "-f", conf, "-u",
+                    os.path.join(run_dir, "s.sock"), "-P", os.path.join(run_dir, "p.pid")))
+    check(r.returncode == 1 and "CAP_NET_RAW" in r.stderr and "setcap" in r.stderr
+          and "AmbientCapabilities" in r.stderr,
+          f"without CAP_NET_RAW: exit {r.returncode}, the capability and how to run: "
+          f"{r.stderr!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pgmd", required=True)
+    ap.add_argument("--pgmctl")
+    ap.add_argument("--part", choices=("check", "daemon"), required=True)
+    a = ap.parse_args()
+    a.pgmd = os.path.abspath(a.pgmd)
+    if a.pgmctl:
+        a.pgmctl = os.path.abspath(a.pgmctl)
+    if a.part == "daemon":
+        if os.geteuid() != 0:
+            log("needs root (a network namespace); skipped")
+            return 77
+        if shutil.which("ip") is None or not a.pgmctl:
+            log("needs ip and --pgmctl; skipped")
+            return 77
+    tmp = tempfile.mkdtemp(prefix="pgmd_cli.")
+    try:
+        (part_check if a.part == "check" else part_daemon)(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"{len(FAILURES)} failed" + (": " + "; ".join(FAILURES) if FAILURES else ""))
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
