@@ -1089,6 +1089,12 @@ TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
     EXPECT_EQ(query_filter(dn2_.ifindex, err), fp_->ids().program);
     EXPECT_EQ(err, 0);
     EXPECT_TRUE(fp_->attached(dn2_.ifindex));
+    const std::uint16_t dn2_slot = fp_->interfaces().at(dn2_.ifindex).slot;
+    // As pgmd detaches (FastPathController::detach): the entries naming dn2 are rewritten
+    // first, since the program sends out of whatever an entry names.
+    fp_->upsert_session(key_of(Spec{}), pgm::fastpath_test::session_entry(
+                                            *fp_, htonl(Spec{}.source), htonl(Spec{}.group),
+                                            up0_.ifindex, {dn1_.ifindex}, kSlot));
     fp_->detach(dn2_.ifindex);
     EXPECT_FALSE(fp_->attached(dn2_.ifindex));
     // No filter left at pgmd's priority: the kernel finds no such chain.
@@ -1096,6 +1102,24 @@ TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
     EXPECT_NE(err, 0);
     EXPECT_TRUE(fp_->interfaces().find(dn2_.ifindex) == fp_->interfaces().end());
     EXPECT_TRUE(all_zero(fp_->if_stats(dn2_.ifindex)));
+    // Switching, the detached egress gets no copy, and its former slot no count.
+    EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
+    {
+        std::vector<fp_if_stats> cpus(static_cast<std::size_t>(libbpf_num_possible_cpus()));
+        const std::uint32_t key = dn2_slot;
+        std::uint32_t id = 0;
+        for (const auto& [name, map] : fp_->ids().maps)
+            if (name == "fp_if_stats") id = map;
+        const int stats = bpf_map_get_fd_by_id(id);
+        ASSERT_GE(stats, 0);
+        ASSERT_EQ(bpf_map_lookup_elem(stats, &key, cpus.data()), 0);
+        close(stats);
+        for (const fp_if_stats& c : cpus)
+            EXPECT_EQ(c.out_packets, 0u);
+    }
     // Failing open, a group's copies go out only of interfaces in fp_interfaces: dn1's.
     go_stale();
     EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
