@@ -1138,6 +1138,7 @@ TEST_F(FastPathBpf, AnInterfaceSlotGivenAgainStartsFromZero) {
     for (int i = 0; i < FP_MAX_INTERFACES; ++i) {
         fp_->detach(dn2_.ifindex);
         fp_->attach(dn2_.ifindex, dn2_.mac);
+        fp_->release_held_slots();  // as pgmd's heartbeat does
         given.insert(fp_->interfaces().at(dn2_.ifindex).slot);
         if (fp_->interfaces().at(dn2_.ifindex).slot == slot) break;
     }
@@ -1151,6 +1152,37 @@ TEST_F(FastPathBpf, AnInterfaceSlotGivenAgainStartsFromZero) {
     fp_->attach(dn2_.ifindex, dn2_.mac);
     EXPECT_EQ(fp_->interfaces().at(dn2_.ifindex).slot, slot);
     EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 1u);
+}
+
+// After a failed write pgmd reads back what the kernel holds (FastPathController).
+TEST_F(FastPathBpf, ReadsBackTheSessionsAndGroupsTheMapsHold) {
+    Spec other;
+    other.sport = 4242;
+    const fp_session second = session_for(other, kSlot + 1);
+    fp_->upsert_session(key_of(other), second);
+    fp_group g{};
+    g.n_ifindex = 1;
+    g.ifindex[0] = dn1_.ifindex;
+    fp_->upsert_group(htonl(Spec{}.group), g);
+    auto sessions = fp_->read_sessions();
+    ASSERT_EQ(sessions.size(), 2u);
+    std::sort(sessions.begin(), sessions.end(),
+              [](const auto& a, const auto& b) { return a.second.slot < b.second.slot; });
+    const fp_session first = session_for(Spec{});
+    const fp_session_key first_key = key_of(Spec{}), second_key = key_of(other);
+    EXPECT_EQ(std::memcmp(&sessions[0].first, &first_key, sizeof first_key), 0);
+    EXPECT_EQ(std::memcmp(&sessions[0].second, &first, sizeof first), 0);
+    EXPECT_EQ(std::memcmp(&sessions[1].first, &second_key, sizeof second_key), 0);
+    EXPECT_EQ(std::memcmp(&sessions[1].second, &second, sizeof second), 0);
+    const auto groups = fp_->read_groups();
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0].first, htonl(Spec{}.group));
+    EXPECT_EQ(std::memcmp(&groups[0].second, &g, sizeof g), 0);
+    fp_->erase_session(key_of(Spec{}));
+    fp_->erase_session(key_of(other));
+    fp_->erase_group(htonl(Spec{}.group));
+    EXPECT_TRUE(fp_->read_sessions().empty());
+    EXPECT_TRUE(fp_->read_groups().empty());
 }
 
 TEST_F(FastPathBpf, DestructorDetachesUnlessLeftAttached) {
