@@ -300,7 +300,7 @@ void FastPath::detach(IfIndex ifindex) {
 
 void FastPath::forget_interface(IfIndex ifindex, std::uint16_t slot) {
     bpf_map_delete_elem(bpf_map__fd(skel_->maps.fp_interfaces), &ifindex);
-    if_slots_.give_back(slot);  // zeroed when given again
+    if_slots_.give_back(slot);  // held until release_held_slots(), zeroed when given again
 }
 
 void FastPath::write_config() {
@@ -371,6 +371,45 @@ void FastPath::upsert_group(std::uint32_t group_be, const fp_group& group) {
 
 void FastPath::erase_group(std::uint32_t group_be) {
     map_erase(skel_->maps.fp_groups, &group_be);
+}
+
+namespace {
+
+// Every entry of a hash map, by bpf_map_get_next_key. An entry erased during the walk is
+// left out; an error other than the end of the map throws.
+template <class Key, class Value>
+std::vector<std::pair<Key, Value>> read_map(bpf_map* map) {
+    std::vector<std::pair<Key, Value>> entries;
+    const int fd = bpf_map__fd(map);
+    Key key{};
+    Key next{};
+    const Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        Value v{};
+        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            entries.emplace_back(next, v);
+        } else if (errno != ENOENT) {
+            throw FastPathError(std::string("BPF fast path: cannot read ") + bpf_map__name(map) +
+                                ": " + errno_text(errno));
+        }
+        key = next;
+        prev = &key;
+    }
+    if (errno != ENOENT) {
+        throw FastPathError(std::string("BPF fast path: cannot walk ") + bpf_map__name(map) + ": " +
+                            errno_text(errno));
+    }
+    return entries;
+}
+
+}  // namespace
+
+std::vector<std::pair<fp_session_key, fp_session>> FastPath::read_sessions() const {
+    return read_map<fp_session_key, fp_session>(skel_->maps.fp_sessions);
+}
+
+std::vector<std::pair<std::uint32_t, fp_group>> FastPath::read_groups() const {
+    return read_map<std::uint32_t, fp_group>(skel_->maps.fp_groups);
 }
 
 std::optional<FastPath::Progress> FastPath::progress(std::uint32_t slot) const {

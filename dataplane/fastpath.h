@@ -22,7 +22,8 @@
 // set_leave_attached(true) was called, in which case the filters (and with them the program
 // and its maps) stay in the kernel and fail open once the heartbeat is stale.
 // Slots (fastpath_abi.h): attach() gives each interface an fp_if_stats slot (round robin,
-// SlotRing) and zeroes its counters, detach() gives it back; session slots (fp_progress) are
+// SlotRing) and zeroes its counters, detach() gives it back (held until
+// release_held_slots(), fastpath_slots.h); session slots (fp_progress) are
 // the forwarding table's (build_fastpath_table()), and reset_progress() zeroes one when it is
 // given to a session. The fp_progress array is sized at load to session_slots().
 // Not thread-safe: use it from one thread (pgmd's loop). While loading, attaching and
@@ -97,8 +98,13 @@ class FastPath {
     void attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac);
     // Removes pgmd's filter (an interface already gone is fine) and the interface's
     // fp_interfaces entry, and gives its slot back: read if_stats() before, and rewrite the
-    // session entries naming it first.
+    // session entries naming it first (the program sends out of whatever an entry names).
+    // The slot is held until release_held_slots(), not given to the next attach().
     void detach(IfIndex ifindex);
+    // Frees the interface slots detach() gave back before this call. pgmd calls it at each
+    // heartbeat: a program run that looked up an entry naming a detached interface has
+    // ended long before, and the slot can be zeroed and given again.
+    void release_held_slots() { if_slots_.release_held(); }
     bool attached(IfIndex ifindex) const { return attached_.count(ifindex) != 0; }
     void set_leave_attached(bool leave) { leave_attached_ = leave; }
 
@@ -114,6 +120,11 @@ class FastPath {
     void erase_session(const fp_session_key& key);  // absent: nothing happens
     void upsert_group(std::uint32_t group_be, const fp_group& group);
     void erase_group(std::uint32_t group_be);
+
+    // The entries fp_sessions and fp_groups hold, read back from the kernel: after a write
+    // failed part way, pgmd no longer knows which of its changes were made.
+    std::vector<std::pair<fp_session_key, fp_session>> read_sessions() const;
+    std::vector<std::pair<std::uint32_t, fp_group>> read_groups() const;
 
     // The progress in session slot `slot`; nullopt before the program noted any.
     std::optional<Progress> progress(std::uint32_t slot) const;

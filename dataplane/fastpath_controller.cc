@@ -115,6 +115,9 @@ void FastPathController::arm_heartbeat() {
 void FastPathController::on_heartbeat() {
     heartbeat_timer_ = 0;
     arm_heartbeat();
+    // Interface slots given back since the last heartbeat may be given again now: no program
+    // run that found them in an entry written before is still going (fastpath_slots.h).
+    fast_path_->release_held_slots();
     guarded("heartbeat", [&] {
         fast_path_->heartbeat(monotonic_ns());
         update_consume();
@@ -195,7 +198,9 @@ bool FastPathController::attach(IfIndex ifindex, const std::string& name, const 
     st.kernel = true;
     st.reason.clear();
     attached_.insert(ifindex);
-    folded_if_[ifindex] = fp_if_stats{};
+    // Detached while the table could not be written, and so still in the kernel: its slot
+    // and counters were kept, and what was folded of them stands.
+    if (detaching_.erase(ifindex) == 0) folded_if_[ifindex] = fp_if_stats{};
     sync_table();
     return true;
 }
@@ -222,27 +227,52 @@ void FastPathController::detach(IfIndex ifindex) {
         it->second.kernel = false;
         it->second.reason = "not served";
     }
-    // The session entries carry the interface (ifindex, MAC, counter slot): they go first,
-    // then the interface and its slot, so that no entry sends out of an interface pgmd no
-    // longer serves nor counts in a slot given to another.
+    // The session entries carry the interface (ifindex, MAC, counter slot) and the program
+    // sends out of whatever an entry names: they are rewritten first, then the interface and
+    // its slot go, so that no entry sends out of an interface pgmd no longer serves nor
+    // counts in a slot given to another. When that write fails, the interface stays in the
+    // kernel (filter, entry, slot) until a later sync succeeds (finish_detaches()).
+    detaching_.insert(ifindex);
     sync_table();
-    guarded("detaching", [&] { fast_path_->detach(ifindex); });
-    folded_if_.erase(ifindex);
 }
 
-void FastPathController::guarded(const char* what, const std::function<void()>& fn) {
+void FastPathController::finish_detaches() {
+    // Called after a successful write: no entry names an interface of detaching_ any more.
+    while (!detaching_.empty()) {
+        const IfIndex ifindex = *detaching_.begin();
+        detaching_.erase(detaching_.begin());
+        folded_if_.erase(ifindex);
+        guarded("detaching", [&] { fast_path_->detach(ifindex); });
+    }
+}
+
+bool FastPathController::guarded(const char* what, const std::function<void()>& fn) {
     // A map or netlink error must not take pgmd (and with it every group) down: it is
     // logged, and the heartbeat's next sync writes the table again.
     try {
         fn();
+        return true;
     } catch (const std::exception& e) {
         log::error(std::string("kernel fast path: ") + what + ": " + e.what());
-        // Unknown state: rewrite everything next time. The slot cursor is kept, so that the
-        // sessions' new slots follow those that entries still in the kernel may hold.
-        const std::uint32_t next_slot = table_.next_session_slot;
-        table_ = FastPathTable{};
-        table_.next_session_slot = next_slot;
     }
+    // Unknown state: what the kernel holds is read back, so that the next write erases the
+    // entries of sessions pgmd dropped and gives no session a slot an entry still holds. If
+    // that fails too, the next write_table() tries again before it builds.
+    recover_ = true;
+    try {
+        recover_table();
+    } catch (const std::exception& e) {
+        log::error(std::string("kernel fast path: reading the tables back: ") + e.what());
+    }
+    return false;
+}
+
+void FastPathController::recover_table() {
+    const auto sessions = fast_path_->read_sessions();
+    const auto groups = fast_path_->read_groups();
+    table_ = recovered_table(sessions, groups, table_, attempt_ ? &*attempt_ : nullptr);
+    attempt_.reset();
+    recover_ = false;
 }
 
 void FastPathController::forget_inherited() {
@@ -266,12 +296,15 @@ void FastPathController::set_groups(std::vector<GroupMembers> groups) {
     groups_ = std::move(groups);
 }
 
-void FastPathController::sync_table() {
-    if (!fast_path_) return;
-    guarded("writing the forwarding table", [&] { write_table(); });
+bool FastPathController::sync_table() {
+    if (!fast_path_) return false;
+    if (!guarded("writing the forwarding table", [&] { write_table(); })) return false;
+    finish_detaches();
+    return true;
 }
 
 void FastPathController::write_table() {
+    if (recover_) recover_table();
     std::vector<SkippedSession> skipped;
     FastPathInputs in;
     for (const auto& [ifindex, ifc] : fast_path_->interfaces())
@@ -282,7 +315,11 @@ void FastPathController::write_table() {
     FastPathTable now = build_fastpath_table(router_, environment_, std::move(in), &skipped);
     skipped_ = std::move(skipped);
     const FastPathDiff d = diff(table_, now);
-    if (d.empty()) return;
+    if (d.empty()) {
+        table_ = std::move(now);  // the same entries; slots held for this build are free now
+        return;
+    }
+    attempt_ = now;  // what the kernel may partly hold if a write below fails
     // Erasures first: a full map has room for the upserts, and a slot is free before it is
     // given again. A session leaving the kernel is folded first so its last packets are
     // counted; its slot is zeroed when a session takes it.
@@ -309,6 +346,7 @@ void FastPathController::write_table() {
     for (const auto& [g, members] : d.group_upserts)
         fast_path_->upsert_group(g, members);
     table_ = std::move(now);
+    attempt_.reset();
 }
 
 void FastPathController::fold_progress(const fp_session_key& key) {

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -69,8 +70,9 @@ class FastPathController {
 
     // Groups with members outside any session (static, IGMP): they fail open too.
     void set_groups(std::vector<GroupMembers> groups);
-    // Rebuilds the table and writes what changed.
-    void sync_table();
+    // Rebuilds the table and writes what changed; false when the write failed (logged; the
+    // table is read back from the kernel and the next sync writes it again).
+    bool sync_table();
     // Folds the kernel's progress for `tsi` into the core now (before a NAK of it).
     void refresh_session(const Tsi& tsi);
     // Folds every session's progress and every interface's counters into the core now
@@ -114,7 +116,11 @@ class FastPathController {
     void write_table();
     void update_consume();
     void check_attachments();
-    void guarded(const char* what, const std::function<void()>& fn);
+    // Runs `fn`; on an exception logs it, reads the tables back from the kernel
+    // (recover_table()) and returns false.
+    bool guarded(const char* what, const std::function<void()>& fn);
+    void recover_table();
+    void finish_detaches();
     void fold_progress(const fp_session_key& key);
     void fold_interface_counters();
     void on_punts_readable();
@@ -132,7 +138,15 @@ class FastPathController {
     std::set<IfIndex> attached_;
     std::map<IfIndex, InterfaceStatus> interfaces_;
     std::vector<GroupMembers> groups_;
+    // What the kernel holds: the table last written, or read back after a failure.
     FastPathTable table_;
+    // The table being written; kept when its write fails, for recovered_table().
+    std::optional<FastPathTable> attempt_;
+    // A failure left table_ unknown and reading it back failed too: write_table() retries.
+    bool recover_ = false;
+    // Interfaces pgmd stopped serving whose FastPath::detach waits for a successful write of
+    // the table (entries may still send out of them and count in their slot).
+    std::set<IfIndex> detaching_;
     std::vector<SkippedSession> skipped_;
     // Per session: the kernel's packet count last folded into the core.
     std::map<fp_session_key, std::uint64_t, FpSessionKeyLess> folded_;

@@ -5,13 +5,18 @@
 // slots, and fastpath_table_tests checks both without a kernel.
 //
 // A SlotRing hands out the free slot at or after the one given last, round robin, rather
-// than the lowest free one: a slot given back a moment ago is then the last to be given
-// again. A program run that looked up the old owner's entry just before user space removed
-// it can still count into the slot for a moment; whoever takes a slot resets its contents
-// (the counters, the lead) when taking it, and round robin leaves the old owner's last runs
-// all the other slots' time to end first.
+// than the lowest free one, and a slot given back is held, not free, until release_held():
+// a program run that looked up the old owner's entry just before user space removed it can
+// still count into the slot for a moment, and whoever takes a slot resets its contents (the
+// counters, the lead) when taking it, so the slot must not be taken while such a run may
+// still write. Round robin alone does not ensure that: with every other slot used, the slot
+// given back is the next one taken, microseconds later. Session slots follow the same rule
+// in build_fastpath_table() (every slot of the previous table counts as used, so a slot freed
+// by one build is free at the next one); FastPath holds the interface slots detach() gives
+// back until the controller's next heartbeat (FastPath::release_held_slots()).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -49,8 +54,18 @@ class SlotRing {
         used_[slot] = true;
         return true;
     }
+    // The slot is held: not given again before the next release_held().
     void give_back(std::uint32_t slot) {
-        if (slot < used_.size()) used_[slot] = false;
+        if (slot < used_.size() && used_[slot] && !held(slot)) held_.push_back(slot);
+    }
+    // Frees the slots given back since the last call.
+    void release_held() {
+        for (std::uint32_t slot : held_)
+            used_[slot] = false;
+        held_.clear();
+    }
+    bool held(std::uint32_t slot) const {
+        return std::find(held_.begin(), held_.end(), slot) != held_.end();
     }
 
     // Where take() starts looking.
@@ -58,7 +73,8 @@ class SlotRing {
     void set_next(std::uint32_t next) { next_ = used_.empty() ? 0 : next % capacity(); }
 
   private:
-    std::vector<bool> used_;
+    std::vector<bool> used_;  // taken or held
+    std::vector<std::uint32_t> held_;
     std::uint32_t next_ = 0;
 };
 

@@ -61,26 +61,45 @@ void add_group_members(std::map<std::uint32_t, std::vector<IfIndex>>& groups, co
 }
 
 // Sessions of `previous` keep their slot; the others take free ones round robin from where
-// `previous` stopped. There are at least as many slots as sessions.
+// `previous` stopped. Every slot of `previous` (its sessions' and its held_slots) counts as
+// used in this build, so that a slot freed now is given again at the next build at the
+// earliest: a program run that looked up the erased entry may still write into it for a
+// moment (fastpath_slots.h). New sessions that find no free slot (every slot used or just
+// freed) are left out, highest keys first (TableFull), and get one at the next build.
 void assign_session_slots(FastPathTable& table, const FastPathTable* previous,
-                          std::uint32_t capacity) {
+                          std::uint32_t capacity, std::vector<SkippedSession>& skips) {
     SlotRing slots(capacity);
-    std::vector<fp_session*> fresh;
+    if (previous) {
+        for (const auto& [key, v] : previous->sessions)
+            slots.keep(v.slot);
+        for (std::uint32_t s : previous->held_slots)
+            slots.keep(s);
+    }
+    // A recovered table (read back from the kernel) may name a slot twice: one keeps it.
+    std::vector<bool> kept(capacity, false);
+    std::vector<fp_session_key> fresh;
     for (auto& [key, v] : table.sessions) {
         const fp_session* was = nullptr;
         if (previous) {
             auto it = previous->sessions.find(key);
             if (it != previous->sessions.end()) was = &it->second;
         }
-        if (was && slots.keep(was->slot)) {
+        if (was && was->slot < capacity && !kept[was->slot]) {
             v.slot = was->slot;
+            kept[was->slot] = true;
         } else {
-            fresh.push_back(&v);
+            fresh.push_back(key);
         }
     }
     slots.set_next(previous ? previous->next_session_slot : 0);
-    for (fp_session* v : fresh)
-        v->slot = slots.take().value_or(0);  // never empty: sessions <= capacity
+    for (const fp_session_key& key : fresh) {
+        if (const auto slot = slots.take()) {
+            table.sessions.at(key).slot = *slot;
+        } else {
+            skips.push_back({tsi_of(key), FastPathSkip::TableFull});
+            table.sessions.erase(key);
+        }
+    }
     table.next_session_slot = slots.next();
 }
 
@@ -130,6 +149,31 @@ FastPathDiff diff(const FastPathTable& old, const FastPathTable& now) {
     diff_map(old.sessions, now.sessions, d.session_upserts, d.session_erasures);
     diff_map(old.groups, now.groups, d.group_upserts, d.group_erasures);
     return d;
+}
+
+FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_session>> sessions,
+                              std::span<const std::pair<std::uint32_t, fp_group>> groups,
+                              const FastPathTable& before, const FastPathTable* attempt) {
+    FastPathTable t;
+    std::set<std::uint32_t> in_kernel;
+    for (const auto& [k, v] : sessions) {
+        t.sessions[k] = v;
+        in_kernel.insert(v.slot);
+    }
+    for (const auto& [g, v] : groups)
+        t.groups[g] = v;
+    std::set<std::uint32_t> held;
+    auto hold = [&](const FastPathTable& from) {
+        for (const auto& [k, v] : from.sessions)
+            if (!in_kernel.contains(v.slot)) held.insert(v.slot);
+        for (std::uint32_t s : from.held_slots)
+            if (!in_kernel.contains(s)) held.insert(s);
+    };
+    hold(before);
+    if (attempt) hold(*attempt);
+    t.held_slots.assign(held.begin(), held.end());
+    t.next_session_slot = attempt ? attempt->next_session_slot : before.next_session_slot;
+    return t;
 }
 
 const char* name(FastPathSkip skip) {
@@ -235,7 +279,7 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
         skips.push_back({tsi_of(last->first), FastPathSkip::TableFull});
         table.sessions.erase(last);
     }
-    assign_session_slots(table, in.previous, static_cast<std::uint32_t>(capacity));
+    assign_session_slots(table, in.previous, static_cast<std::uint32_t>(capacity), skips);
 
     for (const GroupMembers& g : in.groups)
         add_group_members(group_ifs, g.group, g.ifindexes, in.attached);

@@ -37,7 +37,11 @@
 // session already in the previous table keeps its slot (its lead is there); a new one takes
 // the next free slot round robin (SlotRing, fastpath_slots.h), and the caller zeroes that
 // slot (FastPath::reset_progress) before it writes the entry, so that it does not inherit the
-// lead of the session that had it before.
+// lead of the session that had it before. Every slot of the previous table counts as used,
+// also those of sessions it erases: a slot freed by one build is given at the next build at
+// the earliest, never in the same write as the erasure (a program run that looked up the
+// erased entry may still write into the slot). At capacity a new session then waits one
+// build (TableFull) for a slot freed by the build before.
 //
 // Deterministic: maps are ordered by their keys' wire bytes, egress lists ascending, so equal
 // inputs give equal tables and diffs in the same order.
@@ -80,6 +84,10 @@ struct FastPathTable {
     std::map<std::uint32_t, fp_group> groups;
     // Where the search for a free session slot starts next time (not compared by ==).
     std::uint32_t next_session_slot = 0;
+    // Session slots no entry of this table holds that the next build must not give either
+    // (not compared by ==): a table recovered from the kernel after a failed write holds
+    // the slots of the entries that write may have erased or zeroed (recovered_table()).
+    std::vector<std::uint32_t> held_slots;
 
     friend bool operator==(const FastPathTable& a, const FastPathTable& b);
 };
@@ -108,7 +116,7 @@ enum class FastPathSkip : std::uint8_t {
     EgressNotAttached,    // a member interface has no fast path
     TooManyEgress,        // more than FP_MAX_EGRESS member interfaces
     TableFull,            // more sessions qualify than there are session slots (highest keys
-                          // left out)
+                          // left out), or no slot is free until the next build
 };
 const char* name(FastPathSkip skip);
 
@@ -156,6 +164,18 @@ FastPathTable build_fastpath_table(const FastPathInputs& in,
 FastPathTable build_fastpath_table(const router::Router& router,
                                    const router::Environment& environment, FastPathInputs in,
                                    std::vector<SkippedSession>* skipped = nullptr);
+
+// The table the kernel holds after a write failed part way (pgmd no longer knows which of
+// the diff's changes were made): the entries read back from fp_sessions and fp_groups, each
+// with the slot it has there, so that the next diff erases the entries of sessions pgmd
+// dropped and the next build gives no session a slot an entry still holds. The slots of
+// `before` (the table last written) and of `attempt` (the one whose write failed, if any)
+// that no entry read back holds are held for the next build: the failed write may have
+// erased their entries or zeroed them a moment ago. The slot cursor is `attempt`'s (past
+// the slots it gave), else `before`'s.
+FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_session>> sessions,
+                              std::span<const std::pair<std::uint32_t, fp_group>> groups,
+                              const FastPathTable& before, const FastPathTable* attempt);
 
 // The key of `tsi` as the program reads it from the PGM header.
 fp_session_key fastpath_key(const Tsi& tsi);

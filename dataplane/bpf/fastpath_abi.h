@@ -40,9 +40,12 @@
  *     for one dropped for its TTL, as pgmd's core notes the lead before the TTL check).
  *     Everything the program needs for this is in the session entry: the arrival counters
  *     are at its upstream_slot, each copy's ifindex, MAC and counter slot in its egress
- *     list; nothing is looked up per copy. pgmd writes only attached interfaces into
- *     entries and rewrites every entry naming an interface when its MAC changes, and before
- *     the interface is detached (its slot is then given back).
+ *     list; nothing is looked up per copy, and the program does not check an egress
+ *     against fp_interfaces: an entry naming an interface sends out of it. pgmd therefore
+ *     writes only attached interfaces into entries, rewrites every entry naming an interface
+ *     when its MAC changes, and rewrites them before it detaches the interface; only once
+ *     that write has succeeded does it remove the interface's filter and fp_interfaces entry
+ *     and give its slot back (not given again before pgmd's next heartbeat).
  *   - otherwise (unknown TSI, a DLR session, RPF mismatch): punted to pgmd through the
  *     fp_punts perf event array (struct fp_punt_meta then the frame from its Ethernet header)
  *     and dropped; pgmd handles it as if captured.
@@ -65,9 +68,11 @@
  * index into the per-CPU array fp_if_stats, kept in its fp_interfaces entry and in the
  * session entries naming it) and each session one (an index into the per-CPU array
  * fp_progress, kept in its entry). A slot's contents are zeroed by user space when it gives
- * the slot to a new owner. Packets that are not forwarded (passed, punted, dropped, failing
- * open) are counted on the arrival interface's slot found in fp_interfaces by ifindex;
- * those of an interface without an entry are not counted.
+ * the slot to a new owner, and a slot freed is not given again at once (a session slot at
+ * the next rebuild of the table, an interface slot at the next heartbeat), so that a program
+ * run that looked up the old owner's entry has ended before the slot is zeroed. Packets that are
+ * not forwarded (passed, punted, dropped, failing open) are counted on the arrival interface's slot
+ * found in fp_interfaces by ifindex; those of an interface without an entry are not counted.
  */
 #ifndef PGMD_FASTPATH_ABI_H
 #define PGMD_FASTPATH_ABI_H

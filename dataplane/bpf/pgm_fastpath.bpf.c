@@ -80,9 +80,12 @@ struct {
     __type(value, struct fp_group);
 } fp_groups SEC(".maps");
 
+/* Not preallocated either: it gives the slot on the slow and fail-open paths, and an update
+ * (a MAC change) of a preallocated element could recycle it under a reader. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, FP_MAX_INTERFACES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, __u32);
     __type(value, struct fp_interface);
 } fp_interfaces SEC(".maps");

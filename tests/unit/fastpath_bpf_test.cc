@@ -1089,6 +1089,12 @@ TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
     EXPECT_EQ(query_filter(dn2_.ifindex, err), fp_->ids().program);
     EXPECT_EQ(err, 0);
     EXPECT_TRUE(fp_->attached(dn2_.ifindex));
+    const std::uint16_t dn2_slot = fp_->interfaces().at(dn2_.ifindex).slot;
+    // As pgmd detaches (FastPathController::detach): the entries naming dn2 are rewritten
+    // first, since the program sends out of whatever an entry names.
+    fp_->upsert_session(key_of(Spec{}), pgm::fastpath_test::session_entry(
+                                            *fp_, htonl(Spec{}.source), htonl(Spec{}.group),
+                                            up0_.ifindex, {dn1_.ifindex}, kSlot));
     fp_->detach(dn2_.ifindex);
     EXPECT_FALSE(fp_->attached(dn2_.ifindex));
     // No filter left at pgmd's priority: the kernel finds no such chain.
@@ -1096,6 +1102,24 @@ TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
     EXPECT_NE(err, 0);
     EXPECT_TRUE(fp_->interfaces().find(dn2_.ifindex) == fp_->interfaces().end());
     EXPECT_TRUE(all_zero(fp_->if_stats(dn2_.ifindex)));
+    // Switching, the detached egress gets no copy, and its former slot no count.
+    EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
+    EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
+    {
+        std::vector<fp_if_stats> cpus(static_cast<std::size_t>(libbpf_num_possible_cpus()));
+        const std::uint32_t key = dn2_slot;
+        std::uint32_t id = 0;
+        for (const auto& [name, map] : fp_->ids().maps)
+            if (name == "fp_if_stats") id = map;
+        const int stats = bpf_map_get_fd_by_id(id);
+        ASSERT_GE(stats, 0);
+        ASSERT_EQ(bpf_map_lookup_elem(stats, &key, cpus.data()), 0);
+        close(stats);
+        for (const fp_if_stats& c : cpus)
+            EXPECT_EQ(c.out_packets, 0u);
+    }
     // Failing open, a group's copies go out only of interfaces in fp_interfaces: dn1's.
     go_stale();
     EXPECT_EQ(test_run(*fp_, build(Spec{}), up0_.ifindex).verdict, kShot);
@@ -1114,6 +1138,7 @@ TEST_F(FastPathBpf, AnInterfaceSlotGivenAgainStartsFromZero) {
     for (int i = 0; i < FP_MAX_INTERFACES; ++i) {
         fp_->detach(dn2_.ifindex);
         fp_->attach(dn2_.ifindex, dn2_.mac);
+        fp_->release_held_slots();  // as pgmd's heartbeat does
         given.insert(fp_->interfaces().at(dn2_.ifindex).slot);
         if (fp_->interfaces().at(dn2_.ifindex).slot == slot) break;
     }
@@ -1127,6 +1152,37 @@ TEST_F(FastPathBpf, AnInterfaceSlotGivenAgainStartsFromZero) {
     fp_->attach(dn2_.ifindex, dn2_.mac);
     EXPECT_EQ(fp_->interfaces().at(dn2_.ifindex).slot, slot);
     EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 1u);
+}
+
+// After a failed write pgmd reads back what the kernel holds (FastPathController).
+TEST_F(FastPathBpf, ReadsBackTheSessionsAndGroupsTheMapsHold) {
+    Spec other;
+    other.sport = 4242;
+    const fp_session second = session_for(other, kSlot + 1);
+    fp_->upsert_session(key_of(other), second);
+    fp_group g{};
+    g.n_ifindex = 1;
+    g.ifindex[0] = dn1_.ifindex;
+    fp_->upsert_group(htonl(Spec{}.group), g);
+    auto sessions = fp_->read_sessions();
+    ASSERT_EQ(sessions.size(), 2u);
+    std::sort(sessions.begin(), sessions.end(),
+              [](const auto& a, const auto& b) { return a.second.slot < b.second.slot; });
+    const fp_session first = session_for(Spec{});
+    const fp_session_key first_key = key_of(Spec{}), second_key = key_of(other);
+    EXPECT_EQ(std::memcmp(&sessions[0].first, &first_key, sizeof first_key), 0);
+    EXPECT_EQ(std::memcmp(&sessions[0].second, &first, sizeof first), 0);
+    EXPECT_EQ(std::memcmp(&sessions[1].first, &second_key, sizeof second_key), 0);
+    EXPECT_EQ(std::memcmp(&sessions[1].second, &second, sizeof second), 0);
+    const auto groups = fp_->read_groups();
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0].first, htonl(Spec{}.group));
+    EXPECT_EQ(std::memcmp(&groups[0].second, &g, sizeof g), 0);
+    fp_->erase_session(key_of(Spec{}));
+    fp_->erase_session(key_of(other));
+    fp_->erase_group(htonl(Spec{}.group));
+    EXPECT_TRUE(fp_->read_sessions().empty());
+    EXPECT_TRUE(fp_->read_groups().empty());
 }
 
 TEST_F(FastPathBpf, DestructorDetachesUnlessLeftAttached) {

@@ -317,7 +317,7 @@ class FastPathDiffTest : public ::testing::Test {
         members.by_group[kGroupB.to_string()] = {3};
     }
     // The table after the one built last (as pgmd builds them: the sessions keep their slots).
-    FastPathTable table() {
+    FastPathTable table(std::vector<SkippedSession>* skipped = nullptr) {
         FastPathInputs in;
         in.sessions = &sessions;
         in.dlr_sessions = &dlr;
@@ -326,7 +326,7 @@ class FastPathDiffTest : public ::testing::Test {
         in.groups = groups;
         in.previous = &last;
         in.session_slots = session_slots;
-        last = build_fastpath_table(in);
+        last = build_fastpath_table(in, skipped);
         return last;
     }
     std::uint32_t slot(const FastPathTable& t, std::uint8_t n) const {
@@ -428,9 +428,17 @@ TEST(SlotRing, GivesTheNextFreeSlotRoundRobin) {
     // Not 0, given back a moment ago: the slots after the last one given come first.
     EXPECT_EQ(r.take(), 2u);
     EXPECT_EQ(r.take(), 3u);
+    // Nor when it is the only one left: a slot given back is held until release_held().
+    EXPECT_TRUE(r.held(0));
+    EXPECT_EQ(r.take(), std::nullopt);
+    r.release_held();
+    EXPECT_FALSE(r.held(0));
     EXPECT_EQ(r.take(), 0u);
     EXPECT_EQ(r.take(), std::nullopt);  // all used
     r.give_back(2);
+    r.give_back(2);  // twice: held once
+    EXPECT_TRUE(r.used(2));
+    r.release_held();
     EXPECT_FALSE(r.used(2));
     EXPECT_TRUE(r.keep(2));
     EXPECT_FALSE(r.keep(2));  // already used
@@ -462,21 +470,91 @@ TEST_F(FastPathDiffTest, SessionsKeepTheirSlotsAndNewOnesTakeTheNextFree) {
     EXPECT_EQ(slot(c, 3), 4u);
 }
 
-// With every slot used, the slot a session gave back is the one a new session takes, in the
-// same rebuild: the diff erases the old session before it upserts the new one, and pgmd
+// With every slot used, the slot a session gave back is not given in the same rebuild: the
+// diff erases the old entry and a program run that looked it up may still write into the
+// slot for a moment. The new session waits one rebuild (TableFull), then takes it, and pgmd
 // zeroes the slot (FastPath::reset_progress) because the new key was not in the old table.
-TEST_F(FastPathDiffTest, AFreedSlotIsGivenAgainWhenNoOtherIsFree) {
+TEST_F(FastPathDiffTest, AFreedSlotIsNotGivenAgainInTheSameRebuild) {
     session_slots = 2;
     const FastPathTable a = table();
     sessions.erase(tsi(1));
     sessions[tsi(3)] = session(kSource, kGroup, 1);
-    const FastPathTable b = table();
+    std::vector<SkippedSession> skipped;
+    const FastPathTable b = table(&skipped);
     EXPECT_EQ(slot(b, 2), 1u);
-    EXPECT_EQ(slot(b, 3), 0u);  // tsi(1)'s
-    const FastPathDiff d = diff(a, b);
-    EXPECT_EQ(d.session_erasures.size(), 1u);
+    EXPECT_FALSE(b.sessions.contains(fastpath_key(tsi(3))));
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].tsi, tsi(3));
+    EXPECT_EQ(skipped[0].why, FastPathSkip::TableFull);
+    FastPathDiff d = diff(a, b);
+    ASSERT_EQ(d.session_erasures.size(), 1u);
+    EXPECT_EQ(tsi_of(d.session_erasures[0]), tsi(1));
+    EXPECT_TRUE(d.session_upserts.empty());
+    // The next rebuild gives it.
+    const FastPathTable c = table(&skipped);
+    EXPECT_TRUE(skipped.empty());
+    EXPECT_EQ(slot(c, 3), 0u);  // tsi(1)'s
+    d = diff(b, c);
+    EXPECT_TRUE(d.session_erasures.empty());
     ASSERT_EQ(d.session_upserts.size(), 1u);
-    EXPECT_FALSE(a.sessions.contains(d.session_upserts[0].first));
+    EXPECT_EQ(tsi_of(d.session_upserts[0].first), tsi(3));
+}
+
+// A write of the table failed part way: pgmd reads back what the kernel holds. The next
+// diff erases the entries of sessions the core dropped meanwhile, and no session is given a
+// slot an entry in the kernel holds, nor one the failed write may have freed or zeroed a
+// moment ago.
+TEST_F(FastPathDiffTest, ATableRecoveredFromTheKernelErasesStaleEntriesAndKeepsTheirSlots) {
+    session_slots = 3;
+    const FastPathTable a = table();  // tsi(1) slot 0, tsi(2) slot 1
+    // The core drops tsi(1) and has tsi(3) and tsi(4): the write of this fails at once.
+    sessions.erase(tsi(1));
+    sessions[tsi(3)] = session(kSource, kGroup, 1);
+    sessions[tsi(4)] = session(kSource, kGroup, 1);
+    const FastPathTable attempt = table();
+    EXPECT_EQ(slot(attempt, 3), 2u);
+    EXPECT_FALSE(attempt.sessions.contains(fastpath_key(tsi(4))));  // slot 0 freed just now
+    // The kernel still holds a's entries.
+    const std::vector<std::pair<fp_session_key, fp_session>> kernel(a.sessions.begin(),
+                                                                    a.sessions.end());
+    const std::vector<std::pair<std::uint32_t, fp_group>> kernel_groups(a.groups.begin(),
+                                                                        a.groups.end());
+    const FastPathTable recovered = recovered_table(kernel, kernel_groups, a, &attempt);
+    EXPECT_TRUE(recovered == a);
+    EXPECT_EQ(recovered.held_slots, (std::vector<std::uint32_t>{2}));  // zeroed for tsi(3)
+    last = recovered;
+    std::vector<SkippedSession> skipped;
+    const FastPathTable b = table(&skipped);
+    FastPathDiff d = diff(recovered, b);
+    ASSERT_EQ(d.session_erasures.size(), 1u);
+    EXPECT_EQ(tsi_of(d.session_erasures[0]), tsi(1));
+    EXPECT_EQ(slot(b, 2), 1u);
+    // Slot 0 is tsi(1)'s in the kernel until this write, slot 2 held: no slot for the others.
+    EXPECT_EQ(b.sessions.size(), 1u);
+    EXPECT_EQ(skipped.size(), 2u);
+    // The write after: slots 0 and 2 are free.
+    const FastPathTable c = table();
+    EXPECT_EQ(c.sessions.size(), 3u);
+    std::set<std::uint32_t> slots;
+    for (const auto& [k, v] : c.sessions)
+        slots.insert(v.slot);
+    EXPECT_EQ(slots, (std::set<std::uint32_t>{0, 1, 2}));
+
+    // Failed after its erasure and the upsert of tsi(3): the kernel has tsi(2) and tsi(3).
+    last = a;
+    const FastPathTable attempt2 = table();
+    std::vector<std::pair<fp_session_key, fp_session>> partial;
+    for (std::uint8_t n : {2, 3})
+        partial.emplace_back(fastpath_key(tsi(n)), attempt2.sessions.at(fastpath_key(tsi(n))));
+    const FastPathTable recovered2 = recovered_table(partial, kernel_groups, a, &attempt2);
+    EXPECT_EQ(recovered2.held_slots, (std::vector<std::uint32_t>{0}));  // tsi(1)'s, erased
+    EXPECT_EQ(recovered2.next_session_slot, attempt2.next_session_slot);
+    last = recovered2;
+    const FastPathTable b2 = table();
+    d = diff(recovered2, b2);
+    EXPECT_TRUE(d.session_erasures.empty());
+    EXPECT_TRUE(d.session_upserts.empty());  // tsi(2), tsi(3) as they are; tsi(4) waits
+    EXPECT_EQ(slot(b2, 3), 2u);
 }
 
 TEST_F(FastPathDiffTest, MoreSessionsThanSlotsLeaveTheHighestKeysToPgmd) {
