@@ -23,6 +23,13 @@ Module:
   remove_stale_namespaces(stem)       delete namespaces named STEM<pid>-* whose pid is dead
   decode(pgmdump, pcap, checksum=False, udp_port=None) -> [dict]
                                       `pgmdump -r PCAP --json [--udp-port N]` lines
+  tshark_decode(pcap, udp_port=None, tshark="tshark") -> [dict]
+                                      the PGM packets as Wireshark's dissector reads them
+                                      (PGM checksums verified): frame, ip_src, ip_dst,
+                                      type (pgmdump's names), opts, parity, var_pktlen, sqn
+                                      (ODATA/RDATA/SPM: the data or SPM sequence number;
+                                      NAK/NNAK/NCF: the requested one), checksum_status
+                                      ("good", "bad", "unverified"), keyed like decode()
   nak_sqns(packet) -> [int]           the NAK/NCF's sequence numbers (OPT_NAK_LIST included)
   when(packet) -> datetime            a decoded packet's capture time
   find_sessions(j) / find_key(j, key) walk pgmctl JSON
@@ -169,7 +176,7 @@ import time
 from collections import Counter
 
 __all__ = ["Failure", "Interrupted", "Lab", "wait_until", "missing_tools", "raise_on_signals",
-           "remove_stale_namespaces", "decode", "nak_sqns", "when", "find_sessions",
+           "remove_stale_namespaces", "decode", "tshark_decode", "nak_sqns", "when", "find_sessions",
            "find_key", "pgmctl", "pgmd_conf", "TX_CSUM_OFF", "unexplained_repeats",
            "naks_per_sqn", "preflight", "run_lab", "last_json", "HEADER", "make_message",
            "check_message", "Terminate", "raise_terminate", "lab_main", "mismatches",
@@ -338,6 +345,45 @@ def decode(pgmdump, pcap, checksum=False, udp_port=None):
     if r.returncode != 0:
         raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+# Wireshark's PGM type codes (pgm.hdr.type) by pgmdump's names.
+TSHARK_PGM_TYPES = {0x00: "SPM", 0x01: "POLL", 0x02: "POLR", 0x04: "ODATA", 0x05: "RDATA",
+                    0x08: "NAK", 0x09: "NNAK", 0x0A: "NCF", 0x0C: "SPMR", 0x0D: "ACK"}
+TSHARK_FIELDS = ("frame.number", "ip.src", "ip.dst", "pgm.hdr.type", "pgm.hdr.opts",
+                 "pgm.spm.sqn", "pgm.nak.sqn", "pgm.hdr.cksum.status")
+
+
+def tshark_decode(pcap, udp_port=None, tshark="tshark"):
+    """The PGM packets of pcap as tshark's dissector decodes them, one dict per packet with
+    the keys of decode()'s lines (frame, ip_src, ip_dst, type, sqn, checksum_status) plus
+    opts (the options byte), parity and var_pktlen (its 0x80 and 0x40 bits, D1).
+    Wireshark reports ODATA/RDATA sequence numbers in SPM's field (pgm.spm.sqn), and tshark
+    4.0 registers the checksum under the status field's name, so that field lists the
+    checksum's low byte, then the status (0 bad, 1 good, 2 unverified): the last is taken."""
+    argv = [tshark, "-r", pcap, "-n", "-o", "pgm.check_checksum:TRUE", "-Y", "pgm",
+            "-T", "fields", "-E", "separator=/t", "-E", "aggregator=,"]
+    if udp_port is not None:
+        argv += ["-d", f"udp.port=={udp_port},pgm"]
+    for field in TSHARK_FIELDS:
+        argv += ["-e", field]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise Failure(f"tshark {pcap}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+    status = {"0": "bad", "1": "good", "2": "unverified"}
+    packets = []
+    for line in r.stdout.splitlines():
+        frame, src, dst, type_, opts, data_sqn, nak_sqn, csum = \
+            (line.split("\t") + [""] * len(TSHARK_FIELDS))[:len(TSHARK_FIELDS)]
+        code, opts = int(type_.split(",")[0], 0), int(opts.split(",")[0], 0)
+        sqn = (data_sqn or nak_sqn).split(",")[0]
+        packets.append({
+            "frame": int(frame), "ip_src": src.split(",")[0], "ip_dst": dst.split(",")[0],
+            "type": TSHARK_PGM_TYPES.get(code, f"type {code:#x}"), "type_code": code,
+            "opts": opts, "parity": bool(opts & 0x80), "var_pktlen": bool(opts & 0x40),
+            "sqn": int(sqn, 0) if sqn else None,
+            "checksum_status": status.get(csum.split(",")[-1], csum)})
+    return packets
 
 
 def nak_sqns(p):
