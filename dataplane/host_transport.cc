@@ -142,6 +142,9 @@ HostTransport::HostTransport(EventLoop& loop, const HostTransportConfig& config)
         const std::size_t batch = std::max<std::size_t>(1, config_.receive_batch);
         buffers_.assign(batch, std::vector<std::uint8_t>(kMaxDatagram));
         controls_.assign(batch, std::vector<std::uint8_t>(kControlSize));
+        msgs_.resize(batch);
+        iovs_.resize(batch);
+        names_.resize(batch);
         loop_.add(fd_, EPOLLIN, [this](std::uint32_t events) { on_events(events); });
     } catch (...) {
         close(fd_);
@@ -172,12 +175,9 @@ void HostTransport::drain(std::size_t max_packets) {
 
 void HostTransport::receive(std::size_t max_rounds, std::int64_t until_ns) {
     const std::size_t batch = buffers_.size();
-    std::vector<mmsghdr>& msgs = msgs_;
+    std::vector<mmsghdr>& msgs = msgs_;  // sized with buffers_ in the constructor
     std::vector<iovec>& iovs = iovs_;
     std::vector<sockaddr_in>& names = names_;
-    msgs.resize(batch);
-    iovs.resize(batch);
-    names.resize(batch);
     for (std::size_t round = 0; round < max_rounds; ++round) {
         for (std::size_t i = 0; i < batch; ++i) {
             iovs[i] = iovec{buffers_[i].data(), buffers_[i].size()};
