@@ -134,6 +134,7 @@ struct pkt {
     /* Frame bytes REWRITE_OFF.. as copies leave: the egress MAC, then the Ethernet type and
      * the IP header up to its checksum (TTL and checksum updated by decrement_ttl()). */
     __u8 rewrite[REWRITE_LEN];
+    __u8 stored; /* rewrite[] is in the frame already (a copy was sent with it) */
 };
 
 enum parsed {
@@ -254,18 +255,30 @@ static __always_inline void decrement_ttl(struct pkt* p) {
     p->rewrite[REWRITE_CSUM + 1] = (__u8)check;
 }
 
+static __always_inline int same_mac(const __u8* a, const __u8* b) {
+    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
+           a[5] == b[5];
+}
+
 /* One copy out of `out`, with `mac` as the Ethernet source (the destination stays the
  * group's multicast MAC) and the rewritten IP header: a clone while more are to follow, the
  * frame itself (bpf_redirect, sent once the program returns) for the last. Counted in `os`,
  * the egress interface's counters. Returns the verdict for the last, TC_ACT_SHOT for the
  * others or on failure. The bytes are stored into the original before each clone: the clone
- * shares nothing written afterwards (the store un-clones the head). Neither the MAC nor the
- * IP header (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
+ * shares nothing written afterwards, because the store un-clones the head, which copies it
+ * (the dearest part of a copy after the first). So the store is skipped when the frame
+ * already carries this egress's MAC: interfaces that share one MAC (VLAN subinterfaces of
+ * one port, a router's SVIs) get clones of one head. Neither the MAC nor the IP header
+ * (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
 static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 out,
                                     const __u8* mac, struct fp_if_stats* os, int last) {
-    __builtin_memcpy(p->rewrite, mac, 6);
-    if (bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) < 0 ||
-        (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
+    int stored = p->stored && same_mac(p->rewrite, mac);
+    if (!stored) {
+        __builtin_memcpy(p->rewrite, mac, 6);
+        stored = bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) == 0;
+        p->stored = stored;
+    }
+    if (!stored || (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
         if (os) os->drop_redirect_error++;
         return TC_ACT_SHOT;
     }

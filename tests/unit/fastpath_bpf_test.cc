@@ -546,6 +546,42 @@ TEST_F(FastPathBpf, CopiesTakeMacAndCounterSlotFromTheSessionEntry) {
     EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
 }
 
+// The program writes an egress MAC into the frame only when it differs from the one the
+// previous copy left (a write un-clones the head, a copy of it): egresses sharing a MAC get
+// the same bytes, and a MAC that comes back after another one is written again.
+TEST_F(FastPathBpf, CopiesToEgressesSharingAMacCarryItAndAReturningMacIsWrittenAgain) {
+    Spec s;
+    fp_session v = session_for(s);  // dn1, dn2
+    // dn2 with dn1's MAC first (a clone), then dn1 (the frame itself, which this test's
+    // harness sends out of the interface that owns its source MAC).
+    std::memcpy(v.egress[1].mac, dn1_.mac.data(), 6);
+    std::swap(v.egress[0], v.egress[1]);
+    fp_->upsert_session(key_of(s), v);
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));
+    auto got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(got1.size(), 1u);
+    ASSERT_EQ(got2.size(), 1u);
+    EXPECT_EQ(got1[0], forwarded(s, dn1_.mac));
+    EXPECT_EQ(got2[0], forwarded(s, dn1_.mac));
+
+    // dn1 (its MAC), dn2 (its MAC), dn1 again (its MAC after dn2's).
+    s.sqn += 1;
+    v = session_for(s);
+    v.egress[2] = v.egress[0];
+    v.n_egress = 3;
+    fp_->upsert_session(key_of(s), v);
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    got1 = on_dn1p_->received(2, std::chrono::milliseconds(500));
+    got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(got1.size(), 2u);
+    ASSERT_EQ(got2.size(), 1u);
+    EXPECT_EQ(got1[0], forwarded(s, dn1_.mac));
+    EXPECT_EQ(got1[1], forwarded(s, dn1_.mac));
+    EXPECT_EQ(got2[0], forwarded(s, dn2_.mac));
+    EXPECT_TRUE(ip_checksum_ok(got2[0]));
+}
+
 TEST_F(FastPathBpf, DoesNotVerifyThePgmChecksum) {
     // Documented behaviour: verifying needs the whole payload; receivers discard it.
     Spec s;
