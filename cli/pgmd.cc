@@ -363,6 +363,7 @@ nlohmann::json fast_path_json(const dp::Daemon& d) {
                             {"consumed_packets", i.stats.consumed_packets}};
         if (!i.reason.empty()) o["reason"] = i.reason;
         if (i.slot >= 0) o["slot"] = i.slot;
+        if (i.mac) o["mac"] = dp::mac_text(*i.mac);
         j["interfaces"].push_back(o);
     }
     return j;

@@ -302,6 +302,7 @@ void Daemon::sync_interfaces() {
             activate(ic, *ifindex);
         } else {
             membership_.set_address(*ifindex, netlink_->ipv4_address(*ifindex));
+            fast_path_->link_changed(*ifindex, netlink_->links().at(*ifindex));
         }
     }
 }

@@ -205,6 +205,19 @@ bool FastPathController::attach(IfIndex ifindex, const std::string& name, const 
     return true;
 }
 
+void FastPathController::link_changed(IfIndex ifindex, const LinkInfo& link) {
+    if (!fast_path_ || !attached_.contains(ifindex) || !link.ethernet ||
+        fast_path_->mac_of(ifindex) == link.mac)
+        return;
+    const std::string& name = interfaces_[ifindex].name;
+    if (!guarded("writing an interface's new MAC address",
+                 [&] { fast_path_->attach(ifindex, link.mac); }))
+        return;
+    log::notice(name + ": MAC address now " + mac_text(link.mac) +
+                ": the fast path's copies out of it carry it");
+    sync_table();
+}
+
 std::vector<Nla> FastPathController::inherited_members(IfIndex ifindex) const {
     std::vector<Nla> groups;
     if (!fast_path_) return groups;
@@ -438,8 +451,11 @@ FastPathController::Status FastPathController::status() const {
         ++s.user_space_reasons[name(k.why)];
     for (IfIndex ifindex : attached_) {
         s.interfaces[ifindex].stats = fast_path_->if_stats(ifindex);
-        if (auto it = fast_path_->interfaces().find(ifindex); it != fast_path_->interfaces().end())
+        if (auto it = fast_path_->interfaces().find(ifindex);
+            it != fast_path_->interfaces().end()) {
             s.interfaces[ifindex].slot = it->second.slot;
+            s.interfaces[ifindex].mac = it->second.mac;
+        }
     }
     return s;
 }

@@ -62,6 +62,10 @@ class FastPathController {
     // and in show) when it stays in user space: not Ethernet, or the attach failed.
     bool attach(IfIndex ifindex, const std::string& name, const LinkInfo& link);
     void detach(IfIndex ifindex);
+    // The daemon saw `link` change (netlink): a new MAC address of an attached interface is
+    // written to the program, and the session entries that send out of it rewritten, so
+    // that the copies leave with the interface's own Ethernet source.
+    void link_changed(IfIndex ifindex, const LinkInfo& link);
     bool attached(IfIndex ifindex) const { return attached_.contains(ifindex); }
     // Groups that had members on `ifindex` in the program of a previous pgmd this one took
     // over from (FastPath::inherited_groups): the daemon treats them as reported, so that a
@@ -88,6 +92,7 @@ class FastPathController {
         bool kernel = false;
         std::string reason;  // why user space
         int slot = -1;       // its fp_if_stats slot while attached (for bpftool), else -1
+        std::optional<std::array<std::uint8_t, 6>> mac;  // the Ethernet source of its copies
         fp_if_stats stats{};
     };
     struct Status {

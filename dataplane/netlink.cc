@@ -1,5 +1,7 @@
 #include "dataplane/netlink.h"
 
+#include <cstdio>
+
 #include <linux/if.h>
 #include <linux/if_arp.h>
 #include <linux/rtnetlink.h>
@@ -18,6 +20,13 @@
 #include <stdexcept>
 
 namespace pgm::dataplane {
+
+std::string mac_text(const std::array<std::uint8_t, 6>& mac) {
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                  mac[3], mac[4], mac[5]);
+    return text;
+}
 
 namespace {
 

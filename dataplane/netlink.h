@@ -36,6 +36,9 @@ struct LinkInfo {
     bool has_master = false;  // enslaved to a bridge, bond or VRF (IFLA_MASTER)
 };
 
+// "02:00:5e:00:00:01": as `ip link` prints a MAC address.
+std::string mac_text(const std::array<std::uint8_t, 6>& mac);
+
 class Netlink {
   public:
     Netlink(EventLoop& loop, std::function<void()> on_change);

@@ -23,6 +23,8 @@ Module:
   remove_stale_namespaces(stem)       delete namespaces named STEM<pid>-* whose pid is dead
   decode(pgmdump, pcap, checksum=False, udp_port=None) -> [dict]
                                       `pgmdump -r PCAP --json [--udp-port N]` lines
+  pcap_frames(pcap) -> [bytes]        the frames of a classic pcap file (tcpdump -w), as
+                                      captured (Ethernet header included)
   tshark_decode(pcap, udp_port=None, tshark="tshark") -> [dict]
                                       the PGM packets as Wireshark's dissector reads them
                                       (PGM checksums verified): frame, ip_src, ip_dst,
@@ -345,6 +347,26 @@ def decode(pgmdump, pcap, checksum=False, udp_port=None):
     if r.returncode != 0:
         raise Failure(f"pgmdump {pcap}: {r.stderr.strip()}")
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def pcap_frames(pcap):
+    with open(pcap, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        raise Failure(f"{pcap}: {len(data)} bytes, not a pcap file")
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = ">"
+    else:
+        raise Failure(f"{pcap}: magic {magic.hex()}, not a classic pcap file")
+    frames, at = [], 24
+    while at + 16 <= len(data):
+        incl = struct.unpack_from(order + "I", data, at + 8)[0]
+        frames.append(data[at + 16:at + 16 + incl])
+        at += 16 + incl
+    return frames
 
 
 # Wireshark's PGM type codes (pgm.hdr.type) by pgmdump's names.

@@ -22,7 +22,8 @@ they see the kernel's bpf_clone_redirect copies as any receiver would).
   forwarded_packets > 0 and forwarded_packets + punted_packets == the source's ODATA,
   out_packets of dn1 and dn2 == up0's forwarded_packets, nothing lost, dropped or failed
   open; `show counters`: InOdata of up0 == the source's ODATA, OutOdata of dnN == the
-  ODATA on lanN.
+  ODATA on lanN. Before the transfer dn2's MAC address is changed: show fastpath shows the
+  new one, and every ODATA on lan2 carries it as its Ethernet source (lan1: dn1's).
 --scenario off: the same with fast-path = off: the same capture and counter checks, and
   show fastpath says mode off, reason "off in the configuration ...", every interface in
   user space.
@@ -92,6 +93,7 @@ SCENARIOS = ("exact", "off", "restart", "restart-igmp", "failopen", "exit")
 # (OpenPGM sets no Router Alert unless told to), PGM type 0x02, the NLA at PGM offset 32
 # (16-byte header, SPM sqn, trail, lead, AFI, reserved). A live pgmd rewrites the path to its
 # own address; only the failing-open program forwards it as the source sent it.
+NEW_DN2_MAC = "02:50:47:4d:d2:02"  # dn2's address changed in the exact scenario
 SOURCE_PATH_SPM = "ip proto 113 and ip[0] = 0x45 and ip[24] = 0x00 and ip[52:4] = 0x0a010001"
 
 
@@ -215,6 +217,27 @@ def start_send(args, lab, count, rate_bps, name="send", spm_ms=200):
         "60000", "--start-delay-ms", "1000"], name=name)
 
 
+def link_mac(lab, ns, dev):
+    return json.loads(lab.sh("ip", "-j", "link", "show", "dev", dev, ns=ns).stdout)[0]["address"]
+
+
+def odata_sources(lab, caps, want):
+    """Problems unless every ODATA frame of the source on each LAN capture in `want` has
+    that LAN's Ethernet source {lan: "aa:bb:..."} (the router's egress MAC)."""
+    problems = []
+    for lan, mac in want.items():
+        macs = Counter()
+        for f in netlab.pcap_frames(caps[lan]):
+            if len(f) >= 39 and f[12:14] == b"\x08\x00" and f[23] == 113 and \
+                    f[26:30] == bytes(map(int, SOURCE.split("."))):
+                ihl = (f[14] & 0x0f) * 4
+                if len(f) > 14 + ihl + 4 and f[14 + ihl + 4] & 0x0f == 0x04:
+                    macs[f[6:12].hex(":")] += 1
+        if set(macs) != {mac}:
+            problems.append(f"{lan}: ODATA Ethernet sources {dict(macs)}, want {mac} only")
+    return problems
+
+
 def check_fastpath_kernel(fp, where):
     problems = []
     if fp.get("mode") != "kernel":
@@ -236,10 +259,19 @@ def run_exact(args, lab, fast_path):
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=3)
     receivers = start_receivers(args, lab, count)
     lab.wait_pgmd_groups("pgmd", GROUP, {"dn1", "dn2"})
+    if fast_path == "on":
+        # A MAC address changed while pgmd serves: the program's copies must carry the new one.
+        lab.sh("ip", "link", "set", "dev", "dn2", "address", NEW_DN2_MAC, ns="rtr")
+        netlab.wait_until(lambda: iface(try_ctl(args, lab, "show", "fastpath") or {},
+                                        "dn2").get("mac") == NEW_DN2_MAC,
+                          10, f"show fastpath: dn2's mac {NEW_DN2_MAC}")
     start_send(args, lab, count, rate)
     problems = lab.finish_receivers(receivers, 60)
     lab.stop_proc("send")  # no more ODATA or SPM: the counters below stay still
     pkts = stop_captures(lab, caps)
+    if fast_path == "on":
+        problems += odata_sources(lab, caps, {"lan1": link_mac(lab, "rtr", "dn1"),
+                                              "lan2": NEW_DN2_MAC})
     fp = ctl(args, lab, "show", "fastpath")
     counters = ctl(args, lab, "show", "counters")
     if not good_session(args, lab):
