@@ -181,7 +181,7 @@ struct fp_if_stats {
     FP_U64 punted_packets;      /* sent to pgmd through fp_punts */
     FP_U64 punt_lost_packets;   /* too large, or the perf buffer full */
     FP_U64 drop_ttl;            /* TTL <= 1 */
-    FP_U64 drop_redirect_error; /* bpf_clone_redirect failed */
+    FP_U64 drop_redirect_error; /* a copy not sent: redirect failed or egress dropped it */
     FP_U64 failopen_packets;    /* forwarded while failing open (arrivals) */
     FP_U64 passed_packets;      /* PGM passed on to the stack for pgmd's capture */
     FP_U64 consumed_packets;    /* well-formed multicast PGM punted and dropped instead of

@@ -41,6 +41,9 @@
 
 #include "fastpath_abi.h"
 
+/* include/linux/netdevice.h (not in the UAPI headers). */
+#define NET_XMIT_DROP 1
+
 /* bpf_perf_event_output is only available to GPL-compatible programs. */
 char LICENSE[] SEC("license") = "GPL";
 
@@ -278,7 +281,12 @@ static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 
         stored = bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) == 0;
         p->stored = stored;
     }
-    if (!stored || (!last && bpf_clone_redirect(skb, out, 0) < 0)) {
+    /* A clone's transmit result: negative when it could not be sent, NET_XMIT_DROP (1) when
+     * the egress dropped it (its qdisc or tc egress); NET_XMIT_CN is sent. The last copy
+     * leaves after the program returns: what becomes of it is not seen here. */
+    long sent = 0;
+    if (stored && !last) sent = bpf_clone_redirect(skb, out, 0);
+    if (!stored || sent < 0 || sent == NET_XMIT_DROP) {
         if (os) os->drop_redirect_error++;
         return TC_ACT_SHOT;
     }

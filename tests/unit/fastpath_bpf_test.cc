@@ -582,6 +582,21 @@ TEST_F(FastPathBpf, CopiesToEgressesSharingAMacCarryItAndAReturningMacIsWrittenA
     EXPECT_TRUE(ip_checksum_ok(got2[0]));
 }
 
+// A clone the egress interface drops (here a queue that holds nothing, as a full one)
+// returns NET_XMIT_DROP: counted as not sent, not as a copy out.
+TEST_F(FastPathBpf, ACloneTheEgressDropsIsCountedAsARedirectError) {
+    std::string e;
+    ASSERT_TRUE(run("tc qdisc add dev " + dn1_.name + " root pfifo limit 0", e)) << e;
+    Spec s;  // dn1 (a clone), then dn2 (the frame itself)
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    EXPECT_TRUE(run("tc qdisc del dev " + dn1_.name + " root", e)) << e;
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 0u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).drop_redirect_error, 1u);
+    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 1u);
+}
+
 TEST_F(FastPathBpf, DoesNotVerifyThePgmChecksum) {
     // Documented behaviour: verifying needs the whole payload; receivers discard it.
     Spec s;
