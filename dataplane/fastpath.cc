@@ -431,6 +431,7 @@ std::optional<FastPath::Progress> FastPath::progress(std::uint32_t slot) const {
         const fp_progress& c = cpus[i];
         sum.packets += c.packets;
         sum.bytes += c.bytes;
+        sum.forwarded += c.forwarded;
         const bool moved = first || c.packets != seen.packets[i];
         seen.packets[i] = c.packets;
         if (c.packets == 0 || !moved) continue;  // 0: this CPU noted no lead

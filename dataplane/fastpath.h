@@ -75,6 +75,7 @@ class FastPath {
         std::uint32_t trail = 0;
         std::uint64_t packets = 0;
         std::uint64_t bytes = 0;
+        std::uint64_t forwarded = 0;  // of `packets`, sent on (not dropped for their TTL)
     };
     struct Ids {
         std::uint32_t program = 0;

@@ -368,11 +368,13 @@ void FastPathController::fold_progress(const fp_session_key& key) {
     if (it == table_.sessions.end()) return;
     const auto p = fast_path_->progress(it->second.slot);
     if (!p) return;
-    std::uint64_t& folded = folded_[key];
-    const std::uint64_t packets = p->packets - std::min(p->packets, folded);
-    folded = p->packets;
+    FoldedProgress& folded = folded_[key];
+    const std::uint64_t packets = p->packets - std::min(p->packets, folded.packets);
+    // Those dropped for their TTL arrived (InOdata) but went nowhere (no OutOdata).
+    const std::uint64_t forwarded = p->forwarded - std::min(p->forwarded, folded.forwarded);
+    folded = {p->packets, p->forwarded};
     const std::uint64_t egress = it->second.n_egress;
-    router_.note_kernel_odata(tsi_of(key), Sqn(p->lead), packets, packets * egress);
+    router_.note_kernel_odata(tsi_of(key), Sqn(p->lead), packets, forwarded * egress);
 }
 
 void FastPathController::refresh_session(const Tsi& tsi) {

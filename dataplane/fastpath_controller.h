@@ -154,7 +154,11 @@ class FastPathController {
     std::set<IfIndex> detaching_;
     std::vector<SkippedSession> skipped_;
     // Per session: the kernel's packet count last folded into the core.
-    std::map<fp_session_key, std::uint64_t, FpSessionKeyLess> folded_;
+    struct FoldedProgress {
+        std::uint64_t packets = 0;
+        std::uint64_t forwarded = 0;
+    };
+    std::map<fp_session_key, FoldedProgress, FpSessionKeyLess> folded_;
     // Per interface: the kernel counters last folded into the core's interface counters.
     std::map<IfIndex, fp_if_stats> folded_if_;
     EventLoop::TimerId heartbeat_timer_ = 0;

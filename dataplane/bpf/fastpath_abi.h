@@ -148,10 +148,11 @@ struct fp_session {
  * TTL. pgmd reads it to keep each session's lead (D14.4) and counters, and zeroes a slot
  * when it gives it to a session. */
 struct fp_progress {
-    FP_U32 lead;    /* highest ODATA sequence seen on this CPU (serial arithmetic, RFC 1982) */
-    FP_U32 trail;   /* the trail of that ODATA */
-    FP_U64 packets; /* 0: lead and trail are not set yet */
-    FP_U64 bytes;   /* IP bytes received */
+    FP_U32 lead;      /* highest ODATA sequence seen on this CPU (serial arithmetic, RFC 1982) */
+    FP_U32 trail;     /* the trail of that ODATA */
+    FP_U64 packets;   /* 0: lead and trail are not set yet */
+    FP_U64 bytes;     /* IP bytes received */
+    FP_U64 forwarded; /* of `packets`, those sent on (not dropped for their TTL) */
 };
 
 /* fp_groups: hash, key = group IPv4 (network byte order); the served interfaces where the

@@ -347,16 +347,20 @@ static __always_inline int send_group_copies(struct __sk_buff* skb, struct pkt* 
 }
 
 /* Keeps this CPU's lead: the highest sequence by RFC 1982 serial arithmetic (32 bits),
- * with the trail that came with it. pgmd combines the CPUs' entries. */
-static __always_inline void note_progress(__u32 slot, __u32 sqn, __u32 trail, __u32 ip_len) {
+ * with the trail that came with it. pgmd combines the CPUs' entries. Returns the entry (to
+ * count the packet forwarded), NULL for a slot beyond the array: pgmd's bug, it then sees
+ * the lead in SPMs only. */
+static __always_inline struct fp_progress* note_progress(__u32 slot, __u32 sqn, __u32 trail,
+                                                         __u32 ip_len) {
     struct fp_progress* pr = bpf_map_lookup_elem(&fp_progress, &slot);
-    if (!pr) return; /* a slot beyond the array: pgmd's bug, it sees the lead in SPMs only */
+    if (!pr) return pr;
     if (!pr->packets || (__s32)(sqn - pr->lead) > 0) {
         pr->lead = sqn;
         pr->trail = trail;
     }
     pr->packets++;
     pr->bytes += ip_len;
+    return pr;
 }
 
 /* Hands the frame to pgmd and drops it: pgmd's capture, bound to IPv4 and so served after
@@ -470,12 +474,13 @@ static __always_inline int fast_path(struct __sk_buff* skb, const struct fp_conf
 
     /* Like pgmd's core, the lead is noted before the TTL check: an ODATA that cannot go
      * further still shows how far the source has sent. */
-    note_progress(s->slot, rd32(pg + 16), rd32(pg + 20), p->ip_len);
+    struct fp_progress* pr = note_progress(s->slot, rd32(pg + 16), rd32(pg + 20), p->ip_len);
     struct fp_if_stats* st = slot_stats(s->upstream_slot); /* it arrived there */
     if (p->ttl <= 1) {
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;
     }
+    if (pr) pr->forwarded++;
     decrement_ttl(p);
     if (st) {
         st->in_forwarded_packets++;

@@ -387,6 +387,7 @@ TEST_F(FastPathBpf, ForwardsEligibleOdataOfAKnownSessionFromItsUpstream) {
     EXPECT_EQ(p->trail, 90u);
     EXPECT_EQ(p->packets, 2u);
     EXPECT_EQ(p->bytes, bytes);
+    EXPECT_EQ(p->forwarded, 2u);
     EXPECT_TRUE(punts(*fp_).empty());
 }
 
@@ -506,6 +507,7 @@ TEST_F(FastPathBpf, TtlOneOrZeroIsDroppedAndCounted) {
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(p->lead, 100u);
     EXPECT_EQ(p->packets, 2u);
+    EXPECT_EQ(p->forwarded, 0u);  // the session's OutOdata does not count them
 }
 
 TEST_F(FastPathBpf, NeverSendsBackOutOfTheArrivalInterface) {
