@@ -41,8 +41,8 @@ class PendingNak : public RouterScenario {
 };
 
 // RDATA for the sequence at 250 ms, between the first repeat (201 ms) and the second: each
-// router forwards it where the NAK came from and stops repeating at once (§7.3: "RDATA ...
-// cancels NAK forwarding"). Without the cancellation NE2 would send 10 NAKs, as in
+// router forwards it where the NAK came from and stops repeating at once (§7.3: RDATA
+// ends NAK forwarding). Without the cancellation NE2 would send 10 NAKs, as in
 // Scenario05_GivesUpAfterNakRptIvl.
 TEST_F(PendingNak, RdataCancelsThePendingNak) {
     Chain c = start();
