@@ -16,7 +16,7 @@
  * ODATA with network-significant options, malformed, IP options, fragments, VLAN) is passed
  * on untouched (TC_ACT_OK), and pgmd captures it as before.
  * ODATA with receiver-only options (OPT_SYN, OPT_FIN, OPT_FRAGMENT...; an NE need not parse
- * them while OPT_NETWORK is clear, rfc3208-checklist N-OPT-4) and pro-active parity is the
+ * them while OPT_NETWORK is clear, docs/rfc3208-rules.md N-OPT-4) and pro-active parity is the
  * program's as plain ODATA is: were it pgmd's, each such packet would take the slower path
  * through pgmd while the packets after it were switched in the kernel, and arrive behind
  * them (the OPT_SYN of a session's first ODATA made receivers NAK it). The program checks

@@ -14,7 +14,8 @@ on their way to both receivers, so both NAK them to pgmd.
 
 Asserts: every receiver completes; on the source's link the source receives exactly one
 NAK per lost sequence number, sent by pgmd (hop by hop); no RDATA leaves pgmd on lan1 (it
-has no loss); lan2 gets NCFs from pgmd; `pgmctl -j show sessions` shows the session with
+has no loss); lan2 gets NCFs from pgmd; on lan2 pgmd's SPMs, NCFs and RDATA carry Router
+Alert and the ODATA it switches does not; `pgmctl -j show sessions` shows the session with
 up0 as upstream and the source as upstream neighbour; pgmd's counters equal what the
 captures show; SIGHUP reloads and a downstream link going down and up keep the session.
 A repeated NAK upstream passes only when a NAK reached pgmd after it had already sent that
@@ -122,6 +123,12 @@ def run(args, lab):
         problems.append("no NCF from pgmd on lan2")
     if {p["sqn"] for p in rdata_dn2} != set(LOST):
         problems.append(f"RDATA on lan2 for {sorted({p['sqn'] for p in rdata_dn2})}, want {LOST}")
+    # Router Alert (RFC 3208 §4, §2.3; docs/rfc3208-rules.md C2, N-NAK-2, N-RD-2, N-SPM-3):
+    # pgmd's SPM, NCF and RDATA copies carry it, the ODATA it switches does not.
+    for kind, want in (("SPM", True), ("NCF", True), ("RDATA", True), ("ODATA", False)):
+        got = {bool(p.get("router_alert")) for p in out_dn2 if p.get("type") == kind}
+        if got != {want}:
+            problems.append(f"{kind} on lan2 with Router Alert {sorted(got)}, want {want} only")
     spm_dn2 = [p for p in out_dn2 if p.get("type") == "SPM"]
     paths = {o.get("path") for p in spm_dn2 for o in p.get("options", []) if "path" in o}
     paths |= {p.get("path") for p in spm_dn2 if "path" in p}

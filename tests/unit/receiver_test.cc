@@ -1,5 +1,5 @@
-// The PGM receiver (protocol/receiver.h) against the receiver rules of the conformance
-// checklist (/work/shared/reference/rfc3208-checklist.md §3), on a virtual clock: time is only
+// The PGM receiver (protocol/receiver.h) against the receiver rules R1-R21 of the rule
+// catalogue (docs/rfc3208-rules.md §3), on a virtual clock: time is only
 // the Time values the tests pass in. Packets are built with the codec (PacketSpec, build) and
 // every packet the receiver emits is parsed back and checked field by field.
 //

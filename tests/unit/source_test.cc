@@ -1,5 +1,5 @@
-// The PGM source (protocol/source.h) against the source rules of the conformance checklist
-// (docs: /work/shared/reference/rfc3208-checklist.md §2), on a virtual clock: time is only
+// The PGM source (protocol/source.h) against the source rules S1-S25 of the rule catalogue
+// (docs/rfc3208-rules.md §2), on a virtual clock: time is only
 // the Time values the tests pass in. Every packet the source emits is parsed back with the
 // codec and checked field by field.
 //
