@@ -10,10 +10,6 @@ Topology (network namespaces, veth pairs; N = --downstream, 1 or 3):
                                           r2 10.9.3.1 --- v0 10.9.3.2 rcv2   (N >= 2)
                                           rN 10.9.N+1.1 - v0 ...      rcvN
 
-With --shared-egress-mac, r1..rN have one MAC, as VLAN subinterfaces of one port or a
-router's SVIs do (pgmd's program then writes the Ethernet source once per packet, not once
-per copy: each write after a clone copies the frame's head).
-
 Forwarders (--forwarders, comma-separated; one runs in rtr at a time, started before and
 stopped after every measurement):
   fanout         kernel fan-out with no multicast routing: tc clsact ingress on r0, u32
@@ -115,7 +111,6 @@ import netlab  # noqa: E402  (tests/integration/netlab.py)
 
 GROUP = "239.192.0.1"
 SRC = "10.9.1.1"
-SHARED_EGRESS_MAC = "02:50:47:4d:00:01"  # --shared-egress-mac
 DPORT = 7500
 SPORT = 41000
 GSI = bytes.fromhex("0a0901010001")
@@ -238,9 +233,8 @@ Failure = netlab.Failure
 class Topology:
     """snd --- rtr --- rcv1..rcvN in a netlab Lab (which removes it all on stop())."""
 
-    def __init__(self, lab, downstream, shared_egress_mac=False):
+    def __init__(self, lab, downstream):
         self.lab, self.n = lab, downstream
-        self.shared_egress_mac = shared_egress_mac
         self.oifs = [f"r{i}" for i in range(1, downstream + 1)]
         self.receivers = [f"rcv{i}" for i in range(1, downstream + 1)]
 
@@ -253,8 +247,6 @@ class Topology:
         lab.addr("rtr", "r0", "10.9.1.2/24")
         for i, (oif, rcv) in enumerate(zip(self.oifs, self.receivers), 2):
             lab.veth("rtr", oif, rcv, "v0", csum_off=False)
-            if self.shared_egress_mac:
-                lab.sh("ip", "link", "set", "dev", oif, "address", SHARED_EGRESS_MAC, ns="rtr")
             lab.addr("rtr", oif, f"10.9.{i}.1/24")
             lab.addr(rcv, "v0", f"10.9.{i}.2/24")
             lab.route(rcv, "default", via=f"10.9.{i}.1")
@@ -548,8 +540,7 @@ def markdown(results, fwds, skipped, rates, info):
 
     n = info["downstream"]
     print(f"\n{info['date']}; kernel multicast routing: "
-          f"{'yes' if info['multicast_routing'] else 'no'}; downstream receivers: {n}"
-          f"{' (r1..rN share one MAC)' if info['shared_egress_mac'] else ''}; "
+          f"{'yes' if info['multicast_routing'] else 'no'}; downstream receivers: {n}; "
           f"load average (1 min) {info['load_start']} at the start, {info['load_end']} at "
           f"the end; {info['rounds']} rounds of {info['seconds']} s, medians.\n")
     for name, f in fwds.items():
@@ -626,10 +617,6 @@ def main():
                     "kernel (= fanout,mroute), pgmd, pgmd_baseline, none")
     ap.add_argument("--downstream", type=int, default=1,
                     help="router interfaces with a receiver each (1 or 3; up to 8)")
-    ap.add_argument("--shared-egress-mac", action="store_true",
-                    help=f"give r1..rN one MAC ({SHARED_EGRESS_MAC}), as VLAN subinterfaces "
-                    "of one port or a router's SVIs have: copies then need no per-egress "
-                    "Ethernet source rewrite")
     ap.add_argument("--rates", default="50000,100000,150000,200000,300000,0",
                     help="offered ODATA packets/s, comma-separated; 0 = unpaced")
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -664,7 +651,7 @@ def main():
     netlab.remove_stale_namespaces(STEM)
     lab = netlab.Lab(prefix=f"{STEM}{os.getpid()}", keep_tmp=a.keep_tmp)
     lab.install_signal_handlers()
-    topo = Topology(lab, a.downstream, a.shared_egress_mac)
+    topo = Topology(lab, a.downstream)
     cat = catalogue(a, topo, multicast_routing)
     fwds = {n: cat[n] for n in names if isinstance(cat[n], Forwarder)}
     skipped = {n: cat[n] for n in names if not isinstance(cat[n], Forwarder)}
@@ -672,7 +659,6 @@ def main():
         print(f"{NAME}: {n}: {why}", flush=True)
     info = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "multicast_routing": multicast_routing, "downstream": a.downstream,
-            "shared_egress_mac": a.shared_egress_mac,
             "load_start": round(os.getloadavg()[0], 2), "rounds": a.rounds,
             "seconds": a.seconds}
     print(json.dumps({"run": info, "forwarders": {n: f.label for n, f in fwds.items()},

@@ -214,6 +214,22 @@ std::string FastPath::probe() {
     return "";
 }
 
+void FastPath::set_mac(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
+    auto it = attached_.find(ifindex);
+    if (it == attached_.end())
+        throw FastPathError("BPF fast path: interface " + std::to_string(ifindex) +
+                            " is not attached");
+    fp_interface entry{};
+    std::memcpy(entry.mac, mac.data(), mac.size());
+    entry.slot = it->second.slot;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fp_interfaces), &ifindex, &entry, BPF_EXIST) !=
+        0) {
+        throw FastPathError("BPF fast path: cannot update fp_interfaces (MAC address): " +
+                            errno_text(errno));
+    }
+    it->second.mac = mac;
+}
+
 void FastPath::attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac) {
     const bool known = attached_.contains(ifindex);
     FastPathInterface ifc;

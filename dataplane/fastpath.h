@@ -97,6 +97,9 @@ class FastPath {
     // Idempotent (a new MAC replaces the old one; slot and counters are kept): session
     // entries naming it carry its MAC and slot and must then be rewritten.
     void attach(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac);
+    // A new MAC address of an attached interface: its fp_interfaces entry only (one map
+    // write; on failure nothing changed). Session entries naming it must then be rewritten.
+    void set_mac(IfIndex ifindex, const std::array<std::uint8_t, 6>& mac);
     // Removes pgmd's filter (an interface already gone is fine) and the interface's
     // fp_interfaces entry, and gives its slot back: read if_stats() before, and rewrite the
     // session entries naming it first (the program sends out of whatever an entry names).

@@ -211,7 +211,7 @@ void FastPathController::link_changed(IfIndex ifindex, const LinkInfo& link) {
         return;
     const std::string& name = interfaces_[ifindex].name;
     if (!guarded("writing an interface's new MAC address",
-                 [&] { fast_path_->attach(ifindex, link.mac); }))
+                 [&] { fast_path_->set_mac(ifindex, link.mac); }))
         return;
     log::notice(name + ": MAC address now " + mac_text(link.mac) +
                 ": the fast path's copies out of it carry it");

@@ -137,7 +137,6 @@ struct pkt {
     /* Frame bytes REWRITE_OFF.. as copies leave: the egress MAC, then the Ethernet type and
      * the IP header up to its checksum (TTL and checksum updated by decrement_ttl()). */
     __u8 rewrite[REWRITE_LEN];
-    __u8 stored; /* rewrite[] is in the frame already (a copy was sent with it) */
 };
 
 enum parsed {
@@ -258,32 +257,25 @@ static __always_inline void decrement_ttl(struct pkt* p) {
     p->rewrite[REWRITE_CSUM + 1] = (__u8)check;
 }
 
-static __always_inline int same_mac(const __u8* a, const __u8* b) {
-    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
-           a[5] == b[5];
-}
-
 /* One copy out of `out`, with `mac` as the Ethernet source (the destination stays the
  * group's multicast MAC) and the rewritten IP header: a clone while more are to follow, the
  * frame itself (bpf_redirect, sent once the program returns) for the last. Counted in `os`,
  * the egress interface's counters. Returns the verdict for the last, TC_ACT_SHOT for the
  * others or on failure. The bytes are stored into the original before each clone: the clone
- * shares nothing written afterwards, because the store un-clones the head, which copies it
- * (the dearest part of a copy after the first). So the store is skipped when the frame
- * already carries this egress's MAC: interfaces that share one MAC (VLAN subinterfaces of
- * one port, a router's SVIs) get clones of one head. Neither the MAC nor the IP header
- * (whose sum is unchanged) moves a CHECKSUM_COMPLETE csum, hence no csum flag. */
+ * shares nothing written afterwards, because bpf_clone_redirect() un-clones the original
+ * once it has made the clone (a copy of the head: the price of every copy but the last,
+ * which act_mirred does not pay and a router's rewrite of the Ethernet source needs anyway;
+ * docs/performance.md). Neither the MAC nor the IP header (whose sum is unchanged) moves a
+ * CHECKSUM_COMPLETE csum, hence no csum flag. */
 static __always_inline int send_one(struct __sk_buff* skb, struct pkt* p, __u32 out,
                                     const __u8* mac, struct fp_if_stats* os, int last) {
-    int stored = p->stored && same_mac(p->rewrite, mac);
-    if (!stored) {
-        __builtin_memcpy(p->rewrite, mac, 6);
-        stored = bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) == 0;
-        p->stored = stored;
-    }
+    __builtin_memcpy(p->rewrite, mac, 6);
+    const int stored = bpf_skb_store_bytes(skb, REWRITE_OFF, p->rewrite, REWRITE_LEN, 0) == 0;
     /* A clone's transmit result: negative when it could not be sent, NET_XMIT_DROP (1) when
-     * the egress dropped it (its qdisc or tc egress); NET_XMIT_CN is sent. The last copy
-     * leaves after the program returns: what becomes of it is not seen here. */
+     * the egress dropped it (its qdisc or tc egress). NET_XMIT_CN counts as sent: a queue
+     * says it when it dropped another packet as well as this one, and noop_qdisc (a link
+     * without carrier) for every packet, but pgmd stops serving a link netlink reports down.
+     * The last copy leaves after the program returns: what becomes of it is not seen here. */
     long sent = 0;
     if (stored && !last) sent = bpf_clone_redirect(skb, out, 0);
     if (!stored || sent < 0 || sent == NET_XMIT_DROP) {

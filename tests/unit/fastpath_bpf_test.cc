@@ -548,9 +548,8 @@ TEST_F(FastPathBpf, CopiesTakeMacAndCounterSlotFromTheSessionEntry) {
     EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
 }
 
-// The program writes an egress MAC into the frame only when it differs from the one the
-// previous copy left (a write un-clones the head, a copy of it): egresses sharing a MAC get
-// the same bytes, and a MAC that comes back after another one is written again.
+// Each copy carries the MAC its entry gives, whatever the copies before it carried: two
+// egresses sharing a MAC, and a MAC that comes back after another one.
 TEST_F(FastPathBpf, CopiesToEgressesSharingAMacCarryItAndAReturningMacIsWrittenAgain) {
     Spec s;
     fp_session v = session_for(s);  // dn1, dn2
@@ -855,6 +854,25 @@ TEST_F(FastPathBpf, PassesHostileAndIneligibleInputUntouched) {
 }
 
 // --- Fail-open and disabled ------------------------------------------------------------------
+
+// A new MAC address of an attached interface is the source of the copies failing open (they
+// take it from fp_interfaces); the interface keeps its counter slot.
+TEST_F(FastPathBpf, SetMacChangesTheSourceOfFailOpenCopiesOnly) {
+    const Mac new_mac{0x02, 0x50, 0x47, 0x4d, 0x00, 0x01};
+    const int slot = fp_->interfaces().at(dn1_.ifindex).slot;
+    fp_->set_mac(dn1_.ifindex, new_mac);
+    EXPECT_EQ(fp_->mac_of(dn1_.ifindex), new_mac);
+    EXPECT_EQ(fp_->interfaces().at(dn1_.ifindex).slot, slot);
+    EXPECT_THROW(fp_->set_mac(0x7ffffff0, new_mac), FastPathError);
+    go_stale();
+    Spec s;
+    EXPECT_EQ(test_run(*fp_, build(s), up0_.ifindex).verdict, kShot);
+    const auto got1 = on_dn1p_->received(1, std::chrono::milliseconds(500));  // a clone
+    ASSERT_EQ(got1.size(), 1u);
+    EXPECT_EQ(got1[0], forwarded(s, new_mac));
+    EXPECT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
+}
 
 TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     go_stale();
