@@ -103,6 +103,20 @@ TEST(Metrics, EveryCounterIsDescribedAndNamedUniquely) {
     EXPECT_TRUE(counter_description("NoSuchCounter").empty());
 }
 
+// docs/operations.md "Reading the counters" has a row for each counter, with its description.
+TEST(Metrics, OperationsGuideDescribesEveryCounter) {
+    std::ifstream in(PGMD_SOURCE_DIR "/docs/operations.md");
+    ASSERT_TRUE(in) << "cannot read docs/operations.md";
+    std::stringstream text;
+    text << in.rdbuf();
+    for (const char* name : router::kCounterNames) {
+        const std::string row = "| `" + std::string(name) + "` | `" + snake_case(name) +
+                                "_total` | " + std::string(counter_description(name));
+        EXPECT_NE(text.str().find(row), std::string::npos)
+            << "docs/operations.md has no row " << row;
+    }
+}
+
 TEST(Metrics, InterfaceCountersAllWrittenWithUnitsAndLabels) {
     const std::string text = prometheus_text(example());
     EXPECT_TRUE(has_line(text, "pgmd_interface_in_odata_total{interface=\"up0\"} 300")) << text;
