@@ -7,6 +7,8 @@ maintainer scripts that pass `sh -n`), unpacks it into a scratch root (`dpkg-deb
 into this machine) and checks that
   * the programs, man pages, the unit, /etc/pgmd.conf, /etc/default/pgmd and the sample
     configuration are there;
+  * systemd-analyze verify reports no unknown key or bad value in the unit (when
+    systemd-analyze exists);
   * the unit is Type=notify, and every path it names (ExecStartPre, ExecStart, -f,
     EnvironmentFile) exists in the package, as /usr/sbin/pgmd and /etc;
   * the packaged pgmd runs: `--version`, and `pgmd -F -f` on the packaged /etc/pgmd.conf
@@ -127,6 +129,16 @@ def part_deb(a, tmp):
               "usr/share/doc/pgmd/operations.md"):
         check(os.path.isfile(os.path.join(root, p)), f"package has /{p}")
     check_unit(root, "/lib/systemd/system/pgmd.service", "/usr/sbin", "/etc", "deb")
+    if shutil.which("systemd-analyze"):
+        # systemd's own parser: unknown keys and bad values are only warnings there, so the
+        # test reads them (missing programs on this machine are expected: not installed).
+        r = run(["systemd-analyze", "verify", "--man=no",
+                 os.path.join(root, "lib/systemd/system/pgmd.service")])
+        bad = [line for line in r.stderr.splitlines()
+               if re.search(r"Unknown|Invalid|Failed to parse|unknown|ignoring", line)]
+        check(not bad, f"systemd-analyze verify finds no unit syntax problem: {bad}")
+    else:
+        log("systemd-analyze not found: the unit's syntax is not checked by systemd")
 
     pgmd = os.path.join(root, "usr/sbin/pgmd")
     r = run([pgmd, "--version"])
