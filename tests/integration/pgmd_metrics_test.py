@@ -12,7 +12,8 @@ messages to r11.
 Asserts, once the transfer is over and the counters are still (bounded poll):
 * the node exporter parsed the file (node_textfile_scrape_error 0) and serves # HELP and
   # TYPE for pgmd's families;
-* every counter of every interface in `pgmctl -j show counters` has its
+* every counter of every interface in `pgmctl -j show counters` (and of `show fastpath`)
+  has its
   pgmd_interface_<snake case>_total{interface=NAME} series with the same value, and the
   malformed reasons theirs; the session of `pgmctl -j show sessions` has its non-zero
   counters as pgmd_session_*_total{interface,group,source,port,tsi} with the same values
@@ -87,10 +88,25 @@ def scrape(lab):
     return r.stdout
 
 
-def expected_series(counters, sessions):
+# `show fastpath` keys and their metrics (cli/metrics.cc kFastPathCounters).
+FAST_PATH = {"forwarded_packets": "forwarded_packets", "forwarded_bytes": "forwarded_bytes",
+             "out_packets": "out_packets", "out_bytes": "out_bytes",
+             "punted_packets": "punted_packets", "punt_lost_packets": "punt_lost_packets",
+             "drop_ttl": "ttl_dropped_packets", "drop_redirect_error": "redirect_error_packets",
+             "failopen_packets": "failopen_packets", "passed_packets": "passed_packets",
+             "consumed_packets": "consumed_packets"}
+
+
+def expected_series(counters, sessions, fastpath):
     """What the scrape must hold, from pgmctl's JSON: {(name, labels): value}, and the
     session series that must be absent (zero counters)."""
     want, absent = {}, set()
+    for i in fastpath.get("interfaces", []):
+        labels = frozenset({("interface", i["name"])})
+        want[("pgmd_fastpath_kernel", labels)] = 1 if i["mode"] == "kernel" else 0
+        for key, metric in FAST_PATH.items():
+            if key in i:
+                want[(f"pgmd_fastpath_{metric}_total", labels)] = i[key]
     for i in counters["interfaces"]:
         labels = frozenset({("interface", i["name"])})
         for key, value in i["counters"].items():
@@ -115,20 +131,21 @@ def compare(args, lab, sock, state):
     """True when pgmctl's counters held still across one scrape and the scrape shows them."""
     before = netlab.pgmctl(args.pgmctl, sock, "show", "counters")
     sessions = netlab.pgmctl(args.pgmctl, sock, "show", "sessions")
+    fastpath = netlab.pgmctl(args.pgmctl, sock, "show", "fastpath")
     text = scrape(lab)
     after = netlab.pgmctl(args.pgmctl, sock, "show", "counters")
     if text is None or before != after:
         state["why"] = "counters still moving" if text is not None else "scrape failed"
         return False
     samples, helped, typed = parse_exposition(text)
-    want, absent = expected_series(after, sessions)
+    want, absent = expected_series(after, sessions, fastpath)
     wrong = [f"{n}{dict(lbl)} = {samples.get((n, lbl))}, pgmctl shows {v}"
              for (n, lbl), v in want.items() if samples.get((n, lbl)) != v]
     wrong += [f"{n}{dict(lbl)} exported for a zero counter" for (n, lbl) in absent
               if (n, lbl) in samples]
     state.update(why="; ".join(wrong[:8]) + (f" (+{len(wrong) - 8})" if len(wrong) > 8 else ""),
                  samples=samples, helped=helped, typed=typed, counters=after,
-                 sessions=sessions, compared=len(want))
+                 sessions=sessions, fastpath=fastpath, compared=len(want))
     return not wrong
 
 
@@ -171,7 +188,8 @@ def run(args, lab):
                    "the scrape to show pgmctl's counters", interval_s=0.5)
     except Failure as e:
         raise Failure(f"{e}: {state.get('why')}")
-    log(f"{state['compared']} series equal to pgmctl's")
+    log(f"{state['compared']} series equal to pgmctl's (fast path "
+        f"{state['fastpath'].get('mode')})")
 
     problems = []
     samples = state["samples"]
