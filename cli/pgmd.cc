@@ -12,6 +12,10 @@
 // pid file is refused, naming the holder's pid; only the holder removes the file) and refuses a
 // control socket where a live server answers. The configuration path is made absolute first:
 // daemon() changes the working directory to /, and reloads read the file again.
+// systemd is told READY=1 once the interfaces are served and the control socket answers,
+// RELOADING=1/READY=1 around reloads and STOPPING=1 (dataplane::ServiceNotifier, with the
+// watchdog); the Prometheus textfile (metrics::TextfileExporter) is rendered from the same
+// JSON as pgmctl's replies.
 // Exit codes: 0 ok, 1 runtime error, 2 bad arguments, 78 bad configuration (EX_CONFIG).
 #include <fcntl.h>
 #include <grp.h>
