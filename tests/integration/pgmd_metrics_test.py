@@ -20,8 +20,10 @@ Asserts, once the transfer is over and the counters are still (bounded poll):
   and no zero ones; pgmd_sessions is 1;
 * the values are not trivial: up0 received at least COUNT ODATA, dn1 sent them, NAKs went
   upstream;
-* no temporary file is left in the directory; at SIGTERM pgmd (exit 0) removes the file and
-  the node exporter no longer serves pgmd's metrics.
+* no temporary file is left in the directory; a reload naming a textfile in a missing
+  directory is refused with FILE:LINE; a reload to another textfile removes the old file;
+  at SIGTERM pgmd (exit 0) removes the file and the node exporter no longer serves pgmd's
+  metrics.
 
 Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
 """
@@ -212,6 +214,24 @@ def run(args, lab):
     leftovers = sorted(set(os.listdir(textdir)) - {"pgmd.prom"})
     if leftovers:
         problems.append(f"files left in the textfile directory: {leftovers}")
+
+    # Reloads: a textfile in a missing directory is refused at its line; a new textfile
+    # replaces the old one.
+    def write(textfile):
+        netlab.pgmd_conf(conf, netlab.rtr_interfaces(GROUP, 1), sock,
+                         extra=f"[metrics]\ntextfile = {textfile}\ninterval = 1s\n")
+    write(lab.path("nosuch", "pgmd.prom"))
+    r = lab.sh(args.pgmctl, "-u", sock, "reload", check=False)
+    if r.returncode != 1 or not re.search(r"pgmd\.conf:\d+: textfile: directory .*nosuch",
+                                          r.stderr):
+        problems.append(f"reload with a missing textfile directory: exit {r.returncode} "
+                        f"{r.stderr.strip()!r}")
+    prom = os.path.join(textdir, "renamed.prom")
+    write(prom)
+    netlab.pgmctl(args.pgmctl, sock, "reload", json_out=False)
+    if sorted(os.listdir(textdir)) != ["renamed.prom"]:
+        problems.append(f"after a reload to renamed.prom the directory holds "
+                        f"{sorted(os.listdir(textdir))}")
 
     rc = lab.stop_proc(pgmd)
     if rc != 0:
