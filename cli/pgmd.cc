@@ -12,6 +12,10 @@
 // pid file is refused, naming the holder's pid; only the holder removes the file) and refuses a
 // control socket where a live server answers. The configuration path is made absolute first:
 // daemon() changes the working directory to /, and reloads read the file again.
+// systemd is told READY=1 once the interfaces are served and the control socket answers,
+// RELOADING=1/READY=1 around reloads and STOPPING=1 (dataplane::ServiceNotifier, with the
+// watchdog); the Prometheus textfile (metrics::TextfileExporter) is rendered from the same
+// JSON as pgmctl's replies.
 // Exit codes: 0 ok, 1 runtime error, 2 bad arguments, 78 bad configuration (EX_CONFIG).
 #include <fcntl.h>
 #include <grp.h>
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +42,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/metrics.h"
 #include "cli/router_json.h"
 #include "dataplane/control_server.h"
 #include "dataplane/daemon.h"
@@ -44,6 +50,7 @@
 #include "dataplane/defaults.h"
 #include "dataplane/event_loop.h"
 #include "dataplane/log.h"
+#include "dataplane/service_notify.h"
 
 namespace {
 
@@ -476,17 +483,27 @@ int run(const Options& options) {
     }
 
     dp::EventLoop loop;
+    // systemd (Type=notify): READY=1 once serving, RELOADING=1/READY=1 around reloads.
+    dp::ServiceNotifier notifier(loop);
     std::unique_ptr<dp::Daemon> daemon;
     std::unique_ptr<dp::ControlServer> control;
+    std::unique_ptr<pgm::metrics::TextfileExporter> metrics;
     const dp::ControlConfig running_control = config.control;
+    auto served = [&] {
+        return "serving " + std::to_string(daemon->active_interfaces().size()) + " of " +
+               std::to_string(daemon->config().interfaces.size()) + " interfaces";
+    };
     // Loads the file again and applies it; [control] changes are reported, not applied.
     auto reload = [&]() -> pgm::control::ReloadResult {
+        notifier.reloading();
         try {
             dp::DaemonConfig next = load(options);
             std::vector<std::string> restart =
                 control_restart_needed(running_control, next.control);
             daemon->reload(std::move(next));
             log::set_level(daemon->config().log_level);
+            if (metrics) metrics->configure(daemon->config().metrics);
+            notifier.ready(served());
             std::string message = options.config_file;
             if (!restart.empty()) {
                 message += "; not applied until pgmd restarts: " + joined(restart);
@@ -497,6 +514,7 @@ int run(const Options& options) {
             return {true, message, restart};
         } catch (const std::exception& e) {
             log::error(std::string("reload refused, running configuration kept: ") + e.what());
+            notifier.ready(served() + "; last reload refused: " + e.what());
             return {false, e.what()};
         }
     };
@@ -537,6 +555,22 @@ int run(const Options& options) {
                 daemon->refresh_from_fast_path();  // the kernel's forwarding counted too
                 return pgm::control::handle_request(request, view, peer);
             });
+        // Metrics read what pgmctl reads: the same JSON, after the same fast-path refresh.
+        const double started =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        metrics = std::make_unique<pgm::metrics::TextfileExporter>(loop, [&, started] {
+            daemon->refresh_from_fast_path();
+            const pgm::control::Filter all;
+            return pgm::metrics::Snapshot{pgm::control::interfaces_json(view, all),
+                                          pgm::control::sessions_json(view, all),
+                                          pgm::control::counters_json(view, all),
+                                          fast_path_json(*daemon),
+                                          true,
+                                          PGMD_VERSION,
+                                          started};
+        });
+        metrics->configure(config.metrics);
         if (options.user) drop_privileges(*options.user);
 
         loop.add_signal(SIGHUP, [&] { reload(); });
@@ -551,8 +585,11 @@ int run(const Options& options) {
         log::notice("started, " + std::to_string(daemon->active_interfaces().size()) + " of " +
                     std::to_string(config.interfaces.size()) + " interfaces served, control " +
                     config.control.socket);
+        notifier.ready(served());
         loop.run();
         log::notice("stopping");
+        notifier.stopping();
+        metrics.reset();  // removes the file; before `view`, which it reads
         control.reset();  // before `view`, which its handler uses
         pid_file.reset();
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,6 +146,8 @@ po::options_description global_keys() {
         add(k);
     add("capture.buffer-bytes");
     for (const char* k : {"dataplane.fast-path", "dataplane.fail-open-after", "dataplane.on-exit"})
+        add(k);
+    for (const char* k : {"metrics.textfile", "metrics.interval", "metrics.sessions"})
         add(k);
     return d;
 }
@@ -320,6 +323,24 @@ class Builder {
             } else {
                 fail("on-exit: '" + value_ + "' is not remove or fail-open");
             }
+        } else if (name == "metrics.textfile") {
+            // The node exporter's textfile collector reads only *.prom files.
+            const std::string base = value_.substr(value_.rfind('/') + 1);
+            if (value_.front() != '/' || !base.ends_with(".prom") || base.size() <= 5) {
+                fail("textfile: '" + value_ + "' is not an absolute path ending in .prom");
+            }
+            c_.metrics.textfile = value_;
+            c_.metrics.textfile_line = line_;
+        } else if (name == "metrics.interval") {
+            const Duration d = duration("interval");
+            if (d < kMinMetricsInterval || d > kMaxMetricsInterval) {
+                fail("interval: '" + value_ + "' is not within 1s..60min");
+            }
+            c_.metrics.interval = d;
+        } else if (name == "metrics.sessions") {
+            auto b = parse_bool(value_);
+            if (!b) fail("sessions: '" + value_ + "' is not yes or no");
+            c_.metrics.sessions = *b;
         } else if (name == "timers.nak-repeat-period") {
             r.nak_repeat_period = duration("nak-repeat-period");
         } else if (name == "timers.nak-rpt-ivl") {
@@ -562,6 +583,18 @@ DaemonConfig load_config(const std::string& path) {
     if (!c.control.group.empty() && getgrnam(c.control.group.c_str()) == nullptr) {
         throw ConfigError(path, c.control.group_line,
                           "group: no group named '" + c.control.group + "'");
+    }
+    if (!c.metrics.textfile.empty()) {
+        const std::string dir = c.metrics.textfile.substr(0, c.metrics.textfile.rfind('/') + 1);
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0) {
+            throw ConfigError(path, c.metrics.textfile_line,
+                              "textfile: directory " + dir + ": " + std::strerror(errno));
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            throw ConfigError(path, c.metrics.textfile_line,
+                              "textfile: " + dir + " is not a directory");
+        }
     }
     return c;
 }

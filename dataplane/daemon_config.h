@@ -114,6 +114,21 @@ struct DataplaneConfig {
     friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };
 
+// The Prometheus textfile (cli/metrics.h): written every `interval` when `textfile` is set.
+inline constexpr Duration kDefaultMetricsInterval = std::chrono::seconds(15);
+inline constexpr Duration kMinMetricsInterval = std::chrono::seconds(1);
+inline constexpr Duration kMaxMetricsInterval = std::chrono::hours(1);
+
+struct MetricsConfig {
+    std::string textfile;  // absolute, ending in .prom; empty: no metrics
+    Duration interval = kDefaultMetricsInterval;
+    bool sessions = true;   // per-session series too
+    int textfile_line = 0;  // where `textfile` was given (its directory's error names it)
+    friend bool operator==(const MetricsConfig& a, const MetricsConfig& b) {
+        return a.textfile == b.textfile && a.interval == b.interval && a.sessions == b.sessions;
+    }
+};
+
 enum class LogLevel : std::uint8_t { None, Error, Warning, Notice, Info, Debug };
 std::optional<LogLevel> parse_log_level(std::string_view text);
 const char* to_string(LogLevel level);
@@ -126,6 +141,7 @@ struct DaemonConfig {
     ControlConfig control;
     CaptureConfig capture;
     DataplaneConfig dataplane;
+    MetricsConfig metrics;
     LogLevel log_level = LogLevel::Notice;
 
     const InterfaceConfig* find_interface(std::string_view name) const;
@@ -147,7 +163,8 @@ class ConfigError : public std::runtime_error {
 // Parses a whole configuration file; `file_name` is used in error messages only.
 // Throws ConfigError.
 DaemonConfig parse_config(std::istream& in, const std::string& file_name);
-// Reads and parses `path`, and checks that [control] group exists. Throws ConfigError (also
+// Reads and parses `path`, and checks that [control] group and the directory of [metrics]
+// textfile exist. Throws ConfigError (also
 // when the file cannot be read, with strerror's reason).
 DaemonConfig load_config(const std::string& path);
 

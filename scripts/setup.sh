@@ -31,10 +31,11 @@ packages=(
   bpftool build-essential clang clang-format cmake g++ libclang-rt-14-dev ninja-build pkg-config
   # libraries
   libabsl-dev libboost-program-options-dev libbpf-dev libcap-dev libisal-dev libnl-3-dev
-  libnl-route-3-dev libpcap-dev
+  libnl-route-3-dev libpcap-dev libsystemd-dev
   nlohmann-json3-dev
   # tests and benchmarks
-  googletest libbenchmark-dev libgmock-dev libgtest-dev python3-pytest strace tcpdump tshark
+  curl googletest libbenchmark-dev libgmock-dev libgtest-dev prometheus-node-exporter
+  python3-pytest strace tcpdump tshark
   # interop peers
   libpgm-dev libzmq3-dev python3-zmq
   # network lab
