@@ -435,6 +435,12 @@ class RouterJson : public ::testing::Test {
                 d = {};
         },
         {},
+        {},
+        {},
+        {},
+        {},
+        {},
+        {},
     };
 };
 
