@@ -94,13 +94,13 @@ Json interface_counters_object(const CounterSet& counters, const CaptureDrops& d
     return out;
 }
 
-// The state pgmctl shows for `ifindex`: the configured interface's, "not configured" for one
+// The state pgmctl shows for `ifindex`: the configured interface's, "unconfigured" for one
 // the router has state for but the configuration no longer names; null when unknown.
 Json interface_state(const RouterView& view, IfIndex ifindex) {
     if (!view.configured_interfaces) return nullptr;
     for (const auto& c : view.configured_interfaces())
         if (c.ifindex == ifindex) return c.state;
-    return "not configured";
+    return "unconfigured";
 }
 
 // A filter naming an interface must name one pgmd knows: configured, or seen by the router.

@@ -6,9 +6,9 @@
 // State at start: ifindex 1 "up0" towards the sources, 2 "down1" and 3 "down2" with
 // receivers. Session 0a0b0c0d0e0f.1000 (10.0.0.1 -> 239.1.2.3, native) with a pending NAK
 // for sqn 42 from down1 and an anticipated repair for sqn 50; session 112233445566.2000
-// (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055) with a null-NAK state for sqn 7 from
-// down2; one packet with a bad checksum on down2; 591 packets lost by down1's capture
-// (CaptureDrops; `clear counters` zeroes them). `show status` and `show groups` answer
+// (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055, its source has sent FIN) with a null-NAK
+// state for sqn 7 from down2; one packet with a bad checksum on down2; 591 packets lost by down1's
+// capture (CaptureDrops; `clear counters` zeroes them). `show status` and `show groups` answer
 // fixed data; the configuration names a fourth interface, gone0, that is absent; `set
 // log-level` keeps the level for `show status`. The clock stands 1.05 s after the first SPM
 // and 50 ms after the NAKs.
@@ -91,8 +91,11 @@ struct FakeSession {
         s.fields = fields;
         return s;
     }
-    PacketSpec spm(std::uint32_t sqn) const {
-        return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), source, 0});
+    PacketSpec spm(std::uint32_t sqn, bool fin = false) const {
+        PacketSpec s =
+            downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), source, 0});
+        if (fin) s.options.push_back(OptFin{});
+        return s;
     }
     PacketSpec upstream(PacketType type, std::uint32_t sqn) const {
         PacketSpec s = downstream(type, NakFields{Sqn(sqn), source, group});
@@ -189,7 +192,7 @@ int main(int argc, char** argv) {
                         *Nla::parse("239.1.2.4"),
                         Encapsulation::Udp};
     feed(1, a, a.source, a.group, a.spm(5), t0);
-    feed(1, b, b.source, b.group, b.spm(9), t0);
+    feed(1, b, b.source, b.group, b.spm(9, /*fin=*/true), t0);
     feed(2, a, *Nla::parse("10.1.0.5"), kDown1Address, a.upstream(PacketType::Nak, 42), t0 + 1s);
     feed(1, a, a.source, a.group, a.ncf(50), t0 + 1s);
     feed(3, b, *Nla::parse("10.2.0.9"), kDown2Address, b.upstream(PacketType::Nnak, 7), t0 + 1s);
