@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <stdexcept>
@@ -133,12 +134,14 @@ Json set_log_level(const std::string& value, const ProcessRecord& p) {
         level = *parsed;
     }
     const dp::LogLevel before = dp::log::level();
-    dp::log::set_level(level);
     if (level != before) {
-        dp::log::write(std::max(level, dp::LogLevel::Notice),
-                       std::string("log level ") + dp::to_string(level) + " (was " +
-                           dp::to_string(before) + ", set by pgmctl)");
+        // At notice, under whichever of the two levels shows more, so that the change is
+        // seen both when raising and when lowering the level.
+        dp::log::set_level(std::max(level, before));
+        dp::log::notice(std::string("log level ") + dp::to_string(level) + " (was " +
+                        dp::to_string(before) + ", set by pgmctl)");
     }
+    dp::log::set_level(level);
     return Json{{"log_level", dp::to_string(level)},
                 {"configured_log_level", dp::to_string(p.configured_log_level)}};
 }
