@@ -58,7 +58,7 @@ enum ExitCode : int {
 constexpr const char* kUsage =
     "Usage: pgmctl [OPTIONS] COMMAND [json]\n"
     "\n"
-    "Commands (any word may be shortened to a unique prefix: sh ses = show sessions):\n"
+    "Commands:\n"
     "  show status\n"
     "  show interfaces [interface IF]\n"
     "  show groups     [interface IF] [group G]\n"
@@ -67,13 +67,15 @@ constexpr const char* kUsage =
     "  show counters   [interface IF] [detail]\n"
     "  show dlr\n"
     "  show fastpath\n"
-    "  describe [COUNTER]           what each counter counts, and its unit\n"
-    "  clear counters [interface IF | tsi T]   (root or the control socket's group)\n"
-    "  clear repair   [group G] [tsi T]        (also: clear rtx-state)\n"
-    "  set log-level LEVEL          none|err|warning|notice|info|debug|default\n"
-    "  debug on|off                 set log-level debug, or back to the configured level\n"
-    "  reload                       (root or the control socket's group)\n"
+    "  describe        [COUNTER]           (what a counter counts, and its unit)\n"
+    "  clear counters  [interface IF] [tsi T]   (one of them; root or the socket's group)\n"
+    "  clear repair    [group G] [tsi T]   (also: clear rtx-state)\n"
+    "  set log-level LEVEL                 (none|err|warning|notice|info|debug|default)\n"
+    "  debug on|off                        (log-level debug, or the configured level)\n"
+    "  reload                              (root or the control socket's group)\n"
     "  ping\n"
+    "\n"
+    "Every word may be shortened to a unique prefix (sh ses = show sessions).\n"
     "A trailing word json is the same as -j.\n";
 
 struct UsageError : std::runtime_error {
