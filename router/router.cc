@@ -383,10 +383,8 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     s->last_ttl = a.ip.ttl;
     s->last_spm = now;
     if (created) note_session_event(SessionEvent::Kind::Created, tsi, *s);
-    if (v.fin() && !s->fin) {
-        s->fin = true;
-        note_session_event(SessionEvent::Kind::Fin, tsi, *s);
-    }
+    if (v.fin() && !s->fin) note_session_event(SessionEvent::Kind::Fin, tsi, *s);
+    s->fin = v.fin();  // as of the last in-sequence SPM
     if (auto prm = v.parity_prm(); prm && valid_tgs(prm->tg_size)) s->tgs = prm->tg_size;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
     if (!no_window && !v.nbr_unreach()) {

@@ -42,7 +42,8 @@ struct Session {
     Time created{};
     Time last_spm{};
     // The last in-sequence SPM carried OPT_FIN (§9.4): the source has ended the session,
-    // which stays (for late repairs) until session_lifetime without SPM removes it.
+    // which stays (for late repairs) until session_lifetime without SPM removes it. A later
+    // SPM without it (the source went on after all) clears it.
     bool fin = false;
     CounterSet counters;
 

@@ -140,6 +140,9 @@ TEST_F(Operator, SessionEventsAndFin) {
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].kind, SessionEvent::Kind::Fin);
     EXPECT_STREQ(to_string(events[0].kind), "ended by its source (FIN)");
+    spm(kTsiA, kGroupA, 5);  // it went on after all
+    EXPECT_FALSE(core.sessions().at(kTsiA).fin);
+    EXPECT_TRUE(core.take_session_events().empty());
 
     now += 10s;
     spm(kTsiB, kGroupB, 2);
