@@ -334,11 +334,11 @@ TEST(DaemonConfig, ChangedKeysNameWhatAReloadChanges) {
         "log-level = info\n[timers]\nnak-rpt-ivl = 3s\n[control]\nmode = 0600\n"
         "[dlr]\ngroup = 239.2.0.0/16\n"
         "[interface eth0]\nstatic-groups = 239.1.1.2\nigmp-querier = no\n[interface eth2]\n");
-    EXPECT_EQ(changed_keys(before, after),
-              (std::vector<std::string>{"log-level", "control.mode", "timers.nak-rpt-ivl",
-                                        "dlr.group", "interface eth0.static-groups",
-                                        "interface eth0.igmp-querier", "interface eth1 (removed)",
-                                        "interface eth2 (added)"}));
+    EXPECT_EQ(
+        changed_keys(before, after),
+        (std::vector<std::string>{"log-level", "control.mode", "timers.nak-rpt-ivl", "dlr.group",
+                                  "interface eth0.static-groups", "interface eth0.igmp-querier",
+                                  "interface eth1 (removed)", "interface eth2 (added)"}));
     // The random seed pgmd draws at start is no key: never reported.
     DaemonConfig seeded = before;
     seeded.router.random_seed = 12345;
