@@ -3,12 +3,15 @@
 // Turns the command line into one JSON request, sends it over the AF_UNIX socket, waits a
 // bounded time for the one-line reply, and prints either the reply's data as JSON (-j) or
 // text tables rendered from that same JSON, so the two views cannot disagree. With -m it
-// repeats the request every few seconds on a cleared screen until SIGINT or SIGTERM.
+// repeats the request every few seconds until SIGINT or SIGTERM, with counters per second.
+// Keywords may be shortened to a unique prefix (IOS, vtysh); a trailing "json" is -j; a
+// usage error is one line on stderr. `describe` is answered without the daemon.
 // Exit codes: 0 ok, 1 the daemon refused (error reply), 2 usage, 3 pgmd not running,
 // 4 no usable answer (timeout, no permission to connect, broken reply).
 //
 // Life cycle: one process per command; a fresh connection per request, so watch mode
 // survives a daemon restart.
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,6 +20,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include "dataplane/defaults.h"
+#include "router/counter_info.h"
 #include "router/counters.h"
 
 namespace {
@@ -51,18 +56,27 @@ enum ExitCode : int {
 };
 
 constexpr const char* kUsage =
-    "Usage: pgmctl [OPTIONS] COMMAND\n"
+    "Usage: pgmctl [OPTIONS] COMMAND [json]\n"
     "\n"
     "Commands:\n"
+    "  show status\n"
     "  show interfaces [interface IF]\n"
-    "  show sessions   [interface IF] [group G] [tsi T]\n"
+    "  show groups     [interface IF] [group G]\n"
+    "  show sessions   [interface IF] [group G] [tsi T] [detail]\n"
     "  show repair     [interface IF] [group G] [tsi T]\n"
-    "  show counters   [interface IF]\n"
+    "  show counters   [interface IF] [detail]\n"
     "  show dlr\n"
     "  show fastpath\n"
-    "  clear counters|repair     (root or the control socket's group)\n"
-    "  reload                    (root or the control socket's group)\n"
-    "  ping\n";
+    "  describe        [COUNTER]           (what a counter counts, and its unit)\n"
+    "  clear counters  [interface IF] [tsi T]   (one of them; root or the socket's group)\n"
+    "  clear repair    [group G] [tsi T]   (also: clear rtx-state)\n"
+    "  set log-level LEVEL                 (none|err|warning|notice|info|debug|default)\n"
+    "  debug on|off                        (log-level debug, or the configured level)\n"
+    "  reload                              (root or the control socket's group)\n"
+    "  ping\n"
+    "\n"
+    "Every word may be shortened to a unique prefix (sh ses = show sessions).\n"
+    "A trailing word json is the same as -j.\n";
 
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -72,56 +86,167 @@ struct UsageError : std::runtime_error {
 
 struct Command {
     Json request;
-    std::string what;  // for show and clear
+    std::string what;  // for show, clear, describe
     bool interface_filter = false;
+    bool detail = false;
+    bool json = false;    // a trailing "json" word
+    bool local = false;   // answered by pgmctl itself (describe)
+    std::string counter;  // describe COUNTER
+    std::string words;    // the command, spelt out (watch mode's title)
 };
 
-Command parse_command(const std::vector<std::string>& args) {
+std::string joined(const std::vector<std::string>& words, const char* separator = ", ") {
+    std::string out;
+    for (const std::string& w : words)
+        out += (out.empty() ? "" : separator) + w;
+    return out;
+}
+
+// A keyword as typed, resolved against `candidates` as IOS and vtysh do: the exact word or the
+// only candidate it is a prefix of. `where` names the position for the error.
+std::string resolve(const std::string& token, const std::vector<std::string>& candidates,
+                    const std::string& where) {
+    std::vector<std::string> matches;
+    for (const std::string& c : candidates) {
+        if (c == token) return c;
+        if (!token.empty() && c.starts_with(token)) matches.push_back(c);
+    }
+    if (matches.size() == 1) return matches[0];
+    if (matches.empty())
+        throw UsageError(where + ": unknown \"" + token + "\" (" + joined(candidates) + ")");
+    throw UsageError(where + ": \"" + token + "\" is ambiguous (" + joined(matches) + ")");
+}
+
+bool is_address(const std::string& text) {
+    unsigned char buffer[sizeof(in6_addr)];
+    return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
+           inet_pton(AF_INET6, text.c_str(), buffer) == 1;
+}
+
+bool is_tsi(const std::string& text) {
+    if (text.size() < 14 || text.size() > 18 || text[12] != '.') return false;
+    for (std::size_t i = 0; i < 12; ++i)
+        if (!std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+    const std::string port = text.substr(13);
+    if (port.find_first_not_of("0123456789") != std::string::npos) return false;
+    return std::stoul(port) <= 65535;
+}
+
+void check_value(const std::string& key, const std::string& value) {
+    if (key == "group" && !is_address(value))
+        throw UsageError("group \"" + value + "\" is not an IPv4 or IPv6 address");
+    if (key == "tsi" && !is_tsi(value))
+        throw UsageError("tsi \"" + value + "\" is not GSI.PORT (12 hex digits, a dot, a port)");
+}
+
+constexpr const char* kLevels[] = {"none", "err", "warning", "notice", "info", "debug", "default"};
+
+Command parse_command(std::vector<std::string> args) {
     if (args.empty()) throw UsageError("no command given");
     Command c;
-    const std::string& verb = args[0];
+    if (args.size() > 1 && args.back() == "json") {
+        c.json = true;
+        args.pop_back();
+    }
+    const std::string verb =
+        resolve(args[0], {"show", "clear", "set", "debug", "describe", "reload", "ping", "help"},
+                "command");
+    c.words = verb;
     auto expect_count = [&](std::size_t n) {
-        if (args.size() > n) throw UsageError("unexpected \"" + args[n] + "\" after " + verb);
-        if (args.size() < n) throw UsageError(verb + " needs an argument");
+        if (args.size() > n) throw UsageError("unexpected \"" + args[n] + "\" after " + c.words);
+        if (args.size() < n) throw UsageError(c.words + " needs an argument");
     };
+    if (verb == "help") {
+        c.what = "help";
+        c.local = true;
+        return c;
+    }
     if (verb == "ping" || verb == "reload") {
         expect_count(1);
         c.request = Json{{"command", verb}};
         return c;
     }
-    if (verb == "clear") {
-        expect_count(2);
-        if (args[1] != "counters" && args[1] != "repair")
-            throw UsageError("clear what? counters or repair, not \"" + args[1] + "\"");
-        c.what = args[1];
-        c.request = Json{{"command", "clear"}, {"what", c.what}};
+    if (verb == "describe") {
+        if (args.size() > 2) throw UsageError("unexpected \"" + args[2] + "\" after describe");
+        c.local = true;
+        c.what = "describe";
+        if (args.size() == 2) c.counter = args[1];
         return c;
     }
-    if (verb != "show") throw UsageError("unknown command \"" + verb + "\"");
-    if (args.size() < 2)
-        throw UsageError("show what? interfaces, sessions, repair, counters, dlr, fastpath");
-    static const std::map<std::string, std::set<std::string>> kFilters = {
-        {"interfaces", {"interface"}},
-        {"sessions", {"interface", "group", "tsi"}},
-        {"repair", {"interface", "group", "tsi"}},
-        {"counters", {"interface"}},
-        {"dlr", {}},
-        {"fastpath", {}},
+    if (verb == "set") {
+        if (args.size() < 2) throw UsageError("set what? log-level");
+        const std::string what = resolve(args[1], {"log-level"}, "set");
+        if (args.size() < 3)
+            throw UsageError("set log-level needs a level (" +
+                             joined({std::begin(kLevels), std::end(kLevels)}) + ")");
+        expect_count(3);
+        const std::string level =
+            resolve(args[2], {std::begin(kLevels), std::end(kLevels)}, "set log-level");
+        c.what = what;
+        c.words += " " + what + " " + level;
+        c.request = Json{{"command", "set"}, {"what", what}, {"value", level}};
+        return c;
+    }
+    if (verb == "debug") {
+        if (args.size() < 2) throw UsageError("debug on or debug off?");
+        expect_count(2);
+        const std::string on = resolve(args[1], {"on", "off"}, "debug");
+        c.what = "log-level";
+        c.words += " " + on;
+        c.request = Json{
+            {"command", "set"}, {"what", "log-level"}, {"value", on == "on" ? "debug" : "default"}};
+        return c;
+    }
+    struct Shape {
+        std::vector<std::string> filters;
+        bool detail = false;
     };
-    c.what = args[1];
-    auto allowed = kFilters.find(c.what);
-    if (allowed == kFilters.end()) throw UsageError("cannot show \"" + c.what + "\"");
+    static const std::map<std::string, Shape> kShow = {
+        {"status", {{}, false}},
+        {"interfaces", {{"interface"}, false}},
+        {"groups", {{"interface", "group"}, false}},
+        {"sessions", {{"interface", "group", "tsi"}, true}},
+        {"repair", {{"interface", "group", "tsi"}, false}},
+        {"counters", {{"interface"}, true}},
+        {"dlr", {{}, false}},
+        {"fastpath", {{}, false}},
+    };
+    static const std::map<std::string, Shape> kClear = {
+        {"counters", {{"interface", "tsi"}, false}},
+        {"repair", {{"group", "tsi"}, false}},
+        {"rtx-state", {{"group", "tsi"}, false}},
+    };
+    const auto& table = verb == "show" ? kShow : kClear;
+    std::vector<std::string> names;
+    for (const auto& [name, shape] : table)
+        names.push_back(name);
+    if (args.size() < 2) throw UsageError(verb + " what? " + joined(names));
+    c.what = resolve(args[1], names, verb);
+    const Shape& shape = table.at(c.what);
+    if (c.what == "rtx-state") c.what = "repair";  // IOS's name for the repair state
+    c.words += " " + c.what;
+    std::vector<std::string> keywords = shape.filters;
+    if (shape.detail) keywords.push_back("detail");
     Json filter = Json::object();
-    for (std::size_t i = 2; i < args.size(); i += 2) {
-        const std::string& key = args[i];
-        if (!allowed->second.contains(key))
-            throw UsageError("show " + c.what + " does not take \"" + key + "\"");
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        if (keywords.empty())
+            throw UsageError(c.words + " takes nothing more, not \"" + args[i] + "\"");
+        const std::string key = resolve(args[i], keywords, c.words);
+        if (key == "detail") {
+            c.detail = true;
+            c.words += " detail";
+            continue;
+        }
         if (i + 1 >= args.size()) throw UsageError(key + " needs a value");
         if (filter.contains(key)) throw UsageError(key + " given twice");
-        filter[key] = args[i + 1];
+        check_value(key, args[i + 1]);
+        filter[key] = args[++i];
+        c.words += " " + key + " " + args[i];
     }
+    if (verb == "clear" && c.what == "counters" && filter.size() > 1)
+        throw UsageError("clear counters takes an interface or a tsi, not both");
     c.interface_filter = filter.contains("interface");
-    c.request = Json{{"command", "show"}, {"what", c.what}};
+    c.request = Json{{"command", verb}, {"what", c.what}};
     if (!filter.empty()) c.request["filter"] = filter;
     return c;
 }
@@ -329,16 +454,85 @@ std::string counter(const Json& counters, const char* name) {
     return counters.contains(name) ? text(counters[name]) : "-";
 }
 
-void render_interfaces(const Json& data, std::ostream& out) {
-    Table t({"INTERFACE", ">IFINDEX", ">SESSIONS", ">REPAIR", ">InSpms", ">InNaks", ">OutNcfs",
-             ">OutRdata", ">Malformed", ">CaptureDrops"});
+// What watch mode knows of the previous frame: its data and when it was taken, so that
+// counters can be shown per second.
+struct Previous {
+    Json data;
+    SteadyClock::time_point at;
+};
+
+// Counter `name` per second between the previous frame's `before` object and `now`: "-"
+// without a previous frame, or when the counter went down (cleared, or the daemon restarted).
+std::string rate(const Json& now, const Json* before, const char* name, double elapsed) {
+    if (before == nullptr || elapsed <= 0) return "-";
+    const Json& a = before->value(name, Json());
+    const Json& b = now.value(name, Json());
+    if (!a.is_number() || !b.is_number()) return "-";
+    const auto va = a.get<std::uint64_t>(), vb = b.get<std::uint64_t>();
+    if (vb < va) return "-";
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.1f", static_cast<double>(vb - va) / elapsed);
+    return buffer;
+}
+
+// `key` of object `j`, or nullptr (const JSON has no operator[] for a missing key).
+const Json* member(const Json* j, const char* key) {
+    if (j == nullptr || !j->is_object()) return nullptr;
+    auto it = j->find(key);
+    return it == j->end() ? nullptr : &*it;
+}
+
+// The same interface in the previous frame's list ("interfaces" of show interfaces/counters).
+const Json* previous_interface(const Previous* previous, const Json& i) {
+    const Json* list = previous ? member(&previous->data, "interfaces") : nullptr;
+    if (list == nullptr || !list->is_array()) return nullptr;
+    for (const Json& p : *list)
+        if (p.value("ifindex", Json()) == i.value("ifindex", Json()) &&
+            p.value("name", Json()) == i.value("name", Json()))
+            return &p;
+    return nullptr;
+}
+
+double elapsed_since(const Previous* previous) {
+    if (previous == nullptr) return 0;
+    return std::chrono::duration<double>(SteadyClock::now() - previous->at).count();
+}
+
+void render_interfaces(const Json& data, const Previous* previous, std::ostream& out) {
+    const bool with_state = [&] {
+        for (const Json& i : data.value("interfaces", Json::array()))
+            if (i.contains("state")) return true;
+        return false;
+    }();
+    std::vector<std::string> headings{"INTERFACE", ">IFINDEX"};
+    if (with_state) headings.push_back("STATE");
+    if (previous) {
+        headings.push_back(">InOdata/s");
+        headings.push_back(">OutOdata/s");
+    }
+    for (const char* h : {">SESSIONS", ">REPAIR", ">InSpms", ">InNaks", ">OutNcfs", ">OutRdata",
+                          ">Malformed", ">CaptureDrops"})
+        headings.push_back(h);
+    Table t(headings);
+    const double elapsed = elapsed_since(previous);
     for (const Json& i : data.value("interfaces", Json::array())) {
         const Json& c = i.value("counters", Json::object());
-        t.add({interface_label(i.value("name", Json()), i.value("ifindex", Json())),
-               text(i.value("ifindex", Json())), text(i.value("upstream_sessions", Json())),
-               text(i.value("repair_states", Json())), counter(c, "InSpms"), counter(c, "InNaks"),
-               counter(c, "OutNcfs"), counter(c, "OutRdata"), counter(c, "Malformed"),
-               counter(c, "CaptureDrops")});
+        std::vector<std::string> row{
+            interface_label(i.value("name", Json()), i.value("ifindex", Json())),
+            text(i.value("ifindex", Json()))};
+        if (with_state) row.push_back(text(i.value("state", Json())));
+        if (previous) {
+            const Json* p = previous_interface(previous, i);
+            const Json* pc = member(p, "counters");
+            row.push_back(rate(c, pc, "InOdata", elapsed));
+            row.push_back(rate(c, pc, "OutOdata", elapsed));
+        }
+        for (const std::string& cell :
+             {text(i.value("upstream_sessions", Json())), text(i.value("repair_states", Json())),
+              counter(c, "InSpms"), counter(c, "InNaks"), counter(c, "OutNcfs"),
+              counter(c, "OutRdata"), counter(c, "Malformed"), counter(c, "CaptureDrops")})
+            row.push_back(cell);
+        t.add(std::move(row));
     }
     t.print(out);
 }
@@ -355,21 +549,152 @@ std::string dlrs_cell(const Json& dlrs) {
     return cell.empty() ? "-" : cell;
 }
 
-void render_sessions(const Json& data, std::ostream& out) {
-    Table t({"TSI", "SOURCE", "GROUP", ">DPORT", "UPSTREAM", "INTERFACE", ">SPM-SQN", ">TRAIL",
-             ">LEAD", ">AGE", ">EXPIRES", "ENCAP", ">REPAIR", "DLRS"});
+// Interfaces of a JSON list of {ifindex, name} in one cell: "a,b", "a,b,+3" past `keep`.
+std::string interfaces_cell(const Json& list, std::size_t keep) {
+    std::vector<std::string> names;
+    for (const Json& i : list)
+        names.push_back(interface_label(i.value("name", Json()), i.value("ifindex", Json())));
+    if (names.empty()) return "-";
+    std::string cell;
+    for (std::size_t i = 0; i < names.size() && i < keep; ++i)
+        cell += (i ? "," : "") + names[i];
+    if (names.size() > keep) cell += ",+" + std::to_string(names.size() - keep);
+    return cell;
+}
+
+// `show sessions`: one line per session, under 100 columns for usual names. A session its
+// source ended (OPT_FIN) says FIN: it stays only for late repairs until it expires.
+void render_sessions(const Json& data, const Previous* previous, std::ostream& out) {
+    std::vector<std::string> headings{"TSI", "SOURCE", "GROUP", "UPSTREAM", "OUT", ">LEAD"};
+    if (previous) headings.push_back(">ODATA/s");
+    headings.push_back(">EXPIRES");
+    headings.push_back("STATE");
+    Table t(headings);
+    const double elapsed = elapsed_since(previous);
     for (const Json& s : data.value("sessions", Json::array())) {
+        std::vector<std::string> row{
+            text(s.value("tsi", Json())),
+            text(s.value("source", Json())),
+            text(s.value("group", Json())),
+            interface_label(s.value("upstream_interface", Json()),
+                            s.value("upstream_ifindex", Json())),
+            interfaces_cell(s.value("outgoing_interfaces", Json::array()), 2),
+            text(s.value("lead", Json()))};
+        if (previous) {
+            const Json* before = nullptr;
+            if (const Json* list = member(&previous->data, "sessions"); list && list->is_array())
+                for (const Json& p : *list)
+                    if (p.value("tsi", Json()) == s.value("tsi", Json()))
+                        before = member(&p, "counters");
+            row.push_back(rate(s.value("counters", Json::object()), before, "InOdata", elapsed));
+        }
+        row.push_back(duration(s.value("expires_in_s", Json())));
+        row.push_back(s.value("fin", false) ? "FIN" : "live");
+        t.add(std::move(row));
+    }
+    t.print(out);
+}
+
+// `show sessions detail`: a block per session, every field pgmd has.
+void render_sessions_detail(const Json& data, std::ostream& out) {
+    bool first = true;
+    for (const Json& s : data.value("sessions", Json::array())) {
+        if (!first) out << '\n';
+        first = false;
         std::string encapsulation = text(s.value("encapsulation", Json()));
         if (s.value("udp_port", Json()).is_number()) encapsulation += ":" + text(s["udp_port"]);
-        t.add({text(s.value("tsi", Json())), text(s.value("source", Json())),
-               text(s.value("group", Json())), text(s.value("data_destination_port", Json())),
-               text(s.value("upstream_neighbour", Json())),
-               interface_label(s.value("upstream_interface", Json()),
-                               s.value("upstream_ifindex", Json())),
-               text(s.value("last_spm_sqn", Json())), text(s.value("trail", Json())),
-               text(s.value("lead", Json())), duration(s.value("age_s", Json())),
-               duration(s.value("expires_in_s", Json())), encapsulation,
-               text(s.value("repair_states", Json())), dlrs_cell(s.value("dlrs", Json::array()))});
+        out << "session " << text(s.value("tsi", Json())) << ": " << text(s.value("source", Json()))
+            << " -> " << text(s.value("group", Json())) << " port "
+            << text(s.value("data_destination_port", Json())) << ", "
+            << (s.value("fin", false) ? "ended by its source (FIN)" : "live") << '\n'
+            << "  upstream:     "
+            << interface_label(s.value("upstream_interface", Json()),
+                               s.value("upstream_ifindex", Json()))
+            << ", neighbour " << text(s.value("upstream_neighbour", Json())) << ", "
+            << encapsulation << ", TTL " << text(s.value("last_ttl", Json())) << '\n'
+            << "  outgoing:     "
+            << interfaces_cell(s.value("outgoing_interfaces", Json::array()), 1000) << '\n'
+            << "  window:       trail " << text(s.value("trail", Json())) << ", lead "
+            << text(s.value("lead", Json())) << " (" << text(s.value("window_size", Json()))
+            << " packets)\n"
+            << "  last SPM:     sqn " << text(s.value("last_spm_sqn", Json())) << ", "
+            << duration(s.value("last_spm_age_s", Json())) << " ago\n"
+            << "  age:          " << duration(s.value("age_s", Json())) << ", expires in "
+            << duration(s.value("expires_in_s", Json())) << '\n'
+            << "  repair state: " << text(s.value("repair_states", Json())) << " entries\n"
+            << "  DLRs:         " << dlrs_cell(s.value("dlrs", Json::array())) << '\n'
+            << "  counters:    ";
+        std::string counters;
+        const Json c = s.value("counters", Json::object());
+        for (const std::string name : pgm::router::kCounterNames)
+            if (c.value(name, Json(0)).is_number() && c.value(name, 0ull) != 0)
+                counters += " " + name + "=" + text(c[name]);
+        out << (counters.empty() ? " all 0" : counters) << '\n';
+    }
+}
+
+void render_status(const Json& d, std::ostream& out) {
+    auto line = [&](const char* label, const std::string& value) {
+        out << std::string(label)
+            << std::string(16 - std::min<std::size_t>(16, std::strlen(label)), ' ') << value
+            << '\n';
+    };
+    line("pgmd", text(d.value("version", Json())) + ", pid " + text(d.value("pid", Json())));
+    line("started",
+         text(d.value("started", Json())) + ", up " + duration(d.value("uptime_s", Json())));
+    line("config file", text(d.value("config_file", Json())));
+    const Json reload = d.value("last_reload", Json());
+    if (reload.is_object()) {
+        line("last reload", text(reload.value("at", Json())) + ", " +
+                                (reload.value("ok", false) ? "ok" : "failed") + ": " +
+                                text(reload.value("message", Json())));
+    } else {
+        line("last reload", "never");
+    }
+    std::string level = text(d.value("log_level", Json()));
+    if (d.value("configured_log_level", Json()) != d.value("log_level", Json()))
+        level += " (configured " + text(d.value("configured_log_level", Json())) + ")";
+    line("log level", level);
+    line("fast path", text(d.value("fast_path", Json())) + " (configured " +
+                          text(d.value("fast_path_configured", Json())) + ")");
+    line("interfaces", text(d.value("interfaces_served", Json())) + " served of " +
+                           text(d.value("interfaces_configured", Json())) + " configured");
+    line("sessions", text(d.value("sessions", Json())) + " (" +
+                         text(d.value("sessions_fin", Json())) + " ended by FIN)");
+    line("repair states", text(d.value("repair_states", Json())));
+    line("groups", text(d.value("groups", Json())) + " memberships");
+    line("control socket", text(d.value("control_socket", Json())));
+}
+
+// `show groups`: a row per interface and group, members (static or IGMP) and joins alike.
+void render_groups(const Json& data, std::ostream& out) {
+    Table t({"INTERFACE", "STATE", "QUERIER", "GROUP", "MEMBERS", ">EXPIRES", "JOINED"});
+    for (const Json& i : data.value("interfaces", Json::array())) {
+        const std::string name =
+            interface_label(i.value("name", Json()), i.value("ifindex", Json()));
+        const Json q = i.value("igmp_querier", Json::object());
+        std::string querier = text(q.value("role", Json()));
+        if (q.value("address", Json()).is_string()) querier += " " + text(q["address"]);
+        std::vector<std::string> joined;
+        for (const Json& g : i.value("joined", Json::array()))
+            joined.push_back(text(g));
+        std::vector<std::string> seen;
+        bool any = false;
+        for (const Json& g : i.value("groups", Json::array())) {
+            const std::string group = text(g.value("group", Json()));
+            const bool is_joined = std::find(joined.begin(), joined.end(), group) != joined.end();
+            t.add({name, text(i.value("state", Json())), querier, group,
+                   text(g.value("source", Json())), duration(g.value("expires_in_s", Json())),
+                   is_joined ? "yes" : "no"});
+            seen.push_back(group);
+            any = true;
+        }
+        for (const std::string& group : joined) {
+            if (std::find(seen.begin(), seen.end(), group) != seen.end()) continue;
+            t.add({name, text(i.value("state", Json())), querier, group, "-", "-", "yes"});
+            any = true;
+        }
+        if (!any) t.add({name, text(i.value("state", Json())), querier, "-", "-", "-", "-"});
     }
     t.print(out);
 }
@@ -463,26 +788,60 @@ std::vector<std::string> counter_order(const Json& totals) {
     return order;
 }
 
-void render_counters(const Json& data, bool show_zero, bool with_totals, std::ostream& out) {
+// Unit and description of a counter name, also of the daemon's capture counters; empty
+// for a name this pgmctl does not know.
+std::pair<std::string, std::string> describe_counter(const std::string& name) {
+    for (std::size_t i = 0; i < pgm::router::kCounterCount; ++i)
+        if (name == pgm::router::kCounterNames[i])
+            return {std::string(pgm::router::kCounterInfo[i].unit),
+                    std::string(pgm::router::kCounterInfo[i].description)};
+    if (name == "CaptureDrops")
+        return {"packets", "dropped by the kernel before pgmd saw them (capture buffer full)"};
+    if (name == "CaptureIfDrops") return {"packets", "dropped by the interface or its driver"};
+    return {};
+}
+
+void render_counters(const Json& data, bool show_zero, bool with_totals, bool detail,
+                     const Previous* previous, std::ostream& out) {
     const Json totals = data.value("totals", Json::object());
     const Json interfaces = data.value("interfaces", Json::array());
+    const double elapsed = elapsed_since(previous);
     std::vector<std::string> headings{"COUNTER"};
-    if (with_totals) headings.push_back(">TOTAL");
-    for (const Json& i : interfaces)
+    if (with_totals) {
+        headings.push_back(">TOTAL");
+        if (previous) headings.push_back(">/s");
+    }
+    for (const Json& i : interfaces) {
         headings.push_back(">" +
                            interface_label(i.value("name", Json()), i.value("ifindex", Json())));
+        if (previous) headings.push_back(">/s");
+    }
+    if (detail) {
+        headings.push_back("UNIT");
+        headings.push_back("DESCRIPTION");
+    }
     Table t(headings);
     for (const std::string& name : counter_order(totals)) {
         std::vector<std::string> row{name};
         bool nonzero = false;
-        auto cell = [&](const Json& counters) {
+        auto cell = [&](const Json& counters, const Json* before) {
             const Json& v = counters.value(name, Json());
             nonzero |= v.is_number() && v.get<std::uint64_t>() != 0;
             row.push_back(text(v));
+            if (previous) row.push_back(rate(counters, before, name.c_str(), elapsed));
         };
-        if (with_totals) cell(totals);
-        for (const Json& i : interfaces)
-            cell(i.value("counters", Json::object()));
+        if (with_totals) {
+            cell(totals, previous ? member(&previous->data, "totals") : nullptr);
+        }
+        for (const Json& i : interfaces) {
+            const Json* p = previous_interface(previous, i);
+            cell(i.value("counters", Json::object()), member(p, "counters"));
+        }
+        if (detail) {
+            auto [unit, description] = describe_counter(name);
+            row.push_back(unit.empty() ? "-" : unit);
+            row.push_back(description.empty() ? "-" : description);
+        }
         if (nonzero || show_zero) t.add(std::move(row));
     }
     t.print(out);
@@ -497,7 +856,49 @@ void render_counters(const Json& data, bool show_zero, bool with_totals, std::os
     }
 }
 
-void render(const Command& command, const Json& data, bool show_zero, std::ostream& out) {
+// `describe [COUNTER]`, answered by pgmctl itself (exit 2 for a counter it does not know).
+int describe(const Command& command, bool json, std::ostream& out, std::ostream& err) {
+    std::vector<std::string> names(pgm::router::kCounterNames.begin(),
+                                   pgm::router::kCounterNames.end());
+    names.push_back("CaptureDrops");
+    names.push_back("CaptureIfDrops");
+    if (!command.counter.empty()) {
+        std::vector<std::string> matches;
+        for (const std::string& n : names) {
+            if (n == command.counter) {
+                matches = {n};
+                break;
+            }
+            std::string a = n, b = command.counter;
+            for (auto& ch : a)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            for (auto& ch : b)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (a.starts_with(b)) matches.push_back(n);
+        }
+        if (matches.empty()) {
+            err << "pgmctl: describe: no counter \"" << command.counter
+                << "\" (pgmctl describe lists them)\n";
+            return kExitUsage;
+        }
+        names = matches;
+    }
+    Json list = Json::array();
+    Table t({"COUNTER", "UNIT", "DESCRIPTION"});
+    for (const std::string& n : names) {
+        auto [unit, description] = describe_counter(n);
+        list.push_back(Json{{"name", n}, {"unit", unit}, {"description", description}});
+        t.add({n, unit, description});
+    }
+    if (json)
+        out << Json{{"counters", list}}.dump(2) << '\n';
+    else
+        t.print(out);
+    return kExitOk;
+}
+
+void render(const Command& command, const Json& data, bool show_zero, const Previous* previous,
+            std::ostream& out) {
     const std::string verb = command.request.value("command", "");
     if (verb == "ping") {
         const bool admin = data.value("peer", Json::object()).value("may_change_state", false);
@@ -508,16 +909,32 @@ void render(const Command& command, const Json& data, bool show_zero, std::ostre
         out << "reloaded" << (message.empty() ? "" : ": " + message) << '\n';
     } else if (verb == "clear") {
         out << "cleared " << command.what;
+        if (data.contains("interface"))
+            out << " of interface "
+                << interface_label(data["interface"].value("name", Json()),
+                                   data["interface"].value("ifindex", Json()));
+        if (data.contains("group")) out << " of group " << text(data["group"]);
+        if (data.contains("tsi")) out << " of session " << text(data["tsi"]);
         if (data.contains("removed")) out << " (" << text(data["removed"]) << " entries)";
         out << '\n';
+    } else if (verb == "set") {
+        out << "log level " << text(data.value("log_level", Json())) << " (configured "
+            << text(data.value("configured_log_level", Json())) << ")\n";
+    } else if (command.what == "status") {
+        render_status(data, out);
     } else if (command.what == "interfaces") {
-        render_interfaces(data, out);
+        render_interfaces(data, previous, out);
+    } else if (command.what == "groups") {
+        render_groups(data, out);
     } else if (command.what == "sessions") {
-        render_sessions(data, out);
+        if (command.detail)
+            render_sessions_detail(data, out);
+        else
+            render_sessions(data, previous, out);
     } else if (command.what == "repair") {
         render_repair(data, out);
     } else if (command.what == "counters") {
-        render_counters(data, show_zero, !command.interface_filter, out);
+        render_counters(data, show_zero, !command.interface_filter, command.detail, previous, out);
     } else if (command.what == "dlr") {
         render_dlr(data, out);
     } else if (command.what == "fastpath") {
@@ -535,9 +952,10 @@ struct Settings {
     std::chrono::milliseconds timeout = pgm::dataplane::kDefaultRequestTimeout;
 };
 
-// Prints one reply; returns the exit code.
-int run_once(const Settings& settings, const Command& command, std::ostream& out,
-             std::ostream& err) {
+// Prints one reply; returns the exit code. `data_out`: the reply's data, for watch mode.
+int run_once(const Settings& settings, const Command& command, const Previous* previous,
+             std::ostream& out, std::ostream& err, Json* data_out = nullptr) {
+    if (command.local) return describe(command, settings.json, out, err);
     const Outcome o = exchange(settings.socket, command.request, settings.timeout);
     if (o.exit_code != kExitOk) {
         err << "pgmctl: " << o.problem << '\n';
@@ -547,12 +965,16 @@ int run_once(const Settings& settings, const Command& command, std::ostream& out
     if (settings.json)
         out << data.dump(2) << '\n';
     else
-        render(command, data, settings.show_zero, out);
+        render(command, data, settings.show_zero, previous, out);
+    if (data_out) *data_out = data;
     return kExitOk;
 }
 
-// Watch mode: a frame per interval on a cleared screen, like watch(1), until SIGINT/SIGTERM.
-int monitor(const Settings& settings, const Command& command, const std::string& title) {
+// Watch mode: a frame per interval, like watch(1), until SIGINT/SIGTERM. On a terminal each
+// frame replaces the last (cursor home, clear screen); into a pipe or file the frames follow
+// each other, a blank line apart, with no escape codes. Counters are shown per second too,
+// from the previous frame.
+int monitor(const Settings& settings, const Command& command) {
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
@@ -560,16 +982,28 @@ int monitor(const Settings& settings, const Command& command, const std::string&
     // Blocked, so a signal during a request waits for sigtimedwait below (at most one
     // request timeout later) instead of cutting a frame in half.
     sigprocmask(SIG_BLOCK, &stop, nullptr);
+    const bool terminal = isatty(STDOUT_FILENO) == 1;
     const auto interval = std::chrono::duration<double>(*settings.monitor_seconds);
-    for (;;) {
+    std::optional<Previous> previous;
+    for (bool first = true;; first = false) {
         std::ostringstream frame;
         const std::time_t wall = std::time(nullptr);
         char clock[64];
         std::strftime(clock, sizeof clock, "%Y-%m-%d %H:%M:%S", std::localtime(&wall));
-        frame << "\033[H\033[2J"
-              << "Every " << *settings.monitor_seconds << "s: pgmctl " << title << "    " << clock
-              << "\n\n";
-        run_once(settings, command, frame, frame);  // errors are shown in the frame
+        if (terminal)
+            frame << "\033[H\033[2J";
+        else if (!first)
+            frame << '\n';
+        frame << "Every " << *settings.monitor_seconds << "s: pgmctl " << command.words << "    "
+              << clock << "\n\n";
+        Json data;
+        const auto at = SteadyClock::now();
+        const int code = run_once(settings, command, previous ? &*previous : nullptr, frame, frame,
+                                  &data);  // errors are shown in the frame
+        if (code == kExitOk)
+            previous = Previous{std::move(data), at};
+        else
+            previous.reset();
         std::cout << frame.str() << std::flush;
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count();
         timespec wait{static_cast<time_t>(ns / 1'000'000'000),
@@ -622,6 +1056,7 @@ int main(int argc, char** argv) {
     // clang-format off
     options.add_options()
         ("help,h", "show this help")
+        ("version", "print pgmctl's version and exit")
         ("socket,u", po::value<std::string>(&settings.socket)->value_name("PATH"),
          ("control socket (default " + std::string(pgm::dataplane::kDefaultControlSocket) + ")").c_str())
         ("json,j", po::bool_switch(&settings.json), "print the reply's data as JSON")
@@ -653,6 +1088,10 @@ int main(int argc, char** argv) {
             usage(std::cout);
             return kExitOk;
         }
+        if (vm.count("version")) {
+            std::cout << "pgmctl " << PGMD_VERSION << '\n';
+            return kExitOk;
+        }
         if (vm.count("args")) args = vm["args"].as<std::vector<std::string>>();
         if (vm.count("monitor")) {
             settings.monitor_seconds = vm["monitor"].as<double>();
@@ -663,25 +1102,22 @@ int main(int argc, char** argv) {
             throw UsageError("--timeout needs a positive number of seconds");
         settings.timeout = std::chrono::milliseconds(
             static_cast<std::int64_t>(std::ceil(timeout_seconds * 1000.0)));
-        if (!args.empty() && args[0] == "help") {
+        command = parse_command(args);
+        if (command.what == "help") {
             usage(std::cout);
             return kExitOk;
         }
-        command = parse_command(args);
-        if (settings.monitor_seconds && command.request["command"] != "show" &&
-            command.request["command"] != "ping")
+        settings.json = settings.json || command.json;
+        const std::string verb =
+            command.request.is_object() ? command.request.value("command", "") : "";
+        if (settings.monitor_seconds && verb != "show" && verb != "ping")
             throw UsageError("-m repeats show and ping only");
     } catch (const std::exception& e) {  // po::error and UsageError alike
-        std::cerr << "pgmctl: " << e.what() << "\n\n";
-        usage(std::cerr);
+        // One line: what is wrong, and where the usage is (not the whole usage text).
+        std::cerr << "pgmctl: " << e.what() << " (pgmctl --help lists the commands)\n";
         return kExitUsage;
     }
 
-    if (settings.monitor_seconds) {
-        std::string title;
-        for (const auto& a : args)
-            title += (title.empty() ? "" : " ") + a;
-        return monitor(settings, command, title);
-    }
-    return run_once(settings, command, std::cout, std::cerr);
+    if (settings.monitor_seconds) return monitor(settings, command);
+    return run_once(settings, command, nullptr, std::cout, std::cerr);
 }

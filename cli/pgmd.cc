@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/metrics.h"
+#include "cli/pgmd_view.h"
 #include "cli/router_json.h"
 #include "dataplane/control_server.h"
 #include "dataplane/daemon.h"
@@ -493,30 +494,44 @@ int run(const Options& options) {
         return "serving " + std::to_string(daemon->active_interfaces().size()) + " of " +
                std::to_string(daemon->config().interfaces.size()) + " interfaces";
     };
+    pgm::pgmd::ProcessRecord record{
+        PGMD_VERSION,         options.config_file, std::chrono::system_clock::now(),
+        dp::EventLoop::now(), config.log_level,    std::nullopt};
     // Loads the file again and applies it; [control] changes are reported, not applied.
+    // The reply and the log say which keys changed (changed_keys) and which wait for a restart.
     auto reload = [&]() -> pgm::control::ReloadResult {
         notifier.reloading();
+        pgm::control::ReloadResult result;
         try {
             dp::DaemonConfig next = load(options);
             std::vector<std::string> restart =
                 control_restart_needed(running_control, next.control);
+            std::vector<std::string> changed = dp::changed_keys(daemon->config(), next);
             daemon->reload(std::move(next));
             log::set_level(daemon->config().log_level);
+            record.configured_log_level = daemon->config().log_level;
+            std::string message =
+                options.config_file + (changed.empty() ? std::string(": nothing changed")
+                                                       : ": changed " + joined(changed));
+            log::notice("reload of " + message);
             if (metrics) metrics->configure(daemon->config().metrics);
             notifier.ready(served());
-            std::string message = options.config_file;
             if (!restart.empty()) {
                 message += "; not applied until pgmd restarts: " + joined(restart);
                 log::warning("reload: " + joined(restart) +
                              " changed in the file: the running control socket keeps its "
                              "settings until pgmd restarts");
             }
-            return {true, message, restart};
+            result = {true, message, restart, changed};
         } catch (const std::exception& e) {
             log::error(std::string("reload refused, running configuration kept: ") + e.what());
             notifier.ready(served() + "; last reload refused: " + e.what());
-            return {false, e.what()};
+            result = {false, e.what()};
         }
+        record.last_reload =
+            pgm::pgmd::ProcessRecord::Reload{std::chrono::system_clock::now(), result.ok,
+                                             result.message, result.changed, result.restart_needed};
+        return result;
     };
     try {
         daemon = std::make_unique<dp::Daemon>(loop, config);
@@ -548,6 +563,16 @@ int run(const Options& options) {
             },
             [&] { daemon->clear_capture_drops(); },
             [&] { return fast_path_json(*daemon); },
+            [&] { return pgm::pgmd::status_json(*daemon, record, dp::EventLoop::now()); },
+            [&] { return pgm::pgmd::groups_json(*daemon, dp::EventLoop::now()); },
+            [&] { return pgm::pgmd::configured_interfaces(*daemon); },
+            [&](pgm::IfIndex i) { daemon->clear_capture_drops(i); },
+            [&](const std::string& level) { return pgm::pgmd::set_log_level(level, record); },
+            [&](const pgm::Nla& source, const pgm::Nla& group) {
+                std::vector<pgm::IfIndex> out;
+                daemon->members(source, group, out);
+                return out;
+            },
         };
         control = std::make_unique<dp::ControlServer>(
             loop, config.control.socket, config.control.mode, group_id(config.control.group),

@@ -94,6 +94,19 @@ Json interface_counters_object(const CounterSet& counters, const CaptureDrops& d
     return out;
 }
 
+// The state pgmctl shows for `ifindex`: the configured interface's, "unconfigured" for one
+// the router has state for but the configuration no longer names; null when unknown.
+Json interface_state(const RouterView& view, IfIndex ifindex) {
+    if (!view.configured_interfaces) return nullptr;
+    for (const auto& c : view.configured_interfaces())
+        if (c.ifindex == ifindex) return c.state;
+    return "unconfigured";
+}
+
+// A filter naming an interface must name one pgmd knows: configured, or seen by the router.
+void require_known_interface(const RouterView& view, const Filter& filter,
+                             const std::map<IfIndex, CaptureDrops>& drops);
+
 std::map<IfIndex, CaptureDrops> capture_drops_of(const RouterView& view) {
     return view.capture_drops ? view.capture_drops() : std::map<IfIndex, CaptureDrops>{};
 }
@@ -190,14 +203,14 @@ void allow_only(const Json& object, std::initializer_list<std::string_view> keys
 }
 
 Filter parse_filter(const Json& request, const std::string& what,
-                    std::initializer_list<std::string_view> allowed) {
+                    std::initializer_list<std::string_view> allowed, const char* verb = "show") {
     Filter filter;
     auto it = request.find("filter");
     if (it == request.end() || it->is_null()) return filter;
     if (!it->is_object()) throw RequestError("\"filter\" must be an object");
     for (const auto& [key, value] : it->items()) {
         if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-            throw RequestError("show " + what + " cannot be filtered by " + key);
+            throw RequestError(std::string(verb) + " " + what + " cannot be filtered by " + key);
     }
     if (auto f = it->find("interface"); f != it->end()) {
         if (f->is_string())
@@ -221,15 +234,29 @@ Filter parse_filter(const Json& request, const std::string& what,
     return filter;
 }
 
+Filter known(const RouterView& view, Filter filter) {
+    require_known_interface(view, filter, capture_drops_of(view));
+    return filter;
+}
+
 Json show(const Json& request, RouterView& view) {
     const std::string what = string_member(request, "what");
     if (what == "interfaces")
-        return interfaces_json(view, parse_filter(request, what, {"interface"}));
+        return interfaces_json(view, known(view, parse_filter(request, what, {"interface"})));
     if (what == "sessions")
-        return sessions_json(view, parse_filter(request, what, {"interface", "group", "tsi"}));
+        return sessions_json(
+            view, known(view, parse_filter(request, what, {"interface", "group", "tsi"})));
     if (what == "repair")
-        return repair_json(view, parse_filter(request, what, {"interface", "group", "tsi"}));
-    if (what == "counters") return counters_json(view, parse_filter(request, what, {"interface"}));
+        return repair_json(view,
+                           known(view, parse_filter(request, what, {"interface", "group", "tsi"})));
+    if (what == "counters")
+        return counters_json(view, known(view, parse_filter(request, what, {"interface"})));
+    if (what == "groups")
+        return groups_json(view, known(view, parse_filter(request, what, {"interface", "group"})));
+    if (what == "status") {
+        parse_filter(request, what, {});
+        return status_json(view);
+    }
     if (what == "dlr") {
         parse_filter(request, what, {});
         return dlr_json(view);
@@ -242,7 +269,8 @@ Json show(const Json& request, RouterView& view) {
                     {"interfaces", Json::array()}};
     }
     throw RequestError("cannot show \"" + what +
-                       "\" (interfaces, sessions, repair, counters, dlr or fastpath)");
+                       "\" (status, interfaces, groups, sessions, repair, counters, dlr or "
+                       "fastpath)");
 }
 
 void require_permission(const dataplane::PeerCredentials& peer, const std::string& command) {
@@ -251,21 +279,66 @@ void require_permission(const dataplane::PeerCredentials& peer, const std::strin
                            " changes state and needs root or the control socket's group");
 }
 
+// The ifindex a known interface filter names (require_known_interface has run).
+IfIndex filtered_ifindex(const RouterView& view, const Filter& filter,
+                         const std::map<IfIndex, CaptureDrops>& drops) {
+    for (const auto& i : view.router.interfaces())
+        if (interface_matches(view, filter, i.ifindex)) return i.ifindex;
+    for (const auto& [ifindex, d] : drops)
+        if (interface_matches(view, filter, ifindex)) return ifindex;
+    if (view.configured_interfaces)
+        for (const auto& c : view.configured_interfaces())
+            if (c.ifindex && interface_matches(view, filter, *c.ifindex)) return *c.ifindex;
+    throw RequestError("interface " + *filter.interface + " has no index now (absent)");
+}
+
 Json clear(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
     const std::string what = string_member(request, "what");
     if (what != "counters" && what != "repair")
         throw RequestError("cannot clear \"" + what + "\" (counters or repair)");
+    const Filter filter = what == "counters"
+                              ? parse_filter(request, what, {"interface", "tsi"}, "clear")
+                              : parse_filter(request, what, {"group", "tsi"}, "clear");
+    if (filter.interface && filter.tsi)
+        throw RequestError("clear counters takes an interface or a tsi, not both");
+    const auto drops = capture_drops_of(view);
+    require_known_interface(view, filter, drops);
     require_permission(peer, "clear " + what);
     Json data{{"cleared", what}};
     if (what == "counters") {
-        view.router.clear_counters();
-        if (view.clear_capture_drops) view.clear_capture_drops();
+        if (filter.interface) {
+            const IfIndex ifindex = filtered_ifindex(view, filter, drops);
+            view.router.clear_interface_counters(ifindex);
+            if (view.clear_interface_capture_drops) view.clear_interface_capture_drops(ifindex);
+            data["interface"] = interface_ref(view, ifindex);
+        } else if (filter.tsi) {
+            if (!view.router.clear_session_counters(*filter.tsi))
+                throw RequestError("no session " + tsi_to_string(*filter.tsi));
+            data["tsi"] = tsi_to_string(*filter.tsi);
+        } else {
+            view.router.clear_counters();
+            if (view.clear_capture_drops) view.clear_capture_drops();
+        }
     } else {
-        data["removed"] = view.router.repairs().size();
-        view.router.clear_repairs();
+        data["removed"] = view.router.clear_repairs(router::RepairScope{filter.group, filter.tsi});
+        if (filter.group) data["group"] = filter.group->to_string();
+        if (filter.tsi) data["tsi"] = tsi_to_string(*filter.tsi);
     }
     if (view.state_changed) view.state_changed();
     return data;
+}
+
+Json set(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+    const std::string what = string_member(request, "what");
+    if (what != "log-level") throw RequestError("cannot set \"" + what + "\" (log-level)");
+    const std::string value = string_member(request, "value");
+    require_permission(peer, "set " + what);
+    if (!view.set_log_level) throw RequestError("this daemon has no log level to set");
+    try {
+        return view.set_log_level(value);
+    } catch (const std::invalid_argument& e) {
+        throw RequestError(e.what());
+    }
 }
 
 Json reload(RouterView& view, const dataplane::PeerCredentials& peer) {
@@ -273,7 +346,7 @@ Json reload(RouterView& view, const dataplane::PeerCredentials& peer) {
     if (!view.reload) throw RequestError("this daemon cannot reload its configuration");
     ReloadResult r = view.reload();
     if (!r.ok) throw RequestError("reload failed: " + r.message);
-    Json reply{{"reloaded", true}, {"message", r.message}};
+    Json reply{{"reloaded", true}, {"message", r.message}, {"changed", r.changed}};
     if (!r.restart_needed.empty()) reply["restart_needed"] = r.restart_needed;
     return reply;
 }
@@ -316,10 +389,29 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
     Json list = Json::array();
     for (const InterfaceRow& i : interface_rows(view, filter, capture_drops_of(view))) {
         Json j = interface_ref(view, i.ifindex);
+        if (Json state = interface_state(view, i.ifindex); !state.is_null()) j["state"] = state;
         j["upstream_sessions"] = upstream_sessions[i.ifindex];
         j["repair_states"] = repair_states[i.ifindex];
         j["counters"] = interface_counters_object(i.counters, i.drops);
         list.push_back(std::move(j));
+    }
+    // Configured interfaces the router has no row for (absent, or down since start).
+    if (view.configured_interfaces) {
+        for (const auto& c : view.configured_interfaces()) {
+            const bool listed = std::any_of(list.begin(), list.end(), [&](const Json& j) {
+                return c.ifindex && j["ifindex"] == *c.ifindex;
+            });
+            if (listed) continue;
+            if (filter.interface && *filter.interface != c.name &&
+                !(c.ifindex && *filter.interface == std::to_string(*c.ifindex)))
+                continue;
+            list.push_back(Json{{"ifindex", c.ifindex ? Json(*c.ifindex) : Json(nullptr)},
+                                {"name", c.name},
+                                {"state", c.state},
+                                {"upstream_sessions", 0},
+                                {"repair_states", 0},
+                                {"counters", interface_counters_object({}, {})}});
+        }
     }
     return Json{{"interfaces", std::move(list)}};
 }
@@ -386,6 +478,13 @@ Json sessions_json(const RouterView& view, const Filter& filter) {
         j["encapsulation"] = encapsulation_name(s->encapsulation);
         j["udp_port"] = s->encapsulation == Encapsulation::Udp ? Json(s->udp_port) : Json(nullptr);
         j["last_ttl"] = s->last_ttl;
+        j["fin"] = s->fin;
+        Json oifs = Json::array();
+        if (view.members) {
+            for (IfIndex i : view.members(s->source, s->group))
+                if (i != s->upstream_interface) oifs.push_back(interface_ref(view, i));
+        }
+        j["outgoing_interfaces"] = std::move(oifs);
         auto n = repair_states.find(tsi);
         j["repair_states"] = n == repair_states.end() ? 0 : n->second;
         j["dlrs"] = dlrs_of(view, s->redirect, now);
@@ -517,10 +616,72 @@ Json dlr_json(const RouterView& view) {
     return data;
 }
 
+Json status_json(const RouterView& view) {
+    Json data = view.status ? view.status() : Json::object();
+    std::size_t fin = 0;
+    for (const auto& [tsi, s] : view.router.sessions())
+        fin += s.fin ? 1 : 0;
+    data["sessions"] = view.router.sessions().size();
+    data["sessions_fin"] = fin;
+    data["repair_states"] = view.router.repairs().size();
+    data["held_rdata_bytes"] = view.router.held_rdata_bytes();
+    return data;
+}
+
+Json groups_json(const RouterView& view, const Filter& filter) {
+    Json all = view.groups ? view.groups() : Json{{"interfaces", Json::array()}};
+    Json list = Json::array();
+    for (Json& i : all["interfaces"]) {
+        if (filter.interface && i.value("name", Json()) != *filter.interface &&
+            i.value("ifindex", Json()).dump() != *filter.interface)
+            continue;
+        if (filter.group) {
+            Json kept = Json::array();
+            for (Json& g : i["groups"])
+                if (g.value("group", "") == filter.group->to_string()) kept.push_back(g);
+            i["groups"] = std::move(kept);
+        }
+        list.push_back(std::move(i));
+    }
+    return Json{{"interfaces", std::move(list)}};
+}
+
+namespace {
+
+void require_known_interface(const RouterView& view, const Filter& filter,
+                             const std::map<IfIndex, CaptureDrops>& drops) {
+    if (!filter.interface) return;
+    std::vector<std::string> names;
+    auto add = [&](const std::string& name) {
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    };
+    for (const auto& i : view.router.interfaces()) {
+        if (interface_matches(view, filter, i.ifindex)) return;
+        std::string name = view.interface_name ? view.interface_name(i.ifindex) : "";
+        add(name.empty() ? std::to_string(i.ifindex) : name);
+    }
+    for (const auto& [ifindex, d] : drops)
+        if (interface_matches(view, filter, ifindex)) return;
+    if (view.configured_interfaces) {
+        for (const auto& c : view.configured_interfaces()) {
+            if (c.name == *filter.interface) return;
+            if (c.ifindex && std::to_string(*c.ifindex) == *filter.interface) return;
+            add(c.name);
+        }
+    }
+    std::string known;
+    for (const std::string& n : names)
+        known += (known.empty() ? "" : ", ") + n;
+    throw RequestError("no interface \"" + *filter.interface +
+                       "\" (known: " + (known.empty() ? "none" : known) + ")");
+}
+
+}  // namespace
+
 Json handle_request(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
     try {
         if (!request.is_object()) throw RequestError("request must be a JSON object");
-        allow_only(request, {"command", "what", "filter"}, "request");
+        allow_only(request, {"command", "what", "filter", "value"}, "request");
         const std::string command = string_member(request, "command");
         if (command == "ping") {
             return ok(
@@ -530,7 +691,9 @@ Json handle_request(const Json& request, RouterView& view, const dataplane::Peer
         if (command == "show") return ok(show(request, view));
         if (command == "clear") return ok(clear(request, view, peer));
         if (command == "reload") return ok(reload(view, peer));
-        throw RequestError("unknown command \"" + command + "\" (ping, show, clear or reload)");
+        if (command == "set") return ok(set(request, view, peer));
+        throw RequestError("unknown command \"" + command +
+                           "\" (ping, show, clear, set or reload)");
     } catch (const RequestError& e) {
         return failure(e.what());
     } catch (const std::exception& e) {

@@ -11,9 +11,14 @@
 // packets the daemon's captures lost (RouterView::capture_drops). Requests (one JSON object
 // each):
 //   {"command":"ping"}
-//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr|fastpath","filter":{...}}
-//   {"command":"clear","what":"counters|repair"}
+//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr|fastpath|status|groups",
+//    "filter":{...}}
+//   {"command":"clear","what":"counters|repair","filter":{...}}   counters: interface or tsi;
+//                                                                 repair: group and/or tsi
+//   {"command":"set","what":"log-level","value":"LEVEL|default"}
 //   {"command":"reload"}
+// A filter naming an interface nobody knows (not configured, never seen) is an error, not an
+// empty table.
 // Replies: {"ok":true,"data":{...}} or {"ok":false,"error":"..."}.
 //
 // Life cycle: none; every function is a pure read of the router, except the clear commands.
@@ -44,6 +49,8 @@ struct ReloadResult {
     // Keys ("control.mode") whose new value the running daemon cannot apply: they take
     // effect at the next start. The reply lists them (restart_needed).
     std::vector<std::string> restart_needed = {};
+    // Keys whose value changed (dataplane::changed_keys); the reply lists them (changed).
+    std::vector<std::string> changed = {};
 };
 
 // Packets an interface's capture lost before pgmd saw them (dataplane::Capture::Drops),
@@ -75,6 +82,30 @@ struct RouterView {
     // The kernel fast path's state (`show fastpath`, keys in docs/pgmctl.md), built by the
     // daemon. Empty: no fast path in this program ({"mode":"off"}).
     std::function<Json()> fast_path;
+    // `show status`: the daemon's part (version, pid, uptime, configuration file, last
+    // reload, log level, fast path; keys in docs/pgmctl.md). Sessions and repair states are
+    // counted here. Empty: only those counts.
+    std::function<Json()> status;
+    // `show groups`: {"interfaces":[...]} with each interface's groups (keys in
+    // docs/pgmctl.md); filtered here. Empty: no membership in this program.
+    std::function<Json()> groups;
+    // The configured interfaces and their state ("served", "down", "absent"). Empty: every
+    // interface the router knows is shown without a state.
+    struct ConfiguredInterface {
+        std::string name;
+        std::optional<IfIndex> ifindex;
+        std::string state;
+    };
+    std::function<std::vector<ConfiguredInterface>()> configured_interfaces;
+    // Zeroes one interface's capture drops (`clear counters interface IF`). May be empty.
+    std::function<void(IfIndex)> clear_interface_capture_drops;
+    // Sets the log level ("default": the configuration's); returns {"log_level",
+    // "configured_log_level"}. Throws std::invalid_argument for an unknown level. Empty:
+    // this program has no log.
+    std::function<Json(const std::string& level)> set_log_level;
+    // The interfaces with members of a group: a session's outgoing interfaces are these but
+    // its upstream. Empty: not known (the sessions then list none).
+    std::function<std::vector<IfIndex>(const Nla& source, const Nla& group)> members;
 };
 
 // Which interfaces, groups and sessions to show. Empty members match everything.
@@ -94,6 +125,8 @@ Json sessions_json(const RouterView& view, const Filter& filter);
 Json repair_json(const RouterView& view, const Filter& filter);
 Json counters_json(const RouterView& view, const Filter& filter);
 Json dlr_json(const RouterView& view);
+Json status_json(const RouterView& view);
+Json groups_json(const RouterView& view, const Filter& filter);
 
 // One request, one reply. Commands that change state (clear, reload) need
 // `peer.may_change_state`. Never throws on any request content.

@@ -23,6 +23,16 @@ DaemonConfig with_random_seed(DaemonConfig c) {
     c.router.random_seed = (std::uint64_t{entropy()} << 32) | entropy();
     return c;
 }
+// A TSI as pgmctl and pgmdump write it: 12 hex digits of GSI, a dot, the source port.
+std::string tsi_text(const Tsi& tsi) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (std::uint8_t b : tsi.gsi.bytes) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 0x0F];
+    }
+    return out + "." + std::to_string(tsi.source_port);
+}
 }  // namespace
 
 Daemon::Daemon(EventLoop& loop, DaemonConfig config)
@@ -116,6 +126,7 @@ std::size_t Daemon::membership_group_count() const {
 }
 
 void Daemon::membership_changed() {
+    log_membership_changes();
     std::vector<GroupMembers> groups;
     std::map<Nla, std::vector<IfIndex>, bool (*)(const Nla&, const Nla&)> by_group{
         &Membership::nla_less};
@@ -130,7 +141,57 @@ void Daemon::membership_changed() {
 
 void Daemon::on_capture_batch_end() {
     transmitter_.flush();
+    log_session_events();
     reschedule();
+}
+
+void Daemon::log_session_events() {
+    for (const router::SessionEvent& e : router_.take_session_events()) {
+        if (!log::enabled(LogLevel::Info)) continue;  // taken all the same: bounded
+        log::info("session " + tsi_text(e.tsi) + " " + e.source.to_string() + " -> " +
+                  e.group.to_string() + " from " + interface_name(e.upstream_interface) + ": " +
+                  router::to_string(e.kind));
+    }
+    if (router_.session_events_lost() != session_events_lost_logged_) {
+        log::info(std::to_string(router_.session_events_lost() - session_events_lost_logged_) +
+                  " session changes not logged (too many at once)");
+        session_events_lost_logged_ = router_.session_events_lost();
+    }
+}
+
+void Daemon::log_membership_changes() {
+    std::map<IfIndex, LoggedMembership> now;
+    for (const auto& [ifindex, st] : membership_.interfaces()) {
+        LoggedMembership& m = now[ifindex];
+        for (const auto& [group, g] : st.groups) {
+            const bool learnt = g.expires != kNever;
+            m.groups[group] = g.is_static ? (learnt ? "static+IGMP" : "static") : "IGMP";
+        }
+        if (st.querier && st.address)
+            m.querier = st.address->to_string() + " (pgmd)";
+        else if (st.other_querier)
+            m.querier = st.other_querier->to_string();
+    }
+    if (log::enabled(LogLevel::Info)) {
+        for (const auto& [ifindex, m] : now) {
+            auto before = logged_membership_.find(ifindex);
+            if (before == logged_membership_.end()) continue;  // newly served: "serving" said it
+            const std::string name = interface_name(ifindex);
+            for (const auto& [group, source] : m.groups) {
+                auto old = before->second.groups.find(group);
+                if (old == before->second.groups.end())
+                    log::info(name + ": members of " + group.to_string() + " (" + source + ")");
+                else if (old->second != source)
+                    log::info(name + ": members of " + group.to_string() + " now " + source);
+            }
+            for (const auto& [group, source] : before->second.groups)
+                if (!m.groups.contains(group))
+                    log::info(name + ": no more members of " + group.to_string());
+            if (m.querier != before->second.querier)
+                log::info(name + ": IGMP querier " + (m.querier.empty() ? "none" : m.querier));
+        }
+    }
+    logged_membership_ = std::move(now);
 }
 
 void Daemon::on_igmp(IfIndex ifindex, Bytes ip_packet) {
@@ -148,6 +209,7 @@ void Daemon::on_timer() {
     const Time now = EventLoop::now();
     router_.on_timer(now, out_);
     send_output();
+    log_session_events();
     const std::size_t groups = membership_group_count();
     membership_.on_timer(now, queries_);
     if (membership_group_count() != groups) membership_changed();  // learnt groups expired
@@ -199,6 +261,22 @@ void Daemon::clear_capture_drops() {
     for (auto& [ifindex, drops] : capture_drops_)
         drops = {};
     capture_drops_logged_.clear();
+}
+
+void Daemon::clear_capture_drops(IfIndex ifindex) {
+    capture_drops();
+    capture_drops_[ifindex] = {};
+    capture_drops_logged_.erase(ifindex);
+}
+
+std::vector<Daemon::InterfaceStatus> Daemon::interface_status() const {
+    std::vector<InterfaceStatus> out;
+    for (const InterfaceConfig& ic : config_.interfaces) {
+        InterfaceStatus st{ic.name, netlink_->ifindex_of(ic.name), "absent"};
+        if (st.ifindex) st.state = active_.contains(*st.ifindex) ? "served" : "down";
+        out.push_back(std::move(st));
+    }
+    return out;
 }
 
 void Daemon::on_capture_drops_timer() {
@@ -270,6 +348,7 @@ void Daemon::deactivate(IfIndex ifindex, const char* why) {
     if (it == active_.end()) return;
     log::notice("no longer serving " + it->second.name + ": " + why);
     router_.interface_down(ifindex);
+    log_session_events();
     membership_.remove_interface(ifindex);
     joins_.remove_interface(ifindex);
     transmitter_.remove_interface(ifindex);

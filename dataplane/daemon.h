@@ -22,6 +22,10 @@
 // kCaptureDropsInterval, when asked (capture_drops()) and before a capture is closed, and
 // summed per interface across the captures an interface has had (link flaps, reloads), so
 // they outlive each pcap handle; a warning is logged when the timer finds new drops.
+// State changes are logged at info, one line each: sessions created, ended by FIN, expired
+// or removed (Router::take_session_events, after each batch and timer), groups gained and
+// lost per interface (static or IGMP) and the IGMP querier changing; interfaces starting
+// and stopping being served are notices.
 // Life cycle: constructed after the configuration is checked (throws std::runtime_error if
 // netlink or the local-delivery sockets cannot be opened); runs on the loop's thread, so
 // the control server reads router() there too, without locks.
@@ -62,6 +66,22 @@ class Daemon : private router::Environment {
     const Netlink& netlink() const { return *netlink_; }
     const DaemonConfig& config() const { return config_; }
     const Transmitter& transmitter() const { return transmitter_; }
+    const GroupJoins& joins() const { return joins_; }
+    // The interfaces with members of `group` (what the core is told).
+    void members(const Nla& source, const Nla& group, std::vector<IfIndex>& out) const {
+        group_members(source, group, out);
+    }
+
+    // Each configured interface as pgmctl shows it: "served", "down" (the link exists but is
+    // down, or could not be served) or "absent" (no such link now).
+    struct InterfaceStatus {
+        std::string name;
+        std::optional<IfIndex> ifindex;
+        const char* state = "absent";
+    };
+    std::vector<InterfaceStatus> interface_status() const;
+    // Zeroes one interface's capture drop totals (`pgmctl clear counters interface IF`).
+    void clear_capture_drops(IfIndex ifindex);
 
     struct ActiveInterface {
         std::string name;
@@ -112,6 +132,9 @@ class Daemon : private router::Environment {
     // Adds what `capture` dropped since it was last asked to the interface's totals.
     void take_capture_drops(IfIndex ifindex, Capture& capture);
     void on_capture_drops_timer();
+    // The info lines of the class comment.
+    void log_session_events();
+    void log_membership_changes();
 
     EventLoop& loop_;
     DaemonConfig config_;
@@ -134,6 +157,15 @@ class Daemon : private router::Environment {
     // capture_drops_ as of the last warning about them.
     std::map<IfIndex, Capture::Drops> capture_drops_logged_;
     EventLoop::TimerId capture_drops_timer_ = 0;
+
+    // Membership as last logged: per interface, each group's source ("static", "IGMP",
+    // "static+IGMP") and the querier's address ("" while none is known).
+    struct LoggedMembership {
+        std::map<Nla, std::string, bool (*)(const Nla&, const Nla&)> groups{&Membership::nla_less};
+        std::string querier;
+    };
+    std::map<IfIndex, LoggedMembership> logged_membership_;
+    std::uint64_t session_events_lost_logged_ = 0;
 };
 
 }  // namespace pgm::dataplane

@@ -547,6 +547,69 @@ DaemonConfig parse_config(std::istream& in, const std::string& file_name) {
     return b.finish();
 }
 
+std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig& b) {
+    std::vector<std::string> out;
+    auto key = [&](const char* name, bool changed) {
+        if (changed) out.emplace_back(name);
+    };
+    const router::RouterConfig& r = a.router;
+    const router::RouterConfig& n = b.router;
+    key("log-level", a.log_level != b.log_level);
+    key("udp-ports", a.udp_ports != b.udp_ports);
+    key("control.socket", a.control.socket != b.control.socket);
+    key("control.mode", a.control.mode != b.control.mode);
+    key("control.group", a.control.group != b.control.group);
+    key("timers.nak-repeat-period", r.nak_repeat_period != n.nak_repeat_period);
+    key("timers.nak-rpt-ivl", r.nak_rpt_ivl != n.nak_rpt_ivl);
+    key("timers.nak-rdata-ivl", r.nak_rdata_ivl != n.nak_rdata_ivl);
+    key("timers.nak-elim-ivl", r.nak_elim_ivl != n.nak_elim_ivl);
+    key("timers.rdata-hold", r.rdata_hold != n.rdata_hold);
+    key("timers.session-lifetime", r.session_lifetime != n.session_lifetime);
+    key("limits.max-sessions", r.max_sessions != n.max_sessions);
+    key("limits.max-rdata-hold-bytes", r.max_rdata_hold_bytes != n.max_rdata_hold_bytes);
+    key("limits.max-repair-states", r.max_repair_states != n.max_repair_states);
+    key("limits.max-naks-per-second-per-interface",
+        r.max_naks_per_second_per_interface != n.max_naks_per_second_per_interface);
+    key("igmp.robustness", a.igmp.robustness != b.igmp.robustness);
+    key("igmp.query-interval", a.igmp.query_interval != b.igmp.query_interval);
+    key("igmp.query-response-interval",
+        a.igmp.query_response_interval != b.igmp.query_response_interval);
+    key("igmp.last-member-query-interval",
+        a.igmp.last_member_query_interval != b.igmp.last_member_query_interval);
+    auto scope_text = [](const std::vector<router::DlrScope>& scopes) {
+        std::string text;
+        for (const router::DlrScope& s : scopes)
+            text += s.group.to_string() + "/" + std::to_string(s.prefix_length) + "@" +
+                    (s.source ? s.source->to_string() : std::string()) + " ";
+        return text;
+    };
+    key("dlr.group", scope_text(r.dlr.scopes) != scope_text(n.dlr.scopes));
+    key("dlr.cache-bytes", r.dlr.cache_bytes_per_session != n.dlr.cache_bytes_per_session);
+    key("dlr.cache-bytes-total", r.dlr.cache_bytes_total != n.dlr.cache_bytes_total);
+    key("dlr.cache-packets", r.dlr.cache_packets_per_session != n.dlr.cache_packets_per_session);
+    key("dlr.discover-dlrs", r.discover_dlrs != n.discover_dlrs);
+    key("dlr.discovery-interval", r.dlr_poll_interval != n.dlr_poll_interval);
+    key("dlr.discovery-backoff", r.dlr_poll_backoff != n.dlr_poll_backoff);
+    key("capture.buffer-bytes", a.capture.buffer_bytes != b.capture.buffer_bytes);
+    key("dataplane.fast-path", a.dataplane.fast_path != b.dataplane.fast_path);
+    key("dataplane.fail-open-after", a.dataplane.fail_open_after != b.dataplane.fail_open_after);
+    key("dataplane.on-exit", a.dataplane.on_exit != b.dataplane.on_exit);
+    for (const InterfaceConfig& i : a.interfaces) {
+        const InterfaceConfig* j = b.find_interface(i.name);
+        const std::string section = "interface " + i.name;
+        if (j == nullptr) {
+            out.push_back(section + " (removed)");
+            continue;
+        }
+        if (i.static_groups != j->static_groups) out.push_back(section + ".static-groups");
+        if (i.join_groups != j->join_groups) out.push_back(section + ".join-groups");
+        if (i.igmp_querier != j->igmp_querier) out.push_back(section + ".igmp-querier");
+    }
+    for (const InterfaceConfig& j : b.interfaces)
+        if (a.find_interface(j.name) == nullptr) out.push_back("interface " + j.name + " (added)");
+    return out;
+}
+
 std::vector<std::string> config_keys() {
     std::vector<std::string> keys;
     const po::options_description globals = global_keys();

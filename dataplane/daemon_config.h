@@ -173,6 +173,11 @@ DaemonConfig load_config(const std::string& path);
 // against that list).
 std::vector<std::string> config_keys();
 
+// The keys whose effective value differs between `running` and `next` ("timers.nak-rpt-ivl",
+// "interface eth1.static-groups"; an interface section added or removed as
+// "interface eth1"), in config_keys() order: what a reload reports as changed.
+std::vector<std::string> changed_keys(const DaemonConfig& running, const DaemonConfig& next);
+
 // "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);
 

@@ -44,6 +44,10 @@ void set_level(LogLevel level) {
     g_level = level;
 }
 
+LogLevel level() {
+    return g_level;
+}
+
 bool enabled(LogLevel level) {
     return level != LogLevel::None && level <= g_level;
 }

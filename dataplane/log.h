@@ -16,6 +16,7 @@ void open(const std::string& ident, bool use_syslog, LogLevel level, bool priori
 // The sd-daemon prefix of a level: "<3>" for Error ... "<7>" for Debug.
 std::string priority_prefix(LogLevel level);
 void set_level(LogLevel level);
+LogLevel level();
 bool enabled(LogLevel level);
 void write(LogLevel level, const std::string& message);
 

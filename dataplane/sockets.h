@@ -131,6 +131,11 @@ class GroupJoins {
     // Makes the joins on `ifindex` exactly `groups` (IPv4); returns a message per failure.
     std::vector<std::string> set(IfIndex ifindex, const std::vector<Nla>& groups);
     void remove_interface(IfIndex ifindex) { joins_.erase(ifindex); }
+    // The groups joined on `ifindex` now (failed joins are not among them).
+    std::vector<Nla> joined(IfIndex ifindex) const {
+        auto it = joins_.find(ifindex);
+        return it == joins_.end() ? std::vector<Nla>{} : it->second.groups;
+    }
 
   private:
     struct Joined {

@@ -15,8 +15,10 @@ namespace pgm::router {
 #define PGMD_ROUTER_COUNTERS(X)                                                             \
     X(InSpms)                                                                               \
     X(OutSpms)                                                                              \
-    X(InOdata)  /* not in the MIB: ODATA switched */                                        \
-    X(OutOdata) /* not in the MIB */                                                        \
+    X(InOdata)        /* not in the MIB: ODATA switched */                                  \
+    X(OutOdata)       /* not in the MIB */                                                  \
+    X(OdataNoMembers) /* not in the MIB: ODATA from upstream with no member interface */    \
+    X(OdataRpfErrors) /* not in the MIB: ODATA not from the session's upstream interface */ \
     X(InRdata)                                                                              \
     X(OutRdata)                                                                             \
     X(InParityRdata)                                                                        \

@@ -137,6 +137,78 @@ void Router::clear_repairs() {
     held_bytes_ = 0;
 }  // stale timer items are skipped when due
 
+bool Router::clear_interface_counters(IfIndex ifindex) {
+    for (auto& i : interfaces_) {
+        if (i.ifindex != ifindex) continue;
+        i.counters.clear();
+        return true;
+    }
+    return false;
+}
+
+bool Router::clear_session_counters(const Tsi& tsi) {
+    Session* s = find_session(tsi);
+    if (!s) return false;
+    s->counters.clear();
+    return true;
+}
+
+std::size_t Router::clear_repairs(const RepairScope& scope) {
+    auto in_scope = [&](const RepairKey& key) {
+        if (scope.tsi && !(*scope.tsi == key.tsi)) return false;
+        if (!scope.group) return true;
+        auto it = sessions_.find(key.tsi);
+        return it != sessions_.end() && it->second.group == *scope.group;
+    };
+    std::size_t removed = 0;
+    for (auto it = repairs_.begin(); it != repairs_.end();) {
+        if (in_scope(it->first)) {
+            repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid
+            ++removed;
+        } else {
+            ++it;
+        }
+    }
+    std::erase_if(parity_, [&](const auto& kv) { return in_scope(kv.first); });
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (in_scope(it->first)) {
+            held_bytes_ -= it->second.pgm.size();
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return removed;
+}  // stale timer items are skipped when due
+
+const char* to_string(SessionEvent::Kind kind) {
+    switch (kind) {
+        case SessionEvent::Kind::Created:
+            return "created";
+        case SessionEvent::Kind::Fin:
+            return "ended by its source (FIN)";
+        case SessionEvent::Kind::Expired:
+            return "expired";
+        case SessionEvent::Kind::Removed:
+            return "removed (upstream interface down)";
+    }
+    return "?";
+}
+
+void Router::note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s) {
+    if (session_events_.size() >= kMaxSessionEvents) {
+        ++session_events_lost_;
+        return;
+    }
+    session_events_.push_back(SessionEvent{kind, tsi, s.source, s.group, s.upstream_interface});
+}
+
+std::vector<SessionEvent> Router::take_session_events() {
+    std::vector<SessionEvent> out;
+    out.swap(session_events_);
+    return out;
+}
+
 bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
     if (config_.max_naks_per_second_per_interface == 0) return true;
     InterfaceState& i = interfaces_[slot(ifindex)];
@@ -280,7 +352,8 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     }
     auto it = sessions_.find(tsi);
     Session* s = nullptr;
-    if (it == sessions_.end()) {
+    const bool created = it == sessions_.end();
+    if (created) {
         if (sessions_.size() >= config_.max_sessions) {
             if_counters(a.ifindex)[Counter::ShedSessionCap]++;
             return;
@@ -309,6 +382,9 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     s->udp_port = a.ip.udp_destination_port;
     s->last_ttl = a.ip.ttl;
     s->last_spm = now;
+    if (created) note_session_event(SessionEvent::Kind::Created, tsi, *s);
+    if (v.fin() && !s->fin) note_session_event(SessionEvent::Kind::Fin, tsi, *s);
+    s->fin = v.fin();  // as of the last in-sequence SPM
     if (auto prm = v.parity_prm(); prm && valid_tgs(prm->tg_size)) s->tgs = prm->tg_size;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
     if (!no_window && !v.nbr_unreach()) {
@@ -367,7 +443,10 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
     // RPF: from the session's upstream interface, or the route towards the source.
     IfIndex upstream =
         s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
-    if (upstream != a.ifindex) return;
+    if (upstream != a.ifindex) {
+        count(a.ifindex, s, Counter::OdataRpfErrors);
+        return;
+    }
     if (s && config_.dlr.enabled() && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
         if (v) {
             dlr_on_data(tsi, *s, *v, pgm, now, out);
@@ -390,6 +469,8 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
     t.udp_port = a.ip.udp_destination_port;
     // Switched unchanged (§2.3), so sent without a copy, unless an option must be invalidated.
     const bool rewrite = v && v->has_unknown_options && (v->header.option_flags & kOptNetwork);
+    if (std::none_of(members_.begin(), members_.end(), [&](IfIndex i) { return i != a.ifindex; }))
+        count(a.ifindex, s, Counter::OdataNoMembers);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
         t.ifindex = i;
@@ -1130,7 +1211,9 @@ void Router::on_timer(Time now, Output& out) {
 void Router::expire_sessions(Time now) {
     cached_session_ = nullptr;
     std::erase_if(sessions_, [&](const auto& kv) {
-        return now - kv.second.last_spm >= config_.session_lifetime;
+        if (now - kv.second.last_spm < config_.session_lifetime) return false;
+        note_session_event(SessionEvent::Kind::Expired, kv.first, kv.second);
+        return true;
     });
     if (!dlr_.empty()) dlr_forget_stale();
     if (sessions_.empty()) {
@@ -1148,8 +1231,11 @@ void Router::interface_down(IfIndex ifindex) {
     for (auto& [key, e] : repairs_)
         e.interfaces &= ~bit;
     cached_session_ = nullptr;
-    std::erase_if(sessions_,
-                  [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
+    std::erase_if(sessions_, [&](const auto& kv) {
+        if (kv.second.upstream_interface != ifindex) return false;
+        note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
+        return true;
+    });
     for (auto& [tsi, s] : sessions_)  // an off-tree DLR behind it is out of reach (redirect.h)
         if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
             s.redirect.off_tree.reset();

@@ -39,6 +39,30 @@ struct InterfaceState {
     Time nak_tokens_at{};
 };
 
+// A change of the session table, for the owner's log (pgmd logs each at info). Kept until
+// take_session_events(); past kMaxSessionEvents untaken ones further events are only counted.
+struct SessionEvent {
+    enum class Kind : std::uint8_t {
+        Created,  // first SPM passed the RPF check
+        Fin,      // first SPM with OPT_FIN
+        Expired,  // session_lifetime without SPM
+        Removed,  // its upstream interface went down
+    };
+    Kind kind = Kind::Created;
+    Tsi tsi;
+    Nla source;
+    Nla group;
+    IfIndex upstream_interface = 0;
+};
+inline constexpr std::size_t kMaxSessionEvents = 1024;
+const char* to_string(SessionEvent::Kind kind);
+
+// What a scoped `clear repair` removes: every field given must match. Empty: everything.
+struct RepairScope {
+    std::optional<Nla> group;
+    std::optional<Tsi> tsi;
+};
+
 class Router {
   public:
     Router(const RouterConfig& config, const Environment& environment);
@@ -83,7 +107,18 @@ class Router {
         return malformed_by_reason_;
     }
     void clear_counters();
+    // Zeroes the counters of one interface (IOS `clear ip pgm router traffic IF`); session
+    // counters and the other interfaces' stay. False when the core has no such interface.
+    bool clear_interface_counters(IfIndex ifindex);
+    // Zeroes one session's counters; false when there is no such session.
+    bool clear_session_counters(const Tsi& tsi);
     void clear_repairs();
+    // Removes the repair state (entries, parity counts, held RDATA) of the sessions in
+    // `scope` (IOS `clear ip pgm router rtx-state [group]`); returns the entries removed.
+    std::size_t clear_repairs(const RepairScope& scope);
+    // Session table changes since the last call (oldest first), and how many were not kept.
+    std::vector<SessionEvent> take_session_events();
+    std::uint64_t session_events_lost() const { return session_events_lost_; }
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return held_bytes_; }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
@@ -263,6 +298,10 @@ class Router {
     };
     std::unordered_map<RepairKey, HeldRdata> held_;
     std::size_t held_bytes_ = 0;
+
+    void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
+    std::vector<SessionEvent> session_events_;
+    std::uint64_t session_events_lost_ = 0;
 
     std::unordered_map<Tsi, DlrSession> dlr_;
     std::size_t dlr_bytes_ = 0;  // sum of the caches' bytes(), against cache_bytes_total

@@ -41,6 +41,10 @@ struct Session {
     std::uint8_t last_ttl = 0;
     Time created{};
     Time last_spm{};
+    // The last in-sequence SPM carried OPT_FIN (§9.4): the source has ended the session,
+    // which stays (for late repairs) until session_lifetime without SPM removes it. A later
+    // SPM without it (the source went on after all) clears it.
+    bool fin = false;
     CounterSet counters;
 
     // POLL handling as a child (§14.5): the parent's current POLL_SQN, whether its round 0

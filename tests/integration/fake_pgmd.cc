@@ -6,22 +6,29 @@
 // State at start: ifindex 1 "up0" towards the sources, 2 "down1" and 3 "down2" with
 // receivers. Session 0a0b0c0d0e0f.1000 (10.0.0.1 -> 239.1.2.3, native) with a pending NAK
 // for sqn 42 from down1 and an anticipated repair for sqn 50; session 112233445566.2000
-// (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055) with a null-NAK state for sqn 7 from
-// down2; one packet with a bad checksum on down2; 591 packets lost by down1's capture
-// (CaptureDrops; `clear counters` zeroes them). The clock stands 1.05 s after the first SPM
+// (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055, its source has sent FIN) with a null-NAK
+// state for sqn 7 from down2; one packet with a bad checksum on down2; 591 packets lost by down1's
+// capture (CaptureDrops; `clear counters` zeroes them). `show status` and `show groups` answer
+// fixed data; the configuration names a fourth interface, gone0, that is absent; `set
+// log-level` keeps the level for `show status`. The clock stands 1.05 s after the first SPM
 // and 50 ms after the NAKs.
 //
-// Life cycle: `fake_pgmd --socket PATH [--mode OCTAL] [--group GID]` sets up, prints
+// Life cycle: `fake_pgmd --socket PATH [--mode OCTAL] [--group GID] [--odata-every-ms N]`
+// (N: an ODATA of the first session arrives on up0 every N ms, so counters move) sets up, prints
 // "ready" on stdout, and serves until SIGINT or SIGTERM; then the socket is removed.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cli/router_json.h"
 #include "dataplane/control_server.h"
@@ -84,12 +91,20 @@ struct FakeSession {
         s.fields = fields;
         return s;
     }
-    PacketSpec spm(std::uint32_t sqn) const {
-        return downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), source, 0});
+    PacketSpec spm(std::uint32_t sqn, bool fin = false) const {
+        PacketSpec s =
+            downstream(PacketType::Spm, SpmFields{Sqn(sqn), Sqn(1), Sqn(100), source, 0});
+        if (fin) s.options.push_back(OptFin{});
+        return s;
     }
     PacketSpec upstream(PacketType type, std::uint32_t sqn) const {
         PacketSpec s = downstream(type, NakFields{Sqn(sqn), source, group});
         std::swap(s.source_port, s.destination_port);
+        return s;
+    }
+    PacketSpec odata(std::uint32_t sqn) const {
+        PacketSpec s = downstream(PacketType::Odata, DataFields{Sqn(sqn), Sqn(1)});
+        s.payload = {1, 2, 3};
         return s;
     }
     PacketSpec ncf(std::uint32_t sqn) const {
@@ -133,6 +148,7 @@ int main(int argc, char** argv) {
     std::string socket_path;
     mode_t mode = 0660;
     std::optional<gid_t> group;
+    Duration odata_every = Duration::zero();
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i];
         if (key == "--socket")
@@ -141,11 +157,14 @@ int main(int argc, char** argv) {
             mode = static_cast<mode_t>(std::strtoul(argv[i + 1], nullptr, 8));
         else if (key == "--group")
             group = static_cast<gid_t>(std::strtoul(argv[i + 1], nullptr, 10));
+        else if (key == "--odata-every-ms")
+            odata_every = std::chrono::milliseconds(std::strtoul(argv[i + 1], nullptr, 10));
         else
             socket_path.clear();
     }
     if (socket_path.empty() || argc % 2 == 0) {
-        std::cerr << "usage: fake_pgmd --socket PATH [--mode OCTAL] [--group GID]\n";
+        std::cerr << "usage: fake_pgmd --socket PATH [--mode OCTAL] [--group GID] "
+                     "[--odata-every-ms N]\n";
         return 2;
     }
 
@@ -173,7 +192,7 @@ int main(int argc, char** argv) {
                         *Nla::parse("239.1.2.4"),
                         Encapsulation::Udp};
     feed(1, a, a.source, a.group, a.spm(5), t0);
-    feed(1, b, b.source, b.group, b.spm(9), t0);
+    feed(1, b, b.source, b.group, b.spm(9, /*fin=*/true), t0);
     feed(2, a, *Nla::parse("10.1.0.5"), kDown1Address, a.upstream(PacketType::Nak, 42), t0 + 1s);
     feed(1, a, a.source, a.group, a.ncf(50), t0 + 1s);
     feed(3, b, *Nla::parse("10.2.0.9"), kDown2Address, b.upstream(PacketType::Nnak, 7), t0 + 1s);
@@ -182,6 +201,7 @@ int main(int argc, char** argv) {
 
     const std::map<IfIndex, std::string> names{{1, "up0"}, {2, "down1"}, {3, "down2"}};
     int reloads = 0;
+    std::string log_level = "notice";
     std::map<IfIndex, control::CaptureDrops> capture_drops{{2, {591, 0}}};
     control::RouterView view{
         router,
@@ -237,6 +257,75 @@ int main(int argc, char** argv) {
                                     {"failopen_packets", 0},
                                     {"passed_packets", 0}}}}};
         },
+        // show status: the daemon's part (pgmctl_test.py).
+        [&] {
+            return control::Json{{"version", "0.0-fake"},
+                                 {"pid", 4242},
+                                 {"started", "2026-01-02T03:04:05Z"},
+                                 {"uptime_s", 3725.0},
+                                 {"config_file", "/etc/fake.conf"},
+                                 {"last_reload", nullptr},
+                                 {"log_level", log_level},
+                                 {"configured_log_level", "notice"},
+                                 {"fast_path", "kernel"},
+                                 {"fast_path_configured", "auto"},
+                                 {"interfaces_configured", 4},
+                                 {"interfaces_served", 3},
+                                 {"groups", 2},
+                                 {"control_socket", socket_path}};
+        },
+        // show groups: a static and an IGMP member on down1, pgmd the querier there; up0
+        // joined towards the sources, another router its querier.
+        [&] {
+            using control::Json;
+            return Json{
+                {"interfaces",
+                 {{{"name", "up0"},
+                   {"ifindex", 1},
+                   {"state", "served"},
+                   {"address", "10.0.0.2"},
+                   {"igmp_querier",
+                    {{"enabled", true}, {"role", "non-querier"}, {"address", "10.0.0.1"}}},
+                   {"groups", Json::array()},
+                   {"joined", {"239.1.2.3"}}},
+                  {{"name", "down1"},
+                   {"ifindex", 2},
+                   {"state", "served"},
+                   {"address", "10.1.0.1"},
+                   {"igmp_querier",
+                    {{"enabled", true}, {"role", "querier"}, {"address", "10.1.0.1"}}},
+                   {"groups",
+                    {{{"group", "239.1.2.3"}, {"source", "static"}, {"expires_in_s", nullptr}},
+                     {{"group", "239.1.2.4"}, {"source", "igmp"}, {"expires_in_s", 250.5}}}},
+                   {"joined", Json::array()}}}}};
+        },
+        // Three interfaces served, one configured but absent.
+        [&] {
+            return std::vector<control::RouterView::ConfiguredInterface>{
+                {"up0", 1, "served"},
+                {"down1", 2, "served"},
+                {"down2", 3, "served"},
+                {"gone0", std::nullopt, "absent"}};
+        },
+        [&](IfIndex i) { capture_drops[i] = {}; },
+        [&](const std::string& level) {
+            static const char* const kLevels[] = {"none",   "err",  "warning",
+                                                  "notice", "info", "debug"};
+            if (level == "default") {
+                log_level = "notice";
+            } else if (std::find(std::begin(kLevels), std::end(kLevels), level) ==
+                       std::end(kLevels)) {
+                throw std::invalid_argument("log-level: '" + level + "' is not a level");
+            } else {
+                log_level = level;
+            }
+            return control::Json{{"log_level", log_level}, {"configured_log_level", "notice"}};
+        },
+        [&](const Nla& source, const Nla& g) {
+            std::vector<IfIndex> out;
+            environment.group_members(source, g, out);
+            return out;
+        },
     };
 
     try {
@@ -248,6 +337,15 @@ int main(int argc, char** argv) {
             [&](const nlohmann::json& request, const dataplane::PeerCredentials& peer) {
                 return control::handle_request(request, view, peer);
             });
+        // --odata-every-ms: session a's ODATA keeps arriving on up0, so that counters move
+        // (pgmctl's rates in watch mode).
+        std::uint32_t odata_sqn = 100;
+        std::function<void()> tick = [&] {
+            feed(1, a, a.source, a.group, a.odata(++odata_sqn), frozen);
+            loop.add_timer(dataplane::EventLoop::now() + odata_every, tick);
+        };
+        if (odata_every > Duration::zero())
+            loop.add_timer(dataplane::EventLoop::now() + odata_every, tick);
         std::cout << "ready" << std::endl;
         loop.run();
     } catch (const std::exception& e) {

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """pgmctl against fake_pgmd (a real router behind the real control server, frozen clock).
 
-Checks exit codes (3 without a daemon, 2 on bad usage, 1 on a refused request, 0 ok), the
--j JSON against the values fake_pgmd's packets must produce (compared FRR-topotest style:
-expected is a subset of what was received, retried a bounded number of times), that the
-text tables show the same values, that clear and reload need permission (pgmctl run as
-nobody through setpriv when the test runs as root), and that watch mode (-m) draws frames
-until SIGINT. Waits are on events (the daemon's "ready" line, pgmctl's output) with
-deadlines, never bare sleeps.
+Checks exit codes (3 without a daemon, 2 on bad usage, with one line on stderr, 1 on a
+refused request, 0 ok), the -j JSON against the values fake_pgmd's packets must produce
+(compared FRR-topotest style: expected is a subset of what was received, retried a bounded
+number of times), that the text tables show the same values (the compact `show sessions`
+within 100 columns, FIN marked, `detail` with every field), show status and show groups,
+abbreviations (`sh ses`), the trailing json word, --version, describe, an unknown interface
+refused, scoped clears, set log-level and debug, that clear, set and reload need permission
+(pgmctl run as nobody through setpriv when the test runs as root), and that watch mode (-m)
+draws frames until SIGINT, with escape codes on a terminal only, and counters per second.
+Waits are on events (the daemon's "ready" line, pgmctl's output) with deadlines, never bare
+sleeps.
 """
 import argparse
 import json
 import os
+import pty
+import re
 import select
 import signal
 import socket
@@ -117,12 +123,13 @@ EXPECTED_SESSIONS = {"sessions": [
      "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
      "age_s": 1.05, "last_spm_age_s": 1.05, "expires_in_s": 298.95,
      "encapsulation": "native", "udp_port": None, "last_ttl": 16, "repair_states": 2,
-     "dlrs": [],
+     "dlrs": [], "fin": False,
+     "outgoing_interfaces": [{"ifindex": 2, "name": "down1"}, {"ifindex": 3, "name": "down2"}],
      "counters": {"InSpms": 1, "OutSpms": 2, "InNaks": 1, "OutNaks": 1, "OutNcfs": 1,
                   "NcfAnticipated": 1}},
     {"tsi": "112233445566.2000", "source": "10.0.0.7", "group": "239.1.2.4",
      "data_destination_port": 7600, "upstream_interface": "up0", "last_spm_sqn": 9,
-     "encapsulation": "udp", "udp_port": 3055, "repair_states": 1,
+     "encapsulation": "udp", "udp_port": 3055, "repair_states": 1, "fin": True,
      "counters": {"InSpms": 1, "InNnaks": 1, "OutNnaks": 1}},
 ]}
 
@@ -176,16 +183,56 @@ def test_without_daemon(ctl, workdir):
 
 
 def test_usage(ctl):
-    for args in ([], ["show"], ["show", "bogus"], ["show", "counters", "group", "239.1.1.1"],
-                 ["show", "sessions", "group"], ["show", "sessions", "tsi", "a", "tsi", "b"],
-                 ["clear"], ["clear", "sessions"], ["reload", "now"], ["--frobnicate", "ping"],
-                 ["-m", "clear", "counters"], ["-m", "0", "show", "sessions"],
-                 ["-m", "abc", "show", "sessions"], ["--timeout", "0", "ping"]):
+    """Usage errors: exit 2 and one line naming the problem, never the whole usage text."""
+    for args, message in (
+            ([], "no command given"), (["show"], "show what?"),
+            (["show", "bogus"], 'show: unknown "bogus"'),
+            (["show", "counters", "group", "239.1.1.1"], 'unknown "group"'),
+            (["show", "sessions", "group"], "group needs a value"),
+            (["show", "sessions", "tsi", "0a0b0c0d0e0f.1", "tsi", "0a0b0c0d0e0f.2"],
+             "tsi given twice"),
+            (["clear"], "clear what?"), (["clear", "sessions"], 'clear: unknown "sessions"'),
+            (["reload", "now"], 'unexpected "now" after reload'),
+            (["--frobnicate", "ping"], "frobnicate"),
+            (["-m", "clear", "counters"], "-m repeats show and ping only"),
+            (["-m", "0", "show", "sessions"], "-m needs a positive number"),
+            (["-m", "abc", "show", "sessions"], ""), (["--timeout", "0", "ping"], "--timeout"),
+            (["s", "sessions"], 'command: "s" is ambiguous (show, set)'),
+            (["sh", "s"], 'show: "s" is ambiguous (sessions, status)'),
+            (["show", "sessions", "group", "banana"],
+             'group "banana" is not an IPv4 or IPv6 address'),
+            (["show", "groups", "group", "banana"],
+             'group "banana" is not an IPv4 or IPv6 address'),
+            (["show", "repair", "tsi", "xyz"], 'tsi "xyz" is not GSI.PORT'),
+            (["set", "log-level", "loud"], 'set log-level: unknown "loud"'),
+            (["debug"], "debug on or debug off?"),
+            (["describe", "NoSuchCounter"], 'no counter "NoSuchCounter"'),
+            (["clear", "counters", "interface", "up0", "tsi", "0a0b0c0d0e0f.1000"],
+             "an interface or a tsi, not both"),
+            (["show", "status", "detail"], 'takes nothing more, not "detail"')):
         r = ctl.run(*args)
         check(r.returncode == 2, f"usage {args}: exit {r.returncode}, want 2")
-        check("Usage: pgmctl" in r.stderr, f"usage {args}: no usage text")
+        check(r.stderr.count("\n") == 1 and r.stderr.startswith("pgmctl: ")
+              and message in r.stderr and "Usage:" not in r.stderr,
+              f"usage {args}: one line with {message!r}: {r.stderr!r}")
     r = ctl.run("--help")
-    check(r.returncode == 0 and "show sessions" in r.stdout, "--help")
+    check(r.returncode == 0 and "show sessions" in r.stdout and "show groups" in r.stdout,
+          "--help")
+    r = ctl.run("--version")
+    check(r.returncode == 0 and re.fullmatch(r"pgmctl \d+\.\d+\.\d+\n", r.stdout),
+          f"--version: {r.returncode} {r.stdout!r}")
+    # describe needs no daemon (ctl's socket does not exist yet).
+    r = ctl.run("describe", "OdataNo")
+    check(r.returncode == 0 and r.stdout.splitlines() == [
+        "COUNTER         UNIT     DESCRIPTION",
+        "OdataNoMembers  packets  ODATA from upstream not sent on: no member interface for its "
+        "group"], f"describe OdataNo: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    r = ctl.run("describe", "json")
+    described = json.loads(r.stdout)["counters"] if r.returncode == 0 else []
+    names = [c["name"] for c in described]
+    check("InSpms" in names and "CaptureDrops" in names
+          and all(c["unit"] and c["description"] for c in described),
+          f"describe json: every counter with a unit and description: {r.stdout[:300]!r}")
 
 
 def test_show(ctl):
@@ -205,19 +252,79 @@ def test_show(ctl):
                            (["show", "interfaces", "interface", "3"],
                             {"interfaces": [{"name": "down2", "repair_states": 0}]}),
                            (["show", "interfaces"],
-                            {"interfaces": [{"name": "up0", "upstream_sessions": 2},
+                            {"interfaces": [{"name": "up0", "state": "served",
+                                             "upstream_sessions": 2},
                                             {"name": "down1", "repair_states": 1},
-                                            {"name": "down2"}]})):
+                                            {"name": "down2", "state": "served"},
+                                            {"name": "gone0", "ifindex": None,
+                                             "state": "absent"}]}),
+                           (["show", "status"],
+                            {"version": "0.0-fake", "pid": 4242, "config_file": "/etc/fake.conf",
+                             "last_reload": None, "log_level": "notice", "fast_path": "kernel",
+                             "interfaces_configured": 4, "interfaces_served": 3,
+                             "sessions": 2, "sessions_fin": 1, "repair_states": 3}),
+                           (["show", "groups", "interface", "down1", "group", "239.1.2.4"],
+                            {"interfaces": [{"name": "down1",
+                                             "igmp_querier": {"role": "querier"},
+                                             "groups": [{"group": "239.1.2.4",
+                                                         "source": "igmp"}]}]})):
         diff = ctl.run_and_expect(args, expected)
         check(diff is None, f"{' '.join(args)} -j: {diff}")
 
-    # The text tables show the same values.
+    # The text tables show the same values. show sessions: compact, a FIN session says so.
     text = ctl.run("show", "sessions").stdout
-    for value in ("TSI", "0a0b0c0d0e0f.1000", "112233445566.2000", "10.0.0.1", "239.1.2.3",
-                  "up0", "udp:3055", "native", "7500", "1.05s", "4m59s"):
-        check(value in text, f"show sessions text lacks {value!r}:\n{text}")
-    header = text.splitlines()[0].split()
-    check(header[:3] == ["TSI", "SOURCE", "GROUP"], f"sessions header {header}")
+    lines = text.splitlines()
+    check([line.split() for line in lines] == [
+        ["TSI", "SOURCE", "GROUP", "UPSTREAM", "OUT", "LEAD", "EXPIRES", "STATE"],
+        ["0a0b0c0d0e0f.1000", "10.0.0.1", "239.1.2.3", "up0", "down1,down2", "100", "4m59s",
+         "live"],
+        ["112233445566.2000", "10.0.0.7", "239.1.2.4", "up0", "down1,down2", "100", "4m59s",
+         "FIN"]], f"show sessions text:\n{text}")
+    check(all(len(line) <= 100 for line in lines), f"show sessions wider than 100:\n{text}")
+    detail = ctl.run("show", "sessions", "detail").stdout
+    for value in ("session 0a0b0c0d0e0f.1000: 10.0.0.1 -> 239.1.2.3 port 7500, live",
+                  "session 112233445566.2000: 10.0.0.7 -> 239.1.2.4 port 7600, "
+                  "ended by its source (FIN)",
+                  "  upstream:     up0, neighbour 10.0.0.1, native, TTL 16",
+                  "  upstream:     up0, neighbour 10.0.0.7, udp:3055, TTL 16",
+                  "  outgoing:     down1,down2", "  last SPM:     sqn 5, 1.05s ago",
+                  "  age:          1.05s, expires in 4m59s", "  repair state: 2 entries",
+                  "  counters:     InSpms=1 OutSpms=2 InNaks=1 OutNaks=1"):
+        check(value in detail.splitlines() or any(line.startswith(value)
+                                                 for line in detail.splitlines()),
+              f"show sessions detail lacks {value!r}:\n{detail}")
+    # Abbreviations and the json word give the same as the full words and -j.
+    check(ctl.run("sh", "ses").stdout == text, "sh ses = show sessions")
+    check(ctl.run("sh", "ses", "det").stdout == detail, "sh ses det = show sessions detail")
+    r = ctl.run("sh", "ses", "gr", "239.1.2.4", "json")
+    got = json.loads(r.stdout) if r.returncode == 0 else None
+    check(got is not None and [x["tsi"] for x in got["sessions"]] == ["112233445566.2000"],
+          f"sh ses gr G json: {r.returncode} {r.stdout[:200]!r} {r.stderr!r}")
+    # show status and show groups as text.
+    text = ctl.run("show", "status").stdout
+    for line in ("pgmd            0.0-fake, pid 4242",
+                 "started         2026-01-02T03:04:05Z, up 1h02m",
+                 "config file     /etc/fake.conf", "last reload     never",
+                 "log level       notice", "fast path       kernel (configured auto)",
+                 "interfaces      3 served of 4 configured", "sessions        2 (1 ended by FIN)",
+                 "repair states   3"):
+        check(line in text.splitlines(), f"show status lacks {line!r}:\n{text}")
+    text = ctl.run("sh", "gro").stdout
+    check([line.split() for line in text.splitlines()] == [
+        ["INTERFACE", "STATE", "QUERIER", "GROUP", "MEMBERS", "EXPIRES", "JOINED"],
+        ["up0", "served", "non-querier", "10.0.0.1", "239.1.2.3", "-", "-", "yes"],
+        ["down1", "served", "querier", "10.1.0.1", "239.1.2.3", "static", "-", "no"],
+        ["down1", "served", "querier", "10.1.0.1", "239.1.2.4", "igmp", "4m11s", "no"]],
+        f"show groups text:\n{text}")
+    # An interface nobody knows is an error, not an empty table.
+    for what in ("interfaces", "sessions", "counters", "groups", "repair"):
+        r = ctl.run("show", what, "interface", "nosuch")
+        check(r.returncode == 1 and r.stderr ==
+              'pgmctl: no interface "nosuch" (known: up0, down1, down2, gone0)\n',
+              f"show {what} interface nosuch: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    r = ctl.run("show", "sessions", "interface", "gone0")
+    check(r.returncode == 0 and r.stdout.splitlines()[1:] == [],
+          f"a configured but absent interface: an empty table: {r.stdout!r} {r.stderr!r}")
     text = ctl.run("show", "repair").stdout
     for value in ("pending", "anticipated", "null-nak", "down1", "nak_repeat=50ms",
                   "nak_rdata_ivl=9.95s", "nak_elim_ivl=4.95s", " 42 "):
@@ -237,10 +344,16 @@ def test_show(ctl):
     text = ctl.run("show", "counters", "interface", "down1").stdout
     check(text.splitlines()[0].split() == ["COUNTER", "down1"],
           f"filtered counters header: {text.splitlines()[:1]}")
+    text = ctl.run("show", "counters", "detail").stdout
+    check("InSpms              2    2      0      0  packets  SPMs received" in text.splitlines(),
+          f"show counters detail: unit and description:\n{text}")
     text = ctl.run("show", "interfaces").stdout
     lines = [line.split() for line in text.splitlines()]
     check(lines[0][-1] == "CaptureDrops" and lines[2][0] == "down1" and lines[2][-1] == "591",
           f"show interfaces text: CaptureDrops column\n{text}")
+    check(lines[0][:3] == ["INTERFACE", "IFINDEX", "STATE"] and lines[1][:3] ==
+          ["up0", "1", "served"] and lines[4][:3] == ["gone0", "-", "absent"],
+          f"show interfaces text: STATE column\n{text}")
     check("no designated local repairers" in ctl.run("show", "dlr").stdout, "show dlr text")
     diff = ctl.run_and_expect(["show", "fastpath"], {
         "mode": "kernel", "program_id": 42,
@@ -257,8 +370,8 @@ def test_show(ctl):
           f"show fastpath up0 row {rows.get('up0')}")
     check(rows.get("tun0", [])[:2] == ["user", "space"], f"show fastpath tun0 row {rows.get('tun0')}")
 
-    r = ctl.run("show", "sessions", "group", "not-an-address")
-    check(r.returncode == 1 and "filter group must be an IPv4 or IPv6 address" in r.stderr,
+    r = ctl.run("clear", "counters", "tsi", "999999999999.1")
+    check(r.returncode == 1 and r.stderr == "pgmctl: no session 999999999999.1\n",
           f"daemon error: exit {r.returncode} {r.stderr!r}")
 
 
@@ -272,7 +385,9 @@ def test_permissions(ctl):
           f"nobody ping: {r.returncode} {r.stdout!r} {r.stderr!r}")
     diff = ctl.run_and_expect(["show", "sessions"], EXPECTED_SESSIONS, user=nobody)
     check(diff is None, f"nobody show sessions: {diff}")
-    for args in (["clear", "counters"], ["clear", "repair"], ["reload"]):
+    for args in (["clear", "counters"], ["clear", "repair"], ["reload"],
+                 ["clear", "counters", "interface", "down1"], ["set", "log-level", "debug"],
+                 ["debug", "on"]):
         r = ctl.run(*args, user=nobody)
         check(r.returncode == 1 and "permission denied" in r.stderr,
               f"nobody {args}: exit {r.returncode} {r.stderr!r}")
@@ -283,6 +398,43 @@ def test_permissions(ctl):
 def test_changes(ctl):
     r = ctl.run("reload")
     check(r.returncode == 0 and "reloaded: fake reload 1" in r.stdout, f"reload: {r.stdout!r}")
+    # Run-time log level (birdc debug, vtysh debug pim), seen in show status.
+    r = ctl.run("set", "log", "debug")
+    check(r.returncode == 0 and r.stdout == "log level debug (configured notice)\n",
+          f"set log-level debug: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    diff = ctl.run_and_expect(["show", "status"], {"log_level": "debug"})
+    check(diff is None, f"show status after set log-level: {diff}")
+    r = ctl.run("debug", "off")
+    check(r.returncode == 0 and r.stdout == "log level notice (configured notice)\n",
+          f"debug off: {r.returncode} {r.stdout!r}")
+    r = ctl.run("debug", "on")
+    check(r.returncode == 0 and "log level debug" in r.stdout, f"debug on: {r.stdout!r}")
+    ctl.run("set", "log-level", "default")
+
+    # Scoped clears: one interface's counters (IOS clear ip pgm router traffic IF).
+    r = ctl.run("clear", "counters", "interface", "down1")
+    check(r.returncode == 0 and r.stdout == "cleared counters of interface down1\n",
+          f"clear counters interface down1: {r.stdout!r} {r.stderr!r}")
+    diff = ctl.run_and_expect(["show", "counters"], {"interfaces": [
+        {"name": "up0", "counters": {"InSpms": 2, "OutNaks": 1}},
+        {"name": "down1", "counters": {"InNaks": 0, "OutNcfs": 0, "CaptureDrops": 0}},
+        {"name": "down2", "counters": {"InNnaks": 1, "Malformed": 1}}]})
+    check(diff is None, f"counters after clear counters interface down1: {diff}")
+    r = ctl.run("clear", "counters", "tsi", "0a0b0c0d0e0f.1000")
+    check(r.returncode == 0 and r.stdout == "cleared counters of session 0a0b0c0d0e0f.1000\n",
+          f"clear counters tsi: {r.stdout!r} {r.stderr!r}")
+    diff = ctl.run_and_expect(["show", "sessions"], {"sessions": [
+        {"counters": {"InSpms": 0, "OutSpms": 0}}, {"counters": {"InSpms": 1}}]})
+    check(diff is None, f"session counters after clear counters tsi: {diff}")
+    # One group's repair state (IOS clear ip pgm router rtx-state GROUP).
+    r = ctl.run("clear", "rtx-state", "group", "239.1.2.4")
+    check(r.returncode == 0 and r.stdout == "cleared repair of group 239.1.2.4 (1 entries)\n",
+          f"clear rtx-state group: {r.stdout!r} {r.stderr!r}")
+    diff = ctl.run_and_expect(["show", "repair"], {"repair": [{"sqn": 42}, {"sqn": 50}]})
+    check(diff is None, f"repair after clearing 239.1.2.4: {diff}")
+    r = ctl.run("clear", "counters", "interface", "nosuch")
+    check(r.returncode == 1 and "no interface" in r.stderr, f"clear unknown interface: {r.stderr!r}")
+
     r = ctl.run("clear", "counters")
     check(r.returncode == 0 and "cleared counters" in r.stdout, f"clear counters: {r.stdout!r}")
     diff = ctl.run_and_expect(["show", "counters"],
@@ -296,7 +448,7 @@ def test_changes(ctl):
                                                                   {"last_spm_sqn": 9}]})
     check(diff is None, f"sessions survive clear counters: {diff}")
     r = ctl.run("clear", "repair")
-    check(r.returncode == 0 and "cleared repair (3 entries)" in r.stdout,
+    check(r.returncode == 0 and "cleared repair (2 entries)" in r.stdout,
           f"clear repair: {r.stdout!r}")
     diff = ctl.run_and_expect(["show", "repair"], {"repair": []})
     check(diff is None, f"repair after clear: {diff}")
@@ -319,23 +471,32 @@ def test_group_member_may_change_state(ctl, fake, workdir):
         stop_daemon(proc)
 
 
-def watch(ctl, monitor_args, frames_wanted, title):
-    """Runs pgmctl in watch mode until it has drawn `frames_wanted` frames, then SIGINT."""
-    proc = subprocess.Popen([ctl.binary, "-u", ctl.socket, *monitor_args, "show", "sessions"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def watch(ctl, monitor_args, frames_wanted, title, terminal, what=("show", "sessions"),
+          socket_path=None):
+    """Runs pgmctl in watch mode, its stdout a pseudo-terminal or a pipe, until it has drawn
+    `frames_wanted` frames, then SIGINT. Returns the output."""
+    if terminal:
+        reader, writer = pty.openpty()
+    else:
+        reader, writer = os.pipe()
+    proc = subprocess.Popen([ctl.binary, "-u", socket_path or ctl.socket, *monitor_args, *what],
+                            stdout=writer, stderr=subprocess.PIPE)
+    os.close(writer)
     output = b""
+    marker = title.encode()
     deadline = time.monotonic() + 10
-    while output.count(b"\x1b[H\x1b[2J") < frames_wanted and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))
+    while output.count(marker) < frames_wanted and time.monotonic() < deadline:
+        ready, _, _ = select.select([reader], [], [], max(0, deadline - time.monotonic()))
         if ready:
-            chunk = os.read(proc.stdout.fileno(), 65536)
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:
+                break
             if not chunk:
                 break
             output += chunk
-    frames = output.count(b"\x1b[H\x1b[2J")
+    frames = output.count(marker)
     check(frames >= frames_wanted, f"watch {monitor_args}: {frames} frames in 10 s")
-    check(b"0a0b0c0d0e0f.1000" in output and title.encode() in output,
-          f"watch {monitor_args} frame content: {output[-400:]!r}")
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
@@ -346,11 +507,45 @@ def watch(ctl, monitor_args, frames_wanted, title):
         proc.kill()
         proc.wait()
         check(False, f"watch {monitor_args}: still running 5 s after SIGINT")
+    os.close(reader)
+    return output
 
 
-def test_watch(ctl):
-    watch(ctl, ["-m", "0.2"], 3, "Every 0.2s: pgmctl show sessions")
-    watch(ctl, ["-m"], 1, "Every 1s: pgmctl show sessions")  # the default interval
+def test_watch(ctl, fake, workdir):
+    # On a terminal: each frame clears the screen.
+    out = watch(ctl, ["-m", "0.2"], 3, "Every 0.2s: pgmctl show sessions", terminal=True)
+    check(out.count(b"\x1b[H\x1b[2J") >= 3 and b"0a0b0c0d0e0f.1000" in out,
+          f"watch on a terminal: escape codes and content: {out[-400:]!r}")
+    out = watch(ctl, ["-m"], 1, "Every 1s: pgmctl show sessions", terminal=True)  # default
+    # Into a pipe: no escape codes, frames a blank line apart.
+    out = watch(ctl, ["-m", "0.2"], 3, "Every 0.2s: pgmctl show sessions", terminal=False)
+    check(b"\x1b" not in out and b"\n\nEvery 0.2s: pgmctl show sessions" in out
+          and b"0a0b0c0d0e0f.1000" in out, f"watch into a pipe: {out[-400:]!r}")
+    # Rates: from the second frame on, counters per second (a fake_pgmd whose ODATA keeps
+    # arriving, 20 a second).
+    path = os.path.join(workdir, "moving.sock")
+    proc = start_daemon(fake, path, "--odata-every-ms", "50")
+    try:
+        out = watch(ctl, ["-m", "0.5"], 3, "Every 0.5s: pgmctl show counters", terminal=False,
+                    what=("show", "counters"), socket_path=path).decode()
+        frames = out.split("Every 0.5s: pgmctl show counters")[1:]
+        first = [line.split() for line in frames[0].splitlines()]
+        check(["COUNTER", "TOTAL", "up0", "down1", "down2"] in first,
+              f"first frame: no rates yet:\n{frames[0]}")
+        third = {line.split()[0]: line.split()[1:] for line in frames[2].splitlines()[1:]
+                 if line.strip()}
+        check(third.get("COUNTER") == ["TOTAL", "/s", "up0", "/s", "down1", "/s", "down2", "/s"],
+              f"later frames: a /s column beside each: {third.get('COUNTER')}")
+        row = third.get("InOdata", [])
+        rate = float(row[1]) if len(row) > 1 and re.fullmatch(r"[0-9.]+", row[1]) else -1
+        check(0 < rate <= 40 and row[3] == row[1],
+              f"InOdata per second (20 sent a second): {row}\n{frames[2]}")
+        out = watch(ctl, ["-m", "0.5"], 2, "Every 0.5s: pgmctl show sessions", terminal=False,
+                    socket_path=path).decode()
+        last = out.split("Every 0.5s: pgmctl show sessions")[2]
+        check("ODATA/s" in last, f"watch show sessions: ODATA/s column:\n{last}")
+    finally:
+        stop_daemon(proc)
 
 
 def main():
@@ -369,7 +564,7 @@ def main():
         try:
             test_show(ctl)
             test_permissions(ctl)
-            test_watch(ctl)
+            test_watch(ctl, args.fake_pgmd, workdir)
             test_changes(ctl)
         finally:
             code = stop_daemon(daemon)

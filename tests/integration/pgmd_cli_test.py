@@ -22,16 +22,26 @@ path off):
   * SIGTERM: exit 0, pid file removed;
   * a daemonised pgmd (no -n: chdir /) started with a relative -f reloads;
   * pgmd run as nobody without CAP_NET_RAW exits 1 with the missing capability and how to
-    run it.
+    run it;
+  * the operator's views of a real pgmd (issue 15): `show status` (pid, configuration file,
+    version, interfaces served, log level, last reload), the interface state column (d0
+    served, d2 down, d9 absent), `show groups` (the static group, pgmd the IGMP querier, the
+    joined group, a member learnt from IGMP and gone after its leave), a session from raw SPMs
+    sent from the second namespace (created, ended by FIN, expired: logged at info one line
+    each, FIN in `show sessions`), `set log-level` / `debug` seen in `show status` and the log,
+    and a reload reporting the key it changed.
 
 Every wait is bounded; every process started is killed and the namespace deleted at the end.
 Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
 """
 import argparse
+import json
 import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -103,15 +113,25 @@ def part_check(a, tmp):
 class Namespace:
     def __init__(self):
         self.name = f"pgmdcli-{os.getpid()}"
+        self.peer = f"pgmdcli-{os.getpid()}-h"
         self.procs = []
 
     def setup(self):
         run(["ip", "netns", "add", self.name], check=True)
+        run(["ip", "netns", "add", self.peer], check=True)
         self.sh("ip", "link", "set", "lo", "up")
         self.sh("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+        self.sh("ip", "link", "set", "d1", "netns", self.peer)
         self.sh("ip", "addr", "add", "10.99.0.1/24", "dev", "d0")
         self.sh("ip", "link", "set", "d0", "up")
-        self.sh("ip", "link", "set", "d1", "up")
+        # The peer: a host behind d0 (IGMP member, PGM source).
+        run(["ip", "netns", "exec", self.peer, "ip", "addr", "add", "10.99.0.2/24", "dev", "d1"],
+            check=True)
+        run(["ip", "netns", "exec", self.peer, "ip", "link", "set", "d1", "up"], check=True)
+        run(["ip", "netns", "exec", self.peer, "ip", "route", "add", "224.0.0.0/4", "dev", "d1"],
+            check=True)
+        # d2: configured, but its link stays down.
+        self.sh("ip", "link", "add", "d2", "type", "veth", "peer", "name", "d3")
 
     def sh(self, *argv):
         return run(["ip", "netns", "exec", self.name, *argv], check=True)
@@ -131,13 +151,14 @@ class Namespace:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=5)
-        r = run(["ip", "netns", "pids", self.name])
-        for pid in r.stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        run(["ip", "netns", "del", self.name])
+        for name in (self.name, self.peer):
+            r = run(["ip", "netns", "pids", name])
+            for pid in r.stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run(["ip", "netns", "del", name])
 
 
 def read(path):
@@ -159,9 +180,11 @@ def stop(p, timeout=10):
         return None
 
 
-def conf_text(extra_control=""):
-    return ("log-level = info\n[dataplane]\nfast-path = off\n[control]\n" + extra_control +
-            "[interface d0]\nstatic-groups = 239.192.0.1\n")
+def conf_text(extra_control="", rpt_ivl="1s"):
+    return ("log-level = info\n[dataplane]\nfast-path = off\n[timers]\nsession-lifetime = 3s\n"
+            f"nak-rpt-ivl = {rpt_ivl}\n[control]\n" + extra_control +
+            "[interface d0]\nstatic-groups = 239.192.0.1\njoin-groups = 239.192.0.9\n"
+            "[interface d2]\n[interface d9]\n")
 
 
 def part_daemon(a, tmp):
@@ -220,6 +243,8 @@ def daemon_tests(a, tmp, ns):
     stop(third)
     check(ping(a, ns, sock1), "the first pgmd's socket still answers")
 
+    operator_views(a, tmp, ns, conf, sock1, err1, first)
+
     # Reload of a file whose control group does not exist.
     write(conf, conf_text("group = nosuchgroup\n"))
     r = run(ns.argv(a.pgmctl, "-u", sock1, "reload"))
@@ -273,6 +298,141 @@ def daemon_tests(a, tmp, ns):
           and "AmbientCapabilities" in r.stderr,
           f"without CAP_NET_RAW: exit {r.returncode}, the capability and how to run: "
           f"{r.stderr!r}")
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def spm(sqn, fin=False):
+    """An SPM of TSI 0000000000aa.1000 from 10.99.0.2, with OPT_FIN when `fin`."""
+    options = b""
+    if fin:  # OPT_LENGTH, then OPT_FIN with the end bit (RFC 3208 §9.1, §9.4)
+        options = struct.pack("!BBH", 0x00, 4, 8) + struct.pack("!BBBB", 0x8E, 4, 0, 0)
+    body = struct.pack("!III", sqn, 1, 0) + struct.pack("!HH4s", 1, 0,
+                                                         socket.inet_aton("10.99.0.2"))
+    header = struct.pack("!HHBBH6sH", 1000, 7500, 0x00, 0x01 if fin else 0, 0,
+                         bytes.fromhex("0000000000aa"), 0)
+    packet = header + body + options
+    return packet[:6] + struct.pack("!H", checksum(packet)) + packet[8:]
+
+
+SEND_SPM = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 113)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 8)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.99.0.2"))
+s.sendto(bytes.fromhex(sys.argv[1]), ("239.192.0.1", 0))
+"""
+
+JOIN = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             socket.inet_aton("239.192.0.2") + socket.inet_aton("10.99.0.2"))
+print("joined", flush=True)
+sys.stdin.read()
+"""
+
+
+def ctl_json(a, ns, sock, *args):
+    r = run(ns.argv(a.pgmctl, "-u", sock, *args, "json"), timeout=10)
+    return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr}
+
+
+def operator_views(a, tmp, ns, conf, sock, err, first):
+    status = ctl_json(a, ns, sock, "show", "status")
+    check(status.get("pid") == first.pid and status.get("config_file") == conf
+          and re.fullmatch(r"\d+\.\d+\.\d+", str(status.get("version")))
+          and status.get("interfaces_configured") == 3 and status.get("interfaces_served") == 1
+          and status.get("log_level") == "info" and status.get("last_reload") is None
+          and status.get("fast_path") == "off",
+          f"show status: {status}")
+    interfaces = ctl_json(a, ns, sock, "show", "interfaces").get("interfaces", [])
+    states = {i["name"]: (i["state"], i["ifindex"] is None) for i in interfaces}
+    check(states == {"d0": ("served", False), "d2": ("down", False), "d9": ("absent", True)},
+          f"show interfaces: state column: {states}")
+    r = run(ns.argv(a.pgmctl, "-u", sock, "sh", "int", "int", "d9"))
+    check(r.returncode == 0 and r.stdout.splitlines()[1].split()[:3] == ["d9", "-", "absent"],
+          f"show interfaces interface d9 (text): {r.stdout!r} {r.stderr!r}")
+    r = run(ns.argv(a.pgmctl, "-u", sock, "show", "interfaces", "interface", "nosuch"))
+    check(r.returncode == 1 and r.stderr == 'pgmctl: no interface "nosuch" (known: d0, d2, d9)\n',
+          f"show interfaces interface nosuch: {r.returncode} {r.stderr!r}")
+
+    def d0_groups():
+        g = ctl_json(a, ns, sock, "show", "groups", "interface", "d0").get("interfaces", [{}])
+        return g[0] if g else {}
+
+    d0 = d0_groups()
+    check(d0.get("igmp_querier", {}).get("role") == "querier"
+          and d0.get("igmp_querier", {}).get("address") == "10.99.0.1"
+          and {"group": "239.192.0.1", "source": "static", "expires_in_s": None}
+          in d0.get("groups", []) and d0.get("joined") == ["239.192.0.9"],
+          f"show groups interface d0: {d0}")
+
+    # A member learnt from IGMP, logged when it comes and when it goes.
+    joiner = subprocess.Popen(["ip", "netns", "exec", ns.peer, sys.executable, "-c", JOIN],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ns.procs.append(joiner)
+    learnt = wait_until(lambda: "d0: members of 239.192.0.2 (IGMP)" in read(err), 15)
+    check(learnt, f"the IGMP member is logged at info: {read(err)[-600:]!r}")
+    check(any(g["group"] == "239.192.0.2" and g["source"] == "igmp"
+              for g in d0_groups().get("groups", [])), f"show groups: the IGMP member: {d0_groups()}")
+    joiner.stdin.close()  # it exits, the kernel sends a leave
+    joiner.wait(timeout=10)
+    check(wait_until(lambda: "d0: no more members of 239.192.0.2" in read(err), 15),
+          f"the member's leave is logged: {read(err)[-600:]!r}")
+
+    # A session: created, ended by FIN, expired (session-lifetime 3s), one info line each.
+    def send(packet):
+        run(["ip", "netns", "exec", ns.peer, sys.executable, "-c", SEND_SPM, packet.hex()],
+            check=True)
+
+    send(spm(1))
+    prefix = "session 0000000000aa.1000 10.99.0.2 -> 239.192.0.1 from d0: "
+    check(wait_until(lambda: prefix + "created" in read(err), 10),
+          f"session created, logged: {read(err)[-600:]!r}")
+    send(spm(2, fin=True))
+    send(spm(3, fin=True))
+    check(wait_until(lambda: prefix + "ended by its source (FIN)" in read(err), 10),
+          f"FIN logged: {read(err)[-600:]!r}")
+    r = run(ns.argv(a.pgmctl, "-u", sock, "show", "sessions"))
+    rows = [line.split() for line in r.stdout.splitlines()]
+    check(len(rows) == 2 and rows[1][0] == "0000000000aa.1000" and rows[1][-1] == "FIN",
+          f"show sessions: the session marked FIN: {r.stdout!r}")
+    check(wait_until(lambda: prefix + "expired" in read(err), 10),
+          f"expiry logged: {read(err)[-600:]!r}")
+    check(read(err).count(prefix) == 3, f"one line per change: {read(err).count(prefix)}")
+
+    # The log level at run time.
+    r = run(ns.argv(a.pgmctl, "-u", sock, "set", "log-level", "debug"))
+    check(r.returncode == 0 and r.stdout == "log level debug (configured info)\n",
+          f"set log-level debug: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    check(ctl_json(a, ns, sock, "show", "status").get("log_level") == "debug",
+          "show status: log_level debug")
+    check(wait_until(lambda: "log level debug (was info, set by pgmctl)" in read(err), 5),
+          f"the change is logged: {read(err)[-300:]!r}")
+    r = run(ns.argv(a.pgmctl, "-u", sock, "debug", "off"))
+    check(r.returncode == 0 and ctl_json(a, ns, sock, "show", "status").get("log_level") ==
+          "info", f"debug off: back to the configured level: {r.stdout!r}")
+
+    # A reload names what it changed.
+    write(conf, conf_text(rpt_ivl="2s"))
+    r = run(ns.argv(a.pgmctl, "-u", sock, "reload", "json"))
+    reply = json.loads(r.stdout) if r.returncode == 0 else {}
+    check(reply.get("changed") == ["timers.nak-rpt-ivl"] and "restart_needed" not in reply,
+          f"reload reply: {r.stdout!r} {r.stderr!r}")
+    check(f"reload of {conf}: changed timers.nak-rpt-ivl" in read(err),
+          f"the reload's changes are logged: {read(err)[-400:]!r}")
+    last = ctl_json(a, ns, sock, "show", "status").get("last_reload") or {}
+    check(last.get("ok") is True and last.get("changed") == ["timers.nak-rpt-ivl"],
+          f"show status: last reload: {last}")
+    write(conf, conf_text())
 
 
 def main():

@@ -435,6 +435,12 @@ class RouterJson : public ::testing::Test {
                 d = {};
         },
         {},
+        {},
+        {},
+        {},
+        {},
+        {},
+        {},
     };
 };
 
@@ -453,7 +459,7 @@ TEST_F(RouterJson, SessionsDescribeThePathStateOfEachSession) {
         "last_spm_sqn": 5, "trail": 1, "lead": 100, "window_size": 100,
         "age_s": 2.5, "last_spm_age_s": 2.5, "expires_in_s": 297.5,
         "encapsulation": "native", "udp_port": null, "last_ttl": 16, "repair_states": 2,
-        "dlrs": []
+        "dlrs": [], "fin": false, "outgoing_interfaces": []
     })"));
     EXPECT_EQ(counters.size(), router::kCounterCount);
     EXPECT_EQ(counters["InSpms"], 1);
@@ -622,12 +628,13 @@ TEST_F(RouterJson, BadRequestsGetAReason) {
     EXPECT_EQ(error(Json::object()), "request has no \"command\"");
     EXPECT_EQ(error(Json{{"command", 5}}), "\"command\" must be a string");
     EXPECT_EQ(error(Json{{"command", "fly"}}),
-              "unknown command \"fly\" (ping, show, clear or reload)");
+              "unknown command \"fly\" (ping, show, clear, set or reload)");
     EXPECT_EQ(error(Json{{"command", "ping"}, {"colour", "red"}}),
               "unknown key \"colour\" in request");
     EXPECT_EQ(error(Json{{"command", "show"}}), "request has no \"what\"");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "routes"}}),
-              "cannot show \"routes\" (interfaces, sessions, repair, counters, dlr or fastpath)");
+              "cannot show \"routes\" (status, interfaces, groups, sessions, repair, counters, dlr "
+              "or fastpath)");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "counters"}, {"filter", {{"group", "x"}}}}),
               "show counters cannot be filtered by group");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "sessions"}, {"filter", 3}}),
@@ -641,6 +648,97 @@ TEST_F(RouterJson, BadRequestsGetAReason) {
         "filter interface must be a name or an ifindex");
     EXPECT_EQ(error(Json{{"command", "clear"}, {"what", "sessions"}}),
               "cannot clear \"sessions\" (counters or repair)");
+    EXPECT_EQ(
+        error(Json{{"command", "clear"}, {"what", "repair"}, {"filter", {{"interface", "up0"}}}}),
+        "clear repair cannot be filtered by interface");
+    EXPECT_EQ(
+        error(
+            Json{{"command", "show"}, {"what", "counters"}, {"filter", {{"interface", "nosuch"}}}}),
+        "no interface \"nosuch\" (known: none)");
+    EXPECT_EQ(error(Json{{"command", "set"}, {"what", "colour"}, {"value", "red"}}),
+              "cannot set \"colour\" (log-level)");
+    EXPECT_EQ(error(Json{{"command", "set"}, {"what", "log-level"}, {"value", "debug"}}),
+              "this daemon has no log level to set");
+}
+
+// Scoped clears (IOS clear ip pgm router traffic IF, rtx-state GROUP) and the run-time log
+// level go through the dispatcher with the same permission rule as the global ones.
+TEST_F(RouterJson, ScopedClearsAndLogLevel) {
+    build_state();
+    capture_drops = {{2, {7, 1}}};
+    view.clear_interface_capture_drops = [this](IfIndex i) { capture_drops[i] = {}; };
+    const Json by_interface{
+        {"command", "clear"}, {"what", "counters"}, {"filter", {{"interface", "up0"}}}};
+    EXPECT_EQ(request(by_interface, false)["ok"], false);
+    EXPECT_EQ(router.totals()[router::Counter::InSpms], 1u);
+    EXPECT_EQ(
+        request(by_interface),
+        (Json{{"ok", true},
+              {"data",
+               {{"cleared", "counters"}, {"interface", {{"ifindex", 1}, {"name", "up0"}}}}}}));
+    EXPECT_EQ(router.totals()[router::Counter::InSpms], 0u);
+    EXPECT_EQ(router.sessions().begin()->second.counters[router::Counter::InSpms], 1u);
+    EXPECT_EQ(capture_drops[2].kernel, 7u);  // another interface's
+    request(Json{{"command", "clear"}, {"what", "counters"}, {"filter", {{"interface", 2}}}});
+    EXPECT_EQ(capture_drops[2].kernel, 0u);
+    EXPECT_EQ(request(Json{{"command", "clear"},
+                           {"what", "counters"},
+                           {"filter", {{"tsi", kTsiText}}}})["data"]["tsi"],
+              kTsiText);
+    EXPECT_EQ(router.sessions().begin()->second.counters[router::Counter::InSpms], 0u);
+
+    EXPECT_EQ(request(Json{{"command", "clear"},
+                           {"what", "repair"},
+                           {"filter", {{"group", "239.9.9.9"}}}})["data"]["removed"],
+              0);
+    EXPECT_EQ(router.repairs().size(), 2u);
+    EXPECT_EQ(request(Json{
+                  {"command", "clear"}, {"what", "repair"}, {"filter", {{"group", "239.1.2.3"}}}}),
+              (Json{{"ok", true},
+                    {"data", {{"cleared", "repair"}, {"removed", 2}, {"group", "239.1.2.3"}}}}));
+    EXPECT_TRUE(router.repairs().empty());
+
+    std::string level = "notice";
+    view.set_log_level = [&](const std::string& value) {
+        if (value == "loud") throw std::invalid_argument("log-level: 'loud' is not a level");
+        level = value;
+        return Json{{"log_level", level}, {"configured_log_level", "notice"}};
+    };
+    const Json debug{{"command", "set"}, {"what", "log-level"}, {"value", "debug"}};
+    EXPECT_EQ(request(debug, false)["error"],
+              "permission denied: set log-level changes state and needs root or the control "
+              "socket's group");
+    EXPECT_EQ(level, "notice");
+    EXPECT_EQ(request(debug)["data"]["log_level"], "debug");
+    EXPECT_EQ(request(Json{{"command", "set"}, {"what", "log-level"}, {"value", "loud"}}),
+              (Json{{"ok", false}, {"error", "log-level: 'loud' is not a level"}}));
+}
+
+// Status counts the sessions (and those ended by FIN) beside the daemon's part; the
+// configured interfaces give show interfaces its state column and rows for absent ones;
+// sessions list the member interfaces but their upstream as outgoing.
+TEST_F(RouterJson, StatusInterfaceStateAndOutgoingInterfaces) {
+    build_state();
+    view.status = [] { return Json{{"version", "9.9"}}; };
+    EXPECT_EQ(status_json(view), (Json{{"version", "9.9"},
+                                       {"sessions", 1},
+                                       {"sessions_fin", 0},
+                                       {"repair_states", 2},
+                                       {"held_rdata_bytes", 0}}));
+    view.configured_interfaces = [] {
+        return std::vector<RouterView::ConfiguredInterface>{{"up0", 1, "served"},
+                                                            {"eth9", std::nullopt, "absent"}};
+    };
+    const Json interfaces = interfaces_json(view, {})["interfaces"];
+    ASSERT_EQ(interfaces.size(), 4u);  // up0, down1, down2 (router), eth9 (configured)
+    EXPECT_EQ(interfaces[0]["state"], "served");
+    EXPECT_EQ(interfaces[1]["state"], "unconfigured");
+    EXPECT_EQ(interfaces[3]["name"], "eth9");
+    EXPECT_EQ(interfaces[3]["ifindex"], nullptr);
+    EXPECT_EQ(interfaces[3]["state"], "absent");
+    view.members = [](const Nla&, const Nla&) { return std::vector<IfIndex>{1, 3}; };
+    EXPECT_EQ(sessions_json(view, {})["sessions"][0]["outgoing_interfaces"],
+              Json::parse(R"([{"ifindex": 3, "name": "down2"}])"));
 }
 
 TEST_F(RouterJson, PingShowsWhetherThePeerMayChangeState) {
@@ -686,8 +784,11 @@ TEST_F(RouterJson, ReloadCallsTheDaemonsHookWhenAllowed) {
     };
     EXPECT_EQ(request(Json{{"command", "reload"}}, false)["ok"], false);
     EXPECT_EQ(reloads, 0);
-    EXPECT_EQ(request(Json{{"command", "reload"}}),
-              (Json{{"ok", true}, {"data", {{"reloaded", true}, {"message", "2 interfaces"}}}}));
+    EXPECT_EQ(
+        request(Json{{"command", "reload"}}),
+        (Json{{"ok", true},
+              {"data",
+               {{"reloaded", true}, {"message", "2 interfaces"}, {"changed", Json::array()}}}}));
     succeed = false;
     EXPECT_EQ(request(Json{{"command", "reload"}}),
               (Json{{"ok", false}, {"error", "reload failed: line 3: unknown keyword"}}));

@@ -323,6 +323,28 @@ discovery-backoff = 250ms
               4);
 }
 
+// What a reload reports as changed: each key whose value differs, in config_keys() order,
+// interface keys by section, and interface sections added or removed.
+TEST(DaemonConfig, ChangedKeysNameWhatAReloadChanges) {
+    const DaemonConfig before = parse(
+        "log-level = notice\n[timers]\nnak-rpt-ivl = 2s\n[control]\nmode = 0660\n"
+        "[interface eth0]\nstatic-groups = 239.1.1.1\n[interface eth1]\n");
+    EXPECT_TRUE(changed_keys(before, before).empty());
+    const DaemonConfig after = parse(
+        "log-level = info\n[timers]\nnak-rpt-ivl = 3s\n[control]\nmode = 0600\n"
+        "[dlr]\ngroup = 239.2.0.0/16\n"
+        "[interface eth0]\nstatic-groups = 239.1.1.2\nigmp-querier = no\n[interface eth2]\n");
+    EXPECT_EQ(
+        changed_keys(before, after),
+        (std::vector<std::string>{"log-level", "control.mode", "timers.nak-rpt-ivl", "dlr.group",
+                                  "interface eth0.static-groups", "interface eth0.igmp-querier",
+                                  "interface eth1 (removed)", "interface eth2 (added)"}));
+    // The random seed pgmd draws at start is no key: never reported.
+    DaemonConfig seeded = before;
+    seeded.router.random_seed = 12345;
+    EXPECT_TRUE(changed_keys(seeded, before).empty());
+}
+
 TEST(DaemonConfig, ErrorMessageIsFileLineReason) {
     try {
         parse("[interface eth0]\nbogus = 1\n");

@@ -1,0 +1,44 @@
+// DOC: What pgmd lends the control dispatcher beyond the router (control::RouterView): the
+// `show status` and `show groups` JSON, built from the daemon, its membership and the
+// process's own record (start time, configuration file, last reload, log levels), and the
+// configured interfaces with their state. Keys in docs/pgmctl.md.
+// Life cycle: `ProcessRecord` lives in pgmd's run() for the life of the process; the
+// functions read the daemon on the loop thread at the moment of the request.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/router_json.h"
+#include "dataplane/daemon.h"
+
+namespace pgm::pgmd {
+
+struct ProcessRecord {
+    std::string version;
+    std::string config_file;
+    std::chrono::system_clock::time_point started_wall;
+    Time started;  // steady
+    dataplane::LogLevel configured_log_level = dataplane::LogLevel::Notice;
+    struct Reload {
+        std::chrono::system_clock::time_point at;
+        bool ok = false;
+        std::string message;
+        std::vector<std::string> changed;
+        std::vector<std::string> restart_needed;
+    };
+    std::optional<Reload> last_reload;
+};
+
+nlohmann::json status_json(const dataplane::Daemon& d, const ProcessRecord& p, Time now);
+nlohmann::json groups_json(const dataplane::Daemon& d, Time now);
+std::vector<control::RouterView::ConfiguredInterface> configured_interfaces(
+    const dataplane::Daemon& d);
+// `pgmctl set log-level`: "default" is the configured level; throws std::invalid_argument.
+nlohmann::json set_log_level(const std::string& value, const ProcessRecord& p);
+
+}  // namespace pgm::pgmd

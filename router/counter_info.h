@@ -1,0 +1,114 @@
+// DOC: What each router counter (router/counters.h) counts and in what unit, for operators:
+// `pgmctl show counters` prints the description beside the value, `pgmctl describe` lists
+// them all, and any exporter can use them as help text. One entry per counter, in enum
+// order; the static_assert catches a counter added without its description.
+// Life cycle: constant data.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "router/counters.h"
+
+namespace pgm::router {
+
+struct CounterInfo {
+    std::string_view unit;         // "packets", "NAKs", "states", "sessions"
+    std::string_view description;  // one line, no trailing period
+};
+
+inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
+    {"packets", "SPMs received"},
+    {"packets", "SPMs sent (one per downstream interface with members)"},
+    {"packets", "ODATA received, before the RPF and member checks"},
+    {"packets", "ODATA copies sent (one per member interface)"},
+    {"packets", "ODATA from upstream not sent on: no member interface for its group"},
+    {"packets", "ODATA dropped: not from the session's upstream interface (RPF)"},
+    {"packets", "RDATA received"},
+    {"packets", "RDATA copies sent (only where a NAK asked for it)"},
+    {"packets", "parity RDATA received"},
+    {"packets", "parity RDATA copies sent"},
+    {"packets", "NAKs received"},
+    {"packets", "NAKs sent upstream"},
+    {"NAKs", "NAKs that created repair state (sent upstream, not eliminated)"},
+    {"packets", "parity NAKs received"},
+    {"packets", "parity NAKs sent upstream"},
+    {"packets", "NNAKs received"},
+    {"packets", "NNAKs sent upstream"},
+    {"packets", "NCFs received"},
+    {"packets", "NCFs sent (confirming NAKs downstream)"},
+    {"packets", "parity NCFs received"},
+    {"packets", "parity NCFs sent"},
+    {"packets", "POLLs received"},
+    {"packets", "POLRs received"},
+    {"packets", "POLLs ignored: POLL_RAND did not select this node"},
+    {"packets", "POLLs for a TSI with no path state"},
+    {"packets", "POLLs not from the upstream interface"},
+    {"packets", "POLLs of a sub-type pgmd does not answer"},
+    {"packets", "POLLs of a round > 0 without its round 0"},
+    {"packets", "POLLs that scheduled a POLR"},
+    {"packets", "POLRs sent"},
+    {"packets", "SPMRs seen (routed as plain unicast)"},
+    {"packets", "packets that failed to parse (by reason below)"},
+    {"packets", "POLLs sent for DLR discovery"},
+    {"packets", "redirecting POLRs that recorded a DLR"},
+    {"packets", "POLRs for no session or no POLL of ours"},
+    {"packets", "redirecting POLRs failing the DLR checks"},
+    {"NAKs", "NAKs sent to a DLR instead of upstream"},
+    {"NAKs", "NAKs the DLR did not confirm, sent upstream"},
+    {"packets", "unicast NCFs from an off-tree DLR, terminated"},
+    {"NAKs", "sequences sent upstream after a DLR failed (N-DLR-5/7)"},
+    {"packets", "off-tree DLR RDATA sent on as the source's"},
+    {"packets", "off-tree DLR NNAKs sent upstream"},
+    {"packets", "RDATA for no known session (dropped)"},
+    {"packets", "NAKs for no known session (dropped)"},
+    {"packets", "NNAKs for no known session (dropped)"},
+    {"packets", "NCFs for no known session (dropped)"},
+    {"packets", "SPMs out of sequence or from another source (dropped)"},
+    {"packets", "SPMs not from the interface towards the source or not multicast"},
+    {"NAKs", "NAKs eliminated: a NAK for that data is already outstanding"},
+    {"packets", "NAKs whose group is not the session's (dropped)"},
+    {"packets", "NAKs for data the source has not sent yet (dropped)"},
+    {"packets", "multicast NAKs or NNAKs ignored"},
+    {"packets", "RDATA not from upstream (dropped)"},
+    {"packets", "SPMRs and ACKs to pgmd sent upstream"},
+    {"NNAKs", "NNAKs eliminated"},
+    {"NAKs", "NAKs repeated upstream (no NCF in time)"},
+    {"states", "repair states given up: no NCF after NAK_NCF_RETRIES"},
+    {"packets", "NCFs that confirmed an outstanding NAK"},
+    {"packets", "NCFs that anticipated a NAK not yet seen"},
+    {"packets", "NCFs not from upstream, or parity NCFs without the group size"},
+    {"packets", "RDATA not sent on: no interface asked for it (any more)"},
+    {"packets", "RDATA for no repair state, or undecodable parity (dropped)"},
+    {"packets", "late NAKs answered with held RDATA"},
+    {"states", "repair states created (per session)"},
+    {"states", "repair states ended: no RDATA within NAK_RDATA_IVL"},
+    {"packets", "packets not forwarded: IP TTL 1 or less"},
+    {"packets", "packets dropped for an unknown option with OPX discard"},
+    {"packets", "unknown options rewritten to OPT_INVALID"},
+    {"NAKs", "NAKs dropped over the per-interface rate cap"},
+    {"states", "repair states refused at the cap"},
+    {"sessions", "sessions refused at the cap"},
+    {"NAKs", "DLR: NAKed sequences the cache held"},
+    {"NAKs", "DLR: NAKed sequences the cache lacked (sent upstream)"},
+    {"NAKs", "DLR: NAKs answered from the cache"},
+    {"packets", "DLR: RDATA sent from the cache"},
+    {"packets", "DLR: NNAKs sent"},
+    {"NAKs", "DLR: NAKs ignored (held, answered within NAK_ELIM_IVL)"},
+    {"packets", "DLR: cached packets dropped (trail, bounds)"},
+    {"NAKs", "DLR: own NAKs for data missed upstream"},
+    {"packets", "DLR: POLRs with OPT_REDIRECT sent"},
+}};
+
+consteval bool every_counter_described() {
+    for (const CounterInfo& i : kCounterInfo)
+        if (i.unit.empty() || i.description.empty()) return false;
+    return true;
+}
+static_assert(every_counter_described(), "a counter was added: describe it in kCounterInfo");
+
+inline const CounterInfo& info(Counter c) {
+    return kCounterInfo[static_cast<std::size_t>(c)];
+}
+
+}  // namespace pgm::router
