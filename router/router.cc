@@ -997,52 +997,21 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
-    if (!created && e.phase == RepairPhase::Repaired && (tr.actions & kResendHeld)) {
-        if (now >= e.resend_epoch_end) {
-            e.interfaces = 0;
-            e.resend_epoch_end = now + config_.nak_elim_ivl;
-        }
-        if (e.interfaces & add) tr.actions = static_cast<std::uint16_t>(tr.actions & ~kResendHeld);
-    }
+    if (!created) tr.actions = resend_rule(e, tr.actions, add, now, config_);
     e.interfaces |= add;
     // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
     // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
     // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
     if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
-    if (tr.actions & kHoldRdata) {
-        const bool can_hold = !key.parity &&  // parity entries are not held (D9)
-                              config_.rdata_hold > Duration::zero() &&
-                              held_bytes_ + hold_bytes <= config_.max_rdata_hold_bytes;
-        if (!can_hold)
-            tr.actions = static_cast<std::uint16_t>((tr.actions & ~kHoldRdata) | kDelete);
-    }
+    if (tr.actions & kHoldRdata)
+        tr.actions = hold_rule(tr.actions, can_hold(key, hold_bytes, held_bytes_, config_));
     if (tr.actions & kDelete) {
         erase_repair(it);
         return tr.actions;
     }
     e.phase = tr.next;
-    if (tr.actions & kHoldRdata) {  // the repair set just got the RDATA: served
-        e.resend_epoch_end = now + config_.nak_elim_ivl;
-        e.short_deadline = now + config_.rdata_hold;
-        e.long_deadline = kNever;
-    }
-    if (tr.actions & kStartRepeat) {
-        e.short_deadline = now + config_.nak_repeat_period;
-        e.long_deadline = now + config_.nak_rpt_ivl;
-    }
-    if (tr.actions & kStartConfirmed) {
-        e.short_deadline = now + config_.nak_elim_ivl;
-        e.long_deadline = now + config_.nak_rdata_ivl;
-    }
-    if (tr.actions & kStartNullNak) {
-        e.short_deadline = now + config_.nak_elim_ivl;
-        e.long_deadline = kNever;
-    }
-    if (tr.next == RepairPhase::ElimSuspended) e.short_deadline = kNever;
-    if ((tr.actions & kRepeatNak) && s && out) {
-        repeat_nak(key, *s, *out);
-        e.short_deadline = now + config_.nak_repeat_period;
-    }
+    set_deadlines(e, tr.next, tr.actions, now, config_);
+    if ((tr.actions & kRepeatNak) && s && out) repeat_nak(key, *s, *out);
     arm(key, e);
     return tr.actions;
 }
@@ -1083,22 +1052,7 @@ void Router::on_timer(Time now, Output& out) {
         e.scheduled = kNever;
         auto sit = sessions_.find(item.key.tsi);
         Session* s = sit == sessions_.end() ? nullptr : &sit->second;
-        RepairEvent event;
-        const bool long_due = e.long_deadline <= now;
-        switch (e.phase) {
-            case RepairPhase::Pending:
-                event = long_due ? RepairEvent::RptIvlExpired : RepairEvent::RepeatDue;
-                break;
-            case RepairPhase::NullNak:
-                event = RepairEvent::ElimExpired;
-                break;
-            case RepairPhase::Repaired:
-                event = RepairEvent::HoldExpired;
-                break;
-            default:
-                event = long_due ? RepairEvent::RdataIvlExpired : RepairEvent::ElimExpired;
-                break;
-        }
+        const RepairEvent event = due_event(e, now, s != nullptr);
         if (e.next_deadline() > now) {  // moved later since the item was pushed
             arm(item.key, e);
             continue;
@@ -1111,8 +1065,6 @@ void Router::on_timer(Time now, Output& out) {
             count(s->upstream_interface, s, Counter::NakRetryExpired);
         if (s && event == RepairEvent::RdataIvlExpired)
             count(s->upstream_interface, s, Counter::ReXmitTimedOut);
-        if (!s && (event == RepairEvent::RepeatDue))
-            event = RepairEvent::RptIvlExpired;  // session gone
         apply(item.key, event, 0, now, s, &out);
     }
     while (!polr_timers_.empty() && polr_timers_.top().at <= now) {
