@@ -132,10 +132,7 @@ void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
 
 void Router::clear_repairs() {
     repairs_.clear();
-    parity_.clear();
-    held_.clear();
-    held_bytes_ = 0;
-}  // stale timer items are skipped when due
+}
 
 bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
     if (config_.max_naks_per_second_per_interface == 0) return true;
@@ -321,8 +318,8 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
             const Session::ShortenedTg st{decode_parity(s->tgs, f.lead).tg,
                                           static_cast<std::uint16_t>(s->tgs - cur->size)};
             s->shortened_tg = st;
-            if (auto pc = parity_.find(RepairKey{tsi, st.tg, true}); pc != parity_.end())
-                pc->second.offset = st.offset;
+            if (ParityCounts* pc = repairs_.find_parity(RepairKey{tsi, st.tg, true}))
+                pc->offset = st.offset;
         }
     }
     if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
@@ -452,11 +449,7 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;   // the source, or an upstream DLR sending as the source (§9.5.2.1)
     if (actions & kHoldRdata) {  // D27: kept for the NAKs that are still on their way
-        HeldRdata& held = held_[key];
-        held.pgm.assign(pgm.begin(), pgm.end());
-        held.transmit = t;
-        apply_opx(v, held.pgm, std::nullopt);
-        held_bytes_ += held.pgm.size();
+        apply_opx(v, repairs_.hold(key, pgm, t).pgm, std::nullopt);
     }
     if (!(actions & kForwardRdata) || slots == 0) {
         count(a.ifindex, &s, Counter::RdataEliminatedOIF);
@@ -471,11 +464,11 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
 }
 
 void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out) {
-    auto it = held_.find(key);
-    if (it == held_.end()) return;
-    Transmit t = it->second.transmit;
+    const RepairStore::HeldRdata* held = repairs_.held(key);
+    if (!held) return;
+    Transmit t = held->transmit;
     t.ifindex = ifindex;
-    out.add(t, it->second.pgm);
+    out.add(t, held->pgm);
     count(ifindex, &s, Counter::OutRdata);
     count(ifindex, &s, Counter::RdataFromHold);
 }
@@ -620,9 +613,8 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
-        auto p = parity_.find(key);
-        sqn = encode_parity(key.sqn,
-                            p == parity_.end() || p->second.largest == 0 ? 1 : p->second.largest);
+        const ParityCounts* p = repairs_.find_parity(key);
+        sqn = encode_parity(key.sqn, !p || p->largest == 0 ? 1 : p->largest);
     }
     MutableBytes buf = out.begin(128);
     PacketWriter w(buf);
@@ -762,15 +754,13 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         const ParitySqn p = decode_parity(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
-        auto pit = parity_.find(key);
-        const std::uint16_t largest = pit == parity_.end() ? 0 : pit->second.largest;
+        const ParityCounts* known = repairs_.find_parity(key);
+        const std::uint16_t largest = known ? known->largest : 0;
         RepairEvent event;
         if (null_nak)  // N-NN-5: eliminated only by a NAK state wanting more
-            event = pit != parity_.end() && largest > p.wanted ? RepairEvent::Nnak
-                                                               : RepairEvent::NnakMore;
+            event = known && largest > p.wanted ? RepairEvent::Nnak : RepairEvent::NnakMore;
         else
-            event = pit != parity_.end() && p.wanted <= largest ? RepairEvent::Nak
-                                                                : RepairEvent::NakMore;
+            event = known && p.wanted <= largest ? RepairEvent::Nak : RepairEvent::NakMore;
         if (on_dlr_interface && redirect_falls_back(a, key, s))
             event = RepairEvent::RedirectFallback;
         const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
@@ -849,9 +839,9 @@ void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Ti
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
         const ParitySqn p = decode_parity(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
-        auto pit = parity_.find(key);
-        const bool existed = pit != parity_.end();
-        const RepairEvent event = !existed || p.wanted >= pit->second.largest
+        const ParityCounts* known = repairs_.find_parity(key);
+        const bool existed = known != nullptr;
+        const RepairEvent event = !existed || p.wanted >= known->largest
                                       ? RepairEvent::NcfFromUpstream
                                       : RepairEvent::NcfShort;
         const std::uint16_t actions = apply(key, event, 0, now, &s, nullptr);
@@ -878,10 +868,8 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
 }
 
 ParityCounts& Router::parity_counts(const RepairKey& key, const Session& s) {
-    auto [it, created] = parity_.try_emplace(key);
-    if (created && s.shortened_tg && s.shortened_tg->tg == key.sqn)
-        it->second.offset = s.shortened_tg->offset;
-    return it->second;
+    const bool shortened = s.shortened_tg && s.shortened_tg->tg == key.sqn;
+    return repairs_.parity(key, shortened ? s.shortened_tg->offset : 0);
 }
 
 void Router::note_lead(Session& s, Sqn sqn) {
@@ -1004,68 +992,42 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
     if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
     if (tr.actions & kHoldRdata)
-        tr.actions = hold_rule(tr.actions, can_hold(key, hold_bytes, held_bytes_, config_));
+        tr.actions =
+            hold_rule(tr.actions, can_hold(key, hold_bytes, repairs_.held_bytes(), config_));
     if (tr.actions & kDelete) {
-        erase_repair(it);
+        repairs_.erase(it);
         return tr.actions;
     }
     e.phase = tr.next;
     set_deadlines(e, tr.next, tr.actions, now, config_);
     if ((tr.actions & kRepeatNak) && s && out) repeat_nak(key, *s, *out);
-    arm(key, e);
+    repairs_.arm(key, e);
     return tr.actions;
-}
-
-void Router::erase_repair(RepairTable::iterator it) {
-    if (it->second.phase == RepairPhase::Repaired) {
-        auto h = held_.find(it->first);
-        if (h != held_.end()) {
-            held_bytes_ -= h->second.pgm.size();
-            held_.erase(h);
-        }
-    }
-    if (it->first.parity) parity_.erase(it->first);
-    repairs_.erase(it);
-}
-
-void Router::arm(const RepairKey& key, RepairEntry& e) {
-    const Time at = e.next_deadline();
-    if (at >= e.scheduled) return;  // the live item fires earlier and re-arms then
-    e.scheduled = at;
-    timers_.push(TimerItem{at, key, ++e.generation});
 }
 
 Time Router::next_deadline() const {
     Time t = next_session_sweep_;
     if (!polr_timers_.empty()) t = std::min(t, polr_timers_.top().at);
-    if (!timers_.empty()) t = std::min(t, timers_.top().at);
+    t = std::min(t, repairs_.next_deadline());
     return t;
 }
 
 void Router::on_timer(Time now, Output& out) {
-    while (!timers_.empty() && timers_.top().at <= now) {
-        TimerItem item = timers_.top();
-        timers_.pop();
-        auto it = repairs_.find(item.key);
-        if (it == repairs_.end() || it->second.generation != item.generation) continue;  // stale
+    for (auto it = repairs_.pop_due(now); it != repairs_.end(); it = repairs_.pop_due(now)) {
+        const RepairKey key = it->first;
         RepairEntry& e = it->second;
-        e.scheduled = kNever;
-        auto sit = sessions_.find(item.key.tsi);
+        auto sit = sessions_.find(key.tsi);
         Session* s = sit == sessions_.end() ? nullptr : &sit->second;
         const RepairEvent event = due_event(e, now, s != nullptr);
-        if (e.next_deadline() > now) {  // moved later since the item was pushed
-            arm(item.key, e);
-            continue;
-        }
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
-            redirect_expired(item.key, e, *s, now, out);  // N-DLR-6: upstream now
+            redirect_expired(key, e, *s, now, out);  // N-DLR-6: upstream now
             continue;
         }
         if (s && event == RepairEvent::RptIvlExpired)
             count(s->upstream_interface, s, Counter::NakRetryExpired);
         if (s && event == RepairEvent::RdataIvlExpired)
             count(s->upstream_interface, s, Counter::ReXmitTimedOut);
-        apply(item.key, event, 0, now, s, &out);
+        apply(key, event, 0, now, s, &out);
     }
     while (!polr_timers_.empty() && polr_timers_.top().at <= now) {
         const PolrTimer due = polr_timers_.top();
@@ -1097,27 +1059,17 @@ void Router::expire_sessions(Time now) {
 
 void Router::interface_down(IfIndex ifindex) {
     const InterfaceSlots bit = InterfaceSlots{1} << slot(ifindex);
-    for (auto& [key, e] : repairs_)
-        e.interfaces &= ~bit;
+    repairs_.interface_down(bit);
     cached_session_ = nullptr;
     std::erase_if(sessions_,
                   [&](const auto& kv) { return kv.second.upstream_interface == ifindex; });
     for (auto& [tsi, s] : sessions_)  // an off-tree DLR behind it is out of reach (redirect.h)
         if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
             s.redirect.off_tree.reset();
-    for (auto it = repairs_.begin(); it != repairs_.end();) {
-        if (!sessions_.contains(it->first.tsi))
-            repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid
-        else
-            ++it;
-    }
-    dlr_forget_stale();
-    std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
-    std::erase_if(held_, [&](const auto& kv) {
-        const bool gone = !repairs_.contains(kv.first);
-        if (gone) held_bytes_ -= kv.second.pgm.size();
-        return gone;
+    repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
+        return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
     });
+    dlr_forget_stale();
 }
 
 }  // namespace pgm::router

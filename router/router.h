@@ -28,6 +28,7 @@
 #include "router/dlr.h"
 #include "router/environment.h"
 #include "router/repair.h"
+#include "router/repair_store.h"
 #include "router/session.h"
 
 namespace pgm::router {
@@ -72,9 +73,11 @@ class Router {
 
     // Inspection.
     const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
-    const RepairTable& repairs() const { return repairs_; }
+    const RepairTable& repairs() const { return repairs_.table(); }
     // Packet counts of the parity entries (keys with `parity` set), §11.6.
-    const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const { return parity_; }
+    const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const {
+        return repairs_.parity_counts();
+    }
     const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
     CounterSet totals() const;
     // Interfaces in a repair entry's slot set.
@@ -85,19 +88,12 @@ class Router {
     void clear_counters();
     void clear_repairs();
     const RouterConfig& config() const { return config_; }
-    std::size_t held_rdata_bytes() const { return held_bytes_; }
+    std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_; }
 
   private:
-    struct TimerItem {
-        Time at;
-        RepairKey key;
-        std::uint32_t generation;
-        bool operator>(const TimerItem& o) const { return at > o.at; }
-    };
-
     // Runs for every counter update: small interface indexes (the usual case) are one load.
     std::size_t slot(IfIndex ifindex) {
         if (ifindex < slot_by_ifindex_.size() && slot_by_ifindex_[ifindex] != kNoSlot)
@@ -142,12 +138,10 @@ class Router {
     // `hold_bytes`: size of the RDATA an Rdata event would hold (D27).
     std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
                         Session* s, Output* out, std::size_t hold_bytes = 0);
-    void erase_repair(RepairTable::iterator it);
     std::uint16_t apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
                             InterfaceSlots arrival, bool on_dlr_interface, RedirectTarget target,
                             Time now, Session& s, Output& out);
     void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
-    void arm(const RepairKey& key, RepairEntry& e);
     // `parity_sqns`: for a parity NAK, the sequences to put in the NCF (header, then the
     // list), with the packet counts the router confirms; empty: echoed unchanged.
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
@@ -231,10 +225,8 @@ class Router {
     RouterConfig config_;
     const Environment& env_;
     std::unordered_map<Tsi, Session> sessions_;
-    RepairTable repairs_;
-    std::unordered_map<RepairKey, ParityCounts> parity_;  // one per parity entry of repairs_
-    std::vector<Sqn> parity_ncf_, parity_forward_;        // scratch, reused per parity NAK
-    std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
+    RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
+    std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
     std::vector<InterfaceState> interfaces_;
     // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
     static constexpr std::uint8_t kNoSlot = 0xFF;
@@ -255,14 +247,6 @@ class Router {
         bool operator>(const PolrTimer& o) const { return at > o.at; }
     };
     std::priority_queue<PolrTimer, std::vector<PolrTimer>, std::greater<>> polr_timers_;
-
-    // RDATA held by entries in phase Repaired (D27), with the network header to resend it.
-    struct HeldRdata {
-        std::vector<std::uint8_t> pgm;
-        Transmit transmit;
-    };
-    std::unordered_map<RepairKey, HeldRdata> held_;
-    std::size_t held_bytes_ = 0;
 
     std::unordered_map<Tsi, DlrSession> dlr_;
     std::size_t dlr_bytes_ = 0;  // sum of the caches' bytes(), against cache_bytes_total
