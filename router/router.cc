@@ -5,17 +5,17 @@
 #include <tuple>
 
 #include "protocol/checksum.h"
+#include "protocol/parity_sqn.h"
+#include "protocol/random.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
+#include "router/transmit.h"
 
 namespace pgm::router {
 
 namespace {
 
 constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
-// Largest NCF the router writes: NAK fields with two IPv6 NLAs and a full OPT_NAK_LIST echoed.
-// Output::begin() sizes the arena by this bound, so it must stay tight.
-constexpr std::size_t kMaxNcfSize =
-    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
 
 std::size_t nak_count(const PacketView& v) {
     auto list = v.nak_list();
@@ -31,23 +31,6 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
             f((*list)[i]);
 }
 
-// A parity NAK/NCF sequence (§11.3): TG_SQN in the high bits, PKT_CNT (0-based) in the low
-// log2(TGS) bits; held as wanted = PKT_CNT + 1 (decisions.md D9).
-struct ParitySqn {
-    Sqn tg;
-    std::uint16_t wanted;
-};
-ParitySqn decode_parity(std::uint32_t tgs, Sqn sqn) {
-    const std::uint32_t mask = tgs - 1;
-    return {Sqn(sqn.value() & ~mask), static_cast<std::uint16_t>((sqn.value() & mask) + 1)};
-}
-Sqn encode_parity(Sqn tg, std::uint16_t wanted) {
-    return Sqn(tg.value() | static_cast<std::uint32_t>(wanted - 1));
-}
-bool valid_tgs(std::uint32_t tgs) {
-    return tgs >= 2 && tgs <= 128 && (tgs & (tgs - 1)) == 0;
-}
-
 }  // namespace
 
 Router::Router(const RouterConfig& config, const Environment& environment)
@@ -57,12 +40,9 @@ Router::Router(const RouterConfig& config, const Environment& environment)
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
 }
 
-// splitmix64: small, and the same numbers everywhere for a seed (tests, simulator).
+// The same numbers everywhere for a seed (tests, simulator).
 std::uint64_t Router::next_random() {
-    std::uint64_t z = (random_state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return splitmix64(random_state_);
 }
 
 void Router::reconfigure(const RouterConfig& config) {
@@ -75,7 +55,7 @@ std::size_t Router::slot_slow(IfIndex ifindex) {
         if (interfaces_[i].ifindex == ifindex) return i;
     if (interfaces_.size() == kMaxInterfaces)
         return kMaxInterfaces - 1;  // documented limit: shared
-    interfaces_.push_back(InterfaceState{ifindex, {}, 0, {}});
+    interfaces_.push_back(InterfaceState{ifindex, {}, {}});
     const std::size_t i = interfaces_.size() - 1;
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
@@ -137,17 +117,9 @@ void Router::clear_repairs() {
 bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
     if (config_.max_naks_per_second_per_interface == 0) return true;
     InterfaceState& i = interfaces_[slot(ifindex)];
-    const double rate = config_.max_naks_per_second_per_interface;
-    if (i.nak_tokens_at == Time{}) i.nak_tokens = rate;
-    double elapsed = std::chrono::duration<double>(now - i.nak_tokens_at).count();
-    i.nak_tokens = std::min(rate, i.nak_tokens + std::max(0.0, elapsed) * rate);
-    i.nak_tokens_at = now;
-    if (i.nak_tokens < static_cast<double>(n)) {
-        i.counters[Counter::ShedNakRate] += n;
-        return false;
-    }
-    i.nak_tokens -= static_cast<double>(n);
-    return true;
+    if (i.nak_tokens.take(config_.max_naks_per_second_per_interface, n, now)) return true;
+    i.counters[Counter::ShedNakRate] += n;
+    return false;
 }
 
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
@@ -315,7 +287,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         // repairs stop sending an interface RDATA once only the offset is left (N-RD-6).
         if (auto cur = v.curr_tgsize();
             cur && s->tgs != 0 && cur->size >= 1 && cur->size < s->tgs) {
-            const Session::ShortenedTg st{decode_parity(s->tgs, f.lead).tg,
+            const Session::ShortenedTg st{decode_parity_sqn(s->tgs, f.lead).tg,
                                           static_cast<std::uint16_t>(s->tgs - cur->size)};
             s->shortened_tg = st;
             if (ParityCounts* pc = repairs_.find_parity(RepairKey{tsi, st.tg, true}))
@@ -482,7 +454,7 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);
         return;
     }
-    const ParitySqn p = decode_parity(s.tgs, v.get<DataFields>()->sqn);
+    const ParitySqn p = decode_parity_sqn(s.tgs, v.get<DataFields>()->sqn);
     const RepairKey key{v.header.tsi(), p.tg, true};
     note_lead(s, p.tg);
     auto e = repairs_.find(key);
@@ -527,38 +499,25 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
 void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                       const std::vector<Sqn>& parity_sqns) {
     const NakFields& f = *nak.get<NakFields>();
-    MutableBytes buf = out.begin(kMaxNcfSize);
-    PacketWriter w(buf);
-    // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
-    w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port, nak.header.gsi);
-    w.flags(nak.header.option_flags & kOptParity);
-    w.nak(NakFields{parity_sqns.empty() ? f.sqn : parity_sqns[0], s.source, s.group});
-    if (auto list = nak.nak_list()) {
-        if (parity_sqns.size() > 1) {  // parity: the counts confirmed (N-NAK-17, C27)
-            std::array<std::uint8_t, 4 * kMaxNakList> raw{};
-            const std::size_t n = std::min(parity_sqns.size() - 1, kMaxNakList);
-            for (std::size_t i = 0; i < n; ++i)
-                store32(raw.data() + 4 * i, parity_sqns[i + 1].value());
-            w.nak_list(NakListView(Bytes(raw.data(), 4 * n)));
-        } else {
-            w.nak_list(*list);  // echoed unchanged (§9.3.3)
+    // §7.2: the NCF comes "from" the source, as far as our SPMs (D12).
+    write_packet(out, kMaxNakSize, as_source_answer(s, a), [&](PacketWriter& w) {
+        // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
+        w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port,
+                nak.header.gsi);
+        w.flags(nak.header.option_flags & kOptParity);
+        w.nak(NakFields{parity_sqns.empty() ? f.sqn : parity_sqns[0], s.source, s.group});
+        if (auto list = nak.nak_list()) {
+            if (parity_sqns.size() > 1) {  // parity: the counts confirmed (N-NAK-17, C27)
+                std::array<std::uint8_t, 4 * kMaxNakList> raw{};
+                const std::size_t n = std::min(parity_sqns.size() - 1, kMaxNakList);
+                for (std::size_t i = 0; i < n; ++i)
+                    store32(raw.data() + 4 * i, parity_sqns[i + 1].value());
+                w.nak_list(NakListView(Bytes(raw.data(), 4 * n)));
+            } else {
+                w.nak_list(*list);  // echoed unchanged (§9.3.3)
+            }
         }
-    }
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    Transmit t;
-    t.ifindex = a.ifindex;
-    t.ip_source = s.source;  // §7.2: the NCF comes "from" the source
-    t.ip_destination = s.group;
-    t.ttl =
-        static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);  // D12: as far as our SPMs
-    t.router_alert = true;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
-    out.commit(t, *size);
+    });
 }
 
 // A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
@@ -614,19 +573,14 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
         const ParityCounts* p = repairs_.find_parity(key);
-        sqn = encode_parity(key.sqn, !p || p->largest == 0 ? 1 : p->largest);
+        sqn = encode_parity_sqn(key.sqn, !p || p->largest == 0 ? 1 : p->largest);
     }
-    MutableBytes buf = out.begin(128);
-    PacketWriter w(buf);
-    w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
-    if (key.parity) w.flags(kOptParity);
-    w.nak(NakFields{sqn, s.source, s.group});
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    out.commit(*t, *size);
+    const auto written = write_packet(out, 128, *t, [&](PacketWriter& w) {
+        w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
+        if (key.parity) w.flags(kOptParity);
+        w.nak(NakFields{sqn, s.source, s.group});
+    });
+    if (!written) return;
     count(t->ifindex, &s, Counter::OutNaks);
     if (key.parity) count(t->ifindex, &s, Counter::OutParityNaks);
     count(t->ifindex, &s, Counter::NakRetransmitted);
@@ -737,7 +691,7 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     }
     bool beyond = !s.lead_seen.has_value();
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        beyond |= s.lead_seen && decode_parity(s.tgs, sqn).tg > *s.lead_seen;
+        beyond |= s.lead_seen && decode_parity_sqn(s.tgs, sqn).tg > *s.lead_seen;
     });
     if (beyond) {  // D14.4, on the TG
         count(a.ifindex, &s, Counter::InNakSeqErrors);
@@ -752,7 +706,7 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
         const ParityCounts* known = repairs_.find_parity(key);
         const std::uint16_t largest = known ? known->largest : 0;
@@ -776,8 +730,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         } else if (null_nak && repairs_.contains(key)) {
             parity_counts(key, s);  // a NULL_NAK parity entry: no counts yet
         }
-        parity_ncf_.push_back(encode_parity(p.tg, confirm));
-        parity_forward_.push_back(encode_parity(p.tg, ask));
+        parity_ncf_.push_back(encode_parity_sqn(p.tg, confirm));
+        parity_forward_.push_back(encode_parity_sqn(p.tg, ask));
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
@@ -837,7 +791,7 @@ void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Ti
         return;
     }
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
         const ParityCounts* known = repairs_.find_parity(key);
         const bool existed = known != nullptr;
@@ -927,18 +881,13 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     s.polr.reset();
     const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
     if (!t) return;
-    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
-    PacketWriter w(buf);
-    // Upstream port orientation (§8.3): SPORT = data-destination port.
-    w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
-    w.polr(PolrFields{p.sqn, p.round});
-    if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    out.commit(*t, *size);
+    const auto written = write_packet(out, kMaxPolrSize, *t, [&](PacketWriter& w) {
+        // Upstream port orientation (§8.3): SPORT = data-destination port.
+        w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
+        w.polr(PolrFields{p.sqn, p.round});
+        if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
+    });
+    if (!written) return;
     count(s.upstream_interface, &s, Counter::PolrOriginated);
     if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }

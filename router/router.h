@@ -30,14 +30,14 @@
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
+#include "router/token_bucket.h"
 
 namespace pgm::router {
 
 struct InterfaceState {
     IfIndex ifindex = 0;
     CounterSet counters;
-    double nak_tokens = 0;  // token bucket for the NAK rate cap
-    Time nak_tokens_at{};
+    TokenBucket nak_tokens;  // the NAK rate cap
 };
 
 class Router {
