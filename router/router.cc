@@ -587,35 +587,48 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
 }
 
-// NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
-// set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
-void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+// D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
+// make receivers believe the window moved (OpenPGM does), so it is neither confirmed nor
+// forwarded. Parity NAKs are judged by their TG.
+namespace {
+bool beyond_lead(const PacketView& v, const Session& s, bool parity) {
+    bool beyond = !s.lead_seen.has_value();
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        const Sqn judged = parity ? decode_parity_sqn(s.tgs, sqn).tg : sqn;
+        beyond |= s.lead_seen && judged > *s.lead_seen;
+    });
+    return beyond;
+}
+}  // namespace
+
+// What a NAK or NNAK is to this network element (§7.2, 9.5.2, 11.6, D14): the checks, in
+// order, and the counters of what they drop. Nothing is sent or changed here but counters.
+Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Time now) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a)) return;  // transit: the kernel's
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+        return {NakRole::Dropped};  // transit: the kernel's
     count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
     const bool parity = v.header.parity();
     if (parity && !null_nak) count(a.ifindex, nullptr, Counter::InParityNaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
-        return;
+        return {NakRole::Dropped};
     }
-    if (!admit_naks(a.ifindex, nak_count(v), now)) return;
+    if (!admit_naks(a.ifindex, nak_count(v), now)) return {NakRole::Dropped};
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
         if_counters(
             a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
-        return;
+        return {NakRole::Dropped};
     }
     Session& s = it->second;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
     if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
-        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s)) {
-        dlr_on_parent_nak(a, v, it->first, s, now, out);
-        return;
-    }
+        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s))
+        return {NakRole::ToUsAsOffTreeDlr, &s};
     // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
     // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
     // the cache lacks goes to our parent, never to another DLR.
@@ -625,27 +638,47 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     if (v.get<NakFields>()->group != s.group ||
         (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
         count(a.ifindex, &s, Counter::NakError);
-        return;
+        return {NakRole::Dropped};
     }
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
-    if (null_nak && from_off_tree_dlr(a, s)) {
-        forward_dlr_nnak(a, v, pgm, s, out);
-        return;
+    if (null_nak && from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
+    if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
+        count(a.ifindex, &s, Counter::NakError);
+        return {NakRole::Dropped};
     }
-    if (parity) {
-        on_parity_nak_like(a, v, pgm, s, now, out);
-        return;
-    }
-    // D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
-    // make receivers believe the window moved (OpenPGM does), so it is neither confirmed nor
-    // forwarded.
-    bool beyond = !s.lead_seen.has_value();
-    for_each_sqn(v, v.get<NakFields>()->sqn,
-                 [&](Sqn sqn) { beyond |= s.lead_seen && sqn > *s.lead_seen; });
-    if (beyond) {
+    if (beyond_lead(v, s, parity)) {
         count(a.ifindex, &s, Counter::InNakSeqErrors);
-        return;
+        return {NakRole::Dropped};
     }
+    return {parity ? NakRole::Parity : NakRole::Selective, &s, to_us_as_upstream_dlr};
+}
+
+void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    const NakClass c = classify_nak(a, v, now);
+    switch (c.role) {
+        case NakRole::Dropped:
+            return;
+        case NakRole::ToUsAsOffTreeDlr:
+            dlr_on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
+            return;
+        case NakRole::OffTreeDlrNnak:
+            forward_dlr_nnak(a, v, pgm, *c.s, out);
+            return;
+        case NakRole::Parity:
+            on_parity_nak_like(a, v, pgm, *c.s, now, out);
+            return;
+        case NakRole::Selective:
+            on_selective_nak_like(a, v, pgm, *c.s, c.to_us_as_upstream_dlr, now, out);
+            return;
+    }
+}
+
+// NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
+// set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
+void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                   bool to_us_as_upstream_dlr, Time now, Output& out) {
+    const bool null_nak = v.header.type == PacketType::Nnak;
+    const Tsi tsi = v.header.tsi();
     InterfaceSlots arrival = 0;
     if (!null_nak) {
         send_ncf(a, v, s, out);
@@ -653,7 +686,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         // RDATA never goes back out of the upstream interface: no repair interface there.
         arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
-        if (config_.dlr.enabled() && dlr_on_nak(a, v, it->first, s, now, out)) return;
+        if (config_.dlr.enabled() && dlr_on_nak(a, v, tsi, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
@@ -663,7 +696,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const std::uint16_t actions = apply_nak(a, RepairKey{it->first, sqn}, event, arrival,
+        const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, event, arrival,
                                                 on_dlr_interface, target, now, s, out);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
@@ -675,7 +708,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
     if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
-        poll_for_dlrs(it->first, s, now, out);  // N-DLR-1
+        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -685,18 +718,6 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
 void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                                 Time now, Output& out) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
-        count(a.ifindex, &s, Counter::NakError);
-        return;
-    }
-    bool beyond = !s.lead_seen.has_value();
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        beyond |= s.lead_seen && decode_parity_sqn(s.tgs, sqn).tg > *s.lead_seen;
-    });
-    if (beyond) {  // D14.4, on the TG
-        count(a.ifindex, &s, Counter::InNakSeqErrors);
-        return;
-    }
     const std::size_t arrival_slot = slot(a.ifindex);
     const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
     const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);

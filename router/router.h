@@ -114,7 +114,24 @@ class Router {
     void on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                   Time now, Output& out);
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    // NAKs and NNAKs: classified (checks and their counters), then dispatched by role.
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    enum class NakRole : std::uint8_t {
+        Dropped,           // transit, multicast, over the rate cap, no session, not ours, beyond
+                           // the lead (D14): counted, nothing else
+        ToUsAsOffTreeDlr,  // our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2)
+        OffTreeDlrNnak,    // our off-tree DLR's NNAK: always upstream (N-NN-1)
+        Parity,            // a parity NAK or NNAK from the subtree (§11.6)
+        Selective,         // a NAK or NNAK from the subtree, or to us as upstream DLR (N-DLR-4)
+    };
+    struct NakClass {
+        NakRole role;
+        Session* s = nullptr;
+        bool to_us_as_upstream_dlr = false;
+    };
+    NakClass classify_nak(const Arrival& a, const PacketView& v, Time now);
+    void on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                               bool to_us_as_upstream_dlr, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out);
     // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
     // `exclude`: interfaces not sent the RDATA (the one it came from).
