@@ -1,3 +1,5 @@
+// DOC: The repair store's removals and timers (router/repair_store.h): every path that drops
+// an entry takes its parity counts and held RDATA with it here, and nowhere else.
 #include "router/repair_store.h"
 
 namespace pgm::router {
