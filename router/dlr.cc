@@ -137,6 +137,7 @@ bool DlrCache::holds(Sqn sqn) const {
 
 // --- The router as a DLR ------------------------------------------------------------------
 
+// False without DLR scopes (config_.dlr.enabled()): callers need not test both.
 bool Router::dlr_serves(const Session& s) const {
     for (const DlrScope& scope : config_.dlr.scopes)
         if (scope.matches(s.source, s.group)) return true;

@@ -337,7 +337,7 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
     IfIndex upstream =
         s ? s->upstream_interface : env_.route_interface(a.ip.source).value_or(a.ifindex + 1);
     if (upstream != a.ifindex) return;
-    if (s && config_.dlr.enabled() && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
+    if (s && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
         if (v) {
             dlr_on_data(tsi, *s, *v, pgm, now, out);
         } else {
@@ -394,8 +394,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (config_.dlr.enabled() && dlr_serves(s))
-        dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    if (dlr_serves(s)) dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
 }
 
@@ -627,13 +626,13 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
     if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
-        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s))
+        v.get<NakFields>()->group == s.group && dlr_serves(s))
         return {NakRole::ToUsAsOffTreeDlr, &s};
     // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
     // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
     // the cache lacks goes to our parent, never to another DLR.
-    const bool to_us_as_upstream_dlr = a.ifindex == s.upstream_interface && !null_nak && !parity &&
-                                       config_.dlr.enabled() && dlr_serves(s);
+    const bool to_us_as_upstream_dlr =
+        a.ifindex == s.upstream_interface && !null_nak && !parity && dlr_serves(s);
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group ||
         (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
@@ -885,7 +884,7 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
     }
     // GENERAL polls are answered; DLR polls only when we are a DLR for the session
     // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
-    const bool dlr_poll = f.subtype == kPollDlr && config_.dlr.enabled() && dlr_serves(s);
+    const bool dlr_poll = f.subtype == kPollDlr && dlr_serves(s);
     if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
