@@ -8,6 +8,7 @@
 
 #include "protocol/parity_sqn.h"
 #include "protocol/random.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
 
 namespace pgm {
@@ -1171,17 +1172,14 @@ void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out)
 void Receiver::send_nak_packets(Peer& p, std::span<const Sqn> all, bool parity, Output& out) {
     for (std::size_t i = 0; i < all.size(); i += kMaxNakSqns) {
         const std::span<const Sqn> chunk = all.subspan(i, std::min(kMaxNakSqns, all.size() - i));
-        PacketWriter w(out.begin(kMaxNakPacket));
-        w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi)
-            .flags(parity ? kOptParity : 0);
-        w.nak(NakFields{chunk.front(), p.source, p.group});
-        if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            continue;
-        }
-        out.commit(transmit_to(p.nak_target, config_.nak_ttl), *size);
+        const auto written = write_packet(
+            out, kMaxNakPacket, transmit_to(p.nak_target, config_.nak_ttl), [&](PacketWriter& w) {
+                w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi)
+                    .flags(parity ? kOptParity : 0);
+                w.nak(NakFields{chunk.front(), p.source, p.group});
+                if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
+            });
+        if (!written) continue;
         ++stats_.naks_sent;
         if (parity) ++stats_.parity_naks_sent;
         stats_.nak_sqns_sent += chunk.size();
@@ -1193,14 +1191,11 @@ void Receiver::send_spmr(Peer& p, Output& out) {
     const std::pair<Nla, std::uint8_t> copies[] = {{p.group, kSpmrMulticastTtl},
                                                    {p.source, config_.nak_ttl}};
     for (const auto& [destination, ttl] : copies) {
-        PacketWriter w(out.begin(kMaxSpmrPacket));
-        w.begin(PacketType::Spmr, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            continue;
-        }
-        out.commit(transmit_to(destination, ttl), *size);
+        const auto written =
+            write_packet(out, kMaxSpmrPacket, transmit_to(destination, ttl), [&](PacketWriter& w) {
+                w.begin(PacketType::Spmr, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
+            });
+        if (!written) continue;
         ++stats_.spmrs_sent;
     }
 }
