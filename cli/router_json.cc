@@ -137,25 +137,6 @@ const char* encapsulation_name(Encapsulation e) {
     return e == Encapsulation::Udp ? "udp" : "native";
 }
 
-// Names of a repair entry's two deadlines in its phase (router/repair.h, RepairEntry), after
-// the RFC 3208 timers; nullptr where the phase does not use that deadline.
-std::pair<const char*, const char*> deadline_names(RepairPhase phase) {
-    switch (phase) {
-        case RepairPhase::Pending:
-            return {"nak_repeat", "nak_rpt_ivl"};
-        case RepairPhase::Outstanding:
-        case RepairPhase::Anticipated:
-            return {"nak_elim_ivl", "nak_rdata_ivl"};
-        case RepairPhase::ElimSuspended:
-            return {nullptr, "nak_rdata_ivl"};
-        case RepairPhase::NullNak:
-            return {"nak_elim_ivl", nullptr};
-        case RepairPhase::Repaired:
-            return {"rdata_hold", nullptr};  // pgmd's hold of the RDATA (decisions.md D27)
-    }
-    return {nullptr, nullptr};
-}
-
 const Session* session_of(const RouterView& view, const Tsi& tsi) {
     auto it = view.router.sessions().find(tsi);
     return it == view.router.sessions().end() ? nullptr : &it->second;
@@ -529,7 +510,7 @@ Json repair_json(const RouterView& view, const Filter& filter) {
         for (IfIndex i : r.interfaces_of(e.interfaces))
             interfaces.push_back(interface_ref(view, i));
         Json timers = Json::object();
-        const auto [short_name, long_name] = deadline_names(e.phase);
+        const auto [short_name, long_name] = router::deadline_names(e.phase);
         if (short_name && e.short_deadline != kNever)
             timers[short_name] = seconds_left(e.short_deadline, now);
         if (long_name && e.long_deadline != kNever)

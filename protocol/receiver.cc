@@ -6,6 +6,9 @@
 #include <set>
 #include <span>
 
+#include "protocol/parity_sqn.h"
+#include "protocol/random.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
 
 namespace pgm {
@@ -25,14 +28,6 @@ constexpr SqnTransition to(SqnState next, int actions = kSqnNoAction) {
 }
 constexpr SqnTransition ignored() {
     return {};
-}
-
-// splitmix64: small, seedable, and the same on every platform (std distributions are not).
-std::uint64_t next_random(std::uint64_t& state) {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 // Offset of `s` from `base` in the window (s not older than base).
@@ -299,7 +294,7 @@ Receiver::~Receiver() = default;
 Duration Receiver::draw(Duration interval) {
     if (interval <= Duration::zero()) return Duration::zero();
     const auto span = static_cast<std::uint64_t>(interval.count());
-    return Duration(static_cast<Duration::rep>(next_random(rng_) % (span + 1)));
+    return Duration(static_cast<Duration::rep>(splitmix64(rng_) % (span + 1)));
 }
 
 std::optional<SqnState> Receiver::sqn_state(const Tsi& tsi, Sqn sqn) const {
@@ -550,7 +545,7 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
         if (fresh) make_room(*p, payload.size(), sqn, now);
         if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &data).legal) ++stats_.out_of_window;
         if (p->tgs != 0) {
-            const Sqn tg(sqn.value() & ~(p->tgs - 1));
+            const Sqn tg = tg_of(p->tgs, sqn);
             if (v.curr_tgsize()) p->groups[tg.value()].variable_size = true;
             auto it = p->groups.find(tg.value());
             if (it != p->groups.end() && !it->second.parity.empty()) recover(*p, tg, now);
@@ -754,11 +749,11 @@ void Receiver::remember_head(Peer& p) {
     Slot& s = p.slots.front();
     if (s.state != SqnState::Received || s.remembered) return;
     s.remembered = true;
-    const std::uint32_t i = p.next.value() & (p.tgs - 1);
+    const std::uint32_t i = index_in_tg(p.tgs, p.next);
     if (i == p.tgs - 1) return;  // the group's last packet: no later one of it can be missing
     // Over the memory bound no copy is kept: the group is then repaired selectively.
     if (std::uint64_t{p.bytes} + p.group_bytes + s.data.size() > config_.max_window_bytes) return;
-    Group& g = p.groups[p.next.value() & ~(p.tgs - 1)];
+    Group& g = p.groups[tg_of(p.tgs, p.next).value()];
     if (g.variable_size) return;  // never decoded: nothing to keep for it
     if (g.delivered.size() != p.tgs) g.delivered.resize(p.tgs);
     if (g.delivered[i]) p.group_bytes -= g.delivered[i]->tsdu.size();
@@ -1168,7 +1163,7 @@ void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out)
         const std::uint32_t held =
             g == p.groups.end() ? 0 : static_cast<std::uint32_t>(g->second.parity.size());
         const std::uint32_t count = missing > held ? missing - held : 1;
-        parity.push_back(Sqn(tg.value() | (count - 1)));
+        parity.push_back(encode_parity_sqn(tg, static_cast<std::uint16_t>(count)));
     }
     send_nak_packets(p, parity, true, out);
     send_nak_packets(p, selective, false, out);
@@ -1177,17 +1172,14 @@ void Receiver::send_naks(Peer& p, std::vector<Sqn>& sqns, Time now, Output& out)
 void Receiver::send_nak_packets(Peer& p, std::span<const Sqn> all, bool parity, Output& out) {
     for (std::size_t i = 0; i < all.size(); i += kMaxNakSqns) {
         const std::span<const Sqn> chunk = all.subspan(i, std::min(kMaxNakSqns, all.size() - i));
-        PacketWriter w(out.begin(kMaxNakPacket));
-        w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi)
-            .flags(parity ? kOptParity : 0);
-        w.nak(NakFields{chunk.front(), p.source, p.group});
-        if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            continue;
-        }
-        out.commit(transmit_to(p.nak_target, config_.nak_ttl), *size);
+        const auto written = write_packet(
+            out, kMaxNakPacket, transmit_to(p.nak_target, config_.nak_ttl), [&](PacketWriter& w) {
+                w.begin(PacketType::Nak, p.data_destination_port, p.tsi.source_port, p.tsi.gsi)
+                    .flags(parity ? kOptParity : 0);
+                w.nak(NakFields{chunk.front(), p.source, p.group});
+                if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
+            });
+        if (!written) continue;
         ++stats_.naks_sent;
         if (parity) ++stats_.parity_naks_sent;
         stats_.nak_sqns_sent += chunk.size();
@@ -1199,14 +1191,11 @@ void Receiver::send_spmr(Peer& p, Output& out) {
     const std::pair<Nla, std::uint8_t> copies[] = {{p.group, kSpmrMulticastTtl},
                                                    {p.source, config_.nak_ttl}};
     for (const auto& [destination, ttl] : copies) {
-        PacketWriter w(out.begin(kMaxSpmrPacket));
-        w.begin(PacketType::Spmr, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            continue;
-        }
-        out.commit(transmit_to(destination, ttl), *size);
+        const auto written =
+            write_packet(out, kMaxSpmrPacket, transmit_to(destination, ttl), [&](PacketWriter& w) {
+                w.begin(PacketType::Spmr, p.data_destination_port, p.tsi.source_port, p.tsi.gsi);
+            });
+        if (!written) continue;
         ++stats_.spmrs_sent;
     }
 }

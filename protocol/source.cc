@@ -4,6 +4,7 @@
 #include <cassert>
 #include <span>
 
+#include "protocol/random.h"
 #include "protocol/writer.h"
 
 namespace pgm {
@@ -32,14 +33,6 @@ std::size_t ip_overhead_of(const SourceConfig& c, bool router_alert) {
     if (router_alert) n += v6 ? kIpv6RouterAlertSize : kRouterAlertOptionSize;
     if (c.encapsulation == Encapsulation::Udp) n += kUdpHeaderSize;
     return n;
-}
-
-// splitmix64: a small PRNG whose output is the same on every platform.
-std::uint64_t splitmix64(std::uint64_t& state) {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 // A random data-source port outside the well-known range and unlike the destination port.

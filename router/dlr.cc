@@ -6,8 +6,11 @@
 #include <algorithm>
 
 #include "protocol/checksum.h"
+#include "protocol/parity_sqn.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
 #include "router/router.h"
+#include "router/transmit.h"
 
 namespace pgm::router {
 
@@ -134,6 +137,7 @@ bool DlrCache::holds(Sqn sqn) const {
 
 // --- The router as a DLR ------------------------------------------------------------------
 
+// False without DLR scopes (config_.dlr.enabled()): callers need not test both.
 bool Router::dlr_serves(const Session& s) const {
     for (const DlrScope& scope : config_.dlr.scopes)
         if (scope.matches(s.source, s.group)) return true;
@@ -247,19 +251,13 @@ void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
     if (!t) return;
     for (std::size_t at = 0; at < sqns.size(); at += 1 + kMaxNakList) {
         const std::size_t n = std::min(sqns.size() - at, 1 + kMaxNakList);
-        MutableBytes buf = out.begin(kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize +
-                                     4 * kMaxNakList);
-        PacketWriter w(buf);
-        // Upstream port orientation (§8.3): SPORT = data-destination port.
-        w.begin(type, s.data_destination_port, tsi.source_port, tsi.gsi);
-        w.nak(NakFields{sqns[at], s.source, s.group});
-        if (n > 1) w.nak_list(std::span<const Sqn>(sqns.data() + at + 1, n - 1));
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            return;
-        }
-        out.commit(*t, *size);
+        const auto written = write_packet(out, kMaxNakSize, *t, [&](PacketWriter& w) {
+            // Upstream port orientation (§8.3): SPORT = data-destination port.
+            w.begin(type, s.data_destination_port, tsi.source_port, tsi.gsi);
+            w.nak(NakFields{sqns[at], s.source, s.group});
+            if (n > 1) w.nak_list(std::span<const Sqn>(sqns.data() + at + 1, n - 1));
+        });
+        if (!written) return;
         if (type == PacketType::Nnak) {
             count(s.upstream_interface, &s, Counter::OutNnaks);
             count(s.upstream_interface, &s, Counter::DlrNNaksSent);
@@ -314,13 +312,7 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
     if (!dlr_misses_.empty()) count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
 
     // RDATA from the cache, as the source would send it (D13): source address, group, RA.
-    Transmit t;
-    t.ip_source = s.source;
-    t.ip_destination = s.group;
-    t.ttl = static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);
-    t.router_alert = true;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
+    const Transmit t = as_source_answer(s, a);
     std::vector<Sqn>& repaired = dlr_send_;
     repaired.clear();
     for (Sqn sqn : dlr_hits_)
@@ -367,19 +359,13 @@ void Router::dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi&
     const NakFields& f = *v.get<NakFields>();
     // The unicast NCF: from our address to the parent, without Router Alert (9.5.2.2).
     if (auto own = upstream_transmit(s, a.ip.source)) {
-        MutableBytes buf = out.begin(kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize +
-                                     4 * kMaxNakList);
-        PacketWriter w(buf);
-        w.begin(PacketType::Ncf, v.header.destination_port, v.header.source_port, v.header.gsi);
-        w.nak(NakFields{f.sqn, s.source, s.group});
-        if (auto list = v.nak_list()) w.nak_list(*list);
-        if (auto size = w.finish()) {
-            own->ifindex = a.ifindex;
-            out.commit(*own, *size);
-            count(a.ifindex, &s, Counter::OutNcfs);
-        } else {
-            out.abandon();
-        }
+        own->ifindex = a.ifindex;
+        const auto written = write_packet(out, kMaxNakSize, *own, [&](PacketWriter& w) {
+            w.begin(PacketType::Ncf, v.header.destination_port, v.header.source_port, v.header.gsi);
+            w.nak(NakFields{f.sqn, s.source, s.group});
+            if (auto list = v.nak_list()) w.nak_list(*list);
+        });
+        if (written) count(a.ifindex, &s, Counter::OutNcfs);
     }
     auto it = dlr_.find(tsi);
     dlr_hits_.clear();
@@ -446,7 +432,7 @@ void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, 
     auto check = [&](Sqn sqn) {
         // Parity state is keyed by the TG (§11.3): the NCF's low bits are its PKT_CNT.
         const bool parity = v.header.parity() && s.tgs != 0;
-        const RepairKey key{tsi, parity ? Sqn(sqn.value() & ~(s.tgs - 1)) : sqn, parity};
+        const RepairKey key{tsi, parity ? tg_of(s.tgs, sqn) : sqn, parity};
         auto e = repairs_.find(key);
         ours |= e != repairs_.end() && e->second.phase == RepairPhase::Pending;
     };
@@ -458,25 +444,14 @@ void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, 
     if (d.last_polr && now - *d.last_polr < config_.nak_rpt_ivl) return;
     const auto own = env_.interface_address(s.upstream_interface, s.source.family());
     if (!own) return;
-    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
-    PacketWriter w(buf);
-    w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
-    w.polr(PolrFields{Sqn(d.polr_sqn++), 0});
-    w.redirect(OptRedirect{*own});
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = s.source;
-    t.ip_destination = s.group;
+    Transmit t = as_source_transmit(s, s.upstream_interface);
     t.ttl = 1;  // for the parent's segment only
-    t.router_alert = true;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    out.commit(t, *size);
+    const auto written = write_packet(out, kMaxPolrSize, t, [&](PacketWriter& w) {
+        w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
+        w.polr(PolrFields{Sqn(d.polr_sqn++), 0});
+        w.redirect(OptRedirect{*own});
+    });
+    if (!written) return;
     d.last_polr = now;
     count(s.upstream_interface, &s, Counter::PolrOriginated);
     count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);

@@ -3,8 +3,11 @@
 // open, are in router/redirect.h and docs/decisions.md D28.
 #include <algorithm>
 
+#include "protocol/parity_sqn.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
 #include "router/router.h"
+#include "router/transmit.h"
 
 namespace pgm::router {
 
@@ -21,7 +24,7 @@ InterfaceSlots bit(std::size_t slot) {
 // transmission group (§11.3; router.cc decodes the counts).
 RepairKey key_of(const Tsi& tsi, Sqn sqn, bool parity, std::uint32_t tgs) {
     if (!parity) return RepairKey{tsi, sqn};
-    return RepairKey{tsi, Sqn(sqn.value() & ~(tgs - 1)), true};
+    return RepairKey{tsi, tg_of(tgs, sqn), true};
 }
 
 }  // namespace
@@ -241,28 +244,16 @@ void Router::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out) {
         if (i == s.upstream_interface) continue;  // DLRs upstream announce themselves
         auto path = env_.interface_address(i, s.source.family());
         if (!path) continue;
-        MutableBytes buf = out.begin(kMaxPollSize);
-        PacketWriter w(buf);
-        // Downstream port orientation (§8.3). POLL_MASK 0: every DLR answers (§14.4); a fresh
-        // POLL_RAND per interface.
-        w.begin(PacketType::Poll, tsi.source_port, s.data_destination_port, tsi.gsi);
-        w.poll(PollFields{*r.poll_sqn, 0, kPollDlr, *path, backoff_us,
-                          static_cast<std::uint32_t>(next_random()), 0});
-        auto size = w.finish();
-        if (!size) {
-            out.abandon();
-            continue;
-        }
         // §14.4: from the data source, with Router Alert, as far as our SPMs (D12).
-        Transmit t;
-        t.ifindex = i;
-        t.ip_source = s.source;
-        t.ip_destination = s.group;
-        t.ttl = static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);
-        t.router_alert = true;
-        t.encapsulation = s.encapsulation;
-        t.udp_port = s.udp_port;
-        out.commit(t, *size);
+        const auto written =
+            write_packet(out, kMaxPollSize, as_source_transmit(s, i), [&](PacketWriter& w) {
+                // Downstream port orientation (§8.3). POLL_MASK 0: every DLR answers (§14.4); a
+                // fresh POLL_RAND per interface.
+                w.begin(PacketType::Poll, tsi.source_port, s.data_destination_port, tsi.gsi);
+                w.poll(PollFields{*r.poll_sqn, 0, kPollDlr, *path, backoff_us,
+                                  static_cast<std::uint32_t>(next_random()), 0});
+            });
+        if (!written) continue;
         r.polled_slots |= bit(slot(i));
         count(i, &s, Counter::PollOriginated);
     }

@@ -133,6 +133,85 @@ RepairTransition transition(RepairPhase p, RepairEvent e) {
     return ignored();
 }
 
+RepairEvent due_event(const RepairEntry& e, Time now, bool has_session) {
+    const bool long_due = e.long_deadline <= now;
+    switch (e.phase) {
+        case RepairPhase::Pending:
+            return long_due || !has_session ? RepairEvent::RptIvlExpired : RepairEvent::RepeatDue;
+        case RepairPhase::NullNak:
+            return RepairEvent::ElimExpired;
+        case RepairPhase::Repaired:
+            return RepairEvent::HoldExpired;
+        case RepairPhase::Outstanding:
+        case RepairPhase::Anticipated:
+        case RepairPhase::ElimSuspended:
+            break;
+    }
+    return long_due ? RepairEvent::RdataIvlExpired : RepairEvent::ElimExpired;
+}
+
+std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
+                          const RouterConfig& config) {
+    if (e.phase != RepairPhase::Repaired || !(actions & kResendHeld)) return actions;
+    if (now >= e.resend_epoch_end) {
+        e.interfaces = 0;
+        e.resend_epoch_end = now + config.nak_elim_ivl;
+    }
+    if (e.interfaces & add) return static_cast<std::uint16_t>(actions & ~kResendHeld);
+    return actions;
+}
+
+bool can_hold(const RepairKey& key, std::size_t bytes, std::size_t held_bytes,
+              const RouterConfig& config) {
+    return !key.parity && config.rdata_hold > Duration::zero() &&
+           held_bytes + bytes <= config.max_rdata_hold_bytes;
+}
+
+std::uint16_t hold_rule(std::uint16_t actions, bool can_hold) {
+    if (!(actions & kHoldRdata) || can_hold) return actions;
+    return static_cast<std::uint16_t>((actions & ~kHoldRdata) | kDelete);
+}
+
+void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
+                   const RouterConfig& config) {
+    if (actions & kHoldRdata) {  // the repair set just got the RDATA: served
+        e.resend_epoch_end = now + config.nak_elim_ivl;
+        e.short_deadline = now + config.rdata_hold;
+        e.long_deadline = kNever;
+    }
+    if (actions & kStartRepeat) {
+        e.short_deadline = now + config.nak_repeat_period;
+        e.long_deadline = now + config.nak_rpt_ivl;
+    }
+    if (actions & kStartConfirmed) {
+        e.short_deadline = now + config.nak_elim_ivl;
+        e.long_deadline = now + config.nak_rdata_ivl;
+    }
+    if (actions & kStartNullNak) {
+        e.short_deadline = now + config.nak_elim_ivl;
+        e.long_deadline = kNever;
+    }
+    if (next == RepairPhase::ElimSuspended) e.short_deadline = kNever;
+    if (actions & kRepeatNak) e.short_deadline = now + config.nak_repeat_period;
+}
+
+DeadlineNames deadline_names(RepairPhase phase) {
+    switch (phase) {
+        case RepairPhase::Pending:
+            return {"nak_repeat", "nak_rpt_ivl"};
+        case RepairPhase::Outstanding:
+        case RepairPhase::Anticipated:
+            return {"nak_elim_ivl", "nak_rdata_ivl"};
+        case RepairPhase::ElimSuspended:
+            return {nullptr, "nak_rdata_ivl"};
+        case RepairPhase::NullNak:
+            return {"nak_elim_ivl", nullptr};
+        case RepairPhase::Repaired:
+            return {"rdata_hold", nullptr};  // pgmd's hold of the RDATA (decisions.md D27)
+    }
+    return {nullptr, nullptr};
+}
+
 const char* to_string(RepairPhase phase) {
     switch (phase) {
         case RepairPhase::Pending:

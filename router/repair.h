@@ -11,27 +11,38 @@
 //     │                              │ NAK_RPT_IVL: delete (retry expired) │   │ NCF
 //     ▼                              ▼                                    │   │
 //   ANTICIPATED ── NAK_ELIM_IVL ──► ELIM_SUSPENDED ◄── NAK_ELIM_IVL ──────┘   │
-//                                   │  NAK (forward) ──► PENDING              │
-//                                   └── NCF from upstream ────────────────────┘
+//     ▲                             │  NAK (forward) ──► PENDING              │
+//     │                             └── NCF from upstream ────────────────────┘
+//     └───────── NCF from upstream ────┐
 //   (none) ── NNAK (forward) ──► NULL_NAK ── NAK (forward) ──► PENDING
 //                                   └── NAK_ELIM_IVL: delete
+//   OUTSTANDING, ANTICIPATED ── NCF from upstream: both deadlines restarted (§7.4)
+//   PENDING, OUTSTANDING, ANTICIPATED ── NAK or NNAK: eliminated (not forwarded)
+//   ELIM_SUSPENDED, NULL_NAK ── NNAK: eliminated
 //   any phase ── RDATA: forward on the interfaces, then REPAIRED (holding a copy of the
 //                RDATA) when the hold is enabled and within its byte budget, else delete
-//   REPAIRED ── NAK: NCF, the held RDATA sent back on its interface, not forwarded
+//   REPAIRED ── NAK or REDIRECT_FALLBACK: NCF, the held RDATA sent back on its interface
+//               (at most once per interface and NAK_ELIM_IVL), not forwarded
+//            ── NNAK: eliminated; NCF, RDATA: nothing
 //            ── RDATA_HOLD over: delete
 //   OUTSTANDING, ANTICIPATED, ELIM_SUSPENDED ── NAK_RDATA_IVL: delete (timed out)
 //   any phase but REPAIRED ── REDIRECT_FALLBACK: forward the NAK upstream, PENDING (the DLR it
 //                went to did not confirm, or lacks the data: router/redirect.h)
+//
+// What the deadlines of an entry mean in each phase (RepairEntry::short_deadline,
+// long_deadline), which event a due timer is (`due_event`) and how the actions set them
+// (`set_deadlines`) are in the functions below; pgmctl shows them by `deadline_names`.
 //
 // Parity repairs (§11.6, checklist C27, decisions.md D9) use the same entries, keyed by
 // TSI + TG_SQN with RepairKey::parity set, and three more events the router derives from
 // the per-interface packet counts it keeps beside the entry (ParityCounts):
 //   NAK_MORE     a parity NAK asking for more packets than the largest known count: forwarded
 //                (with the new largest count) and repeated like a first NAK, in every phase
+//                and from (none)
 //   NCF_SHORT    a parity NCF with a count below the largest known: no effect, so a pending
 //                NAK keeps being repeated (N-NCF-7)
 //   NNAK_MORE    a parity NNAK whose count is not below the largest known: forwarded, the
-//                phase unchanged (N-NN-5)
+//                phase unchanged (N-NN-5); from (none) as an NNAK (NULL_NAK)
 //   RDATA_PARTIAL a parity RDATA after which some interface still wants packets: forwarded,
 //                PENDING becomes OUTSTANDING (the RDATA confirms the NAK), other phases stay
 // A parity RDATA that leaves no interface wanting is the plain RDATA event; parity entries
@@ -55,6 +66,7 @@
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "protocol/seq.h"
+#include "router/config.h"
 #include "router/redirect.h"
 
 namespace pgm::router {
@@ -144,6 +156,44 @@ struct RepairEntry {
         return short_deadline < long_deadline ? short_deadline : long_deadline;
     }
 };
+
+// --- The machine around `transition()`: pure functions the router calls -----------------
+
+// The event a timer due at `now` means for `e`: which deadline passed in its phase. Without
+// the session (`has_session` false) a pending NAK cannot be repeated: its retry expires.
+RepairEvent due_event(const RepairEntry& e, Time now, bool has_session);
+
+// D27, before a transition of an existing entry is applied: in REPAIRED, each interface is
+// sent the held RDATA at most once per NAK_ELIM_IVL (a NAK flood must not become an RDATA
+// flood). Starts a new epoch in `e` when the last one is over and drops kResendHeld when
+// `add` (the NAK's interface) already had it in this one. Returns the actions to perform.
+std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
+                          const RouterConfig& config);
+
+// Whether an RDATA of `bytes` can be held (D27): a selective entry, the hold on, and
+// `held_bytes` + `bytes` within its byte budget (parity entries are never held, D9).
+bool can_hold(const RepairKey& key, std::size_t bytes, std::size_t held_bytes,
+              const RouterConfig& config);
+// kHoldRdata becomes kDelete when the RDATA cannot be held.
+std::uint16_t hold_rule(std::uint16_t actions, bool can_hold);
+
+// Sets the deadlines of `e` for a transition to `next` with `actions` at `now`:
+//   PENDING         short: next repeat of the NAK          long: NAK_RPT_IVL end
+//   OUTSTANDING,    short: NAK_ELIM_IVL end                 long: NAK_RDATA_IVL end
+//   ANTICIPATED
+//   ELIM_SUSPENDED  short: unused                           long: NAK_RDATA_IVL end (kept)
+//   NULL_NAK        short: lifetime (NAK_ELIM_IVL)          long: unused
+//   REPAIRED        short: end of the RDATA hold            long: unused
+// Also starts the resend epoch of a new hold (kHoldRdata).
+void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
+                   const RouterConfig& config);
+
+// The names of the short and long deadline in `phase` (null: unused), as pgmctl shows them.
+struct DeadlineNames {
+    const char* short_name;
+    const char* long_name;
+};
+DeadlineNames deadline_names(RepairPhase phase);
 
 // Packet counts of a parity entry (§11.6), kept beside the RepairEntry (which stays small)
 // and only for parity entries. Counts are "wanted" = PKT_CNT + 1 (D9), 1..TGS.

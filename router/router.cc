@@ -5,17 +5,17 @@
 #include <tuple>
 
 #include "protocol/checksum.h"
+#include "protocol/parity_sqn.h"
+#include "protocol/random.h"
+#include "protocol/write_packet.h"
 #include "protocol/writer.h"
+#include "router/transmit.h"
 
 namespace pgm::router {
 
 namespace {
 
 constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
-// Largest NCF the router writes: NAK fields with two IPv6 NLAs and a full OPT_NAK_LIST echoed.
-// Output::begin() sizes the arena by this bound, so it must stay tight.
-constexpr std::size_t kMaxNcfSize =
-    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
 
 std::size_t nak_count(const PacketView& v) {
     auto list = v.nak_list();
@@ -31,23 +31,6 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
             f((*list)[i]);
 }
 
-// A parity NAK/NCF sequence (§11.3): TG_SQN in the high bits, PKT_CNT (0-based) in the low
-// log2(TGS) bits; held as wanted = PKT_CNT + 1 (decisions.md D9).
-struct ParitySqn {
-    Sqn tg;
-    std::uint16_t wanted;
-};
-ParitySqn decode_parity(std::uint32_t tgs, Sqn sqn) {
-    const std::uint32_t mask = tgs - 1;
-    return {Sqn(sqn.value() & ~mask), static_cast<std::uint16_t>((sqn.value() & mask) + 1)};
-}
-Sqn encode_parity(Sqn tg, std::uint16_t wanted) {
-    return Sqn(tg.value() | static_cast<std::uint32_t>(wanted - 1));
-}
-bool valid_tgs(std::uint32_t tgs) {
-    return tgs >= 2 && tgs <= 128 && (tgs & (tgs - 1)) == 0;
-}
-
 }  // namespace
 
 Router::Router(const RouterConfig& config, const Environment& environment)
@@ -57,12 +40,9 @@ Router::Router(const RouterConfig& config, const Environment& environment)
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
 }
 
-// splitmix64: small, and the same numbers everywhere for a seed (tests, simulator).
+// The same numbers everywhere for a seed (tests, simulator).
 std::uint64_t Router::next_random() {
-    std::uint64_t z = (random_state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return splitmix64(random_state_);
 }
 
 void Router::reconfigure(const RouterConfig& config) {
@@ -75,7 +55,7 @@ std::size_t Router::slot_slow(IfIndex ifindex) {
         if (interfaces_[i].ifindex == ifindex) return i;
     if (interfaces_.size() == kMaxInterfaces)
         return kMaxInterfaces - 1;  // documented limit: shared
-    interfaces_.push_back(InterfaceState{ifindex, {}, 0, {}});
+    interfaces_.push_back(InterfaceState{ifindex, {}, {}});
     const std::size_t i = interfaces_.size() - 1;
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
@@ -132,10 +112,7 @@ void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
 
 void Router::clear_repairs() {
     repairs_.clear();
-    parity_.clear();
-    held_.clear();
-    held_bytes_ = 0;
-}  // stale timer items are skipped when due
+}
 
 bool Router::clear_interface_counters(IfIndex ifindex) {
     for (auto& i : interfaces_) {
@@ -161,23 +138,11 @@ std::size_t Router::clear_repairs(const RepairScope& scope) {
         return it != sessions_.end() && it->second.group == *scope.group;
     };
     std::size_t removed = 0;
-    for (auto it = repairs_.begin(); it != repairs_.end();) {
-        if (in_scope(it->first)) {
-            repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid
-            ++removed;
-        } else {
-            ++it;
-        }
-    }
-    std::erase_if(parity_, [&](const auto& kv) { return in_scope(kv.first); });
-    for (auto it = held_.begin(); it != held_.end();) {
-        if (in_scope(it->first)) {
-            held_bytes_ -= it->second.pgm.size();
-            it = held_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
+        const bool hit = in_scope(key);
+        removed += hit;
+        return hit;
+    });
     return removed;
 }  // stale timer items are skipped when due
 
@@ -212,17 +177,9 @@ std::vector<SessionEvent> Router::take_session_events() {
 bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
     if (config_.max_naks_per_second_per_interface == 0) return true;
     InterfaceState& i = interfaces_[slot(ifindex)];
-    const double rate = config_.max_naks_per_second_per_interface;
-    if (i.nak_tokens_at == Time{}) i.nak_tokens = rate;
-    double elapsed = std::chrono::duration<double>(now - i.nak_tokens_at).count();
-    i.nak_tokens = std::min(rate, i.nak_tokens + std::max(0.0, elapsed) * rate);
-    i.nak_tokens_at = now;
-    if (i.nak_tokens < static_cast<double>(n)) {
-        i.counters[Counter::ShedNakRate] += n;
-        return false;
-    }
-    i.nak_tokens -= static_cast<double>(n);
-    return true;
+    if (i.nak_tokens.take(config_.max_naks_per_second_per_interface, n, now)) return true;
+    i.counters[Counter::ShedNakRate] += n;
+    return false;
 }
 
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
@@ -394,11 +351,11 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         // repairs stop sending an interface RDATA once only the offset is left (N-RD-6).
         if (auto cur = v.curr_tgsize();
             cur && s->tgs != 0 && cur->size >= 1 && cur->size < s->tgs) {
-            const Session::ShortenedTg st{decode_parity(s->tgs, f.lead).tg,
+            const Session::ShortenedTg st{decode_parity_sqn(s->tgs, f.lead).tg,
                                           static_cast<std::uint16_t>(s->tgs - cur->size)};
             s->shortened_tg = st;
-            if (auto pc = parity_.find(RepairKey{tsi, st.tg, true}); pc != parity_.end())
-                pc->second.offset = st.offset;
+            if (ParityCounts* pc = repairs_.find_parity(RepairKey{tsi, st.tg, true}))
+                pc->offset = st.offset;
         }
     }
     if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
@@ -447,7 +404,7 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         count(a.ifindex, s, Counter::OdataRpfErrors);
         return;
     }
-    if (s && config_.dlr.enabled() && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
+    if (s && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
         if (v) {
             dlr_on_data(tsi, *s, *v, pgm, now, out);
         } else {
@@ -506,8 +463,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (config_.dlr.enabled() && dlr_serves(s))
-        dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    if (dlr_serves(s)) dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
 }
 
@@ -533,11 +489,7 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;   // the source, or an upstream DLR sending as the source (§9.5.2.1)
     if (actions & kHoldRdata) {  // D27: kept for the NAKs that are still on their way
-        HeldRdata& held = held_[key];
-        held.pgm.assign(pgm.begin(), pgm.end());
-        held.transmit = t;
-        apply_opx(v, held.pgm, std::nullopt);
-        held_bytes_ += held.pgm.size();
+        apply_opx(v, repairs_.hold(key, pgm, t).pgm, std::nullopt);
     }
     if (!(actions & kForwardRdata) || slots == 0) {
         count(a.ifindex, &s, Counter::RdataEliminatedOIF);
@@ -552,11 +504,11 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
 }
 
 void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out) {
-    auto it = held_.find(key);
-    if (it == held_.end()) return;
-    Transmit t = it->second.transmit;
+    const RepairStore::HeldRdata* held = repairs_.held(key);
+    if (!held) return;
+    Transmit t = held->transmit;
     t.ifindex = ifindex;
-    out.add(t, it->second.pgm);
+    out.add(t, held->pgm);
     count(ifindex, &s, Counter::OutRdata);
     count(ifindex, &s, Counter::RdataFromHold);
 }
@@ -570,7 +522,7 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);
         return;
     }
-    const ParitySqn p = decode_parity(s.tgs, v.get<DataFields>()->sqn);
+    const ParitySqn p = decode_parity_sqn(s.tgs, v.get<DataFields>()->sqn);
     const RepairKey key{v.header.tsi(), p.tg, true};
     note_lead(s, p.tg);
     auto e = repairs_.find(key);
@@ -615,38 +567,25 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
 void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                       const std::vector<Sqn>& parity_sqns) {
     const NakFields& f = *nak.get<NakFields>();
-    MutableBytes buf = out.begin(kMaxNcfSize);
-    PacketWriter w(buf);
-    // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
-    w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port, nak.header.gsi);
-    w.flags(nak.header.option_flags & kOptParity);
-    w.nak(NakFields{parity_sqns.empty() ? f.sqn : parity_sqns[0], s.source, s.group});
-    if (auto list = nak.nak_list()) {
-        if (parity_sqns.size() > 1) {  // parity: the counts confirmed (N-NAK-17, C27)
-            std::array<std::uint8_t, 4 * kMaxNakList> raw{};
-            const std::size_t n = std::min(parity_sqns.size() - 1, kMaxNakList);
-            for (std::size_t i = 0; i < n; ++i)
-                store32(raw.data() + 4 * i, parity_sqns[i + 1].value());
-            w.nak_list(NakListView(Bytes(raw.data(), 4 * n)));
-        } else {
-            w.nak_list(*list);  // echoed unchanged (§9.3.3)
+    // §7.2: the NCF comes "from" the source, as far as our SPMs (D12).
+    write_packet(out, kMaxNakSize, as_source_answer(s, a), [&](PacketWriter& w) {
+        // Downstream port orientation (§8.3, decisions.md D12): SPORT = data-source port.
+        w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port,
+                nak.header.gsi);
+        w.flags(nak.header.option_flags & kOptParity);
+        w.nak(NakFields{parity_sqns.empty() ? f.sqn : parity_sqns[0], s.source, s.group});
+        if (auto list = nak.nak_list()) {
+            if (parity_sqns.size() > 1) {  // parity: the counts confirmed (N-NAK-17, C27)
+                std::array<std::uint8_t, 4 * kMaxNakList> raw{};
+                const std::size_t n = std::min(parity_sqns.size() - 1, kMaxNakList);
+                for (std::size_t i = 0; i < n; ++i)
+                    store32(raw.data() + 4 * i, parity_sqns[i + 1].value());
+                w.nak_list(NakListView(Bytes(raw.data(), 4 * n)));
+            } else {
+                w.nak_list(*list);  // echoed unchanged (§9.3.3)
+            }
         }
-    }
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    Transmit t;
-    t.ifindex = a.ifindex;
-    t.ip_source = s.source;  // §7.2: the NCF comes "from" the source
-    t.ip_destination = s.group;
-    t.ttl =
-        static_cast<std::uint8_t>(s.last_ttl > 1 ? s.last_ttl - 1 : 1);  // D12: as far as our SPMs
-    t.router_alert = true;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
-    out.commit(t, *size);
+    });
 }
 
 // A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
@@ -701,86 +640,113 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
-        auto p = parity_.find(key);
-        sqn = encode_parity(key.sqn,
-                            p == parity_.end() || p->second.largest == 0 ? 1 : p->second.largest);
+        const ParityCounts* p = repairs_.find_parity(key);
+        sqn = encode_parity_sqn(key.sqn, !p || p->largest == 0 ? 1 : p->largest);
     }
-    MutableBytes buf = out.begin(128);
-    PacketWriter w(buf);
-    w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
-    if (key.parity) w.flags(kOptParity);
-    w.nak(NakFields{sqn, s.source, s.group});
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    out.commit(*t, *size);
+    const auto written = write_packet(out, 128, *t, [&](PacketWriter& w) {
+        w.begin(PacketType::Nak, s.data_destination_port, key.tsi.source_port, key.tsi.gsi);
+        if (key.parity) w.flags(kOptParity);
+        w.nak(NakFields{sqn, s.source, s.group});
+    });
+    if (!written) return;
     count(t->ifindex, &s, Counter::OutNaks);
     if (key.parity) count(t->ifindex, &s, Counter::OutParityNaks);
     count(t->ifindex, &s, Counter::NakRetransmitted);
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
 }
 
-// NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
-// set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
-void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+// D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
+// make receivers believe the window moved (OpenPGM does), so it is neither confirmed nor
+// forwarded. Parity NAKs are judged by their TG.
+namespace {
+bool beyond_lead(const PacketView& v, const Session& s, bool parity) {
+    bool beyond = !s.lead_seen.has_value();
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        const Sqn judged = parity ? decode_parity_sqn(s.tgs, sqn).tg : sqn;
+        beyond |= s.lead_seen && judged > *s.lead_seen;
+    });
+    return beyond;
+}
+}  // namespace
+
+// What a NAK or NNAK is to this network element (§7.2, 9.5.2, 11.6, D14): the checks, in
+// order, and the counters of what they drop. Nothing is sent or changed here but counters.
+Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Time now) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a)) return;  // transit: the kernel's
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+        return {NakRole::Dropped};  // transit: the kernel's
     count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
     const bool parity = v.header.parity();
     if (parity && !null_nak) count(a.ifindex, nullptr, Counter::InParityNaks);
     if (a.ip.destination.is_multicast()) {
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
-        return;
+        return {NakRole::Dropped};
     }
-    if (!admit_naks(a.ifindex, nak_count(v), now)) return;
+    if (!admit_naks(a.ifindex, nak_count(v), now)) return {NakRole::Dropped};
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
         if_counters(
             a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
-        return;
+        return {NakRole::Dropped};
     }
     Session& s = it->second;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
     if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
-        v.get<NakFields>()->group == s.group && config_.dlr.enabled() && dlr_serves(s)) {
-        dlr_on_parent_nak(a, v, it->first, s, now, out);
-        return;
-    }
+        v.get<NakFields>()->group == s.group && dlr_serves(s))
+        return {NakRole::ToUsAsOffTreeDlr, &s};
     // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
     // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
     // the cache lacks goes to our parent, never to another DLR.
-    const bool to_us_as_upstream_dlr = a.ifindex == s.upstream_interface && !null_nak && !parity &&
-                                       config_.dlr.enabled() && dlr_serves(s);
+    const bool to_us_as_upstream_dlr =
+        a.ifindex == s.upstream_interface && !null_nak && !parity && dlr_serves(s);
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group ||
         (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
         count(a.ifindex, &s, Counter::NakError);
-        return;
+        return {NakRole::Dropped};
     }
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
-    if (null_nak && from_off_tree_dlr(a, s)) {
-        forward_dlr_nnak(a, v, pgm, s, out);
-        return;
+    if (null_nak && from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
+    if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
+        count(a.ifindex, &s, Counter::NakError);
+        return {NakRole::Dropped};
     }
-    if (parity) {
-        on_parity_nak_like(a, v, pgm, s, now, out);
-        return;
-    }
-    // D14.4: a NAK for data the source has not sent yet is broken or forged; its NCF would
-    // make receivers believe the window moved (OpenPGM does), so it is neither confirmed nor
-    // forwarded.
-    bool beyond = !s.lead_seen.has_value();
-    for_each_sqn(v, v.get<NakFields>()->sqn,
-                 [&](Sqn sqn) { beyond |= s.lead_seen && sqn > *s.lead_seen; });
-    if (beyond) {
+    if (beyond_lead(v, s, parity)) {
         count(a.ifindex, &s, Counter::InNakSeqErrors);
-        return;
+        return {NakRole::Dropped};
     }
+    return {parity ? NakRole::Parity : NakRole::Selective, &s, to_us_as_upstream_dlr};
+}
+
+void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
+    const NakClass c = classify_nak(a, v, now);
+    switch (c.role) {
+        case NakRole::Dropped:
+            return;
+        case NakRole::ToUsAsOffTreeDlr:
+            dlr_on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
+            return;
+        case NakRole::OffTreeDlrNnak:
+            forward_dlr_nnak(a, v, pgm, *c.s, out);
+            return;
+        case NakRole::Parity:
+            on_parity_nak_like(a, v, pgm, *c.s, now, out);
+            return;
+        case NakRole::Selective:
+            on_selective_nak_like(a, v, pgm, *c.s, c.to_us_as_upstream_dlr, now, out);
+            return;
+    }
+}
+
+// NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
+// set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
+void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                   bool to_us_as_upstream_dlr, Time now, Output& out) {
+    const bool null_nak = v.header.type == PacketType::Nnak;
+    const Tsi tsi = v.header.tsi();
     InterfaceSlots arrival = 0;
     if (!null_nak) {
         send_ncf(a, v, s, out);
@@ -788,7 +754,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         // RDATA never goes back out of the upstream interface: no repair interface there.
         arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
-        if (config_.dlr.enabled() && dlr_on_nak(a, v, it->first, s, now, out)) return;
+        if (config_.dlr.enabled() && dlr_on_nak(a, v, tsi, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
@@ -798,7 +764,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const std::uint16_t actions = apply_nak(a, RepairKey{it->first, sqn}, event, arrival,
+        const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, event, arrival,
                                                 on_dlr_interface, target, now, s, out);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
@@ -810,7 +776,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
     if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
-        poll_for_dlrs(it->first, s, now, out);  // N-DLR-1
+        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -820,18 +786,6 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
 void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                                 Time now, Output& out) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
-        count(a.ifindex, &s, Counter::NakError);
-        return;
-    }
-    bool beyond = !s.lead_seen.has_value();
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        beyond |= s.lead_seen && decode_parity(s.tgs, sqn).tg > *s.lead_seen;
-    });
-    if (beyond) {  // D14.4, on the TG
-        count(a.ifindex, &s, Counter::InNakSeqErrors);
-        return;
-    }
     const std::size_t arrival_slot = slot(a.ifindex);
     const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
     const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
@@ -841,17 +795,15 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
-        auto pit = parity_.find(key);
-        const std::uint16_t largest = pit == parity_.end() ? 0 : pit->second.largest;
+        const ParityCounts* known = repairs_.find_parity(key);
+        const std::uint16_t largest = known ? known->largest : 0;
         RepairEvent event;
         if (null_nak)  // N-NN-5: eliminated only by a NAK state wanting more
-            event = pit != parity_.end() && largest > p.wanted ? RepairEvent::Nnak
-                                                               : RepairEvent::NnakMore;
+            event = known && largest > p.wanted ? RepairEvent::Nnak : RepairEvent::NnakMore;
         else
-            event = pit != parity_.end() && p.wanted <= largest ? RepairEvent::Nak
-                                                                : RepairEvent::NakMore;
+            event = known && p.wanted <= largest ? RepairEvent::Nak : RepairEvent::NakMore;
         if (on_dlr_interface && redirect_falls_back(a, key, s))
             event = RepairEvent::RedirectFallback;
         const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
@@ -867,8 +819,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         } else if (null_nak && repairs_.contains(key)) {
             parity_counts(key, s);  // a NULL_NAK parity entry: no counts yet
         }
-        parity_ncf_.push_back(encode_parity(p.tg, confirm));
-        parity_forward_.push_back(encode_parity(p.tg, ask));
+        parity_ncf_.push_back(encode_parity_sqn(p.tg, confirm));
+        parity_forward_.push_back(encode_parity_sqn(p.tg, ask));
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
@@ -928,11 +880,11 @@ void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Ti
         return;
     }
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity(s.tgs, sqn);
+        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
         const RepairKey key{v.header.tsi(), p.tg, true};
-        auto pit = parity_.find(key);
-        const bool existed = pit != parity_.end();
-        const RepairEvent event = !existed || p.wanted >= pit->second.largest
+        const ParityCounts* known = repairs_.find_parity(key);
+        const bool existed = known != nullptr;
+        const RepairEvent event = !existed || p.wanted >= known->largest
                                       ? RepairEvent::NcfFromUpstream
                                       : RepairEvent::NcfShort;
         const std::uint16_t actions = apply(key, event, 0, now, &s, nullptr);
@@ -959,10 +911,8 @@ void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pg
 }
 
 ParityCounts& Router::parity_counts(const RepairKey& key, const Session& s) {
-    auto [it, created] = parity_.try_emplace(key);
-    if (created && s.shortened_tg && s.shortened_tg->tg == key.sqn)
-        it->second.offset = s.shortened_tg->offset;
-    return it->second;
+    const bool shortened = s.shortened_tg && s.shortened_tg->tg == key.sqn;
+    return repairs_.parity(key, shortened ? s.shortened_tg->offset : 0);
 }
 
 void Router::note_lead(Session& s, Sqn sqn) {
@@ -1003,7 +953,7 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
     }
     // GENERAL polls are answered; DLR polls only when we are a DLR for the session
     // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
-    const bool dlr_poll = f.subtype == kPollDlr && config_.dlr.enabled() && dlr_serves(s);
+    const bool dlr_poll = f.subtype == kPollDlr && dlr_serves(s);
     if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
@@ -1020,18 +970,13 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
     s.polr.reset();
     const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
     if (!t) return;
-    MutableBytes buf = out.begin(kHeaderSize + 8 + kOptLengthSize + kOptionHeaderSize + 4 + 20);
-    PacketWriter w(buf);
-    // Upstream port orientation (§8.3): SPORT = data-destination port.
-    w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
-    w.polr(PolrFields{p.sqn, p.round});
-    if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
-    auto size = w.finish();
-    if (!size) {
-        out.abandon();
-        return;
-    }
-    out.commit(*t, *size);
+    const auto written = write_packet(out, kMaxPolrSize, *t, [&](PacketWriter& w) {
+        // Upstream port orientation (§8.3): SPORT = data-destination port.
+        w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
+        w.polr(PolrFields{p.sqn, p.round});
+        if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
+    });
+    if (!written) return;
     count(s.upstream_interface, &s, Counter::PolrOriginated);
     if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }
@@ -1078,123 +1023,49 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
-    if (!created && e.phase == RepairPhase::Repaired && (tr.actions & kResendHeld)) {
-        if (now >= e.resend_epoch_end) {
-            e.interfaces = 0;
-            e.resend_epoch_end = now + config_.nak_elim_ivl;
-        }
-        if (e.interfaces & add) tr.actions = static_cast<std::uint16_t>(tr.actions & ~kResendHeld);
-    }
+    if (!created) tr.actions = resend_rule(e, tr.actions, add, now, config_);
     e.interfaces |= add;
     // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
     // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
     // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
     if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
-    if (tr.actions & kHoldRdata) {
-        const bool can_hold = !key.parity &&  // parity entries are not held (D9)
-                              config_.rdata_hold > Duration::zero() &&
-                              held_bytes_ + hold_bytes <= config_.max_rdata_hold_bytes;
-        if (!can_hold)
-            tr.actions = static_cast<std::uint16_t>((tr.actions & ~kHoldRdata) | kDelete);
-    }
+    if (tr.actions & kHoldRdata)
+        tr.actions =
+            hold_rule(tr.actions, can_hold(key, hold_bytes, repairs_.held_bytes(), config_));
     if (tr.actions & kDelete) {
-        erase_repair(it);
+        repairs_.erase(it);
         return tr.actions;
     }
     e.phase = tr.next;
-    if (tr.actions & kHoldRdata) {  // the repair set just got the RDATA: served
-        e.resend_epoch_end = now + config_.nak_elim_ivl;
-        e.short_deadline = now + config_.rdata_hold;
-        e.long_deadline = kNever;
-    }
-    if (tr.actions & kStartRepeat) {
-        e.short_deadline = now + config_.nak_repeat_period;
-        e.long_deadline = now + config_.nak_rpt_ivl;
-    }
-    if (tr.actions & kStartConfirmed) {
-        e.short_deadline = now + config_.nak_elim_ivl;
-        e.long_deadline = now + config_.nak_rdata_ivl;
-    }
-    if (tr.actions & kStartNullNak) {
-        e.short_deadline = now + config_.nak_elim_ivl;
-        e.long_deadline = kNever;
-    }
-    if (tr.next == RepairPhase::ElimSuspended) e.short_deadline = kNever;
-    if ((tr.actions & kRepeatNak) && s && out) {
-        repeat_nak(key, *s, *out);
-        e.short_deadline = now + config_.nak_repeat_period;
-    }
-    arm(key, e);
+    set_deadlines(e, tr.next, tr.actions, now, config_);
+    if ((tr.actions & kRepeatNak) && s && out) repeat_nak(key, *s, *out);
+    repairs_.arm(key, e);
     return tr.actions;
-}
-
-void Router::erase_repair(RepairTable::iterator it) {
-    if (it->second.phase == RepairPhase::Repaired) {
-        auto h = held_.find(it->first);
-        if (h != held_.end()) {
-            held_bytes_ -= h->second.pgm.size();
-            held_.erase(h);
-        }
-    }
-    if (it->first.parity) parity_.erase(it->first);
-    repairs_.erase(it);
-}
-
-void Router::arm(const RepairKey& key, RepairEntry& e) {
-    const Time at = e.next_deadline();
-    if (at >= e.scheduled) return;  // the live item fires earlier and re-arms then
-    e.scheduled = at;
-    timers_.push(TimerItem{at, key, ++e.generation});
 }
 
 Time Router::next_deadline() const {
     Time t = next_session_sweep_;
     if (!polr_timers_.empty()) t = std::min(t, polr_timers_.top().at);
-    if (!timers_.empty()) t = std::min(t, timers_.top().at);
+    t = std::min(t, repairs_.next_deadline());
     return t;
 }
 
 void Router::on_timer(Time now, Output& out) {
-    while (!timers_.empty() && timers_.top().at <= now) {
-        TimerItem item = timers_.top();
-        timers_.pop();
-        auto it = repairs_.find(item.key);
-        if (it == repairs_.end() || it->second.generation != item.generation) continue;  // stale
+    for (auto it = repairs_.pop_due(now); it != repairs_.end(); it = repairs_.pop_due(now)) {
+        const RepairKey key = it->first;
         RepairEntry& e = it->second;
-        e.scheduled = kNever;
-        auto sit = sessions_.find(item.key.tsi);
+        auto sit = sessions_.find(key.tsi);
         Session* s = sit == sessions_.end() ? nullptr : &sit->second;
-        RepairEvent event;
-        const bool long_due = e.long_deadline <= now;
-        switch (e.phase) {
-            case RepairPhase::Pending:
-                event = long_due ? RepairEvent::RptIvlExpired : RepairEvent::RepeatDue;
-                break;
-            case RepairPhase::NullNak:
-                event = RepairEvent::ElimExpired;
-                break;
-            case RepairPhase::Repaired:
-                event = RepairEvent::HoldExpired;
-                break;
-            default:
-                event = long_due ? RepairEvent::RdataIvlExpired : RepairEvent::ElimExpired;
-                break;
-        }
-        if (e.next_deadline() > now) {  // moved later since the item was pushed
-            arm(item.key, e);
-            continue;
-        }
+        const RepairEvent event = due_event(e, now, s != nullptr);
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
-            redirect_expired(item.key, e, *s, now, out);  // N-DLR-6: upstream now
+            redirect_expired(key, e, *s, now, out);  // N-DLR-6: upstream now
             continue;
         }
         if (s && event == RepairEvent::RptIvlExpired)
             count(s->upstream_interface, s, Counter::NakRetryExpired);
         if (s && event == RepairEvent::RdataIvlExpired)
             count(s->upstream_interface, s, Counter::ReXmitTimedOut);
-        if (!s && (event == RepairEvent::RepeatDue))
-            event = RepairEvent::RptIvlExpired;  // session gone
-        apply(item.key, event, 0, now, s, &out);
+        apply(key, event, 0, now, s, &out);
     }
     while (!polr_timers_.empty() && polr_timers_.top().at <= now) {
         const PolrTimer due = polr_timers_.top();
@@ -1228,8 +1099,7 @@ void Router::expire_sessions(Time now) {
 
 void Router::interface_down(IfIndex ifindex) {
     const InterfaceSlots bit = InterfaceSlots{1} << slot(ifindex);
-    for (auto& [key, e] : repairs_)
-        e.interfaces &= ~bit;
+    repairs_.interface_down(bit);
     cached_session_ = nullptr;
     std::erase_if(sessions_, [&](const auto& kv) {
         if (kv.second.upstream_interface != ifindex) return false;
@@ -1239,19 +1109,10 @@ void Router::interface_down(IfIndex ifindex) {
     for (auto& [tsi, s] : sessions_)  // an off-tree DLR behind it is out of reach (redirect.h)
         if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
             s.redirect.off_tree.reset();
-    for (auto it = repairs_.begin(); it != repairs_.end();) {
-        if (!sessions_.contains(it->first.tsi))
-            repairs_.erase(it++);  // flat_hash_map: erase leaves other iterators valid
-        else
-            ++it;
-    }
-    dlr_forget_stale();
-    std::erase_if(parity_, [&](const auto& kv) { return !repairs_.contains(kv.first); });
-    std::erase_if(held_, [&](const auto& kv) {
-        const bool gone = !repairs_.contains(kv.first);
-        if (gone) held_bytes_ -= kv.second.pgm.size();
-        return gone;
+    repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
+        return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
     });
+    dlr_forget_stale();
 }
 
 }  // namespace pgm::router

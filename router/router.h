@@ -28,15 +28,16 @@
 #include "router/dlr.h"
 #include "router/environment.h"
 #include "router/repair.h"
+#include "router/repair_store.h"
 #include "router/session.h"
+#include "router/token_bucket.h"
 
 namespace pgm::router {
 
 struct InterfaceState {
     IfIndex ifindex = 0;
     CounterSet counters;
-    double nak_tokens = 0;  // token bucket for the NAK rate cap
-    Time nak_tokens_at{};
+    TokenBucket nak_tokens;  // the NAK rate cap
 };
 
 // A change of the session table, for the owner's log (pgmd logs each at info). Kept until
@@ -96,9 +97,11 @@ class Router {
 
     // Inspection.
     const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
-    const RepairTable& repairs() const { return repairs_; }
+    const RepairTable& repairs() const { return repairs_.table(); }
     // Packet counts of the parity entries (keys with `parity` set), §11.6.
-    const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const { return parity_; }
+    const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const {
+        return repairs_.parity_counts();
+    }
     const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
     CounterSet totals() const;
     // Interfaces in a repair entry's slot set.
@@ -120,19 +123,12 @@ class Router {
     std::vector<SessionEvent> take_session_events();
     std::uint64_t session_events_lost() const { return session_events_lost_; }
     const RouterConfig& config() const { return config_; }
-    std::size_t held_rdata_bytes() const { return held_bytes_; }
+    std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_; }
 
   private:
-    struct TimerItem {
-        Time at;
-        RepairKey key;
-        std::uint32_t generation;
-        bool operator>(const TimerItem& o) const { return at > o.at; }
-    };
-
     // Runs for every counter update: small interface indexes (the usual case) are one load.
     std::size_t slot(IfIndex ifindex) {
         if (ifindex < slot_by_ifindex_.size() && slot_by_ifindex_[ifindex] != kNoSlot)
@@ -153,7 +149,24 @@ class Router {
     void on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                   Time now, Output& out);
     void on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    // NAKs and NNAKs: classified (checks and their counters), then dispatched by role.
     void on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    enum class NakRole : std::uint8_t {
+        Dropped,           // transit, multicast, over the rate cap, no session, not ours, beyond
+                           // the lead (D14): counted, nothing else
+        ToUsAsOffTreeDlr,  // our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2)
+        OffTreeDlrNnak,    // our off-tree DLR's NNAK: always upstream (N-NN-1)
+        Parity,            // a parity NAK or NNAK from the subtree (§11.6)
+        Selective,         // a NAK or NNAK from the subtree, or to us as upstream DLR (N-DLR-4)
+    };
+    struct NakClass {
+        NakRole role;
+        Session* s = nullptr;
+        bool to_us_as_upstream_dlr = false;
+    };
+    NakClass classify_nak(const Arrival& a, const PacketView& v, Time now);
+    void on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                               bool to_us_as_upstream_dlr, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out);
     // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
     // `exclude`: interfaces not sent the RDATA (the one it came from).
@@ -177,12 +190,10 @@ class Router {
     // `hold_bytes`: size of the RDATA an Rdata event would hold (D27).
     std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
                         Session* s, Output* out, std::size_t hold_bytes = 0);
-    void erase_repair(RepairTable::iterator it);
     std::uint16_t apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
                             InterfaceSlots arrival, bool on_dlr_interface, RedirectTarget target,
                             Time now, Session& s, Output& out);
     void resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out);
-    void arm(const RepairKey& key, RepairEntry& e);
     // `parity_sqns`: for a parity NAK, the sequences to put in the NCF (header, then the
     // list), with the packet counts the router confirms; empty: echoed unchanged.
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
@@ -266,10 +277,8 @@ class Router {
     RouterConfig config_;
     const Environment& env_;
     std::unordered_map<Tsi, Session> sessions_;
-    RepairTable repairs_;
-    std::unordered_map<RepairKey, ParityCounts> parity_;  // one per parity entry of repairs_
-    std::vector<Sqn> parity_ncf_, parity_forward_;        // scratch, reused per parity NAK
-    std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
+    RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
+    std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
     std::vector<InterfaceState> interfaces_;
     // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
     static constexpr std::uint8_t kNoSlot = 0xFF;
@@ -290,14 +299,6 @@ class Router {
         bool operator>(const PolrTimer& o) const { return at > o.at; }
     };
     std::priority_queue<PolrTimer, std::vector<PolrTimer>, std::greater<>> polr_timers_;
-
-    // RDATA held by entries in phase Repaired (D27), with the network header to resend it.
-    struct HeldRdata {
-        std::vector<std::uint8_t> pgm;
-        Transmit transmit;
-    };
-    std::unordered_map<RepairKey, HeldRdata> held_;
-    std::size_t held_bytes_ = 0;
 
     void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
     std::vector<SessionEvent> session_events_;

@@ -1,0 +1,80 @@
+// DOC: The repair store's removals and timers (router/repair_store.h): every path that drops
+// an entry takes its parity counts and held RDATA with it here, and nowhere else.
+#include "router/repair_store.h"
+
+namespace pgm::router {
+
+void RepairStore::erase(iterator it) {
+    if (it->second.phase == RepairPhase::Repaired) {
+        auto h = held_.find(it->first);
+        if (h != held_.end()) {
+            held_bytes_ -= h->second.pgm.size();
+            held_.erase(h);
+        }
+    }
+    if (it->first.parity) parity_.erase(it->first);
+    table_.erase(it);
+}
+
+void RepairStore::clear() {
+    table_.clear();
+    parity_.clear();
+    held_.clear();
+    held_bytes_ = 0;
+}
+
+void RepairStore::interface_down(InterfaceSlots slot) {
+    for (auto& [key, e] : table_)
+        e.interfaces &= ~slot;
+}
+
+ParityCounts* RepairStore::find_parity(const RepairKey& key) {
+    auto it = parity_.find(key);
+    return it == parity_.end() ? nullptr : &it->second;
+}
+
+ParityCounts& RepairStore::parity(const RepairKey& key, std::uint16_t offset) {
+    auto [it, created] = parity_.try_emplace(key);
+    if (created) it->second.offset = offset;
+    return it->second;
+}
+
+RepairStore::HeldRdata& RepairStore::hold(const RepairKey& key, Bytes pgm, const Transmit& t) {
+    HeldRdata& h = held_[key];
+    held_bytes_ -= h.pgm.size();  // none unless the entry held one already
+    h.pgm.assign(pgm.begin(), pgm.end());
+    h.transmit = t;
+    held_bytes_ += h.pgm.size();
+    return h;
+}
+
+const RepairStore::HeldRdata* RepairStore::held(const RepairKey& key) const {
+    auto it = held_.find(key);
+    return it == held_.end() ? nullptr : &it->second;
+}
+
+void RepairStore::arm(const RepairKey& key, RepairEntry& e) {
+    const Time at = e.next_deadline();
+    if (at >= e.scheduled) return;  // the live item fires earlier and re-arms then
+    e.scheduled = at;
+    timers_.push(TimerItem{at, key, ++e.generation});
+}
+
+RepairStore::iterator RepairStore::pop_due(Time now) {
+    while (!timers_.empty() && timers_.top().at <= now) {
+        const TimerItem item = timers_.top();
+        timers_.pop();
+        auto it = table_.find(item.key);
+        if (it == table_.end() || it->second.generation != item.generation) continue;  // stale
+        RepairEntry& e = it->second;
+        e.scheduled = kNever;
+        if (e.next_deadline() > now) {  // moved later since the item was pushed
+            arm(item.key, e);
+            continue;
+        }
+        return it;
+    }
+    return table_.end();
+}
+
+}  // namespace pgm::router
