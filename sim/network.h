@@ -33,6 +33,7 @@
 
 #include "protocol/io.h"
 #include "protocol/packet.h"
+#include "sim/event_queue.h"
 #include "sim/node.h"
 
 namespace pgm::sim {
@@ -205,22 +206,27 @@ class Network {
     void notify(NodeId node) { reschedule(node, now_); }
 
   private:
+    // QueuedEvent: target is the attachment (Deliver) or node (Timer); data the packet slot
+    // (Deliver) or kTimerData.
     enum class EventKind : std::uint8_t { Deliver, Timer };
-    struct Event {
-        Time at;
-        std::uint64_t seq;
-        EventKind kind;
-        std::uint32_t target;  // attachment (Deliver) or node (Timer)
-        std::uint32_t data;    // packet slot (Deliver) or timer generation (Timer)
-        bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
-    };
+    static constexpr std::uint32_t kTimerData = 0xFFFFFFFF;
     struct NodeSlot {
         Node* node = nullptr;
         std::string name;
         bool forwards = false;
         std::vector<AttachmentId> attachments;  // index = ifindex - 1
-        Time timer_at = kNever;                 // time of the live timer event
-        std::uint32_t timer_generation = 0;
+        // The live timer: the deadline it was set for, when it fires (not before the time it
+        // was set) and its place among events at that time (the sequence number it got when
+        // it was set, as if it had been queued then).
+        Time deadline = kNever;
+        Time timer_at = kNever;
+        std::uint64_t timer_seq = 0;
+        // The queued wake-up the live timer relies on: at or before it (a deadline that
+        // moves later, as a receiver's peer expiry does with every packet, queues nothing;
+        // the early wake-up re-queues the timer with its own time and sequence number).
+        // Other queued timer events of the node are stale.
+        Time wake_at = kNever;
+        std::uint64_t wake_seq = 0;
     };
     struct ImpairmentRule {
         AttachmentId from;
@@ -249,9 +255,12 @@ class Network {
     };
     using StaticRoute = std::pair<IfIndex, std::optional<Nla>>;  // interface, gateway
     void push(Time at, EventKind kind, std::uint32_t target, std::uint32_t data);
+    void push_at(Time at, std::uint64_t seq, EventKind kind, std::uint32_t target,
+                 std::uint32_t data);
     void step();
     void deliver(AttachmentId to, std::uint32_t slot);
-    void fire_timer(NodeId node, std::uint32_t generation);
+    void wake(NodeId node, Time at, std::uint64_t seq);
+    void fire_timer(NodeId node);
     void drain(NodeId node, Time not_before);
     void reschedule(NodeId node, Time not_before);
     void transmit(NodeId node, const Transmit& t, Bytes pgm);
@@ -268,7 +277,7 @@ class Network {
     std::mt19937_64 rng_;
     Time now_ = kStart;
     std::uint64_t seq_ = 0;
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+    EventQueue events_;
     std::vector<NodeSlot> nodes_;
     std::vector<Segment> segments_;
     std::vector<AttachmentInfo> attachments_;
