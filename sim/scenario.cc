@@ -112,9 +112,19 @@ SegmentId Scenario::segment(SegmentKind kind, const std::string& name, std::size
 }
 
 IfIndex Scenario::attach(NodeId node, SegmentId s, Nla* address) {
-    // Segment k is 10.(k / 256).(k % 256).0/24; attachments get .1, .2, ...
-    const Nla a = ipv4(10, static_cast<std::uint8_t>(s >> 8), static_cast<std::uint8_t>(s & 0xFF),
-                       next_host_[s]++);
+    // Segment k is 10.(k / 256).(k % 256).0/24; attachments get .1, .2, ... Beyond 65,536
+    // segments or 254 hosts on one, addresses come one after the other from 100.64.0.0/10
+    // (nothing routes by prefix in the virtual network: addresses only need to be unique).
+    const std::uint32_t host = next_host_[s]++;
+    Nla a;
+    if (s < 0x10000 && host < 0xFF) {
+        a = ipv4(10, static_cast<std::uint8_t>(s >> 8), static_cast<std::uint8_t>(s & 0xFF),
+                 static_cast<std::uint8_t>(host));
+    } else {
+        const std::uint32_t n = (100u << 24 | 64u << 16) + next_overflow_++;
+        a = ipv4(static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n));
+    }
     if (address) *address = a;
     return net_.attach(node, s, a);
 }
@@ -134,13 +144,25 @@ void Scenario::build_tree() {
     attach(root.id, up);
     std::vector<RouterRef> level{root};
     int numbered = 1;
+    const int per_leaf = config_.leaf_receivers > 0 ? config_.leaf_receivers : fanout;
+    int receivers = 0;
     for (int d = 1; d <= depth; ++d) {
         const bool last = d == depth;
         std::vector<RouterRef> next;
         int child = 0;
         for (const RouterRef& parent : level) {
-            for (int k = 0; k < fanout; ++k, ++child) {
-                const std::string name = last ? cat("r", std::to_string(child + 1))
+            if (last && config_.leaf_lan) {
+                const SegmentId s = segment(SegmentKind::Lan, cat(net_.name(parent.id), "-LAN"),
+                                            static_cast<std::size_t>(d));
+                join(parent, attach(parent.id, s));
+                for (int k = 0; k < per_leaf; ++k)
+                    add_receiver(s, cat("r", std::to_string(++receivers)));
+                ++child;
+                continue;
+            }
+            const int children = last ? per_leaf : fanout;
+            for (int k = 0; k < children; ++k, ++child) {
+                const std::string name = last ? cat("r", std::to_string(++receivers))
                                               : cat("R", std::to_string(numbered++));
                 const SegmentId s =
                     segment(SegmentKind::PointToPoint, cat(net_.name(parent.id), "-", name),
@@ -156,8 +178,10 @@ void Scenario::build_tree() {
             }
         }
         levels_[static_cast<std::size_t>(d)].name =
-            last ? cat("receiver links (", std::to_string(child), ")")
-                 : cat("level-", std::to_string(d), " links (", std::to_string(child), ")");
+            !last ? cat("level-", std::to_string(d), " links (", std::to_string(child), ")")
+            : config_.leaf_lan ? cat("receiver LANs (", std::to_string(child), " x ",
+                                     std::to_string(per_leaf), " receivers)")
+                               : cat("receiver links (", std::to_string(child), ")");
         level = std::move(next);
     }
 }

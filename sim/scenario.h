@@ -10,7 +10,8 @@
 // same delay and random loss):
 //   Tree:  S ── R0 ── fanout routers ── ... : `depth` levels of routers (1, fanout,
 //          fanout^2, ...; depth 3 fanout 4: 1 + 4 + 16 = 21 routers); each router of the
-//          last level has `fanout` receivers, each on its own link (4^3 = 64 receivers).
+//          last level has `fanout` receivers (or `leaf_receivers` when set), each on its own
+//          link (4^3 = 64 receivers), or all on one LAN when `leaf_lan`.
 //   Star:  S ── R0, which has `fanout` LANs with `lan_receivers` receivers each
 //          (8 x 8 = 64 receivers).
 //
@@ -45,10 +46,12 @@ enum class ScenarioShape : std::uint8_t { Tree, Star };
 struct ScenarioConfig {
     ScenarioShape shape = ScenarioShape::Tree;
     bool network_elements = true;
-    int depth = 3;          // Tree: levels of routers
-    int fanout = 4;         // Tree: children per router; Star: LANs on the router
-    int lan_receivers = 8;  // Star: receivers per LAN
-    double loss = 0.01;     // per delivery, on every hop, both directions
+    int depth = 3;           // Tree: levels of routers
+    int fanout = 4;          // Tree: children per router; Star: LANs on the router
+    int lan_receivers = 8;   // Star: receivers per LAN
+    int leaf_receivers = 0;  // Tree: receivers per last-level router (0: fanout)
+    bool leaf_lan = false;   // Tree: a last-level router's receivers share one LAN
+    double loss = 0.01;      // per delivery, on every hop, both directions
     // Overrides `loss` on the links of one level (0: the source link, 1: the next, ...).
     std::vector<std::pair<std::size_t, double>> level_loss;
     Duration link_delay = std::chrono::milliseconds(1);
@@ -150,7 +153,8 @@ class Scenario {
     std::deque<MulticastRouterNode> plain_;
     std::deque<ReceiverNode> receivers_;
     std::vector<Level> levels_;
-    std::vector<std::uint8_t> next_host_;  // per segment: the next address's last byte
+    std::vector<std::uint32_t> next_host_;  // per segment: the next host number
+    std::uint32_t next_overflow_ = 1;       // addresses beyond 10.255.255.0/24, see attach()
     AttachmentId source_attachment_ = kAny;
     Time stream_start_{};
     Time completed_at_ = kNever;
