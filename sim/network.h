@@ -192,6 +192,8 @@ class Network {
     // Everything sent on the segment, all attachments together.
     TypeCounters segment_sent(SegmentId s) const;
     void set_capture(CaptureHook hook) { capture_ = std::move(hook); }
+    // Events queued (deliveries, timer wake-ups; stale ones included).
+    std::size_t pending_events() const { return events_.size(); }
     // Node calls whose node stayed due after on_timer (a node bug; its timer was nudged).
     std::uint64_t stalled_timers() const { return stalled_timers_; }
 
