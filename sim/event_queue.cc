@@ -5,6 +5,10 @@
 
 namespace pgm::sim {
 
+namespace {
+constexpr std::size_t kKeptItems = 16;
+}  // namespace
+
 std::uint32_t EventQueue::bucket_for(Time at) {
     if (at == last_at_) return last_bucket_;
     std::uint32_t b;
@@ -53,7 +57,12 @@ QueuedEvent EventQueue::pop() {
         heap_pop();
         index_.erase(b.at.time_since_epoch().count());
         if (last_at_ == b.at) last_at_ = kNever;
-        b.items.clear();
+        // A recycled bucket keeps room for a few events only: the buckets of one run's
+        // largest fan-outs would otherwise each keep that size for the rest of the run.
+        if (b.items.capacity() > kKeptItems)
+            std::vector<Item>().swap(b.items);
+        else
+            b.items.clear();
         b.head = 0;
         free_buckets_.push_back(index);
     }
