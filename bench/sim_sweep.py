@@ -12,6 +12,7 @@ router (a router serves at most 64 interfaces). Every other option (--packets, -
 Usage: sim_sweep.py --pgmsim build/cli/pgmsim --csv out.csv --svg out.svg
                     [--points 10,100,1000,10000,100000] [--without-up-to 1000]
                     [--packets 100] [--loss 1] [--delay-ms 10] [--seed 1]
+--append keeps the rows of an earlier --csv and runs only the points it lacks.
 Points above --without-up-to run with network elements only: without them every NCF and
 RDATA of the source reaches every receiver, so the run grows as receivers squared.
 The plot is drawn with the standard library only (no plotting package needed).
@@ -120,15 +121,25 @@ def main():
     p.add_argument("--loss", type=float, default=1.0)
     p.add_argument("--delay-ms", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--append", action="store_true",
+                   help="add the points to the rows already in --csv (same options)")
     args = p.parse_args()
     points = [int(x) for x in args.points.split(",")]
     for n in points:
         if n not in SHAPES:
             sys.exit(f"sim_sweep: no tree shape for {n} receivers (have {sorted(SHAPES)})")
     rows = []
+    if args.append:
+        with open(args.csv, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                r["receivers"] = int(r["receivers"])
+                r["network_elements"] = r["network_elements"] == "True"
+                rows.append(r)
     for n in points:
         for with_ne in (True, False):
             if not with_ne and n > args.without_up_to:
+                continue
+            if any(r["receivers"] == n and r["network_elements"] == with_ne for r in rows):
                 continue
             r = run_point(args, n, with_ne)
             rows.append({k: r[k] for k in FIELDS})
