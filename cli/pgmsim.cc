@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
     int depth = 3;
     int fanout = 0;
     int leaf_receivers = 0;
+    double burst_enter_percent = 0;
+    double burst_length = 10;
+    double burst_loss_percent = 100;
     std::string mode = "both";
 
     po::options_description opts("pgmsim [options]");
@@ -167,6 +170,13 @@ int main(int argc, char** argv) {
         "leaf-receivers", po::value(&leaf_receivers),
         "tree: receivers per last-level router (default: fanout)")(
         "leaf-lan", "tree: a last-level router's receivers share one LAN")(
+        "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
+        "Gilbert-Elliott bursts on every hop: percent chance per delivery of entering a burst "
+        "(0: --loss alone, independent per delivery)")(
+        "burst-length", po::value(&burst_length)->default_value(burst_length),
+        "mean burst length, deliveries")(
+        "burst-loss", po::value(&burst_loss_percent)->default_value(burst_loss_percent),
+        "loss within a burst, percent (outside it: --loss)")(
         "mode", po::value(&mode)->default_value(mode),
         "both: with and without network elements, a comparison table; with / without: that "
         "run only")("stats", "print each run's CPU time, virtual time and memory")(
@@ -185,8 +195,9 @@ int main(int argc, char** argv) {
     }
     if ((topology != "tree" && topology != "star") || loss_percent < 0 || loss_percent > 100 ||
         rate <= 0 || delay_ms < 0 || depth < 1 || depth > 6 || (vm.count("fanout") && fanout < 1) ||
-        (vm.count("leaf-receivers") && leaf_receivers < 1) ||
-        (mode != "both" && mode != "with" && mode != "without")) {
+        (vm.count("leaf-receivers") && leaf_receivers < 1) || burst_enter_percent < 0 ||
+        burst_enter_percent > 100 || burst_length < 1 || burst_loss_percent < 0 ||
+        burst_loss_percent > 100 || (mode != "both" && mode != "with" && mode != "without")) {
         std::cerr << "pgmsim: invalid option value\n" << opts;
         return 2;
     }
@@ -219,6 +230,9 @@ int main(int argc, char** argv) {
         duration_cast<pgm::Duration>(duration<double, std::milli>(rdata_delay_ms));
     c.leaf_receivers = leaf_receivers;
     c.leaf_lan = vm.count("leaf-lan") > 0;
+    c.burst_enter = burst_enter_percent / 100.0;
+    c.burst_exit = 1.0 / burst_length;
+    c.burst_loss = burst_loss_percent / 100.0;
 
     if (mode != "both") {
         bool complete = false;

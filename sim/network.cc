@@ -70,6 +70,7 @@ IfIndex Network::attach(NodeId node, SegmentId segment, const Nla& address) {
     const auto ifindex = static_cast<IfIndex>(n.attachments.size() + 1);
     attachments_.push_back(AttachmentInfo{node, ifindex, segment, address});
     counters_.emplace_back();
+    in_burst_.push_back(0);
     n.attachments.push_back(id);
     segments_[segment].attachments.push_back(id);
     segments_[segment].by_address.emplace(address, id);
@@ -265,6 +266,14 @@ bool Network::scripted_drop(AttachmentId to) {
     return dropped;
 }
 
+bool Network::random_loss(const Impairment& imp, AttachmentId to) {
+    if (imp.burst_enter <= 0) return imp.loss > 0 && uniform() < imp.loss;
+    std::uint8_t& bad = in_burst_[to];
+    if (bad ? uniform() < imp.burst_exit : uniform() < imp.burst_enter) bad = !bad;
+    const double p = bad ? imp.burst_loss : imp.loss;
+    return p > 0 && uniform() < p;
+}
+
 void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     const AttachmentId from = attachment(node, t.ifindex);
     if (from == kAny) return;  // no such interface: nothing reaches any wire
@@ -311,7 +320,7 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     p.refs = 1;  // held while scheduling
     for (AttachmentId to : recipients_) {
         const Impairment& imp = impairment(seg, from, to);
-        if (scripted_drop(to) || (imp.loss > 0 && uniform() < imp.loss)) {
+        if (scripted_drop(to) || random_loss(imp, to)) {
             counters_[to].dropped.add(type, pgm.size());
             continue;
         }

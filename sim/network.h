@@ -52,9 +52,18 @@ inline constexpr Duration kStallNudge = std::chrono::microseconds(1);
 
 enum class SegmentKind : std::uint8_t { PointToPoint, Lan };
 
+// Loss is Bernoulli (`loss` per delivery) unless `burst_enter` > 0: then it is the
+// Gilbert-Elliott model, a good and a bad state per recipient attachment; before each
+// delivery the state moves good -> bad with `burst_enter`, bad -> good with `burst_exit`
+// (mean burst length 1 / burst_exit deliveries), and the delivery is lost with `loss` in the
+// good state and `burst_loss` in the bad one. The state is one byte per attachment and is
+// only touched (and random numbers only drawn for it) on links that set burst_enter.
 struct Impairment {
     Duration delay = 1ms;
-    double loss = 0.0;  // probability that one delivery is lost
+    double loss = 0.0;  // probability that one delivery is lost (in the good state)
+    double burst_enter = 0.0;
+    double burst_exit = 1.0;
+    double burst_loss = 1.0;
 };
 
 // Packets and bytes per PGM type code; packets that do not parse (checksum included) are
@@ -269,6 +278,7 @@ class Network {
     // Recipients of a transmission from `from`; false when a unicast has none.
     bool recipients(AttachmentId from, NodeId node, const Transmit& t);
     bool scripted_drop(AttachmentId to);
+    bool random_loss(const Impairment& imp, AttachmentId to);
     const Impairment& impairment(const Segment& seg, AttachmentId from, AttachmentId to) const;
     double uniform();
     std::uint32_t allocate_packet();
@@ -284,6 +294,7 @@ class Network {
     std::vector<Segment> segments_;
     std::vector<AttachmentInfo> attachments_;
     std::vector<AttachmentCounters> counters_;
+    std::vector<std::uint8_t> in_burst_;  // per attachment: Gilbert-Elliott bad state
     std::vector<Rule> rules_;
     std::vector<Packet> packets_;
     std::vector<std::uint32_t> free_packets_;

@@ -219,7 +219,9 @@ bool Scenario::run() {
         for (const auto& [l, p] : config_.level_loss)
             if (l == level) loss = p;
         for (SegmentId s : levels_[level].segments)
-            net_.set_impairment(s, kAny, kAny, Impairment{config_.link_delay, loss});
+            net_.set_impairment(s, kAny, kAny,
+                                Impairment{config_.link_delay, loss, config_.burst_enter,
+                                           config_.burst_exit, config_.burst_loss});
     }
     const double stream_seconds =
         config_.stream.apdus_per_second > 0

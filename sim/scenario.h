@@ -55,6 +55,10 @@ struct ScenarioConfig {
     // Overrides `loss` on the links of one level (0: the source link, 1: the next, ...).
     std::vector<std::pair<std::size_t, double>> level_loss;
     Duration link_delay = std::chrono::milliseconds(1);
+    // Bursts on every lossy link (Gilbert-Elliott, see Impairment): 0 = Bernoulli loss only.
+    double burst_enter = 0.0;
+    double burst_exit = 1.0;
+    double burst_loss = 1.0;
     std::uint64_t seed = 1;
     StreamConfig stream{10000, 1000.0, 64, std::chrono::milliseconds(100)};
     router::RouterConfig router;  // defaults: PGM-MIB timers
