@@ -14,7 +14,9 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "sim/edge_list.h"
 #include "sim/scenario.h"
 
 namespace po = boost::program_options;
@@ -136,6 +138,7 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
 
 int main(int argc, char** argv) {
     std::string topology = "tree";
+    std::string edges;
     double loss_percent = 1.0;
     std::uint32_t packets = 10000;
     std::uint64_t seed = 1;
@@ -170,6 +173,8 @@ int main(int argc, char** argv) {
         "leaf-receivers", po::value(&leaf_receivers),
         "tree: receivers per last-level router (default: fanout)")(
         "leaf-lan", "tree: a last-level router's receivers share one LAN")(
+        "edges", po::value(&edges),
+        "the topology from an edge-list file (docs/simulator.md; replaces --topology)")(
         "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
         "Gilbert-Elliott bursts on every hop: percent chance per delivery of entering a burst "
         "(0: --loss alone, independent per delivery)")(
@@ -230,6 +235,32 @@ int main(int argc, char** argv) {
         duration_cast<pgm::Duration>(duration<double, std::milli>(rdata_delay_ms));
     c.leaf_receivers = leaf_receivers;
     c.leaf_lan = vm.count("leaf-lan") > 0;
+    if (!edges.empty()) {
+        std::ifstream in(edges);
+        if (!in) {
+            std::cerr << "pgmsim: cannot read " << edges << "\n";
+            return 2;
+        }
+        std::stringstream text;
+        text << in.rdbuf();
+        pgm::sim::EdgeListResult parsed = pgm::sim::parse_edge_list(text.str());
+        if (!parsed.list) {
+            std::cerr << "pgmsim: " << edges << ": " << parsed.error << "\n";
+            return 2;
+        }
+        std::vector<std::size_t> links(parsed.list->nodes.size());
+        for (const auto& l : parsed.list->links)
+            for (std::size_t n : l.nodes)
+                if (++links[n] > pgm::router::kMaxInterfaces &&
+                    parsed.list->nodes[n].kind == pgm::sim::EdgeNodeKind::Router) {
+                    std::cerr << "pgmsim: " << edges << ": line " << l.line << ": router '"
+                              << parsed.list->nodes[n].name << "' has more than "
+                              << pgm::router::kMaxInterfaces << " interfaces\n";
+                    return 2;
+                }
+        c.shape = ScenarioShape::Graph;
+        c.graph = std::move(*parsed.list);
+    }
     c.burst_enter = burst_enter_percent / 100.0;
     c.burst_exit = 1.0 / burst_length;
     c.burst_loss = burst_loss_percent / 100.0;

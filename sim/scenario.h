@@ -14,6 +14,10 @@
 //          link (4^3 = 64 receivers), or all on one LAN when `leaf_lan`.
 //   Star:  S ── R0, which has `fanout` LANs with `lan_receivers` receivers each
 //          (8 x 8 = 64 receivers).
+//   Graph: the nodes and links of an edge-list file (sim/edge_list.h), each link with its
+//          own delay and loss or the scenario's; every router joins the group on each
+//          interface but its route towards the source. Level 0 is the source's links,
+//          level 1 every other link.
 //
 // Life cycle: the constructor builds the topology and starts the stacks; run() runs the
 // virtual clock: the first SPM and ODATA 0 cross a loss-free network (a receiver's window
@@ -28,12 +32,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "router/config.h"
 #include "router/counters.h"
+#include "sim/edge_list.h"
 #include "sim/host_nodes.h"
 #include "sim/ip_router.h"
 #include "sim/network.h"
@@ -41,7 +47,7 @@
 
 namespace pgm::sim {
 
-enum class ScenarioShape : std::uint8_t { Tree, Star };
+enum class ScenarioShape : std::uint8_t { Tree, Star, Graph };
 
 struct ScenarioConfig {
     ScenarioShape shape = ScenarioShape::Tree;
@@ -49,6 +55,7 @@ struct ScenarioConfig {
     int depth = 3;           // Tree: levels of routers
     int fanout = 4;          // Tree: children per router; Star: LANs on the router
     int lan_receivers = 8;   // Star: receivers per LAN
+    EdgeList graph;          // Graph: the topology
     int leaf_receivers = 0;  // Tree: receivers per last-level router (0: fanout)
     bool leaf_lan = false;   // Tree: a last-level router's receivers share one LAN
     double loss = 0.01;      // per delivery, on every hop, both directions
@@ -147,6 +154,7 @@ class Scenario {
     void add_receiver(SegmentId s, const std::string& name);
     void build_tree();
     void build_star();
+    void build_graph();
 
     ScenarioConfig config_;
     RouterFactory factory_;
@@ -158,7 +166,11 @@ class Scenario {
     std::deque<ReceiverNode> receivers_;
     std::vector<Level> levels_;
     std::vector<std::uint32_t> next_host_;  // per segment: the next host number
-    std::uint32_t next_overflow_ = 1;       // addresses beyond 10.255.255.0/24, see attach()
+    std::uint32_t next_overflow_ = 1;
+    // Graph: links with a delay or loss of their own (delay, loss; negative: the default).
+    std::vector<std::tuple<SegmentId, Duration, double>> own_impairments_;
+    Duration loss_free_for_{};  // Graph: the longest path's delay       // addresses
+                                // beyond 10.255.255.0/24, see attach()
     AttachmentId source_attachment_ = kAny;
     Time stream_start_{};
     Time completed_at_ = kNever;

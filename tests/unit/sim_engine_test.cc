@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "sim/edge_list.h"
 #include "sim/event_queue.h"
 #include "sim/network.h"
 #include "sim/scenario.h"
@@ -178,6 +179,69 @@ TEST(ScenarioShapes, TreeWithReceiverLansUnderTheLastLevel) {
     EXPECT_EQ(r.receivers_complete, r.receivers);
     EXPECT_EQ(r.mismatched_apdus, 0u);
     EXPECT_EQ(s.level_segments(2).size(), 2u);  // one LAN per last-level router
+}
+
+const char* kGraph = R"(# a comment
+source S
+router R1 R2   # two routers
+receiver r1 r2 r3 r4
+
+link S R1
+link R1 R2 delay=20 loss=2
+link R2 r1
+lan R1 r2 r3 r4 loss=0.5
+)";
+
+TEST(EdgeList, ParsesNodesLinksLansAndTheirSettings) {
+    const EdgeListResult r = parse_edge_list(kGraph);
+    ASSERT_TRUE(r.list) << r.error;
+    ASSERT_EQ(r.list->nodes.size(), 7u);
+    EXPECT_EQ(r.list->nodes[0].kind, EdgeNodeKind::Source);
+    ASSERT_EQ(r.list->links.size(), 4u);
+    EXPECT_EQ(r.list->links[1].delay_ms, 20.0);
+    EXPECT_EQ(r.list->links[1].loss_percent, 2.0);
+    EXPECT_FALSE(r.list->links[0].delay_ms);
+    EXPECT_TRUE(r.list->links[3].lan);
+    EXPECT_EQ(r.list->links[3].nodes.size(), 4u);
+    EXPECT_EQ(r.list->links[3].line, 9);
+}
+
+TEST(EdgeList, BadInputIsAClearErrorWithItsLineNumber) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"source S\nrouter R\nlink S R\nlink R X\n", "line 4: unknown node 'X'"},
+        {"source S\nrouter S\n", "line 2: node 'S' declared twice"},
+        {"source S\nsource T\n", "line 2: a second source ('T'); one is supported"},
+        {"source S\nrouter R\nlink S R delay=abc\n", "line 3: bad value in 'delay=abc'"},
+        {"source S\nrouter R\nlink S R loss=101\n", "line 3: bad value in 'loss=101'"},
+        {"source S\nrouter R\nlink S R jitter=1\n",
+         "line 3: unknown setting 'jitter' (delay=MS, loss=PERCENT)"},
+        {"source S\nrouter R Q\nlink S R Q\n", "line 3: a link joins exactly two nodes"},
+        {"source S\nlan S\n", "line 2: a lan needs at least two nodes"},
+        {"source S\nrouter R\nreceiver r\nlink S R\nlink R r\nlink S r\n",
+         "line 6: receiver 'r' on a second link"},
+        {"source S\nnode R\n",
+         "line 2: unknown statement 'node' (source, router, receiver, link, lan)"},
+        {"router R\n", "no source declared"},
+        {"source S\nrouter R\nreceiver r\nlink S R\n", "receiver 'r' is on no link"},
+    };
+    for (const auto& [text, error] : cases) {
+        const EdgeListResult r = parse_edge_list(text);
+        EXPECT_FALSE(r.list) << text;
+        EXPECT_EQ(r.error, error) << text;
+    }
+}
+
+TEST(ScenarioShapes, GraphFromAnEdgeListCompletes) {
+    ScenarioConfig c = small_tree(5, true);
+    c.shape = ScenarioShape::Graph;
+    c.graph = *parse_edge_list(kGraph).list;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    const ScenarioResult r = s.result();
+    EXPECT_EQ(r.routers, 2u);
+    EXPECT_EQ(r.receivers, 4u);
+    EXPECT_EQ(r.receivers_complete, 4u);
+    EXPECT_EQ(r.mismatched_apdus, 0u);
 }
 
 }  // namespace
