@@ -4,15 +4,19 @@
 // or with unrecoverable loss, and the network elements' PGM-MIB counters. For the README's
 // demo until the daemon exists. The scenario is sim/scenario.h (shapes, loss model,
 // defaults); the program owns nothing but its two Scenario runs, one after the other.
+#include <sys/resource.h>
 #include <boost/program_options.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "sim/edge_list.h"
 #include "sim/scenario.h"
 
 namespace po = boost::program_options;
@@ -47,18 +51,94 @@ class Table {
     }
 };
 
-ScenarioResult run(const ScenarioConfig& config, bool network_elements, bool& complete) {
+// What one run cost the machine.
+struct Cost {
+    double cpu_seconds = 0;      // user + system, this run only
+    double virtual_seconds = 0;  // the virtual clock's advance
+    long rss_before_kib = 0;     // resident set before the scenario was built
+    long rss_built_kib = 0;      // after it was built (nodes, links, started stacks)
+    long peak_rss_kib = 0;       // the process's peak so far (this run's if it ran first)
+};
+
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// A line of /proc/self/status in KiB (VmRSS, VmHWM); 0 when unavailable.
+long status_kib(const std::string& field) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    }
+    return 0;
+}
+
+ScenarioResult run(const ScenarioConfig& config, bool network_elements, bool& complete,
+                   Cost& cost) {
     ScenarioConfig c = config;
     c.network_elements = network_elements;
+    cost.rss_before_kib = status_kib("VmRSS");
+    const double cpu0 = cpu_seconds();
     Scenario s(c);
+    cost.rss_built_kib = status_kib("VmRSS");
     complete = s.run();
-    return s.result();
+    ScenarioResult r = s.result();
+    cost.cpu_seconds = cpu_seconds() - cpu0;
+    cost.virtual_seconds = std::chrono::duration<double>(r.ran_for).count();
+    cost.peak_rss_kib = status_kib("VmHWM");
+    return r;
+}
+
+void print_cost(const char* label, const ScenarioResult& r, const Cost& c) {
+    const double nodes = static_cast<double>(r.receivers + r.routers);
+    std::cout << "  " << std::left << std::setw(10) << label << std::right << std::fixed
+              << std::setprecision(2) << std::setw(9) << c.cpu_seconds << " s CPU" << std::setw(9)
+              << c.virtual_seconds << " s virtual" << std::setw(8)
+              << (c.virtual_seconds > 0 ? c.cpu_seconds / c.virtual_seconds : 0.0) << " x real time"
+              << std::setw(9) << c.peak_rss_kib / 1024 << " MiB peak" << std::setw(8)
+              << std::setprecision(1)
+              << static_cast<double>(c.rss_built_kib - c.rss_before_kib) / nodes
+              << " KiB/node built" << std::setw(8)
+              << static_cast<double>(c.peak_rss_kib - c.rss_before_kib) /
+                     static_cast<double>(r.receivers)
+              << " KiB/receiver at peak\n";
+    std::cout.unsetf(std::ios::floatfield);
+    std::cout << std::setprecision(6);
+}
+
+// One run as one JSON object (for scripts: bench/sim_sweep.py).
+void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete, const Cost& cost) {
+    std::uint64_t source_rdata_bytes = 0;
+    if (!r.levels.empty()) source_rdata_bytes = r.levels[0].sent.byte_count(PacketType::Rdata);
+    std::cout << "{\"network_elements\":" << (r.network_elements ? "true" : "false")
+              << ",\"routers\":" << r.routers << ",\"receivers\":" << r.receivers
+              << ",\"apdus\":" << c.stream.apdus << ",\"loss\":" << c.loss << ",\"seed\":" << c.seed
+              << ",\"complete\":" << (complete ? "true" : "false")
+              << ",\"receivers_complete\":" << r.receivers_complete
+              << ",\"unrecoverable_sqns\":" << r.unrecoverable_sqns
+              << ",\"receiver_naks_sent\":" << r.receiver_naks_sent
+              << ",\"source_nak_packets\":" << r.source_nak_packets
+              << ",\"source_max_naks_per_sqn\":" << r.source_max_naks_per_sqn
+              << ",\"source_ncfs_sent\":" << r.source.ncfs_sent
+              << ",\"source_rdata_sent\":" << r.source.repair_packets_sent
+              << ",\"source_link_rdata_bytes\":" << source_rdata_bytes
+              << ",\"completion_seconds\":" << std::chrono::duration<double>(r.completion).count()
+              << ",\"cpu_seconds\":" << cost.cpu_seconds
+              << ",\"virtual_seconds\":" << cost.virtual_seconds
+              << ",\"peak_rss_kib\":" << cost.peak_rss_kib
+              << ",\"rss_before_kib\":" << cost.rss_before_kib
+              << ",\"rss_built_kib\":" << cost.rss_built_kib << "}\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string topology = "tree";
+    std::string edges;
     double loss_percent = 1.0;
     std::uint32_t packets = 10000;
     std::uint64_t seed = 1;
@@ -68,6 +148,11 @@ int main(int argc, char** argv) {
     double rdata_delay_ms = 0;
     int depth = 3;
     int fanout = 0;
+    int leaf_receivers = 0;
+    double burst_enter_percent = 0;
+    double burst_length = 10;
+    double burst_loss_percent = 100;
+    std::string mode = "both";
 
     po::options_description opts("pgmsim [options]");
     opts.add_options()("help,h", "this help")(
@@ -84,7 +169,23 @@ int main(int argc, char** argv) {
         "fanout", po::value(&fanout), "tree: children per router (4); star: LANs (8)")(
         "nak-bo-ms", po::value(&nak_bo_ms)->default_value(nak_bo_ms), "receivers' NAK_BO_IVL, ms")(
         "rdata-delay-ms", po::value(&rdata_delay_ms)->default_value(rdata_delay_ms),
-        "the source holds RDATA this long to collect NAKs, ms");
+        "the source holds RDATA this long to collect NAKs, ms")(
+        "leaf-receivers", po::value(&leaf_receivers),
+        "tree: receivers per last-level router (default: fanout)")(
+        "leaf-lan", "tree: a last-level router's receivers share one LAN")(
+        "edges", po::value(&edges),
+        "the topology from an edge-list file (docs/simulator.md; replaces --topology)")(
+        "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
+        "Gilbert-Elliott bursts on every hop: percent chance per delivery of entering a burst "
+        "(0: --loss alone, independent per delivery)")(
+        "burst-length", po::value(&burst_length)->default_value(burst_length),
+        "mean burst length, deliveries")(
+        "burst-loss", po::value(&burst_loss_percent)->default_value(burst_loss_percent),
+        "loss within a burst, percent (outside it: --loss)")(
+        "mode", po::value(&mode)->default_value(mode),
+        "both: with and without network elements, a comparison table; with / without: that "
+        "run only")("stats", "print each run's CPU time, virtual time and memory")(
+        "json", "print each run as one JSON line instead of the table (implies nothing else)");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -98,8 +199,23 @@ int main(int argc, char** argv) {
         return 0;
     }
     if ((topology != "tree" && topology != "star") || loss_percent < 0 || loss_percent > 100 ||
-        rate <= 0 || delay_ms < 0 || depth < 1 || depth > 6 || (vm.count("fanout") && fanout < 1)) {
+        rate <= 0 || delay_ms < 0 || depth < 1 || depth > 6 || (vm.count("fanout") && fanout < 1) ||
+        (vm.count("leaf-receivers") && leaf_receivers < 1) || burst_enter_percent < 0 ||
+        burst_enter_percent > 100 || burst_length < 1 || burst_loss_percent < 0 ||
+        burst_loss_percent > 100 || (mode != "both" && mode != "with" && mode != "without")) {
         std::cerr << "pgmsim: invalid option value\n" << opts;
+        return 2;
+    }
+    // A router serves at most router::kMaxInterfaces interfaces (its repair state holds the
+    // interface set as 64 bits): one upstream plus the children must fit.
+    const int children = fanout > 0 ? fanout : (topology == "tree" ? 4 : 8);
+    const int leaf_links =
+        vm.count("leaf-lan") ? 1 : (leaf_receivers > 0 ? leaf_receivers : children);
+    if (static_cast<std::size_t>(std::max(children, leaf_links)) + 1 >
+        pgm::router::kMaxInterfaces) {
+        std::cerr << "pgmsim: a router would have more than " << pgm::router::kMaxInterfaces
+                  << " interfaces (fanout or leaf-receivers too large); use --leaf-lan or a "
+                     "deeper tree\n";
         return 2;
     }
 
@@ -117,10 +233,67 @@ int main(int argc, char** argv) {
     c.receiver_nak_bo_ivl = duration_cast<pgm::Duration>(duration<double, std::milli>(nak_bo_ms));
     c.source_rdata_delay =
         duration_cast<pgm::Duration>(duration<double, std::milli>(rdata_delay_ms));
+    c.leaf_receivers = leaf_receivers;
+    c.leaf_lan = vm.count("leaf-lan") > 0;
+    if (!edges.empty()) {
+        std::ifstream in(edges);
+        if (!in) {
+            std::cerr << "pgmsim: cannot read " << edges << "\n";
+            return 2;
+        }
+        std::stringstream text;
+        text << in.rdbuf();
+        pgm::sim::EdgeListResult parsed = pgm::sim::parse_edge_list(text.str());
+        if (!parsed.list) {
+            std::cerr << "pgmsim: " << edges << ": " << parsed.error << "\n";
+            return 2;
+        }
+        std::vector<std::size_t> links(parsed.list->nodes.size());
+        for (const auto& l : parsed.list->links)
+            for (std::size_t n : l.nodes)
+                if (++links[n] > pgm::router::kMaxInterfaces &&
+                    parsed.list->nodes[n].kind == pgm::sim::EdgeNodeKind::Router) {
+                    std::cerr << "pgmsim: " << edges << ": line " << l.line << ": router '"
+                              << parsed.list->nodes[n].name << "' has more than "
+                              << pgm::router::kMaxInterfaces << " interfaces\n";
+                    return 2;
+                }
+        c.shape = ScenarioShape::Graph;
+        c.graph = std::move(*parsed.list);
+    }
+    c.burst_enter = burst_enter_percent / 100.0;
+    c.burst_exit = 1.0 / burst_length;
+    c.burst_loss = burst_loss_percent / 100.0;
+
+    if (mode != "both") {
+        bool complete = false;
+        Cost cost;
+        const ScenarioResult r = run(c, mode == "with", complete, cost);
+        if (vm.count("json")) {
+            print_json(c, r, complete, cost);
+        } else {
+            std::cout << "pgmsim: " << to_string(c.shape) << ", " << r.routers << " routers ("
+                      << (r.network_elements ? "network elements" : "plain multicast") << "), "
+                      << r.receivers << " receivers, " << packets << " APDUs, " << loss_percent
+                      << " % loss per hop\n"
+                      << "  receivers complete " << r.receivers_complete << ", NAKs at the source "
+                      << r.source_nak_packets << ", RDATA bytes on the source link "
+                      << (r.levels.empty() ? 0 : r.levels[0].sent.byte_count(PacketType::Rdata))
+                      << ", completion " << duration<double>(r.completion).count() << " s\n";
+            print_cost(mode.c_str(), r, cost);
+        }
+        return complete ? 0 : 1;
+    }
 
     bool complete_with = false, complete_without = false;
-    const ScenarioResult w = run(c, true, complete_with);
-    const ScenarioResult wo = run(c, false, complete_without);
+    Cost cost_with, cost_without;
+    const ScenarioResult w = run(c, true, complete_with, cost_with);
+    const ScenarioResult wo = run(c, false, complete_without, cost_without);
+    if (vm.count("json")) {
+        print_json(c, w, complete_with, cost_with);
+        print_json(c, wo, complete_without, cost_without);
+        return complete_with && complete_without ? 0 : 1;
+    }
 
     std::cout << "pgmsim: " << to_string(c.shape) << ", " << w.routers << " routers, "
               << w.receivers << " receivers, " << packets << " APDUs of " << c.stream.apdu_size
@@ -165,6 +338,11 @@ int main(int argc, char** argv) {
     std::cout << "\nCompletion (virtual time from the first ODATA): with NEs "
               << duration<double>(w.completion).count() << " s, without "
               << duration<double>(wo.completion).count() << " s\n";
+    if (vm.count("stats")) {
+        std::cout << "\nCost (the second run's peak includes the first's):\n";
+        print_cost("with", w, cost_with);
+        print_cost("without", wo, cost_without);
+    }
     if (!complete_with || !complete_without) {
         std::cout << "pgmsim: not every receiver completed within the time limit\n";
         return 1;

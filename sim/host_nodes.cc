@@ -9,6 +9,8 @@ namespace pgm::sim {
 namespace {
 
 constexpr std::size_t kIndexSize = 8;
+// Receiver events a node's receiver keeps room for between calls.
+constexpr std::size_t kKeptEvents = 64;
 
 std::uint8_t pattern(std::uint64_t index, std::size_t i) {
     return static_cast<std::uint8_t>((index * 131 + i * 7 + (index >> 8)) & 0xFF);
@@ -133,7 +135,13 @@ void ReceiverNode::drain_events(Time now) {
             ++tally_.sessions_ended;
         }
     }
-    events.clear();
+    // A repair that completes a long stretch delivers it at once; the vector's capacity
+    // would stay at that burst for the rest of the run, in every receiver (tens of KiB
+    // each): give it back.
+    if (events.capacity() > kKeptEvents)
+        std::vector<ReceiverEvent>().swap(events);
+    else
+        events.clear();
 }
 
 }  // namespace pgm::sim

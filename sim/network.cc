@@ -49,7 +49,7 @@ Network::Network(std::uint64_t seed) : rng_(seed) {}
 // --- Topology -------------------------------------------------------------------------------
 
 NodeId Network::add_node(Node& node, std::string name, bool forwards) {
-    nodes_.push_back(NodeSlot{&node, std::move(name), forwards, {}, kNever, 0});
+    nodes_.push_back(NodeSlot{&node, std::move(name), forwards, {}, kNever, kNever, 0, kNever, 0});
     static_routes_.emplace_back();
     routes_to_.clear();
     return static_cast<NodeId>(nodes_.size() - 1);
@@ -70,6 +70,7 @@ IfIndex Network::attach(NodeId node, SegmentId segment, const Nla& address) {
     const auto ifindex = static_cast<IfIndex>(n.attachments.size() + 1);
     attachments_.push_back(AttachmentInfo{node, ifindex, segment, address});
     counters_.emplace_back();
+    in_burst_.push_back(0);
     n.attachments.push_back(id);
     segments_[segment].attachments.push_back(id);
     segments_[segment].by_address.emplace(address, id);
@@ -265,6 +266,14 @@ bool Network::scripted_drop(AttachmentId to) {
     return dropped;
 }
 
+bool Network::random_loss(const Impairment& imp, AttachmentId to) {
+    if (imp.burst_enter <= 0) return imp.loss > 0 && uniform() < imp.loss;
+    std::uint8_t& bad = in_burst_[to];
+    if (bad ? uniform() < imp.burst_exit : uniform() < imp.burst_enter) bad = !bad;
+    const double p = bad ? imp.burst_loss : imp.loss;
+    return p > 0 && uniform() < p;
+}
+
 void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     const AttachmentId from = attachment(node, t.ifindex);
     if (from == kAny) return;  // no such interface: nothing reaches any wire
@@ -311,7 +320,7 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     p.refs = 1;  // held while scheduling
     for (AttachmentId to : recipients_) {
         const Impairment& imp = impairment(seg, from, to);
-        if (scripted_drop(to) || (imp.loss > 0 && uniform() < imp.loss)) {
+        if (scripted_drop(to) || random_loss(imp, to)) {
             counters_[to].dropped.add(type, pgm.size());
             continue;
         }
@@ -329,7 +338,12 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
 // --- Events ---------------------------------------------------------------------------------
 
 void Network::push(Time at, EventKind kind, std::uint32_t target, std::uint32_t data) {
-    events_.push(Event{at, seq_++, kind, target, data});
+    push_at(at, seq_++, kind, target, data);
+}
+
+void Network::push_at(Time at, std::uint64_t seq, EventKind kind, std::uint32_t target,
+                      std::uint32_t data) {
+    events_.push(QueuedEvent{at, seq, target, kind == EventKind::Timer ? kTimerData : data});
 }
 
 void Network::deliver(AttachmentId to, std::uint32_t slot) {
@@ -345,10 +359,25 @@ void Network::deliver(AttachmentId to, std::uint32_t slot) {
     release_packet(slot);
 }
 
-void Network::fire_timer(NodeId node, std::uint32_t generation) {
+void Network::wake(NodeId node, Time at, std::uint64_t seq) {
     NodeSlot& n = nodes_[node];
-    if (generation != n.timer_generation) return;  // superseded
-    n.timer_at = kNever;
+    if (at != n.wake_at || seq != n.wake_seq) return;  // stale
+    n.wake_at = kNever;
+    if (n.deadline == kNever) return;  // the timer was cancelled meanwhile
+    if (at != n.timer_at || seq != n.timer_seq) {
+        // Early: the deadline moved later since this wake-up was queued. Queue the live
+        // timer where the queue would have had it.
+        n.wake_at = n.timer_at;
+        n.wake_seq = n.timer_seq;
+        push_at(n.timer_at, n.timer_seq, EventKind::Timer, node, 0);
+        return;
+    }
+    fire_timer(node);
+}
+
+void Network::fire_timer(NodeId node) {
+    NodeSlot& n = nodes_[node];
+    n.deadline = kNever;
     Time not_before = now_;
     if (n.node->next_deadline() <= now_) {
         n.node->on_timer(now_, out_);
@@ -371,25 +400,31 @@ void Network::drain(NodeId node, Time not_before) {
 void Network::reschedule(NodeId node, Time not_before) {
     NodeSlot& n = nodes_[node];
     const Time d = n.node->next_deadline();
-    if (d == n.timer_at) return;  // the live event already fires then
-    ++n.timer_generation;
-    n.timer_at = d;
+    if (d == n.deadline) return;  // the live timer already fires then
+    n.deadline = d;
     if (d == kNever) return;
-    push(std::max({d, now_, not_before}), EventKind::Timer, node, n.timer_generation);
+    n.timer_at = std::max({d, now_, not_before});
+    n.timer_seq = seq_++;
+    // Lazy: a wake-up queued at or before the timer serves it (see NodeSlot).
+    if (n.wake_at != kNever &&
+        (n.wake_at < n.timer_at || (n.wake_at == n.timer_at && n.wake_seq < n.timer_seq)))
+        return;
+    n.wake_at = n.timer_at;
+    n.wake_seq = n.timer_seq;
+    push_at(n.timer_at, n.timer_seq, EventKind::Timer, node, 0);
 }
 
 void Network::step() {
-    const Event e = events_.top();
-    events_.pop();
+    const QueuedEvent e = events_.pop();
     now_ = e.at;
-    if (e.kind == EventKind::Deliver)
+    if (e.data != kTimerData)
         deliver(e.target, e.data);
     else
-        fire_timer(e.target, e.data);
+        wake(e.target, e.at, e.seq);
 }
 
 void Network::run_until(Time t) {
-    while (!events_.empty() && events_.top().at <= t)
+    while (!events_.empty() && events_.next_time() <= t)
         step();
     if (t > now_) now_ = t;
 }

@@ -33,6 +33,7 @@
 
 #include "protocol/io.h"
 #include "protocol/packet.h"
+#include "sim/event_queue.h"
 #include "sim/node.h"
 
 namespace pgm::sim {
@@ -51,9 +52,18 @@ inline constexpr Duration kStallNudge = std::chrono::microseconds(1);
 
 enum class SegmentKind : std::uint8_t { PointToPoint, Lan };
 
+// Loss is Bernoulli (`loss` per delivery) unless `burst_enter` > 0: then it is the
+// Gilbert-Elliott model, a good and a bad state per recipient attachment; before each
+// delivery the state moves good -> bad with `burst_enter`, bad -> good with `burst_exit`
+// (mean burst length 1 / burst_exit deliveries), and the delivery is lost with `loss` in the
+// good state and `burst_loss` in the bad one. The state is one byte per attachment and is
+// only touched (and random numbers only drawn for it) on links that set burst_enter.
 struct Impairment {
     Duration delay = 1ms;
-    double loss = 0.0;  // probability that one delivery is lost
+    double loss = 0.0;  // probability that one delivery is lost (in the good state)
+    double burst_enter = 0.0;
+    double burst_exit = 1.0;
+    double burst_loss = 1.0;
 };
 
 // Packets and bytes per PGM type code; packets that do not parse (checksum included) are
@@ -191,6 +201,8 @@ class Network {
     // Everything sent on the segment, all attachments together.
     TypeCounters segment_sent(SegmentId s) const;
     void set_capture(CaptureHook hook) { capture_ = std::move(hook); }
+    // Events queued (deliveries, timer wake-ups; stale ones included).
+    std::size_t pending_events() const { return events_.size(); }
     // Node calls whose node stayed due after on_timer (a node bug; its timer was nudged).
     std::uint64_t stalled_timers() const { return stalled_timers_; }
 
@@ -205,22 +217,27 @@ class Network {
     void notify(NodeId node) { reschedule(node, now_); }
 
   private:
+    // QueuedEvent: target is the attachment (Deliver) or node (Timer); data the packet slot
+    // (Deliver) or kTimerData.
     enum class EventKind : std::uint8_t { Deliver, Timer };
-    struct Event {
-        Time at;
-        std::uint64_t seq;
-        EventKind kind;
-        std::uint32_t target;  // attachment (Deliver) or node (Timer)
-        std::uint32_t data;    // packet slot (Deliver) or timer generation (Timer)
-        bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
-    };
+    static constexpr std::uint32_t kTimerData = 0xFFFFFFFF;
     struct NodeSlot {
         Node* node = nullptr;
         std::string name;
         bool forwards = false;
         std::vector<AttachmentId> attachments;  // index = ifindex - 1
-        Time timer_at = kNever;                 // time of the live timer event
-        std::uint32_t timer_generation = 0;
+        // The live timer: the deadline it was set for, when it fires (not before the time it
+        // was set) and its place among events at that time (the sequence number it got when
+        // it was set, as if it had been queued then).
+        Time deadline = kNever;
+        Time timer_at = kNever;
+        std::uint64_t timer_seq = 0;
+        // The queued wake-up the live timer relies on: at or before it (a deadline that
+        // moves later, as a receiver's peer expiry does with every packet, queues nothing;
+        // the early wake-up re-queues the timer with its own time and sequence number).
+        // Other queued timer events of the node are stale.
+        Time wake_at = kNever;
+        std::uint64_t wake_seq = 0;
     };
     struct ImpairmentRule {
         AttachmentId from;
@@ -249,15 +266,19 @@ class Network {
     };
     using StaticRoute = std::pair<IfIndex, std::optional<Nla>>;  // interface, gateway
     void push(Time at, EventKind kind, std::uint32_t target, std::uint32_t data);
+    void push_at(Time at, std::uint64_t seq, EventKind kind, std::uint32_t target,
+                 std::uint32_t data);
     void step();
     void deliver(AttachmentId to, std::uint32_t slot);
-    void fire_timer(NodeId node, std::uint32_t generation);
+    void wake(NodeId node, Time at, std::uint64_t seq);
+    void fire_timer(NodeId node);
     void drain(NodeId node, Time not_before);
     void reschedule(NodeId node, Time not_before);
     void transmit(NodeId node, const Transmit& t, Bytes pgm);
     // Recipients of a transmission from `from`; false when a unicast has none.
     bool recipients(AttachmentId from, NodeId node, const Transmit& t);
     bool scripted_drop(AttachmentId to);
+    bool random_loss(const Impairment& imp, AttachmentId to);
     const Impairment& impairment(const Segment& seg, AttachmentId from, AttachmentId to) const;
     double uniform();
     std::uint32_t allocate_packet();
@@ -268,11 +289,12 @@ class Network {
     std::mt19937_64 rng_;
     Time now_ = kStart;
     std::uint64_t seq_ = 0;
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+    EventQueue events_;
     std::vector<NodeSlot> nodes_;
     std::vector<Segment> segments_;
     std::vector<AttachmentInfo> attachments_;
     std::vector<AttachmentCounters> counters_;
+    std::vector<std::uint8_t> in_burst_;  // per attachment: Gilbert-Elliott bad state
     std::vector<Rule> rules_;
     std::vector<Packet> packets_;
     std::vector<std::uint32_t> free_packets_;

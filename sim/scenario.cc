@@ -25,7 +25,15 @@ std::string cat(const Parts&... parts) {
 }  // namespace
 
 const char* to_string(ScenarioShape shape) {
-    return shape == ScenarioShape::Tree ? "tree" : "star";
+    switch (shape) {
+        case ScenarioShape::Tree:
+            return "tree";
+        case ScenarioShape::Star:
+            return "star";
+        case ScenarioShape::Graph:
+            return "graph";
+    }
+    return "?";
 }
 
 Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
@@ -41,8 +49,10 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
     }
     if (config_.shape == ScenarioShape::Tree)
         build_tree();
-    else
+    else if (config_.shape == ScenarioShape::Star)
         build_star();
+    else
+        build_graph();
 
     // The source: first SPM now, the stream after `start_after`.
     SourceConfig sc;
@@ -112,9 +122,19 @@ SegmentId Scenario::segment(SegmentKind kind, const std::string& name, std::size
 }
 
 IfIndex Scenario::attach(NodeId node, SegmentId s, Nla* address) {
-    // Segment k is 10.(k / 256).(k % 256).0/24; attachments get .1, .2, ...
-    const Nla a = ipv4(10, static_cast<std::uint8_t>(s >> 8), static_cast<std::uint8_t>(s & 0xFF),
-                       next_host_[s]++);
+    // Segment k is 10.(k / 256).(k % 256).0/24; attachments get .1, .2, ... Beyond 65,536
+    // segments or 254 hosts on one, addresses come one after the other from 100.64.0.0/10
+    // (nothing routes by prefix in the virtual network: addresses only need to be unique).
+    const std::uint32_t host = next_host_[s]++;
+    Nla a;
+    if (s < 0x10000 && host < 0xFF) {
+        a = ipv4(10, static_cast<std::uint8_t>(s >> 8), static_cast<std::uint8_t>(s & 0xFF),
+                 static_cast<std::uint8_t>(host));
+    } else {
+        const std::uint32_t n = (100u << 24 | 64u << 16) + next_overflow_++;
+        a = ipv4(static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n));
+    }
     if (address) *address = a;
     return net_.attach(node, s, a);
 }
@@ -134,13 +154,25 @@ void Scenario::build_tree() {
     attach(root.id, up);
     std::vector<RouterRef> level{root};
     int numbered = 1;
+    const int per_leaf = config_.leaf_receivers > 0 ? config_.leaf_receivers : fanout;
+    int receivers = 0;
     for (int d = 1; d <= depth; ++d) {
         const bool last = d == depth;
         std::vector<RouterRef> next;
         int child = 0;
         for (const RouterRef& parent : level) {
-            for (int k = 0; k < fanout; ++k, ++child) {
-                const std::string name = last ? cat("r", std::to_string(child + 1))
+            if (last && config_.leaf_lan) {
+                const SegmentId s = segment(SegmentKind::Lan, cat(net_.name(parent.id), "-LAN"),
+                                            static_cast<std::size_t>(d));
+                join(parent, attach(parent.id, s));
+                for (int k = 0; k < per_leaf; ++k)
+                    add_receiver(s, cat("r", std::to_string(++receivers)));
+                ++child;
+                continue;
+            }
+            const int children = last ? per_leaf : fanout;
+            for (int k = 0; k < children; ++k, ++child) {
+                const std::string name = last ? cat("r", std::to_string(++receivers))
                                               : cat("R", std::to_string(numbered++));
                 const SegmentId s =
                     segment(SegmentKind::PointToPoint, cat(net_.name(parent.id), "-", name),
@@ -156,8 +188,10 @@ void Scenario::build_tree() {
             }
         }
         levels_[static_cast<std::size_t>(d)].name =
-            last ? cat("receiver links (", std::to_string(child), ")")
-                 : cat("level-", std::to_string(d), " links (", std::to_string(child), ")");
+            !last ? cat("level-", std::to_string(d), " links (", std::to_string(child), ")")
+            : config_.leaf_lan ? cat("receiver LANs (", std::to_string(child), " x ",
+                                     std::to_string(per_leaf), " receivers)")
+                               : cat("receiver links (", std::to_string(child), ")");
         level = std::move(next);
     }
 }
@@ -181,6 +215,84 @@ void Scenario::build_star() {
         cat("receiver LANs (", std::to_string(lans), " x ", std::to_string(per_lan), " receivers)");
 }
 
+void Scenario::build_graph() {
+    const EdgeList& g = config_.graph;
+    std::vector<RouterRef> routers(g.nodes.size());
+    std::vector<NodeId> ids(g.nodes.size());
+    std::vector<std::vector<SegmentId>> node_links(g.nodes.size());
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        switch (g.nodes[i].kind) {
+            case EdgeNodeKind::Source:
+                ids[i] = source_.id();
+                break;
+            case EdgeNodeKind::Router:
+                routers[i] = add_router(g.nodes[i].name);
+                ids[i] = routers[i].id;
+                break;
+            case EdgeNodeKind::Receiver:
+                ids[i] = receivers_.emplace_back(net_, g.nodes[i].name).id();
+                break;
+        }
+    }
+    levels_.resize(2);
+    Duration longest_delay = config_.link_delay;
+    for (const EdgeList::Link& l : g.links) {
+        bool from_source = false;
+        std::string name;
+        for (std::size_t n : l.nodes) {
+            from_source = from_source || g.nodes[n].kind == EdgeNodeKind::Source;
+            name += (name.empty() ? "" : "-") + g.nodes[n].name;
+        }
+        const SegmentId s = segment(l.lan ? SegmentKind::Lan : SegmentKind::PointToPoint, name,
+                                    from_source ? 0 : 1);
+        for (std::size_t n : l.nodes) {
+            const IfIndex ifindex = attach(ids[n], s);
+            if (g.nodes[n].kind == EdgeNodeKind::Source && source_attachment_ == kAny)
+                source_attachment_ = net_.attachment(ids[n], ifindex);
+        }
+        if (l.delay_ms || l.loss_percent) {
+            const Duration delay = l.delay_ms
+                                       ? std::chrono::duration_cast<Duration>(
+                                             std::chrono::duration<double, std::milli>(*l.delay_ms))
+                                       : config_.link_delay;
+            own_impairments_.emplace_back(s, delay,
+                                          l.loss_percent ? *l.loss_percent / 100.0 : -1.0);
+            net_.set_impairment(s, kAny, kAny, Impairment{delay, 0.0});
+            longest_delay = std::max(longest_delay, delay);
+        }
+    }
+    levels_[0].name = "source links";
+    levels_[1].name = "other links";
+    // Multicast membership: every interface of a router but its way to the source.
+    const Nla source_address = *net_.address(source_.id(), 1);
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        if (g.nodes[i].kind != EdgeNodeKind::Router) continue;
+        const auto up = net_.route(ids[i], source_address);
+        for (IfIndex k = 1; k <= net_.attachments_of(ids[i]).size(); ++k)
+            if (!up || up->ifindex != k) join(routers[i], k);
+    }
+    // The loss-free start lasts as long as the farthest node's path could: its hops from the
+    // source (breadth-first) times the longest link delay.
+    std::vector<std::vector<std::size_t>> on_links(g.nodes.size());
+    for (std::size_t k = 0; k < g.links.size(); ++k)
+        for (std::size_t n : g.links[k].nodes)
+            on_links[n].push_back(k);
+    std::vector<int> hops(g.nodes.size(), -1);
+    std::deque<std::size_t> queue;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+        if (g.nodes[i].kind == EdgeNodeKind::Source) hops[i] = 0, queue.push_back(i);
+    int farthest = 0;
+    while (!queue.empty()) {
+        const std::size_t n = queue.front();
+        queue.pop_front();
+        farthest = std::max(farthest, hops[n]);
+        for (std::size_t k : on_links[n])
+            for (std::size_t m : g.links[k].nodes)
+                if (hops[m] < 0) hops[m] = hops[n] + 1, queue.push_back(m);
+    }
+    loss_free_for_ = longest_delay * (farthest + 1);
+}
+
 bool Scenario::all_complete() const {
     return std::all_of(receivers_.begin(), receivers_.end(),
                        [](const ReceiverNode& r) { return r.complete(); });
@@ -189,13 +301,23 @@ bool Scenario::all_complete() const {
 bool Scenario::run() {
     // Loss starts once ODATA 0 has crossed the deepest path (every hop of it, plus slack).
     const auto hops = static_cast<int>(levels_.size());
-    net_.run_until(stream_start_ + config_.link_delay * (hops + 1) + std::chrono::milliseconds(1));
+    const Duration loss_free =
+        config_.shape == ScenarioShape::Graph ? loss_free_for_ : config_.link_delay * (hops + 1);
+    net_.run_until(stream_start_ + loss_free + std::chrono::milliseconds(1));
     for (std::size_t level = 0; level < levels_.size(); ++level) {
         double loss = config_.loss;
         for (const auto& [l, p] : config_.level_loss)
             if (l == level) loss = p;
         for (SegmentId s : levels_[level].segments)
-            net_.set_impairment(s, kAny, kAny, Impairment{config_.link_delay, loss});
+            net_.set_impairment(s, kAny, kAny,
+                                Impairment{config_.link_delay, loss, config_.burst_enter,
+                                           config_.burst_exit, config_.burst_loss});
+    }
+    for (const auto& [s, delay, own_loss] : own_impairments_) {
+        net_.set_impairment(
+            s, kAny, kAny,
+            Impairment{delay, own_loss >= 0 ? own_loss : config_.loss, config_.burst_enter,
+                       config_.burst_exit, config_.burst_loss});
     }
     const double stream_seconds =
         config_.stream.apdus_per_second > 0

@@ -10,9 +10,14 @@
 // same delay and random loss):
 //   Tree:  S ── R0 ── fanout routers ── ... : `depth` levels of routers (1, fanout,
 //          fanout^2, ...; depth 3 fanout 4: 1 + 4 + 16 = 21 routers); each router of the
-//          last level has `fanout` receivers, each on its own link (4^3 = 64 receivers).
+//          last level has `fanout` receivers (or `leaf_receivers` when set), each on its own
+//          link (4^3 = 64 receivers), or all on one LAN when `leaf_lan`.
 //   Star:  S ── R0, which has `fanout` LANs with `lan_receivers` receivers each
 //          (8 x 8 = 64 receivers).
+//   Graph: the nodes and links of an edge-list file (sim/edge_list.h), each link with its
+//          own delay and loss or the scenario's; every router joins the group on each
+//          interface but its route towards the source. Level 0 is the source's links,
+//          level 1 every other link.
 //
 // Life cycle: the constructor builds the topology and starts the stacks; run() runs the
 // virtual clock: the first SPM and ODATA 0 cross a loss-free network (a receiver's window
@@ -27,12 +32,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "router/config.h"
 #include "router/counters.h"
+#include "sim/edge_list.h"
 #include "sim/host_nodes.h"
 #include "sim/ip_router.h"
 #include "sim/network.h"
@@ -40,18 +47,25 @@
 
 namespace pgm::sim {
 
-enum class ScenarioShape : std::uint8_t { Tree, Star };
+enum class ScenarioShape : std::uint8_t { Tree, Star, Graph };
 
 struct ScenarioConfig {
     ScenarioShape shape = ScenarioShape::Tree;
     bool network_elements = true;
-    int depth = 3;          // Tree: levels of routers
-    int fanout = 4;         // Tree: children per router; Star: LANs on the router
-    int lan_receivers = 8;  // Star: receivers per LAN
-    double loss = 0.01;     // per delivery, on every hop, both directions
+    int depth = 3;           // Tree: levels of routers
+    int fanout = 4;          // Tree: children per router; Star: LANs on the router
+    int lan_receivers = 8;   // Star: receivers per LAN
+    EdgeList graph;          // Graph: the topology
+    int leaf_receivers = 0;  // Tree: receivers per last-level router (0: fanout)
+    bool leaf_lan = false;   // Tree: a last-level router's receivers share one LAN
+    double loss = 0.01;      // per delivery, on every hop, both directions
     // Overrides `loss` on the links of one level (0: the source link, 1: the next, ...).
     std::vector<std::pair<std::size_t, double>> level_loss;
     Duration link_delay = std::chrono::milliseconds(1);
+    // Bursts on every lossy link (Gilbert-Elliott, see Impairment): 0 = Bernoulli loss only.
+    double burst_enter = 0.0;
+    double burst_exit = 1.0;
+    double burst_loss = 1.0;
     std::uint64_t seed = 1;
     StreamConfig stream{10000, 1000.0, 64, std::chrono::milliseconds(100)};
     router::RouterConfig router;  // defaults: PGM-MIB timers
@@ -140,6 +154,7 @@ class Scenario {
     void add_receiver(SegmentId s, const std::string& name);
     void build_tree();
     void build_star();
+    void build_graph();
 
     ScenarioConfig config_;
     RouterFactory factory_;
@@ -150,7 +165,12 @@ class Scenario {
     std::deque<MulticastRouterNode> plain_;
     std::deque<ReceiverNode> receivers_;
     std::vector<Level> levels_;
-    std::vector<std::uint8_t> next_host_;  // per segment: the next address's last byte
+    std::vector<std::uint32_t> next_host_;  // per segment: the next host number
+    std::uint32_t next_overflow_ = 1;
+    // Graph: links with a delay or loss of their own (delay, loss; negative: the default).
+    std::vector<std::tuple<SegmentId, Duration, double>> own_impairments_;
+    Duration loss_free_for_{};  // Graph: the longest path's delay       // addresses
+                                // beyond 10.255.255.0/24, see attach()
     AttachmentId source_attachment_ = kAny;
     Time stream_start_{};
     Time completed_at_ = kNever;

@@ -139,6 +139,45 @@ TEST(SimRandomLoss, IsReproducibleFromTheSeed) {
     EXPECT_LT(kept, 780);
 }
 
+// Which of 2000 packets get through a link with Gilbert-Elliott loss.
+std::vector<bool> burst_survivors(std::uint64_t seed, Impairment imp) {
+    Topology topo(seed);
+    const SegmentId link = topo.segment(SegmentKind::PointToPoint, "bursty");
+    ScriptedHost& a = topo.host("A");
+    ScriptedHost& b = topo.host("B");
+    const Port pa = topo.attach(a.id(), link);
+    topo.attach(b.id(), link);
+    topo.net.set_impairment(link, kAny, kAny, imp);
+    const SessionPackets s = test_session(pa.address);
+    for (std::uint32_t i = 0; i < 2000; ++i)
+        a.send_at(kStart + 1ms * i, pa.ifindex, IpParams::to(kGroup), s.odata(Sqn(i), Sqn(0)));
+    topo.net.run_for(3s);
+    std::vector<bool> got(2000, false);
+    for (const Received& r : b.received())
+        got[std::get<DataFields>(r.spec->fields).sqn.value()] = true;
+    return got;
+}
+
+TEST(SimBurstLoss, GilbertElliottLosesInBurstsOfTheGivenMeanLength) {
+    // Enter the bad state with 1 %, leave it with 10 % (mean burst 10), lose everything in
+    // it and nothing outside: ~9 % loss in runs of ~10.
+    const Impairment imp{1ms, 0.0, 0.01, 0.1, 1.0};
+    const std::vector<bool> got = burst_survivors(3, imp);
+    EXPECT_EQ(burst_survivors(3, imp), got);
+    std::size_t lost = 0, runs = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        if (got[i]) continue;
+        ++lost;
+        if (i == 0 || got[i - 1]) ++runs;
+    }
+    ASSERT_GT(runs, 5u);
+    const double mean_run = static_cast<double>(lost) / static_cast<double>(runs);
+    EXPECT_GT(mean_run, 5.0);  // Bernoulli loss of the same rate: ~1.1
+    EXPECT_LT(mean_run, 20.0);
+    EXPECT_GT(lost, 60u);
+    EXPECT_LT(lost, 400u);
+}
+
 TEST_F(SimNetwork, ComputedRoutesPassOnlyThroughForwardingNodes) {
     // A - M - B, and a host H on both segments, which must not be used as a router.
     const SegmentId left = topo.segment(SegmentKind::PointToPoint, "left");

@@ -1,0 +1,116 @@
+#include "sim/edge_list.h"
+
+#include <charconv>
+#include <sstream>
+#include <unordered_map>
+
+namespace pgm::sim {
+
+namespace {
+
+std::optional<double> number(const std::string& s) {
+    double v = 0;
+    const char* end = s.data() + s.size();
+    auto [p, ec] = std::from_chars(s.data(), end, v);
+    if (ec != std::errc() || p != end) return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
+EdgeListResult parse_edge_list(const std::string& text) {
+    EdgeList list;
+    std::unordered_map<std::string, std::size_t> by_name;
+    std::vector<int> receiver_links;  // per node: links or LANs it is on (receivers)
+    std::istringstream in(text);
+    std::string raw;
+    int line = 0;
+    auto fail = [&](const std::string& what) {
+        return EdgeListResult{std::nullopt, "line " + std::to_string(line) + ": " + what};
+    };
+    while (std::getline(in, raw)) {
+        ++line;
+        if (auto hash = raw.find('#'); hash != std::string::npos) raw.resize(hash);
+        std::istringstream words(raw);
+        std::vector<std::string> w;
+        for (std::string s; words >> s;)
+            w.push_back(s);
+        if (w.empty()) continue;
+        const std::string& keyword = w[0];
+        if (keyword == "source" || keyword == "router" || keyword == "receiver") {
+            if (w.size() < 2) return fail(keyword + " without a name");
+            const EdgeNodeKind kind = keyword == "source"   ? EdgeNodeKind::Source
+                                      : keyword == "router" ? EdgeNodeKind::Router
+                                                            : EdgeNodeKind::Receiver;
+            if (kind == EdgeNodeKind::Source && w.size() != 2)
+                return fail("one source name expected");
+            for (std::size_t i = 1; i < w.size(); ++i) {
+                if (w[i].find('=') != std::string::npos)
+                    return fail("'" + w[i] + "' is not a node name");
+                if (!by_name.emplace(w[i], list.nodes.size()).second)
+                    return fail("node '" + w[i] + "' declared twice");
+                if (kind == EdgeNodeKind::Source) {
+                    for (const auto& n : list.nodes)
+                        if (n.kind == EdgeNodeKind::Source)
+                            return fail("a second source ('" + w[i] + "'); one is supported");
+                }
+                list.nodes.push_back(EdgeList::Node{w[i], kind});
+                receiver_links.push_back(0);
+            }
+        } else if (keyword == "link" || keyword == "lan") {
+            EdgeList::Link link;
+            link.lan = keyword == "lan";
+            link.line = line;
+            for (std::size_t i = 1; i < w.size(); ++i) {
+                if (auto eq = w[i].find('='); eq != std::string::npos) {
+                    const std::string key = w[i].substr(0, eq);
+                    const auto v = number(w[i].substr(eq + 1));
+                    if (!v || *v < 0 || (key == "loss" && *v > 100))
+                        return fail("bad value in '" + w[i] + "'");
+                    if (key == "delay")
+                        link.delay_ms = v;
+                    else if (key == "loss")
+                        link.loss_percent = v;
+                    else
+                        return fail("unknown setting '" + key + "' (delay=MS, loss=PERCENT)");
+                    continue;
+                }
+                auto it = by_name.find(w[i]);
+                if (it == by_name.end()) return fail("unknown node '" + w[i] + "'");
+                for (std::size_t n : link.nodes)
+                    if (n == it->second) return fail("node '" + w[i] + "' twice on one " + keyword);
+                link.nodes.push_back(it->second);
+            }
+            if (!link.lan && link.nodes.size() != 2) return fail("a link joins exactly two nodes");
+            if (link.lan && link.nodes.size() < 2) return fail("a lan needs at least two nodes");
+            for (std::size_t n : link.nodes) {
+                if (list.nodes[n].kind == EdgeNodeKind::Receiver && ++receiver_links[n] > 1)
+                    return fail("receiver '" + list.nodes[n].name + "' on a second link");
+            }
+            list.links.push_back(std::move(link));
+        } else {
+            return fail("unknown statement '" + keyword +
+                        "' (source, router, receiver, link, lan)");
+        }
+    }
+    bool source = false;
+    for (std::size_t i = 0; i < list.nodes.size(); ++i) {
+        if (list.nodes[i].kind == EdgeNodeKind::Source) {
+            source = true;
+            bool linked = false;
+            for (const auto& l : list.links)
+                for (std::size_t n : l.nodes)
+                    linked = linked || n == i;
+            if (!linked)
+                return EdgeListResult{std::nullopt,
+                                      "source '" + list.nodes[i].name + "' is on no link"};
+        }
+        if (list.nodes[i].kind == EdgeNodeKind::Receiver && receiver_links[i] == 0)
+            return EdgeListResult{std::nullopt,
+                                  "receiver '" + list.nodes[i].name + "' is on no link"};
+    }
+    if (!source) return EdgeListResult{std::nullopt, "no source declared"};
+    return EdgeListResult{std::move(list), {}};
+}
+
+}  // namespace pgm::sim

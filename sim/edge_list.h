@@ -1,0 +1,47 @@
+// DOC: The edge-list topology file of pgmsim (`--edges FILE`) and its parser: which nodes
+// exist (one source, routers, receivers) and which links and LANs join them, each with an
+// optional delay and loss of its own. Scenario (shape Graph) builds the virtual network from
+// it. A value type; parse_edge_list() owns nothing beyond its result.
+//
+// Format, one statement per line; `#` starts a comment; blank lines are ignored:
+//   source NAME                      exactly one
+//   router NAME [NAME ...]
+//   receiver NAME [NAME ...]
+//   link A B [delay=MS] [loss=PERCENT]         a point-to-point link
+//   lan A B C ... [delay=MS] [loss=PERCENT]    a LAN, at least two nodes
+// Names are declared before use and once; a receiver is on exactly one link or LAN. Without
+// delay= / loss= a link takes the scenario's --delay-ms / --loss.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgm::sim {
+
+enum class EdgeNodeKind : std::uint8_t { Source, Router, Receiver };
+
+struct EdgeList {
+    struct Node {
+        std::string name;
+        EdgeNodeKind kind = EdgeNodeKind::Router;
+    };
+    struct Link {
+        std::vector<std::size_t> nodes;  // indexes into `nodes`
+        bool lan = false;
+        std::optional<double> delay_ms;
+        std::optional<double> loss_percent;
+        int line = 0;
+    };
+    std::vector<Node> nodes;
+    std::vector<Link> links;
+};
+
+struct EdgeListResult {
+    std::optional<EdgeList> list;
+    std::string error;  // "line N: what is wrong" (or without a line: whole-file problems)
+};
+
+EdgeListResult parse_edge_list(const std::string& text);
+
+}  // namespace pgm::sim
