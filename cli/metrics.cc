@@ -13,93 +13,16 @@
 #include <vector>
 
 #include "dataplane/log.h"
+#include "router/counter_info.h"
+#include "router/counters.h"
 
 namespace pgm::metrics {
 
 namespace {
 
-// What each counter counts. PGM-MIB names (draft-petrova-pgmmib-01) and the few pgmd adds
-// (router/counters.h says which). Counted per interface (where the packet arrived or left)
-// and per session.
-constexpr std::pair<std::string_view, std::string_view> kDescriptions[] = {
-    {"InSpms", "SPMs received"},
-    {"OutSpms", "SPMs forwarded (one per outgoing interface)"},
-    {"InOdata", "ODATA received (kernel fast path included)"},
-    {"OutOdata", "ODATA forwarded (one per outgoing interface; fast path included)"},
-    {"InRdata", "RDATA received"},
-    {"OutRdata", "RDATA forwarded into the subtrees that asked for it"},
-    {"InParityRdata", "parity RDATA received"},
-    {"OutParityRdata", "parity RDATA forwarded"},
-    {"InNaks", "NAKs received (unicast, from downstream)"},
-    {"OutNaks", "NAKs sent upstream"},
-    {"UniqueNaks", "NAKs that created new repair state"},
-    {"InParityNaks", "parity NAKs received"},
-    {"OutParityNaks", "parity NAKs sent upstream"},
-    {"InNnaks", "NNAKs received"},
-    {"OutNnaks", "NNAKs forwarded upstream"},
-    {"InNcfs", "NCFs received"},
-    {"OutNcfs", "NCFs sent"},
-    {"InParityNcfs", "parity NCFs received"},
-    {"OutParityNcfs", "parity NCFs sent"},
-    {"InPolls", "POLLs received"},
-    {"InPolrs", "POLRs received"},
-    {"PollRandomIgnore", "POLLs ignored: POLL_RAND did not match under the mask"},
-    {"PollTsiStateError", "POLLs for a TSI without path state"},
-    {"PollParentError", "POLLs not from the upstream interface"},
-    {"PollTypeError", "POLLs of a sub-type pgmd does not answer"},
-    {"PollError", "POLLs of a round > 0 without round 0"},
-    {"PollSuccess", "POLLs that scheduled a POLR"},
-    {"PolrOriginated", "POLRs sent"},
-    {"InSpmrs", "SPMRs seen (routed as plain unicast)"},
-    {"Malformed", "PGM packets refused by the parser (by reason: pgmd_malformed_total)"},
-    {"PollOriginated", "POLLs sent (DLR discovery)"},
-    {"PolrSuccess", "redirecting POLRs that recorded a DLR"},
-    {"PolrNoState", "POLRs for no session or answering no POLL of pgmd"},
-    {"PolrError", "redirecting POLRs failing the checks of decisions.md D28"},
-    {"NakForwardedDLR", "NAKs sent to a DLR instead of the upstream neighbour"},
-    {"NakRetryExpiredDLR", "NAKs unconfirmed by the DLR, sent upstream"},
-    {"InRedirectNcfs", "unicast NCFs from an off-tree DLR, terminated"},
-    {"DlrNakFallback", "sequence numbers sent upstream after a DLR failed"},
-    {"DlrRdataRewritten", "off-tree DLR RDATA sent on as the source's"},
-    {"DlrNnaksForwarded", "off-tree DLR NNAKs sent upstream"},
-    {"InRdataNoSessionErrors", "RDATA for no known session"},
-    {"InNakNoSessionErrors", "NAKs for no known session"},
-    {"InNnakNoSessionErrors", "NNAKs for no known session"},
-    {"InNcfNoSessionErrors", "NCFs for no known session"},
-    {"SpmBadSqn", "SPMs with an old sequence number"},
-    {"SpmRpfErrors", "SPMs not from the interface towards the source"},
-    {"NakEliminated", "duplicate NAKs eliminated (answered with an NCF, not forwarded)"},
-    {"NakError", "NAKs whose NAK_GRP is not the session's group"},
-    {"InNakSeqErrors", "NAKs for sequence numbers beyond the session's lead"},
-    {"NakMulticastIgnored", "multicast NAKs and NNAKs ignored"},
-    {"RdataRpfErrors", "RDATA not from the upstream interface"},
-    {"OutSpmrs", "SPMRs and ACKs addressed to pgmd, sent upstream"},
-    {"NNakEliminated", "NNAKs eliminated"},
-    {"NakRetransmitted", "forwarded NAKs repeated for want of an NCF"},
-    {"NakRetryExpired", "repair states dropped: no NCF within nak-rpt-ivl"},
-    {"NcfReceived", "NCFs that confirmed a forwarded NAK"},
-    {"NcfAnticipated", "NCFs before any NAK (anticipated state)"},
-    {"NcfError", "NCFs refused"},
-    {"RdataEliminatedOIF", "RDATA not sent out of an interface that did not ask for it"},
-    {"RdataEliminatedSqn", "RDATA dropped: no repair state for its sequence number"},
-    {"RdataFromHold", "late NAKs answered with the held RDATA (decisions.md D27)"},
-    {"ReXmitStates", "repair states created"},
-    {"ReXmitTimedOut", "repair states expired without RDATA"},
-    {"TtlExpired", "packets not forwarded: TTL expired"},
-    {"OptionDiscards", "packets discarded for an unknown option with OPX discard"},
-    {"OptionInvalidated", "unknown options rewritten to OPT_INVALID"},
-    {"ShedNakRate", "NAKs over max-naks-per-second-per-interface, shed"},
-    {"ShedRepairCap", "repair states refused at max-repair-states"},
-    {"ShedSessionCap", "sessions refused at max-sessions"},
-    {"DlrCacheHits", "NAKed sequence numbers the DLR cache held"},
-    {"DlrCacheMisses", "NAKed sequence numbers the DLR cache lacked"},
-    {"DlrNaksAnsweredLocally", "NAKs answered from the DLR cache"},
-    {"DlrRdataMsgsSent", "RDATA sent from the DLR cache"},
-    {"DlrNNaksSent", "NNAKs sent upstream by the DLR"},
-    {"DlrNaksIgnored", "NAKs already answered on that interface within nak-elim-ivl"},
-    {"DlrCacheEvictions", "packets dropped from the DLR cache"},
-    {"DlrGapNaks", "NAKs the DLR sent for data it missed upstream"},
-    {"DlrRedirectingPolrs", "POLRs with OPT_REDIRECT sent"},
+// What the capture counters count (the router's own counters are described in
+// router/counter_info.h, the one table pgmctl's `describe` uses too).
+constexpr std::pair<std::string_view, std::string_view> kCaptureDescriptions[] = {
     {"CaptureDrops", "packets for pgmd dropped by the kernel: the capture ring was full"},
     {"CaptureIfDrops", "packets dropped by the interface or driver (libpcap ps_ifdrop)"},
 };
@@ -289,7 +212,9 @@ std::string snake_case(std::string_view camel) {
 
 std::string_view counter_description(std::string_view name) {
     if (name.empty()) return {};
-    for (const auto& [key, text] : kDescriptions)
+    for (std::size_t i = 0; i < router::kCounterNames.size(); ++i)
+        if (router::kCounterNames[i] == name) return router::kCounterInfo[i].description;
+    for (const auto& [key, text] : kCaptureDescriptions)
         if (key == name) return text;
     return {};
 }

@@ -20,8 +20,8 @@ struct CounterInfo {
 inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
     {"packets", "SPMs received"},
     {"packets", "SPMs sent (one per downstream interface with members)"},
-    {"packets", "ODATA received, before the RPF and member checks"},
-    {"packets", "ODATA copies sent (one per member interface)"},
+    {"packets", "ODATA received, before the RPF and member checks (kernel fast path included)"},
+    {"packets", "ODATA copies sent (one per member interface; kernel fast path included)"},
     {"packets", "ODATA from upstream not sent on: no member interface for its group"},
     {"packets", "ODATA dropped: not from the session's upstream interface (RPF)"},
     {"packets", "RDATA received"},
