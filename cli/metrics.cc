@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -19,13 +20,6 @@
 namespace pgm::metrics {
 
 namespace {
-
-// What the capture counters count (the router's own counters are described in
-// router/counter_info.h, the one table pgmctl's `describe` uses too).
-constexpr std::pair<std::string_view, std::string_view> kCaptureDescriptions[] = {
-    {"CaptureDrops", "packets for pgmd dropped by the kernel: the capture ring was full"},
-    {"CaptureIfDrops", "packets dropped by the interface or driver (libpcap ps_ifdrop)"},
-};
 
 // The kernel fast path's per-interface counters (keys of `show fastpath`), their metric
 // names (units in the name) and what they count.
@@ -214,8 +208,8 @@ std::string_view counter_description(std::string_view name) {
     if (name.empty()) return {};
     for (std::size_t i = 0; i < router::kCounterNames.size(); ++i)
         if (router::kCounterNames[i] == name) return router::kCounterInfo[i].description;
-    for (const auto& [key, text] : kCaptureDescriptions)
-        if (key == name) return text;
+    for (const auto& c : router::kCaptureCounterInfo)
+        if (c.name == name) return c.info.description;
     return {};
 }
 
@@ -332,6 +326,19 @@ TextfileExporter::~TextfileExporter() {
     if (!config_.textfile.empty()) unlink(config_.textfile.c_str());
 }
 
+void remove_stale_temporary_files(const std::string& path) {
+    // A pgmd killed between creating its temporary file and renaming it left one behind:
+    // .BASE.XXXXXX in the same directory (the collector ignores it, the disk does not).
+    const std::filesystem::path file(path);
+    const std::string prefix = "." + file.filename().string() + ".";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(file.parent_path(), ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() == prefix.size() + 6 && name.starts_with(prefix))
+            std::filesystem::remove(entry.path(), ec);
+    }
+}
+
 void TextfileExporter::configure(const dataplane::MetricsConfig& config) {
     if (!config_.textfile.empty() && config_.textfile != config.textfile)
         unlink(config_.textfile.c_str());
@@ -339,6 +346,7 @@ void TextfileExporter::configure(const dataplane::MetricsConfig& config) {
     if (timer_ != 0) loop_.cancel_timer(timer_);
     timer_ = 0;
     if (config_.textfile.empty()) return;
+    remove_stale_temporary_files(config_.textfile);
     write_now();
 }
 

@@ -60,6 +60,9 @@ std::string_view counter_description(std::string_view name);
 // user can read it), then renames it to `path`. Returns the error ("" on success); the
 // temporary file never stays behind.
 std::string write_file_atomically(const std::string& path, std::string_view text);
+// Removes the temporary files of write_file_atomically() for `path` that a killed pgmd
+// left behind (.BASE.XXXXXX beside it). Called when the exporter is configured.
+void remove_stale_temporary_files(const std::string& path);
 
 class TextfileExporter {
   public:

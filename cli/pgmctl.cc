@@ -795,9 +795,8 @@ std::pair<std::string, std::string> describe_counter(const std::string& name) {
         if (name == pgm::router::kCounterNames[i])
             return {std::string(pgm::router::kCounterInfo[i].unit),
                     std::string(pgm::router::kCounterInfo[i].description)};
-    if (name == "CaptureDrops")
-        return {"packets", "dropped by the kernel before pgmd saw them (capture buffer full)"};
-    if (name == "CaptureIfDrops") return {"packets", "dropped by the interface or its driver"};
+    for (const auto& c : pgm::router::kCaptureCounterInfo)
+        if (name == c.name) return {std::string(c.info.unit), std::string(c.info.description)};
     return {};
 }
 

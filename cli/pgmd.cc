@@ -595,8 +595,10 @@ int run(const Options& options) {
                                           PGMD_VERSION,
                                           started};
         });
-        metrics->configure(config.metrics);
         if (options.user) drop_privileges(*options.user);
+        // After -p: written as the user it runs as from the first file on, so that it can
+        // replace and, at stop, remove what it wrote.
+        metrics->configure(config.metrics);
 
         loop.add_signal(SIGHUP, [&] { reload(); });
         loop.add_signal(SIGTERM, [&] { loop.stop(); });

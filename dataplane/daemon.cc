@@ -211,8 +211,15 @@ void Daemon::on_timer() {
     send_output();
     log_session_events();
     const std::size_t groups = membership_group_count();
+    const bool membership_due = membership_.next_deadline() <= now;
     membership_.on_timer(now, queries_);
-    if (membership_group_count() != groups) membership_changed();  // learnt groups expired
+    if (membership_group_count() != groups) {
+        membership_changed();  // learnt groups expired
+    } else if (membership_due) {
+        // A group learnt by IGMP that is also static expired to static, or another querier
+        // went silent and pgmd took over: nothing to forward differently, something to log.
+        log_membership_changes();
+    }
     send_queries();
     reschedule();
 }
@@ -413,8 +420,8 @@ void Daemon::reload(DaemonConfig config) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
         membership_.set_static_groups(ifindex, ic->static_groups);
-        membership_changed();
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
+        membership_changed();  // after both: the querier role a reload changed is logged
         for (const std::string& e : joins_.set(ifindex, ic->join_groups))
             log::error(a.name + ": " + e);
     }

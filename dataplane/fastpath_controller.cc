@@ -375,6 +375,13 @@ void FastPathController::fold_progress(const fp_session_key& key) {
     folded = {p->packets, p->forwarded};
     const std::uint64_t egress = it->second.n_egress;
     router_.note_kernel_odata(tsi_of(key), Sqn(p->lead), packets, forwarded * egress);
+    if (egress == 0) {
+        // Installed to keep its lead and drop its ODATA in the kernel: nowhere to send it,
+        // as the core counts ODATA of a group without members.
+        router_.add_session_counts(tsi_of(key), router::Counter::OdataNoMembers, forwarded);
+        router_.add_interface_counts(it->second.upstream_ifindex, router::Counter::OdataNoMembers,
+                                     forwarded);
+    }
 }
 
 void FastPathController::refresh_session(const Tsi& tsi) {

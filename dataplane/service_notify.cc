@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstdint>
+#include <ctime>
 
 namespace pgm::dataplane {
 
@@ -33,7 +34,14 @@ void ServiceNotifier::ready(const std::string& status) {
 }
 
 void ServiceNotifier::reloading() {
-    notify("RELOADING=1\nSTATUS=reloading the configuration");
+    // MONOTONIC_USEC: systemd >= 253 (Type=notify-reload) requires it with RELOADING=1 to
+    // tell this reload from an earlier one; older versions ignore it.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000u +
+                      static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+    notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) +
+           "\nSTATUS=reloading the configuration");
 }
 
 void ServiceNotifier::stopping() {

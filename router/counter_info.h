@@ -107,6 +107,18 @@ consteval bool every_counter_described() {
 }
 static_assert(every_counter_described(), "a counter was added: describe it in kCounterInfo");
 
+// The daemon's capture counters, shown and exported beside the router's (per interface).
+struct NamedCounterInfo {
+    std::string_view name;
+    CounterInfo info;
+};
+inline constexpr std::array<NamedCounterInfo, 2> kCaptureCounterInfo = {{
+    {"CaptureDrops",
+     {"packets", "packets for pgmd dropped by the kernel: the capture ring was full"}},
+    {"CaptureIfDrops",
+     {"packets", "packets dropped by the interface or driver (libpcap ps_ifdrop)"}},
+}};
+
 inline const CounterInfo& info(Counter c) {
     return kCounterInfo[static_cast<std::size_t>(c)];
 }

@@ -106,6 +106,11 @@ void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
     s->counters[Counter::OutOdata] += copies_out;
 }
 
+void Router::add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n) {
+    Session* s = n != 0 ? find_session(tsi) : nullptr;
+    if (s) s->counters[c] += n;
+}
+
 void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
     if (n != 0) if_counters(ifindex)[c] += n;  // no slot made for an interface with nothing
 }

@@ -90,6 +90,9 @@ class Router {
     // Adds `n` to counter `c` of interface `ifindex` (the kernel's per-interface counts,
     // e.g. InOdata on the arrival interface, OutOdata on the egress, TtlExpired).
     void add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n);
+    // The same for counter `c` of session `tsi` (ignored when it is gone), e.g.
+    // OdataNoMembers for the ODATA the kernel had nowhere to send.
+    void add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n);
 
     // The link is gone: it leaves every repair interface set, sessions whose upstream it
     // was are removed, and its counters are kept.

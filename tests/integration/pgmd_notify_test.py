@@ -168,6 +168,10 @@ def tests(a, tmp, ns, procs):
         first, second = listener.next(10), listener.next(10)
         check(first is not None and first.get("RELOADING") == "1",
               f"{label}: RELOADING=1 first: {first}")
+        # systemd >= 253 needs CLOCK_MONOTONIC in microseconds with it (Type=notify-reload).
+        usec = (first or {}).get("MONOTONIC_USEC", "")
+        check(usec.isdigit() and abs(int(usec) - time.monotonic_ns() // 1000) < 10_000_000,
+              f"{label}: MONOTONIC_USEC with RELOADING=1, now: {first}")
         check(second is not None and second.get("READY") == "1",
               f"{label}: READY=1 after it: {second}")
         return second or {}

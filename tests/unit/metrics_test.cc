@@ -223,6 +223,20 @@ TEST_F(MetricsFiles, WriteIsAtomicReadableAndLeavesNoTemporaryFile) {
     EXPECT_EQ(files, std::vector<std::string>{"pgmd.prom"});
 }
 
+// What a pgmd killed between creating and renaming its temporary file left: removed, and
+// nothing else (other files, other exporters' temporaries).
+TEST_F(MetricsFiles, StaleTemporaryFilesOfThisFileAreRemoved) {
+    for (const char* name : {".pgmd.prom.Ab12Cd", ".pgmd.prom.zzzzzz", ".other.prom.Ab12Cd",
+                             "pgmd.prom", ".pgmd.prom.toolong1", "node.prom"})
+        std::ofstream(dir_ + "/" + name) << "x\n";
+    remove_stale_temporary_files(dir_ + "/pgmd.prom");
+    std::set<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir_))
+        files.insert(e.path().filename());
+    EXPECT_EQ(files, (std::set<std::string>{".other.prom.Ab12Cd", "pgmd.prom",
+                                            ".pgmd.prom.toolong1", "node.prom"}));
+}
+
 TEST_F(MetricsFiles, WriteIntoAMissingDirectorySaysWhy) {
     const std::string error = write_file_atomically(dir_ + "/nosuch/pgmd.prom", "x\n");
     EXPECT_NE(error.find("No such file or directory"), std::string::npos) << error;

@@ -128,6 +128,24 @@ TEST_F(KernelOdata, UnknownTsiIsIgnored) {
     EXPECT_EQ(core.totals()[Counter::InOdata], 0u);
 }
 
+// ODATA of a session the kernel holds with no member interface: dropped there, counted as
+// the core counts its own (InOdata = OutOdata + OdataNoMembers + OdataRpfErrors).
+TEST_F(KernelOdata, NoMemberDropsCountOnTheSessionAndItsUpstreamInterface) {
+    spm(100);
+    core.note_kernel_odata(kTsi, Sqn(110), 10, 0);
+    core.add_session_counts(kTsi, Counter::OdataNoMembers, 10);
+    core.add_interface_counts(1, Counter::InOdata, 10);
+    core.add_interface_counts(1, Counter::OdataNoMembers, 10);
+    EXPECT_EQ(session().counters[Counter::InOdata], 10u);
+    EXPECT_EQ(session().counters[Counter::OutOdata], 0u);
+    EXPECT_EQ(session().counters[Counter::OdataNoMembers], 10u);
+    EXPECT_EQ(if_counter(1, Counter::OdataNoMembers), 10u);
+    const CounterSet before = session().counters;
+    core.add_session_counts(Tsi{Gsi{{9, 9, 9, 9, 9, 9}}, 1}, Counter::OdataNoMembers, 5);
+    EXPECT_EQ(session().counters.values, before.values);  // an unknown TSI: nothing
+    EXPECT_EQ(core.totals()[Counter::OdataNoMembers], 10u);
+}
+
 TEST_F(KernelOdata, CountersReadAsIfTheCoreHadForwarded) {
     spm(100);
     // One ODATA through the core: InOdata on up, OutOdata on down, both on the session.
