@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "dataplane/daemon_config.h"
@@ -440,6 +442,60 @@ TEST(DaemonConfig, RenderedConfigHasEveryKeyAndTheValuesInForce) {
     EXPECT_NE(defaults.find("\n# textfile =\n"), std::string::npos);
     EXPECT_NE(defaults.find("\nsession-lifetime = 300s\n"), std::string::npos);
     EXPECT_NE(defaults.find("\n# static-groups =\n"), std::string::npos);
+}
+
+// docs/configuration.md's key tables (one per `## [section]`, rows "| `key` | default |")
+// list exactly the keys of the table, with the defaults render_config() writes: a default
+// in backticks is the value, "(none)" and the like an unset key.
+TEST(DaemonConfig, ConfigurationDocListsEveryKeyWithItsDefault) {
+    // The defaults as rendered: "section.key" -> value ("" when written commented out).
+    std::map<std::string, std::string> rendered;
+    {
+        std::istringstream in(render_config(parse("[interface eth0]\n")));
+        std::string line;
+        std::string section;
+        while (std::getline(in, line)) {
+            if (line.starts_with("[")) {
+                section = line.starts_with("[interface ") ? "interface NAME"
+                                                          : line.substr(1, line.size() - 2);
+                continue;
+            }
+            const bool unset = line.starts_with("# ") && line.ends_with(" =");
+            if (line.empty() || (line.starts_with("#") && !unset)) continue;
+            const std::string body = unset ? line.substr(2) : line;
+            const auto eq = body.find(" =");
+            const std::string key = body.substr(0, eq);
+            rendered[section.empty() ? key : section + "." + key] =
+                unset ? "" : body.substr(eq + 3);
+        }
+    }
+    std::map<std::string, std::string> documented;
+    std::istringstream doc(read_source_file("docs/configuration.md"));
+    std::string line;
+    std::string section;
+    bool in_keys = false;  // inside a section with a key table
+    while (std::getline(doc, line)) {
+        if (line.starts_with("## ")) {
+            in_keys = line == "## Global keys" || line.starts_with("## `[");
+            section = line.starts_with("## `[") ? line.substr(5, line.find("]`") - 5) : "";
+            if (section.starts_with("interface ")) section = "interface NAME";
+            continue;
+        }
+        if (!in_keys || !line.starts_with("| `")) continue;
+        const auto key_end = line.find('`', 3);
+        const std::string key = line.substr(3, key_end - 3);
+        const auto cell = line.find("| ", key_end) + 2;
+        std::string value = line.substr(cell, line.find(" |", cell) - cell);
+        value = value.starts_with("`") ? value.substr(1, value.find('`', 1) - 1) : "";
+        documented[section.empty() ? key : section + "." + key] = value;
+    }
+    EXPECT_EQ(documented, rendered);
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : documented)
+        keys.push_back(key);
+    std::vector<std::string> listed = config_keys();
+    std::sort(listed.begin(), listed.end());
+    EXPECT_EQ(keys, listed);
 }
 
 // A VLAN interface's name has a dot: its keys are its own (the key is after the last dot).
