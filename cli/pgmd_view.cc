@@ -1,7 +1,6 @@
 // DOC: pgmd's part of `pgmctl show status`, `show groups` and `show running-config`, its
-// configured interfaces and
-// the run-time log level (cli/pgmd_view.h says what each returns); reads only, on the loop
-// thread, except set_log_level().
+// configured interfaces and the run-time log level (cli/pgmd_view.h says what each
+// returns); reads only, on the loop thread, except set_log_level().
 #include "cli/pgmd_view.h"
 
 #include <unistd.h>

@@ -1,9 +1,9 @@
 // DOC: What pgmd lends the control dispatcher beyond the router (control::RouterView): the
 // `show status`, `show groups` and `show running-config` JSON, built from the daemon, its
 // membership and the process's own record (start time, configuration file, last reload, log
-// levels), and the configured interfaces with their state. Keys in docs/pgmctl.md. Life cycle:
-// `ProcessRecord` lives in pgmd's run() for the life of the process; the functions read the daemon
-// on the loop thread at the moment of the request.
+// levels), and the configured interfaces with their state. Keys in docs/pgmctl.md.
+// Life cycle: `ProcessRecord` lives in pgmd's run() for the life of the process; the
+// functions read the daemon on the loop thread at the moment of the request.
 #pragma once
 
 #include <chrono>

@@ -2,13 +2,14 @@
 // Boost.Program_options, turned into a `DaemonConfig` value, or refused with the file, line
 // and reason.
 //
-// Owns the one table of keys (daemon_config.cc kGlobalKeys, kInterfaceKeys): for each key its
-// syntax, description, setter (parse, check, assign) and getter (the value as config text),
-// which drives parsing, `pgmd --config-keys`, changed_keys() and render_config(); the
-// defaults are those of the structures below, rendered by the getters. Boost.Program_options
-// tokenises the file but knows no line numbers, so the file is pre-scanned here first: the scan
-// checks the syntax line by line and records the line of each `key = value`, in the order Boost
-// returns them, so that every later error can name its line.
+// Owns the one table of keys (daemon_config.cc kGlobalKeys, kInterfaceKeys): for each key
+// its syntax, description, setter (parse, check, assign) and getter (the value as config
+// text). The table drives parsing, `pgmd --config-keys`, changed_keys() and
+// render_config(); the defaults are those of the structures below, as the getters write
+// them. Boost.Program_options tokenises the file but knows no line numbers, so the file is
+// pre-scanned here first: the scan checks the syntax line by line and records the line of
+// each `key = value`, in the order Boost returns them, so that every later error can name
+// its line.
 // Life cycle: a pure function of the file's text, called at start-up, by `pgmd -F` and on
 // SIGHUP (a refused reload keeps the running configuration).
 #pragma once

@@ -9,10 +9,9 @@
 // (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055, its source has sent FIN) with a null-NAK
 // state for sqn 7 from down2; one packet with a bad checksum on down2; 591 packets lost by down1's
 // capture (CaptureDrops; `clear counters` zeroes them). `show status`, `show groups` and
-// `show running-config` answer
-// fixed data; the configuration names a fourth interface, gone0, that is absent; `set
-// log-level` keeps the level for `show status`. The clock stands 1.05 s after the first SPM
-// and 50 ms after the NAKs.
+// `show running-config` answer fixed data; the configuration names a fourth interface,
+// gone0, that is absent; `set log-level` keeps the level for `show status`. The clock stands 1.05 s
+// after the first SPM and 50 ms after the NAKs.
 //
 // Life cycle: `fake_pgmd --socket PATH [--mode OCTAL] [--group GID] [--odata-every-ms N]`
 // (N: an ODATA of the first session arrives on up0 every N ms, so counters move) sets up, prints
