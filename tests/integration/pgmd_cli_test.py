@@ -17,8 +17,8 @@ path off):
     the first pgmd's pid) before serving anything, and the pid file is left to the first;
     one with its own pid file but the first's live socket is refused too;
   * `pgmctl reload` of a file with `[control] group = nosuchgroup` fails (exit 1) and says
-    why; a reload that changes `[control] mode` says that it needs a restart, in the reply
-    and the log;
+    why; a reload that changes `[control] mode` says that it needs a restart, in the reply,
+    the log and `show running-config`'s overrides;
   * SIGTERM: exit 0, pid file removed;
   * a daemonised pgmd (no -n: chdir /) started with a relative -f reloads;
   * pgmd run as nobody without CAP_NET_RAW exits 1 with the missing capability and how to
@@ -264,6 +264,11 @@ def daemon_tests(a, tmp, ns):
           f"{r.stdout!r} {r.stderr!r}")
     check(re.search(r"control\.mode.*restart", read(err1)),
           f"... and the log says so: {read(err1)[-400:]!r}")
+    running = ctl_json(a, ns, sock1, "show", "running-config")
+    check(any(o.startswith("control.mode not applied until pgmd restarts")
+              for o in running.get("overrides", []))
+          and "mode = 0600" in running.get("text", "").splitlines(),
+          f"show running-config: the file's mode, waiting for a restart: {running}")
 
     rc = stop(first)
     check(rc == 0, f"SIGTERM: exit {rc}")
