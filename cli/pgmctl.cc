@@ -67,6 +67,7 @@ constexpr const char* kUsage =
     "  show counters   [interface IF] [detail]\n"
     "  show dlr\n"
     "  show fastpath\n"
+    "  show running-config                 (the configuration in force, as a file)\n"
     "  describe        [COUNTER]           (what a counter counts, and its unit)\n"
     "  clear counters  [interface IF] [tsi T]   (one of them; root or the socket's group)\n"
     "  clear repair    [group G] [tsi T]   (also: clear rtx-state)\n"
@@ -210,6 +211,7 @@ Command parse_command(std::vector<std::string> args) {
         {"counters", {{"interface"}, true}},
         {"dlr", {{}, false}},
         {"fastpath", {{}, false}},
+        {"running-config", {{}, false}},
     };
     static const std::map<std::string, Shape> kClear = {
         {"counters", {{"interface", "tsi"}, false}},
@@ -921,6 +923,8 @@ void render(const Command& command, const Json& data, bool show_zero, const Prev
             << text(data.value("configured_log_level", Json())) << ")\n";
     } else if (command.what == "status") {
         render_status(data, out);
+    } else if (command.what == "running-config") {
+        out << data.value("text", "");
     } else if (command.what == "interfaces") {
         render_interfaces(data, previous, out);
     } else if (command.what == "groups") {

@@ -494,9 +494,13 @@ int run(const Options& options) {
         return "serving " + std::to_string(daemon->active_interfaces().size()) + " of " +
                std::to_string(daemon->config().interfaces.size()) + " interfaces";
     };
-    pgm::pgmd::ProcessRecord record{
-        PGMD_VERSION,         options.config_file, std::chrono::system_clock::now(),
-        dp::EventLoop::now(), config.log_level,    std::nullopt};
+    pgm::pgmd::ProcessRecord record{PGMD_VERSION,
+                                    options.config_file,
+                                    std::chrono::system_clock::now(),
+                                    dp::EventLoop::now(),
+                                    config.log_level,
+                                    std::nullopt,
+                                    std::chrono::system_clock::now()};
     // Loads the file again and applies it; [control] changes are reported, not applied.
     // The reply and the log say which keys changed (changed_keys) and which wait for a restart.
     auto reload = [&]() -> pgm::control::ReloadResult {
@@ -510,6 +514,7 @@ int run(const Options& options) {
             daemon->reload(std::move(next));
             log::set_level(daemon->config().log_level);
             record.configured_log_level = daemon->config().log_level;
+            record.loaded_at = std::chrono::system_clock::now();
             std::string message =
                 options.config_file + (changed.empty() ? std::string(": nothing changed")
                                                        : ": changed " + joined(changed));
@@ -573,6 +578,7 @@ int run(const Options& options) {
                 daemon->members(source, group, out);
                 return out;
             },
+            [&] { return pgm::pgmd::running_config_json(*daemon, record); },
         };
         control = std::make_unique<dp::ControlServer>(
             loop, config.control.socket, config.control.mode, group_id(config.control.group),

@@ -1,6 +1,6 @@
-// DOC: pgmd's part of `pgmctl show status` and `show groups`, its configured interfaces and
-// the run-time log level (cli/pgmd_view.h says what each returns); reads only, on the loop
-// thread, except set_log_level().
+// DOC: pgmd's part of `pgmctl show status`, `show groups` and `show running-config`, its
+// configured interfaces and the run-time log level (cli/pgmd_view.h says what each
+// returns); reads only, on the loop thread, except set_log_level().
 #include "cli/pgmd_view.h"
 
 #include <unistd.h>
@@ -125,6 +125,34 @@ std::vector<control::RouterView::ConfiguredInterface> configured_interfaces(cons
     for (const auto& s : d.interface_status())
         out.push_back({s.name, s.ifindex, s.state});
     return out;
+}
+
+Json running_config_json(const dp::Daemon& d, const ProcessRecord& p) {
+    const std::string loaded_at = iso_time(p.loaded_at);
+    std::vector<std::string> overrides;
+    const dp::LogLevel level = dp::log::level();
+    if (level != p.configured_log_level) {
+        overrides.push_back(std::string("log-level is ") + dp::to_string(level) +
+                            " (pgmctl set log-level; the configured level is below)");
+    }
+    // [control] changes wait for a restart: the text has the file's values, the socket not.
+    if (p.last_reload && p.last_reload->ok && !p.last_reload->restart_needed.empty()) {
+        std::string keys;
+        for (const std::string& k : p.last_reload->restart_needed)
+            keys += (keys.empty() ? "" : ", ") + k;
+        overrides.push_back(keys +
+                            " not applied until pgmd restarts (the running control "
+                            "socket keeps the values it started with)");
+    }
+    std::string text =
+        "# pgmd running configuration: " + p.config_file + " as loaded at " + loaded_at + "\n";
+    for (const std::string& o : overrides)
+        text += "# run-time override: " + o + "\n";
+    text += dp::render_config(d.config());
+    return Json{{"file", p.config_file},
+                {"loaded_at", loaded_at},
+                {"overrides", overrides},
+                {"text", text}};
 }
 
 Json set_log_level(const std::string& value, const ProcessRecord& p) {

@@ -242,6 +242,11 @@ Json show(const Json& request, RouterView& view) {
         parse_filter(request, what, {});
         return dlr_json(view);
     }
+    if (what == "running-config") {
+        parse_filter(request, what, {});
+        if (!view.running_config) throw RequestError("this program has no configuration file");
+        return view.running_config();
+    }
     if (what == "fastpath") {
         parse_filter(request, what, {});
         if (view.fast_path) return view.fast_path();
@@ -250,8 +255,8 @@ Json show(const Json& request, RouterView& view) {
                     {"interfaces", Json::array()}};
     }
     throw RequestError("cannot show \"" + what +
-                       "\" (status, interfaces, groups, sessions, repair, counters, dlr or "
-                       "fastpath)");
+                       "\" (status, interfaces, groups, sessions, repair, counters, dlr, "
+                       "fastpath or running-config)");
 }
 
 void require_permission(const dataplane::PeerCredentials& peer, const std::string& command) {

@@ -11,7 +11,8 @@
 // packets the daemon's captures lost (RouterView::capture_drops). Requests (one JSON object
 // each):
 //   {"command":"ping"}
-//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr|fastpath|status|groups",
+//   {"command":"show","what":"interfaces|sessions|repair|counters|dlr|fastpath|status|groups|
+//                              running-config",
 //    "filter":{...}}
 //   {"command":"clear","what":"counters|repair","filter":{...}}   counters: interface or tsi;
 //                                                                 repair: group and/or tsi
@@ -106,6 +107,9 @@ struct RouterView {
     // The interfaces with members of a group: a session's outgoing interfaces are these but
     // its upstream. Empty: not known (the sessions then list none).
     std::function<std::vector<IfIndex>(const Nla& source, const Nla& group)> members;
+    // `show running-config`: {"file", "loaded_at", "overrides", "text"} (docs/pgmctl.md), the
+    // configuration in force as a file. Empty: this program has no configuration file.
+    std::function<Json()> running_config;
 };
 
 // Which interfaces, groups and sessions to show. Empty members match everything.

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -122,40 +123,424 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
-// The keys of an [interface NAME] section.
-constexpr std::array<std::string_view, 3> kInterfaceKeys = {"static-groups", "join-groups",
-                                                            "igmp-querier"};
+// How a setter sees one `key = value` line: the value, whether the key was already given
+// (list keys add up), and the checks that fail with the file and line.
+class KeyInput {
+  public:
+    KeyInput(const std::string& file, int line, const std::string& value, bool first)
+        : file_(file), line_(line), value_(value), first_(first) {}
 
-// The keys outside interface sections: the file's only global keys (Builder::apply refuses any
-// other), each handled in Builder::set_global.
+    const std::string& value() const { return value_; }
+    int line() const { return line_; }
+    bool first() const { return first_; }  // the key's first line in the file
+
+    [[noreturn]] void fail(const std::string& reason) const {
+        throw ConfigError(file_, line_, reason);
+    }
+    Duration duration(const std::string& key, bool zero_allowed = false) const {
+        auto d = parse_duration(value_);
+        if (!d || *d < Duration::zero() || (*d == Duration::zero() && !zero_allowed)) {
+            fail(key + ": '" + value_ + "' is not a " + (zero_allowed ? "" : "positive ") +
+                 "duration with a unit (ms, s, min)");
+        }
+        return *d;
+    }
+    std::uint64_t count(const std::string& key, std::uint64_t max) const {
+        auto n = parse_number<std::uint64_t>(value_);
+        if (!n || *n > max) {
+            fail(key + ": '" + value_ + "' is not a whole number in 0.." + std::to_string(max));
+        }
+        return *n;
+    }
+    bool boolean(const std::string& key) const {
+        auto b = parse_bool(value_);
+        if (!b) fail(key + ": '" + value_ + "' is not yes or no");
+        return *b;
+    }
+    Nla group(const std::string& key, const std::string& text) const {
+        auto a = Nla::parse(text);
+        if (!a || !a->is_ipv4() || !a->is_multicast()) {
+            fail(key + ": '" + text + "' is not an IPv4 multicast group");
+        }
+        // 224.0.0.0/24, the Local Network Control Block (RFC 5771): never forwarded.
+        if ((a->ipv4_host_order() >> 8) == 0xE00000) {
+            fail(key + ": '" + text + "' is link-local (224.0.0.0/24): routers never forward it");
+        }
+        return *a;
+    }
+    // `group = 239.192.0.0/16 [source 10.0.0.1]`: the sessions pgmd repairs as a DLR.
+    router::DlrScope dlr_scope() const {
+        const std::vector<std::string> w = words(value_);
+        if (w.size() != 1 && !(w.size() == 3 && w[1] == "source")) {
+            fail("group: '" + value_ + "' is not 'GROUP[/PREFIX] [source ADDRESS]'");
+        }
+        router::DlrScope scope;
+        const auto slash = w[0].find('/');
+        auto g = Nla::parse(w[0].substr(0, slash));
+        if (!g || !g->is_ipv4() || !g->is_multicast()) {
+            fail("group: '" + w[0] + "' is not an IPv4 multicast group or prefix");
+        }
+        scope.group = *g;
+        if (slash != std::string::npos) {
+            auto bits = parse_number<unsigned>(std::string_view(w[0]).substr(slash + 1));
+            if (!bits || *bits < 4 || *bits > 32) fail("group: prefix length not in 4..32");
+            scope.prefix_length = static_cast<std::uint8_t>(*bits);
+        }
+        if (w.size() == 3) {
+            auto src = Nla::parse(w[2]);
+            if (!src || !src->is_ipv4() || src->is_multicast()) {
+                fail("group: source '" + w[2] + "' is not an IPv4 unicast address");
+            }
+            scope.source = *src;
+        }
+        return scope;
+    }
+
+  private:
+    const std::string& file_;
+    int line_;
+    const std::string& value_;
+    bool first_;
+};
+
+// A value as config text, the way the parser reads it back: whole seconds as "2s", else
+// milliseconds ("500ms"); sub-millisecond parts cannot come from a file.
+std::string duration_text(Duration d) {
+    using namespace std::chrono;
+    if (d % seconds(1) == Duration::zero())
+        return std::to_string(duration_cast<seconds>(d).count()) + "s";
+    return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
+}
+std::string bool_text(bool b) {
+    return b ? "yes" : "no";
+}
+std::string groups_text(const std::vector<Nla>& groups) {
+    std::string out;
+    for (const Nla& g : groups)
+        out += (out.empty() ? "" : " ") + g.to_string();
+    return out;
+}
+std::string scope_text(const router::DlrScope& s) {
+    std::string out = s.group.to_string();
+    if (s.prefix_length != 32) out += "/" + std::to_string(s.prefix_length);
+    if (s.source) out += " source " + s.source->to_string();
+    return out;
+}
+// The lines of a key that has one value: none when the value is empty (the key is unset).
+std::vector<std::string> one(std::string value) {
+    if (value.empty()) return {};
+    return {std::move(value)};
+}
+
+// One key outside [interface NAME] sections. The table below is the only list of them: it
+// drives parsing (Boost's registered names, set), `pgmd --config-keys` (config_keys()),
+// what a reload reports (changed_keys(), comparing get()) and render_config().
+struct GlobalKey {
+    std::string_view name;    // "key" (before any section) or "section.key"
+    std::string_view syntax;  // the value's form, for the rendered file's comments
+    std::string_view description;
+    bool list;  // may be given on several lines, the values adding up
+    void (*set)(const KeyInput&, DaemonConfig&);
+    // The value in force as config text, one entry per line; empty: not set.
+    std::vector<std::string> (*get)(const DaemonConfig&);
+};
+
+const std::array<GlobalKey, 33> kGlobalKeys = {{
+    {"log-level", "none|err|warning|notice|info|debug", "what pgmd logs", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         auto l = parse_log_level(in.value());
+         if (!l)
+             in.fail("log-level: '" + in.value() + "' is not none|err|warning|notice|info|debug");
+         c.log_level = *l;
+     },
+     [](const DaemonConfig& c) { return one(to_string(c.log_level)); }},
+    {"udp-ports", "PORT...", "UDP ports on which PGM is encapsulated", true,
+     [](const KeyInput& in, DaemonConfig& c) {
+         if (in.first()) c.udp_ports.clear();
+         for (const std::string& w : words(in.value())) {
+             auto p = parse_number<unsigned>(w);
+             if (!p || *p < 1 || *p > 65535) in.fail("udp-ports: '" + w + "' is not in 1..65535");
+             if (std::find(c.udp_ports.begin(), c.udp_ports.end(), *p) == c.udp_ports.end())
+                 c.udp_ports.push_back(static_cast<std::uint16_t>(*p));
+         }
+     },
+     [](const DaemonConfig& c) {
+         std::string out;
+         for (std::uint16_t p : c.udp_ports)
+             out += (out.empty() ? "" : " ") + std::to_string(p);
+         return one(out);
+     }},
+    {"control.socket", "PATH", "path of the control socket (absolute)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         if (in.value().front() != '/')
+             in.fail("control.socket: '" + in.value() + "' is not absolute");
+         c.control.socket = in.value();
+     },
+     [](const DaemonConfig& c) { return one(c.control.socket); }},
+    {"control.mode", "OCTAL", "file mode of the control socket", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         auto m = parse_number<unsigned>(in.value(), 8);
+         if (!m || *m > 0777) in.fail("control.mode: '" + in.value() + "' is not an octal mode");
+         c.control.mode = static_cast<mode_t>(*m);
+     },
+     [](const DaemonConfig& c) {
+         char text[8];
+         std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(c.control.mode));
+         return one(text);
+     }},
+    {"control.group", "GROUP", "group owning the control socket (unset: pgmd's group)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.control.group = in.value();
+         c.control.group_line = in.line();
+     },
+     [](const DaemonConfig& c) { return one(c.control.group); }},
+    {"timers.nak-repeat-period", "DURATION", "how often an unconfirmed forwarded NAK is repeated",
+     false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.nak_repeat_period = in.duration("nak-repeat-period");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.nak_repeat_period)); }},
+    {"timers.nak-rpt-ivl", "DURATION", "how long an unconfirmed NAK is repeated", false,
+     [](const KeyInput& in, DaemonConfig& c) { c.router.nak_rpt_ivl = in.duration("nak-rpt-ivl"); },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.nak_rpt_ivl)); }},
+    {"timers.nak-rdata-ivl", "DURATION", "lifetime of confirmed repair state waiting for RDATA",
+     false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.nak_rdata_ivl = in.duration("nak-rdata-ivl");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.nak_rdata_ivl)); }},
+    {"timers.nak-elim-ivl", "DURATION", "how long duplicate NAKs are eliminated", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.nak_elim_ivl = in.duration("nak-elim-ivl");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.nak_elim_ivl)); }},
+    {"timers.rdata-hold", "DURATION", "how long forwarded RDATA is kept to answer NAKs (0s: off)",
+     false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.rdata_hold = in.duration("rdata-hold", true);
+     },  // 0: off (D27)
+     [](const DaemonConfig& c) { return one(duration_text(c.router.rdata_hold)); }},
+    {"timers.session-lifetime", "DURATION", "a session without SPM for this long is removed", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.session_lifetime = in.duration("session-lifetime");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.session_lifetime)); }},
+    {"limits.max-sessions", "COUNT", "sessions kept at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.max_sessions = in.count("max-sessions", 10'000'000);
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.router.max_sessions)); }},
+    {"limits.max-rdata-hold-bytes", "BYTES", "bytes of held RDATA at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.max_rdata_hold_bytes = in.count("max-rdata-hold-bytes", std::size_t{1} << 34);
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.router.max_rdata_hold_bytes)); }},
+    {"limits.max-repair-states", "COUNT", "repair states kept at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.max_repair_states = in.count("max-repair-states", 100'000'000);
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.router.max_repair_states)); }},
+    {"limits.max-naks-per-second-per-interface", "COUNT",
+     "NAKs accepted per interface per second (0: unlimited)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.max_naks_per_second_per_interface =
+             static_cast<std::uint32_t>(in.count("max-naks-per-second-per-interface", 1u << 30));
+     },
+     [](const DaemonConfig& c) {
+         return one(std::to_string(c.router.max_naks_per_second_per_interface));
+     }},
+    {"igmp.robustness", "1..7", "IGMP robustness variable", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         const auto n = in.count("robustness", 7);
+         if (n < 1) in.fail("robustness: must be 1..7");
+         c.igmp.robustness = static_cast<unsigned>(n);
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.igmp.robustness)); }},
+    {"igmp.query-interval", "DURATION", "interval between General Queries while querier", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.igmp.query_interval = in.duration("query-interval");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.igmp.query_interval)); }},
+    {"igmp.query-response-interval", "DURATION", "Max Resp Time of General Queries (at most 25s)",
+     false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.igmp.query_response_interval = in.duration("query-response-interval");
+         if (c.igmp.query_response_interval > std::chrono::seconds(25))
+             in.fail("query-response-interval: at most 25s (the IGMP Max Resp Code)");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.igmp.query_response_interval)); }},
+    {"igmp.last-member-query-interval", "DURATION",
+     "interval of group-specific queries after a leave", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.igmp.last_member_query_interval = in.duration("last-member-query-interval");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.igmp.last_member_query_interval)); }},
+    {"dlr.group", "GROUP[/PREFIX] [source ADDRESS]", "sessions pgmd repairs as a DLR (repeatable)",
+     true,
+     [](const KeyInput& in, DaemonConfig& c) { c.router.dlr.scopes.push_back(in.dlr_scope()); },
+     [](const DaemonConfig& c) {
+         std::vector<std::string> lines;
+         for (const router::DlrScope& s : c.router.dlr.scopes)
+             lines.push_back(scope_text(s));
+         return lines;
+     }},
+    {"dlr.cache-bytes", "BYTES", "bytes of cached packets per session at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.dlr.cache_bytes_per_session = in.count("cache-bytes", std::size_t{1} << 34);
+         if (c.router.dlr.cache_bytes_per_session == 0) in.fail("cache-bytes: must be positive");
+     },
+     [](const DaemonConfig& c) {
+         return one(std::to_string(c.router.dlr.cache_bytes_per_session));
+     }},
+    {"dlr.cache-bytes-total", "BYTES", "bytes of cached packets of all sessions at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.dlr.cache_bytes_total = in.count("cache-bytes-total", std::size_t{1} << 36);
+         if (c.router.dlr.cache_bytes_total == 0) in.fail("cache-bytes-total: must be positive");
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.router.dlr.cache_bytes_total)); }},
+    {"dlr.cache-packets", "COUNT", "sequence numbers cached per session at most", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         // Each sequence number of the span costs a slot (~48 bytes) even as a hole.
+         c.router.dlr.cache_packets_per_session = in.count("cache-packets", 1u << 16);
+         if (c.router.dlr.cache_packets_per_session == 0)
+             in.fail("cache-packets: must be positive");
+     },
+     [](const DaemonConfig& c) {
+         return one(std::to_string(c.router.dlr.cache_packets_per_session));
+     }},
+    {"dlr.discover-dlrs", "yes|no", "as a network element, look for off-tree DLRs downstream",
+     false,
+     // The network-element side (D28): POLL downstream for off-tree DLRs.
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.discover_dlrs = in.boolean("discover-dlrs");
+     },
+     [](const DaemonConfig& c) { return one(bool_text(c.router.discover_dlrs)); }},
+    {"dlr.discovery-interval", "DURATION", "at most one DLR discovery round per session this often",
+     false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.dlr_poll_interval = in.duration("discovery-interval");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.dlr_poll_interval)); }},
+    {"dlr.discovery-backoff", "DURATION", "POLL_BO_IVL of the discovery POLLs (at most 60s)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         // POLL_BO_IVL: DLRs wait a random part of it before answering. Capped so that it
+         // fits the POLL's 32-bit microsecond field with room to spare.
+         c.router.dlr_poll_backoff = in.duration("discovery-backoff");
+         if (c.router.dlr_poll_backoff > std::chrono::seconds(60))
+             in.fail("discovery-backoff: at most 60s (POLL_BO_IVL)");
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.router.dlr_poll_backoff)); }},
+    {"capture.buffer-bytes", "BYTES", "capture ring of each served interface", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         const auto n = parse_number<std::uint64_t>(in.value());
+         if (!n || *n < kMinCaptureBufferBytes || *n > kMaxCaptureBufferBytes) {
+             in.fail("buffer-bytes: '" + in.value() + "' is not a whole number in " +
+                     std::to_string(kMinCaptureBufferBytes) + ".." +
+                     std::to_string(kMaxCaptureBufferBytes));
+         }
+         c.capture.buffer_bytes = *n;
+     },
+     [](const DaemonConfig& c) { return one(std::to_string(c.capture.buffer_bytes)); }},
+    {"dataplane.fast-path", "auto|on|off", "forward ODATA in the kernel (eBPF)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         auto m = parse_fast_path_mode(in.value());
+         if (!m) in.fail("fast-path: '" + in.value() + "' is not auto, on or off");
+         c.dataplane.fast_path = *m;
+     },
+     [](const DaemonConfig& c) { return one(to_string(c.dataplane.fast_path)); }},
+    {"dataplane.fail-open-after", "DURATION",
+     "the fast path fails open when pgmd's heartbeat is older", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         const Duration d = in.duration("fail-open-after");
+         if (d < kMinFailOpenAfter || d > kMaxFailOpenAfter)
+             in.fail("fail-open-after: '" + in.value() + "' is not within 100ms..60s");
+         c.dataplane.fail_open_after = d;
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.dataplane.fail_open_after)); }},
+    {"dataplane.on-exit", "remove|fail-open", "what pgmd leaves in the kernel when it stops", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         if (in.value() == "remove") {
+             c.dataplane.on_exit = FastPathExit::Remove;
+         } else if (in.value() == "fail-open") {
+             c.dataplane.on_exit = FastPathExit::FailOpen;
+         } else {
+             in.fail("on-exit: '" + in.value() + "' is not remove or fail-open");
+         }
+     },
+     [](const DaemonConfig& c) {
+         return one(c.dataplane.on_exit == FastPathExit::FailOpen ? "fail-open" : "remove");
+     }},
+    {"metrics.textfile", "PATH.prom", "Prometheus textfile (unset: no metrics)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         // The node exporter's textfile collector reads only *.prom files.
+         const std::string& v = in.value();
+         const std::string base = v.substr(v.rfind('/') + 1);
+         if (v.front() != '/' || !base.ends_with(".prom") || base.size() <= 5)
+             in.fail("textfile: '" + v + "' is not an absolute path ending in .prom");
+         c.metrics.textfile = v;
+         c.metrics.textfile_line = in.line();
+     },
+     [](const DaemonConfig& c) { return one(c.metrics.textfile); }},
+    {"metrics.interval", "DURATION", "how often the textfile is written", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         const Duration d = in.duration("interval");
+         if (d < kMinMetricsInterval || d > kMaxMetricsInterval)
+             in.fail("interval: '" + in.value() + "' is not within 1s..60min");
+         c.metrics.interval = d;
+     },
+     [](const DaemonConfig& c) { return one(duration_text(c.metrics.interval)); }},
+    {"metrics.sessions", "yes|no", "write per-session series too", false,
+     [](const KeyInput& in, DaemonConfig& c) { c.metrics.sessions = in.boolean("sessions"); },
+     [](const DaemonConfig& c) { return one(bool_text(c.metrics.sessions)); }},
+}};
+
+// The keys of an [interface NAME] section, the same way over InterfaceConfig.
+struct InterfaceKey {
+    std::string_view name;
+    std::string_view syntax;
+    std::string_view description;
+    void (*set)(const KeyInput&, InterfaceConfig&);
+    std::string (*get)(const InterfaceConfig&);  // empty: not set
+};
+
+void add_groups(const KeyInput& in, const std::string& key, std::vector<Nla>& list) {
+    for (const std::string& w : words(in.value())) {
+        const Nla g = in.group(key, w);
+        if (std::find(list.begin(), list.end(), g) == list.end()) list.push_back(g);
+    }
+}
+
+const std::array<InterfaceKey, 3> kInterfaceKeys = {{
+    {"static-groups", "GROUP...", "groups with members here whatever IGMP says",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         add_groups(in, "static-groups", i.static_groups);
+     },
+     [](const InterfaceConfig& i) { return groups_text(i.static_groups); }},
+    {"join-groups", "GROUP...", "groups pgmd joins here (towards the sources)",
+     [](const KeyInput& in, InterfaceConfig& i) { add_groups(in, "join-groups", i.join_groups); },
+     [](const InterfaceConfig& i) { return groups_text(i.join_groups); }},
+    {"igmp-querier", "yes|no", "act as IGMP querier unless a lower address is heard",
+     [](const KeyInput& in, InterfaceConfig& i) { i.igmp_querier = in.boolean("igmp-querier"); },
+     [](const InterfaceConfig& i) { return bool_text(i.igmp_querier); }},
+}};
+
+const GlobalKey* find_global(std::string_view name) {
+    for (const GlobalKey& k : kGlobalKeys)
+        if (k.name == name) return &k;
+    return nullptr;
+}
+
+// The names Boost registers: every global key.
 po::options_description global_keys() {
     po::options_description d;
-    auto add = [&](const char* name) { d.add_options()(name, po::value<std::string>()); };
-    for (const char* k :
-         {"log-level", "udp-ports", "control.socket", "control.mode", "control.group",
-          "timers.nak-repeat-period", "timers.nak-rpt-ivl", "timers.nak-rdata-ivl",
-          "timers.nak-elim-ivl", "timers.rdata-hold", "timers.session-lifetime",
-          "limits.max-sessions", "limits.max-rdata-hold-bytes", "limits.max-repair-states",
-          "limits.max-naks-per-second-per-interface", "igmp.robustness", "igmp.query-interval",
-          "igmp.query-response-interval", "igmp.last-member-query-interval"}) {
-        add(k);
-    }
-    for (const char* k :
-         {"dlr.group", "dlr.cache-bytes", "dlr.cache-bytes-total", "dlr.cache-packets",
-          "dlr.discover-dlrs", "dlr.discovery-interval", "dlr.discovery-backoff"})
-        add(k);
-    add("capture.buffer-bytes");
-    for (const char* k : {"dataplane.fast-path", "dataplane.fail-open-after", "dataplane.on-exit"})
-        add(k);
-    for (const char* k : {"metrics.textfile", "metrics.interval", "metrics.sessions"})
-        add(k);
+    for (const GlobalKey& k : kGlobalKeys)
+        d.add_options()(std::string(k.name).c_str(), po::value<std::string>());
     return d;
 }
 
 bool known_section(const std::string& section) {
-    const po::options_description keys = global_keys();
-    for (const auto& option : keys.options()) {
-        const std::string key = option->long_name();
+    for (const GlobalKey& k : kGlobalKeys) {
+        const std::string_view key = k.name;
         if (key.size() > section.size() && key.starts_with(section) && key[section.size()] == '.')
             return true;
     }
@@ -183,20 +568,21 @@ class Builder {
     // `registered`: Boost matched the name among global_keys().
     void apply(const std::string& name, const std::string& value, int line, bool registered) {
         line_ = line;
-        value_ = value;
         if (name.starts_with(kInterfaceSection)) {
-            const auto dot = name.find('.');
+            // The last dot: keys have none, interface names may (VLANs: eth0.100).
+            const auto dot = name.rfind('.');
             apply_interface(name.substr(kInterfaceSection.size(), dot - kInterfaceSection.size()),
-                            name.substr(dot + 1));
+                            name.substr(dot + 1), value);
             return;
         }
-        if (!registered) fail("unknown key '" + name + "'");
-        const bool list = name == "udp-ports" || name == "dlr.group";
-        if (!list && !seen_.emplace(name, line).second) {
-            fail("'" + name + "' is given twice (first on line " + std::to_string(seen_[name]) +
+        const GlobalKey* key = registered ? find_global(name) : nullptr;
+        if (key == nullptr) fail("unknown key '" + name + "'");
+        const auto [first, fresh] = seen_.emplace(name, line);
+        if (!key->list && !fresh) {
+            fail("'" + name + "' is given twice (first on line " + std::to_string(first->second) +
                  ")");
         }
-        set_global(name);
+        key->set(KeyInput(file_, line, value, fresh), c_);
     }
 
     DaemonConfig finish() {
@@ -207,7 +593,7 @@ class Builder {
                 "timers: nak-elim-ivl must be shorter than nak-rdata-ivl, and "
                 "nak-repeat-period must be positive");
         }
-        if (udp_ports_given_ && c_.udp_ports.empty()) fail("udp-ports: no port given");
+        if (seen_.contains("udp-ports") && c_.udp_ports.empty()) fail("udp-ports: no port given");
         return c_;
     }
 
@@ -216,228 +602,28 @@ class Builder {
         throw ConfigError(file_, line_, reason);
     }
 
-    Duration duration(const std::string& key, bool zero_allowed = false) {
-        auto d = parse_duration(value_);
-        if (!d || *d < Duration::zero() || (*d == Duration::zero() && !zero_allowed)) {
-            fail(key + ": '" + value_ + "' is not a " + (zero_allowed ? "" : "positive ") +
-                 "duration with a unit (ms, s, min)");
-        }
-        return *d;
-    }
-    std::uint64_t count(const std::string& key, std::uint64_t max) {
-        auto n = parse_number<std::uint64_t>(value_);
-        if (!n || *n > max) {
-            fail(key + ": '" + value_ + "' is not a whole number in 0.." + std::to_string(max));
-        }
-        return *n;
-    }
-    Nla group(const std::string& key, const std::string& text) {
-        auto a = Nla::parse(text);
-        if (!a || !a->is_ipv4() || !a->is_multicast()) {
-            fail(key + ": '" + text + "' is not an IPv4 multicast group");
-        }
-        // 224.0.0.0/24, the Local Network Control Block (RFC 5771): never forwarded.
-        if ((a->ipv4_host_order() >> 8) == 0xE00000) {
-            fail(key + ": '" + text + "' is link-local (224.0.0.0/24): routers never forward it");
-        }
-        return *a;
-    }
-
-    // `group = 239.192.0.0/16 [source 10.0.0.1]`: the sessions pgmd repairs as a DLR.
-    router::DlrScope dlr_scope() {
-        const std::vector<std::string> w = words(value_);
-        if (w.size() != 1 && !(w.size() == 3 && w[1] == "source")) {
-            fail("group: '" + value_ + "' is not 'GROUP[/PREFIX] [source ADDRESS]'");
-        }
-        router::DlrScope scope;
-        const auto slash = w[0].find('/');
-        auto g = Nla::parse(w[0].substr(0, slash));
-        if (!g || !g->is_ipv4() || !g->is_multicast()) {
-            fail("group: '" + w[0] + "' is not an IPv4 multicast group or prefix");
-        }
-        scope.group = *g;
-        if (slash != std::string::npos) {
-            auto bits = parse_number<unsigned>(std::string_view(w[0]).substr(slash + 1));
-            if (!bits || *bits < 4 || *bits > 32) fail("group: prefix length not in 4..32");
-            scope.prefix_length = static_cast<std::uint8_t>(*bits);
-        }
-        if (w.size() == 3) {
-            auto src = Nla::parse(w[2]);
-            if (!src || !src->is_ipv4() || src->is_multicast()) {
-                fail("group: source '" + w[2] + "' is not an IPv4 unicast address");
-            }
-            scope.source = *src;
-        }
-        return scope;
-    }
-
-    void set_global(const std::string& name) {
-        router::RouterConfig& r = c_.router;
-        if (name == "log-level") {
-            auto l = parse_log_level(value_);
-            if (!l) fail("log-level: '" + value_ + "' is not none|err|warning|notice|info|debug");
-            c_.log_level = *l;
-        } else if (name == "udp-ports") {
-            if (!udp_ports_given_) c_.udp_ports.clear();
-            udp_ports_given_ = true;
-            for (const std::string& w : words(value_)) {
-                auto p = parse_number<unsigned>(w);
-                if (!p || *p < 1 || *p > 65535) fail("udp-ports: '" + w + "' is not in 1..65535");
-                if (std::find(c_.udp_ports.begin(), c_.udp_ports.end(), *p) == c_.udp_ports.end()) {
-                    c_.udp_ports.push_back(static_cast<std::uint16_t>(*p));
-                }
-            }
-        } else if (name == "control.socket") {
-            if (value_.front() != '/') fail("control.socket: '" + value_ + "' is not absolute");
-            c_.control.socket = value_;
-        } else if (name == "control.mode") {
-            auto m = parse_number<unsigned>(value_, 8);
-            if (!m || *m > 0777) fail("control.mode: '" + value_ + "' is not an octal mode");
-            c_.control.mode = static_cast<mode_t>(*m);
-        } else if (name == "control.group") {
-            c_.control.group = value_;
-            c_.control.group_line = line_;
-        } else if (name == "capture.buffer-bytes") {
-            const auto n = parse_number<std::uint64_t>(value_);
-            if (!n || *n < kMinCaptureBufferBytes || *n > kMaxCaptureBufferBytes) {
-                fail("buffer-bytes: '" + value_ + "' is not a whole number in " +
-                     std::to_string(kMinCaptureBufferBytes) + ".." +
-                     std::to_string(kMaxCaptureBufferBytes));
-            }
-            c_.capture.buffer_bytes = *n;
-        } else if (name == "dataplane.fast-path") {
-            auto m = parse_fast_path_mode(value_);
-            if (!m) fail("fast-path: '" + value_ + "' is not auto, on or off");
-            c_.dataplane.fast_path = *m;
-        } else if (name == "dataplane.fail-open-after") {
-            const Duration d = duration("fail-open-after");
-            if (d < kMinFailOpenAfter || d > kMaxFailOpenAfter) {
-                fail("fail-open-after: '" + value_ + "' is not within 100ms..60s");
-            }
-            c_.dataplane.fail_open_after = d;
-        } else if (name == "dataplane.on-exit") {
-            if (value_ == "remove") {
-                c_.dataplane.on_exit = FastPathExit::Remove;
-            } else if (value_ == "fail-open") {
-                c_.dataplane.on_exit = FastPathExit::FailOpen;
-            } else {
-                fail("on-exit: '" + value_ + "' is not remove or fail-open");
-            }
-        } else if (name == "metrics.textfile") {
-            // The node exporter's textfile collector reads only *.prom files.
-            const std::string base = value_.substr(value_.rfind('/') + 1);
-            if (value_.front() != '/' || !base.ends_with(".prom") || base.size() <= 5) {
-                fail("textfile: '" + value_ + "' is not an absolute path ending in .prom");
-            }
-            c_.metrics.textfile = value_;
-            c_.metrics.textfile_line = line_;
-        } else if (name == "metrics.interval") {
-            const Duration d = duration("interval");
-            if (d < kMinMetricsInterval || d > kMaxMetricsInterval) {
-                fail("interval: '" + value_ + "' is not within 1s..60min");
-            }
-            c_.metrics.interval = d;
-        } else if (name == "metrics.sessions") {
-            auto b = parse_bool(value_);
-            if (!b) fail("sessions: '" + value_ + "' is not yes or no");
-            c_.metrics.sessions = *b;
-        } else if (name == "timers.nak-repeat-period") {
-            r.nak_repeat_period = duration("nak-repeat-period");
-        } else if (name == "timers.nak-rpt-ivl") {
-            r.nak_rpt_ivl = duration("nak-rpt-ivl");
-        } else if (name == "timers.nak-rdata-ivl") {
-            r.nak_rdata_ivl = duration("nak-rdata-ivl");
-        } else if (name == "timers.nak-elim-ivl") {
-            r.nak_elim_ivl = duration("nak-elim-ivl");
-        } else if (name == "timers.rdata-hold") {
-            r.rdata_hold = duration("rdata-hold", true);  // 0: off (D27)
-        } else if (name == "limits.max-rdata-hold-bytes") {
-            r.max_rdata_hold_bytes = count("max-rdata-hold-bytes", std::size_t{1} << 34);
-        } else if (name == "timers.session-lifetime") {
-            r.session_lifetime = duration("session-lifetime");
-        } else if (name == "limits.max-sessions") {
-            r.max_sessions = count("max-sessions", 10'000'000);
-        } else if (name == "limits.max-repair-states") {
-            r.max_repair_states = count("max-repair-states", 100'000'000);
-        } else if (name == "limits.max-naks-per-second-per-interface") {
-            r.max_naks_per_second_per_interface =
-                static_cast<std::uint32_t>(count("max-naks-per-second-per-interface", 1u << 30));
-        } else if (name == "dlr.group") {
-            r.dlr.scopes.push_back(dlr_scope());
-        } else if (name == "dlr.cache-bytes") {
-            r.dlr.cache_bytes_per_session = count("cache-bytes", std::size_t{1} << 34);
-            if (r.dlr.cache_bytes_per_session == 0) fail("cache-bytes: must be positive");
-        } else if (name == "dlr.cache-bytes-total") {
-            r.dlr.cache_bytes_total = count("cache-bytes-total", std::size_t{1} << 36);
-            if (r.dlr.cache_bytes_total == 0) fail("cache-bytes-total: must be positive");
-        } else if (name == "dlr.cache-packets") {
-            // Each sequence number of the span costs a slot (~48 bytes) even as a hole.
-            r.dlr.cache_packets_per_session = count("cache-packets", 1u << 16);
-            if (r.dlr.cache_packets_per_session == 0) fail("cache-packets: must be positive");
-        } else if (name == "dlr.discover-dlrs") {
-            // The network-element side (D28): POLL downstream for off-tree DLRs.
-            auto b = parse_bool(value_);
-            if (!b) fail("discover-dlrs: '" + value_ + "' is not yes or no");
-            r.discover_dlrs = *b;
-        } else if (name == "dlr.discovery-interval") {
-            r.dlr_poll_interval = duration("discovery-interval");
-        } else if (name == "dlr.discovery-backoff") {
-            // POLL_BO_IVL: DLRs wait a random part of it before answering. Capped so that it
-            // fits the POLL's 32-bit microsecond field with room to spare.
-            r.dlr_poll_backoff = duration("discovery-backoff");
-            if (r.dlr_poll_backoff > std::chrono::seconds(60)) {
-                fail("discovery-backoff: at most 60s (POLL_BO_IVL)");
-            }
-        } else if (name == "igmp.robustness") {
-            const auto n = count("robustness", 7);
-            if (n < 1) fail("robustness: must be 1..7");
-            c_.igmp.robustness = static_cast<unsigned>(n);
-        } else if (name == "igmp.query-interval") {
-            c_.igmp.query_interval = duration("query-interval");
-        } else if (name == "igmp.query-response-interval") {
-            c_.igmp.query_response_interval = duration("query-response-interval");
-            if (c_.igmp.query_response_interval > std::chrono::seconds(25)) {
-                fail("query-response-interval: at most 25s (the IGMP Max Resp Code)");
-            }
-        } else if (name == "igmp.last-member-query-interval") {
-            c_.igmp.last_member_query_interval = duration("last-member-query-interval");
-        } else {
-            fail("unknown key '" + name + "'");
-        }
-    }
-
-    void apply_interface(const std::string& ifname, const std::string& key) {
+    void apply_interface(const std::string& ifname, const std::string& key,
+                         const std::string& value) {
         auto it = std::find_if(c_.interfaces.begin(), c_.interfaces.end(),
                                [&](const InterfaceConfig& i) { return i.name == ifname; });
         if (it == c_.interfaces.end()) {
             c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
             it = c_.interfaces.end() - 1;
         }
-        InterfaceConfig& ic = *it;
-        if (std::find(kInterfaceKeys.begin(), kInterfaceKeys.end(), key) == kInterfaceKeys.end()) {
-            fail("unknown key '" + key + "' in [interface " + ifname + "]");
-        }
-        if (key == "static-groups" || key == "join-groups") {
-            auto& list = key == "static-groups" ? ic.static_groups : ic.join_groups;
-            for (const std::string& w : words(value_)) {
-                const Nla g = group(key, w);
-                if (std::find(list.begin(), list.end(), g) == list.end()) list.push_back(g);
+        for (const InterfaceKey& k : kInterfaceKeys) {
+            if (k.name == key) {
+                const bool fresh = seen_.emplace("interface " + ifname + "." + key, line_).second;
+                k.set(KeyInput(file_, line_, value, fresh), *it);
+                return;
             }
-        } else if (key == "igmp-querier") {
-            auto b = parse_bool(value_);
-            if (!b) fail("igmp-querier: '" + value_ + "' is not yes or no");
-            ic.igmp_querier = *b;
-        } else {
-            fail("unknown key '" + key + "' in [interface " + ifname + "]");
         }
+        fail("unknown key '" + key + "' in [interface " + ifname + "]");
     }
 
     const std::string& file_;
     DaemonConfig c_;
     int line_ = 0;
-    std::string value_;
-    std::map<std::string, int> seen_;
-    bool udp_ports_given_ = false;
+    std::map<std::string, int> seen_;  // each key's first line
 };
 
 }  // namespace
@@ -549,51 +735,8 @@ DaemonConfig parse_config(std::istream& in, const std::string& file_name) {
 
 std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig& b) {
     std::vector<std::string> out;
-    auto key = [&](const char* name, bool changed) {
-        if (changed) out.emplace_back(name);
-    };
-    const router::RouterConfig& r = a.router;
-    const router::RouterConfig& n = b.router;
-    key("log-level", a.log_level != b.log_level);
-    key("udp-ports", a.udp_ports != b.udp_ports);
-    key("control.socket", a.control.socket != b.control.socket);
-    key("control.mode", a.control.mode != b.control.mode);
-    key("control.group", a.control.group != b.control.group);
-    key("timers.nak-repeat-period", r.nak_repeat_period != n.nak_repeat_period);
-    key("timers.nak-rpt-ivl", r.nak_rpt_ivl != n.nak_rpt_ivl);
-    key("timers.nak-rdata-ivl", r.nak_rdata_ivl != n.nak_rdata_ivl);
-    key("timers.nak-elim-ivl", r.nak_elim_ivl != n.nak_elim_ivl);
-    key("timers.rdata-hold", r.rdata_hold != n.rdata_hold);
-    key("timers.session-lifetime", r.session_lifetime != n.session_lifetime);
-    key("limits.max-sessions", r.max_sessions != n.max_sessions);
-    key("limits.max-rdata-hold-bytes", r.max_rdata_hold_bytes != n.max_rdata_hold_bytes);
-    key("limits.max-repair-states", r.max_repair_states != n.max_repair_states);
-    key("limits.max-naks-per-second-per-interface",
-        r.max_naks_per_second_per_interface != n.max_naks_per_second_per_interface);
-    key("igmp.robustness", a.igmp.robustness != b.igmp.robustness);
-    key("igmp.query-interval", a.igmp.query_interval != b.igmp.query_interval);
-    key("igmp.query-response-interval",
-        a.igmp.query_response_interval != b.igmp.query_response_interval);
-    key("igmp.last-member-query-interval",
-        a.igmp.last_member_query_interval != b.igmp.last_member_query_interval);
-    auto scope_text = [](const std::vector<router::DlrScope>& scopes) {
-        std::string text;
-        for (const router::DlrScope& s : scopes)
-            text += s.group.to_string() + "/" + std::to_string(s.prefix_length) + "@" +
-                    (s.source ? s.source->to_string() : std::string()) + " ";
-        return text;
-    };
-    key("dlr.group", scope_text(r.dlr.scopes) != scope_text(n.dlr.scopes));
-    key("dlr.cache-bytes", r.dlr.cache_bytes_per_session != n.dlr.cache_bytes_per_session);
-    key("dlr.cache-bytes-total", r.dlr.cache_bytes_total != n.dlr.cache_bytes_total);
-    key("dlr.cache-packets", r.dlr.cache_packets_per_session != n.dlr.cache_packets_per_session);
-    key("dlr.discover-dlrs", r.discover_dlrs != n.discover_dlrs);
-    key("dlr.discovery-interval", r.dlr_poll_interval != n.dlr_poll_interval);
-    key("dlr.discovery-backoff", r.dlr_poll_backoff != n.dlr_poll_backoff);
-    key("capture.buffer-bytes", a.capture.buffer_bytes != b.capture.buffer_bytes);
-    key("dataplane.fast-path", a.dataplane.fast_path != b.dataplane.fast_path);
-    key("dataplane.fail-open-after", a.dataplane.fail_open_after != b.dataplane.fail_open_after);
-    key("dataplane.on-exit", a.dataplane.on_exit != b.dataplane.on_exit);
+    for (const GlobalKey& k : kGlobalKeys)
+        if (k.get(a) != k.get(b)) out.emplace_back(k.name);
     for (const InterfaceConfig& i : a.interfaces) {
         const InterfaceConfig* j = b.find_interface(i.name);
         const std::string section = "interface " + i.name;
@@ -601,9 +744,8 @@ std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig&
             out.push_back(section + " (removed)");
             continue;
         }
-        if (i.static_groups != j->static_groups) out.push_back(section + ".static-groups");
-        if (i.join_groups != j->join_groups) out.push_back(section + ".join-groups");
-        if (i.igmp_querier != j->igmp_querier) out.push_back(section + ".igmp-querier");
+        for (const InterfaceKey& k : kInterfaceKeys)
+            if (k.get(i) != k.get(*j)) out.push_back(section + "." + std::string(k.name));
     }
     for (const InterfaceConfig& j : b.interfaces)
         if (a.find_interface(j.name) == nullptr) out.push_back("interface " + j.name + " (added)");
@@ -612,12 +754,46 @@ std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig&
 
 std::vector<std::string> config_keys() {
     std::vector<std::string> keys;
-    const po::options_description globals = global_keys();
-    for (const auto& option : globals.options())
-        keys.push_back(option->long_name());
-    for (std::string_view key : kInterfaceKeys)
-        keys.push_back(std::string(kInterfaceSection) + "NAME." + std::string(key));
+    for (const GlobalKey& k : kGlobalKeys)
+        keys.emplace_back(k.name);
+    for (const InterfaceKey& k : kInterfaceKeys)
+        keys.push_back(std::string(kInterfaceSection) + "NAME." + std::string(k.name));
     return keys;
+}
+
+std::string render_config(const DaemonConfig& c) {
+    std::ostringstream out;
+    // One key: its description and syntax as a comment, then its lines; an unset key is
+    // left commented out, so that reading the text back leaves it unset.
+    auto key = [&](std::string_view name, std::string_view syntax, std::string_view description,
+                   const std::vector<std::string>& lines) {
+        out << "# " << description << " (" << syntax << ")\n";
+        if (lines.empty()) out << "# " << name << " =\n";
+        for (const std::string& line : lines)
+            out << name << " = " << line << "\n";
+    };
+    std::string section;
+    for (const GlobalKey& k : kGlobalKeys) {
+        const auto dot = k.name.find('.');
+        const std::string key_section =
+            dot == std::string_view::npos ? std::string() : std::string(k.name.substr(0, dot));
+        if (key_section != section) {
+            section = key_section;
+            out << "\n[" << section << "]\n";
+        }
+        key(dot == std::string_view::npos ? k.name : k.name.substr(dot + 1), k.syntax,
+            k.description, k.get(c));
+    }
+    for (const InterfaceConfig& i : c.interfaces) {
+        out << "\n[" << kInterfaceSection << i.name << "]\n";
+        for (const InterfaceKey& k : kInterfaceKeys)
+            key(k.name, k.syntax, k.description, [&] {
+                std::string value = k.get(i);
+                return value.empty() ? std::vector<std::string>{}
+                                     : std::vector<std::string>{std::move(value)};
+            }());
+    }
+    return out.str();
 }
 
 DaemonConfig load_config(const std::string& path) {

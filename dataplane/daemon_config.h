@@ -2,10 +2,14 @@
 // Boost.Program_options, turned into a `DaemonConfig` value, or refused with the file, line
 // and reason.
 //
-// Owns the list of keys, their defaults, units and checks. Boost.Program_options tokenises
-// the file but knows no line numbers, so the file is pre-scanned here first: the scan checks
-// the syntax line by line and records the line of each `key = value`, in the order Boost
-// returns them, so that every later error can name its line.
+// Owns the one table of keys (daemon_config.cc kGlobalKeys, kInterfaceKeys): for each key
+// its syntax, description, setter (parse, check, assign) and getter (the value as config
+// text). The table drives parsing, `pgmd --config-keys`, changed_keys() and
+// render_config(); the defaults are those of the structures below, as the getters write
+// them. Boost.Program_options tokenises the file but knows no line numbers, so the file is
+// pre-scanned here first: the scan checks the syntax line by line and records the line of
+// each `key = value`, in the order Boost returns them, so that every later error can name
+// its line.
 // Life cycle: a pure function of the file's text, called at start-up, by `pgmd -F` and on
 // SIGHUP (a refused reload keeps the running configuration).
 #pragma once
@@ -177,6 +181,12 @@ std::vector<std::string> config_keys();
 // "interface eth1.static-groups"; an interface section added or removed as
 // "interface eth1"), in config_keys() order: what a reload reports as changed.
 std::vector<std::string> changed_keys(const DaemonConfig& running, const DaemonConfig& next);
+
+// The configuration in force as a pgmd.conf text that parse_config() reads back to the same
+// configuration: every key of every section with its value, defaults included, each after a
+// comment with its description and syntax; a key that is not set (a list with no entries, an
+// optional path) is written commented out. `pgmctl show running-config` shows it.
+std::string render_config(const DaemonConfig& config);
 
 // "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);

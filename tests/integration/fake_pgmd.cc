@@ -8,10 +8,10 @@
 // for sqn 42 from down1 and an anticipated repair for sqn 50; session 112233445566.2000
 // (10.0.0.7 -> 239.1.2.4, UDP-encapsulated on port 3055, its source has sent FIN) with a null-NAK
 // state for sqn 7 from down2; one packet with a bad checksum on down2; 591 packets lost by down1's
-// capture (CaptureDrops; `clear counters` zeroes them). `show status` and `show groups` answer
-// fixed data; the configuration names a fourth interface, gone0, that is absent; `set
-// log-level` keeps the level for `show status`. The clock stands 1.05 s after the first SPM
-// and 50 ms after the NAKs.
+// capture (CaptureDrops; `clear counters` zeroes them). `show status`, `show groups` and
+// `show running-config` answer fixed data; the configuration names a fourth interface,
+// gone0, that is absent; `set log-level` keeps the level for `show status`. The clock stands 1.05 s
+// after the first SPM and 50 ms after the NAKs.
 //
 // Life cycle: `fake_pgmd --socket PATH [--mode OCTAL] [--group GID] [--odata-every-ms N]`
 // (N: an ODATA of the first session arrives on up0 every N ms, so counters move) sets up, prints
@@ -325,6 +325,14 @@ int main(int argc, char** argv) {
             std::vector<IfIndex> out;
             environment.group_members(source, g, out);
             return out;
+        },
+        [&] {
+            return control::Json{{"file", "/etc/fake.conf"},
+                                 {"loaded_at", "2026-01-01T00:00:00Z"},
+                                 {"overrides", control::Json::array()},
+                                 {"text",
+                                  "# pgmd running configuration: /etc/fake.conf as loaded at "
+                                  "2026-01-01T00:00:00Z\nlog-level = notice\n\n[interface up0]\n"}};
         },
     };
 

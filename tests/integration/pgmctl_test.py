@@ -309,6 +309,17 @@ def test_show(ctl):
                  "interfaces      3 served of 4 configured", "sessions        2 (1 ended by FIN)",
                  "repair states   3"):
         check(line in text.splitlines(), f"show status lacks {line!r}:\n{text}")
+    # show running-config: the daemon's text as it is, abbreviated as IOS's `sh run`; -j the
+    # file, the time and the text.
+    running = ("# pgmd running configuration: /etc/fake.conf as loaded at 2026-01-01T00:00:00Z\n"
+               "log-level = notice\n\n[interface up0]\n")
+    r = ctl.run("sh", "run")
+    check(r.returncode == 0 and r.stdout == running, f"sh run: {r.returncode} {r.stdout!r}")
+    r = ctl.run("-j", "show", "running-config")
+    got = json.loads(r.stdout) if r.returncode == 0 else {}
+    check(got.get("file") == "/etc/fake.conf" and got.get("text") == running and
+          got.get("loaded_at") == "2026-01-01T00:00:00Z",
+          f"show running-config -j: {r.returncode} {r.stdout!r}")
     text = ctl.run("sh", "gro").stdout
     check([line.split() for line in text.splitlines()] == [
         ["INTERFACE", "STATE", "QUERIER", "GROUP", "MEMBERS", "EXPIRES", "JOINED"],

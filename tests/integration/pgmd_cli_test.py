@@ -17,8 +17,8 @@ path off):
     the first pgmd's pid) before serving anything, and the pid file is left to the first;
     one with its own pid file but the first's live socket is refused too;
   * `pgmctl reload` of a file with `[control] group = nosuchgroup` fails (exit 1) and says
-    why; a reload that changes `[control] mode` says that it needs a restart, in the reply
-    and the log;
+    why; a reload that changes `[control] mode` says that it needs a restart, in the reply,
+    the log and `show running-config`'s overrides;
   * SIGTERM: exit 0, pid file removed;
   * a daemonised pgmd (no -n: chdir /) started with a relative -f reloads;
   * pgmd run as nobody without CAP_NET_RAW exits 1 with the missing capability and how to
@@ -29,7 +29,9 @@ path off):
     joined group, a member learnt from IGMP and gone after its leave), a session from raw SPMs
     sent from the second namespace (created, ended by FIN, expired: logged at info one line
     each, FIN in `show sessions`), `set log-level` / `debug` seen in `show status` and the log,
-    and a reload reporting the key it changed.
+    and a reload reporting the key it changed; `show running-config` (text accepted by
+    `pgmd -F`, every key in force, the run-time log level as an override, the reload's new
+    value and load time).
 
 Every wait is bounded; every process started is killed and the namespace deleted at the end.
 Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
@@ -262,6 +264,11 @@ def daemon_tests(a, tmp, ns):
           f"{r.stdout!r} {r.stderr!r}")
     check(re.search(r"control\.mode.*restart", read(err1)),
           f"... and the log says so: {read(err1)[-400:]!r}")
+    running = ctl_json(a, ns, sock1, "show", "running-config")
+    check(any(o.startswith("control.mode not applied until pgmd restarts")
+              for o in running.get("overrides", []))
+          and "mode = 0600" in running.get("text", "").splitlines(),
+          f"show running-config: the file's mode, waiting for a restart: {running}")
 
     rc = stop(first)
     check(rc == 0, f"SIGTERM: exit {rc}")
@@ -345,6 +352,19 @@ def ctl_json(a, ns, sock, *args):
     return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr}
 
 
+def running_config(a, tmp, ns, sock, conf, name):
+    """`show running-config` as text: written to a file, that `pgmd -F` must accept."""
+    r = run(ns.argv(a.pgmctl, "-u", sock, "show", "running-config"), timeout=10)
+    check(r.returncode == 0 and r.stdout.startswith(
+        f"# pgmd running configuration: {conf} as loaded at "),
+        f"show running-config: {r.returncode} {r.stdout[:300]!r} {r.stderr!r}")
+    path = write(os.path.join(tmp, name), r.stdout)
+    checked = run([a.pgmd, "-F", "-f", path])
+    check(checked.returncode == 0, f"pgmd -F on show running-config's text: "
+          f"{checked.returncode} {checked.stderr!r}\n{r.stdout}")
+    return r.stdout
+
+
 def operator_views(a, tmp, ns, conf, sock, err, first):
     status = ctl_json(a, ns, sock, "show", "status")
     check(status.get("pid") == first.pid and status.get("config_file") == conf
@@ -409,10 +429,25 @@ def operator_views(a, tmp, ns, conf, sock, err, first):
           f"expiry logged: {read(err)[-600:]!r}")
     check(read(err).count(prefix) == 3, f"one line per change: {read(err).count(prefix)}")
 
+    # The running configuration: every key in force, defaults and -u included, as a file.
+    text = running_config(a, tmp, ns, sock, conf, "running-1.conf")
+    for line in ("log-level = info", "fast-path = off", "session-lifetime = 3s",
+                 "nak-rpt-ivl = 1s", "nak-rdata-ivl = 10s", f"socket = {sock}",
+                 "[interface d0]", "static-groups = 239.192.0.1", "join-groups = 239.192.0.9",
+                 "[interface d2]", "[interface d9]", "# textfile ="):
+        check(line in text.splitlines(), f"show running-config lacks {line!r}:\n{text}")
+    before = ctl_json(a, ns, sock, "show", "running-config")
+    check(before.get("file") == conf and before.get("overrides") == []
+          and before.get("text") == text, f"show running-config json: {before}")
+
     # The log level at run time.
     r = run(ns.argv(a.pgmctl, "-u", sock, "set", "log-level", "debug"))
     check(r.returncode == 0 and r.stdout == "log level debug (configured info)\n",
           f"set log-level debug: {r.returncode} {r.stdout!r} {r.stderr!r}")
+    text = running_config(a, tmp, ns, sock, conf, "running-2.conf")
+    check("# run-time override: log-level is debug (pgmctl set log-level; the configured level "
+          "is below)" in text.splitlines() and "log-level = info" in text.splitlines(),
+          f"show running-config: the run-time log level: {text[:400]!r}")
     check(ctl_json(a, ns, sock, "show", "status").get("log_level") == "debug",
           "show status: log_level debug")
     check(wait_until(lambda: "log level debug (was info, set by pgmctl)" in read(err), 5),
@@ -432,6 +467,12 @@ def operator_views(a, tmp, ns, conf, sock, err, first):
     last = ctl_json(a, ns, sock, "show", "status").get("last_reload") or {}
     check(last.get("ok") is True and last.get("changed") == ["timers.nak-rpt-ivl"],
           f"show status: last reload: {last}")
+    text = running_config(a, tmp, ns, sock, conf, "running-3.conf")
+    after = ctl_json(a, ns, sock, "show", "running-config")
+    check("nak-rpt-ivl = 2s" in text.splitlines() and "nak-rpt-ivl = 1s" not in text.splitlines()
+          and after.get("loaded_at", "") > before.get("loaded_at", "~"),
+          f"show running-config after the reload: {after.get('loaded_at')} "
+          f"(before {before.get('loaded_at')}):\n{text}")
     write(conf, conf_text())
 
 

@@ -441,6 +441,7 @@ class RouterJson : public ::testing::Test {
         {},
         {},
         {},
+        {},
     };
 };
 
@@ -632,9 +633,10 @@ TEST_F(RouterJson, BadRequestsGetAReason) {
     EXPECT_EQ(error(Json{{"command", "ping"}, {"colour", "red"}}),
               "unknown key \"colour\" in request");
     EXPECT_EQ(error(Json{{"command", "show"}}), "request has no \"what\"");
-    EXPECT_EQ(error(Json{{"command", "show"}, {"what", "routes"}}),
-              "cannot show \"routes\" (status, interfaces, groups, sessions, repair, counters, dlr "
-              "or fastpath)");
+    EXPECT_EQ(
+        error(Json{{"command", "show"}, {"what", "routes"}}),
+        "cannot show \"routes\" (status, interfaces, groups, sessions, repair, counters, dlr, "
+        "fastpath or running-config)");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "counters"}, {"filter", {{"group", "x"}}}}),
               "show counters cannot be filtered by group");
     EXPECT_EQ(error(Json{{"command", "show"}, {"what", "sessions"}, {"filter", 3}}),
@@ -659,6 +661,19 @@ TEST_F(RouterJson, BadRequestsGetAReason) {
               "cannot set \"colour\" (log-level)");
     EXPECT_EQ(error(Json{{"command", "set"}, {"what", "log-level"}, {"value", "debug"}}),
               "this daemon has no log level to set");
+    EXPECT_EQ(error(Json{{"command", "show"}, {"what", "running-config"}}),
+              "this program has no configuration file");
+}
+
+// `show running-config` is the daemon's own JSON, passed through; it takes no filter.
+TEST_F(RouterJson, RunningConfigIsTheDaemons) {
+    view.running_config = [] { return Json{{"file", "/etc/pgmd.conf"}, {"text", "x = 1\n"}}; };
+    const Json reply = request(Json{{"command", "show"}, {"what", "running-config"}});
+    EXPECT_EQ(reply,
+              (Json{{"ok", true}, {"data", {{"file", "/etc/pgmd.conf"}, {"text", "x = 1\n"}}}}));
+    const Json filtered = request(
+        Json{{"command", "show"}, {"what", "running-config"}, {"filter", {{"interface", "up0"}}}});
+    EXPECT_EQ(filtered.value("error", ""), "show running-config cannot be filtered by interface");
 }
 
 // Scoped clears (IOS clear ip pgm router traffic IF, rtx-state GROUP) and the run-time log

@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "dataplane/daemon_config.h"
@@ -343,6 +345,177 @@ TEST(DaemonConfig, ChangedKeysNameWhatAReloadChanges) {
     DaemonConfig seeded = before;
     seeded.router.random_seed = 12345;
     EXPECT_TRUE(changed_keys(seeded, before).empty());
+}
+
+// render_config(): the configuration in force as a file that reads back to the same
+// configuration (parse -> render -> parse renders the same text, and a reload from it would
+// report nothing changed).
+void expect_round_trip(const std::string& text, const std::string& origin) {
+    SCOPED_TRACE(origin);
+    const DaemonConfig original = parse(text);
+    const std::string rendered = render_config(original);
+    DaemonConfig reparsed;
+    try {
+        reparsed = parse(rendered);
+    } catch (const ConfigError& e) {
+        FAIL() << e.what() << "\nin the rendered text:\n" << rendered;
+    }
+    EXPECT_EQ(render_config(reparsed), rendered);
+    EXPECT_EQ(changed_keys(original, reparsed), std::vector<std::string>{});
+    EXPECT_EQ(reparsed.router.dlr.scopes.size(), original.router.dlr.scopes.size());
+    EXPECT_EQ(reparsed.interfaces, original.interfaces);
+    EXPECT_EQ(reparsed.udp_ports, original.udp_ports);
+    EXPECT_EQ(reparsed.control, original.control);
+    EXPECT_EQ(reparsed.metrics, original.metrics);
+    EXPECT_EQ(reparsed.dataplane, original.dataplane);
+    EXPECT_EQ(reparsed.igmp, original.igmp);
+    EXPECT_EQ(reparsed.capture, original.capture);
+    EXPECT_EQ(reparsed.log_level, original.log_level);
+}
+
+std::string read_source_file(const std::string& path) {
+    std::ifstream in(std::string(PGM_SOURCE_DIR) + "/" + path);
+    EXPECT_TRUE(in) << path;
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Every key set away from its default, in the forms a person writes (2min, lists over
+// several lines, a DLR scope with a source).
+const char* const kEveryKeySet =
+    "log-level = debug\nudp-ports = 3056 4000\nudp-ports = 5000\n"
+    "[control]\nsocket = /run/p/x.sock\nmode = 600\ngroup = root\n"
+    "[timers]\nnak-repeat-period = 250ms\nnak-rpt-ivl = 1500ms\nnak-rdata-ivl = 2min\n"
+    "nak-elim-ivl = 700ms\nrdata-hold = 0s\nsession-lifetime = 10min\n"
+    "[limits]\nmax-sessions = 7\nmax-rdata-hold-bytes = 0\nmax-repair-states = 9\n"
+    "max-naks-per-second-per-interface = 0\n"
+    "[igmp]\nrobustness = 3\nquery-interval = 1min\nquery-response-interval = 2500ms\n"
+    "last-member-query-interval = 100ms\n"
+    "[dlr]\ngroup = 239.192.0.0/16\ngroup = 239.1.2.3 source 10.0.0.1\n"
+    "group = 239.3.0.0/24 source 10.0.0.2\ncache-bytes = 1000\ncache-bytes-total = 2000\n"
+    "cache-packets = 10\ndiscover-dlrs = on\ndiscovery-interval = 5s\n"
+    "discovery-backoff = 60s\n"
+    "[capture]\nbuffer-bytes = 65536\n"
+    "[dataplane]\nfast-path = no\nfail-open-after = 100ms\non-exit = fail-open\n"
+    "[metrics]\ntextfile = /tmp/x/pgmd.prom\ninterval = 1min\nsessions = false\n"
+    "[interface eth0]\nstatic-groups = 239.1.1.1 239.1.1.2\nstatic-groups = 239.1.1.3\n"
+    "join-groups = 239.9.9.9\nigmp-querier = no\n[interface veth-b.7]\n";
+
+TEST(DaemonConfig, RenderedConfigReadsBackTheSame) {
+    expect_round_trip("[interface eth0]\n", "defaults");
+    expect_round_trip(kEveryKeySet, "every key set");
+    expect_round_trip(read_source_file("dist/pgmd.conf.example"), "dist/pgmd.conf.example");
+    // The examples of docs/configuration.md.
+    const std::string doc = read_source_file("docs/configuration.md");
+    int examples = 0;
+    for (std::size_t at = doc.find("```ini\n"); at != std::string::npos;
+         at = doc.find("```ini\n", at + 1)) {
+        const std::size_t begin = at + 7;
+        expect_round_trip(doc.substr(begin, doc.find("```", begin) - begin),
+                          "docs/configuration.md example " + std::to_string(++examples));
+    }
+    EXPECT_GE(examples, 1);
+}
+
+TEST(DaemonConfig, RenderedConfigHasEveryKeyAndTheValuesInForce) {
+    const DaemonConfig c = parse(kEveryKeySet);
+    const std::string text = render_config(c);
+    // Values as the parser reads them: durations in s or ms, octal modes, yes/no.
+    for (const char* line :
+         {"log-level = debug\n", "udp-ports = 3056 4000 5000\n", "mode = 0600\n",
+          "nak-repeat-period = 250ms\n", "nak-rpt-ivl = 1500ms\n", "nak-rdata-ivl = 120s\n",
+          "rdata-hold = 0s\n", "query-response-interval = 2500ms\n", "group = 239.192.0.0/16\n",
+          "group = 239.1.2.3 source 10.0.0.1\n", "group = 239.3.0.0/24 source 10.0.0.2\n",
+          "discover-dlrs = yes\n", "fast-path = off\n", "on-exit = fail-open\n", "sessions = no\n",
+          "static-groups = 239.1.1.1 239.1.1.2 239.1.1.3\n", "igmp-querier = no\n",
+          "[interface veth-b.7]\n"}) {
+        EXPECT_NE(text.find(line), std::string::npos) << line << "missing in\n" << text;
+    }
+    // Every key of the table is in the text, unset ones commented out (defaults).
+    const std::string defaults = render_config(parse("[interface eth0]\n"));
+    for (std::string key : config_keys()) {
+        if (key.starts_with("interface NAME.")) key = key.substr(15);
+        if (const auto dot = key.find('.'); dot != std::string::npos) key = key.substr(dot + 1);
+        EXPECT_TRUE(defaults.find("\n" + key + " = ") != std::string::npos ||
+                    defaults.find("\n# " + key + " =\n") != std::string::npos)
+            << key;
+    }
+    EXPECT_NE(defaults.find("\n# textfile =\n"), std::string::npos);
+    EXPECT_NE(defaults.find("\nsession-lifetime = 300s\n"), std::string::npos);
+    EXPECT_NE(defaults.find("\n# static-groups =\n"), std::string::npos);
+}
+
+// docs/configuration.md's key tables (one per `## [section]`, rows "| `key` | default |")
+// list exactly the keys of the table, with the defaults render_config() writes: a default
+// in backticks is the value, "(none)" and the like an unset key.
+TEST(DaemonConfig, ConfigurationDocListsEveryKeyWithItsDefault) {
+    // The defaults as rendered: "section.key" -> value ("" when written commented out).
+    std::map<std::string, std::string> rendered;
+    {
+        std::istringstream in(render_config(parse("[interface eth0]\n")));
+        std::string line;
+        std::string section;
+        while (std::getline(in, line)) {
+            if (line.starts_with("[")) {
+                section = line.starts_with("[interface ") ? "interface NAME"
+                                                          : line.substr(1, line.size() - 2);
+                continue;
+            }
+            const bool unset = line.starts_with("# ") && line.ends_with(" =");
+            if (line.empty() || (line.starts_with("#") && !unset)) continue;
+            const std::string body = unset ? line.substr(2) : line;
+            const auto eq = body.find(" =");
+            const std::string key = body.substr(0, eq);
+            rendered[section.empty() ? key : section + "." + key] =
+                unset ? "" : body.substr(eq + 3);
+        }
+    }
+    std::map<std::string, std::string> documented;
+    std::istringstream doc(read_source_file("docs/configuration.md"));
+    std::string line;
+    std::string section;
+    bool in_keys = false;  // inside a section with a key table
+    while (std::getline(doc, line)) {
+        if (line.starts_with("## ")) {
+            in_keys = line == "## Global keys" || line.starts_with("## `[");
+            section = line.starts_with("## `[") ? line.substr(5, line.find("]`") - 5) : "";
+            if (section.starts_with("interface ")) section = "interface NAME";
+            continue;
+        }
+        if (!in_keys || !line.starts_with("| `")) continue;
+        const auto key_end = line.find('`', 3);
+        const std::string key = line.substr(3, key_end - 3);
+        const auto cell = line.find("| ", key_end) + 2;
+        std::string value = line.substr(cell, line.find(" |", cell) - cell);
+        value = value.starts_with("`") ? value.substr(1, value.find('`', 1) - 1) : "";
+        documented[section.empty() ? key : section + "." + key] = value;
+    }
+    EXPECT_EQ(documented, rendered);
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : documented)
+        keys.push_back(key);
+    std::vector<std::string> listed = config_keys();
+    std::sort(listed.begin(), listed.end());
+    EXPECT_EQ(keys, listed);
+}
+
+// A VLAN interface's name has a dot: its keys are its own (the key is after the last dot).
+TEST(DaemonConfig, InterfaceNameWithADotKeepsItsKeys) {
+    const DaemonConfig c = parse("[interface eth0.100]\nigmp-querier = no\n");
+    ASSERT_EQ(c.interfaces.size(), 1u);
+    EXPECT_EQ(c.interfaces[0].name, "eth0.100");
+    EXPECT_FALSE(c.interfaces[0].igmp_querier);
+}
+
+// changed_keys() compares the rendered values of the whole table: the [metrics], [capture]
+// and [dataplane] keys too.
+TEST(DaemonConfig, ChangedKeysCoverEveryKey) {
+    const DaemonConfig defaults = parse("[interface eth0]\n[interface veth-b.7]\n");
+    std::vector<std::string> expected;
+    for (const std::string& key : config_keys())
+        if (!key.starts_with("interface ")) expected.push_back(key);
+    for (const char* key : {"static-groups", "join-groups", "igmp-querier"})
+        expected.push_back(std::string("interface eth0.") + key);
+    EXPECT_EQ(changed_keys(defaults, parse(kEveryKeySet)), expected);
 }
 
 TEST(DaemonConfig, ErrorMessageIsFileLineReason) {
