@@ -353,7 +353,7 @@ bool Scenario::run() {
         net_.run_until(std::min(limit, net_.now() + kCheckEvery));
     }
     if (all_complete()) {
-        Time last{};
+        Time last = stream_start_;  // no receivers: complete at once
         for (const ReceiverNode& r : receivers_)
             last = std::max(last, r.tally().last_delivery);
         completed_at_ = last;
