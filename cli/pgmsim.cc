@@ -94,18 +94,24 @@ ScenarioResult run(const ScenarioConfig& config, bool network_elements, bool& co
 }
 
 void print_cost(const char* label, const ScenarioResult& r, const Cost& c) {
-    const double nodes = static_cast<double>(r.receivers + r.routers);
+    // Per node and per receiver: "-" when there are none (an edge list may have no receivers).
+    auto per = [](long kib, std::size_t n) {
+        std::ostringstream os;
+        if (n == 0)
+            os << "-";
+        else
+            os << std::fixed << std::setprecision(1)
+               << static_cast<double>(kib) / static_cast<double>(n);
+        return os.str();
+    };
     std::cout << "  " << std::left << std::setw(10) << label << std::right << std::fixed
               << std::setprecision(2) << std::setw(9) << c.cpu_seconds << " s CPU" << std::setw(9)
               << c.virtual_seconds << " s virtual" << std::setw(8)
               << (c.virtual_seconds > 0 ? c.cpu_seconds / c.virtual_seconds : 0.0) << " x real time"
               << std::setw(9) << c.peak_rss_kib / 1024 << " MiB peak" << std::setw(8)
-              << std::setprecision(1)
-              << static_cast<double>(c.rss_built_kib - c.rss_before_kib) / nodes
+              << per(c.rss_built_kib - c.rss_before_kib, r.receivers + r.routers)
               << " KiB/node built" << std::setw(8)
-              << static_cast<double>(c.peak_rss_kib - c.rss_before_kib) /
-                     static_cast<double>(r.receivers)
-              << " KiB/receiver at peak\n";
+              << per(c.peak_rss_kib - c.rss_before_kib, r.receivers) << " KiB/receiver at peak\n";
     std::cout.unsetf(std::ios::floatfield);
     std::cout << std::setprecision(6);
 }
@@ -176,10 +182,10 @@ int main(int argc, char** argv) {
         "edges", po::value(&edges),
         "the topology from an edge-list file (docs/simulator.md; replaces --topology)")(
         "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
-        "Gilbert-Elliott bursts on every hop: percent chance per delivery of entering a burst "
-        "(0: --loss alone, independent per delivery)")(
-        "burst-length", po::value(&burst_length)->default_value(burst_length),
-        "mean burst length, deliveries")(
+        "Gilbert-Elliott bursts on every lossy hop (loss above 0; a loss-free link stays so): "
+        "percent chance per delivery of entering a burst (0: --loss alone, independent per "
+        "delivery)")("burst-length", po::value(&burst_length)->default_value(burst_length),
+                     "mean burst length, deliveries")(
         "burst-loss", po::value(&burst_loss_percent)->default_value(burst_loss_percent),
         "loss within a burst, percent (outside it: --loss)")(
         "mode", po::value(&mode)->default_value(mode),
@@ -208,11 +214,14 @@ int main(int argc, char** argv) {
     }
     // A router serves at most router::kMaxInterfaces interfaces (its repair state holds the
     // interface set as 64 bits): one upstream plus the children must fit.
+    // Tree: children and the last level's receiver links; star: the LANs. An edge list is
+    // checked per router below.
     const int children = fanout > 0 ? fanout : (topology == "tree" ? 4 : 8);
-    const int leaf_links =
-        vm.count("leaf-lan") ? 1 : (leaf_receivers > 0 ? leaf_receivers : children);
-    if (static_cast<std::size_t>(std::max(children, leaf_links)) + 1 >
-        pgm::router::kMaxInterfaces) {
+    const int leaf_links = topology != "tree" || vm.count("leaf-lan")
+                               ? 1
+                               : (leaf_receivers > 0 ? leaf_receivers : children);
+    if (edges.empty() && static_cast<std::size_t>(std::max(children, leaf_links)) + 1 >
+                             pgm::router::kMaxInterfaces) {
         std::cerr << "pgmsim: a router would have more than " << pgm::router::kMaxInterfaces
                   << " interfaces (fanout or leaf-receivers too large); use --leaf-lan or a "
                      "deeper tree\n";

@@ -1,6 +1,8 @@
 #include "sim/edge_list.h"
 
 #include <charconv>
+#include <cmath>
+#include <deque>
 #include <sstream>
 #include <unordered_map>
 
@@ -8,11 +10,16 @@ namespace pgm::sim {
 
 namespace {
 
+// A link's delay beyond a minute is a typo (and would overflow the virtual clock's
+// arithmetic long before 1e300).
+constexpr double kMaxDelayMs = 60'000;
+
+// A finite decimal number (from_chars also takes "nan" and "inf").
 std::optional<double> number(const std::string& s) {
     double v = 0;
     const char* end = s.data() + s.size();
     auto [p, ec] = std::from_chars(s.data(), end, v);
-    if (ec != std::errc() || p != end) return std::nullopt;
+    if (ec != std::errc() || p != end || !std::isfinite(v)) return std::nullopt;
     return v;
 }
 
@@ -64,15 +71,15 @@ EdgeListResult parse_edge_list(const std::string& text) {
             for (std::size_t i = 1; i < w.size(); ++i) {
                 if (auto eq = w[i].find('='); eq != std::string::npos) {
                     const std::string key = w[i].substr(0, eq);
-                    const auto v = number(w[i].substr(eq + 1));
-                    if (!v || *v < 0 || (key == "loss" && *v > 100))
-                        return fail("bad value in '" + w[i] + "'");
-                    if (key == "delay")
-                        link.delay_ms = v;
-                    else if (key == "loss")
-                        link.loss_percent = v;
-                    else
+                    if (key != "delay" && key != "loss")
                         return fail("unknown setting '" + key + "' (delay=MS, loss=PERCENT)");
+                    const auto v = number(w[i].substr(eq + 1));
+                    const double max = key == "delay" ? kMaxDelayMs : 100;
+                    if (!v || *v < 0 || *v > max)
+                        return fail("bad value in '" + w[i] + "' (" + key +
+                                    ": a number from 0 to " +
+                                    (key == "delay" ? "60000 ms" : "100 %") + ")");
+                    (key == "delay" ? link.delay_ms : link.loss_percent) = v;
                     continue;
                 }
                 auto it = by_name.find(w[i]);
@@ -93,23 +100,47 @@ EdgeListResult parse_edge_list(const std::string& text) {
                         "' (source, router, receiver, link, lan)");
         }
     }
-    bool source = false;
+    auto whole_file = [](const std::string& what) { return EdgeListResult{std::nullopt, what}; };
+    std::vector<std::vector<std::size_t>> on_links(list.nodes.size());
+    for (std::size_t k = 0; k < list.links.size(); ++k)
+        for (std::size_t n : list.links[k].nodes)
+            on_links[n].push_back(k);
+    std::optional<std::size_t> source;
     for (std::size_t i = 0; i < list.nodes.size(); ++i) {
         if (list.nodes[i].kind == EdgeNodeKind::Source) {
-            source = true;
-            bool linked = false;
-            for (const auto& l : list.links)
-                for (std::size_t n : l.nodes)
-                    linked = linked || n == i;
-            if (!linked)
-                return EdgeListResult{std::nullopt,
-                                      "source '" + list.nodes[i].name + "' is on no link"};
+            source = i;
+            // The source host sends on its first interface only (Scenario: ifindex 1).
+            if (on_links[i].empty())
+                return whole_file("source '" + list.nodes[i].name + "' is on no link");
+            if (on_links[i].size() > 1)
+                return EdgeListResult{
+                    std::nullopt,
+                    "line " + std::to_string(list.links[on_links[i][1]].line) + ": source '" +
+                        list.nodes[i].name +
+                        "' on a second link (a host sends on one; put a router or a lan there)"};
         }
         if (list.nodes[i].kind == EdgeNodeKind::Receiver && receiver_links[i] == 0)
-            return EdgeListResult{std::nullopt,
-                                  "receiver '" + list.nodes[i].name + "' is on no link"};
+            return whole_file("receiver '" + list.nodes[i].name + "' is on no link");
     }
-    if (!source) return EdgeListResult{std::nullopt, "no source declared"};
+    if (!source) return whole_file("no source declared");
+    // Every receiver must be reachable: from the source through routers only (hosts do not
+    // forward), else the run could never complete.
+    std::vector<bool> reached(list.nodes.size(), false);
+    std::deque<std::size_t> queue{*source};
+    reached[*source] = true;
+    while (!queue.empty()) {
+        const std::size_t n = queue.front();
+        queue.pop_front();
+        if (n != *source && list.nodes[n].kind != EdgeNodeKind::Router) continue;
+        for (std::size_t k : on_links[n])
+            for (std::size_t m : list.links[k].nodes)
+                if (!reached[m]) reached[m] = true, queue.push_back(m);
+    }
+    for (std::size_t i = 0; i < list.nodes.size(); ++i)
+        if (list.nodes[i].kind == EdgeNodeKind::Receiver && !reached[i])
+            return whole_file("receiver '" + list.nodes[i].name +
+                              "' cannot be reached from source '" + list.nodes[*source].name +
+                              "' (no path through routers)");
     return EdgeListResult{std::move(list), {}};
 }
 

@@ -9,8 +9,10 @@
 //   receiver NAME [NAME ...]
 //   link A B [delay=MS] [loss=PERCENT]         a point-to-point link
 //   lan A B C ... [delay=MS] [loss=PERCENT]    a LAN, at least two nodes
-// Names are declared before use and once; a receiver is on exactly one link or LAN. Without
-// delay= / loss= a link takes the scenario's --delay-ms / --loss.
+// Names are declared before use and once; the source and each receiver are on exactly one
+// link or LAN, and every receiver is reachable from the source through routers. delay= is
+// 0 to 60000 ms, loss= 0 to 100 percent (finite numbers). Without delay= / loss= a link
+// takes the scenario's --delay-ms / --loss.
 #pragma once
 
 #include <optional>

@@ -76,6 +76,12 @@ MulticastRouterNode::MulticastRouterNode(Network& net, std::string name)
 
 void MulticastRouterNode::on_packet(const Arrival& a, Bytes pgm, Time, Output& out) {
     if (a.ip.destination.is_multicast()) {
+        // Reverse-path check: without it a copy circles a loop until its TTL runs out.
+        const auto up = net_.route(id_, a.ip.source);
+        if (!up || up->ifindex != a.ifindex) {
+            counters_.rpf_failed.add(type_code(pgm), pgm.size());
+            return;
+        }
         forward_multicast(membership_, a, pgm, out, counters_);
     } else if (net_.is_local(id_, a.ip.destination)) {
         ++local_;

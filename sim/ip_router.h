@@ -7,7 +7,10 @@
 // node), attached to segments by the test, given memberships with join(); it then forwards
 // every packet it is handed: unicast along Network::route(), multicast to the interfaces
 // with members of the group (never back out of the arrival interface), TTL decremented,
-// packets whose TTL runs out dropped and counted.
+// packets whose TTL runs out dropped and counted. Like a real multicast router it takes
+// multicast only from the interface of its route towards the packet's source (the reverse-
+// path check of PIM): a copy arriving elsewhere (a loop in the topology, a
+// second forwarder on a LAN) is dropped and counted, so a graph with cycles cannot flood.
 #pragma once
 
 #include <string>
@@ -35,6 +38,7 @@ struct ForwardCounters {
     TypeCounters forwarded;    // copies sent
     TypeCounters ttl_expired;  // not forwarded: TTL would reach 0
     TypeCounters unroutable;   // unicast with no route
+    TypeCounters rpf_failed;   // multicast not from the interface towards its source
 };
 
 // Forwards a unicast packet along the node's route, TTL decremented. False when dropped.

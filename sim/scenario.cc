@@ -263,17 +263,10 @@ void Scenario::build_graph() {
     }
     levels_[0].name = "source links";
     levels_[1].name = "other links";
-    // Multicast membership: every interface of a router but its way to the source.
-    const Nla source_address = *net_.address(source_.id(), 1);
-    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-        if (g.nodes[i].kind != EdgeNodeKind::Router) continue;
-        const auto up = net_.route(ids[i], source_address);
-        for (IfIndex k = 1; k <= net_.attachments_of(ids[i]).size(); ++k)
-            if (!up || up->ifindex != k) join(routers[i], k);
-    }
     // The loss-free start lasts as long as the farthest node's path could: its hops from the
-    // source (breadth-first) times the longest link delay.
-    std::vector<std::vector<std::size_t>> on_links(g.nodes.size());
+    // source (breadth-first, through routers only: hosts do not forward) times the longest
+    // link delay.
+    std::vector<std::vector<std::size_t>> on_links(g.nodes.size());  // in interface order
     for (std::size_t k = 0; k < g.links.size(); ++k)
         for (std::size_t n : g.links[k].nodes)
             on_links[n].push_back(k);
@@ -286,11 +279,39 @@ void Scenario::build_graph() {
         const std::size_t n = queue.front();
         queue.pop_front();
         farthest = std::max(farthest, hops[n]);
+        if (g.nodes[n].kind == EdgeNodeKind::Receiver) continue;
         for (std::size_t k : on_links[n])
             for (std::size_t m : g.links[k].nodes)
                 if (hops[m] < 0) hops[m] = hops[n] + 1, queue.push_back(m);
     }
     loss_free_for_ = longest_delay * (farthest + 1);
+
+    // Multicast membership as PIM would leave it on a graph with loops or with a LAN behind
+    // two routers: one forwarder per link, the router on it nearest the source (PIM's
+    // assert winner; a tie goes to the one declared first) among those whose way to the
+    // source is another link, and only where someone wants the group: a receiver, or a
+    // router whose way to the source is that link. The routers' reverse-path check
+    // (MulticastRouterNode, the core's RPF rules) drops whatever else arrives.
+    const Nla source_address = *net_.address(source_.id(), 1);
+    std::vector<std::optional<std::size_t>> up_link(g.nodes.size());
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+        if (g.nodes[i].kind != EdgeNodeKind::Router) continue;
+        if (const auto up = net_.route(ids[i], source_address))
+            up_link[i] = on_links[i].at(up->ifindex - 1);
+    }
+    std::vector<std::optional<std::size_t>> forwarder(g.links.size());
+    std::vector<bool> wanted(g.links.size(), false);
+    for (std::size_t k = 0; k < g.links.size(); ++k) {
+        for (std::size_t n : g.links[k].nodes) {
+            if (g.nodes[n].kind == EdgeNodeKind::Receiver || up_link[n] == k) wanted[k] = true;
+            if (up_link[n] && *up_link[n] != k && (!forwarder[k] || hops[n] < hops[*forwarder[k]]))
+                forwarder[k] = n;
+        }
+    }
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+        for (std::size_t j = 0; j < on_links[i].size(); ++j)
+            if (wanted[on_links[i][j]] && forwarder[on_links[i][j]] == i)
+                join(routers[i], static_cast<IfIndex>(j + 1));
 }
 
 bool Scenario::all_complete() const {
@@ -304,21 +325,21 @@ bool Scenario::run() {
     const Duration loss_free =
         config_.shape == ScenarioShape::Graph ? loss_free_for_ : config_.link_delay * (hops + 1);
     net_.run_until(stream_start_ + loss_free + std::chrono::milliseconds(1));
+    // Bursts only where there is loss: a link configured loss-free stays so (scenario.h).
+    auto impairment = [this](Duration delay, double loss) {
+        if (loss <= 0) return Impairment{delay, 0.0};
+        return Impairment{delay, loss, config_.burst_enter, config_.burst_exit, config_.burst_loss};
+    };
     for (std::size_t level = 0; level < levels_.size(); ++level) {
         double loss = config_.loss;
         for (const auto& [l, p] : config_.level_loss)
             if (l == level) loss = p;
         for (SegmentId s : levels_[level].segments)
-            net_.set_impairment(s, kAny, kAny,
-                                Impairment{config_.link_delay, loss, config_.burst_enter,
-                                           config_.burst_exit, config_.burst_loss});
+            net_.set_impairment(s, kAny, kAny, impairment(config_.link_delay, loss));
     }
-    for (const auto& [s, delay, own_loss] : own_impairments_) {
-        net_.set_impairment(
-            s, kAny, kAny,
-            Impairment{delay, own_loss >= 0 ? own_loss : config_.loss, config_.burst_enter,
-                       config_.burst_exit, config_.burst_loss});
-    }
+    for (const auto& [s, delay, own_loss] : own_impairments_)
+        net_.set_impairment(s, kAny, kAny,
+                            impairment(delay, own_loss >= 0 ? own_loss : config_.loss));
     const double stream_seconds =
         config_.stream.apdus_per_second > 0
             ? static_cast<double>(config_.stream.apdus) / config_.stream.apdus_per_second
@@ -332,7 +353,7 @@ bool Scenario::run() {
         net_.run_until(std::min(limit, net_.now() + kCheckEvery));
     }
     if (all_complete()) {
-        Time last{};
+        Time last = stream_start_;  // no receivers: complete at once
         for (const ReceiverNode& r : receivers_)
             last = std::max(last, r.tally().last_delivery);
         completed_at_ = last;

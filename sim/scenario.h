@@ -3,11 +3,12 @@
 // can be compared (tests/unit/implosion_test.cc, cli/pgmsim.cc).
 //
 // Owns the Network and every node: one SourceNode, the routers (RouterNode when
-// `network_elements`, else MulticastRouterNode: plain multicast routing, receivers NAK the
-// source directly because SPM_PATH is then the source's address), and the ReceiverNodes.
+// `network_elements`, else MulticastRouterNode: plain multicast routing with the reverse-
+// path check, receivers NAK the source directly because SPM_PATH is then the source's
+// address), and the ReceiverNodes.
 //
 // Shapes (every link is a point-to-point segment unless said otherwise; each hop has the
-// same delay and random loss):
+// same delay and random loss; bursts, when on, on every lossy link only):
 //   Tree:  S ── R0 ── fanout routers ── ... : `depth` levels of routers (1, fanout,
 //          fanout^2, ...; depth 3 fanout 4: 1 + 4 + 16 = 21 routers); each router of the
 //          last level has `fanout` receivers (or `leaf_receivers` when set), each on its own

@@ -211,8 +211,22 @@ TEST(EdgeList, BadInputIsAClearErrorWithItsLineNumber) {
         {"source S\nrouter R\nlink S R\nlink R X\n", "line 4: unknown node 'X'"},
         {"source S\nrouter S\n", "line 2: node 'S' declared twice"},
         {"source S\nsource T\n", "line 2: a second source ('T'); one is supported"},
-        {"source S\nrouter R\nlink S R delay=abc\n", "line 3: bad value in 'delay=abc'"},
-        {"source S\nrouter R\nlink S R loss=101\n", "line 3: bad value in 'loss=101'"},
+        {"source S\nrouter R\nlink S R delay=abc\n",
+         "line 3: bad value in 'delay=abc' (delay: a number from 0 to 60000 ms)"},
+        {"source S\nrouter R\nlink S R loss=101\n",
+         "line 3: bad value in 'loss=101' (loss: a number from 0 to 100 %)"},
+        {"source S\nrouter R\nlink S R delay=nan\n",
+         "line 3: bad value in 'delay=nan' (delay: a number from 0 to 60000 ms)"},
+        {"source S\nrouter R\n\nlink S R delay=inf\n",
+         "line 4: bad value in 'delay=inf' (delay: a number from 0 to 60000 ms)"},
+        {"source S\nrouter R\nlink S R delay=1e300\n",
+         "line 3: bad value in 'delay=1e300' (delay: a number from 0 to 60000 ms)"},
+        {"source S\nrouter R\nlink S R delay=60001\n",
+         "line 3: bad value in 'delay=60001' (delay: a number from 0 to 60000 ms)"},
+        {"source S\nrouter R\nlink S R loss=nan\n",
+         "line 3: bad value in 'loss=nan' (loss: a number from 0 to 100 %)"},
+        {"source S\nrouter R\nlink S R loss=-inf\n",
+         "line 3: bad value in 'loss=-inf' (loss: a number from 0 to 100 %)"},
         {"source S\nrouter R\nlink S R jitter=1\n",
          "line 3: unknown setting 'jitter' (delay=MS, loss=PERCENT)"},
         {"source S\nrouter R Q\nlink S R Q\n", "line 3: a link joins exactly two nodes"},
@@ -223,6 +237,13 @@ TEST(EdgeList, BadInputIsAClearErrorWithItsLineNumber) {
          "line 2: unknown statement 'node' (source, router, receiver, link, lan)"},
         {"router R\n", "no source declared"},
         {"source S\nrouter R\nreceiver r\nlink S R\n", "receiver 'r' is on no link"},
+        {"source S\nrouter R Q\nreceiver r\nlink S R\nlink Q r\n",
+         "receiver 'r' cannot be reached from source 'S' (no path through routers)"},
+        {"source S\nrouter R\nreceiver r1 r2\nlink S R\nlan r1 r2\n",
+         "receiver 'r1' cannot be reached from source 'S' (no path through routers)"},
+        {"source S\nrouter R Q\nreceiver r\nlink S R\nlink S Q\nlink R r\n",
+         "line 5: source 'S' on a second link (a host sends on one; put a router or a lan "
+         "there)"},
     };
     for (const auto& [text, error] : cases) {
         const EdgeListResult r = parse_edge_list(text);
@@ -242,6 +263,80 @@ TEST(ScenarioShapes, GraphFromAnEdgeListCompletes) {
     EXPECT_EQ(r.receivers, 4u);
     EXPECT_EQ(r.receivers_complete, 4u);
     EXPECT_EQ(r.mismatched_apdus, 0u);
+}
+
+TEST(EdgeList, AReceiverOnTheSourcesLanNeedsNoRouter) {
+    const EdgeListResult r = parse_edge_list("source S\nreceiver r1 r2\nlan S r1 r2\n");
+    EXPECT_TRUE(r.list) << r.error;
+}
+
+// What every receiver of a run got: ODATA packets per receiver.
+std::vector<std::uint64_t> odata_received(const Scenario& s) {
+    std::vector<std::uint64_t> v;
+    for (const ReceiverNode& r : s.receivers())
+        v.push_back(s.network().counters(r.id(), 1).received.count(PacketType::Odata));
+    return v;
+}
+
+// A triangle of routers below the source (A - B - C - A), receivers on B and C and a LAN
+// behind both B and C: every receiver gets every ODATA once, with and without network
+// elements. Without the reverse-path check and one forwarder per link the plain routers
+// sent each packet round the loops until its TTL (16) ran out: ~2^15 copies each.
+TEST(ScenarioShapes, GraphWithLoopsAndALanBehindTwoRoutersCarriesEachPacketOnce) {
+    const EdgeListResult g = parse_edge_list(R"(
+source S
+router A B C
+receiver rb rc rl
+link S A
+link A B
+link A C
+link B C
+link B rb
+link C rc
+lan B C rl
+)");
+    ASSERT_TRUE(g.list) << g.error;
+    for (bool ne : {false, true}) {
+        ScenarioConfig c = small_tree(7, ne);
+        c.shape = ScenarioShape::Graph;
+        c.graph = *g.list;
+        c.loss = 0;
+        c.stream.apdus = 20;
+        Scenario s(c);
+        ASSERT_TRUE(s.run()) << "network elements " << ne;
+        const ScenarioResult r = s.result();
+        EXPECT_EQ(r.receivers_complete, 3u);
+        EXPECT_EQ(odata_received(s), std::vector<std::uint64_t>(3, 20))
+            << "network elements " << ne;
+        // B - C carries nothing downstream: neither router's way to the source.
+        EXPECT_EQ(s.network().segment_sent(s.level_segments(1)[2]).count(PacketType::Odata), 0u);
+    }
+}
+
+// Bursts apply only to lossy links: a link configured loss-free stays loss-free.
+TEST(ScenarioShapes, BurstsLeaveLossFreeLinksAlone) {
+    const EdgeListResult g = parse_edge_list(R"(
+source S
+router R
+receiver clean lossy
+link S R loss=0
+link R clean loss=0
+link R lossy
+)");
+    ASSERT_TRUE(g.list) << g.error;
+    ScenarioConfig c = small_tree(9, true);
+    c.shape = ScenarioShape::Graph;
+    c.graph = *g.list;
+    c.loss = 0.01;
+    c.burst_enter = 0.05;
+    c.burst_exit = 0.2;
+    c.burst_loss = 1.0;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    EXPECT_EQ(s.result().receivers_complete, 2u);
+    EXPECT_EQ(s.receivers()[0].naks_sent(), 0u);  // nothing lost on S - R - clean
+    EXPECT_GT(s.receivers()[1].naks_sent(), 0u);
+    EXPECT_EQ(odata_received(s)[0], c.stream.apdus);
 }
 
 }  // namespace

@@ -207,6 +207,39 @@ TEST_F(SimNetwork, ComputedRoutesPassOnlyThroughForwardingNodes) {
     EXPECT_EQ(h.count(PacketType::Nak), 0u);
 }
 
+TEST_F(SimNetwork, PlainRoutersTakeMulticastOnlyFromTheirWayToTheSource) {
+    // A - M1, a triangle M1 - M2 - M3 - M1, M2 - B; every router a member on every
+    // interface. Without the reverse-path check the copies circle the triangle both ways
+    // until their TTL runs out, and B gets one on every round.
+    const Attached a = add("A", topo.segment(SegmentKind::PointToPoint, "A-M1"));
+    MulticastRouterNode& m1 = topo.cloud("M1");
+    MulticastRouterNode& m2 = topo.cloud("M2");
+    MulticastRouterNode& m3 = topo.cloud("M3");
+    topo.attach(m1.id(), a.port.segment);
+    topo.link(m1.id(), m2.id(), "M1-M2");
+    topo.link(m1.id(), m3.id(), "M1-M3");
+    topo.link(m2.id(), m3.id(), "M2-M3");
+    const Attached b = add("B", topo.segment(SegmentKind::PointToPoint, "M2-B"));
+    topo.attach(m2.id(), b.port.segment);
+    for (MulticastRouterNode* m : {&m1, &m2, &m3})
+        for (IfIndex i = 1; i <= net.attachments_of(m->id()).size(); ++i)
+            m->join(i, kGroup);
+    IpParams ip = IpParams::to(kGroup);
+    ip.ttl = 12;  // a broken check: B got 7 copies
+    a.host->send_at(kStart, a.port.ifindex, ip, test_session(a.port.address).odata(Sqn(1), Sqn(1)));
+    net.run_for(1s);
+
+    EXPECT_EQ(b.host->count(PacketType::Odata), 1u);
+    EXPECT_EQ(a.host->count(PacketType::Odata), 0u);
+    // M2 and M3 each get the other's copy across M2-M3 and drop it.
+    EXPECT_EQ(m1.counters().rpf_failed.count(PacketType::Odata), 0u);
+    EXPECT_EQ(m2.counters().rpf_failed.count(PacketType::Odata), 1u);
+    EXPECT_EQ(m3.counters().rpf_failed.count(PacketType::Odata), 1u);
+    EXPECT_EQ(m1.counters().ttl_expired.total() + m2.counters().ttl_expired.total() +
+                  m3.counters().ttl_expired.total(),
+              0u);
+}
+
 TEST_F(SimNetwork, CancelledSendNeverLeaves) {
     const SegmentId link = topo.segment(SegmentKind::PointToPoint, "link");
     const Attached a = add("A", link), b = add("B", link);
