@@ -181,10 +181,13 @@ void Transmitter::flush_interface(int fd, std::size_t count) {
         if (n > 0) {
             i += static_cast<std::size_t>(n);
             stats_.sent += static_cast<std::uint64_t>(n);
-        } else {
-            ++stats_.errors;  // this message failed (EAGAIN: buffer full); go on with the next
-            ++i;
+            if (i == count) break;
+            // sendmmsg stops at the first message that fails and returns how many went
+            // before it: the message at i failed (a firewall's EPERM, EAGAIN). It is not
+            // sent again: a second attempt would go through the firewall twice.
         }
+        ++stats_.errors;  // this message failed (EAGAIN: buffer full); go on with the next
+        ++i;
     }
 }
 
