@@ -501,6 +501,7 @@ struct InterfaceKey {
     std::string_view description;
     void (*set)(const KeyInput&, InterfaceConfig&);
     std::string (*get)(const InterfaceConfig&);  // empty: not set
+    bool list = false;                           // may be repeated (the values add up)
 };
 
 void add_groups(const KeyInput& in, const std::string& key, std::vector<Nla>& list) {
@@ -515,10 +516,10 @@ const std::array<InterfaceKey, 3> kInterfaceKeys = {{
      [](const KeyInput& in, InterfaceConfig& i) {
          add_groups(in, "static-groups", i.static_groups);
      },
-     [](const InterfaceConfig& i) { return groups_text(i.static_groups); }},
+     [](const InterfaceConfig& i) { return groups_text(i.static_groups); }, true},
     {"join-groups", "GROUP...", "groups pgmd joins here (towards the sources)",
      [](const KeyInput& in, InterfaceConfig& i) { add_groups(in, "join-groups", i.join_groups); },
-     [](const InterfaceConfig& i) { return groups_text(i.join_groups); }},
+     [](const InterfaceConfig& i) { return groups_text(i.join_groups); }, true},
     {"igmp-querier", "yes|no", "act as IGMP querier unless a lower address is heard",
      [](const KeyInput& in, InterfaceConfig& i) { i.igmp_querier = in.boolean("igmp-querier"); },
      [](const InterfaceConfig& i) { return bool_text(i.igmp_querier); }},
@@ -612,7 +613,11 @@ class Builder {
         }
         for (const InterfaceKey& k : kInterfaceKeys) {
             if (k.name == key) {
-                const bool fresh = seen_.emplace("interface " + ifname + "." + key, line_).second;
+                const auto [first, fresh] = seen_.emplace("interface " + ifname + "." + key, line_);
+                if (!k.list && !fresh) {
+                    fail("'" + key + "' is given twice in [interface " + ifname +
+                         "] (first on line " + std::to_string(first->second) + ")");
+                }
                 k.set(KeyInput(file_, line_, value, fresh), *it);
                 return;
             }

@@ -154,6 +154,14 @@ TEST(DaemonConfig, ErrorsNameTheLineAndTheReason) {
     EXPECT_EQ(error_of("log-level = info\nlog-level = debug\n[interface e]\n"),
               std::make_pair(2, std::string("'log-level' is given twice (first on line 1)")));
     EXPECT_EQ(error_of("[interface e]\n[interface e]\n").first, 2);
+    EXPECT_EQ(error_of("[interface e]\nigmp-querier = no\nigmp-querier = yes\n"),
+              std::make_pair(3, std::string("'igmp-querier' is given twice in [interface e] "
+                                            "(first on line 2)")));
+    // List keys add up, in interface sections too.
+    EXPECT_EQ(parse("[interface e]\nstatic-groups = 239.1.1.1\nstatic-groups = 239.1.1.2\n")
+                  .interfaces.at(0)
+                  .static_groups.size(),
+              2u);
     EXPECT_EQ(error_of("[interface a-very-long-interface-name]\n").first, 1);
     EXPECT_EQ(error_of("[interface e]\nigmp-querier = perhaps\n").first, 2);
     EXPECT_EQ(error_of("[interface e]\nstatic-groups =\n").first, 2);
