@@ -12,11 +12,14 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "dataplane/daemon_config.h"
 #include "sim/edge_list.h"
+#include "sim/random_tree.h"
 #include "sim/scenario.h"
 
 namespace po = boost::program_options;
@@ -140,6 +143,54 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
               << ",\"rss_built_kib\":" << cost.rss_built_kib << "}\n";
 }
 
+// "MIN-MAX" or "N" (= N-N) into [lo, hi]; false when malformed.
+bool parse_range(const std::string& text, int& lo, int& hi) {
+    const auto dash = text.find('-');
+    try {
+        std::size_t used = 0;
+        lo = std::stoi(text.substr(0, dash), &used);
+        if (used != (dash == std::string::npos ? text.size() : dash)) return false;
+        if (dash == std::string::npos) {
+            hi = lo;
+            return true;
+        }
+        hi = std::stoi(text.substr(dash + 1), &used);
+        return used == text.size() - dash - 1;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+// Router options are pgmd's own configuration keys (pgmd.conf(5)); only those of the router
+// core make sense in the virtual network.
+bool router_key(const std::string& key) {
+    return key.starts_with("timers.") || key.starts_with("limits.") || key.starts_with("dlr.");
+}
+
+// `base` with the settings applied as pgmd applies its configuration file's keys; an error
+// (unknown key, bad value, nak-elim-ivl not below nak-rdata-ivl) names `origin` and the line.
+std::optional<std::string> apply_router_options(
+    pgm::router::RouterConfig& config, const std::vector<pgm::sim::EdgeList::Setting>& settings,
+    const std::string& origin) {
+    pgm::dataplane::DaemonConfig d;
+    d.router = config;
+    for (const auto& s : settings) {
+        const std::string where = origin + (s.line > 0 ? ": line " + std::to_string(s.line) : "");
+        if (!router_key(s.key))
+            return where + ": '" + s.key +
+                   "' is not a router option (timers.*, limits.*, dlr.* of pgmd.conf(5))";
+        try {
+            pgm::dataplane::set_global_key(d, s.key, s.value, origin, s.line);
+        } catch (const pgm::dataplane::ConfigError& e) {
+            return where + ": " + e.reason();
+        }
+    }
+    if (!d.router.valid())
+        return origin + ": timers.nak-elim-ivl must be shorter than timers.nak-rdata-ivl";
+    config = d.router;
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +210,11 @@ int main(int argc, char** argv) {
     double burst_length = 10;
     double burst_loss_percent = 100;
     std::string mode = "both";
+    int random_routers = 0;
+    std::string random_fanout = "1-4";
+    std::string random_receivers = "1-8";
+    std::string write_edges;
+    std::vector<std::string> router_options;
 
     po::options_description opts("pgmsim [options]");
     opts.add_options()("help,h", "this help")(
@@ -181,6 +237,18 @@ int main(int argc, char** argv) {
         "leaf-lan", "tree: a last-level router's receivers share one LAN")(
         "edges", po::value(&edges),
         "the topology from an edge-list file (docs/simulator.md; replaces --topology)")(
+        "random-routers", po::value(&random_routers),
+        "a random tree of this many routers (replaces --topology; fan-out and receivers "
+        "below, --leaf-lan, --seed)")(
+        "random-fanout", po::value(&random_fanout)->default_value(random_fanout),
+        "random tree: child routers per router, MIN-MAX, drawn uniformly")(
+        "random-receivers", po::value(&random_receivers)->default_value(random_receivers),
+        "random tree: receivers per leaf router, MIN-MAX, drawn uniformly")(
+        "write-edges", po::value(&write_edges),
+        "write the topology run (--edges or --random-routers) as an edge-list file")(
+        "router-option", po::value(&router_options)->composing(),
+        "KEY=VALUE: a pgmd.conf key (timers.*, limits.*, dlr.*) for every network element; "
+        "repeatable (per router: settings on an edge list's router line)")(
         "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
         "Gilbert-Elliott bursts on every lossy hop (loss above 0; a loss-free link stays so): "
         "percent chance per delivery of entering a burst (0: --loss alone, independent per "
@@ -244,6 +312,42 @@ int main(int argc, char** argv) {
         duration_cast<pgm::Duration>(duration<double, std::milli>(rdata_delay_ms));
     c.leaf_receivers = leaf_receivers;
     c.leaf_lan = vm.count("leaf-lan") > 0;
+    {
+        std::vector<pgm::sim::EdgeList::Setting> settings;
+        for (const std::string& o : router_options) {
+            const auto eq = o.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == o.size()) {
+                std::cerr << "pgmsim: --router-option '" << o << "' is not KEY=VALUE\n";
+                return 2;
+            }
+            settings.push_back({o.substr(0, eq), o.substr(eq + 1), 0});
+        }
+        if (auto error = apply_router_options(c.router, settings, "--router-option")) {
+            std::cerr << "pgmsim: " << *error << "\n";
+            return 2;
+        }
+    }
+    if (!edges.empty() && vm.count("random-routers")) {
+        std::cerr << "pgmsim: --edges and --random-routers are two topologies; give one\n";
+        return 2;
+    }
+    if (vm.count("random-routers")) {
+        pgm::sim::RandomTreeSpec spec;
+        spec.routers = random_routers;
+        spec.leaf_lan = vm.count("leaf-lan") > 0;
+        spec.seed = seed;
+        if (!parse_range(random_fanout, spec.min_fanout, spec.max_fanout) ||
+            !parse_range(random_receivers, spec.min_receivers, spec.max_receivers)) {
+            std::cerr << "pgmsim: --random-fanout and --random-receivers are MIN-MAX\n";
+            return 2;
+        }
+        if (auto error = pgm::sim::check(spec)) {
+            std::cerr << "pgmsim: random tree: " << *error << "\n";
+            return 2;
+        }
+        c.shape = ScenarioShape::Graph;
+        c.graph = pgm::sim::random_tree(spec);
+    }
     if (!edges.empty()) {
         std::ifstream in(edges);
         if (!in) {
@@ -269,6 +373,30 @@ int main(int argc, char** argv) {
                 }
         c.shape = ScenarioShape::Graph;
         c.graph = std::move(*parsed.list);
+        for (const auto& n : c.graph.nodes) {
+            if (n.settings.empty()) continue;
+            pgm::router::RouterConfig own = c.router;
+            if (auto error = apply_router_options(own, n.settings, edges)) {
+                std::cerr << "pgmsim: " << *error << " (router '" << n.name << "')\n";
+                return 2;
+            }
+            c.router_configs[n.name] = own;
+        }
+    }
+    if (!write_edges.empty()) {
+        if (c.shape != ScenarioShape::Graph) {
+            std::cerr << "pgmsim: --write-edges needs --edges or --random-routers\n";
+            return 2;
+        }
+        std::ofstream out(write_edges);
+        out << "# pgmsim";
+        for (int i = 1; i < argc; ++i)
+            out << " " << argv[i];
+        out << "\n" << pgm::sim::to_text(c.graph);
+        if (!out.flush()) {
+            std::cerr << "pgmsim: cannot write " << write_edges << "\n";
+            return 2;
+        }
     }
     c.burst_enter = burst_enter_percent / 100.0;
     c.burst_exit = 1.0 / burst_length;

@@ -757,6 +757,14 @@ std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig&
     return out;
 }
 
+void set_global_key(DaemonConfig& config, std::string_view key, const std::string& value,
+                    const std::string& origin, int line) {
+    const GlobalKey* k = find_global(key);
+    if (k == nullptr) throw ConfigError(origin, line, "unknown key '" + std::string(key) + "'");
+    if (value.empty()) throw ConfigError(origin, line, std::string(key) + ": no value");
+    k->set(KeyInput(origin, line, value, !k->list), config);
+}
+
 std::vector<std::string> config_keys() {
     std::vector<std::string> keys;
     for (const GlobalKey& k : kGlobalKeys)

@@ -51,9 +51,20 @@ EdgeListResult parse_edge_list(const std::string& text) {
                                                             : EdgeNodeKind::Receiver;
             if (kind == EdgeNodeKind::Source && w.size() != 2)
                 return fail("one source name expected");
+            const std::size_t first_node = list.nodes.size();
             for (std::size_t i = 1; i < w.size(); ++i) {
-                if (w[i].find('=') != std::string::npos)
-                    return fail("'" + w[i] + "' is not a node name");
+                if (const auto eq = w[i].find('='); eq != std::string::npos) {
+                    if (kind != EdgeNodeKind::Router || first_node == list.nodes.size())
+                        return fail("'" + w[i] + "' is not a node name");
+                    if (eq == 0 || eq + 1 == w[i].size())
+                        return fail("'" + w[i] + "' is not KEY=VALUE");
+                    for (std::size_t n = first_node; n < list.nodes.size(); ++n)
+                        list.nodes[n].settings.push_back(
+                            {w[i].substr(0, eq), w[i].substr(eq + 1), line});
+                    continue;
+                }
+                if (first_node != list.nodes.size() && !list.nodes.back().settings.empty())
+                    return fail("node name '" + w[i] + "' after settings (names first)");
                 if (!by_name.emplace(w[i], list.nodes.size()).second)
                     return fail("node '" + w[i] + "' declared twice");
                 if (kind == EdgeNodeKind::Source) {
@@ -61,7 +72,7 @@ EdgeListResult parse_edge_list(const std::string& text) {
                         if (n.kind == EdgeNodeKind::Source)
                             return fail("a second source ('" + w[i] + "'); one is supported");
                 }
-                list.nodes.push_back(EdgeList::Node{w[i], kind});
+                list.nodes.push_back(EdgeList::Node{w[i], kind, {}});
                 receiver_links.push_back(0);
             }
         } else if (keyword == "link" || keyword == "lan") {
@@ -142,6 +153,35 @@ EdgeListResult parse_edge_list(const std::string& text) {
                               "' cannot be reached from source '" + list.nodes[*source].name +
                               "' (no path through routers)");
     return EdgeListResult{std::move(list), {}};
+}
+
+std::string to_text(const EdgeList& list) {
+    std::ostringstream out;
+    // A number as the parser reads it back exactly (17 significant digits).
+    auto number_text = [](double v) {
+        std::ostringstream os;
+        os.precision(17);
+        os << v;
+        return os.str();
+    };
+    for (const EdgeList::Node& n : list.nodes) {
+        out << (n.kind == EdgeNodeKind::Source   ? "source "
+                : n.kind == EdgeNodeKind::Router ? "router "
+                                                 : "receiver ")
+            << n.name;
+        for (const EdgeList::Setting& s : n.settings)
+            out << " " << s.key << "=" << s.value;
+        out << "\n";
+    }
+    for (const EdgeList::Link& l : list.links) {
+        out << (l.lan ? "lan" : "link");
+        for (std::size_t n : l.nodes)
+            out << " " << list.nodes[n].name;
+        if (l.delay_ms) out << " delay=" << number_text(*l.delay_ms);
+        if (l.loss_percent) out << " loss=" << number_text(*l.loss_percent);
+        out << "\n";
+    }
+    return out.str();
 }
 
 }  // namespace pgm::sim

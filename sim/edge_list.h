@@ -5,7 +5,7 @@
 //
 // Format, one statement per line; `#` starts a comment; blank lines are ignored:
 //   source NAME                      exactly one
-//   router NAME [NAME ...]
+//   router NAME [NAME ...] [KEY=VALUE ...]   settings for every router named on the line
 //   receiver NAME [NAME ...]
 //   link A B [delay=MS] [loss=PERCENT]         a point-to-point link
 //   lan A B C ... [delay=MS] [loss=PERCENT]    a LAN, at least two nodes
@@ -24,9 +24,15 @@ namespace pgm::sim {
 enum class EdgeNodeKind : std::uint8_t { Source, Router, Receiver };
 
 struct EdgeList {
+    struct Setting {
+        std::string key;
+        std::string value;
+        int line = 0;
+    };
     struct Node {
         std::string name;
         EdgeNodeKind kind = EdgeNodeKind::Router;
+        std::vector<Setting> settings;  // routers only, in file order
     };
     struct Link {
         std::vector<std::size_t> nodes;  // indexes into `nodes`
@@ -45,5 +51,9 @@ struct EdgeListResult {
 };
 
 EdgeListResult parse_edge_list(const std::string& text);
+
+// The list in the file format, one statement per line (nodes, then links in order);
+// parse_edge_list(to_text(l)) gives `l` back, line numbers aside.
+std::string to_text(const EdgeList& list);
 
 }  // namespace pgm::sim

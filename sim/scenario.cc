@@ -97,7 +97,9 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
 Scenario::RouterRef Scenario::add_router(const std::string& name) {
     RouterRef r;
     if (config_.network_elements) {
-        nes_.push_back(factory_(net_, name, config_.router));
+        const auto own = config_.router_configs.find(name);
+        nes_.push_back(factory_(
+            net_, name, own == config_.router_configs.end() ? config_.router : own->second));
         r.ne = nes_.back().get();
         r.id = r.ne->id();
     } else {

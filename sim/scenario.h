@@ -70,6 +70,9 @@ struct ScenarioConfig {
     std::uint64_t seed = 1;
     StreamConfig stream{10000, 1000.0, 64, std::chrono::milliseconds(100)};
     router::RouterConfig router;  // defaults: PGM-MIB timers
+    // Network elements with options of their own, by router name (pgmsim: an edge list's
+    // router settings), in place of `router`.
+    std::unordered_map<std::string, router::RouterConfig> router_configs;
     // Host stacks: windows large enough that recovery, not a window bound, decides.
     std::uint32_t source_txw_sqns = 16384;
     std::size_t receiver_window_sqns = 16384;

@@ -6,7 +6,13 @@
   * --stats on an edge list without receivers prints "-" per receiver, not inf or nan, and
     the run's completion is not negative;
   * an edge list with a non-finite delay is refused with its line, exit 2;
-  * --help says bursts apply to lossy hops only.
+  * --help says bursts apply to lossy hops only;
+  * a random tree written with --write-edges runs again from the file with the same result,
+    and the file says how it was made;
+  * router options (--router-option, an edge list's router settings) are pgmd.conf keys,
+    checked as pgmd checks them: a bad value, a key that is not the router's, an
+    inconsistent pair are refused with where they came from, exit 2; a DLR placed on one
+    router by its settings repairs its LAN (no NAK reaches the source).
 Exit status: 0 all checks passed, 1 otherwise.
 """
 
@@ -75,6 +81,70 @@ def main():
         c.expect("delay=nan: exit", 2, r.returncode)
         c.expect("delay=nan: message", True,
                  "line 3: bad value in 'delay=nan'" in r.stderr)
+
+        tree = os.path.join(work, "random.edges")
+        common = ["--packets", "200", "--mode", "with", "--loss", "2"]
+        r1 = pgmsim(args.pgmsim, "--random-routers", "25", "--random-fanout", "0-4",
+                    "--random-receivers", "2-6", "--seed", "9", "--write-edges", tree, *common)
+        c.expect("random tree: exit", 0, r1.returncode)
+        with open(tree, encoding="utf-8") as f:
+            text = f.read()
+        c.expect("random tree file: the command in its first line", True,
+                 text.startswith("# pgmsim --random-routers 25 --random-fanout 0-4"))
+        c.expect("random tree file: 25 routers", 25,
+                 sum(1 for line in text.splitlines() if line.startswith("router ")))
+        r2 = pgmsim(args.pgmsim, "--edges", tree, "--seed", "9", *common)
+        c.expect("random tree run again from its file: exit", 0, r2.returncode)
+        c.expect("random tree run again from its file: same result",
+                 r1.stdout.splitlines()[:2], r2.stdout.splitlines()[:2])
+        r = pgmsim(args.pgmsim, "--random-routers", "5", "--random-fanout", "3-2")
+        c.expect("random tree, fan-out 3-2: exit", 2, r.returncode)
+        c.expect("random tree, fan-out 3-2: message", True,
+                 "fan-out must be MIN-MAX" in r.stderr)
+        r = pgmsim(args.pgmsim, "--random-routers", "5", "--edges", tree)
+        c.expect("--random-routers with --edges: exit", 2, r.returncode)
+
+        r = pgmsim(args.pgmsim, "--router-option", "timers.nak-rpt-ivl=soon")
+        c.expect("--router-option bad value: exit", 2, r.returncode)
+        c.expect("--router-option bad value: message",
+                 "pgmsim: --router-option: nak-rpt-ivl: 'soon' is not a positive duration "
+                 "with a unit (ms, s, min)", r.stderr.strip())
+        r = pgmsim(args.pgmsim, "--router-option", "log-level=debug")
+        c.expect("--router-option not a router key: exit", 2, r.returncode)
+        c.expect("--router-option not a router key: message", True,
+                 "'log-level' is not a router option" in r.stderr)
+        r = pgmsim(args.pgmsim, "--router-option", "timers.nosuch=1s")
+        c.expect("--router-option unknown key: message", True,
+                 "unknown key 'timers.nosuch'" in r.stderr)
+
+        opts = os.path.join(work, "options.edges")
+        with open(opts, "w", encoding="utf-8") as f:
+            f.write("source S\nrouter A\nrouter B timers.nak-elim-ivl=20s\nreceiver r\n"
+                    "link S A\nlink A B\nlink B r\n")
+        r = pgmsim(args.pgmsim, "--edges", opts)
+        c.expect("edge list, nak-elim-ivl above nak-rdata-ivl: exit", 2, r.returncode)
+        c.expect("edge list, nak-elim-ivl above nak-rdata-ivl: message",
+                 f"pgmsim: {opts}: timers.nak-elim-ivl must be shorter than "
+                 "timers.nak-rdata-ivl (router 'B')", r.stderr.strip())
+        with open(opts, "w", encoding="utf-8") as f:
+            f.write("source S\nrouter A\nrouter B dlr.group=239.1.2.3/40\nreceiver r\n"
+                    "link S A\nlink A B\nlink B r\n")
+        r = pgmsim(args.pgmsim, "--edges", opts)
+        c.expect("edge list, bad DLR prefix: exit", 2, r.returncode)
+        c.expect("edge list, bad DLR prefix: message",
+                 f"pgmsim: {opts}: line 3: group: prefix length not in 4..32 (router 'B')",
+                 r.stderr.strip())
+        with open(opts, "w", encoding="utf-8") as f:
+            f.write("source S\nrouter A\nrouter B dlr.group=239.1.2.3\n"
+                    "receiver r1 r2 r3 r4\nlink S A loss=0\nlink A B loss=0\n"
+                    "lan B r1 r2 r3 r4 loss=3\n")
+        r = pgmsim(args.pgmsim, "--edges", opts, "--packets", "300", "--mode", "with")
+        c.expect("DLR on B: exit", 0, r.returncode)
+        c.expect("DLR on B: no NAK at the source", True, "NAKs at the source 0," in r.stdout)
+        r = pgmsim(args.pgmsim, "--edges", opts, "--packets", "300", "--mode", "with",
+                   "--router-option", "timers.rdata-hold=0s")
+        c.expect("DLR on B, hold off everywhere: still no NAK at the source", True,
+                 "NAKs at the source 0," in r.stdout)
 
         r = pgmsim(args.pgmsim, "--help")
         c.expect("--help: bursts on lossy hops", True, "every lossy hop" in r.stdout)

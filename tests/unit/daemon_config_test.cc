@@ -564,5 +564,29 @@ TEST(RouteTable, LongestPrefixThenLowestMetric) {
     EXPECT_FALSE(longest_prefix_match({}, 0x0A000001));
 }
 
+// set_global_key(): one key of the table as a file's line would set it (pgmsim's router
+// options): the same checks and reasons, a list key adding to what is there.
+TEST(DaemonConfig, SetGlobalKeyAppliesOneKeyWithTheFilesChecks) {
+    DaemonConfig c;
+    set_global_key(c, "timers.nak-rpt-ivl", "3s", "opts", 4);
+    EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));
+    set_global_key(c, "dlr.group", "239.1.0.0/16", "opts", 5);
+    set_global_key(c, "dlr.group", "239.2.0.0/16", "opts", 6);
+    EXPECT_EQ(c.router.dlr.scopes.size(), 2u);
+    auto error = [&](const std::string& key, const std::string& value) {
+        try {
+            set_global_key(c, key, value, "opts", 7);
+        } catch (const ConfigError& e) {
+            return e.file() + ":" + std::to_string(e.line()) + ": " + e.reason();
+        }
+        return std::string("accepted");
+    };
+    EXPECT_EQ(error("timers.nak-rpt-ivl", "soon"),
+              "opts:7: nak-rpt-ivl: 'soon' is not a positive duration with a unit (ms, s, min)");
+    EXPECT_EQ(error("timers.nosuch", "1s"), "opts:7: unknown key 'timers.nosuch'");
+    EXPECT_EQ(error("timers.nak-rpt-ivl", ""), "opts:7: timers.nak-rpt-ivl: no value");
+    EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));  // a refused value changes nothing
+}
+
 }  // namespace
 }  // namespace pgm::dataplane
