@@ -17,7 +17,7 @@
 #include "router/counter_info.h"
 #include "router/counters.h"
 
-namespace pgm::metrics {
+namespace pgm::cli {
 
 namespace {
 
@@ -373,4 +373,4 @@ void TextfileExporter::arm() {
     });
 }
 
-}  // namespace pgm::metrics
+}  // namespace pgm::cli

@@ -5,9 +5,9 @@
 //
 // Owns three things:
 //  * prometheus_text(), a pure function from the control vocabulary's JSON (the "data" of
-//    `show interfaces`, `show sessions`, `show counters` and `show fastpath`, cli/router_json.h)
-//    to the text: every counter pgmd shows is exported with the value pgmctl shows, because
-//    both read the same JSON. Router counters keep their PGM-MIB name in snake case
+//    `show interfaces`, `show sessions`, `show counters` and `show fastpath`,
+//    control/router_json.h) to the text: every counter pgmd shows is exported with the value pgmctl
+//    shows, because both read the same JSON. Router counters keep their PGM-MIB name in snake case
 //    (InSpms -> pgmd_interface_in_spms_total{interface="eth0"}, per session
 //    pgmd_session_in_spms_total{interface,group,source,port,tsi}); session series are written
 //    only once non-zero (a router may hold thousands of sessions, most counters stay 0);
@@ -29,7 +29,7 @@
 #include "dataplane/daemon_config.h"
 #include "dataplane/event_loop.h"
 
-namespace pgm::metrics {
+namespace pgm::cli {
 
 using Json = nlohmann::json;
 
@@ -86,4 +86,4 @@ class TextfileExporter {
     std::string last_error_;  // logged once until it changes or the writes succeed again
 };
 
-}  // namespace pgm::metrics
+}  // namespace pgm::cli

@@ -14,7 +14,7 @@
 
 #include "protocol/checksum.h"
 
-namespace pgm::format {
+namespace pgm::cli {
 
 namespace {
 
@@ -485,4 +485,4 @@ std::string format_time(std::int64_t sec, std::int32_t usec) {
     return buf;
 }
 
-}  // namespace pgm::format
+}  // namespace pgm::cli

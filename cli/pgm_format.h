@@ -20,7 +20,7 @@
 #include "protocol/packet.h"
 #include "protocol/spec.h"
 
-namespace pgm::format {
+namespace pgm::cli {
 
 using Json = nlohmann::ordered_json;
 
@@ -89,4 +89,4 @@ Json option_json(const OptionSpec& option);
 std::string hex(Bytes bytes);
 std::string format_time(std::int64_t sec, std::int32_t usec);
 
-}  // namespace pgm::format
+}  // namespace pgm::cli

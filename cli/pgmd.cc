@@ -2,7 +2,7 @@
 //
 // Owns the process: the command line (smcroute-style flags, docs/operations.md), loading and
 // checking the configuration file (docs/configuration.md), logging, daemonising, the pid
-// file, the control socket (dataplane::ControlServer answering with control::handle_request,
+// file, the control socket (control::ControlServer answering with control::handle_request,
 // on the loop thread, so router state needs no lock), dropping root to a user that keeps
 // only CAP_NET_RAW and CAP_NET_ADMIN (also in the bounding set; no_new_privs), and the signals:
 // SIGHUP reloads the configuration in place, SIGTERM and SIGINT stop cleanly (pid file and socket
@@ -14,7 +14,7 @@
 // daemon() changes the working directory to /, and reloads read the file again.
 // systemd is told READY=1 once the interfaces are served and the control socket answers,
 // RELOADING=1/READY=1 around reloads and STOPPING=1 (dataplane::ServiceNotifier, with the
-// watchdog); the Prometheus textfile (metrics::TextfileExporter) is rendered from the same
+// watchdog); the Prometheus textfile (cli::TextfileExporter) is rendered from the same
 // JSON as pgmctl's replies.
 // Exit codes: 0 ok, 1 runtime error, 2 bad arguments, 78 bad configuration (EX_CONFIG).
 #include <fcntl.h>
@@ -44,8 +44,8 @@
 
 #include "cli/metrics.h"
 #include "cli/pgmd_view.h"
-#include "cli/router_json.h"
-#include "dataplane/control_server.h"
+#include "control/router_json.h"
+#include "control/server.h"
 #include "dataplane/daemon.h"
 #include "dataplane/daemon_config.h"
 #include "dataplane/defaults.h"
@@ -465,7 +465,7 @@ int run(const Options& options) {
         prepare_run_directory(config.control.socket, options.user);
         prepare_run_directory(options.pid_file, options.user);
         pid_file = std::make_unique<PidFile>(options.pid_file);
-        dp::clear_socket_path(config.control.socket);
+        pgm::control::clear_socket_path(config.control.socket);
     } catch (const std::exception& e) {
         report(options, e.what());
         return kExitRuntime;
@@ -487,20 +487,20 @@ int run(const Options& options) {
     // systemd (Type=notify): READY=1 once serving, RELOADING=1/READY=1 around reloads.
     dp::ServiceNotifier notifier(loop);
     std::unique_ptr<dp::Daemon> daemon;
-    std::unique_ptr<dp::ControlServer> control;
-    std::unique_ptr<pgm::metrics::TextfileExporter> metrics;
+    std::unique_ptr<pgm::control::ControlServer> control;
+    std::unique_ptr<pgm::cli::TextfileExporter> metrics;
     const dp::ControlConfig running_control = config.control;
     auto served = [&] {
         return "serving " + std::to_string(daemon->active_interfaces().size()) + " of " +
                std::to_string(daemon->config().interfaces.size()) + " interfaces";
     };
-    pgm::pgmd::ProcessRecord record{PGMD_VERSION,
-                                    options.config_file,
-                                    std::chrono::system_clock::now(),
-                                    dp::EventLoop::now(),
-                                    config.log_level,
-                                    std::nullopt,
-                                    std::chrono::system_clock::now()};
+    pgm::cli::ProcessRecord record{PGMD_VERSION,
+                                   options.config_file,
+                                   std::chrono::system_clock::now(),
+                                   dp::EventLoop::now(),
+                                   config.log_level,
+                                   std::nullopt,
+                                   std::chrono::system_clock::now()};
     // Loads the file again and applies it; [control] changes are reported, not applied.
     // The reply and the log say which keys changed (changed_keys) and which wait for a restart.
     auto reload = [&]() -> pgm::control::ReloadResult {
@@ -534,8 +534,8 @@ int run(const Options& options) {
             result = {false, e.what()};
         }
         record.last_reload =
-            pgm::pgmd::ProcessRecord::Reload{std::chrono::system_clock::now(), result.ok,
-                                             result.message, result.changed, result.restart_needed};
+            pgm::cli::ProcessRecord::Reload{std::chrono::system_clock::now(), result.ok,
+                                            result.message, result.changed, result.restart_needed};
         return result;
     };
     try {
@@ -568,21 +568,21 @@ int run(const Options& options) {
             },
             [&] { daemon->clear_capture_drops(); },
             [&] { return fast_path_json(*daemon); },
-            [&] { return pgm::pgmd::status_json(*daemon, record, dp::EventLoop::now()); },
-            [&] { return pgm::pgmd::groups_json(*daemon, dp::EventLoop::now()); },
-            [&] { return pgm::pgmd::configured_interfaces(*daemon); },
+            [&] { return pgm::cli::status_json(*daemon, record, dp::EventLoop::now()); },
+            [&] { return pgm::cli::groups_json(*daemon, dp::EventLoop::now()); },
+            [&] { return pgm::cli::configured_interfaces(*daemon); },
             [&](pgm::IfIndex i) { daemon->clear_capture_drops(i); },
-            [&](const std::string& level) { return pgm::pgmd::set_log_level(level, record); },
+            [&](const std::string& level) { return pgm::cli::set_log_level(level, record); },
             [&](const pgm::Nla& source, const pgm::Nla& group) {
                 std::vector<pgm::IfIndex> out;
                 daemon->members(source, group, out);
                 return out;
             },
-            [&] { return pgm::pgmd::running_config_json(*daemon, record); },
+            [&] { return pgm::cli::running_config_json(*daemon, record); },
         };
-        control = std::make_unique<dp::ControlServer>(
+        control = std::make_unique<pgm::control::ControlServer>(
             loop, config.control.socket, config.control.mode, group_id(config.control.group),
-            [&](const nlohmann::json& request, const dp::PeerCredentials& peer) {
+            [&](const nlohmann::json& request, const pgm::control::PeerCredentials& peer) {
                 daemon->refresh_from_fast_path();  // the kernel's forwarding counted too
                 return pgm::control::handle_request(request, view, peer);
             });
@@ -590,16 +590,16 @@ int run(const Options& options) {
         const double started =
             std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
-        metrics = std::make_unique<pgm::metrics::TextfileExporter>(loop, [&, started] {
+        metrics = std::make_unique<pgm::cli::TextfileExporter>(loop, [&, started] {
             daemon->refresh_from_fast_path();
             const pgm::control::Filter all;
-            return pgm::metrics::Snapshot{pgm::control::interfaces_json(view, all),
-                                          pgm::control::sessions_json(view, all),
-                                          pgm::control::counters_json(view, all),
-                                          fast_path_json(*daemon),
-                                          true,
-                                          PGMD_VERSION,
-                                          started};
+            return pgm::cli::Snapshot{pgm::control::interfaces_json(view, all),
+                                      pgm::control::sessions_json(view, all),
+                                      pgm::control::counters_json(view, all),
+                                      fast_path_json(*daemon),
+                                      true,
+                                      PGMD_VERSION,
+                                      started};
         });
         if (options.user) drop_privileges(*options.user);
         // After -p: written as the user it runs as from the first file on, so that it can

@@ -12,7 +12,7 @@
 
 #include "dataplane/log.h"
 
-namespace pgm::pgmd {
+namespace pgm::cli {
 
 namespace {
 
@@ -177,4 +177,4 @@ Json set_log_level(const std::string& value, const ProcessRecord& p) {
                 {"configured_log_level", dp::to_string(p.configured_log_level)}};
 }
 
-}  // namespace pgm::pgmd
+}  // namespace pgm::cli

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/router_json.h"
+#include "control/router_json.h"
 #include "dataplane/daemon.h"
 
-namespace pgm::pgmd {
+namespace pgm::cli {
 
 struct ProcessRecord {
     std::string version;
@@ -46,4 +46,4 @@ nlohmann::json running_config_json(const dataplane::Daemon& d, const ProcessReco
 // `pgmctl set log-level`: "default" is the configured level; throws std::invalid_argument.
 nlohmann::json set_log_level(const std::string& value, const ProcessRecord& p);
 
-}  // namespace pgm::pgmd
+}  // namespace pgm::cli

@@ -27,7 +27,7 @@
 namespace {
 
 namespace po = boost::program_options;
-using pgm::format::Decoded;
+using pgm::cli::Decoded;
 
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
@@ -306,15 +306,15 @@ class Dumper {
 
     void handle(const pcap_pkthdr& header, const std::uint8_t* data) {
         ++summary_.read;
-        pgm::format::Frame frame;
+        pgm::cli::Frame frame;
         frame.number = summary_.read;
         frame.ts_sec = header.ts.tv_sec;
         frame.ts_usec = static_cast<std::int32_t>(header.ts.tv_usec);
         frame.wire_length = header.len;
         frame.data = pgm::Bytes(data, header.caplen);
-        const Decoded d = pgm::format::decode_frame(frame, settings_);
+        const Decoded d = pgm::cli::decode_frame(frame, settings_);
         // A frame cut inside its link header cannot be judged by the filter: show it.
-        const bool link_broken = d.error_layer == pgm::format::Layer::Link && !d.not_pgm();
+        const bool link_broken = d.error_layer == pgm::cli::Layer::Link && !d.not_pgm();
         if (!live_ && !link_broken && !filter_.matches(header, data)) {
             ++summary_.filtered_out;
             return;
@@ -325,11 +325,11 @@ class Dumper {
         }
         if (d.pgm_decoded()) ++summary_.decoded;
         if (d.error != nullptr) {
-            ++summary_.errors[std::string(pgm::format::to_string(d.error_layer)) + ": " + d.error];
+            ++summary_.errors[std::string(pgm::cli::to_string(d.error_layer)) + ": " + d.error];
         }
         ++summary_.printed;
-        const pgm::format::Json j = pgm::format::to_json(d);
-        std::cout << (config_.json ? j.dump() : pgm::format::to_text(j)) << '\n';
+        const pgm::cli::Json j = pgm::cli::to_json(d);
+        std::cout << (config_.json ? j.dump() : pgm::cli::to_text(j)) << '\n';
         if (live_) std::cout.flush();
     }
 
@@ -337,7 +337,7 @@ class Dumper {
     pcap_t* pcap_;
     const Filter& filter_;
     bool live_;
-    pgm::format::DecodeSettings settings_;
+    pgm::cli::DecodeSettings settings_;
     Summary summary_;
 };
 

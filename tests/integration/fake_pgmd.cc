@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/router_json.h"
-#include "dataplane/control_server.h"
+#include "control/router_json.h"
+#include "control/server.h"
 #include "dataplane/event_loop.h"
 #include "protocol/spec.h"
 #include "router/router.h"
@@ -340,9 +340,9 @@ int main(int argc, char** argv) {
         dataplane::EventLoop loop;
         loop.add_signal(SIGINT, [&] { loop.stop(); });
         loop.add_signal(SIGTERM, [&] { loop.stop(); });
-        dataplane::ControlServer server(
+        control::ControlServer server(
             loop, socket_path, mode, group,
-            [&](const nlohmann::json& request, const dataplane::PeerCredentials& peer) {
+            [&](const nlohmann::json& request, const control::PeerCredentials& peer) {
                 return control::handle_request(request, view, peer);
             });
         // --odata-every-ms: session a's ODATA keeps arriving on up0, so that counters move

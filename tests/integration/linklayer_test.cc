@@ -131,7 +131,7 @@ TEST(PgmFormat, RandomFramesNeverFail) {
         Frame f(random() % 128);
         for (auto& b : f)
             b = static_cast<std::uint8_t>(random());
-        format::DecodeSettings settings;
+        cli::DecodeSettings settings;
         settings.dlt = dlts[i % std::size(dlts)];
         if (i % 2 == 0) {
             // Half of them in a valid IPv4 packet, native or UDP, to reach the PGM parser.
@@ -143,12 +143,12 @@ TEST(PgmFormat, RandomFramesNeverFail) {
             settings.dlt = DLT_RAW;
         }
         settings.udp_ports = ports;
-        format::Frame frame;
+        cli::Frame frame;
         frame.number = static_cast<std::uint64_t>(i);
         frame.wire_length = static_cast<std::uint32_t>(f.size());
         frame.data = f;
-        const format::Decoded d = format::decode_frame(frame, settings);
-        EXPECT_NO_THROW(format::to_text(format::to_json(d)));
+        const cli::Decoded d = cli::decode_frame(frame, settings);
+        EXPECT_NO_THROW(cli::to_text(cli::to_json(d)));
     }
 }
 

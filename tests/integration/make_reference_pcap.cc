@@ -37,7 +37,7 @@ using pgm::OptionSpec;
 using pgm::PacketSpec;
 using pgm::PacketType;
 using pgm::Sqn;
-using pgm::format::Json;
+using pgm::cli::Json;
 using Buffer = std::vector<std::uint8_t>;
 
 constexpr std::uint16_t kDataSourcePort = 40000;
@@ -359,7 +359,7 @@ Json expected_flags(const PacketSpec& s) {
     std::uint8_t flags = s.extra_flags;
     if (!s.options.empty()) flags |= pgm::kOptPresent;
     for (const OptionSpec& o : s.options) {
-        const Json j = pgm::format::option_json(o);
+        const Json j = pgm::cli::option_json(o);
         const std::uint8_t code = j["code"].get<std::uint8_t>();
         if (pgm::option_name(code) != nullptr && pgm::is_network_significant(code, s.type)) {
             flags |= pgm::kOptNetwork;
@@ -388,12 +388,12 @@ Json describe(const Packet& p, std::uint64_t frame, Bytes pgm_bytes) {
         j["udp_sport"] = pgm::kDefaultUdpEncapsulationPort;
         j["udp_dport"] = pgm::kDefaultUdpEncapsulationPort;
     }
-    j.update(pgm::format::spec_json(p.spec));
+    j.update(pgm::cli::spec_json(p.spec));
     j["opt_flags"] = expected_flags(p.spec);
     j["checksum"] = pgm::load16(pgm_bytes.data() + pgm::kOffsetChecksum);
     j["checksum_status"] = !p.checksum ? "none" : p.corrupt_checksum ? "bad" : "good";
     j["pgm_length"] = pgm_bytes.size();
-    j["payload_hex"] = pgm::format::hex(p.spec.payload);
+    j["payload_hex"] = pgm::cli::hex(p.spec.payload);
     return j;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -19,18 +20,18 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 
-#include "cli/router_json.h"
-#include "dataplane/control_server.h"
+#include "control/client.h"
+#include "control/router_json.h"
+#include "control/server.h"
 #include "protocol/spec.h"
 
 namespace pgm::control {
 namespace {
 
 using namespace std::chrono_literals;
-using dataplane::ControlServer;
 using dataplane::EventLoop;
-using dataplane::PeerCredentials;
 
 // --- Sockets ----------------------------------------------------------------------------------
 
@@ -302,13 +303,91 @@ TEST(ControlServer, DestructorLeavesAPathThatIsNoLongerItsSocket) {
     EXPECT_TRUE(std::filesystem::exists(path));
 }
 
+// A ControlServer on its own loop in a thread, for a client that blocks (control::exchange).
+class ServerThread {
+  public:
+    ServerThread(const std::string& path, ControlServer::Handler handler)
+        : server_(loop_, path, 0660, std::nullopt, std::move(handler)), thread_([this] {
+              while (!stop_)
+                  loop_.run_once(10ms);
+          }) {}
+    ~ServerThread() {
+        stop_ = true;
+        thread_.join();
+    }
+    const std::string& path() const { return server_.path(); }
+
+  private:
+    EventLoop loop_;
+    ControlServer server_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+TEST(ControlClient, ExchangesOneRequestForItsReply) {
+    TempDir dir;
+    ServerThread server(dir.file("pgmd.sock"), echo);
+    const ClientReply r = exchange(server.path(), Json{{"n", 1}}, 2s);
+    ASSERT_EQ(r.status, ClientStatus::Ok) << r.problem;
+    EXPECT_EQ(r.reply["data"]["request"], (Json{{"n", 1}}));
+    EXPECT_EQ(r.reply["data"]["pid"], getpid());
+}
+
+TEST(ControlClient, ARefusalAndAReplyThatIsNoControlReplyAreTold) {
+    TempDir dir;
+    ServerThread refuses(dir.file("refuses.sock"), [](const Json&, const PeerCredentials&) {
+        return Json{{"ok", false}, {"error", "no such session"}};
+    });
+    ClientReply r = exchange(refuses.path(), Json{{"n", 1}}, 2s);
+    EXPECT_EQ(r.status, ClientStatus::DaemonError);
+    EXPECT_EQ(r.problem, "no such session");
+    EXPECT_EQ(r.reply["ok"], false);
+    ServerThread odd(dir.file("odd.sock"), [](const Json&, const PeerCredentials&) {
+        return Json{{"hello", 1}};
+    });
+    r = exchange(odd.path(), Json{{"n", 1}}, 2s);
+    EXPECT_EQ(r.status, ClientStatus::NoAnswer);
+    EXPECT_EQ(r.problem, "pgmd sent a reply that is not a control reply");
+}
+
+TEST(ControlClient, NoDaemonBadPathsAndSilenceAreTold) {
+    TempDir dir;
+    ClientReply r = exchange(dir.file("none.sock"), Json::object(), 2s);
+    EXPECT_EQ(r.status, ClientStatus::NotRunning);
+    EXPECT_EQ(r.problem,
+              "pgmd is not running (no control socket at " + dir.file("none.sock") + ")");
+    // A socket file nobody listens on (a daemon that died without removing it).
+    const int stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    dir.file("stale.sock").copy(addr.sun_path, sizeof addr.sun_path - 1);
+    ASSERT_EQ(bind(stale, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    close(stale);
+    r = exchange(dir.file("stale.sock"), Json::object(), 2s);
+    EXPECT_EQ(r.status, ClientStatus::NotRunning);
+    EXPECT_NE(r.problem.find("refuses connections"), std::string::npos) << r.problem;
+    r = exchange("/" + std::string(200, 'x'), Json::object(), 2s);
+    EXPECT_EQ(r.status, ClientStatus::BadPath);
+    r = exchange("", Json::object(), 2s);
+    EXPECT_EQ(r.status, ClientStatus::BadPath);
+    // Listening but never answering (a stuck daemon): the deadline ends the wait.
+    const int silent = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    dir.file("silent.sock").copy(addr.sun_path, sizeof addr.sun_path - 1);
+    ASSERT_EQ(bind(silent, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(listen(silent, 4), 0);
+    r = exchange(dir.file("silent.sock"), Json::object(), 100ms);
+    close(silent);
+    EXPECT_EQ(r.status, ClientStatus::NoAnswer);
+    EXPECT_EQ(r.problem, "no reply from pgmd within 0.1 s");
+}
+
 TEST(ControlServer, MayChangeStateIsRootTheDaemonUserOrTheSocketGroup) {
     const uid_t daemon = 1000;
     const gid_t socket_group = 50;
-    EXPECT_TRUE(dataplane::may_change_state(0, {0}, daemon, socket_group));
-    EXPECT_TRUE(dataplane::may_change_state(daemon, {1000}, daemon, socket_group));
-    EXPECT_TRUE(dataplane::may_change_state(2000, {2000, 50}, daemon, socket_group));
-    EXPECT_FALSE(dataplane::may_change_state(2000, {2000, 51}, daemon, socket_group));
+    EXPECT_TRUE(control::may_change_state(0, {0}, daemon, socket_group));
+    EXPECT_TRUE(control::may_change_state(daemon, {1000}, daemon, socket_group));
+    EXPECT_TRUE(control::may_change_state(2000, {2000, 50}, daemon, socket_group));
+    EXPECT_FALSE(control::may_change_state(2000, {2000, 51}, daemon, socket_group));
 }
 
 // --- Router state as JSON -----------------------------------------------------------------------

@@ -16,7 +16,7 @@
 #include "dataplane/daemon_config.h"
 #include "router/counters.h"
 
-namespace pgm::metrics {
+namespace pgm::cli {
 namespace {
 
 using namespace std::chrono_literals;
@@ -297,4 +297,4 @@ TEST_F(MetricsFiles, LoadRefusesATextfileInAMissingDirectoryAtItsLine) {
 }
 
 }  // namespace
-}  // namespace pgm::metrics
+}  // namespace pgm::cli

@@ -1,4 +1,4 @@
-#include "cli/router_json.h"
+#include "control/router_json.h"
 
 #include <algorithm>
 #include <array>
@@ -259,7 +259,7 @@ Json show(const Json& request, RouterView& view) {
                        "fastpath or running-config)");
 }
 
-void require_permission(const dataplane::PeerCredentials& peer, const std::string& command) {
+void require_permission(const PeerCredentials& peer, const std::string& command) {
     if (!peer.may_change_state)
         throw RequestError("permission denied: " + command +
                            " changes state and needs root or the control socket's group");
@@ -278,7 +278,7 @@ IfIndex filtered_ifindex(const RouterView& view, const Filter& filter,
     throw RequestError("interface " + *filter.interface + " has no index now (absent)");
 }
 
-Json clear(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+Json clear(const Json& request, RouterView& view, const PeerCredentials& peer) {
     const std::string what = string_member(request, "what");
     if (what != "counters" && what != "repair")
         throw RequestError("cannot clear \"" + what + "\" (counters or repair)");
@@ -314,7 +314,7 @@ Json clear(const Json& request, RouterView& view, const dataplane::PeerCredentia
     return data;
 }
 
-Json set(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+Json set(const Json& request, RouterView& view, const PeerCredentials& peer) {
     const std::string what = string_member(request, "what");
     if (what != "log-level") throw RequestError("cannot set \"" + what + "\" (log-level)");
     const std::string value = string_member(request, "value");
@@ -327,7 +327,7 @@ Json set(const Json& request, RouterView& view, const dataplane::PeerCredentials
     }
 }
 
-Json reload(RouterView& view, const dataplane::PeerCredentials& peer) {
+Json reload(RouterView& view, const PeerCredentials& peer) {
     require_permission(peer, "reload");
     if (!view.reload) throw RequestError("this daemon cannot reload its configuration");
     ReloadResult r = view.reload();
@@ -664,7 +664,7 @@ void require_known_interface(const RouterView& view, const Filter& filter,
 
 }  // namespace
 
-Json handle_request(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer) {
+Json handle_request(const Json& request, RouterView& view, const PeerCredentials& peer) {
     try {
         if (!request.is_object()) throw RequestError("request must be a JSON object");
         allow_only(request, {"command", "what", "filter", "value"}, "request");

@@ -34,7 +34,7 @@
 
 #include "dataplane/event_loop.h"
 
-namespace pgm::dataplane {
+namespace pgm::control {
 
 struct PeerCredentials {
     pid_t pid = 0;
@@ -68,10 +68,10 @@ class ControlServer {
 
     // Throws std::system_error (with the path in the message) when the socket cannot be
     // set up, including when another live server answers at `path`.
-    ControlServer(EventLoop& loop, std::string path, mode_t mode, std::optional<gid_t> group,
-                  Handler handler);
-    ControlServer(EventLoop& loop, std::string path, mode_t mode, std::optional<gid_t> group,
-                  Handler handler, Limits limits);
+    ControlServer(dataplane::EventLoop& loop, std::string path, mode_t mode,
+                  std::optional<gid_t> group, Handler handler);
+    ControlServer(dataplane::EventLoop& loop, std::string path, mode_t mode,
+                  std::optional<gid_t> group, Handler handler, Limits limits);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
@@ -90,7 +90,7 @@ class ControlServer {
         std::uint32_t interest = 0;  // events registered with the loop
         bool close_after_flush = false;
         bool peer_closed = false;
-        std::optional<EventLoop::TimerId> idle_timer;
+        std::optional<dataplane::EventLoop::TimerId> idle_timer;
 
         std::size_t pending_output() const { return out.size() - out_sent; }
     };
@@ -109,16 +109,16 @@ class ControlServer {
     void arm_idle_timer(Client& c);
     void close_client(int fd);
 
-    EventLoop& loop_;
+    dataplane::EventLoop& loop_;
     std::string path_;
     Handler handler_;
     Limits limits_;
     int listen_fd_ = -1;
-    std::optional<EventLoop::TimerId> accept_retry_timer_;
+    std::optional<dataplane::EventLoop::TimerId> accept_retry_timer_;
     gid_t socket_group_ = 0;
     dev_t socket_dev_ = 0;  // identity of the socket file, so the destructor unlinks only it
     ino_t socket_ino_ = 0;
     std::unordered_map<int, std::unique_ptr<Client>> clients_;
 };
 
-}  // namespace pgm::dataplane
+}  // namespace pgm::control

@@ -1,4 +1,4 @@
-#include "dataplane/control_server.h"
+#include "control/server.h"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -11,7 +11,9 @@
 #include <cstring>
 #include <system_error>
 
-namespace pgm::dataplane {
+namespace pgm::control {
+
+using dataplane::EventLoop;
 
 namespace {
 
@@ -321,4 +323,4 @@ void ControlServer::close_client(int fd) {
     clients_.erase(it);
 }
 
-}  // namespace pgm::dataplane
+}  // namespace pgm::control

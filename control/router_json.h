@@ -35,7 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataplane/control_server.h"
+#include "control/server.h"
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "router/router.h"
@@ -134,6 +134,6 @@ Json groups_json(const RouterView& view, const Filter& filter);
 
 // One request, one reply. Commands that change state (clear, reload) need
 // `peer.may_change_state`. Never throws on any request content.
-Json handle_request(const Json& request, RouterView& view, const dataplane::PeerCredentials& peer);
+Json handle_request(const Json& request, RouterView& view, const PeerCredentials& peer);
 
 }  // namespace pgm::control
