@@ -321,6 +321,7 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
     try {
         a.capture = open_capture(ic.name, ifindex);
         transmitter_.add_interface(ifindex, ic.name);
+        transmitter_.set_router_alert(ifindex, ic.router_alert);
     } catch (const std::exception& e) {
         log::error("cannot serve " + ic.name + ": " + e.what());
         transmitter_.remove_interface(ifindex);
@@ -419,6 +420,7 @@ void Daemon::reload(DaemonConfig config) {
     for (const auto& [ifindex, a] : active_) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
+        transmitter_.set_router_alert(ifindex, ic->router_alert);
         membership_.set_static_groups(ifindex, ic->static_groups);
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
         membership_changed();  // after both: the querier role a reload changed is logged

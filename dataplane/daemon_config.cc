@@ -511,7 +511,7 @@ void add_groups(const KeyInput& in, const std::string& key, std::vector<Nla>& li
     }
 }
 
-const std::array<InterfaceKey, 3> kInterfaceKeys = {{
+const std::array<InterfaceKey, 4> kInterfaceKeys = {{
     {"static-groups", "GROUP...", "groups with members here whatever IGMP says",
      [](const KeyInput& in, InterfaceConfig& i) {
          add_groups(in, "static-groups", i.static_groups);
@@ -523,6 +523,10 @@ const std::array<InterfaceKey, 3> kInterfaceKeys = {{
     {"igmp-querier", "yes|no", "act as IGMP querier unless a lower address is heard",
      [](const KeyInput& in, InterfaceConfig& i) { i.igmp_querier = in.boolean("igmp-querier"); },
      [](const InterfaceConfig& i) { return bool_text(i.igmp_querier); }},
+    {"router-alert", "yes|no",
+     "add the IP Router Alert option to the SPMs, NCFs, RDATA and POLLs pgmd sends here",
+     [](const KeyInput& in, InterfaceConfig& i) { i.router_alert = in.boolean("router-alert"); },
+     [](const InterfaceConfig& i) { return bool_text(i.router_alert); }},
 }};
 
 const GlobalKey* find_global(std::string_view name) {

@@ -62,6 +62,10 @@ struct InterfaceConfig {
     std::vector<Nla> join_groups;
     // Act as IGMP querier on this interface unless a lower-addressed querier is heard.
     bool igmp_querier = true;
+    // Add the IP Router Alert option to what pgmd sends out of this interface (SPM, NCF,
+    // RDATA, POLL, as RFC 3208 asks). Off for paths through equipment that drops packets
+    // with IP options: pgmd captures PGM whatever its options, other PGM routers may not.
+    bool router_alert = true;
     friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;
 };
 

@@ -110,6 +110,13 @@ void Transmitter::remove_interface(IfIndex ifindex) {
     sockets_.erase(ifindex);
 }
 
+void Transmitter::set_router_alert(IfIndex ifindex, bool allowed) {
+    if (allowed)
+        no_router_alert_.erase(ifindex);
+    else
+        no_router_alert_.insert(ifindex);
+}
+
 Transmitter::Transmitter() : arena_(std::make_unique_for_overwrite<std::uint8_t[]>(kArenaBytes)) {
     queued_.reserve(kMaxMessagesPerCall);
     msgs_.reserve(kMaxMessagesPerCall);
@@ -196,7 +203,7 @@ std::optional<std::size_t> Transmitter::build(const Transmit& t, Bytes pgm, Muta
     ip.source = t.ip_source;
     ip.destination = t.ip_destination;
     ip.ttl = t.ttl;
-    ip.router_alert = t.router_alert;
+    ip.router_alert = t.router_alert && !no_router_alert_.contains(t.ifindex);
     ip.id = next_id_++;
     std::optional<UdpPorts> udp;
     if (t.encapsulation == Encapsulation::Udp) udp = UdpPorts{t.udp_port, t.udp_port};

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +89,9 @@ class Transmitter {
 
     void add_interface(IfIndex ifindex, const std::string& name);
     void remove_interface(IfIndex ifindex);
+    // Whether packets out of `ifindex` may carry the IP Router Alert option (default yes);
+    // with false it is left out whatever the Transmit asks ([interface] router-alert).
+    void set_router_alert(IfIndex ifindex, bool allowed);
     bool has_interface(IfIndex ifindex) const { return sockets_.contains(ifindex); }
 
     // Sends every packet of `out` now (the caller clears it); packets queued before go first.
@@ -114,6 +118,7 @@ class Transmitter {
     void flush_interface(int fd, std::size_t count);
 
     std::map<IfIndex, Fd> sockets_;
+    std::set<IfIndex> no_router_alert_;
     std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);
     std::unique_ptr<std::uint8_t[]> arena_;  // kArenaBytes, not zero-filled
     std::size_t arena_used_ = 0;

@@ -1,8 +1,9 @@
 // DOC: Transmitter (dataplane/sockets.h) on a real raw socket in a private network
 // namespace: a batch of packets goes out in one sendmmsg(), and a packet the kernel refuses
 // in the middle of a batch (here an nftables rule in the output hook, as a host firewall
-// would) is counted as an error and not sent a second time. Needs root (CI runs as root);
-// skipped, and reported as skipped, otherwise.
+// would) is counted as an error and not sent a second time; an interface with Router Alert
+// turned off ([interface] router-alert = no) sends what asks for it without. Needs root (CI runs as
+// root); skipped, and reported as skipped, otherwise.
 #include <net/if.h>
 #include <sched.h>
 #include <unistd.h>
@@ -42,10 +43,10 @@ std::string output_of(const std::string& command) {
     return text;
 }
 
-// The packet counters of table ip txtest's rules, in rule order.
-std::vector<std::uint64_t> rule_counters() {
+// The packet counters of a table's rules (ip txtest, ip ratest), in rule order.
+std::vector<std::uint64_t> rule_counters(const std::string& table = "txtest") {
     std::vector<std::uint64_t> counts;
-    const std::string text = output_of("nft list table ip txtest");
+    const std::string text = output_of("nft list table ip " + table);
     const std::regex counter("counter packets ([0-9]+)");
     for (auto it = std::sregex_iterator(text.begin(), text.end(), counter);
          it != std::sregex_iterator(); ++it)
@@ -71,7 +72,11 @@ class TransmitterOnALink : public ::testing::Test {
             !run("nft add table ip txtest") ||
             !run("nft 'add chain ip txtest out { type filter hook output priority 0; }'") ||
             !run("nft add rule ip txtest out ip protocol 113 @th,128,32 2 counter drop") ||
-            !run("nft add rule ip txtest out ip protocol 113 counter")) {
+            !run("nft add rule ip txtest out ip protocol 113 counter") ||
+            !run("nft add table ip ratest") ||
+            !run("nft 'add chain ip ratest out { type filter hook output priority 0; }'") ||
+            !run("nft add rule ip ratest out ip protocol 113 ip hdrlength 6 counter") ||
+            !run("nft add rule ip ratest out ip protocol 113 ip hdrlength 5 counter")) {
             error_ = "could not build the link and the nftables rules (ip, nft)";
         }
     }
@@ -80,7 +85,7 @@ class TransmitterOnALink : public ::testing::Test {
     }
 
     // An ODATA-shaped PGM packet (type 0x04, sequence at byte 16) to the group out of txa.
-    static void add(Output& out, std::uint32_t sqn) {
+    static void add(Output& out, std::uint32_t sqn, bool router_alert = false) {
         std::vector<std::uint8_t> pgm(24, 0);
         pgm[4] = 0x04;
         pgm[16] = static_cast<std::uint8_t>(sqn >> 24);
@@ -92,6 +97,7 @@ class TransmitterOnALink : public ::testing::Test {
         t.ip_source = Nla::ipv4(0x0a4d0001);       // 10.77.0.1
         t.ip_destination = Nla::ipv4(0xefc00001);  // 239.192.0.1
         t.ttl = 8;
+        t.router_alert = router_alert;
         out.add(t, pgm);
     }
 
@@ -117,6 +123,31 @@ TEST_F(TransmitterOnALink, APacketRefusedInTheMiddleOfABatchIsCountedNotSentAgai
     EXPECT_EQ(after[1] - before[1], 3u);  // 1, 3 and 4 went through
     EXPECT_EQ(tx.stats().sent, 3u);
     EXPECT_EQ(tx.stats().errors, 2u);
+}
+
+// [interface] router-alert = no: packets that ask for Router Alert (SPM, NCF, RDATA) go out
+// of that interface without it (IHL 5, not 6), both ways of sending; yes again restores it.
+TEST_F(TransmitterOnALink, RouterAlertCanBeTurnedOffPerInterface) {
+    Transmitter tx;
+    const unsigned txa = if_nametoindex("txa");
+    tx.add_interface(txa, "txa");
+    auto sent = [&](bool allowed) {  // {with Router Alert, without} for one queued, one direct
+        tx.set_router_alert(txa, allowed);
+        const std::vector<std::uint64_t> before = rule_counters("ratest");
+        Output out;
+        add(out, 11, true);
+        tx.queue(out);
+        tx.flush();
+        Output direct;
+        add(direct, 12, true);
+        EXPECT_TRUE(tx.send(direct.transmits().front(), direct.bytes(direct.transmits().front())));
+        const std::vector<std::uint64_t> after = rule_counters("ratest");
+        EXPECT_EQ(after.size(), 2u);
+        return std::vector<std::uint64_t>{after.at(0) - before.at(0), after.at(1) - before.at(1)};
+    };
+    EXPECT_EQ(sent(true), (std::vector<std::uint64_t>{2, 0}));
+    EXPECT_EQ(sent(false), (std::vector<std::uint64_t>{0, 2}));
+    EXPECT_EQ(sent(true), (std::vector<std::uint64_t>{2, 0}));
 }
 
 }  // namespace
