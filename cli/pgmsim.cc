@@ -174,13 +174,14 @@ std::optional<std::string> apply_router_options(
     const std::string& origin) {
     pgm::dataplane::DaemonConfig d;
     d.router = config;
+    pgm::dataplane::GlobalKeySetter setter(d, origin);
     for (const auto& s : settings) {
         const std::string where = origin + (s.line > 0 ? ": line " + std::to_string(s.line) : "");
         if (!router_key(s.key))
             return where + ": '" + s.key +
                    "' is not a router option (timers.*, limits.*, dlr.* of pgmd.conf(5))";
         try {
-            pgm::dataplane::set_global_key(d, s.key, s.value, origin, s.line);
+            setter.set(s.key, s.value, s.line);
         } catch (const pgm::dataplane::ConfigError& e) {
             return where + ": " + e.reason();
         }
@@ -288,8 +289,9 @@ int main(int argc, char** argv) {
     const int leaf_links = topology != "tree" || vm.count("leaf-lan")
                                ? 1
                                : (leaf_receivers > 0 ? leaf_receivers : children);
-    if (edges.empty() && static_cast<std::size_t>(std::max(children, leaf_links)) + 1 >
-                             pgm::router::kMaxInterfaces) {
+    if (edges.empty() && !vm.count("random-routers") &&
+        static_cast<std::size_t>(std::max(children, leaf_links)) + 1 >
+            pgm::router::kMaxInterfaces) {
         std::cerr << "pgmsim: a router would have more than " << pgm::router::kMaxInterfaces
                   << " interfaces (fanout or leaf-receivers too large); use --leaf-lan or a "
                      "deeper tree\n";
@@ -330,6 +332,21 @@ int main(int argc, char** argv) {
     if (!edges.empty() && vm.count("random-routers")) {
         std::cerr << "pgmsim: --edges and --random-routers are two topologies; give one\n";
         return 2;
+    }
+    // Options of one topology given with another would be silently ignored: refused.
+    for (const char* tree_option : {"topology", "depth", "fanout", "leaf-receivers"}) {
+        if ((vm.count("random-routers") || !edges.empty()) && vm.count(tree_option) &&
+            !vm[tree_option].defaulted()) {
+            std::cerr << "pgmsim: --" << tree_option << " is for --topology tree|star, not "
+                      << (edges.empty() ? "--random-routers" : "--edges") << "\n";
+            return 2;
+        }
+    }
+    for (const char* random_option : {"random-fanout", "random-receivers"}) {
+        if (!vm.count("random-routers") && !vm[random_option].defaulted()) {
+            std::cerr << "pgmsim: --" << random_option << " needs --random-routers\n";
+            return 2;
+        }
     }
     if (vm.count("random-routers")) {
         pgm::sim::RandomTreeSpec spec;
@@ -382,6 +399,15 @@ int main(int argc, char** argv) {
             }
             c.router_configs[n.name] = own;
         }
+    }
+    if (c.shape == ScenarioShape::Graph &&
+        pgm::sim::max_receiver_hops(c.graph) > pgm::sim::kGraphSourceTtl) {
+        std::cerr << "pgmsim: a receiver is " << pgm::sim::max_receiver_hops(c.graph)
+                  << " links from the source, beyond the source's TTL ("
+                  << static_cast<int>(pgm::sim::kGraphSourceTtl)
+                  << "): it could never be reached (a larger minimum fan-out makes random trees "
+                     "shallower)\n";
+        return 2;
     }
     if (!write_edges.empty()) {
         if (c.shape != ScenarioShape::Graph) {

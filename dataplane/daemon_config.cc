@@ -377,7 +377,13 @@ const std::array<GlobalKey, 33> kGlobalKeys = {{
      [](const DaemonConfig& c) { return one(duration_text(c.igmp.last_member_query_interval)); }},
     {"dlr.group", "GROUP[/PREFIX] [source ADDRESS]", "sessions pgmd repairs as a DLR (repeatable)",
      true,
-     [](const KeyInput& in, DaemonConfig& c) { c.router.dlr.scopes.push_back(in.dlr_scope()); },
+     [](const KeyInput& in, DaemonConfig& c) {
+         const router::DlrScope scope = in.dlr_scope();
+         // A list starts afresh at its first line (as udp-ports): what a GlobalKeySetter
+         // found there before is replaced, not added to.
+         if (in.first()) c.router.dlr.scopes.clear();
+         c.router.dlr.scopes.push_back(scope);
+     },
      [](const DaemonConfig& c) {
          std::vector<std::string> lines;
          for (const router::DlrScope& s : c.router.dlr.scopes)
@@ -761,12 +767,22 @@ std::vector<std::string> changed_keys(const DaemonConfig& a, const DaemonConfig&
     return out;
 }
 
-void set_global_key(DaemonConfig& config, std::string_view key, const std::string& value,
-                    const std::string& origin, int line) {
+void GlobalKeySetter::set(std::string_view key, const std::string& value, int line) {
     const GlobalKey* k = find_global(key);
-    if (k == nullptr) throw ConfigError(origin, line, "unknown key '" + std::string(key) + "'");
-    if (value.empty()) throw ConfigError(origin, line, std::string(key) + ": no value");
-    k->set(KeyInput(origin, line, value, !k->list), config);
+    if (k == nullptr) throw ConfigError(origin_, line, "unknown key '" + std::string(key) + "'");
+    if (value.empty()) throw ConfigError(origin_, line, "no value for '" + std::string(key) + "'");
+    const auto first =
+        std::find_if(seen_.begin(), seen_.end(), [&](const auto& s) { return s.first == key; });
+    if (first != seen_.end() && !k->list) {
+        throw ConfigError(
+            origin_, line,
+            "'" + std::string(key) + "' is given twice" +
+                (first->second > 0 ? " (first on line " + std::to_string(first->second) + ")"
+                                   : ""));
+    }
+    const bool fresh = first == seen_.end();
+    k->set(KeyInput(origin_, line, value, fresh), config_);
+    if (fresh) seen_.emplace_back(key, line);
 }
 
 std::vector<std::string> config_keys() {

@@ -192,13 +192,25 @@ std::vector<std::string> changed_keys(const DaemonConfig& running, const DaemonC
 // optional path) is written commented out. `pgmctl show running-config` shows it.
 std::string render_config(const DaemonConfig& config);
 
-// Sets one key of the table outside [interface NAME] sections ("timers.nak-rpt-ivl", "2s")
-// on `config` as a line of a file would (a list key adds to what is there), with the same
-// checks and messages; `origin` and `line` name where the value came from in a ConfigError.
-// Cross-key checks (RouterConfig::valid()) are the caller's. pgmsim sets each simulated
-// router's options this way, so that they are pgmd's own keys. Throws ConfigError.
-void set_global_key(DaemonConfig& config, std::string_view key, const std::string& value,
-                    const std::string& origin, int line);
+// Sets keys of the table outside [interface NAME] sections ("timers.nak-rpt-ivl", "2s") on
+// `config` one at a time, as the lines of one file would: the same checks and messages, a
+// key given twice refused unless it is a list key, a list key replacing what `config` had
+// at its first line and adding up after. `origin` and each line name where a value came
+// from in a ConfigError (line 0: no line). Cross-key checks (RouterConfig::valid()) are the
+// caller's. pgmsim sets each simulated router's options this way, so that they are pgmd's
+// own keys.
+class GlobalKeySetter {
+  public:
+    GlobalKeySetter(DaemonConfig& config, std::string origin)
+        : config_(config), origin_(std::move(origin)) {}
+    // Throws ConfigError.
+    void set(std::string_view key, const std::string& value, int line);
+
+  private:
+    DaemonConfig& config_;
+    std::string origin_;
+    std::vector<std::pair<std::string, int>> seen_;  // key, line
+};
 
 // "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);

@@ -108,6 +108,7 @@ void Transmitter::add_interface(IfIndex ifindex, const std::string& name) {
 
 void Transmitter::remove_interface(IfIndex ifindex) {
     sockets_.erase(ifindex);
+    no_router_alert_.erase(ifindex);
 }
 
 void Transmitter::set_router_alert(IfIndex ifindex, bool allowed) {

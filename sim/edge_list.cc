@@ -1,5 +1,6 @@
 #include "sim/edge_list.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <deque>
@@ -153,6 +154,29 @@ EdgeListResult parse_edge_list(const std::string& text) {
                               "' cannot be reached from source '" + list.nodes[*source].name +
                               "' (no path through routers)");
     return EdgeListResult{std::move(list), {}};
+}
+
+int max_receiver_hops(const EdgeList& list) {
+    std::vector<std::vector<std::size_t>> on_links(list.nodes.size());
+    for (std::size_t k = 0; k < list.links.size(); ++k)
+        for (std::size_t n : list.links[k].nodes)
+            on_links[n].push_back(k);
+    std::vector<int> hops(list.nodes.size(), -1);
+    std::deque<std::size_t> queue;
+    for (std::size_t i = 0; i < list.nodes.size(); ++i)
+        if (list.nodes[i].kind == EdgeNodeKind::Source) hops[i] = 0, queue.push_back(i);
+    int deepest = 0;
+    while (!queue.empty()) {
+        const std::size_t n = queue.front();
+        queue.pop_front();
+        if (list.nodes[n].kind == EdgeNodeKind::Receiver) deepest = std::max(deepest, hops[n]);
+        // Hosts do not forward: only the source and routers pass packets on.
+        if (list.nodes[n].kind == EdgeNodeKind::Receiver) continue;
+        for (std::size_t k : on_links[n])
+            for (std::size_t m : list.links[k].nodes)
+                if (hops[m] < 0) hops[m] = hops[n] + 1, queue.push_back(m);
+    }
+    return deepest;
 }
 
 std::string to_text(const EdgeList& list) {

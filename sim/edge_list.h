@@ -52,6 +52,11 @@ struct EdgeListResult {
 
 EdgeListResult parse_edge_list(const std::string& text);
 
+// The most links between the source and a receiver along the shortest paths (through
+// routers only); 0 without receivers. A packet the source sends with TTL T reaches a
+// receiver h links away only if h <= T (each router on the way takes one).
+int max_receiver_hops(const EdgeList& list);
+
 // The list in the file format, one statement per line (nodes, then links in order);
 // parse_edge_list(to_text(l)) gives `l` back, line numbers aside.
 std::string to_text(const EdgeList& list);

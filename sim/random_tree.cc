@@ -12,6 +12,8 @@ namespace {
 constexpr int kMaxRouters = 100'000;
 // A router's links: its upstream link, child routers and receivers on their own links.
 constexpr int kMaxLinksPerRouter = 64;
+// Receivers on one leaf's LAN (a million-receiver run is not for one machine anyway).
+constexpr int kMaxLanReceivers = 10'000;
 
 }  // namespace
 
@@ -23,21 +25,24 @@ std::optional<std::string> check(const RandomTreeSpec& s) {
     if (s.min_receivers < 0 || s.max_receivers < s.min_receivers || s.max_receivers < 1)
         return "receivers per leaf must be MIN-MAX with 0 <= MIN <= MAX and MAX >= 1";
     // The upstream link and the children; a leaf's receivers on their own links.
-    if (1 + s.max_fanout > kMaxLinksPerRouter)
+    if (s.max_fanout > kMaxLinksPerRouter - 1)
         return "fan-out above " + std::to_string(kMaxLinksPerRouter - 1) +
                " (a router serves at most 64 interfaces)";
-    if (!s.leaf_lan && 1 + s.max_receivers > kMaxLinksPerRouter)
+    if (!s.leaf_lan && s.max_receivers > kMaxLinksPerRouter - 1)
         return "more than " + std::to_string(kMaxLinksPerRouter - 1) +
                " receivers per leaf on their own links (a router serves at most 64 interfaces; "
                "put them on a LAN)";
+    if (s.max_receivers > kMaxLanReceivers)
+        return "more than " + std::to_string(kMaxLanReceivers) + " receivers per leaf";
     return std::nullopt;
 }
 
 EdgeList random_tree(const RandomTreeSpec& s) {
     std::uint64_t state = s.seed;
-    // Uniform in [lo, hi]; the modulo bias is below 2^-40 for these ranges.
+    // Uniform in [lo, hi] (check() bounds both); the modulo bias is below 2^-40 here.
     auto draw = [&state](int lo, int hi) {
-        return lo + static_cast<int>(splitmix64(state) % static_cast<std::uint64_t>(hi - lo + 1));
+        const auto span = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo) + 1;
+        return lo + static_cast<int>(splitmix64(state) % span);
     };
     EdgeList list;
     auto node = [&list](std::string name, EdgeNodeKind kind) {

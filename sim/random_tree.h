@@ -8,8 +8,10 @@
 // child routers drawn uniformly from [min_fanout, max_fanout] (fewer when the total would
 // pass `routers`; a router that draws 0 is a leaf), until all `routers` are placed — a
 // min_fanout of 0 gives uneven trees whose leaves sit at different depths. Should every
-// router draw 0 before all are placed, the next router in line gets one child, so that the
-// tree always has exactly `routers` routers. Each leaf router then gets receivers drawn
+// router placed so far have drawn before all are placed (they drew too few), the
+// lowest-numbered router with fewer than max_fanout children gets one more (R0 first), and
+// placing goes on from the new router, so that the tree always has exactly `routers`
+// routers. Each leaf router then gets receivers drawn
 // uniformly from [min_receivers, max_receivers]. Same spec, same tree (splitmix64 from the
 // seed). A pure function: no state.
 #pragma once
@@ -33,7 +35,10 @@ struct RandomTreeSpec {
 };
 
 // A reason the spec cannot make a tree ("routers must be 1 to 100000"), or nullopt. The
-// bounds keep every router within router::kMaxInterfaces (64) links.
+// bounds keep every router within router::kMaxInterfaces (64) links and a leaf's LAN at
+// 10,000 receivers at most. Depth is not bounded here: a minimum fan-out of 0 or 1 can make
+// long chains, and pgmsim refuses a topology deeper than the source's TTL reaches
+// (max_receiver_hops() in sim/edge_list.h).
 std::optional<std::string> check(const RandomTreeSpec& spec);
 
 // The tree (routers named R0..R<N-1> in placement order, receivers r0.., the source S).

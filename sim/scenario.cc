@@ -67,6 +67,8 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
     sc.txw_sqns = std::max(config_.source_txw_sqns, 1u);
     sc.txw_secs = std::chrono::seconds(60);
     sc.seed = config_.seed;
+    // A tree or star is at most 8 hops deep; an edge list or random tree may be far deeper.
+    if (config_.shape == ScenarioShape::Graph) sc.ttl = kGraphSourceTtl;
     sc.rdata_delay = config_.source_rdata_delay;
     source_.start(sc, config_.stream);
     source_.observe([this](const Arrival&, Bytes pgm, Time) {

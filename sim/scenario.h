@@ -50,6 +50,11 @@ namespace pgm::sim {
 
 enum class ScenarioShape : std::uint8_t { Tree, Star, Graph };
 
+// The TTL of the source's packets in a Graph (the tree and star take the source's default,
+// 16, enough for their depth): receivers up to this many links away are reached
+// (max_receiver_hops(), sim/edge_list.h).
+inline constexpr std::uint8_t kGraphSourceTtl = 255;
+
 struct ScenarioConfig {
     ScenarioShape shape = ScenarioShape::Tree;
     bool network_elements = true;

@@ -103,6 +103,32 @@ def main():
                  "fan-out must be MIN-MAX" in r.stderr)
         r = pgmsim(args.pgmsim, "--random-routers", "5", "--edges", tree)
         c.expect("--random-routers with --edges: exit", 2, r.returncode)
+        c.expect("--random-routers with --edges: message", True,
+                 "two topologies" in r.stderr)
+        r = pgmsim(args.pgmsim, "--random-routers", "5", "--fanout", "100")
+        c.expect("--random-routers with --fanout: message",
+                 "pgmsim: --fanout is for --topology tree|star, not --random-routers",
+                 r.stderr.strip())
+        r = pgmsim(args.pgmsim, "--random-fanout", "1-3")
+        c.expect("--random-fanout without --random-routers: message",
+                 "pgmsim: --random-fanout needs --random-routers", r.stderr.strip())
+        r = pgmsim(args.pgmsim, "--random-routers", "300", "--random-fanout", "1-1",
+                   "--random-receivers", "1-1")
+        c.expect("a 300-router chain: exit", 2, r.returncode)
+        c.expect("a 300-router chain: message", True,
+                 "301 links from the source, beyond the source's TTL (255)" in r.stderr)
+        r = pgmsim(args.pgmsim, "--random-routers", "30", "--random-fanout", "1-1",
+                   "--random-receivers", "1-1", "--packets", "20", "--mode", "with")
+        c.expect("a 30-router chain completes (deeper than TTL 16)", 0, r.returncode)
+        r = pgmsim(args.pgmsim, "--random-routers", "5", "--random-receivers",
+                   "0-2147483647", "--leaf-lan")
+        c.expect("2^31 receivers per leaf: message", True,
+                 "more than 10000 receivers per leaf" in r.stderr)
+        r = pgmsim(args.pgmsim, "--router-option", "timers.nak-rpt-ivl=2s",
+                   "--router-option", "timers.nak-rpt-ivl=3s")
+        c.expect("--router-option twice: message",
+                 "pgmsim: --router-option: 'timers.nak-rpt-ivl' is given twice",
+                 r.stderr.strip())
 
         r = pgmsim(args.pgmsim, "--router-option", "timers.nak-rpt-ivl=soon")
         c.expect("--router-option bad value: exit", 2, r.returncode)

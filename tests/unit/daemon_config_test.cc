@@ -406,7 +406,7 @@ const char* const kEveryKeySet =
     "[dataplane]\nfast-path = no\nfail-open-after = 100ms\non-exit = fail-open\n"
     "[metrics]\ntextfile = /tmp/x/pgmd.prom\ninterval = 1min\nsessions = false\n"
     "[interface eth0]\nstatic-groups = 239.1.1.1 239.1.1.2\nstatic-groups = 239.1.1.3\n"
-    "join-groups = 239.9.9.9\nigmp-querier = no\n[interface veth-b.7]\n";
+    "join-groups = 239.9.9.9\nigmp-querier = no\nrouter-alert = no\n[interface veth-b.7]\n";
 
 TEST(DaemonConfig, RenderedConfigReadsBackTheSame) {
     expect_round_trip("[interface eth0]\n", "defaults");
@@ -435,7 +435,7 @@ TEST(DaemonConfig, RenderedConfigHasEveryKeyAndTheValuesInForce) {
           "group = 239.1.2.3 source 10.0.0.1\n", "group = 239.3.0.0/24 source 10.0.0.2\n",
           "discover-dlrs = yes\n", "fast-path = off\n", "on-exit = fail-open\n", "sessions = no\n",
           "static-groups = 239.1.1.1 239.1.1.2 239.1.1.3\n", "igmp-querier = no\n",
-          "[interface veth-b.7]\n"}) {
+          "router-alert = no\n", "[interface veth-b.7]\n"}) {
         EXPECT_NE(text.find(line), std::string::npos) << line << "missing in\n" << text;
     }
     // Every key of the table is in the text, unset ones commented out (defaults).
@@ -519,10 +519,13 @@ TEST(DaemonConfig, InterfaceNameWithADotKeepsItsKeys) {
 TEST(DaemonConfig, ChangedKeysCoverEveryKey) {
     const DaemonConfig defaults = parse("[interface eth0]\n[interface veth-b.7]\n");
     std::vector<std::string> expected;
+    // Every key of the table: kEveryKeySet must set each one (the interface keys on eth0).
     for (const std::string& key : config_keys())
         if (!key.starts_with("interface ")) expected.push_back(key);
-    for (const char* key : {"static-groups", "join-groups", "igmp-querier"})
-        expected.push_back(std::string("interface eth0.") + key);
+    for (const std::string& key : config_keys())
+        if (key.starts_with("interface NAME."))
+            expected.push_back("interface eth0." +
+                               key.substr(std::string("interface NAME.").size()));
     EXPECT_EQ(changed_keys(defaults, parse(kEveryKeySet)), expected);
 }
 
@@ -564,18 +567,22 @@ TEST(RouteTable, LongestPrefixThenLowestMetric) {
     EXPECT_FALSE(longest_prefix_match({}, 0x0A000001));
 }
 
-// set_global_key(): one key of the table as a file's line would set it (pgmsim's router
-// options): the same checks and reasons, a list key adding to what is there.
-TEST(DaemonConfig, SetGlobalKeyAppliesOneKeyWithTheFilesChecks) {
+// GlobalKeySetter: keys of the table as a file's lines would set them (pgmsim's router
+// options): the same checks and reasons, a single key given twice refused, a list key
+// replacing the list it found at its first line and adding up after.
+TEST(DaemonConfig, GlobalKeySetterAppliesKeysWithTheFilesChecks) {
     DaemonConfig c;
-    set_global_key(c, "timers.nak-rpt-ivl", "3s", "opts", 4);
+    c.router.dlr.scopes.push_back({});  // from elsewhere (pgmsim: --router-option)
+    GlobalKeySetter setter(c, "opts");
+    setter.set("timers.nak-rpt-ivl", "3s", 4);
     EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));
-    set_global_key(c, "dlr.group", "239.1.0.0/16", "opts", 5);
-    set_global_key(c, "dlr.group", "239.2.0.0/16", "opts", 6);
+    setter.set("dlr.group", "239.1.0.0/16", 5);
+    setter.set("dlr.group", "239.2.0.0/16", 6);
     EXPECT_EQ(c.router.dlr.scopes.size(), 2u);
     auto error = [&](const std::string& key, const std::string& value) {
         try {
-            set_global_key(c, key, value, "opts", 7);
+            GlobalKeySetter fresh(c, "opts");
+            fresh.set(key, value, 7);
         } catch (const ConfigError& e) {
             return e.file() + ":" + std::to_string(e.line()) + ": " + e.reason();
         }
@@ -584,7 +591,13 @@ TEST(DaemonConfig, SetGlobalKeyAppliesOneKeyWithTheFilesChecks) {
     EXPECT_EQ(error("timers.nak-rpt-ivl", "soon"),
               "opts:7: nak-rpt-ivl: 'soon' is not a positive duration with a unit (ms, s, min)");
     EXPECT_EQ(error("timers.nosuch", "1s"), "opts:7: unknown key 'timers.nosuch'");
-    EXPECT_EQ(error("timers.nak-rpt-ivl", ""), "opts:7: timers.nak-rpt-ivl: no value");
+    EXPECT_EQ(error("timers.nak-rpt-ivl", ""), "opts:7: no value for 'timers.nak-rpt-ivl'");
+    try {
+        setter.set("timers.nak-rpt-ivl", "4s", 7);
+        ADD_FAILURE() << "a key given twice was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.reason(), "'timers.nak-rpt-ivl' is given twice (first on line 4)");
+    }
     EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));  // a refused value changes nothing
 }
 

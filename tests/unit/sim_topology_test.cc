@@ -19,6 +19,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// S - A - {B, C}; B - C; r1 behind C; r2 on a LAN with B and C: 3 links to r1 (S-A, A-C,
+// C-r1), 3 to r2 (S-A, A-B, lan).
+const char* const kLoopGraph =
+    "source S\nrouter A B C\nreceiver r1 r2\nlink S A\nlink A B\nlink A C\nlink B C\n"
+    "link C r1\nlan B C r2\n";
+
 // Per node of the tree: its child routers and its receivers (by index into nodes).
 struct TreeShape {
     std::vector<int> child_routers;
@@ -116,6 +122,9 @@ TEST(RandomTree, ZeroMinimumFanOutStillPlacesEveryRouter) {
             std::count_if(l.nodes.begin(), l.nodes.end(),
                           [](const EdgeList::Node& n) { return n.kind == EdgeNodeKind::Router; }),
             25);
+        const TreeShape t = shape_of(l);
+        for (std::size_t i = 0; i < l.nodes.size(); ++i)
+            EXPECT_LE(t.child_routers[i], 1) << l.nodes[i].name << ", seed " << seed;
         ASSERT_TRUE(parse_edge_list(to_text(l)).list);
     }
 }
@@ -173,6 +182,32 @@ TEST(RandomTree, RunsToCompletionWithAndWithoutNetworkElements) {
         EXPECT_EQ(r.receivers_complete, r.receivers);
         EXPECT_EQ(r.mismatched_apdus, 0u);
     }
+}
+
+// A chain deeper than the tree's 16 hops: the Graph source's TTL (255) reaches its end.
+// Before, with TTL 16, nothing reached the receiver behind 16 routers.
+TEST(RandomTree, ALongChainIsReachedEndToEnd) {
+    RandomTreeSpec spec;
+    spec.routers = 40;
+    spec.min_fanout = 1;
+    spec.max_fanout = 1;
+    spec.min_receivers = 1;
+    spec.max_receivers = 1;
+    ScenarioConfig c;
+    c.shape = ScenarioShape::Graph;
+    c.graph = random_tree(spec);
+    EXPECT_EQ(max_receiver_hops(c.graph), 41);  // S - R0 - ... - R39 - r0
+    c.stream.apdus = 50;
+    c.link_delay = 1ms;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    EXPECT_EQ(s.result().receivers_complete, 1u);
+}
+
+TEST(EdgeList, MaxReceiverHopsCountsLinksAlongTheShortestPathsThroughRouters) {
+    EXPECT_EQ(max_receiver_hops(*parse_edge_list(kLoopGraph).list), 3);
+    EXPECT_EQ(max_receiver_hops(*parse_edge_list("source S\nreceiver r\nlan S r\n").list), 1);
+    EXPECT_EQ(max_receiver_hops(*parse_edge_list("source S\nrouter R\nlink S R\n").list), 0);
 }
 
 TEST(EdgeList, RouterSettingsApplyToEveryRouterOnTheirLine) {
