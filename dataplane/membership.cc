@@ -287,7 +287,7 @@ void Membership::lower_timers(GroupState& g, const std::vector<Nla>& sources, Ti
 
 void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& group,
                            const std::vector<Nla>& record_sources, Time now) {
-    auto [git, created] = s.groups.try_emplace(group);
+    const auto git = s.groups.try_emplace(group).first;
     GroupState& g = git->second;
     const Time gmi = now + timers_.group_membership_interval();
     std::vector<Nla> b = record_sources;
@@ -391,7 +391,7 @@ void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& gr
                     set_timer(a, gmi);
                 // The group query asks about every source; the source timers of X-A are
                 // lowered as Q(G,X-A) would.
-                if (s.querier && s.address)
+                if (s.querier && s.address && !ask.empty())
                     lower_timers(g, ask, now + timers_.last_member_query_time());
                 query_group(s, g, now);
                 break;
@@ -429,11 +429,11 @@ void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& gr
         }
     }
     if (settle(g)) s.groups.erase(git);
-    (void)created;
 }
 
+// Queries a report calls for are scheduled (next_deadline() is now) and sent by on_timer().
 void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
-                         std::vector<IgmpQuery>& out) {
+                         std::vector<IgmpQuery>& /*out*/) {
     auto it = interfaces_.find(ifindex);
     if (it == interfaces_.end()) return;
     InterfaceState& s = it->second;
@@ -486,7 +486,6 @@ void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
                           r.kind == IgmpMessage::Kind::Join ? IgmpRecordType::IsExclude
                                                             : IgmpRecordType::ToInclude,
                           r.group, {}, now);
-            (void)out;
             return;
     }
 }
