@@ -684,10 +684,16 @@ void render_groups(const Json& data, std::ostream& out) {
         excluded.insert(excluded.begin(), "any");
         return joined(excluded, ",");
     };
+    // The source view of `group` on interface `i` (group_sources), {} when not given.
+    auto source_view = [](const Json& i, const std::string& group) {
+        for (const Json& g : i.value("group_sources", Json::array()))
+            if (g.value("group", "") == group) return g;
+        return Json::object();
+    };
     bool with_sources = false;
     for (const Json& i : data.value("interfaces", Json::array())) {
         if (!i.value("joined_sources", Json::array()).empty()) with_sources = true;
-        for (const Json& g : i.value("groups", Json::array()))
+        for (const Json& g : i.value("group_sources", Json::array()))
             if (sources_of(g) != "any") with_sources = true;
     }
     std::vector<std::string> columns = {"INTERFACE", "STATE",    "QUERIER", "GROUP",
@@ -731,7 +737,7 @@ void render_groups(const Json& data, std::ostream& out) {
             add({name, text(i.value("state", Json())), querier, group,
                  text(g.value("source", Json())), duration(g.value("expires_in_s", Json())),
                  joined_text(group)},
-                sources_of(g));
+                sources_of(source_view(i, group)));
             seen.push_back(group);
             any = true;
         }

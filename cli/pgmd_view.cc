@@ -79,6 +79,7 @@ Json groups_json(const dp::Daemon& d, Time now) {
         auto m = status.ifindex ? membership.find(*status.ifindex) : membership.end();
         Json querier{{"enabled", ic ? ic->igmp_querier : false}};
         Json groups = Json::array();
+        Json group_sources = Json::array();
         if (m != membership.end()) {
             const dp::Membership::InterfaceState& st = m->second;
             i["address"] = st.address ? Json(st.address->to_string()) : Json(nullptr);
@@ -100,10 +101,12 @@ Json groups_json(const dp::Daemon& d, Time now) {
                 Json gj{{"group", group.to_string()},
                         {"source", g.is_static ? (learnt ? "static+igmp" : "static") : "igmp"},
                         {"expires_in_s", learnt ? Json(left(g.expires)) : Json(nullptr)}};
-                // Per source (RFC 3376 §6.3): the learnt filter mode, whether every source is
-                // wanted, and each source listed with whether it is wanted.
-                gj["mode"] = learnt ? Json(g.exclude ? "exclude" : "include") : Json(nullptr);
-                gj["any_source"] = g.is_static || (learnt && g.exclude);
+                // Per source (RFC 3376 §6.3), beside `groups` (whose objects stay as they
+                // were): the learnt filter mode, whether every source is wanted, and each
+                // source listed with whether it is wanted.
+                Json sj{{"group", group.to_string()},
+                        {"mode", learnt ? Json(g.exclude ? "exclude" : "include") : Json(nullptr)},
+                        {"any_source", g.is_static || (learnt && g.exclude)}};
                 Json sources = Json::array();
                 for (const auto& [address, ss] : g.sources) {
                     const bool source_learnt = ss.expires != kNever || ss.excluded;
@@ -115,7 +118,8 @@ Json groups_json(const dp::Daemon& d, Time now) {
                          {"expires_in_s",
                           ss.expires != kNever ? Json(left(ss.expires)) : Json(nullptr)}});
                 }
-                gj["sources"] = std::move(sources);
+                sj["sources"] = std::move(sources);
+                group_sources.push_back(std::move(sj));
                 groups.push_back(std::move(gj));
             }
         } else {
@@ -125,6 +129,7 @@ Json groups_json(const dp::Daemon& d, Time now) {
         }
         i["igmp_querier"] = std::move(querier);
         i["groups"] = std::move(groups);
+        i["group_sources"] = std::move(group_sources);
         Json joined = Json::array();
         if (status.ifindex)
             for (const Nla& g : d.joins().joined(*status.ifindex))

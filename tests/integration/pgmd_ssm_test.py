@@ -89,8 +89,11 @@ def interface(groups, name):
 
 
 def group_of(groups, name):
-    return next((g for g in interface(groups, name).get("groups", []) if g.get("group") == GROUP),
-                None)
+    """GROUP's entry on interface name: `groups` merged with `group_sources`; None if absent."""
+    i = interface(groups, name)
+    g = next((g for g in i.get("groups", []) if g.get("group") == GROUP), None)
+    s = next((g for g in i.get("group_sources", []) if g.get("group") == GROUP), None)
+    return None if g is None else {**g, **(s or {})}
 
 
 def run(args, lab):
