@@ -381,7 +381,8 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
                               ic.static_sources);
     // Members a previous pgmd had learnt (its program, taken over just now, listed them):
     // as if they had just reported, so that the ODATA keeps reaching them while the new
-    // querier asks again; they expire as any learnt membership does if nobody answers.
+    // querier asks again; they expire as any learnt membership does if nobody answers. They
+    // are any-source (the program's groups map has no sources) until the members report.
     for (const Nla& group : fast_path_->inherited_members(ifindex)) {
         IgmpMessage join;
         join.kind = IgmpMessage::Kind::Join;
