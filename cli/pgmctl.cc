@@ -565,34 +565,92 @@ void render_status(const Json& d, std::ostream& out) {
 }
 
 // `show groups`: a row per interface and group, members (static or IGMP) and joins alike.
+// A SOURCES column is added when some membership or join is source-specific (IGMPv3, SSM):
+// `any`, `any,!A,!B` (every source but the excluded), or the sources wanted (`A,B`).
 void render_groups(const Json& data, std::ostream& out) {
-    Table t({"INTERFACE", "STATE", "QUERIER", "GROUP", "MEMBERS", ">EXPIRES", "JOINED"});
+    auto sources_of = [](const Json& g) {
+        std::vector<std::string> wanted, excluded;
+        for (const Json& s : g.value("sources", Json::array())) {
+            if (s.value("wanted", true))
+                wanted.push_back(text(s.value("address", Json())));
+            else
+                excluded.push_back("!" + text(s.value("address", Json())));
+        }
+        if (!g.value("any_source", true)) return joined(wanted, ",");
+        excluded.insert(excluded.begin(), "any");
+        return joined(excluded, ",");
+    };
+    // The source view of `group` on interface `i` (group_sources), {} when not given.
+    auto source_view = [](const Json& i, const std::string& group) {
+        for (const Json& g : i.value("group_sources", Json::array()))
+            if (g.value("group", "") == group) return g;
+        return Json::object();
+    };
+    bool with_sources = false;
+    for (const Json& i : data.value("interfaces", Json::array())) {
+        if (!i.value("joined_sources", Json::array()).empty()) with_sources = true;
+        for (const Json& g : i.value("group_sources", Json::array()))
+            if (sources_of(g) != "any") with_sources = true;
+    }
+    std::vector<std::string> columns = {"INTERFACE", "STATE",    "QUERIER", "GROUP",
+                                        "MEMBERS",   ">EXPIRES", "JOINED"};
+    if (with_sources) columns.insert(columns.begin() + 4, "SOURCES");
+    Table t(columns);
+    auto add = [&](std::vector<std::string> row, const std::string& sources) {
+        if (with_sources) row.insert(row.begin() + 4, sources);
+        t.add(row);
+    };
     for (const Json& i : data.value("interfaces", Json::array())) {
         const std::string name =
             interface_label(i.value("name", Json()), i.value("ifindex", Json()));
         const Json q = i.value("igmp_querier", Json::object());
         std::string querier = text(q.value("role", Json()));
         if (q.value("address", Json()).is_string()) querier += " " + text(q["address"]);
-        std::vector<std::string> joined;
+        std::vector<std::string> joined_groups;
         for (const Json& g : i.value("joined", Json::array()))
-            joined.push_back(text(g));
+            joined_groups.push_back(text(g));
+        // Groups joined source-specific, with their sources.
+        std::vector<std::pair<std::string, std::vector<std::string>>> joined_sources;
+        for (const Json& j : i.value("joined_sources", Json::array())) {
+            const std::string group = text(j.value("group", Json()));
+            auto it = std::find_if(joined_sources.begin(), joined_sources.end(),
+                                   [&](const auto& e) { return e.first == group; });
+            if (it == joined_sources.end())
+                it = joined_sources.insert(joined_sources.end(), {group, {}});
+            it->second.push_back(text(j.value("source", Json())));
+        }
+        auto joined_text = [&](const std::string& group) -> std::string {
+            if (std::find(joined_groups.begin(), joined_groups.end(), group) != joined_groups.end())
+                return "yes";
+            for (const auto& [g, sources] : joined_sources)
+                if (g == group) return joined(sources, ",");
+            return "no";
+        };
         std::vector<std::string> seen;
         bool any = false;
         for (const Json& g : i.value("groups", Json::array())) {
             const std::string group = text(g.value("group", Json()));
-            const bool is_joined = std::find(joined.begin(), joined.end(), group) != joined.end();
-            t.add({name, text(i.value("state", Json())), querier, group,
-                   text(g.value("source", Json())), duration(g.value("expires_in_s", Json())),
-                   is_joined ? "yes" : "no"});
+            add({name, text(i.value("state", Json())), querier, group,
+                 text(g.value("source", Json())), duration(g.value("expires_in_s", Json())),
+                 joined_text(group)},
+                sources_of(source_view(i, group)));
             seen.push_back(group);
             any = true;
         }
-        for (const std::string& group : joined) {
+        for (const std::string& group : joined_groups) {
             if (std::find(seen.begin(), seen.end(), group) != seen.end()) continue;
-            t.add({name, text(i.value("state", Json())), querier, group, "-", "-", "yes"});
+            add({name, text(i.value("state", Json())), querier, group, "-", "-", "yes"}, "any");
+            seen.push_back(group);
             any = true;
         }
-        if (!any) t.add({name, text(i.value("state", Json())), querier, "-", "-", "-", "-"});
+        for (const auto& [group, sources] : joined_sources) {
+            if (std::find(seen.begin(), seen.end(), group) != seen.end()) continue;
+            add({name, text(i.value("state", Json())), querier, group, "-", "-",
+                 joined(sources, ",")},
+                joined(sources, ","));
+            any = true;
+        }
+        if (!any) add({name, text(i.value("state", Json())), querier, "-", "-", "-", "-"}, "-");
     }
     t.print(out);
 }

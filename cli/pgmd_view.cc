@@ -79,6 +79,7 @@ Json groups_json(const dp::Daemon& d, Time now) {
         auto m = status.ifindex ? membership.find(*status.ifindex) : membership.end();
         Json querier{{"enabled", ic ? ic->igmp_querier : false}};
         Json groups = Json::array();
+        Json group_sources = Json::array();
         if (m != membership.end()) {
             const dp::Membership::InterfaceState& st = m->second;
             i["address"] = st.address ? Json(st.address->to_string()) : Json(nullptr);
@@ -94,13 +95,31 @@ Json groups_json(const dp::Daemon& d, Time now) {
                 querier["role"] = st.querier_enabled ? "starting" : "off";
                 querier["address"] = nullptr;
             }
+            auto left = [&](Time t) { return seconds(t > now ? t - now : Duration{}); };
             for (const auto& [group, g] : st.groups) {
                 const bool learnt = g.expires != kNever;
                 Json gj{{"group", group.to_string()},
                         {"source", g.is_static ? (learnt ? "static+igmp" : "static") : "igmp"},
-                        {"expires_in_s",
-                         learnt ? Json(seconds(g.expires > now ? g.expires - now : Duration{}))
-                                : Json(nullptr)}};
+                        {"expires_in_s", learnt ? Json(left(g.expires)) : Json(nullptr)}};
+                // Per source (RFC 3376 §6.3), beside `groups` (whose objects stay as they
+                // were): the learnt filter mode, whether every source is wanted, and each
+                // source listed with whether it is wanted.
+                Json sj{{"group", group.to_string()},
+                        {"mode", learnt ? Json(g.exclude ? "exclude" : "include") : Json(nullptr)},
+                        {"any_source", g.is_static || (learnt && g.exclude)}};
+                Json sources = Json::array();
+                for (const auto& [address, ss] : g.sources) {
+                    const bool source_learnt = ss.expires != kNever || ss.excluded;
+                    sources.push_back(
+                        {{"address", address.to_string()},
+                         {"origin",
+                          ss.is_static ? (source_learnt ? "static+igmp" : "static") : "igmp"},
+                         {"wanted", g.wants(address)},
+                         {"expires_in_s",
+                          ss.expires != kNever ? Json(left(ss.expires)) : Json(nullptr)}});
+                }
+                sj["sources"] = std::move(sources);
+                group_sources.push_back(std::move(sj));
                 groups.push_back(std::move(gj));
             }
         } else {
@@ -110,11 +129,18 @@ Json groups_json(const dp::Daemon& d, Time now) {
         }
         i["igmp_querier"] = std::move(querier);
         i["groups"] = std::move(groups);
+        i["group_sources"] = std::move(group_sources);
         Json joined = Json::array();
         if (status.ifindex)
             for (const Nla& g : d.joins().joined(*status.ifindex))
                 joined.push_back(g.to_string());
         i["joined"] = std::move(joined);
+        Json joined_sources = Json::array();
+        if (status.ifindex)
+            for (const dp::SourceGroup& sg : d.joins().joined_sources(*status.ifindex))
+                joined_sources.push_back(
+                    {{"group", sg.group.to_string()}, {"source", sg.source.to_string()}});
+        i["joined_sources"] = std::move(joined_sources);
         list.push_back(std::move(i));
     }
     return Json{{"interfaces", std::move(list)}};

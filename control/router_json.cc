@@ -622,10 +622,13 @@ Json groups_json(const RouterView& view, const Filter& filter) {
             i.value("ifindex", Json()).dump() != *filter.interface)
             continue;
         if (filter.group) {
-            Json kept = Json::array();
-            for (Json& g : i["groups"])
-                if (g.value("group", "") == filter.group->to_string()) kept.push_back(g);
-            i["groups"] = std::move(kept);
+            for (const char* key : {"groups", "group_sources", "joined_sources"}) {
+                if (!i.contains(key)) continue;
+                Json kept = Json::array();
+                for (Json& g : i[key])
+                    if (g.value("group", "") == filter.group->to_string()) kept.push_back(g);
+                i[key] = std::move(kept);
+            }
         }
         list.push_back(std::move(i));
     }

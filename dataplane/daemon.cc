@@ -33,6 +33,21 @@ std::string tsi_text(const Tsi& tsi) {
     }
     return out + "." + std::to_string(tsi.source_port);
 }
+// What a group's members want when it is not every source: ", sources A B" (INCLUDE mode
+// and static sources), ", excluding A B" (EXCLUDE mode); "" for any source.
+std::string sources_text(const Membership::GroupState& g) {
+    if (g.is_static) return "";
+    std::string wanted, excluded;
+    for (const auto& [source, st] : g.sources) {
+        if (st.excluded && !st.is_static) {
+            excluded += " " + source.to_string();
+        } else if (st.is_static || (!g.exclude && st.expires != kNever)) {
+            wanted += " " + source.to_string();
+        }
+    }
+    if (g.learnt() && g.exclude) return excluded.empty() ? "" : ", excluding" + excluded;
+    return wanted.empty() ? "" : ", sources" + wanted;
+}
 }  // namespace
 
 Daemon::Daemon(EventLoop& loop, DaemonConfig config)
@@ -83,8 +98,8 @@ std::optional<IfIndex> Daemon::route_interface(const Nla& address) const {
     return netlink_->route_interface(address);
 }
 
-void Daemon::group_members(const Nla&, const Nla& group, std::vector<IfIndex>& out) const {
-    membership_.members(group, out);
+void Daemon::group_members(const Nla& source, const Nla& group, std::vector<IfIndex>& out) const {
+    membership_.members(source, group, out);
 }
 
 // --- Packets and timers -------------------------------------------------------------------
@@ -118,13 +133,6 @@ void Daemon::on_punt(IfIndex ifindex, std::span<const std::uint8_t> frame) {
     if (located) on_pgm(ifindex, located);
 }
 
-std::size_t Daemon::membership_group_count() const {
-    std::size_t n = 0;
-    for (const auto& [ifindex, st] : membership_.interfaces())
-        n += st.groups.size();
-    return n;
-}
-
 void Daemon::membership_changed() {
     log_membership_changes();
     std::vector<GroupMembers> groups;
@@ -137,6 +145,43 @@ void Daemon::membership_changed() {
         groups.push_back(GroupMembers{group, std::move(ifindexes)});
     fast_path_->set_groups(std::move(groups));
     fast_path_->sync_table();
+    update_joins();
+}
+
+std::vector<SourceGroup> Daemon::learnt_source_joins(IfIndex ifindex) const {
+    std::vector<SourceGroup> out;
+    for (const auto& [downstream, st] : membership_.interfaces()) {
+        for (const auto& [group, g] : st.groups) {
+            // EXCLUDE mode wants every source: like any-source members, not joined upstream.
+            if (g.exclude) continue;
+            for (const auto& [source, ss] : g.sources) {
+                if (ss.expires == kNever && !ss.is_static) continue;
+                const auto upstream = netlink_->route_interface(source);
+                if (!upstream || *upstream != ifindex || *upstream == downstream) continue;
+                const SourceGroup sg{source, group};
+                if (std::find(out.begin(), out.end(), sg) == out.end()) out.push_back(sg);
+            }
+        }
+    }
+    return out;
+}
+
+void Daemon::update_joins() {
+    for (const auto& [ifindex, a] : active_) {
+        const InterfaceConfig* ic = config_.find_interface(a.name);
+        if (ic == nullptr) continue;
+        std::vector<SourceGroup> sourced = ic->join_sources;
+        for (const SourceGroup& sg : learnt_source_joins(ifindex))
+            if (std::find(sourced.begin(), sourced.end(), sg) == sourced.end())
+                sourced.push_back(sg);
+        std::vector<std::string> errors = joins_.set(ifindex, ic->join_groups, sourced);
+        // A join that keeps failing is retried at every update but logged once.
+        std::vector<std::string>& logged = join_errors_logged_[ifindex];
+        for (const std::string& e : errors)
+            if (std::find(logged.begin(), logged.end(), e) == logged.end())
+                log::error(a.name + ": " + e);
+        logged = std::move(errors);
+    }
 }
 
 void Daemon::on_capture_batch_end() {
@@ -165,7 +210,9 @@ void Daemon::log_membership_changes() {
         LoggedMembership& m = now[ifindex];
         for (const auto& [group, g] : st.groups) {
             const bool learnt = g.expires != kNever;
-            m.groups[group] = g.is_static ? (learnt ? "static+IGMP" : "static") : "IGMP";
+            m.groups[group] = std::string(g.is_static ? (learnt ? "static+IGMP" : "static")
+                                                      : (learnt ? "IGMP" : "static sources")) +
+                              sources_text(g);
         }
         if (st.querier && st.address)
             m.querier = st.address->to_string() + " (pgmd)";
@@ -210,11 +257,11 @@ void Daemon::on_timer() {
     router_.on_timer(now, out_);
     send_output();
     log_session_events();
-    const std::size_t groups = membership_group_count();
+    const std::uint64_t version = membership_.version();
     const bool membership_due = membership_.next_deadline() <= now;
     membership_.on_timer(now, queries_);
-    if (membership_group_count() != groups) {
-        membership_changed();  // learnt groups expired
+    if (membership_.version() != version) {
+        membership_changed();  // learnt groups or sources expired
     } else if (membership_due) {
         // A group learnt by IGMP that is also static expired to static, or another querier
         // went silent and pgmd took over: nothing to forward differently, something to log.
@@ -230,13 +277,15 @@ void Daemon::send_output() {
 }
 
 void Daemon::send_queries() {
-    std::array<std::uint8_t, kIgmpQueryPacketSize> packet{};
+    std::vector<std::uint8_t> packet;
     for (const IgmpQuery& q : queries_) {
+        packet.resize(igmp_query_size(q));
         const std::size_t n = build_igmp_query(packet, q, config_.igmp);
         transmitter_.send_ip(q.ifindex, Bytes(packet.data(), n));
         log::debug(
             "IGMP " +
             std::string(q.group.is_ipv4() ? "query for " + q.group.to_string() : "general query") +
+            (q.sources.empty() ? "" : " (" + std::to_string(q.sources.size()) + " sources)") +
             " on " + interface_name(q.ifindex));
     }
     queries_.clear();
@@ -329,11 +378,12 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         return;
     }
     const auto address = netlink_->ipv4_address(ifindex);
-    membership_.add_interface(ifindex, address, ic.igmp_querier, ic.static_groups,
-                              EventLoop::now());
+    membership_.add_interface(ifindex, address, ic.igmp_querier, ic.static_groups, EventLoop::now(),
+                              ic.static_sources);
     // Members a previous pgmd had learnt (its program, taken over just now, listed them):
     // as if they had just reported, so that the ODATA keeps reaching them while the new
-    // querier asks again; they expire as any learnt membership does if nobody answers.
+    // querier asks again; they expire as any learnt membership does if nobody answers. They
+    // are any-source (the program's groups map has no sources) until the members report.
     for (const Nla& group : fast_path_->inherited_members(ifindex)) {
         IgmpMessage join;
         join.kind = IgmpMessage::Kind::Join;
@@ -342,10 +392,8 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         log::info(ic.name + ": members of " + group.to_string() +
                   " kept from the previous pgmd's fast path");
     }
-    membership_changed();
-    for (const std::string& e : joins_.set(ifindex, ic.join_groups))
-        log::error(ic.name + ": " + e);
     active_[ifindex] = std::move(a);
+    membership_changed();  // and the joins, now that the interface is served
     log::notice("serving " + ic.name + " (ifindex " + std::to_string(ifindex) + ", " +
                 (address ? address->to_string() : std::string("no IPv4 address")) + ")");
     reschedule();
@@ -359,6 +407,7 @@ void Daemon::deactivate(IfIndex ifindex, const char* why) {
     log_session_events();
     membership_.remove_interface(ifindex);
     joins_.remove_interface(ifindex);
+    join_errors_logged_.erase(ifindex);
     transmitter_.remove_interface(ifindex);
     if (it->second.capture) take_capture_drops(ifindex, *it->second.capture);
     active_.erase(it);
@@ -392,6 +441,7 @@ void Daemon::sync_interfaces() {
             fast_path_->link_changed(*ifindex, netlink_->links().at(*ifindex));
         }
     }
+    update_joins();  // learnt source-specific joins follow the routes towards their sources
 }
 
 void Daemon::reload(DaemonConfig config) {
@@ -421,11 +471,9 @@ void Daemon::reload(DaemonConfig config) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
         transmitter_.set_router_alert(ifindex, ic->router_alert);
-        membership_.set_static_groups(ifindex, ic->static_groups);
+        membership_.set_static_groups(ifindex, ic->static_groups, ic->static_sources);
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
         membership_changed();  // after both: the querier role a reload changed is logged
-        for (const std::string& e : joins_.set(ifindex, ic->join_groups))
-            log::error(a.name + ": " + e);
     }
     sync_interfaces();
     reschedule();
@@ -436,10 +484,15 @@ std::vector<KernelMroute> Daemon::conflicting_mroutes() const {
     std::vector<KernelMroute> out;
     for (const KernelMroute& m : read_kernel_mroutes()) {
         for (const InterfaceConfig& ic : config_.interfaces) {
+            auto sourced = [&](const std::vector<SourceGroup>& v) {
+                return std::any_of(v.begin(), v.end(),
+                                   [&](const SourceGroup& sg) { return sg.group == m.group; });
+            };
             const bool served = std::find(ic.static_groups.begin(), ic.static_groups.end(),
                                           m.group) != ic.static_groups.end() ||
                                 std::find(ic.join_groups.begin(), ic.join_groups.end(), m.group) !=
-                                    ic.join_groups.end();
+                                    ic.join_groups.end() ||
+                                sourced(ic.static_sources) || sourced(ic.join_sources);
             if (served) {
                 out.push_back(m);
                 break;

@@ -9,7 +9,10 @@
 // Timer output is sent at once. IGMP packets from the same captures go
 // to Membership. One loop timer is kept at the earlier of the core's and Membership's next
 // deadlines. The Environment the core asks is answered from the Netlink snapshot (addresses,
-// longest-prefix routes) and Membership (static groups + IGMP).
+// longest-prefix routes) and Membership (static groups + IGMP, per source: a session goes
+// where its source is wanted). Upstream joins are the configured ones plus, on the interface
+// of the route towards each source, the (source, group) pairs members downstream want
+// source-specific (update_joins), so that routers upstream deliver SSM groups.
 //
 // Owns the set of active interfaces: a configured interface is served (capture, transmit
 // socket, membership, upstream joins) while its link exists and is up; when it goes down
@@ -116,7 +119,11 @@ class Daemon : private router::Environment {
     void on_punt(IfIndex ifindex, std::span<const std::uint8_t> frame);
     // Membership changed: the fast path's groups and table follow at once.
     void membership_changed();
-    std::size_t membership_group_count() const;
+    // Joins every served interface's configured groups, and the (source, group) pairs that
+    // members downstream want source-specific (INCLUDE mode, static sources) on the
+    // interface of the route towards the source, so that upstream routers deliver SSM.
+    void update_joins();
+    std::vector<SourceGroup> learnt_source_joins(IfIndex ifindex) const;
     void on_capture_batch_end();
     void on_igmp(IfIndex ifindex, Bytes ip_packet);
     void on_timer();
@@ -166,6 +173,7 @@ class Daemon : private router::Environment {
     };
     std::map<IfIndex, LoggedMembership> logged_membership_;
     std::uint64_t session_events_lost_logged_ = 0;
+    std::map<IfIndex, std::vector<std::string>> join_errors_logged_;
 };
 
 }  // namespace pgm::dataplane

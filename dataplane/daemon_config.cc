@@ -510,22 +510,49 @@ struct InterfaceKey {
     bool list = false;                           // may be repeated (the values add up)
 };
 
-void add_groups(const KeyInput& in, const std::string& key, std::vector<Nla>& list) {
-    for (const std::string& w : words(in.value())) {
-        const Nla g = in.group(key, w);
+// `GROUP [source ADDRESS] ...`: a group alone is any-source, with `source` that source only.
+void add_groups(const KeyInput& in, const std::string& key, std::vector<Nla>& list,
+                std::vector<SourceGroup>& sourced) {
+    const std::vector<std::string> w = words(in.value());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        if (w[i] == "source")
+            in.fail(key + ": 'source' must follow a group ('GROUP source ADDRESS')");
+        const Nla g = in.group(key, w[i]);
+        if (i + 1 < w.size() && w[i + 1] == "source") {
+            if (i + 2 >= w.size()) in.fail(key + ": no address after 'source'");
+            const auto src = Nla::parse(w[i + 2]);
+            if (!src || !src->is_ipv4() || src->is_multicast() || *src == Nla::ipv4(0u)) {
+                in.fail(key + ": source '" + w[i + 2] + "' is not an IPv4 unicast address");
+            }
+            const SourceGroup sg{*src, g};
+            if (std::find(sourced.begin(), sourced.end(), sg) == sourced.end())
+                sourced.push_back(sg);
+            i += 2;
+            continue;
+        }
         if (std::find(list.begin(), list.end(), g) == list.end()) list.push_back(g);
     }
 }
+std::string groups_text(const std::vector<Nla>& groups, const std::vector<SourceGroup>& sourced) {
+    std::string out = groups_text(groups);
+    for (const SourceGroup& sg : sourced)
+        out += (out.empty() ? "" : " ") + sg.group.to_string() + " source " + sg.source.to_string();
+    return out;
+}
 
 const std::array<InterfaceKey, 4> kInterfaceKeys = {{
-    {"static-groups", "GROUP...", "groups with members here whatever IGMP says",
+    {"static-groups", "GROUP [source ADDRESS]...",
+     "groups with members here whatever IGMP says (with source: from that source only)",
      [](const KeyInput& in, InterfaceConfig& i) {
-         add_groups(in, "static-groups", i.static_groups);
+         add_groups(in, "static-groups", i.static_groups, i.static_sources);
      },
-     [](const InterfaceConfig& i) { return groups_text(i.static_groups); }, true},
-    {"join-groups", "GROUP...", "groups pgmd joins here (towards the sources)",
-     [](const KeyInput& in, InterfaceConfig& i) { add_groups(in, "join-groups", i.join_groups); },
-     [](const InterfaceConfig& i) { return groups_text(i.join_groups); }, true},
+     [](const InterfaceConfig& i) { return groups_text(i.static_groups, i.static_sources); }, true},
+    {"join-groups", "GROUP [source ADDRESS]...",
+     "groups pgmd joins here, towards the sources (with source: source-specific join)",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         add_groups(in, "join-groups", i.join_groups, i.join_sources);
+     },
+     [](const InterfaceConfig& i) { return groups_text(i.join_groups, i.join_sources); }, true},
     {"igmp-querier", "yes|no", "act as IGMP querier unless a lower address is heard",
      [](const KeyInput& in, InterfaceConfig& i) { i.igmp_querier = in.boolean("igmp-querier"); },
      [](const InterfaceConfig& i) { return bool_text(i.igmp_querier); }},
@@ -573,7 +600,7 @@ class Builder {
             line_ = line;
             fail("more than " + std::to_string(router::kMaxInterfaces) + " interfaces");
         }
-        c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
+        c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true, {}, {}});
     }
 
     // `registered`: Boost matched the name among global_keys().
@@ -618,7 +645,7 @@ class Builder {
         auto it = std::find_if(c_.interfaces.begin(), c_.interfaces.end(),
                                [&](const InterfaceConfig& i) { return i.name == ifname; });
         if (it == c_.interfaces.end()) {
-            c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true});
+            c_.interfaces.push_back(InterfaceConfig{ifname, {}, {}, true, {}, {}});
             it = c_.interfaces.end() - 1;
         }
         for (const InterfaceKey& k : kInterfaceKeys) {

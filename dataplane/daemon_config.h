@@ -53,6 +53,13 @@ struct IgmpTimers {
     friend bool operator==(const IgmpTimers&, const IgmpTimers&) = default;
 };
 
+// A source-specific membership or join: traffic of `group` from `source` only (SSM).
+struct SourceGroup {
+    Nla source;
+    Nla group;
+    friend bool operator==(const SourceGroup&, const SourceGroup&) = default;
+};
+
 struct InterfaceConfig {
     std::string name;
     // Groups with members on this interface whatever IGMP says.
@@ -62,6 +69,11 @@ struct InterfaceConfig {
     std::vector<Nla> join_groups;
     // Act as IGMP querier on this interface unless a lower-addressed querier is heard.
     bool igmp_querier = true;
+    // `static-groups = GROUP source ADDRESS`: members of GROUP for that source only.
+    std::vector<SourceGroup> static_sources;
+    // `join-groups = GROUP source ADDRESS`: joined for that source only
+    // (MCAST_JOIN_SOURCE_GROUP), as SSM groups (232/8) need.
+    std::vector<SourceGroup> join_sources;
     // Add the IP Router Alert option to what pgmd sends out of this interface (SPM, NCF,
     // RDATA, POLL, as RFC 3208 asks). Off for paths through equipment that drops packets
     // with IP options: pgmd captures PGM whatever its options, other PGM routers may not.

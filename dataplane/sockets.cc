@@ -241,7 +241,8 @@ bool Transmitter::send_ip(IfIndex ifindex, Bytes packet) {
 
 // --- GroupJoins ---------------------------------------------------------------------------
 
-std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>& groups) {
+std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>& groups,
+                                         const std::vector<SourceGroup>& sourced) {
     std::vector<std::string> errors;
     Joined& j = joins_[ifindex];
     if (j.socket.get() < 0) {
@@ -263,8 +264,41 @@ std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>
         }
         return true;
     };
+    auto change_source = [&](const SourceGroup& sg, int option) {
+        group_source_req r{};
+        r.gsr_interface = ifindex;
+        auto put = [](sockaddr_storage& to, const Nla& a) {
+            sockaddr_in in{};
+            in.sin_family = AF_INET;
+            std::memcpy(&in.sin_addr, a.address().data(), 4);
+            std::memcpy(&to, &in, sizeof in);
+        };
+        put(r.gsr_source, sg.source);
+        put(r.gsr_group, sg.group);
+        if (setsockopt(j.socket.get(), IPPROTO_IP, option, &r, sizeof r) != 0) {
+            errors.push_back((option == MCAST_JOIN_SOURCE_GROUP ? "join " : "leave ") +
+                             sg.group.to_string() + " source " + sg.source.to_string() + ": " +
+                             std::strerror(errno));
+            return false;
+        }
+        return true;
+    };
+    auto any_source = [&](const Nla& g) {
+        return std::find(groups.begin(), groups.end(), g) != groups.end();
+    };
+    // Leaves first: a group that turns from source-specific to any-source (or back) must be
+    // left one way before it is joined the other.
+    for (auto it = j.sourced.begin(); it != j.sourced.end();) {
+        if (any_source(it->group) ||
+            std::find(sourced.begin(), sourced.end(), *it) == sourced.end()) {
+            change_source(*it, MCAST_LEAVE_SOURCE_GROUP);
+            it = j.sourced.erase(it);
+        } else {
+            ++it;
+        }
+    }
     for (auto it = j.groups.begin(); it != j.groups.end();) {
-        if (std::find(groups.begin(), groups.end(), *it) == groups.end()) {
+        if (!any_source(*it)) {
             change(*it, IP_DROP_MEMBERSHIP);
             it = j.groups.erase(it);
         } else {
@@ -274,6 +308,11 @@ std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>
     for (const Nla& g : groups) {
         if (std::find(j.groups.begin(), j.groups.end(), g) != j.groups.end()) continue;
         if (change(g, IP_ADD_MEMBERSHIP)) j.groups.push_back(g);
+    }
+    for (const auto& sg : sourced) {
+        if (any_source(sg.group)) continue;
+        if (std::find(j.sourced.begin(), j.sourced.end(), sg) != j.sourced.end()) continue;
+        if (change_source(sg, MCAST_JOIN_SOURCE_GROUP)) j.sourced.push_back(sg);
     }
     return errors;
 }

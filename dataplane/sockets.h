@@ -20,7 +20,11 @@
 //   right away) and written together by flush(): one sendmmsg() per interface socket for a
 //   whole capture batch instead of one sendto() per packet.
 // * `GroupJoins`: a UDP socket per interface holding IP_ADD_MEMBERSHIP for the groups the
-//   configuration joins there, so that upstream routers and snooping bridges deliver them.
+//   configuration joins there, so that upstream routers and snooping bridges deliver them,
+//   and MCAST_JOIN_SOURCE_GROUP (IP_ADD_SOURCE_MEMBERSHIP by ifindex) for the (source,
+//   group) pairs joined source-specific: the kernel then reports INCLUDE {source} (IGMPv3),
+//   which SSM groups (232/8) need. A group joined any-source is not joined per source too
+//   (the kernel refuses both on one socket, and any-source already asks for every source).
 //
 // Life cycle: the sinks live as long as the daemon (reopened when the UDP ports change on
 // reload); transmit sockets and joins follow the interface (opened when it is up and
@@ -40,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/daemon_config.h"
 #include "dataplane/event_loop.h"
 #include "protocol/io.h"
 
@@ -133,19 +138,27 @@ class Transmitter {
 
 class GroupJoins {
   public:
-    // Makes the joins on `ifindex` exactly `groups` (IPv4); returns a message per failure.
-    std::vector<std::string> set(IfIndex ifindex, const std::vector<Nla>& groups);
+    // Makes the joins on `ifindex` exactly `groups` (IPv4, any source) and `sourced`
+    // (source-specific); returns a message per failure.
+    std::vector<std::string> set(IfIndex ifindex, const std::vector<Nla>& groups,
+                                 const std::vector<SourceGroup>& sourced = {});
     void remove_interface(IfIndex ifindex) { joins_.erase(ifindex); }
     // The groups joined on `ifindex` now (failed joins are not among them).
     std::vector<Nla> joined(IfIndex ifindex) const {
         auto it = joins_.find(ifindex);
         return it == joins_.end() ? std::vector<Nla>{} : it->second.groups;
     }
+    // The (source, group) pairs joined source-specific on `ifindex` now.
+    std::vector<SourceGroup> joined_sources(IfIndex ifindex) const {
+        auto it = joins_.find(ifindex);
+        return it == joins_.end() ? std::vector<SourceGroup>{} : it->second.sourced;
+    }
 
   private:
     struct Joined {
         Fd socket;
         std::vector<Nla> groups;
+        std::vector<SourceGroup> sourced;
     };
     std::map<IfIndex, Joined> joins_;
 };

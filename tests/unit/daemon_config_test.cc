@@ -506,6 +506,36 @@ TEST(DaemonConfig, ConfigurationDocListsEveryKeyWithItsDefault) {
     EXPECT_EQ(keys, listed);
 }
 
+// `GROUP source ADDRESS` in static-groups and join-groups: source-specific (SSM) entries
+// beside the any-source groups, rendered back the same way.
+TEST(DaemonConfig, GroupsWithASourceAreSourceSpecific) {
+    const DaemonConfig c = parse(
+        "[interface e]\n"
+        "static-groups = 239.1.1.1 232.1.1.1 source 10.0.0.1 232.1.1.1 source 10.0.0.2\n"
+        "join-groups = 232.1.1.1 source 10.0.0.1\njoin-groups = 239.1.1.2\n");
+    const InterfaceConfig& i = c.interfaces.at(0);
+    EXPECT_EQ(i.static_groups, std::vector<Nla>{*Nla::parse("239.1.1.1")});
+    const Nla ssm = *Nla::parse("232.1.1.1");
+    EXPECT_EQ(i.static_sources, (std::vector<SourceGroup>{{*Nla::parse("10.0.0.1"), ssm},
+                                                          {*Nla::parse("10.0.0.2"), ssm}}));
+    EXPECT_EQ(i.join_groups, std::vector<Nla>{*Nla::parse("239.1.1.2")});
+    EXPECT_EQ(i.join_sources, (std::vector<SourceGroup>{{*Nla::parse("10.0.0.1"), ssm}}));
+    expect_round_trip(
+        "[interface e]\nstatic-groups = 232.1.1.1 source 10.0.0.1 239.1.1.1\n"
+        "join-groups = 232.1.1.1 source 10.0.0.1\n",
+        "source-specific groups");
+    EXPECT_EQ(changed_keys(c, parse("[interface e]\nstatic-groups = 239.1.1.1\n"
+                                    "join-groups = 232.1.1.1 source 10.0.0.1 239.1.1.2\n")),
+              std::vector<std::string>{"interface e.static-groups"});
+    EXPECT_EQ(error_of("[interface e]\nstatic-groups = 232.1.1.1 source\n"),
+              std::make_pair(2, std::string("static-groups: no address after 'source'")));
+    EXPECT_EQ(error_of("[interface e]\njoin-groups = 232.1.1.1 source 239.1.1.1\n"),
+              std::make_pair(2, std::string("join-groups: source '239.1.1.1' is not an IPv4 "
+                                            "unicast address")));
+    EXPECT_EQ(error_of("[interface e]\njoin-groups = source 10.0.0.1\n").second,
+              "join-groups: 'source' must follow a group ('GROUP source ADDRESS')");
+}
+
 // A VLAN interface's name has a dot: its keys are its own (the key is after the last dot).
 TEST(DaemonConfig, InterfaceNameWithADotKeepsItsKeys) {
     const DaemonConfig c = parse("[interface eth0.100]\nigmp-querier = no\n");

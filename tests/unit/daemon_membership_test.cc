@@ -2,8 +2,11 @@
 // built here byte by byte, as hosts and other routers send them.
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
+#include "dataplane/fastpath_table.h"
 #include "dataplane/membership.h"
 #include "protocol/checksum.h"
 
@@ -236,6 +239,260 @@ TEST(Membership, QueryPacketIsAValidIgmpv3QueryWithRouterAlert) {
     EXPECT_EQ(m->max_response, Duration(10s));
     EXPECT_EQ(b[24 + 8], 2);    // QRV
     EXPECT_EQ(b[24 + 9], 125);  // QQIC
+}
+
+// --- IGMPv3 source filtering (RFC 3376 §6.4) ------------------------------------------------
+
+const Nla kS1 = *Nla::parse("10.9.0.1");
+const Nla kS2 = *Nla::parse("10.9.0.2");
+
+// An IGMPv3 report of `records` (type, group, sources).
+std::vector<std::uint8_t> v3(
+    const std::vector<std::tuple<std::uint8_t, Nla, std::vector<Nla>>>& records) {
+    std::vector<std::uint8_t> m = {0x22, 0, 0, 0,
+                                   0,    0, 0, static_cast<std::uint8_t>(records.size())};
+    for (const auto& [type, g, sources] : records) {
+        m.insert(m.end(), {type, 0, 0, static_cast<std::uint8_t>(sources.size())});
+        m.insert(m.end(), g.address().begin(), g.address().end());
+        for (const Nla& src : sources)
+            m.insert(m.end(), src.address().begin(), src.address().end());
+    }
+    return m;
+}
+IgmpMessage report(std::uint8_t type, std::vector<Nla> sources, const Nla& group = kGroup) {
+    return parsed(ip_igmp(kHost, v3({{type, group, std::move(sources)}})));
+}
+constexpr std::uint8_t kIsIn = 1, kIsEx = 2, kToIn = 3, kToEx = 4, kAllow = 5, kBlock = 6;
+
+std::vector<IfIndex> members(const Membership& m, const Nla& source, const Nla& g) {
+    std::vector<IfIndex> out;
+    m.members(source, g, out);
+    return out;
+}
+const std::vector<IfIndex> kThree{3};
+const std::vector<IfIndex> kNone{};
+
+TEST(Igmp, V3ReportKeepsEveryRecordWithItsSources) {
+    auto r = report(kBlock, {kS1, kS2});
+    EXPECT_EQ(r.version, 3);
+    ASSERT_EQ(r.group_records.size(), 1u);
+    EXPECT_EQ(r.group_records[0].type, IgmpRecordType::Block);
+    EXPECT_EQ(r.group_records[0].group, kGroup);
+    EXPECT_EQ(r.group_records[0].sources, (std::vector<Nla>{kS1, kS2}));
+    EXPECT_EQ(parsed(ip_igmp(kHost, v2(0x16, kGroup))).version, 2);
+}
+
+TEST(Membership, IncludeReportWantsItsSourcesOnlyUntilTheirTimersEnd) {
+    Membership m{IgmpTimers{}};  // GMI 260 s
+    m.add_interface(3, kUs, false, {}, t0);
+    std::vector<IgmpQuery> q;
+    const auto v = m.version();
+    m.on_igmp(3, report(kIsIn, {kS1}), t0, q);
+    EXPECT_NE(m.version(), v);
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+    EXPECT_EQ(members(m, kGroup), kThree);  // some source is wanted
+    m.on_igmp(3, report(kAllow, {kS2}), t0 + 100s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    EXPECT_EQ(m.next_deadline(), t0 + 260s);
+    m.on_timer(t0 + 260s, q);  // S1's timer ends, S2's runs on
+    EXPECT_EQ(members(m, kS1, kGroup), kNone);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, t0 + 360s);
+    m.on_timer(t0 + 360s, q);
+    EXPECT_TRUE(m.interfaces().at(3).groups.empty());
+    EXPECT_TRUE(q.empty());
+}
+
+TEST(Membership, ExcludeOfNothingIsAnySourceAndExcludeOfASourceBlocksIt) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, false, {}, t0);
+    std::vector<IgmpQuery> q;
+    m.on_igmp(3, report(kToEx, {kS2}), t0, q);  // INCLUDE {} -> EXCLUDE {S2}: blocked at once
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+    m.on_igmp(3, report(kAllow, {kS2}), t0 + 1s, q);  // out of the exclude list
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    m.on_igmp(3, report(kIsEx, {}), t0 + 2s, q);  // EXCLUDE {}: every source
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    // In EXCLUDE mode another host's IS_EX {S2} does not block S2 before its timer ends
+    // (§6.4.1: A-X-Y = GMI): other members may still want it until they answer.
+    m.on_igmp(3, report(kIsEx, {kS2}), t0 + 3s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+}
+
+TEST(Membership, GroupTimerEndTurnsExcludeIntoIncludeOfTheRequestedSources) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, false, {}, t0);
+    std::vector<IgmpQuery> q;
+    m.on_igmp(3, report(kToEx, {kS2}), t0, q);          // group timer t0 + 260 s, S2 excluded
+    m.on_igmp(3, report(kAllow, {kS1}), t0 + 100s, q);  // S1 until t0 + 360 s
+    m.on_timer(t0 + 260s, q);
+    const Membership::GroupState& g = m.interfaces().at(3).groups.at(kGroup);
+    EXPECT_FALSE(g.exclude);
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, *Nla::parse("10.9.0.3"), kGroup), kNone);  // no longer any source
+    m.on_timer(t0 + 360s, q);
+    EXPECT_TRUE(members(m, kGroup).empty());
+}
+
+TEST(Membership, QuerierAsksAboutBlockedSourcesAndDropsThemUnlessReportedAgain) {
+    const IgmpTimers timers;  // LMQI 1 s, robustness 2: LMQT 2 s
+    Membership m{timers};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    m.on_timer(t0, q);
+    q.clear();
+    m.on_igmp(3, report(kIsIn, {kS1, kS2}), t0, q);
+    m.on_igmp(3, report(kBlock, {kS1}), t0 + 10s, q);
+    m.on_timer(t0 + 10s, q);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].group, kGroup);
+    EXPECT_EQ(q[0].sources, std::vector<Nla>{kS1});  // Q(G,A*B)
+    EXPECT_EQ(q[0].max_response, Duration(1s));
+    q.clear();
+    m.on_timer(t0 + 11s, q);
+    EXPECT_EQ(q.size(), 1u);
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    m.on_timer(t0 + 12s, q);
+    EXPECT_EQ(members(m, kS1, kGroup), kNone);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    // TO_IN {} (the last member leaves): Q(G,A), then the group ends; a report in between
+    // would have kept it.
+    q.clear();
+    m.on_igmp(3, report(kToIn, {}), t0 + 20s, q);
+    m.on_timer(t0 + 20s, q);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].sources, std::vector<Nla>{kS2});
+    m.on_igmp(3, report(kIsIn, {kS2}), t0 + 21s, q);
+    m.on_timer(t0 + 23s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    m.on_igmp(3, report(kToIn, {}), t0 + 30s, q);
+    m.on_timer(t0 + 32s, q);
+    EXPECT_TRUE(m.interfaces().at(3).groups.empty());
+}
+
+TEST(Membership, NonQuerierOnlyLowersSourceTimersWhenTheQuerierAsks) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    const Nla lower = *Nla::parse("10.0.0.1");
+    m.on_igmp(3, parsed(ip_igmp(lower, v2(0x11, Nla::ipv4(0u), 100))), t0, q);
+    m.on_igmp(3, report(kIsIn, {kS1}), t0, q);
+    m.on_igmp(3, report(kBlock, {kS1}), t0 + 1s, q);  // not ours to ask
+    m.on_timer(t0 + 5s, q);
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    // The querier's Q(G,{S1}) with 1 s max response: 2 s left.
+    IgmpQuery gsq{3, lower, kGroup, 1s, {kS1}};
+    std::vector<std::uint8_t> packet(igmp_query_size(gsq));
+    ASSERT_EQ(build_igmp_query(packet, gsq, IgmpTimers{}), packet.size());
+    const IgmpMessage heard = parsed(packet);
+    EXPECT_EQ(heard.query_sources, std::vector<Nla>{kS1});
+    m.on_igmp(3, heard, t0 + 5s, q);
+    m.on_timer(t0 + 7s, q);
+    EXPECT_EQ(members(m, kS1, kGroup), kNone);
+}
+
+TEST(Membership, Igmpv2ReportIsAnySourceAndIgnoresBlocksWhileV2HostsAreThere) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    m.on_igmp(3, report(kIsIn, {kS1}), t0, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+    m.on_igmp(3, parsed(ip_igmp(*Nla::parse("10.0.0.21"), v2(0x16, kGroup))), t0 + 1s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+    // Compatibility mode (§7.3.2): TO_EX {S2} is TO_EX {}, BLOCK is ignored.
+    m.on_igmp(3, report(kToEx, {kS2}), t0 + 2s, q);
+    m.on_igmp(3, report(kBlock, {kS2}), t0 + 2s, q);
+    m.on_timer(t0 + 10s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+}
+
+TEST(Membership, StaticSourcesAreWantedForTheirSourceOnly) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, false, {}, t0, {SourceGroup{kS1, kGroup}});
+    m.add_interface(4, kUs, false, {kGroup}, t0);
+    EXPECT_EQ(members(m, kS1, kGroup), (std::vector<IfIndex>{3, 4}));
+    EXPECT_EQ(members(m, kS2, kGroup), std::vector<IfIndex>{4});
+    std::vector<IgmpQuery> q;
+    // A learnt exclusion does not take away a static source.
+    m.on_igmp(3, report(kIsEx, {kS1}), t0, q);
+    EXPECT_EQ(members(m, kS1, kGroup), (std::vector<IfIndex>{3, 4}));
+    m.on_timer(t0 + 1h, q);
+    EXPECT_EQ(members(m, kS1, kGroup), (std::vector<IfIndex>{3, 4}));
+    EXPECT_EQ(members(m, kS2, kGroup), std::vector<IfIndex>{4});
+    m.set_static_groups(3, {});
+    EXPECT_EQ(members(m, kS1, kGroup), std::vector<IfIndex>{4});
+    EXPECT_FALSE(m.interfaces().at(3).groups.contains(kGroup));
+}
+
+TEST(Membership, GroupAndSourceQueryPacketCarriesItsSources) {
+    const IgmpQuery query{3, kUs, kGroup, 1s, {kS1, kS2}};
+    std::vector<std::uint8_t> b(igmp_query_size(query));
+    ASSERT_EQ(b.size(), kIgmpQueryPacketSize + 8);
+    ASSERT_EQ(build_igmp_query(b, query, IgmpTimers{}), b.size());
+    EXPECT_EQ(Bytes(b.data() + 16, 4)[0], 239);  // to the group
+    EXPECT_EQ(ones_complement_sum(Bytes(b.data() + 24, b.size() - 24)), 0xFFFF);
+    auto m = parse_igmp(b);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->group, kGroup);
+    EXPECT_EQ(m->query_sources, (std::vector<Nla>{kS1, kS2}));
+    std::vector<std::uint8_t> small(kIgmpQueryPacketSize);
+    EXPECT_EQ(build_igmp_query(small, query, IgmpTimers{}), 0u);
+}
+
+// The kernel fast path's table (fastpath_table.h) from this membership, as the daemon builds
+// it (Daemon::group_members): each session's egress is where its source is wanted.
+TEST(Membership, FastPathTableForwardsASessionOnlyWhereItsSourceIsWanted) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(1, kUs, false, {}, t0);  // upstream
+    m.add_interface(2, kUs, true, {}, t0);
+    m.add_interface(3, kUs, true, {}, t0);
+    m.add_interface(4, kUs, false, {kGroup}, t0);  // static, any source
+    std::vector<IgmpQuery> q;
+    m.on_igmp(2, report(kIsIn, {kS1}), t0, q);
+    m.on_igmp(3, report(kIsEx, {}), t0, q);
+
+    const Tsi from_s1{Gsi{{1, 2, 3, 4, 5, 1}}, 1001};
+    const Tsi from_s2{Gsi{{1, 2, 3, 4, 5, 2}}, 1002};
+    std::unordered_map<Tsi, router::Session> sessions;
+    for (const auto& [tsi, source] : {std::pair{from_s1, kS1}, std::pair{from_s2, kS2}}) {
+        router::Session& s = sessions[tsi];
+        s.source = source;
+        s.group = kGroup;
+        s.upstream_interface = 1;
+    }
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = [&m](const Nla& source, const Nla& group, std::vector<IfIndex>& out) {
+        m.members(source, group, out);
+    };
+    for (IfIndex i : {1u, 2u, 3u, 4u})
+        in.attached[i] = FastPathInterface{{2, 0, 0, 0, 0, static_cast<std::uint8_t>(i)},
+                                           static_cast<std::uint16_t>(i)};
+    auto egress = [](const FastPathTable& t, const Tsi& tsi) {
+        const fp_session& v = t.sessions.at(fastpath_key(tsi));
+        std::vector<IfIndex> r;
+        for (std::uint32_t i = 0; i < v.n_egress; ++i)
+            r.push_back(v.egress[i].ifindex);
+        return r;
+    };
+    const FastPathTable before = build_fastpath_table(in);
+    EXPECT_EQ(egress(before, from_s1), (std::vector<IfIndex>{2, 3, 4}));
+    EXPECT_EQ(egress(before, from_s2), (std::vector<IfIndex>{3, 4}));
+
+    // Interface 2's member switches to S2: only the two sessions' entries change.
+    m.on_igmp(2, report(kToIn, {kS2}), t0 + 1s, q);
+    m.on_timer(t0 + 3s, q);  // S1's lowered timer (Q(G,{S1}) unanswered) ends
+    in.previous = &before;
+    const FastPathTable after = build_fastpath_table(in);
+    EXPECT_EQ(egress(after, from_s1), (std::vector<IfIndex>{3, 4}));
+    EXPECT_EQ(egress(after, from_s2), (std::vector<IfIndex>{2, 3, 4}));
+    const FastPathDiff d = diff(before, after);
+    EXPECT_EQ(d.session_upserts.size(), 2u);
+    EXPECT_TRUE(d.session_erasures.empty());
 }
 
 }  // namespace
