@@ -196,7 +196,7 @@ TEST(RandomTree, ALongChainIsReachedEndToEnd) {
     ScenarioConfig c;
     c.shape = ScenarioShape::Graph;
     c.graph = random_tree(spec);
-    EXPECT_EQ(max_receiver_hops(c.graph), 41);  // S - R0 - ... - R39 - r0
+    EXPECT_EQ(max_receiver_hops(c.graph), 41);  // the source, 40 routers in a row, the receiver
     c.stream.apdus = 50;
     c.link_delay = 1ms;
     Scenario s(c);
