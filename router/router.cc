@@ -1019,11 +1019,12 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
         return;
     }
     // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast. Ignored unless
-    // OPT_PATH_NLA names our upstream neighbour; then no NAK goes upstream until a regular
-    // SPM, the subtree is told by a special SPM, and the NCF confirms as any other.
+    // it comes from our upstream neighbour and OPT_PATH_NLA names it; then no NAK goes upstream
+    // until a regular SPM, the subtree is told by a special SPM, and the NCF confirms as any other.
     if (config_.nbr_unreach && v.nbr_unreach()) {
         const auto path = v.path_nla();
-        if (a.ifindex != s.upstream_interface || !path || path->path != s.upstream_neighbour) {
+        if (a.ifindex != s.upstream_interface || !path || path->path != s.upstream_neighbour ||
+            a.ip.source != s.upstream_neighbour) {
             count(a.ifindex, &s, Counter::NbrUnreachIgnored);
             return;
         }
