@@ -245,7 +245,7 @@ struct GlobalKey {
     std::vector<std::string> (*get)(const DaemonConfig&);
 };
 
-const std::array<GlobalKey, 33> kGlobalKeys = {{
+const std::array<GlobalKey, 36> kGlobalKeys = {{
     {"log-level", "none|err|warning|notice|info|debug", "what pgmd logs", false,
      [](const KeyInput& in, DaemonConfig& c) {
          auto l = parse_log_level(in.value());
@@ -320,6 +320,12 @@ const std::array<GlobalKey, 33> kGlobalKeys = {{
          c.router.rdata_hold = in.duration("rdata-hold", true);
      },  // 0: off (D27)
      [](const DaemonConfig& c) { return one(duration_text(c.router.rdata_hold)); }},
+    {"timers.ncf-repeat-interval", "DURATION",
+     "at most one identical NCF per interface this often (0s: one per NAK)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.ncf_repeat_interval = in.duration("ncf-repeat-interval", true);
+     },  // 0: off (D33)
+     [](const DaemonConfig& c) { return one(duration_text(c.router.ncf_repeat_interval)); }},
     {"timers.session-lifetime", "DURATION", "a session without SPM for this long is removed", false,
      [](const KeyInput& in, DaemonConfig& c) {
          c.router.session_lifetime = in.duration("session-lifetime");
@@ -349,6 +355,17 @@ const std::array<GlobalKey, 33> kGlobalKeys = {{
      [](const DaemonConfig& c) {
          return one(std::to_string(c.router.max_naks_per_second_per_interface));
      }},
+    {"containment.dup-nak-max", "COUNT",
+     "duplicate NAKs after which a subtree is assumed unreachable (0: off; RFC 3208 App. E)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.dup_nak_max = static_cast<std::uint32_t>(in.count("dup-nak-max", 1u << 20));
+     },  // D34
+     [](const DaemonConfig& c) { return one(std::to_string(c.router.dup_nak_max)); }},
+    {"containment.nbr-unreach", "yes|no",
+     "honour OPT_NBR_UNREACH from upstream: hold NAKs, send the special SPM (App. E)", false,
+     [](const KeyInput& in, DaemonConfig& c) { c.router.nbr_unreach = in.boolean("nbr-unreach"); },
+     // D35
+     [](const DaemonConfig& c) { return one(bool_text(c.router.nbr_unreach)); }},
     {"igmp.robustness", "1..7", "IGMP robustness variable", false,
      [](const KeyInput& in, DaemonConfig& c) {
          const auto n = in.count("robustness", 7);

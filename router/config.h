@@ -63,6 +63,23 @@ struct RouterConfig {
     Duration rdata_hold = 5s;
     // Bytes of held RDATA at most; past it the state is deleted as with rdata_hold = 0.
     std::size_t max_rdata_hold_bytes = 16u << 20;
+    // Identical NCFs are rate limited (N-NAK-4, decisions.md D33): a NAK whose sequences
+    // (header and OPT_NAK_LIST) were all confirmed on its arrival interface within this long
+    // gets no NCF of its own; the one sent is what its receivers heard. Shorter than the
+    // NAK repeat period of the NEs below (nak_repeat_period: 100 ms) and far shorter than
+    // receivers' NAK_RPT_IVL, so a NAK whose NCF was lost is answered at its repeat.
+    // 0 = an NCF for every NAK.
+    Duration ncf_repeat_interval = 50ms;
+    // RFC 3208 App. E failure containment (§15.3, N-NAK-20, decisions.md D34): once an
+    // interface has sent this many duplicate NAKs for one sequence, its subtree is assumed
+    // unreachable and its NAKs are answered with unicast NCFs carrying OPT_NBR_UNREACH and
+    // OPT_PATH_NLA until a regular SPM. 0 = off (the default: App. E is opt-in, D11).
+    std::uint32_t dup_nak_max = 0;
+    // App. E (§15.3.2, N-NCF-8, N-SPM-6, D11, D35): honour OPT_NBR_UNREACH from the upstream
+    // neighbour: forward no NAK of the session until a regular SPM, and send the special SPM
+    // downstream. Off by default: the special SPM's no-window marker is taken as a window by
+    // receivers that do not know the option (OpenPGM, D11).
+    bool nbr_unreach = false;
     // Path state of a session that sent no SPM for this long is removed (PGM-MIB 300 s).
     Duration session_lifetime = 300s;
 

@@ -84,6 +84,14 @@ namespace pgm::router {
     X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */         \
     X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */             \
     X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */                  \
+    X(NcfRateLimited)    /* not in the MIB: identical NCF within its interval, D33 */       \
+    /* App. E failure containment (§15.3, D34, D35); none is in the MIB */                 \
+    X(DupNakMaxReached)   /* interface assumed unreachable: DUP_NAK_MAX duplicates */       \
+    X(OutNbrUnreachNcfs)  /* unicast NCFs with OPT_NBR_UNREACH + OPT_PATH_NLA sent */       \
+    X(NbrUnreachReceived) /* OPT_NBR_UNREACH NCF or SPM from the upstream neighbour */      \
+    X(NbrUnreachIgnored)  /* OPT_NBR_UNREACH NCF or SPM from anyone else */                 \
+    X(OutNbrUnreachSpms)  /* special SPMs with OPT_NBR_UNREACH sent */                      \
+    X(NakNbrUnreachHeld)  /* NAKs and NNAKs not sent upstream: upstream unreachable */      \
     /* Designated Local Repairer (router/dlr.h); pgmDlr* names where the MIB has one */     \
     X(DlrCacheHits)           /* NAKed sequences the cache held */                          \
     X(DlrCacheMisses)         /* NAKed sequences it lacked (sent upstream) */               \

@@ -150,6 +150,10 @@ struct RepairEntry {
     // REPAIRED only: `interfaces` holds those sent the held RDATA since this time - NAK_ELIM_IVL;
     // each gets it at most once per NAK_ELIM_IVL (a NAK flood must not become an RDATA flood).
     Time resend_epoch_end{};
+    // N-NAK-4 (D33): the interfaces sent an NCF for this sequence since this time -
+    // ncf_repeat_interval; each gets at most one NCF per such period.
+    InterfaceSlots ncf_sent = 0;
+    Time ncf_epoch_end{};
     std::uint32_t generation = 0;  // matches the live heap item
 
     Time next_deadline() const {

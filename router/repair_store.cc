@@ -13,6 +13,7 @@ void RepairStore::erase(iterator it) {
         }
     }
     if (it->first.parity) parity_.erase(it->first);
+    if (!dup_naks_.empty()) dup_naks_.erase(it->first);
     table_.erase(it);
 }
 
@@ -21,11 +22,23 @@ void RepairStore::clear() {
     parity_.clear();
     held_.clear();
     held_bytes_ = 0;
+    dup_naks_.clear();
 }
 
 void RepairStore::interface_down(InterfaceSlots slot) {
     for (auto& [key, e] : table_)
         e.interfaces &= ~slot;
+    for (auto& [key, counts] : dup_naks_)  // it left the entries: its count starts again
+        std::erase_if(counts,
+                      [&](const auto& c) { return (InterfaceSlots{1} << c.first) == slot; });
+}
+
+std::uint32_t RepairStore::add_duplicate_nak(const RepairKey& key, std::size_t slot) {
+    auto& counts = dup_naks_[key];
+    for (auto& [s, n] : counts)
+        if (s == slot) return ++n;
+    counts.emplace_back(static_cast<std::uint8_t>(slot), 1);
+    return 1;
 }
 
 ParityCounts* RepairStore::find_parity(const RepairKey& key) {

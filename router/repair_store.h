@@ -1,7 +1,7 @@
 // DOC: The repair state of the network element as one store (router/repair.h holds the
 // machine, this its memory): the repair table, the packet counts of its parity entries
-// (§11.6), the RDATA its REPAIRED entries hold (D27) with their byte count, and the timer heap
-// that drives the entries' deadlines.
+// (§11.6), the RDATA its REPAIRED entries hold (D27) with their byte count, the duplicate-NAK
+// counts per interface (App. E, D34), and the timer heap that drives the entries' deadlines.
 //
 // The four were kept consistent by hand; here every removal goes through `erase`, which takes
 // an entry's counts and held RDATA with it, so that a held byte or a parity count never
@@ -65,6 +65,10 @@ class RepairStore {
     // The counts of a parity entry, made with TG-size offset `offset` when new.
     ParityCounts& parity(const RepairKey& key, std::uint16_t offset);
 
+    // App. E (§15.3, N-NAK-20): one more duplicate NAK for `key` from the interface in `slot`;
+    // returns that interface's count since it joined the entry (the counts go with it).
+    std::uint32_t add_duplicate_nak(const RepairKey& key, std::size_t slot);
+
     // Keeps a copy of `pgm` for `key`, with the header `t` to resend it; the copy may be
     // rewritten in place (same size) by the caller.
     HeldRdata& hold(const RepairKey& key, Bytes pgm, const Transmit& t);
@@ -90,6 +94,8 @@ class RepairStore {
     std::unordered_map<RepairKey, ParityCounts> parity_;  // one per parity entry of table_
     std::unordered_map<RepairKey, HeldRdata> held_;       // one per REPAIRED entry holding
     std::size_t held_bytes_ = 0;
+    // Duplicate NAKs per (slot, count) of the entries that had any (App. E, D34).
+    std::unordered_map<RepairKey, std::vector<std::pair<std::uint8_t, std::uint32_t>>> dup_naks_;
     std::priority_queue<TimerItem, std::vector<TimerItem>, std::greater<>> timers_;
 };
 

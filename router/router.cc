@@ -16,6 +16,11 @@ namespace pgm::router {
 namespace {
 
 constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
+// App. E (§15.3): an NCF with OPT_NBR_UNREACH and OPT_PATH_NLA (IPv6), and the special SPM.
+constexpr std::size_t kMaxNbrUnreachNcfSize =
+    kMaxNakSize + kOptFlagOnlySize + kOptionHeaderSize + 16;
+constexpr std::size_t kMaxSpecialSpmSize =
+    kHeaderSize + 12 + 20 + kOptLengthSize + kOptFlagOnlySize;
 
 std::size_t nak_count(const PacketView& v) {
     auto list = v.nak_list();
@@ -326,6 +331,23 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         if (next_session_sweep_ == kNever) next_session_sweep_ = now + config_.session_lifetime;
     } else {
         s = &it->second;
+        // App. E (§15.3.2, N-SPM-6, D11): OPT_NBR_UNREACH counts only from the upstream
+        // neighbour; its special SPM repeats the last SPM_SQN and changes no path state.
+        if (config_.nbr_unreach && v.nbr_unreach()) {
+            if (f.path != s->upstream_neighbour || s->source != a.ip.source) {
+                count(a.ifindex, s, Counter::NbrUnreachIgnored);
+                return;
+            }
+            if (f.sqn == s->last_spm_sqn || f.sqn > s->last_spm_sqn) {  // else: bad sequence
+                count(a.ifindex, s, Counter::NbrUnreachReceived);
+                s->nbr_unreach_upstream = true;
+            }
+            if (f.sqn == s->last_spm_sqn) {
+                s->counters[Counter::InSpms]++;
+                forward_spm(a, v, pgm, *s, out);
+                return;
+            }
+        }
         // In sequence: newer than the last, within half the space (§6.2, 7.1).
         if (!(f.sqn > s->last_spm_sqn) || s->source != a.ip.source) {
             if_counters(a.ifindex)[Counter::SpmBadSqn]++;
@@ -344,6 +366,10 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     s->udp_port = a.ip.udp_destination_port;
     s->last_ttl = a.ip.ttl;
     s->last_spm = now;
+    if (!v.nbr_unreach()) {  // a regular SPM ends App. E containment (N-SPM-7, N-NAK-20)
+        s->nbr_unreach_upstream = false;
+        s->nbr_unreach_interfaces = 0;
+    }
     if (created) note_session_event(SessionEvent::Kind::Created, tsi, *s);
     if (v.fin() && !s->fin) note_session_event(SessionEvent::Kind::Fin, tsi, *s);
     s->fin = v.fin();  // as of the last in-sequence SPM
@@ -364,13 +390,18 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         }
     }
     if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
+    forward_spm(a, v, pgm, *s, out);
+}
 
+void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                         Output& out) {
+    const SpmFields& f = *v.get<SpmFields>();
     if (a.ip.ttl <= 1) {
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
-    env_.group_members(s->source, s->group, members_);
-    Transmit t = downstream_transmit(*s, a, true);
+    env_.group_members(s.source, s.group, members_);
+    Transmit t = downstream_transmit(s, a, true);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
         auto address = env_.interface_address(i, f.path.family());
@@ -388,7 +419,29 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
             rewrite_in_place(copy, bo->offset, Bytes(&b, 1));
         }
         apply_opx(v, copy, i);
-        count(i, s, Counter::OutSpms);
+        count(i, &s, Counter::OutSpms);
+    }
+}
+
+// App. E (§15.3.2, N-NCF-8, D11): our parent cannot reach us by multicast; the subtree hears
+// it from a special SPM: SPM_SQN the last regular one, no window (trail 0, lead 0x80000000),
+// OPT_NBR_UNREACH, SPM_PATH our address on each member interface, as the source sends SPMs.
+void Router::send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out) {
+    if (s.last_ttl <= 1) return;
+    env_.group_members(s.source, s.group, members_);
+    for (IfIndex i : members_) {
+        if (i == s.upstream_interface) continue;
+        auto address = env_.interface_address(i, s.upstream_neighbour.family());
+        if (!address) continue;
+        const auto written =
+            write_packet(out, kMaxSpecialSpmSize, as_source_transmit(s, i), [&](PacketWriter& w) {
+                w.begin(PacketType::Spm, tsi.source_port, s.data_destination_port, tsi.gsi);
+                w.spm(SpmFields{s.last_spm_sqn, Sqn(kNoWindowTrail), Sqn(kNoWindowLead), *address});
+                w.nbr_unreach();
+            });
+        if (!written) continue;
+        count(i, &s, Counter::OutSpms);
+        count(i, &s, Counter::OutNbrUnreachSpms);
     }
 }
 
@@ -593,6 +646,90 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     });
 }
 
+// App. E (§15.3, N-NAK-20, D34): a NAK for `key` from an interface already in its repair set.
+bool Router::is_duplicate_nak(const RepairKey& key, InterfaceSlots arrival) {
+    if (arrival == 0) return false;  // NNAKs and NAKs to us as upstream DLR join no set
+    auto e = repairs_.find(key);
+    return e != repairs_.end() && (e->second.interfaces & arrival) != 0;
+}
+
+// The interface reached DUP_NAK_MAX duplicates for `key` (still held): its subtree is assumed
+// unreachable until a regular SPM.
+void Router::note_duplicate_nak(const Arrival& a, const RepairKey& key, Session& s) {
+    if (!repairs_.contains(key)) return;
+    const std::size_t i = slot(a.ifindex);
+    const InterfaceSlots bit = InterfaceSlots{1} << i;
+    if (repairs_.add_duplicate_nak(key, i) < config_.dup_nak_max ||
+        (s.nbr_unreach_interfaces & bit) != 0)
+        return;
+    s.nbr_unreach_interfaces |= bit;
+    count(a.ifindex, &s, Counter::DupNakMaxReached);
+}
+
+// App. E (§15.3.2, D34): the NCF for a NAK from a subtree assumed unreachable, unicast to the
+// NAK's sender from our address on its interface (no Router Alert: it is addressed to its
+// PGM hop), carrying OPT_NBR_UNREACH and OPT_PATH_NLA = that address, which is the SPM_PATH
+// our SPMs gave the subtree. Fields and list as the multicast NCF (D12); not rate limited.
+void Router::send_nbr_unreach_ncf(const Arrival& a, const PacketView& nak, Session& s,
+                                  Output& out) {
+    const auto own = env_.interface_address(a.ifindex, a.ip.source.family());
+    const auto path = env_.interface_address(a.ifindex, s.upstream_neighbour.family());
+    if (!own || !path) return;
+    Transmit t;
+    t.ifindex = a.ifindex;
+    t.ip_source = *own;
+    t.ip_destination = a.ip.source;
+    t.ttl = kForwardTtl;
+    t.encapsulation = a.ip.encapsulation;
+    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
+    const NakFields& f = *nak.get<NakFields>();
+    const auto written = write_packet(out, kMaxNbrUnreachNcfSize, t, [&](PacketWriter& w) {
+        w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port,
+                nak.header.gsi);
+        w.nak(NakFields{f.sqn, s.source, s.group});
+        if (auto list = nak.nak_list()) w.nak_list(*list);
+        w.nbr_unreach();
+        w.path_nla(OptPathNla{*path});
+    });
+    if (!written) return;
+    count(a.ifindex, &s, Counter::OutNcfs);
+    count(a.ifindex, &s, Counter::OutNbrUnreachNcfs);
+}
+
+// N-NAK-4 (decisions.md D33): identical NCFs are rate limited. A NAK is answered unless every
+// sequence it names (header and OPT_NAK_LIST) has repair state that sent an NCF on the NAK's
+// interface in its current ncf_repeat_interval period: the NCF it would get is identical to
+// one its LAN heard moments ago. Suppression is not lost: the NAK is processed as before
+// (interface added, eliminated or forwarded), only its NCF is not repeated.
+bool Router::ncf_is_repeat(const Arrival& a, const PacketView& v, Time now) {
+    if (config_.ncf_repeat_interval <= Duration::zero()) return false;
+    const InterfaceSlots bit = InterfaceSlots{1} << slot(a.ifindex);
+    bool repeat = true;
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        if (!repeat) return;
+        auto e = repairs_.find(RepairKey{v.header.tsi(), sqn});
+        repeat =
+            e != repairs_.end() && now < e->second.ncf_epoch_end && (e->second.ncf_sent & bit) != 0;
+    });
+    return repeat;
+}
+
+// The NCF for `v` went out on its interface: each sequence's entry notes it, in a new period
+// when the last one is over (entries refused at the cap note nothing: their NAKs get NCFs).
+void Router::note_ncf_sent(const Arrival& a, const PacketView& v, Time now) {
+    if (config_.ncf_repeat_interval <= Duration::zero()) return;
+    const InterfaceSlots bit = InterfaceSlots{1} << slot(a.ifindex);
+    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+        auto e = repairs_.find(RepairKey{v.header.tsi(), sqn});
+        if (e == repairs_.end()) return;
+        if (now >= e->second.ncf_epoch_end) {
+            e->second.ncf_sent = 0;
+            e->second.ncf_epoch_end = now + config_.ncf_repeat_interval;
+        }
+        e->second.ncf_sent |= bit;
+    });
+}
+
 // A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
 // of the session's upstream interface, from our address there, encapsulated as the session.
 std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& to) const {
@@ -610,6 +747,10 @@ std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& t
 
 void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
                               const std::vector<Sqn>& parity_sqns, RedirectTarget target) {
+    if (s.nbr_unreach_upstream) {  // App. E (§15.3.2, N-NAK-19, D35)
+        count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
+        return;
+    }
     const auto t = nak_transmit(s, target);
     if (!t) return;
     out.add(*t, pgm);
@@ -639,6 +780,10 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
 }
 
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
+    if (s.nbr_unreach_upstream) {  // App. E (§15.3.2, N-NAK-19, D35)
+        count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
+        return;
+    }
     const RedirectTarget target =
         s.redirect.used ? repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
     const auto t = nak_transmit(s, target);
@@ -753,9 +898,19 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
     const bool null_nak = v.header.type == PacketType::Nnak;
     const Tsi tsi = v.header.tsi();
     InterfaceSlots arrival = 0;
+    // App. E (§15.3, N-NAK-20, D34): the interface's subtree is assumed unreachable.
+    const bool unreachable =
+        !null_nak && (s.nbr_unreach_interfaces & (InterfaceSlots{1} << slot(a.ifindex))) != 0;
+    const bool ncf_limited = !null_nak && !unreachable && ncf_is_repeat(a, v, now);  // D33
     if (!null_nak) {
-        send_ncf(a, v, s, out);
-        count(a.ifindex, &s, Counter::OutNcfs);
+        if (unreachable) {
+            send_nbr_unreach_ncf(a, v, s, out);
+        } else if (ncf_limited) {
+            count(a.ifindex, &s, Counter::NcfRateLimited);
+        } else {
+            send_ncf(a, v, s, out);
+            count(a.ifindex, &s, Counter::OutNcfs);
+        }
         // RDATA never goes back out of the upstream interface: no repair interface there.
         arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
@@ -769,11 +924,15 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, event, arrival,
-                                                on_dlr_interface, target, now, s, out);
+        const RepairKey key{tsi, sqn};
+        const bool duplicate = config_.dup_nak_max != 0 && is_duplicate_nak(key, arrival);
+        const std::uint16_t actions =
+            apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
+        if (duplicate) note_duplicate_nak(a, key, s);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
+    if (!null_nak && !ncf_limited) note_ncf_sent(a, v, now);
     if (forward) {
         forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
     } else if (eliminated) {
@@ -858,6 +1017,22 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     if (from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
         on_dlr_ncf(a, v, s, now);
         return;
+    }
+    // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast. Ignored unless
+    // it comes from our upstream neighbour and OPT_PATH_NLA names it; then no NAK goes upstream
+    // until a regular SPM, the subtree is told by a special SPM, and the NCF confirms as any other.
+    if (config_.nbr_unreach && v.nbr_unreach()) {
+        const auto path = v.path_nla();
+        if (a.ifindex != s.upstream_interface || !path || path->path != s.upstream_neighbour ||
+            a.ip.source != s.upstream_neighbour) {
+            count(a.ifindex, &s, Counter::NbrUnreachIgnored);
+            return;
+        }
+        count(a.ifindex, &s, Counter::NbrUnreachReceived);
+        if (!s.nbr_unreach_upstream) {
+            s.nbr_unreach_upstream = true;
+            send_nbr_unreach_spm(it->first, s, out);
+        }
     }
     if (a.ifindex != s.upstream_interface) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state

@@ -148,6 +148,8 @@ class Router {
 
     // Per type.
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
+    // Copies of the SPM `v` on the member interfaces, SPM_PATH rewritten (§7.1, N-SPM-3).
+    void forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Output& out);
     // `v`: the parsed packet when it has options (they may need rewriting), else null.
     void on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                   Time now, Output& out);
@@ -201,6 +203,15 @@ class Router {
     // list), with the packet counts the router confirms; empty: echoed unchanged.
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                   const std::vector<Sqn>& parity_sqns = {});
+    // Identical NCFs rate limited (N-NAK-4, D33): true when the NCF for `v` would repeat one
+    // sent on its interface within ncf_repeat_interval; note_ncf_sent() records one sent.
+    bool ncf_is_repeat(const Arrival& a, const PacketView& v, Time now);
+    void note_ncf_sent(const Arrival& a, const PacketView& v, Time now);
+    // App. E failure containment (§15.3; decisions.md D34, D35).
+    bool is_duplicate_nak(const RepairKey& key, InterfaceSlots arrival);
+    void note_duplicate_nak(const Arrival& a, const RepairKey& key, Session& s);
+    void send_nbr_unreach_ncf(const Arrival& a, const PacketView& nak, Session& s, Output& out);
+    void send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out);
     // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
     // `target`: the upstream neighbour, or a DLR the NAK is redirected to (redirect.cc).
     void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,

@@ -61,6 +61,13 @@ struct Session {
     std::optional<PendingPolr> polr;
     std::uint32_t polr_generation = 0;
 
+    // App. E (§15.3, decisions.md D34, D35); a regular SPM (without OPT_NBR_UNREACH) ends both.
+    // Interface slots (as RepairEntry::interfaces) whose subtree is assumed unreachable after
+    // dup_nak_max duplicate NAKs: their NAKs get unicast NCFs with OPT_NBR_UNREACH.
+    std::uint64_t nbr_unreach_interfaces = 0;
+    // Our upstream neighbour reported us unreachable (OPT_NBR_UNREACH): no NAK goes upstream.
+    bool nbr_unreach_upstream = false;
+
     // DLRs NAKs are redirected to, and DLR discovery as a POLL parent (router/redirect.h).
     RedirectState redirect;
 };

@@ -302,6 +302,31 @@ cache-packets = 512
               std::make_pair(3, std::string("cache-bytes-total: must be positive")));
 }
 
+// NCF rate limit (decisions.md D33) on by default; App. E containment (D34, D35) opt-in.
+TEST(DaemonConfig, NcfRateLimitAndContainmentKeys) {
+    const DaemonConfig defaults = parse("[interface eth0]\n");
+    EXPECT_EQ(defaults.router.ncf_repeat_interval, Duration(50ms));
+    EXPECT_EQ(defaults.router.dup_nak_max, 0u);
+    EXPECT_FALSE(defaults.router.nbr_unreach);
+
+    const DaemonConfig c = parse(R"([interface eth0]
+[timers]
+ncf-repeat-interval = 0s
+[containment]
+dup-nak-max = 20
+nbr-unreach = yes
+)");
+    EXPECT_EQ(c.router.ncf_repeat_interval, Duration::zero());
+    EXPECT_EQ(c.router.dup_nak_max, 20u);
+    EXPECT_TRUE(c.router.nbr_unreach);
+
+    EXPECT_EQ(error_of("[interface eth0]\n[containment]\nnbr-unreach = maybe\n"),
+              std::make_pair(3, std::string("nbr-unreach: 'maybe' is not yes or no")));
+    EXPECT_EQ(error_of("[interface eth0]\n[containment]\ndup-nak-max = -1\n").first, 3);
+    EXPECT_EQ(error_of("[interface eth0]\n[containment]\ndup-nak-max = 2000000\n").first, 3);
+    EXPECT_EQ(error_of("[interface eth0]\n[timers]\nncf-repeat-interval = 50\n").first, 3);
+}
+
 // The network-element side of DLRs (decisions.md D28): discovery polls, off by default.
 TEST(DaemonConfig, DlrDiscoveryKeys) {
     const DaemonConfig defaults = parse("[interface eth0]\n");
@@ -393,9 +418,11 @@ const char* const kEveryKeySet =
     "log-level = debug\nudp-ports = 3056 4000\nudp-ports = 5000\n"
     "[control]\nsocket = /run/p/x.sock\nmode = 600\ngroup = root\n"
     "[timers]\nnak-repeat-period = 250ms\nnak-rpt-ivl = 1500ms\nnak-rdata-ivl = 2min\n"
-    "nak-elim-ivl = 700ms\nrdata-hold = 0s\nsession-lifetime = 10min\n"
+    "nak-elim-ivl = 700ms\nrdata-hold = 0s\nncf-repeat-interval = 20ms\n"
+    "session-lifetime = 10min\n"
     "[limits]\nmax-sessions = 7\nmax-rdata-hold-bytes = 0\nmax-repair-states = 9\n"
     "max-naks-per-second-per-interface = 0\n"
+    "[containment]\ndup-nak-max = 30\nnbr-unreach = yes\n"
     "[igmp]\nrobustness = 3\nquery-interval = 1min\nquery-response-interval = 2500ms\n"
     "last-member-query-interval = 100ms\n"
     "[dlr]\ngroup = 239.192.0.0/16\ngroup = 239.1.2.3 source 10.0.0.1\n"

@@ -1,6 +1,6 @@
 // DOC: The router's repair store (router/repair_store.h) on its own: removals take an entry's
-// parity counts and held RDATA with it, the held-byte count follows, and the timer heap
-// returns due entries in deadline order, skipping stale items and re-arming moved ones.
+// parity counts, duplicate-NAK counts and held RDATA with it, the held-byte count follows, and the
+// timer heap returns due entries in deadline order, skipping stale items and re-arming moved ones.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -43,6 +43,26 @@ TEST(RepairStore, EraseTakesParityCountsAndHeldRdata) {
     EXPECT_EQ(store.find_parity(parity), nullptr);
     EXPECT_EQ(store.size(), 0u);
     EXPECT_TRUE(store.parity_counts().empty());
+}
+
+// App. E (D34): duplicate-NAK counts per interface go with their entry, and an interface
+// that went down starts again from zero.
+TEST(RepairStore, DuplicateNakCountsGoWithTheEntryAndTheInterface) {
+    RepairStore store;
+    const RepairKey key{tsi(1), Sqn(5)};
+    store.try_emplace(key);
+    EXPECT_EQ(store.add_duplicate_nak(key, 0), 1u);
+    EXPECT_EQ(store.add_duplicate_nak(key, 0), 2u);
+    EXPECT_EQ(store.add_duplicate_nak(key, 3), 1u);
+    store.interface_down(InterfaceSlots{1} << 3);
+    EXPECT_EQ(store.add_duplicate_nak(key, 3), 1u);
+    EXPECT_EQ(store.add_duplicate_nak(key, 0), 3u);
+    store.erase(store.find(key));
+    store.try_emplace(key);
+    EXPECT_EQ(store.add_duplicate_nak(key, 0), 1u);  // a new entry counts afresh
+    store.clear();
+    store.try_emplace(key);
+    EXPECT_EQ(store.add_duplicate_nak(key, 0), 1u);
 }
 
 TEST(RepairStore, ClearEmptiesEverything) {

@@ -183,8 +183,19 @@ void RouterScenario::record(const Capture& c) {
         const bool dlr = std::any_of(routers_.begin(), routers_.end(), [&](const RouterNode* r) {
             return r->id() == k.node && r->router().config().dlr.enabled();
         });
-        if (k.spec && k.spec->type == PacketType::Ncf && dlr &&
-            !c.transmit.ip_destination.is_multicast()) {
+        const bool nbr_unreach =
+            k.spec &&
+            std::any_of(k.spec->options.begin(), k.spec->options.end(), [](const OptionSpec& o) {
+                return std::holds_alternative<OptNbrUnreach>(o);
+            });
+        if (k.spec && k.spec->type == PacketType::Ncf && nbr_unreach) {
+            // App. E (§15.3.2, D34): unicast to the NAK's sender from the router's own address,
+            // without Router Alert.
+            EXPECT_FALSE(c.transmit.ip_destination.is_multicast()) << who;
+            EXPECT_FALSE(c.transmit.router_alert) << who << ": NBR_UNREACH NCF with Router Alert";
+            EXPECT_TRUE(net.is_local(k.node, c.transmit.ip_source)) << who;
+        } else if (k.spec && k.spec->type == PacketType::Ncf && dlr &&
+                   !c.transmit.ip_destination.is_multicast()) {
             // An off-tree DLR's unicast NCF to its parent (§9.5.2.2): from its own address,
             // without Router Alert.
             EXPECT_FALSE(c.transmit.router_alert) << who << ": unicast DLR NCF with Router Alert";
