@@ -89,6 +89,8 @@ inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
     {"NAKs", "NAKs dropped over the per-interface rate cap"},
     {"states", "repair states refused at the cap"},
     {"sessions", "sessions refused at the cap"},
+    {"NAKs", "NAKs dropped over the per-neighbour rate cap (one NAK source's share)"},
+    {"NAKs", "NAKs from sources the full neighbour table had no room for (one shared bucket)"},
     {"NAKs", "DLR: NAKed sequences the cache held"},
     {"NAKs", "DLR: NAKed sequences the cache lacked (sent upstream)"},
     {"NAKs", "DLR: NAKs answered from the cache"},

@@ -84,6 +84,8 @@ namespace pgm::router {
     X(ShedNakRate)       /* not in the MIB: NAKs over the per-interface rate cap */         \
     X(ShedRepairCap)     /* not in the MIB: repair states refused at the cap */             \
     X(ShedSessionCap)    /* not in the MIB: sessions refused at the cap */                  \
+    X(ShedNakNeighbour)  /* not in the MIB: NAKs over one NAK source's rate cap, D33 */     \
+    X(NakNeighboursFull) /* not in the MIB: NAKs charged to the shared bucket, D33 */       \
     /* Designated Local Repairer (router/dlr.h); pgmDlr* names where the MIB has one */     \
     X(DlrCacheHits)           /* NAKed sequences the cache held */                          \
     X(DlrCacheMisses)         /* NAKed sequences it lacked (sent upstream) */               \
