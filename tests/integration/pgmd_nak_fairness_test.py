@@ -23,6 +23,7 @@ Asserts (counters and captures, no timing):
   nak_sqns_sent: a NAK that pgmd had shed would get no NCF and be repeated), pgmd
   confirmed each (NCFs on dn1) and sent each sequence upstream (NAKs from pgmd to the
   source captured on up0; OutNaks on up0 = those NAK packets);
+* `pgmctl show interfaces` shows dn1's three NAK sources (nak_neighbours: r11, r12, evil);
 * both receivers deliver every message in order, nothing unrecoverable; pgmd exits 0.
 
 With --per-neighbour 0 (no per-source cap, the behaviour before D33) the same run fails:
@@ -83,6 +84,11 @@ def interface_counters(args, sock, name, must=True):
     return {}
 
 
+def nak_neighbours(args, sock, name):
+    j = netlab.pgmctl(args.pgmctl, sock, "show", "interfaces", "interface", name)
+    return [i.get("nak_neighbours") for i in j.get("interfaces", []) if i.get("name") == name]
+
+
 def run(args, lab):
     build(lab)
     sock = lab.path("pgmd.sock")
@@ -121,6 +127,7 @@ def run(args, lab):
                         f"{lab.text('flood', 'out')} {lab.text('flood')[-500:]}")
     dn1 = interface_counters(args, sock, "dn1")
     up0 = interface_counters(args, sock, "up0")
+    sources = nak_neighbours(args, sock, "dn1")
     lab.stop_proc(flood)
     rc = lab.wait_proc(sender, 30)
     if rc != 0:
@@ -168,6 +175,9 @@ def run(args, lab):
     if upstream_sqns != lost:
         problems.append(f"NAKs upstream for {sorted(upstream_sqns)}, losses {sorted(lost)}")
     problems += netlab.mismatches("up0 counter", up0, {"OutNaks": len(upstream_naks)})
+    if sources != [3]:
+        problems.append(f"show interfaces dn1: nak_neighbours {sources}, want [3] (r11, r12, "
+                        "evil)")
     print(f"{NAME}: flood at dn1 {flood_naks} NAKs ({FLOOD_PPS}/s): shed at its share "
           f"{dn1.get('ShedNakNeighbour')}, admitted {dn1.get('InNakNoSessionErrors')}; "
           f"interface cap {IF_CAP}/s shed {dn1.get('ShedNakRate')}; receiver NAKs "
