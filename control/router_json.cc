@@ -371,6 +371,9 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
     for (const auto& [key, e] : r.repairs())
         for (IfIndex i : r.interfaces_of(e.interfaces))
             repair_states[i]++;
+    std::map<IfIndex, std::uint64_t> nak_neighbours;  // NAK sources with a bucket (D36)
+    for (const auto& i : r.interfaces())
+        nak_neighbours[i.ifindex] = i.nak_neighbours.size();
 
     Json list = Json::array();
     for (const InterfaceRow& i : interface_rows(view, filter, capture_drops_of(view))) {
@@ -378,6 +381,7 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
         if (Json state = interface_state(view, i.ifindex); !state.is_null()) j["state"] = state;
         j["upstream_sessions"] = upstream_sessions[i.ifindex];
         j["repair_states"] = repair_states[i.ifindex];
+        j["nak_neighbours"] = nak_neighbours[i.ifindex];
         j["counters"] = interface_counters_object(i.counters, i.drops);
         list.push_back(std::move(j));
     }
@@ -396,6 +400,7 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
                                 {"state", c.state},
                                 {"upstream_sessions", 0},
                                 {"repair_states", 0},
+                                {"nak_neighbours", 0},
                                 {"counters", interface_counters_object({}, {})}});
         }
     }

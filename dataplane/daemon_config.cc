@@ -245,7 +245,7 @@ struct GlobalKey {
     std::vector<std::string> (*get)(const DaemonConfig&);
 };
 
-const std::array<GlobalKey, 36> kGlobalKeys = {{
+const std::array<GlobalKey, 38> kGlobalKeys = {{
     {"log-level", "none|err|warning|notice|info|debug", "what pgmd logs", false,
      [](const KeyInput& in, DaemonConfig& c) {
          auto l = parse_log_level(in.value());
@@ -354,6 +354,27 @@ const std::array<GlobalKey, 36> kGlobalKeys = {{
      },
      [](const DaemonConfig& c) {
          return one(std::to_string(c.router.max_naks_per_second_per_interface));
+     }},
+    {"limits.max-naks-per-second-per-neighbour", "COUNT",
+     "NAKs accepted per second from one NAK source on an interface (0: no such cap)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         c.router.max_naks_per_second_per_neighbour =
+             static_cast<std::uint32_t>(in.count("max-naks-per-second-per-neighbour", 1u << 30));
+     },
+     [](const DaemonConfig& c) {
+         return one(std::to_string(c.router.max_naks_per_second_per_neighbour));
+     }},
+    {"limits.max-nak-neighbours-per-interface", "COUNT",
+     "NAK sources with their own NAK rate cap per interface (the rest share one)", false,
+     [](const KeyInput& in, DaemonConfig& c) {
+         // Each costs about 100 bytes: the bound is this times the served interfaces.
+         c.router.max_nak_neighbours_per_interface =
+             in.count("max-nak-neighbours-per-interface", 1u << 16);
+         if (c.router.max_nak_neighbours_per_interface == 0)
+             in.fail("max-nak-neighbours-per-interface: must be positive");
+     },
+     [](const DaemonConfig& c) {
+         return one(std::to_string(c.router.max_nak_neighbours_per_interface));
      }},
     {"containment.dup-nak-max", "COUNT",
      "duplicate NAKs after which a subtree is assumed unreachable (0: off; RFC 3208 App. E)", false,

@@ -89,6 +89,14 @@ struct RouterConfig {
     // NAKs (NAK, NNAK, each list entry counted) accepted per interface per second; the rest
     // are shed and counted. 0 = unlimited.
     std::uint32_t max_naks_per_second_per_interface = 50000;
+    // NAKs (counted the same way) accepted per second from one NAK source, an IP source
+    // address on one interface, within the interface's cap: a host flooding NAKs is shed at
+    // this rate (ShedNakNeighbour) and leaves the rest of the interface's budget to the
+    // other receivers there (decisions.md D36). 0 = no per-source cap.
+    std::uint32_t max_naks_per_second_per_neighbour = 10000;
+    // NAK sources kept per interface for that cap (least recently seen first out, and only
+    // once silent for a second); sources beyond share one bucket (NakNeighboursFull).
+    std::size_t max_nak_neighbours_per_interface = 1024;
 
     // Seeds RAND_NODE_ID (§14.5) and the POLR back-off. The daemon draws it at start-up;
     // tests fix it.

@@ -96,6 +96,8 @@ inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
     {"packets", "App. E: OPT_NBR_UNREACH NCFs or SPMs not from the upstream neighbour (ignored)"},
     {"packets", "App. E: special SPMs with OPT_NBR_UNREACH sent (also in OutSpms)"},
     {"NAKs", "App. E: NAKs and NNAKs not sent upstream: OPT_NBR_UNREACH from there"},
+    {"NAKs", "NAKs dropped over the per-neighbour rate cap (one NAK source's share)"},
+    {"NAKs", "NAKs from sources the full neighbour table had no room for (one shared bucket)"},
     {"NAKs", "DLR: NAKed sequences the cache held"},
     {"NAKs", "DLR: NAKed sequences the cache lacked (sent upstream)"},
     {"NAKs", "DLR: NAKs answered from the cache"},

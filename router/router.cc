@@ -60,7 +60,7 @@ std::size_t Router::slot_slow(IfIndex ifindex) {
         if (interfaces_[i].ifindex == ifindex) return i;
     if (interfaces_.size() == kMaxInterfaces)
         return kMaxInterfaces - 1;  // documented limit: shared
-    interfaces_.push_back(InterfaceState{ifindex, {}, {}});
+    interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}});
     const std::size_t i = interfaces_.size() - 1;
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
@@ -184,10 +184,26 @@ std::vector<SessionEvent> Router::take_session_events() {
     return out;
 }
 
-bool Router::admit_naks(IfIndex ifindex, std::size_t n, Time now) {
-    if (config_.max_naks_per_second_per_interface == 0) return true;
+bool Router::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {
     InterfaceState& i = interfaces_[slot(ifindex)];
-    if (i.nak_tokens.take(config_.max_naks_per_second_per_interface, n, now)) return true;
+    // The source's own bucket first (D36): what it sends past its rate never reaches the
+    // interface's budget, which stays for the other receivers on the interface.
+    const double per_source = config_.max_naks_per_second_per_neighbour;
+    TokenBucket* source_tokens = nullptr;
+    if (per_source != 0) {
+        const NakNeighbours::Found f =
+            i.nak_neighbours.find(from, config_.max_nak_neighbours_per_interface, now);
+        if (f.shared) i.counters[Counter::NakNeighboursFull] += n;
+        source_tokens = f.bucket;
+        if (!source_tokens->take(per_source, n, now)) {
+            i.counters[Counter::ShedNakNeighbour] += n;
+            return false;
+        }
+    }
+    if (config_.max_naks_per_second_per_interface == 0 ||
+        i.nak_tokens.take(config_.max_naks_per_second_per_interface, n, now))
+        return true;
+    if (source_tokens) source_tokens->give_back(per_source, n);  // not used after all
     i.counters[Counter::ShedNakRate] += n;
     return false;
 }
@@ -832,7 +848,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
         if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
         return {NakRole::Dropped};
     }
-    if (!admit_naks(a.ifindex, nak_count(v), now)) return {NakRole::Dropped};
+    if (!admit_naks(a.ifindex, a.ip.source, nak_count(v), now)) return {NakRole::Dropped};
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.

@@ -27,6 +27,7 @@
 #include "router/counters.h"
 #include "router/dlr.h"
 #include "router/environment.h"
+#include "router/nak_neighbours.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
@@ -37,7 +38,8 @@ namespace pgm::router {
 struct InterfaceState {
     IfIndex ifindex = 0;
     CounterSet counters;
-    TokenBucket nak_tokens;  // the NAK rate cap
+    TokenBucket nak_tokens;        // the NAK rate cap
+    NakNeighbours nak_neighbours;  // the NAK rate cap per NAK source (D36)
 };
 
 // A change of the session table, for the owner's log (pgmd logs each at info). Kept until
@@ -144,7 +146,9 @@ class Router {
     Session* find_session(const Tsi& tsi);
     CounterSet& if_counters(IfIndex ifindex) { return interfaces_[slot(ifindex)].counters; }
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
-    bool admit_naks(IfIndex ifindex, std::size_t n, Time now);
+    // The NAK rate caps, per NAK source (`from`) and per interface (D36): true when `n`
+    // NAKs may be processed; false when shed (counted).
+    bool admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now);
 
     // Per type.
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);

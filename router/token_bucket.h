@@ -1,8 +1,10 @@
-// DOC: A token bucket (the NAK rate cap per interface, RouterConfig::
-// max_naks_per_second_per_interface): holds at most `rate` tokens, refills at `rate` tokens a
-// second of caller-supplied time, starts full. take() spends n tokens or none.
+// DOC: A token bucket (the NAK rate caps per interface and per NAK source, RouterConfig::
+// max_naks_per_second_per_interface and max_naks_per_second_per_neighbour): holds at most
+// `rate` tokens, refills at `rate` tokens a second of caller-supplied time, starts full, so
+// one second without take() fills it again. take() spends n tokens or none; give_back()
+// returns tokens a later check refused to use.
 //
-// Life cycle: a value inside its owner (InterfaceState); no clock of its own.
+// Life cycle: a value inside its owner (InterfaceState, NakNeighbours); no clock of its own.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +27,10 @@ class TokenBucket {
         if (tokens_ < static_cast<double>(n)) return false;
         tokens_ -= static_cast<double>(n);
         return true;
+    }
+    // Returns n tokens spent by the last take() (never above `rate`).
+    void give_back(double rate, std::size_t n) {
+        tokens_ = std::min(rate, tokens_ + static_cast<double>(n));
     }
     double tokens() const { return tokens_; }
 

@@ -608,6 +608,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c.max_rdata_hold_bytes = (flags & 0x04) ? 4096 : 600;
     c.rdata_hold = (flags & 0x01) ? Duration::zero() : Duration(std::chrono::seconds(2));
     c.max_naks_per_second_per_interface = (flags & 0x02) ? 20 : 0;
+    // Per-source NAK caps (D36) with room for two sources, so that replacing an idle one
+    // and the shared bucket are reached.
+    c.max_naks_per_second_per_neighbour = (flags & 0x02) ? 8 : 0;
+    c.max_nak_neighbours_per_interface = 2;
     c.session_lifetime = std::chrono::seconds(20);
     c.nak_rdata_ivl = std::chrono::seconds(3);
     c.nak_elim_ivl = std::chrono::milliseconds(500);

@@ -422,6 +422,7 @@ const char* const kEveryKeySet =
     "session-lifetime = 10min\n"
     "[limits]\nmax-sessions = 7\nmax-rdata-hold-bytes = 0\nmax-repair-states = 9\n"
     "max-naks-per-second-per-interface = 0\n"
+    "max-naks-per-second-per-neighbour = 0\nmax-nak-neighbours-per-interface = 5\n"
     "[containment]\ndup-nak-max = 30\nnbr-unreach = yes\n"
     "[igmp]\nrobustness = 3\nquery-interval = 1min\nquery-response-interval = 2500ms\n"
     "last-member-query-interval = 100ms\n"
@@ -561,6 +562,30 @@ TEST(DaemonConfig, GroupsWithASourceAreSourceSpecific) {
                                             "unicast address")));
     EXPECT_EQ(error_of("[interface e]\njoin-groups = source 10.0.0.1\n").second,
               "join-groups: 'source' must follow a group ('GROUP source ADDRESS')");
+}
+
+// The NAK fairness keys (D36): defaults, values, and the errors for bad ones.
+TEST(DaemonConfig, NakNeighbourKeys) {
+    const DaemonConfig d = parse("[interface eth0]\n");
+    EXPECT_EQ(d.router.max_naks_per_second_per_neighbour, 10000u);
+    EXPECT_EQ(d.router.max_nak_neighbours_per_interface, 1024u);
+    const DaemonConfig c = parse(
+        "[limits]\nmax-naks-per-second-per-neighbour = 250\n"
+        "max-nak-neighbours-per-interface = 65536\n[interface eth0]\n");
+    EXPECT_EQ(c.router.max_naks_per_second_per_neighbour, 250u);
+    EXPECT_EQ(c.router.max_nak_neighbours_per_interface, 65536u);
+    for (const char* bad :
+         {"max-nak-neighbours-per-interface = 0", "max-nak-neighbours-per-interface = 65537",
+          "max-naks-per-second-per-neighbour = -1", "max-naks-per-second-per-neighbour = many"}) {
+        try {
+            parse(std::string("[limits]\n") + bad + "\n[interface eth0]\n");
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const ConfigError& e) {
+            const std::string key(bad, std::string_view(bad).find(' '));
+            EXPECT_NE(std::string(e.what()).find("test.conf:2: " + key), std::string::npos)
+                << e.what();
+        }
+    }
 }
 
 // A VLAN interface's name has a dot: its keys are its own (the key is after the last dot).
