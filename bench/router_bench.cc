@@ -142,6 +142,11 @@ pgm::Arrival nak_arrival() {
 pgm::router::RouterConfig bench_config() {
     pgm::router::RouterConfig c;
     c.max_naks_per_second_per_interface = 0;  // no rate cap: the clock does not move
+    c.max_naks_per_second_per_neighbour = 0;  // nor per NAK source (D36)
+    // Every duplicate NAK confirmed, as before the identical-NCF limit (D33): the work
+    // BM_NakDuplicate measures (with the limit on, a duplicate within the interval costs
+    // less: no NCF is written).
+    c.ncf_repeat_interval = pgm::Duration::zero();
     c.max_repair_states = 1'000'000;
     c.max_sessions = 1'000'000;
     return c;

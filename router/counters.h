@@ -92,8 +92,8 @@ namespace pgm::router {
     X(NbrUnreachIgnored)  /* OPT_NBR_UNREACH NCF or SPM from anyone else */                 \
     X(OutNbrUnreachSpms)  /* special SPMs with OPT_NBR_UNREACH sent */                      \
     X(NakNbrUnreachHeld)  /* NAKs and NNAKs not sent upstream: upstream unreachable */      \
-    X(ShedNakNeighbour)  /* not in the MIB: NAKs over one NAK source's rate cap, D36 */     \
-    X(NakNeighboursFull) /* not in the MIB: NAKs charged to the shared bucket, D36 */       \
+    X(ShedNakNeighbour)   /* not in the MIB: NAKs over one NAK source's rate cap, D36 */    \
+    X(NakNeighboursFull)  /* not in the MIB: NAKs charged to the shared bucket, D36 */      \
     /* Designated Local Repairer (router/dlr.h); pgmDlr* names where the MIB has one */     \
     X(DlrCacheHits)           /* NAKed sequences the cache held */                          \
     X(DlrCacheMisses)         /* NAKed sequences it lacked (sent upstream) */               \
