@@ -262,6 +262,12 @@ struct Receiver::Peer {
     // group the window could reach).
     std::size_t group_bytes = 0;
 
+    // Congestion reports (App. B, R21, decisions.md D37): the reports asked for by the last
+    // SPM that carried OPT_CRQST (none asked: no OPT_CR in NAKs), and this receiver's loss
+    // rate RX_WP, 0xFFFF = 100 %, a moving average over the sequences entering the window.
+    std::optional<OptCrqst> congestion_request;
+    std::uint16_t loss_rate = 0;
+
     Time spmr_at = kNever;
     Time end_at = kNever;  // FIN / RST linger
     EndReason end_reason = EndReason::Fin;
@@ -447,6 +453,13 @@ void Receiver::on_spm(const Arrival& a, const PacketView& v, Time now) {
             p->ondemand = prm->on_demand;
         }
     }
+    if (auto crqst = v.crqst()) {
+        // R21: in force until an SPM asks again; one asking for nothing ends it (D37).
+        if (crqst->ne_worst_link || crqst->ne_worst_path || crqst->rx_worst_path)
+            p->congestion_request = *crqst;
+        else
+            p->congestion_request.reset();
+    }
     if (first) {
         // R4: losses found before the first SPM start their back-off now, all together.
         const Duration backoff = draw(config_.nak_bo_ivl);
@@ -540,7 +553,10 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
         ++stats_.window_refused;  // not stored, NAKed later: a bound costs a repair, not data
         if (sqn > p->lead) open_until(*p, sqn, now, 0);  // the gap within the bound is NAKed
     } else {
-        if (sqn > p->lead) open_until(*p, sqn, now, 1);  // R6: loss from the sequence gap
+        if (sqn > p->lead) {
+            open_until(*p, sqn, now, 1);  // R6: loss from the sequence gap
+            note_loss_sample(*p, false);  // arrived first time round (R21)
+        }
         const bool fresh = p->slots.empty() || sqn > p->lead || is_waiting(p->at(sqn).state);
         if (fresh) make_room(*p, payload.size(), sqn, now);
         if (!apply(*p, sqn, SqnEvent::Data, now, {}, {}, &data).legal) ++stats_.out_of_window;
@@ -869,8 +885,18 @@ void Receiver::open_until(Peer& p, Sqn end, Time now, std::size_t reserve) {
     }
     if (!(end > p.lead + 1)) return;
     const Duration backoff = draw(config_.nak_bo_ivl);  // one draw per detection (batched NAKs)
-    for (Sqn s = p.lead + 1; s != end; ++s)
+    for (Sqn s = p.lead + 1; s != end; ++s) {
         apply(p, s, SqnEvent::Detected, now, backoff);
+        note_loss_sample(p, true);
+    }
+}
+
+// RX_WP (R21, D37): every sequence entering the window is one sample, 1 when it entered
+// missing, 0 when its data came first; weight 1/16, so a burst shows at once and fades
+// over some tens of packets. A repair does not undo the sample: the path lost the packet.
+void Receiver::note_loss_sample(Peer& p, bool lost) {
+    const std::uint32_t sample = lost ? kCongestionFull : 0;
+    p.loss_rate = static_cast<std::uint16_t>((std::uint32_t{p.loss_rate} * 15 + sample) / 16);
 }
 
 // R5, R7: the source no longer holds sequences before `trail`.
@@ -1178,6 +1204,12 @@ void Receiver::send_nak_packets(Peer& p, std::span<const Sqn> all, bool parity, 
                     .flags(parity ? kOptParity : 0);
                 w.nak(NakFields{chunk.front(), p.source, p.group});
                 if (chunk.size() > 1) w.nak_list(chunk.subspan(1));
+                if (p.congestion_request && config_.address.family() != Nla::Family::None) {
+                    // R21: the fields asked for; the NE reports are the NEs' to fill (0 here).
+                    const OptCrqst& r = *p.congestion_request;
+                    w.cr(OptCr{r.ne_worst_link, r.ne_worst_path, r.rx_worst_path, p.lead, 0, 0,
+                               r.rx_worst_path ? p.loss_rate : std::uint16_t{0}, config_.address});
+                }
             });
         if (!written) continue;
         ++stats_.naks_sent;

@@ -1,4 +1,4 @@
-// DOC: The PGM receiver (RFC 3208 §6, checklist §3 R1-R18), sans-I/O (protocol/io.h).
+// DOC: The PGM receiver (RFC 3208 §6, checklist §3 R1-R21), sans-I/O (protocol/io.h).
 //
 // Owns one `Peer` per transport session (TSI) heard on the configured group and
 // data-destination port, at most `max_sources` of them. A peer holds its receive window:
@@ -32,6 +32,11 @@
 // rebuilt (protocol/fec.h) as soon as k of its packets are there, the rebuilt packets
 // entering the state machine as Data. Parity NAKs replace selective ones for full groups
 // when on-demand parity is advertised.
+//
+// Congestion reports (App. B, R21, decisions.md D37). After an SPM with OPT_CRQST every NAK
+// of that peer carries OPT_CR with the fields asked for: RX_WP is the peer's loss rate (a
+// moving average over the sequences entering the window), NE_WL and NE_WP stay 0 for the
+// network elements to fill, OPT_CR_LEAD is RXW_LEAD and the receiver NLA our own address.
 //
 // The NAK state machine of one sequence number. sqn_transition() is the whole of it: the
 // receiver feeds it events and performs the actions it returns; nothing else changes a state.
@@ -326,6 +331,7 @@ class Receiver {
 
     // Window movement.
     void open_until(Peer& p, Sqn end, Time now, std::size_t reserve);
+    static void note_loss_sample(Peer& p, bool lost);
     void advance_trail(Peer& p, Sqn trail, Time now);
     bool refuse(const Peer& p, Sqn sqn, std::size_t bytes) const;
     void make_room(Peer& p, std::size_t bytes, Sqn keep, Time now);

@@ -109,6 +109,8 @@ inline constexpr std::uint8_t kRstErrorMask = 0x3F;
 inline constexpr std::uint8_t kCrNeWorstLink = 0x04;  // L
 inline constexpr std::uint8_t kCrNeWorstPath = 0x02;  // P
 inline constexpr std::uint8_t kCrRxWorstPath = 0x01;  // R
+// OPT_CR loads and loss rates are linear: 0 = 0 %, 0xFFFF = 100 % (§12.7.1).
+inline constexpr std::uint16_t kCongestionFull = 0xFFFF;
 
 // NLA address family identifiers (RFC 1700).
 inline constexpr std::uint16_t kAfiIpv4 = 1;

@@ -115,6 +115,10 @@ struct RouterConfig {
     // Designated Local Repairer (§9.5): off unless scopes are configured.
     DlrConfig dlr;
 
+    // Congestion reports (App. B, N-NAK-18, decisions.md D37): the worst report of the
+    // subtree stands this long against better ones, then the next report replaces it.
+    Duration congestion_report_age = 2s;
+
     bool valid() const {
         return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();
     }

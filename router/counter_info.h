@@ -73,6 +73,7 @@ inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
     {"packets", "RDATA not from upstream (dropped)"},
     {"packets", "SPMRs and ACKs to pgmd sent upstream"},
     {"NNAKs", "NNAKs eliminated"},
+    {"NAKs", "duplicate NAKs sent upstream anyway: their OPT_CR report moved by more than 5 %"},
     {"NAKs", "NAKs repeated upstream (no NCF in time)"},
     {"states", "repair states given up: no NCF after NAK_NCF_RETRIES"},
     {"packets", "NCFs that confirmed an outstanding NAK"},

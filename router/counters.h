@@ -68,6 +68,7 @@ namespace pgm::router {
     X(RdataRpfErrors)      /* not in the MIB: RDATA not from upstream, D14.6 */             \
     X(OutSpmrs)            /* not in the MIB: SPMR/ACK to us, sent upstream, D14.5 */       \
     X(NNakEliminated)                                                                       \
+    X(NakCrOverride) /* not in the MIB: NAK sent on for its changed OPT_CR, §12.6.1 */     \
     X(NakRetransmitted)                                                                     \
     X(NakRetryExpired)                                                                      \
     X(NcfReceived)                                                                          \

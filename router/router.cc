@@ -790,9 +790,38 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
                 set_sqn(base + 4 * i, parity_sqns[i + 1]);
         }
     }
+    rewrite_congestion(v, copy, s);  // N-NAK-18
     apply_opx(v, copy, t->ifindex);
     count(t->ifindex, &s, v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
+}
+
+// App. B (§12.6, N-NAK-18, decisions.md D37).
+void Router::note_congestion(const PacketView& v, Session& s, Time now) {
+    if (auto cr = v.cr()) s.congestion.merge(*cr, now, config_.congestion_report_age);
+}
+
+bool Router::congestion_overrides(const PacketView& v, const Session& s) const {
+    auto cr = v.cr();
+    return cr && s.congestion.changed(s.congestion.outgoing(*cr));  // §12.6.1
+}
+
+void Router::rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s) {
+    const auto o = v.find(OptionType::Cr);
+    if (!o) return;
+    const OptCr in = decode_cr(*o);
+    const OptCr out = s.congestion.outgoing(in);
+    // OPT_CR_LEAD, NE_WL, NE_WP, RX_WP at option offset 4; the NLA's address at 20.
+    std::array<std::uint8_t, 10> reports{};
+    store32(reports.data(), out.lead.value());
+    store16(reports.data() + 4, out.ne_wl);
+    store16(reports.data() + 6, out.ne_wp);
+    store16(reports.data() + 8, out.rx_wp);
+    if (!std::equal(reports.begin(), reports.end(), copy.data() + o->offset + 4))
+        rewrite_in_place(copy, o->offset + 4, reports);
+    if (out.receiver != in.receiver)  // same family: same size (CongestionReports::outgoing)
+        rewrite_in_place(copy, o->offset + 20, out.receiver.address());
+    s.congestion.note_sent(out);
 }
 
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
@@ -899,9 +928,11 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
             forward_dlr_nnak(a, v, pgm, *c.s, out);
             return;
         case NakRole::Parity:
+            note_congestion(v, *c.s, now);  // N-NAK-18
             on_parity_nak_like(a, v, pgm, *c.s, now, out);
             return;
         case NakRole::Selective:
+            note_congestion(v, *c.s, now);  // N-NAK-18
             on_selective_nak_like(a, v, pgm, *c.s, c.to_us_as_upstream_dlr, now, out);
             return;
     }
@@ -951,6 +982,9 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
     if (!null_nak && !ncf_limited) note_ncf_sent(a, v, now);
     if (forward) {
         forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
+    } else if (eliminated && congestion_overrides(v, s)) {
+        forward_upstream(v, pgm, s, out, {}, target);  // its report moved (§12.6.1)
+        count(a.ifindex, &s, Counter::NakCrOverride);
     } else if (eliminated) {
         // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
@@ -1009,7 +1043,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         count(a.ifindex, &s, Counter::OutNcfs);
         count(a.ifindex, &s, Counter::OutParityNcfs);
     }
-    if (forward) {
+    if (forward || (eliminated && congestion_overrides(v, s))) {
+        if (!forward) count(a.ifindex, &s, Counter::NakCrOverride);  // §12.6.1
         forward_upstream(v, pgm, s, out, parity_forward_, target);
         if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
     } else if (eliminated) {

@@ -222,6 +222,12 @@ class Router {
                           const std::vector<Sqn>& parity_sqns = {},
                           RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
+    // App. B (N-NAK-18, router/congestion.h): the OPT_CR of a NAK from the subtree merged
+    // into the session's reports; whether its aggregate moved enough to override
+    // elimination; the forwarded copy's OPT_CR rewritten to the aggregate.
+    void note_congestion(const PacketView& v, Session& s, Time now);
+    bool congestion_overrides(const PacketView& v, const Session& s) const;
+    void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
     void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);

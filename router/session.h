@@ -9,6 +9,7 @@
 #include "protocol/io.h"
 #include "protocol/nla.h"
 #include "protocol/seq.h"
+#include "router/congestion.h"
 #include "router/counters.h"
 #include "router/redirect.h"
 
@@ -70,6 +71,9 @@ struct Session {
 
     // DLRs NAKs are redirected to, and DLR discovery as a POLL parent (router/redirect.h).
     RedirectState redirect;
+
+    // The subtree's worst congestion reports and what went upstream (App. B, N-NAK-18).
+    CongestionReports congestion;
 };
 
 }  // namespace pgm::router

@@ -495,6 +495,47 @@ TEST_F(ParseErrors, OptionLengthBadForKnownOption) {
     expect(edit_and_parse(s, [](Buf&) {}), ParseError::OptionLengthBad, opt, opt + 1);
 }
 
+// OPT_CR (§12.7.1): 16 fixed bytes (header, OPT_CR_LEAD, the three reports, reserved), then
+// the worst receiver's NLA, whose AFI (option offset 16) fixes the length: 24 for IPv4, 36
+// for IPv6. Every way of getting that wrong is refused before a router would rewrite it.
+TEST_F(ParseErrors, CongestionReportMalformed) {
+    const Nla receiver = test::addresses(Nla::Family::Ipv4).unicast;
+    const PacketSpec s =
+        with_options(PacketType::Nak, {OptCr{false, false, true, Sqn(9), 0, 0, 0x1000, receiver}});
+    const std::size_t opt = first_option(s);
+    ASSERT_EQ(must_build(s)[opt + 1], 24);
+    // The AFI says IPv6 in a 24-byte option: the length no longer fits the address.
+    expect(edit_and_parse(s, [&](Buf& b) { store16(&b[opt + 16], kAfiIpv6); }),
+           ParseError::OptionLengthBad, opt, opt + 1);
+    // An AFI the codec does not know.
+    expect(edit_and_parse(s, [&](Buf& b) { store16(&b[opt + 16], 3); }), ParseError::UnknownAfi,
+           opt + 16, opt + 17);
+    // Too short to hold an AFI at all (12 bytes after the header).
+    const PacketSpec short_cr = with_options(
+        PacketType::Nak, {OptRaw{static_cast<std::uint8_t>(OptionType::Cr), 0, 0, Buf(12, 0)}});
+    expect(edit_and_parse(short_cr, [](Buf&) {}), ParseError::OptionLengthBad,
+           first_option(short_cr), first_option(short_cr) + 1);
+    // NAK only (§12.7.1): not on an NCF, not on an SPM.
+    for (PacketType t : {PacketType::Ncf, PacketType::Spm}) {
+        const PacketSpec elsewhere =
+            with_options(t, {OptCr{false, false, true, Sqn(9), 0, 0, 1, receiver}});
+        expect(edit_and_parse(elsewhere, [](Buf&) {}), ParseError::OptionNotAllowed,
+               first_option(elsewhere), first_option(elsewhere));
+    }
+}
+
+// OPT_CRQST (§12.7.2) is 4 bytes, SPM only.
+TEST_F(ParseErrors, CongestionReportRequestMalformed) {
+    const PacketSpec long_crqst = with_options(
+        PacketType::Spm,
+        {OptRaw{static_cast<std::uint8_t>(OptionType::Crqst), 0, kCrRxWorstPath, Buf(4, 0)}});
+    expect(edit_and_parse(long_crqst, [](Buf&) {}), ParseError::OptionLengthBad,
+           first_option(long_crqst), first_option(long_crqst) + 1);
+    const PacketSpec odata_crqst = with_options(PacketType::Odata, {OptCrqst{false, false, true}});
+    expect(edit_and_parse(odata_crqst, [](Buf&) {}), ParseError::OptionNotAllowed,
+           first_option(odata_crqst), first_option(odata_crqst));
+}
+
 TEST_F(ParseErrors, OptionEndMissing) {
     const PacketSpec s = with_options(PacketType::Spm, {OptJoin{Sqn(1)}, OptFin{}});
     const std::size_t last = first_option(s) + kOptJoinSize;

@@ -11,10 +11,10 @@
 //       and never adopts an advertised one, so the MUST NOT holds without a procedure.
 //   R15 OPT_NBR_UNREACH stop-NAKing (Appendix E): not implemented; only R5's "ignore the
 //       window fields of such SPMs" is (R05_NbrUnreachSpmWindowIgnored).
-//   R17 POLL child (Appendix D), R20 redirect (DLR), R21 congestion reports (Appendix B):
-//       optional appendices, not implemented.
+//   R17 POLL child (Appendix D), R20 redirect (DLR): optional appendices, not implemented.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -1436,6 +1436,101 @@ TEST(FecEndToEnd, OnDemandParityRepairsWithParityNaksOnly) {
     EXPECT_EQ(link.receiver.stats().parity_recovered, 10u);
     EXPECT_EQ(link.source.stats().parity_rdata_sent, 10u) << "one parity packet per loss";
     EXPECT_EQ(link.source.stats().repair_packets_sent, 10u);
+}
+
+// --- R21: congestion reports (Appendix B, decisions.md D37) ---------------------------------
+
+std::optional<OptCr> cr_of(const PacketSpec& s) {
+    for (const OptionSpec& o : s.options)
+        if (auto* cr = std::get_if<OptCr>(&o)) return *cr;
+    return std::nullopt;
+}
+
+TEST(Receiver, R21_NakCarriesOwnLossRateAfterCrqst) {
+    Harness h;
+    h.join(0);  // data 0: a sample of 0
+    h.feed(spm(2, 0, 0, kRouter, {OptCrqst{false, false, true}}));
+    h.feed(data(1));  // 0
+    h.feed(data(3));  // 2 missing: 1, then 3: 0
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    // RX_WP = ((0 * 15 + 0xFFFF) / 16 * 15) / 16 = 4095 * 15 / 16 = 3839 (5.9 %); only the
+    // field asked for, LEAD = RXW_LEAD, the receiver's own address.
+    EXPECT_EQ(cr_of(h.naks()[0].spec), (OptCr{false, false, true, Sqn(3), 0, 0, 3839, kSelf}));
+}
+
+TEST(Receiver, R21_LossBurstThenRecovery) {
+    Harness h;
+    h.join(0);
+    h.feed(spm(2, 0, 0, kRouter, {OptCrqst{false, false, true}}));
+    h.feed(data(17));  // 1..16 missing: 16 samples of 1, then one of 0
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(h.naked(), sqns(1, 16));
+    // r := (15 r + 0xFFFF) / 16 sixteen times from 0 gives 42196; then 42196 * 15 / 16.
+    EXPECT_EQ(cr_of(h.naks()[0].spec)->rx_wp, 39558);
+    EXPECT_EQ(cr_of(h.naks()[0].spec)->lead, Sqn(17));
+}
+
+// The OPT_CR of the first NAK asking for `sqn`.
+std::optional<OptCr> cr_of_nak_for(const Harness& h, std::uint32_t sqn) {
+    for (const Sent& n : h.naks()) {
+        const std::vector<Sqn> asked = nak_sqns(n.spec);
+        if (std::find(asked.begin(), asked.end(), Sqn(sqn)) != asked.end()) return cr_of(n.spec);
+    }
+    ADD_FAILURE() << "no NAK for " << sqn;
+    return std::nullopt;
+}
+
+TEST(Receiver, R21_NoReportUnlessAskedAndOnlyTheFieldsAsked) {
+    Harness h;
+    h.join(0);
+    h.feed(data(2));
+    h.run_for(60ms);
+    EXPECT_FALSE(cr_of_nak_for(h, 1)) << "no OPT_CRQST seen: no OPT_CR";
+
+    // All three asked: L and P are set with 0 for the network elements to raise.
+    h.feed(spm(2, 0, 2, kRouter, {OptCrqst{true, true, true}}));
+    h.feed(data(4));
+    h.run_for(60ms);
+    const std::optional<OptCr> all = cr_of_nak_for(h, 3);
+    ASSERT_TRUE(all);
+    EXPECT_TRUE(all->ne_worst_link && all->ne_worst_path && all->rx_worst_path);
+    EXPECT_EQ(all->ne_wl, 0);
+    EXPECT_EQ(all->ne_wp, 0);
+    EXPECT_GT(all->rx_wp, 0);
+
+    // A later SPM without OPT_CRQST leaves the request in force (D37) ...
+    h.feed(spm(3, 0, 4));
+    h.feed(data(6));
+    h.run_for(60ms);
+    EXPECT_TRUE(cr_of_nak_for(h, 5));
+    // ... only L asked: RX_WP not reported ...
+    h.feed(spm(4, 0, 6, kRouter, {OptCrqst{true, false, false}}));
+    h.feed(data(8));
+    h.run_for(60ms);
+    EXPECT_EQ(cr_of_nak_for(h, 7), (OptCr{true, false, false, Sqn(8), 0, 0, 0, kSelf}));
+    // ... and one asking for nothing ends it.
+    h.feed(spm(5, 0, 8, kRouter, {OptCrqst{false, false, false}}));
+    h.feed(data(10));
+    h.run_for(60ms);
+    EXPECT_FALSE(cr_of_nak_for(h, 9));
+}
+
+TEST(Receiver, R21_ParityNakCarriesTheReportToo) {
+    Harness h;
+    std::vector<OptionSpec> options = parity_prm(false, true, 4);
+    options.push_back(OptCrqst{false, false, true});
+    h.feed(spm(1, 0, 0xFFFFFFFFu, kRouter, options));
+    const std::vector<PacketSpec> g = group_of(0, 4);
+    h.feed(g[0]);
+    h.feed(g[1]);
+    h.feed(data(4));  // 2 and 3 lost: a parity NAK
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(h.naks()[0].spec.extra_flags & kOptParity, kOptParity);
+    // Samples 0, 0, 1, 1, 0: 0, 0, 4095, 7935, 7439.
+    EXPECT_EQ(cr_of(h.naks()[0].spec), (OptCr{false, false, true, Sqn(4), 0, 0, 7439, kSelf}));
 }
 
 }  // namespace
