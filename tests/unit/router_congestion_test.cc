@@ -119,6 +119,9 @@ class CongestionScenario : public RouterScenario {
 // as the worst; not R3's duplicate (the aggregate is still 9000). A new NAK of R3 for 4
 // goes with R2's report in place of its own.
 TEST_F(CongestionScenario, WorstReceiverReportedUpstreamAndFivePercentOverride) {
+    // Every NAK confirmed, as the last checks expect: with the identical-NCF limit (D33) the
+    // second NAK on A, 20 ms after the first, would get none (RouterScenario tests that).
+    config.ncf_repeat_interval = 0s;
     Star t = star(2, 1);
     start_session(t.source, session, Sqn(1), 5);
     serve_naks(t.source, session, std::nullopt);
