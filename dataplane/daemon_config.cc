@@ -20,6 +20,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "protocol/wire.h"
+
 namespace pgm::dataplane {
 
 namespace po = boost::program_options;
@@ -360,6 +362,14 @@ const std::array<GlobalKey, 38> kGlobalKeys = {{
      [](const KeyInput& in, DaemonConfig& c) {
          c.router.max_naks_per_second_per_neighbour =
              static_cast<std::uint32_t>(in.count("max-naks-per-second-per-neighbour", 1u << 30));
+         // A NAK costs one token per sequence and is taken whole: below a full list's cost
+         // (header + OPT_NAK_LIST) such a NAK could never be admitted from anyone.
+         const auto full = static_cast<std::uint32_t>(1 + kMaxNakList);
+         const std::uint32_t rate = c.router.max_naks_per_second_per_neighbour;
+         if (rate != 0 && rate < full)
+             in.fail("max-naks-per-second-per-neighbour: " + std::to_string(rate) + " is below " +
+                     std::to_string(full) +
+                     ", the cost of one NAK with a full list (0: no such cap)");
      },
      [](const DaemonConfig& c) {
          return one(std::to_string(c.router.max_naks_per_second_per_neighbour));

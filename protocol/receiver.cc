@@ -16,9 +16,13 @@ namespace pgm {
 namespace {
 
 constexpr std::size_t kMaxNakSqns = 1 + kMaxNakList;  // header SQN + OPT_NAK_LIST (R13)
-// Common header + NAK fields with two IPv6 NLAs + OPT_LENGTH + a full OPT_NAK_LIST.
+// OPT_CR (R21): its 16 bytes and the receiver's NLA, IPv6 at most.
+constexpr std::size_t kMaxOptCrSize = 16 + 20;
+// Common header + NAK fields with two IPv6 NLAs + OPT_LENGTH + a full OPT_NAK_LIST + OPT_CR.
+// (Without OPT_CR's room a NAK of a long list with an IPv6 NLA in it did not fit and was not
+// sent at all.)
 constexpr std::size_t kMaxNakPacket =
-    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList;
+    kHeaderSize + 4 + 2 * 20 + kOptLengthSize + kOptionHeaderSize + 4 * kMaxNakList + kMaxOptCrSize;
 constexpr std::size_t kMaxSpmrPacket = kHeaderSize;
 constexpr std::size_t kMaxWindowSqns = 0x7FFFFFFF;  // half the sequence space
 constexpr std::uint8_t kSpmrMulticastTtl = 1;       // App. C: the multicast copy stays local

@@ -26,8 +26,10 @@ void RepairStore::clear() {
 }
 
 void RepairStore::interface_down(InterfaceSlots slot) {
-    for (auto& [key, e] : table_)
+    for (auto& [key, e] : table_) {
         e.interfaces &= ~slot;
+        e.ncf_sent &= ~slot;  // its NCF period (D33) goes with it
+    }
     for (auto& [key, counts] : dup_naks_)  // it left the entries: its count starts again
         std::erase_if(counts,
                       [&](const auto& c) { return (InterfaceSlots{1} << c.first) == slot; });

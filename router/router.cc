@@ -761,14 +761,14 @@ std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& t
     return t;
 }
 
-void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
+bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
                               const std::vector<Sqn>& parity_sqns, RedirectTarget target) {
     if (s.nbr_unreach_upstream) {  // App. E (§15.3.2, N-NAK-19, D35)
         count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
-        return;
+        return false;
     }
     const auto t = nak_transmit(s, target);
-    if (!t) return;
+    if (!t) return false;
     out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
     // NAK_SRC must be the real source: OpenPGM receivers put the router's address there.
@@ -794,6 +794,7 @@ void Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
     apply_opx(v, copy, t->ifindex);
     count(t->ifindex, &s, v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
+    return true;
 }
 
 // App. B (§12.6, N-NAK-18, decisions.md D37).
@@ -801,9 +802,11 @@ void Router::note_congestion(const PacketView& v, Session& s, Time now) {
     if (auto cr = v.cr()) s.congestion.merge(*cr, now, config_.congestion_report_age);
 }
 
-bool Router::congestion_overrides(const PacketView& v, const Session& s) const {
+bool Router::congestion_overrides(const PacketView& v, const Session& s, Time now) const {
     auto cr = v.cr();
-    return cr && s.congestion.changed(s.congestion.outgoing(*cr));  // §12.6.1
+    if (!cr || (s.congestion_override_at && now - *s.congestion_override_at < config_.nak_elim_ivl))
+        return false;
+    return s.congestion.changed(s.congestion.outgoing(*cr));  // §12.6.1
 }
 
 void Router::rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s) {
@@ -975,16 +978,21 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
         const bool duplicate = config_.dup_nak_max != 0 && is_duplicate_nak(key, arrival);
         const std::uint16_t actions =
             apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
-        if (duplicate) note_duplicate_nak(a, key, s);
+        // A NAK within ncf-repeat-interval of the NCF on its interface crossed that NCF in
+        // flight: not a sign of an unreachable subtree (D34).
+        if (duplicate && !ncf_limited) note_duplicate_nak(a, key, s);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
-    if (!null_nak && !ncf_limited) note_ncf_sent(a, v, now);
+    // The unicast NBR_UNREACH NCF is no NCF the LAN heard (D33).
+    if (!null_nak && !ncf_limited && !unreachable) note_ncf_sent(a, v, now);
     if (forward) {
         forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
-    } else if (eliminated && congestion_overrides(v, s)) {
-        forward_upstream(v, pgm, s, out, {}, target);  // its report moved (§12.6.1)
-        count(a.ifindex, &s, Counter::NakCrOverride);
+    } else if (eliminated && congestion_overrides(v, s, now)) {
+        if (forward_upstream(v, pgm, s, out, {}, target)) {  // its report moved (§12.6.1)
+            count(a.ifindex, &s, Counter::NakCrOverride);
+            s.congestion_override_at = now;
+        }
     } else if (eliminated) {
         // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
@@ -1043,10 +1051,15 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
         count(a.ifindex, &s, Counter::OutNcfs);
         count(a.ifindex, &s, Counter::OutParityNcfs);
     }
-    if (forward || (eliminated && congestion_overrides(v, s))) {
-        if (!forward) count(a.ifindex, &s, Counter::NakCrOverride);  // §12.6.1
-        forward_upstream(v, pgm, s, out, parity_forward_, target);
-        if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
+    if (forward || (eliminated && congestion_overrides(v, s, now))) {
+        // Counted only when it went out (not held by OPT_NBR_UNREACH, D35).
+        if (forward_upstream(v, pgm, s, out, parity_forward_, target)) {
+            if (!forward) {  // §12.6.1
+                count(a.ifindex, &s, Counter::NakCrOverride);
+                s.congestion_override_at = now;
+            }
+            if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
+        }
     } else if (eliminated) {
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
@@ -1337,9 +1350,13 @@ void Router::interface_down(IfIndex ifindex) {
         note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
         return true;
     });
-    for (auto& [tsi, s] : sessions_)  // an off-tree DLR behind it is out of reach (redirect.h)
+    for (auto& [tsi, s] : sessions_) {
+        // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
+        // subtree (D34) does not outlive the link.
         if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
             s.redirect.off_tree.reset();
+        s.nbr_unreach_interfaces &= ~bit;
+    }
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
         return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
     });

@@ -218,7 +218,8 @@ class Router {
     void send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out);
     // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
     // `target`: the upstream neighbour, or a DLR the NAK is redirected to (redirect.cc).
-    void forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
+    // True when the NAK went out (not held by OPT_NBR_UNREACH, a route to send it on).
+    bool forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
                           const std::vector<Sqn>& parity_sqns = {},
                           RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
@@ -226,7 +227,7 @@ class Router {
     // into the session's reports; whether its aggregate moved enough to override
     // elimination; the forwarded copy's OPT_CR rewritten to the aggregate.
     void note_congestion(const PacketView& v, Session& s, Time now);
-    bool congestion_overrides(const PacketView& v, const Session& s) const;
+    bool congestion_overrides(const PacketView& v, const Session& s, Time now) const;
     void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.

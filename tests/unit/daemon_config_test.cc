@@ -576,7 +576,8 @@ TEST(DaemonConfig, NakNeighbourKeys) {
     EXPECT_EQ(c.router.max_nak_neighbours_per_interface, 65536u);
     for (const char* bad :
          {"max-nak-neighbours-per-interface = 0", "max-nak-neighbours-per-interface = 65537",
-          "max-naks-per-second-per-neighbour = -1", "max-naks-per-second-per-neighbour = many"}) {
+          "max-naks-per-second-per-neighbour = -1", "max-naks-per-second-per-neighbour = many",
+          "max-naks-per-second-per-neighbour = 62"}) {
         try {
             parse(std::string("[limits]\n") + bad + "\n[interface eth0]\n");
             ADD_FAILURE() << bad << " was accepted";

@@ -1472,6 +1472,22 @@ TEST(Receiver, R21_LossBurstThenRecovery) {
     EXPECT_EQ(cr_of(h.naks()[0].spec)->lead, Sqn(17));
 }
 
+// The longest NAK (63 sequences: the header's and a full OPT_NAK_LIST) with OPT_CR carrying
+// an IPv6 receiver NLA still fits the NAK buffer; it did not, and such NAKs were not sent.
+TEST(Receiver, R21_AFullNakListWithAnIpv6ReceiverNlaIsSent) {
+    ReceiverConfig c = test_config();
+    c.address = *Nla::parse("2001:db8::10");
+    Harness h(c);
+    h.join(0);
+    h.feed(spm(2, 0, 0, kRouter, {OptCrqst{false, false, true}}));
+    h.feed(data(64));  // 1..63 missing
+    h.run_for(60ms);
+    ASSERT_EQ(h.naks().size(), 1u);
+    EXPECT_EQ(h.naked(), sqns(1, 63));
+    ASSERT_TRUE(cr_of(h.naks()[0].spec));
+    EXPECT_EQ(cr_of(h.naks()[0].spec)->receiver, c.address);
+}
+
 // The OPT_CR of the first NAK asking for `sqn`.
 std::optional<OptCr> cr_of_nak_for(const Harness& h, std::uint32_t sqn) {
     for (const Sent& n : h.naks()) {

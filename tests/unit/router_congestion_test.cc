@@ -145,6 +145,24 @@ TEST_F(CongestionScenario, WorstReceiverReportedUpstreamAndFivePercentOverride) 
     EXPECT_EQ(s.congestion.sent(CongestionReports::RxWp), 9000);
 }
 
+// A receiver (or anyone naming it) whose RX_WP flips between extremes: every duplicate would
+// move the report by more than 5 %, but at most one goes upstream as an override per
+// NAK_ELIM_IVL (1 s here), so the one-NAK-per-sequence bound holds (D37, security.md).
+TEST_F(CongestionScenario, OverridesAtMostOncePerElimIvl) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, std::nullopt);
+    nak(t.on_a[0], at(100ms), nak_with(Sqn(3), rx_report(5, 1000, kRx1)));
+    const std::uint16_t flips[] = {60000, 0, 60000, 0, 60000};
+    for (int i = 0; i < 5; ++i)
+        nak(t.on_a[0], at(200ms + i * 100ms), nak_with(Sqn(3), rx_report(5, flips[i], kRx1)));
+    net.run_until(at(900ms));
+    const router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::NakCrOverride], 1u);
+    EXPECT_EQ(c[Counter::NakEliminated], 4u);
+    EXPECT_EQ(t.source.count(PacketType::Nak), 2u);
+}
+
 // Aging (D37, RouterConfig::congestion_report_age): R2's 9000 stands against R1's 1000 for
 // 2 s; after that R1's report replaces it. R2's own newer report replaces R2's at once.
 TEST_F(CongestionScenario, WorstReportAgesOut) {

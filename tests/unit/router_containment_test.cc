@@ -112,6 +112,25 @@ TEST_F(RouterScenario, DupNakMaxAnswersWithUnicastNbrUnreachNcfs) {
     EXPECT_EQ(nak_fields(*ncfs[4]->spec).sqn, Sqn(3));
 }
 
+// NAKs that crossed the NCF on their LAN (within ncf-repeat-interval of it: several receivers
+// losing one packet upstream) are no duplicates for DUP_NAK_MAX: five NAKs 10 ms apart get
+// one NCF and no containment. Before, the third such NAK assumed the LAN unreachable.
+TEST_F(RouterScenario, DupNakMaxIgnoresNaksThatCrossedTheNcf) {
+    config.dup_nak_max = 3;
+    Star t = star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, std::nullopt);
+    for (int i = 0; i < 5; ++i)
+        nak(t.on_a[0], at(100ms + i * 10ms), session.nak(Sqn(3)));
+    net.run_until(at(300ms));
+    const router::CounterSet c = t.ne1->router().totals();
+    EXPECT_EQ(c[Counter::OutNcfs], 1u);
+    EXPECT_EQ(c[Counter::NcfRateLimited], 4u);
+    EXPECT_EQ(c[Counter::DupNakMaxReached], 0u);
+    EXPECT_EQ(c[Counter::OutNbrUnreachNcfs], 0u);
+    EXPECT_EQ(t.source.count(PacketType::Nak), 1u);
+}
+
 // Off by default (App. E is opt-in): any number of duplicates get multicast NCFs.
 TEST_F(RouterScenario, DupNakMaxOffByDefault) {
     Star t = star(1, 0);
