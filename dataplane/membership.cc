@@ -63,9 +63,12 @@ std::optional<IgmpMessage> parse_igmp(Bytes ip) {
             m.kind = IgmpMessage::Kind::Query;
             m.group = get_ipv4(igmp, 4);
             if (m.group == Nla::ipv4(0u)) m.group = Nla();
-            // An IGMPv3 query's sources (§4.1.9); with the S flag set, routers leave their
-            // timers alone (§6.6.1), so those are read as a general refresh: no sources.
-            if (igmp.size() >= 12 && m.group.is_ipv4() && (igmp[8] & 0x08) == 0) {
+            // An IGMPv3 query (12 bytes and more): the S flag (§4.1.5) and the sources
+            // (§4.1.9). Sources are read whatever S says: S only tells routers to leave their
+            // timers alone (§6.6.1), which on_igmp() does; a Q(G,A) with S set is still not
+            // a Q(G).
+            if (igmp.size() >= 12) {
+                m.suppress = (igmp[8] & 0x08) != 0;
                 const std::size_t n = get16(igmp, 10);
                 if (12 + 4 * n > igmp.size()) return std::nullopt;
                 for (std::size_t i = 0; i < n; ++i)
@@ -452,8 +455,11 @@ void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
                 s.startup_queries_left = 0;
             }
             // A group-specific or group-and-source-specific query from the querier: members
-            // have Last Member Query Time to answer (RFC 3376 §6.6.1).
-            if (m.group.is_ipv4() && !s.querier) {
+            // have Last Member Query Time to answer (RFC 3376 §6.6.1), unless the query has
+            // the S flag ("Suppress Router-Side Processing"): the querier sends those when the
+            // timers were already above the Last Member Query Time, and other routers must
+            // not lower them. The election above runs for every query.
+            if (m.group.is_ipv4() && !s.querier && !m.suppress) {
                 auto g = s.groups.find(m.group);
                 if (g != s.groups.end() && g->second.learnt())
                     lower_timers(g->second, m.query_sources,

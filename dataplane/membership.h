@@ -64,6 +64,9 @@ struct IgmpMessage {
     std::uint8_t version = 0;
     std::vector<GroupRecord> group_records;  // IGMPv3 report: every record with a group
     std::vector<Nla> query_sources;          // group-and-source-specific query: its sources
+    // An IGMPv3 query's S flag (Suppress Router-Side Processing, RFC 3376 §4.1.5): routers
+    // that hear it do not lower their timers (§6.6.1).
+    bool suppress = false;
 };
 
 // Parses an IPv4 packet carrying IGMP; nullopt if it is not one this module uses (bad

@@ -395,6 +395,51 @@ TEST(Membership, NonQuerierOnlyLowersSourceTimersWhenTheQuerierAsks) {
     EXPECT_EQ(members(m, kS1, kGroup), kNone);
 }
 
+// An IGMPv3 query for `group` (None: general) with the S flag as given, QRV 2, `code`.
+std::vector<std::uint8_t> v3_query(const Nla& group, bool suppress, std::uint8_t code,
+                                   const std::vector<Nla>& sources = {}) {
+    std::vector<std::uint8_t> m = {0x11, code, 0, 0};
+    const Nla g = group.is_ipv4() ? group : Nla::ipv4(0u);
+    m.insert(m.end(), g.address().begin(), g.address().end());
+    m.insert(m.end(), {static_cast<std::uint8_t>((suppress ? 0x08 : 0) | 2), 125, 0,
+                       static_cast<std::uint8_t>(sources.size())});
+    for (const Nla& a : sources)
+        m.insert(m.end(), a.address().begin(), a.address().end());
+    return m;
+}
+
+// RFC 3376 §4.1.5, §6.6.1: a query with S set leaves the timers of other routers alone,
+// whether it asks about the group or some of its sources; the election still runs.
+TEST(Membership, QueryWithTheSuppressFlagLeavesTheGroupTimerAlone) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    const Nla lower = *Nla::parse("10.0.0.1");
+    m.on_igmp(3, report(kIsEx, {}), t0, q);
+    const Time gmi = t0 + IgmpTimers{}.group_membership_interval();
+    ASSERT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+
+    const IgmpMessage sgq = parsed(ip_igmp(lower, v3_query(kGroup, true, 10, {kS1})));
+    EXPECT_TRUE(sgq.suppress);
+    EXPECT_EQ(sgq.query_sources, std::vector<Nla>{kS1});
+    m.on_igmp(3, sgq, t0 + 1s, q);
+    EXPECT_FALSE(m.interfaces().at(3).querier);  // the election ran
+    EXPECT_EQ(m.interfaces().at(3).other_querier, lower);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+    m.on_igmp(3, parsed(ip_igmp(lower, v3_query(kGroup, true, 10))), t0 + 1s, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+    m.on_timer(t0 + 5s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+
+    // The same Q(G) without S: 2 x 1 s left.
+    const IgmpMessage gq = parsed(ip_igmp(lower, v3_query(kGroup, false, 10)));
+    EXPECT_FALSE(gq.suppress);
+    m.on_igmp(3, gq, t0 + 5s, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, t0 + 7s);
+    m.on_timer(t0 + 7s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+}
+
 TEST(Membership, Igmpv2ReportIsAnySourceAndIgnoresBlocksWhileV2HostsAreThere) {
     Membership m{IgmpTimers{}};
     m.add_interface(3, kUs, true, {}, t0);
