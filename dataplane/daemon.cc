@@ -175,7 +175,8 @@ void Daemon::update_joins() {
             if (std::find(sourced.begin(), sourced.end(), sg) == sourced.end())
                 sourced.push_back(sg);
         std::vector<std::string> errors = joins_.set(ifindex, ic->join_groups, sourced);
-        // A join that keeps failing is retried at every update but logged once.
+        // A join that failed is tried again when the wanted joins of the interface change or
+        // the links do (sync_interfaces()), and logged once.
         std::vector<std::string>& logged = join_errors_logged_[ifindex];
         for (const std::string& e : errors)
             if (std::find(logged.begin(), logged.end(), e) == logged.end())
@@ -244,8 +245,21 @@ void Daemon::log_membership_changes() {
 void Daemon::on_igmp(IfIndex ifindex, Bytes ip_packet) {
     const auto message = parse_igmp(ip_packet);
     if (!message) return;
+    const std::uint64_t version = membership_.version();
     membership_.on_igmp(ifindex, *message, EventLoop::now(), queries_);
-    membership_changed();
+    // Forwarding and joins (route lookups, setsockopt) are recomputed only when who wants
+    // what changed: most reports refresh timers, and queries change at most the querier.
+    if (membership_.version() != version) {
+        membership_changed();
+    } else if (message->kind == IgmpMessage::Kind::Query) {
+        log_membership_changes();  // the querier may have changed
+    }
+    if (membership_.sources_refused() != 0 && !sources_refused_logged_) {
+        sources_refused_logged_ = true;
+        log::warning(interface_name(ifindex) + ": IGMPv3 reports for a group name more than " +
+                     std::to_string(Membership::kMaxLearntSources) +
+                     " sources: the others are not learnt (logged once)");
+    }
     send_queries();
     reschedule();
 }
@@ -441,7 +455,10 @@ void Daemon::sync_interfaces() {
             fast_path_->link_changed(*ifindex, netlink_->links().at(*ifindex));
         }
     }
-    update_joins();  // learnt source-specific joins follow the routes towards their sources
+    // Learnt source-specific joins follow the routes towards their sources; joins that
+    // failed are tried again, as addresses and routes may have changed.
+    joins_.retry_failed();
+    update_joins();
 }
 
 void Daemon::reload(DaemonConfig config) {

@@ -174,6 +174,8 @@ class Daemon : private router::Environment {
     std::map<IfIndex, LoggedMembership> logged_membership_;
     std::uint64_t session_events_lost_logged_ = 0;
     std::map<IfIndex, std::vector<std::string>> join_errors_logged_;
+    // Whether the cap on learnt sources (Membership::kMaxLearntSources) was logged: once.
+    bool sources_refused_logged_ = false;
 };
 
 }  // namespace pgm::dataplane

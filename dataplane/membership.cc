@@ -288,8 +288,29 @@ void Membership::lower_timers(GroupState& g, const std::vector<Nla>& sources, Ti
     settle(g);
 }
 
+Membership::WantedState Membership::wanted_state(const InterfaceState& s, const Nla& group) {
+    WantedState out;
+    auto it = s.groups.find(group);
+    if (it == s.groups.end()) return out;
+    const GroupState& g = it->second;
+    out.emplace_back(group, static_cast<std::uint8_t>((g.exclude ? 1 : 0) | (g.is_static ? 2 : 0) |
+                                                      (g.learnt() ? 4 : 0)));
+    for (const auto& [a, st] : g.sources)
+        out.emplace_back(
+            a, static_cast<std::uint8_t>((st.expires != kNever ? 1 : 0) | (st.excluded ? 2 : 0) |
+                                         (st.is_static ? 4 : 0)));
+    return out;
+}
+
 void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& group,
                            const std::vector<Nla>& record_sources, Time now) {
+    const WantedState before = wanted_state(s, group);
+    record(s, type, group, record_sources, now);
+    if (wanted_state(s, group) != before) ++version_;
+}
+
+void Membership::record(InterfaceState& s, IgmpRecordType type, const Nla& group,
+                        const std::vector<Nla>& record_sources, Time now) {
     const auto git = s.groups.try_emplace(group).first;
     GroupState& g = git->second;
     const Time gmi = now + timers_.group_membership_interval();
@@ -315,15 +336,30 @@ void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& gr
             if (st.expires != kNever) out.push_back(a);
         return out;
     };
-    auto set_timer = [&](const Nla& a, Time t) {
-        SourceState& st = g.sources[a];
-        st.expires = t;
-        st.excluded = false;
+    // A source not yet known is learnt only below the cap (kMaxLearntSources).
+    auto source = [&](const Nla& a) -> SourceState* {
+        auto it = g.sources.find(a);
+        if (it != g.sources.end()) return &it->second;
+        const auto learnt = static_cast<std::size_t>(std::count_if(
+            g.sources.begin(), g.sources.end(), [](const auto& e) { return !e.second.is_static; }));
+        if (learnt >= kMaxLearntSources) {
+            ++sources_refused_;
+            return nullptr;
+        }
+        return &g.sources[a];
     };
+    auto set_timer = [&](const Nla& a, Time t) {
+        if (SourceState* st = source(a)) {
+            st->expires = t;
+            st->excluded = false;
+        }
+    };
+    // Refused, an excluded source is forwarded all the same: more traffic, never less.
     auto exclude_source = [&](const Nla& a) {
-        SourceState& st = g.sources[a];
-        st.expires = kNever;
-        st.excluded = true;
+        if (SourceState* st = source(a)) {
+            st->expires = kNever;
+            st->excluded = true;
+        }
     };
     // "delete" of the RFC: its learnt state (a static source stays).
     auto forget_unless_in_b = [&] {
@@ -469,7 +505,7 @@ void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
         }
         case IgmpMessage::Kind::Join:
         case IgmpMessage::Kind::Leave:
-            ++version_;
+            // version() moves in on_record(), when a record changed what is wanted.
             if (m.version == 3) {
                 for (const IgmpMessage::GroupRecord& r : m.group_records)
                     on_record(s, r.type, r.group, r.sources, now);

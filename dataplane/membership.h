@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "dataplane/daemon_config.h"
@@ -121,6 +122,11 @@ class Membership {
     // Counts changes of who wants what (groups, sources, filter modes): the daemon compares
     // it before and after on_igmp()/on_timer() to know when forwarding must follow.
     std::uint64_t version() const { return version_; }
+    // Learnt sources a group keeps at most per interface (static ones come on top): a host
+    // that reports ever new sources would otherwise grow pgmd's memory and the work of every
+    // change. Sources over the cap are refused (not learnt) and counted here.
+    static constexpr std::size_t kMaxLearntSources = 64;
+    std::uint64_t sources_refused() const { return sources_refused_; }
 
     // Inspection.
     struct SourceState {
@@ -161,13 +167,21 @@ class Membership {
 
   private:
     // One group record (RFC 3376 §6.4.1, §6.4.2) at the router side.
+    // Moves version() when the record changed the group's WantedState.
     void on_record(InterfaceState& s, IgmpRecordType type, const Nla& group,
                    const std::vector<Nla>& sources, Time now);
+    void record(InterfaceState& s, IgmpRecordType type, const Nla& group,
+                const std::vector<Nla>& sources, Time now);
     // Lowers timers and schedules the queries of "Send Q(G)" / "Send Q(G,A)" (querier only).
     void query_group(InterfaceState& s, GroupState& g, Time now);
     void query_sources(InterfaceState& s, GroupState& g, const std::vector<Nla>& sources, Time now);
     // A query heard from the querier: timers lowered as §6.6.1 says.
     void lower_timers(GroupState& g, const std::vector<Nla>& sources, Time until);
+    // What forwarding and the joins depend on of `group` on `s` (whether it is there, its
+    // mode, which sources are requested, excluded or static; not the timers): on_record()
+    // moves version() only when a report changed it.
+    using WantedState = std::vector<std::pair<Nla, std::uint8_t>>;
+    static WantedState wanted_state(const InterfaceState& s, const Nla& group);
     // Recomputes `expires` of INCLUDE mode; true when the group may be dropped.
     static bool settle(GroupState& g);
     void become_querier(IfIndex ifindex, InterfaceState& s, Time now);
@@ -175,6 +189,7 @@ class Membership {
     IgmpTimers timers_;
     std::map<IfIndex, InterfaceState> interfaces_;
     std::uint64_t version_ = 0;
+    std::uint64_t sources_refused_ = 0;
 };
 
 }  // namespace pgm::dataplane

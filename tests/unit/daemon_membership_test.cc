@@ -440,6 +440,41 @@ TEST(Membership, QueryWithTheSuppressFlagLeavesTheGroupTimerAlone) {
     EXPECT_EQ(members(m, kS2, kGroup), kNone);
 }
 
+// A host reporting ever new sources: a group learns kMaxLearntSources per interface, the
+// rest are refused and counted; static sources come on top. A report that changes nothing
+// wanted leaves version() alone (the daemon recomputes forwarding and joins when it moves).
+TEST(Membership, LearntSourcesPerGroupAreCappedAndRepeatsDoNotMoveTheVersion) {
+    Membership m{IgmpTimers{}};
+    const Nla fixed = *Nla::parse("10.8.0.1");
+    m.add_interface(3, kUs, true, {}, t0, {SourceGroup{fixed, kGroup}});
+    std::vector<IgmpQuery> q;
+    std::vector<Nla> many;
+    for (std::uint32_t i = 0; i < Membership::kMaxLearntSources + 6; ++i)
+        many.push_back(Nla::ipv4(0x0A090100u + i));  // 10.9.1.x
+    m.on_igmp(3, report(kAllow, many), t0, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).sources.size(),
+              Membership::kMaxLearntSources + 1);
+    EXPECT_EQ(m.sources_refused(), 6u);
+    EXPECT_EQ(members(m, many[Membership::kMaxLearntSources - 1], kGroup), kThree);
+    EXPECT_EQ(members(m, many[Membership::kMaxLearntSources], kGroup), kNone);
+    EXPECT_EQ(members(m, fixed, kGroup), kThree);
+    // A refreshing report (or a query of a higher-addressed router) does not move the
+    // version; a new group does.
+    const std::uint64_t version = m.version();
+    m.on_igmp(3, report(kIsIn, {many[0]}), t0 + 10s, q);
+    m.on_igmp(3, parsed(ip_igmp(*Nla::parse("10.0.0.200"), v3_query(kGroup, false, 10))), t0 + 11s,
+              q);
+    EXPECT_EQ(m.version(), version);
+    m.on_igmp(3, report(kIsEx, {}, kOther), t0 + 12s, q);
+    EXPECT_NE(m.version(), version);
+    // Refused sources do not hold the group to its old state: a leave of the learnt ones
+    // frees room for others.
+    m.on_igmp(3, report(kToIn, {}), t0 + 20s, q);
+    m.on_timer(t0 + 40s, q);
+    m.on_igmp(3, report(kAllow, {many.back()}), t0 + 40s, q);
+    EXPECT_EQ(members(m, many.back(), kGroup), kThree);
+}
+
 TEST(Membership, Igmpv2ReportIsAnySourceAndIgnoresBlocksWhileV2HostsAreThere) {
     Membership m{IgmpTimers{}};
     m.add_interface(3, kUs, true, {}, t0);
