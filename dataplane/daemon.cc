@@ -150,23 +150,34 @@ void Daemon::membership_changed() {
 
 std::vector<SourceGroup> Daemon::learnt_source_joins(IfIndex ifindex) const {
     std::vector<SourceGroup> out;
-    for (const auto& [downstream, st] : membership_.interfaces()) {
-        for (const auto& [group, g] : st.groups) {
-            // EXCLUDE mode wants every source: like any-source members, not joined upstream.
-            if (g.exclude) continue;
-            for (const auto& [source, ss] : g.sources) {
-                if (ss.expires == kNever && !ss.is_static) continue;
-                const auto upstream = netlink_->route_interface(source);
-                if (!upstream || *upstream != ifindex || *upstream == downstream) continue;
-                const SourceGroup sg{source, group};
-                if (std::find(out.begin(), out.end(), sg) == out.end()) out.push_back(sg);
-            }
-        }
+    for (const auto& [downstream, sg] : source_wanted_) {
+        const auto upstream = netlink_->route_interface(sg.source);
+        if (!upstream || *upstream != ifindex || *upstream == downstream) continue;
+        if (std::find(out.begin(), out.end(), sg) == out.end()) out.push_back(sg);
     }
     return out;
 }
 
+void Daemon::update_source_wanted() {
+    std::vector<std::pair<IfIndex, SourceGroup>> wanted;
+    membership_.source_specific(wanted);
+    // A pair stays while its interface still wants S's traffic of G. In EXCLUDE mode a
+    // requested source stops being requested whenever an any-source member there reports
+    // IS_EX (RFC 3376 §6.4.1 deletes X-A) and comes back at its INCLUDE member's next
+    // report: leaving and joining upstream at every query round would have an SSM router
+    // upstream prune S meanwhile, though the link wants S all along.
+    std::vector<IfIndex> members;
+    for (const auto& held : source_wanted_) {
+        if (std::find(wanted.begin(), wanted.end(), held) != wanted.end()) continue;
+        membership_.members(held.second.source, held.second.group, members);
+        if (std::find(members.begin(), members.end(), held.first) != members.end())
+            wanted.push_back(held);
+    }
+    source_wanted_ = std::move(wanted);
+}
+
 void Daemon::update_joins() {
+    update_source_wanted();
     for (const auto& [ifindex, a] : active_) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;
@@ -403,6 +414,10 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         join.kind = IgmpMessage::Kind::Join;
         join.group = group;
         membership_.on_igmp(ifindex, join, EventLoop::now(), queries_);
+        // Made up, they would last the Group Membership Interval (260 s) with nobody there:
+        // ask at once (pgmd as querier), the members left answer within the Last Member
+        // Query Time and keep the group.
+        membership_.query_group(ifindex, group, EventLoop::now());
         log::info(ic.name + ": members of " + group.to_string() +
                   " kept from the previous pgmd's fast path");
     }

@@ -262,6 +262,13 @@ void Membership::query_group(InterfaceState& s, GroupState& g, Time now) {
     g.next_query = now;
 }
 
+void Membership::query_group(IfIndex ifindex, const Nla& group, Time now) {
+    auto it = interfaces_.find(ifindex);
+    if (it == interfaces_.end()) return;
+    auto g = it->second.groups.find(group);
+    if (g != it->second.groups.end() && g->second.learnt()) query_group(it->second, g->second, now);
+}
+
 void Membership::query_sources(InterfaceState& s, GroupState& g, const std::vector<Nla>& sources,
                                Time now) {
     if (!s.querier || !s.address || sources.empty()) return;
@@ -615,6 +622,15 @@ void Membership::members(const Nla& source, const Nla& group, std::vector<IfInde
         auto g = s.groups.find(group);
         if (g != s.groups.end() && g->second.wants(source)) out.push_back(ifindex);
     }
+}
+
+void Membership::source_specific(std::vector<std::pair<IfIndex, SourceGroup>>& out) const {
+    out.clear();
+    for (const auto& [ifindex, s] : interfaces_)
+        for (const auto& [group, g] : s.groups)
+            for (const auto& [source, st] : g.sources)
+                if (st.is_static || st.expires != kNever)
+                    out.emplace_back(ifindex, SourceGroup{source, group});
 }
 
 }  // namespace pgm::dataplane

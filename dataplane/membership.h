@@ -112,6 +112,12 @@ class Membership {
     void set_querier_enabled(IfIndex ifindex, bool enabled, Time now);
 
     void on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now, std::vector<IgmpQuery>& out);
+    // Asks the members of a learnt EXCLUDE-mode `group` whether they are still there, as
+    // after a leave: group-specific queries (sent by on_timer()) and the group timer lowered
+    // to the Last Member Query Time. Querier only (else nothing). For members made up rather
+    // than reported (the daemon's inherited ones), so that they do not last a whole Group
+    // Membership Interval when nobody is there.
+    void query_group(IfIndex ifindex, const Nla& group, Time now);
     void on_timer(Time now, std::vector<IgmpQuery>& out);
     Time next_deadline() const;
 
@@ -119,6 +125,13 @@ class Membership {
     void members(const Nla& group, std::vector<IfIndex>& out) const;
     // Interfaces where traffic of `group` from `source` is wanted (replaces `out`).
     void members(const Nla& source, const Nla& group, std::vector<IfIndex>& out) const;
+    // The (source, group) pairs interfaces want source-specific, for the daemon to join them
+    // upstream: static sources and requested ones (source timer running), in either filter
+    // mode. In EXCLUDE mode the group is wanted for any source too, but an upstream join for
+    // any source is `join-groups`' business; without the pair nobody would ask routers
+    // upstream (SSM ones in particular) for S when an any-source member shares the link
+    // with a member of (S, G). Replaces `out`; `out` has no duplicates per interface.
+    void source_specific(std::vector<std::pair<IfIndex, SourceGroup>>& out) const;
     // Counts changes of who wants what (groups, sources, filter modes): the daemon compares
     // it before and after on_igmp()/on_timer() to know when forwarding must follow.
     std::uint64_t version() const { return version_; }

@@ -2,6 +2,7 @@
 // built here byte by byte, as hosts and other routers send them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -506,6 +507,64 @@ TEST(Membership, StaticSourcesAreWantedForTheirSourceOnly) {
     m.set_static_groups(3, {});
     EXPECT_EQ(members(m, kS1, kGroup), std::vector<IfIndex>{4});
     EXPECT_FALSE(m.interfaces().at(3).groups.contains(kGroup));
+}
+
+// What the daemon joins upstream source-specific (Daemon::learnt_source_joins): a member
+// of (S1, G) and an any-source member on the same link make the group EXCLUDE mode, and S1
+// must still be asked for upstream (an SSM router upstream sends nothing otherwise), as must
+// a static (S, G); an excluded source is not.
+TEST(Membership, SourceSpecificJoinsStayInExcludeMode) {
+    Membership m{IgmpTimers{}};
+    const Nla fixed = *Nla::parse("10.8.0.1");
+    const Nla kS3 = *Nla::parse("10.9.0.3");
+    m.add_interface(3, kUs, true, {}, t0, {SourceGroup{fixed, kGroup}});
+    std::vector<IgmpQuery> q;
+    std::vector<std::pair<IfIndex, SourceGroup>> joins;
+    const std::pair<IfIndex, SourceGroup> s1{3, {kS1, kGroup}}, st{3, {fixed, kGroup}};
+    m.on_igmp(3, report(kIsIn, {kS1}), t0, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+    m.on_igmp(3, report(kIsEx, {kS3}), t0 + 1s, q);  // another host: any source but S3
+    ASSERT_TRUE(m.interfaces().at(3).groups.at(kGroup).exclude);
+    m.on_igmp(3, report(kIsIn, {kS1}), t0 + 2s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+    EXPECT_EQ(members(m, kS3, kGroup), kNone);
+    // The any-source member's next report deletes S1 from the requested sources (RFC 3376
+    // §6.4.1: IS_EX deletes X-A) until the INCLUDE member reports again; S1 is wanted as
+    // any source meanwhile (the daemon keeps its join while the link wants S1:
+    // Daemon::update_source_wanted()). The static pair stays.
+    m.on_igmp(3, report(kIsEx, {kS3}), t0 + 200s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st}));
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS3, kGroup), kNone);
+    m.on_igmp(3, report(kIsIn, {kS1}), t0 + 201s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+}
+
+// The daemon's inherited members at a restart (a made-up join, then query_group()): asked
+// at once with group-specific queries; kept if a member answers, gone after the Last
+// Member Query Time (2 x 1 s) if nobody does, not after 260 s.
+TEST(Membership, MadeUpMembersAreAskedAtOnce) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    for (const Nla& g : {kGroup, kOther}) {
+        IgmpMessage join;
+        join.group = g;
+        m.on_igmp(3, join, t0, q);
+        m.query_group(3, g, t0);
+    }
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, t0 + 2s);
+    m.on_timer(t0, q);
+    EXPECT_EQ(
+        std::count_if(q.begin(), q.end(), [](const IgmpQuery& x) { return x.group == kGroup; }), 1);
+    m.on_igmp(3, report(kIsEx, {}), t0 + 500ms, q);  // a member of kGroup answers
+    m.on_timer(t0 + 2s, q);
+    EXPECT_EQ(members(m, kGroup), kThree);
+    EXPECT_EQ(members(m, kOther), kNone);
 }
 
 TEST(Membership, GroupAndSourceQueryPacketCarriesItsSources) {
