@@ -98,8 +98,13 @@ Json groups_json(const dp::Daemon& d, Time now) {
             auto left = [&](Time t) { return seconds(t > now ? t - now : Duration{}); };
             for (const auto& [group, g] : st.groups) {
                 const bool learnt = g.expires != kNever;
+                // Static for any source or for some sources only (`static-groups` with
+                // `source`): either way the configuration holds the group here.
+                const bool configured =
+                    g.is_static || std::any_of(g.sources.begin(), g.sources.end(),
+                                               [](const auto& e) { return e.second.is_static; });
                 Json gj{{"group", group.to_string()},
-                        {"source", g.is_static ? (learnt ? "static+igmp" : "static") : "igmp"},
+                        {"source", configured ? (learnt ? "static+igmp" : "static") : "igmp"},
                         {"expires_in_s", learnt ? Json(left(g.expires)) : Json(nullptr)}};
                 // Per source (RFC 3376 §6.3), beside `groups` (whose objects stay as they
                 // were): the learnt filter mode, whether every source is wanted, and each

@@ -150,23 +150,34 @@ void Daemon::membership_changed() {
 
 std::vector<SourceGroup> Daemon::learnt_source_joins(IfIndex ifindex) const {
     std::vector<SourceGroup> out;
-    for (const auto& [downstream, st] : membership_.interfaces()) {
-        for (const auto& [group, g] : st.groups) {
-            // EXCLUDE mode wants every source: like any-source members, not joined upstream.
-            if (g.exclude) continue;
-            for (const auto& [source, ss] : g.sources) {
-                if (ss.expires == kNever && !ss.is_static) continue;
-                const auto upstream = netlink_->route_interface(source);
-                if (!upstream || *upstream != ifindex || *upstream == downstream) continue;
-                const SourceGroup sg{source, group};
-                if (std::find(out.begin(), out.end(), sg) == out.end()) out.push_back(sg);
-            }
-        }
+    for (const auto& [downstream, sg] : source_wanted_) {
+        const auto upstream = netlink_->route_interface(sg.source);
+        if (!upstream || *upstream != ifindex || *upstream == downstream) continue;
+        if (std::find(out.begin(), out.end(), sg) == out.end()) out.push_back(sg);
     }
     return out;
 }
 
+void Daemon::update_source_wanted() {
+    std::vector<std::pair<IfIndex, SourceGroup>> wanted;
+    membership_.source_specific(wanted);
+    // A pair stays while its interface still wants S's traffic of G. In EXCLUDE mode a
+    // requested source stops being requested whenever an any-source member there reports
+    // IS_EX (RFC 3376 §6.4.1 deletes X-A) and comes back at its INCLUDE member's next
+    // report: leaving and joining upstream at every query round would have an SSM router
+    // upstream prune S meanwhile, though the link wants S all along.
+    std::vector<IfIndex> members;
+    for (const auto& held : source_wanted_) {
+        if (std::find(wanted.begin(), wanted.end(), held) != wanted.end()) continue;
+        membership_.members(held.second.source, held.second.group, members);
+        if (std::find(members.begin(), members.end(), held.first) != members.end())
+            wanted.push_back(held);
+    }
+    source_wanted_ = std::move(wanted);
+}
+
 void Daemon::update_joins() {
+    update_source_wanted();
     for (const auto& [ifindex, a] : active_) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;
@@ -175,7 +186,8 @@ void Daemon::update_joins() {
             if (std::find(sourced.begin(), sourced.end(), sg) == sourced.end())
                 sourced.push_back(sg);
         std::vector<std::string> errors = joins_.set(ifindex, ic->join_groups, sourced);
-        // A join that keeps failing is retried at every update but logged once.
+        // A join that failed is tried again when the wanted joins of the interface change or
+        // the links do (sync_interfaces()), and logged once.
         std::vector<std::string>& logged = join_errors_logged_[ifindex];
         for (const std::string& e : errors)
             if (std::find(logged.begin(), logged.end(), e) == logged.end())
@@ -244,8 +256,21 @@ void Daemon::log_membership_changes() {
 void Daemon::on_igmp(IfIndex ifindex, Bytes ip_packet) {
     const auto message = parse_igmp(ip_packet);
     if (!message) return;
+    const std::uint64_t version = membership_.version();
     membership_.on_igmp(ifindex, *message, EventLoop::now(), queries_);
-    membership_changed();
+    // Forwarding and joins (route lookups, setsockopt) are recomputed only when who wants
+    // what changed: most reports refresh timers, and queries change at most the querier.
+    if (membership_.version() != version) {
+        membership_changed();
+    } else if (message->kind == IgmpMessage::Kind::Query) {
+        log_membership_changes();  // the querier may have changed
+    }
+    if (membership_.sources_refused() != 0 && !sources_refused_logged_) {
+        sources_refused_logged_ = true;
+        log::warning(interface_name(ifindex) + ": IGMPv3 reports for a group name more than " +
+                     std::to_string(Membership::kMaxLearntSources) +
+                     " sources: the others are not learnt (logged once)");
+    }
     send_queries();
     reschedule();
 }
@@ -389,6 +414,10 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         join.kind = IgmpMessage::Kind::Join;
         join.group = group;
         membership_.on_igmp(ifindex, join, EventLoop::now(), queries_);
+        // Made up, they would last the Group Membership Interval (260 s) with nobody there:
+        // ask at once (pgmd as querier), the members left answer within the Last Member
+        // Query Time and keep the group.
+        membership_.query_group(ifindex, group, EventLoop::now());
         log::info(ic.name + ": members of " + group.to_string() +
                   " kept from the previous pgmd's fast path");
     }
@@ -441,7 +470,10 @@ void Daemon::sync_interfaces() {
             fast_path_->link_changed(*ifindex, netlink_->links().at(*ifindex));
         }
     }
-    update_joins();  // learnt source-specific joins follow the routes towards their sources
+    // Learnt source-specific joins follow the routes towards their sources; joins that
+    // failed are tried again, as addresses and routes may have changed.
+    joins_.retry_failed();
+    update_joins();
 }
 
 void Daemon::reload(DaemonConfig config) {

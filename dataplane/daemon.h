@@ -120,10 +120,13 @@ class Daemon : private router::Environment {
     // Membership changed: the fast path's groups and table follow at once.
     void membership_changed();
     // Joins every served interface's configured groups, and the (source, group) pairs that
-    // members downstream want source-specific (INCLUDE mode, static sources) on the
-    // interface of the route towards the source, so that upstream routers deliver SSM.
+    // members downstream want source-specific (requested sources in either filter mode,
+    // static sources) on the interface of the route towards the source, so that upstream
+    // routers deliver SSM.
     void update_joins();
+    // The pairs of source_wanted_ whose source is routed through `ifindex`.
     std::vector<SourceGroup> learnt_source_joins(IfIndex ifindex) const;
+    void update_source_wanted();
     void on_capture_batch_end();
     void on_igmp(IfIndex ifindex, Bytes ip_packet);
     void on_timer();
@@ -174,6 +177,11 @@ class Daemon : private router::Environment {
     std::map<IfIndex, LoggedMembership> logged_membership_;
     std::uint64_t session_events_lost_logged_ = 0;
     std::map<IfIndex, std::vector<std::string>> join_errors_logged_;
+    // (downstream interface, (S, G)) wanted source-specific: Membership::source_specific(),
+    // plus the pairs held before that their interface still wants (update_source_wanted()).
+    std::vector<std::pair<IfIndex, SourceGroup>> source_wanted_;
+    // Whether the cap on learnt sources (Membership::kMaxLearntSources) was logged: once.
+    bool sources_refused_logged_ = false;
 };
 
 }  // namespace pgm::dataplane

@@ -63,9 +63,12 @@ std::optional<IgmpMessage> parse_igmp(Bytes ip) {
             m.kind = IgmpMessage::Kind::Query;
             m.group = get_ipv4(igmp, 4);
             if (m.group == Nla::ipv4(0u)) m.group = Nla();
-            // An IGMPv3 query's sources (§4.1.9); with the S flag set, routers leave their
-            // timers alone (§6.6.1), so those are read as a general refresh: no sources.
-            if (igmp.size() >= 12 && m.group.is_ipv4() && (igmp[8] & 0x08) == 0) {
+            // An IGMPv3 query (12 bytes and more): the S flag (§4.1.5) and the sources
+            // (§4.1.9). Sources are read whatever S says: S only tells routers to leave their
+            // timers alone (§6.6.1), which on_igmp() does; a Q(G,A) with S set is still not
+            // a Q(G).
+            if (igmp.size() >= 12) {
+                m.suppress = (igmp[8] & 0x08) != 0;
                 const std::size_t n = get16(igmp, 10);
                 if (12 + 4 * n > igmp.size()) return std::nullopt;
                 for (std::size_t i = 0; i < n; ++i)
@@ -259,6 +262,13 @@ void Membership::query_group(InterfaceState& s, GroupState& g, Time now) {
     g.next_query = now;
 }
 
+void Membership::query_group(IfIndex ifindex, const Nla& group, Time now) {
+    auto it = interfaces_.find(ifindex);
+    if (it == interfaces_.end()) return;
+    auto g = it->second.groups.find(group);
+    if (g != it->second.groups.end() && g->second.learnt()) query_group(it->second, g->second, now);
+}
+
 void Membership::query_sources(InterfaceState& s, GroupState& g, const std::vector<Nla>& sources,
                                Time now) {
     if (!s.querier || !s.address || sources.empty()) return;
@@ -285,8 +295,29 @@ void Membership::lower_timers(GroupState& g, const std::vector<Nla>& sources, Ti
     settle(g);
 }
 
+Membership::WantedState Membership::wanted_state(const InterfaceState& s, const Nla& group) {
+    WantedState out;
+    auto it = s.groups.find(group);
+    if (it == s.groups.end()) return out;
+    const GroupState& g = it->second;
+    out.emplace_back(group, static_cast<std::uint8_t>((g.exclude ? 1 : 0) | (g.is_static ? 2 : 0) |
+                                                      (g.learnt() ? 4 : 0)));
+    for (const auto& [a, st] : g.sources)
+        out.emplace_back(
+            a, static_cast<std::uint8_t>((st.expires != kNever ? 1 : 0) | (st.excluded ? 2 : 0) |
+                                         (st.is_static ? 4 : 0)));
+    return out;
+}
+
 void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& group,
                            const std::vector<Nla>& record_sources, Time now) {
+    const WantedState before = wanted_state(s, group);
+    record(s, type, group, record_sources, now);
+    if (wanted_state(s, group) != before) ++version_;
+}
+
+void Membership::record(InterfaceState& s, IgmpRecordType type, const Nla& group,
+                        const std::vector<Nla>& record_sources, Time now) {
     const auto git = s.groups.try_emplace(group).first;
     GroupState& g = git->second;
     const Time gmi = now + timers_.group_membership_interval();
@@ -312,15 +343,30 @@ void Membership::on_record(InterfaceState& s, IgmpRecordType type, const Nla& gr
             if (st.expires != kNever) out.push_back(a);
         return out;
     };
-    auto set_timer = [&](const Nla& a, Time t) {
-        SourceState& st = g.sources[a];
-        st.expires = t;
-        st.excluded = false;
+    // A source not yet known is learnt only below the cap (kMaxLearntSources).
+    auto source = [&](const Nla& a) -> SourceState* {
+        auto it = g.sources.find(a);
+        if (it != g.sources.end()) return &it->second;
+        const auto learnt = static_cast<std::size_t>(std::count_if(
+            g.sources.begin(), g.sources.end(), [](const auto& e) { return !e.second.is_static; }));
+        if (learnt >= kMaxLearntSources) {
+            ++sources_refused_;
+            return nullptr;
+        }
+        return &g.sources[a];
     };
+    auto set_timer = [&](const Nla& a, Time t) {
+        if (SourceState* st = source(a)) {
+            st->expires = t;
+            st->excluded = false;
+        }
+    };
+    // Refused, an excluded source is forwarded all the same: more traffic, never less.
     auto exclude_source = [&](const Nla& a) {
-        SourceState& st = g.sources[a];
-        st.expires = kNever;
-        st.excluded = true;
+        if (SourceState* st = source(a)) {
+            st->expires = kNever;
+            st->excluded = true;
+        }
     };
     // "delete" of the RFC: its learnt state (a static source stays).
     auto forget_unless_in_b = [&] {
@@ -452,8 +498,11 @@ void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
                 s.startup_queries_left = 0;
             }
             // A group-specific or group-and-source-specific query from the querier: members
-            // have Last Member Query Time to answer (RFC 3376 §6.6.1).
-            if (m.group.is_ipv4() && !s.querier) {
+            // have Last Member Query Time to answer (RFC 3376 §6.6.1), unless the query has
+            // the S flag ("Suppress Router-Side Processing"): the querier sends those when the
+            // timers were already above the Last Member Query Time, and other routers must
+            // not lower them. The election above runs for every query.
+            if (m.group.is_ipv4() && !s.querier && !m.suppress) {
                 auto g = s.groups.find(m.group);
                 if (g != s.groups.end() && g->second.learnt())
                     lower_timers(g->second, m.query_sources,
@@ -463,7 +512,7 @@ void Membership::on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now,
         }
         case IgmpMessage::Kind::Join:
         case IgmpMessage::Kind::Leave:
-            ++version_;
+            // version() moves in on_record(), when a record changed what is wanted.
             if (m.version == 3) {
                 for (const IgmpMessage::GroupRecord& r : m.group_records)
                     on_record(s, r.type, r.group, r.sources, now);
@@ -573,6 +622,15 @@ void Membership::members(const Nla& source, const Nla& group, std::vector<IfInde
         auto g = s.groups.find(group);
         if (g != s.groups.end() && g->second.wants(source)) out.push_back(ifindex);
     }
+}
+
+void Membership::source_specific(std::vector<std::pair<IfIndex, SourceGroup>>& out) const {
+    out.clear();
+    for (const auto& [ifindex, s] : interfaces_)
+        for (const auto& [group, g] : s.groups)
+            for (const auto& [source, st] : g.sources)
+                if (st.is_static || st.expires != kNever)
+                    out.emplace_back(ifindex, SourceGroup{source, group});
 }
 
 }  // namespace pgm::dataplane

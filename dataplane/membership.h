@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "dataplane/daemon_config.h"
@@ -64,6 +65,9 @@ struct IgmpMessage {
     std::uint8_t version = 0;
     std::vector<GroupRecord> group_records;  // IGMPv3 report: every record with a group
     std::vector<Nla> query_sources;          // group-and-source-specific query: its sources
+    // An IGMPv3 query's S flag (Suppress Router-Side Processing, RFC 3376 §4.1.5): routers
+    // that hear it do not lower their timers (§6.6.1).
+    bool suppress = false;
 };
 
 // Parses an IPv4 packet carrying IGMP; nullopt if it is not one this module uses (bad
@@ -108,6 +112,12 @@ class Membership {
     void set_querier_enabled(IfIndex ifindex, bool enabled, Time now);
 
     void on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now, std::vector<IgmpQuery>& out);
+    // Asks the members of a learnt EXCLUDE-mode `group` whether they are still there, as
+    // after a leave: group-specific queries (sent by on_timer()) and the group timer lowered
+    // to the Last Member Query Time. Querier only (else nothing). For members made up rather
+    // than reported (the daemon's inherited ones), so that they do not last a whole Group
+    // Membership Interval when nobody is there.
+    void query_group(IfIndex ifindex, const Nla& group, Time now);
     void on_timer(Time now, std::vector<IgmpQuery>& out);
     Time next_deadline() const;
 
@@ -115,9 +125,21 @@ class Membership {
     void members(const Nla& group, std::vector<IfIndex>& out) const;
     // Interfaces where traffic of `group` from `source` is wanted (replaces `out`).
     void members(const Nla& source, const Nla& group, std::vector<IfIndex>& out) const;
+    // The (source, group) pairs interfaces want source-specific, for the daemon to join them
+    // upstream: static sources and requested ones (source timer running), in either filter
+    // mode. In EXCLUDE mode the group is wanted for any source too, but an upstream join for
+    // any source is `join-groups`' business; without the pair nobody would ask routers
+    // upstream (SSM ones in particular) for S when an any-source member shares the link
+    // with a member of (S, G). Replaces `out`; `out` has no duplicates per interface.
+    void source_specific(std::vector<std::pair<IfIndex, SourceGroup>>& out) const;
     // Counts changes of who wants what (groups, sources, filter modes): the daemon compares
     // it before and after on_igmp()/on_timer() to know when forwarding must follow.
     std::uint64_t version() const { return version_; }
+    // Learnt sources a group keeps at most per interface (static ones come on top): a host
+    // that reports ever new sources would otherwise grow pgmd's memory and the work of every
+    // change. Sources over the cap are refused (not learnt) and counted here.
+    static constexpr std::size_t kMaxLearntSources = 64;
+    std::uint64_t sources_refused() const { return sources_refused_; }
 
     // Inspection.
     struct SourceState {
@@ -158,13 +180,21 @@ class Membership {
 
   private:
     // One group record (RFC 3376 §6.4.1, §6.4.2) at the router side.
+    // Moves version() when the record changed the group's WantedState.
     void on_record(InterfaceState& s, IgmpRecordType type, const Nla& group,
                    const std::vector<Nla>& sources, Time now);
+    void record(InterfaceState& s, IgmpRecordType type, const Nla& group,
+                const std::vector<Nla>& sources, Time now);
     // Lowers timers and schedules the queries of "Send Q(G)" / "Send Q(G,A)" (querier only).
     void query_group(InterfaceState& s, GroupState& g, Time now);
     void query_sources(InterfaceState& s, GroupState& g, const std::vector<Nla>& sources, Time now);
     // A query heard from the querier: timers lowered as §6.6.1 says.
     void lower_timers(GroupState& g, const std::vector<Nla>& sources, Time until);
+    // What forwarding and the joins depend on of `group` on `s` (whether it is there, its
+    // mode, which sources are requested, excluded or static; not the timers): on_record()
+    // moves version() only when a report changed it.
+    using WantedState = std::vector<std::pair<Nla, std::uint8_t>>;
+    static WantedState wanted_state(const InterfaceState& s, const Nla& group);
     // Recomputes `expires` of INCLUDE mode; true when the group may be dropped.
     static bool settle(GroupState& g);
     void become_querier(IfIndex ifindex, InterfaceState& s, Time now);
@@ -172,6 +202,7 @@ class Membership {
     IgmpTimers timers_;
     std::map<IfIndex, InterfaceState> interfaces_;
     std::uint64_t version_ = 0;
+    std::uint64_t sources_refused_ = 0;
 };
 
 }  // namespace pgm::dataplane

@@ -245,6 +245,8 @@ std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>
                                          const std::vector<SourceGroup>& sourced) {
     std::vector<std::string> errors;
     Joined& j = joins_[ifindex];
+    if (j.wanted && j.wanted->groups == groups && j.wanted->sourced == sourced)
+        return j.wanted->errors;
     if (j.socket.get() < 0) {
         j.socket = Fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
         if (j.socket.get() < 0) {
@@ -314,6 +316,7 @@ std::vector<std::string> GroupJoins::set(IfIndex ifindex, const std::vector<Nla>
         if (std::find(j.sourced.begin(), j.sourced.end(), sg) != j.sourced.end()) continue;
         if (change_source(sg, MCAST_JOIN_SOURCE_GROUP)) j.sourced.push_back(sg);
     }
+    j.wanted = Joined::Wanted{groups, sourced, errors};
     return errors;
 }
 

@@ -139,9 +139,15 @@ class Transmitter {
 class GroupJoins {
   public:
     // Makes the joins on `ifindex` exactly `groups` (IPv4, any source) and `sourced`
-    // (source-specific); returns a message per failure.
+    // (source-specific); returns a message per failure. Called again with the same lists it
+    // makes no system call and returns the same failures: failed joins are tried again when
+    // the lists change or after retry_failed().
     std::vector<std::string> set(IfIndex ifindex, const std::vector<Nla>& groups,
                                  const std::vector<SourceGroup>& sourced = {});
+    void retry_failed() {
+        for (auto& [ifindex, j] : joins_)
+            j.wanted.reset();
+    }
     void remove_interface(IfIndex ifindex) { joins_.erase(ifindex); }
     // The groups joined on `ifindex` now (failed joins are not among them).
     std::vector<Nla> joined(IfIndex ifindex) const {
@@ -159,6 +165,13 @@ class GroupJoins {
         Fd socket;
         std::vector<Nla> groups;
         std::vector<SourceGroup> sourced;
+        // The lists of the last set() and its failures (none: set() must do the work).
+        struct Wanted {
+            std::vector<Nla> groups;
+            std::vector<SourceGroup> sourced;
+            std::vector<std::string> errors;
+        };
+        std::optional<Wanted> wanted;
     };
     std::map<IfIndex, Joined> joins_;
 };

@@ -3,8 +3,8 @@
 
 Topology (network namespaces): two PGM sources on their own links to the router, src1
 (10.1.0.1, rtr up0) and src2 (10.3.0.1, rtr up1); pgmd in rtr serving up0, up1, dn1, dn2;
-LAN 1 (dn1) with host h1 and LAN 2 (dn2) with host h2. The group is the SSM address
-232.1.1.1.
+LAN 1 (dn1) with hosts h1 and h3 and LAN 2 (dn2) with host h2. The group is the SSM
+address 232.1.1.1; dn1 also has a static (h1's address, 232.1.1.2), listed as `static`.
 
   * h1 joins (10.1.0.1, 232.1.1.1) through its kernel (IP_ADD_SOURCE_MEMBERSHIP, IGMPv3
     forced on eth0): the kernel reports INCLUDE {10.1.0.1}; h2 joins the group for any
@@ -18,6 +18,8 @@ LAN 1 (dn1) with host h1 and LAN 2 (dn2) with host h2. The group is the SSM addr
   * With --fast-path on, `show fastpath` has both sessions in the kernel and the kernel
     forwarded ODATA from both upstream interfaces (the per-source egress is the BPF map's);
     with --fast-path off, pgmd forwards them itself.
+  * h3 joins the group for any source on LAN 1: dn1's group turns EXCLUDE mode, and up0
+    stays joined (10.1.0.1, 232.1.1.1) for h1; h3 leaves again.
   * h1 leaves: pgmd (querier on dn1) asks with a group-and-source-specific query and drops
     the membership and the upstream join after the Last Member Query Time.
 
@@ -35,6 +37,7 @@ from netlab import Failure, wait_until  # noqa: E402
 
 NAME = "pgmd_ssm"
 GROUP = "232.1.1.1"
+STATIC_GROUP = "232.1.1.2"
 DPORT = 7500
 S1, S2 = "10.1.0.1", "10.3.0.1"
 COUNT = 200
@@ -97,22 +100,25 @@ def group_of(groups, name):
 
 
 def run(args, lab):
-    lab.add_ns("src1", "src2", "rtr", "lan1", "lan2", "h1", "h2")
+    lab.add_ns("src1", "src2", "rtr", "lan1", "lan2", "h1", "h2", "h3")
     lab.source_router(src="src1", rtr="rtr", source=S1, rtr_up="10.1.0.2")
     lab.veth("src2", "s0", "rtr", "up1")
     lab.addr("src2", "s0", f"{S2}/24")
     lab.addr("rtr", "up1", "10.3.0.2/24")
     lab.route("src2", "10.2.0.0/16", via="10.3.0.2")
     lab.route("src2", "224.0.0.0/4", dev="s0")
-    h1 = lab.lan("rtr", 1, [("h1", 10)])["h1"]
+    lan1 = lab.lan("rtr", 1, [("h1", 10), ("h3", 11)])
+    h1, h3 = lan1["h1"], lan1["h3"]
     h2 = lab.lan("rtr", 2, [("h2", 10)])["h2"]
-    for host in ("h1", "h2"):
+    for host in ("h1", "h2", "h3"):
         lab.sysctl(host, "net.ipv4.conf.eth0.force_igmp_version", 3)
 
     sock = lab.path("pgmd.sock")
     conf = netlab.pgmd_conf(
         lab.path("pgmd.conf"),
-        {"up0": {"igmp-querier": "no"}, "up1": {"igmp-querier": "no"}, "dn1": {}, "dn2": {}},
+        {"up0": {"igmp-querier": "no"}, "up1": {"igmp-querier": "no"},
+         # A static (S, G) only (its source on dn1's own link: no upstream join).
+         "dn1": {"static-groups": f"{STATIC_GROUP} source {h1}"}, "dn2": {}},
         sock, log_level="info", extra=f"[dataplane]\nfast-path = {args.fast_path}\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=4)
 
@@ -146,6 +152,11 @@ def run(args, lab):
     g2 = group_of(groups, "dn2")
     if g2.get("mode") != "exclude" or g2.get("sources") != []:
         problems.append(f"show groups dn2: {g2}, want exclude mode, no sources")
+    static = [g for g in interface(groups, "dn1").get("groups", [])
+              if g.get("group") == STATIC_GROUP]
+    if [g.get("source") for g in static] != ["static"]:
+        problems.append(f"show groups dn1: {static}, want {STATIC_GROUP} with source static "
+                        "(a static (S, G) only)")
     if interface(groups, "up1").get("joined_sources") != []:
         problems.append(f"up1 joined {interface(groups, 'up1').get('joined_sources')}: "
                         "nobody asked for S2 source-specific")
@@ -204,6 +215,21 @@ def run(args, lab):
     elif fp.get("mode") != "off":
         problems.append(f"show fastpath: {fp}, want off")
     lab.raise_problems(problems)
+
+    # h3 joins any-source on h1's link: dn1's group turns EXCLUDE mode, and pgmd must stay
+    # joined (S1, G) on up0 for h1 (an SSM router upstream sends S1 only when asked).
+    joiners["h3"] = lab.start("join-h3", [netlab.PYTHON, "-c", JOINER, GROUP, h3], "h3")
+    wait_until(lambda: (group_of(show_groups(), "dn1") or {}).get("mode") == "exclude", 15,
+               "h3's any-source join to turn dn1's group EXCLUDE mode")
+    groups = show_groups()
+    if ({"group": GROUP, "source": S1} not in interface(groups, "up0").get("joined_sources", [])
+            or (GROUP, S1) not in mcfilter(lab, "rtr", "up0")):
+        problems.append(f"up0 left ({S1}, {GROUP}) when an any-source member joined on dn1: "
+                        f"{interface(groups, 'up0')}")
+    lab.raise_problems(problems)
+    lab.stop_proc(joiners["h3"])
+    wait_until(lambda: (group_of(show_groups(), "dn1") or {}).get("mode") == "include", 15,
+               "dn1's group back to INCLUDE mode after h3 left")
 
     # h1 leaves: the kernel reports BLOCK {S1} / TO_IN {}; pgmd asks Q(G,{S1}) and, nobody
     # answering, drops the membership and the upstream join.

@@ -2,6 +2,7 @@
 // built here byte by byte, as hosts and other routers send them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -395,6 +396,86 @@ TEST(Membership, NonQuerierOnlyLowersSourceTimersWhenTheQuerierAsks) {
     EXPECT_EQ(members(m, kS1, kGroup), kNone);
 }
 
+// An IGMPv3 query for `group` (None: general) with the S flag as given, QRV 2, `code`.
+std::vector<std::uint8_t> v3_query(const Nla& group, bool suppress, std::uint8_t code,
+                                   const std::vector<Nla>& sources = {}) {
+    std::vector<std::uint8_t> m = {0x11, code, 0, 0};
+    const Nla g = group.is_ipv4() ? group : Nla::ipv4(0u);
+    m.insert(m.end(), g.address().begin(), g.address().end());
+    m.insert(m.end(), {static_cast<std::uint8_t>((suppress ? 0x08 : 0) | 2), 125, 0,
+                       static_cast<std::uint8_t>(sources.size())});
+    for (const Nla& a : sources)
+        m.insert(m.end(), a.address().begin(), a.address().end());
+    return m;
+}
+
+// RFC 3376 §4.1.5, §6.6.1: a query with S set leaves the timers of other routers alone,
+// whether it asks about the group or some of its sources; the election still runs.
+TEST(Membership, QueryWithTheSuppressFlagLeavesTheGroupTimerAlone) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    const Nla lower = *Nla::parse("10.0.0.1");
+    m.on_igmp(3, report(kIsEx, {}), t0, q);
+    const Time gmi = t0 + IgmpTimers{}.group_membership_interval();
+    ASSERT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+
+    const IgmpMessage sgq = parsed(ip_igmp(lower, v3_query(kGroup, true, 10, {kS1})));
+    EXPECT_TRUE(sgq.suppress);
+    EXPECT_EQ(sgq.query_sources, std::vector<Nla>{kS1});
+    m.on_igmp(3, sgq, t0 + 1s, q);
+    EXPECT_FALSE(m.interfaces().at(3).querier);  // the election ran
+    EXPECT_EQ(m.interfaces().at(3).other_querier, lower);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+    m.on_igmp(3, parsed(ip_igmp(lower, v3_query(kGroup, true, 10))), t0 + 1s, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, gmi);
+    m.on_timer(t0 + 5s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kThree);
+
+    // The same Q(G) without S: 2 x 1 s left.
+    const IgmpMessage gq = parsed(ip_igmp(lower, v3_query(kGroup, false, 10)));
+    EXPECT_FALSE(gq.suppress);
+    m.on_igmp(3, gq, t0 + 5s, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, t0 + 7s);
+    m.on_timer(t0 + 7s, q);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+}
+
+// A host reporting ever new sources: a group learns kMaxLearntSources per interface, the
+// rest are refused and counted; static sources come on top. A report that changes nothing
+// wanted leaves version() alone (the daemon recomputes forwarding and joins when it moves).
+TEST(Membership, LearntSourcesPerGroupAreCappedAndRepeatsDoNotMoveTheVersion) {
+    Membership m{IgmpTimers{}};
+    const Nla fixed = *Nla::parse("10.8.0.1");
+    m.add_interface(3, kUs, true, {}, t0, {SourceGroup{fixed, kGroup}});
+    std::vector<IgmpQuery> q;
+    std::vector<Nla> many;
+    for (std::uint32_t i = 0; i < Membership::kMaxLearntSources + 6; ++i)
+        many.push_back(Nla::ipv4(0x0A090100u + i));  // 10.9.1.x
+    m.on_igmp(3, report(kAllow, many), t0, q);
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).sources.size(),
+              Membership::kMaxLearntSources + 1);
+    EXPECT_EQ(m.sources_refused(), 6u);
+    EXPECT_EQ(members(m, many[Membership::kMaxLearntSources - 1], kGroup), kThree);
+    EXPECT_EQ(members(m, many[Membership::kMaxLearntSources], kGroup), kNone);
+    EXPECT_EQ(members(m, fixed, kGroup), kThree);
+    // A refreshing report (or a query of a higher-addressed router) does not move the
+    // version; a new group does.
+    const std::uint64_t version = m.version();
+    m.on_igmp(3, report(kIsIn, {many[0]}), t0 + 10s, q);
+    m.on_igmp(3, parsed(ip_igmp(*Nla::parse("10.0.0.200"), v3_query(kGroup, false, 10))), t0 + 11s,
+              q);
+    EXPECT_EQ(m.version(), version);
+    m.on_igmp(3, report(kIsEx, {}, kOther), t0 + 12s, q);
+    EXPECT_NE(m.version(), version);
+    // Refused sources do not hold the group to its old state: a leave of the learnt ones
+    // frees room for others.
+    m.on_igmp(3, report(kToIn, {}), t0 + 20s, q);
+    m.on_timer(t0 + 40s, q);
+    m.on_igmp(3, report(kAllow, {many.back()}), t0 + 40s, q);
+    EXPECT_EQ(members(m, many.back(), kGroup), kThree);
+}
+
 TEST(Membership, Igmpv2ReportIsAnySourceAndIgnoresBlocksWhileV2HostsAreThere) {
     Membership m{IgmpTimers{}};
     m.add_interface(3, kUs, true, {}, t0);
@@ -426,6 +507,64 @@ TEST(Membership, StaticSourcesAreWantedForTheirSourceOnly) {
     m.set_static_groups(3, {});
     EXPECT_EQ(members(m, kS1, kGroup), std::vector<IfIndex>{4});
     EXPECT_FALSE(m.interfaces().at(3).groups.contains(kGroup));
+}
+
+// What the daemon joins upstream source-specific (Daemon::learnt_source_joins): a member
+// of (S1, G) and an any-source member on the same link make the group EXCLUDE mode, and S1
+// must still be asked for upstream (an SSM router upstream sends nothing otherwise), as must
+// a static (S, G); an excluded source is not.
+TEST(Membership, SourceSpecificJoinsStayInExcludeMode) {
+    Membership m{IgmpTimers{}};
+    const Nla fixed = *Nla::parse("10.8.0.1");
+    const Nla kS3 = *Nla::parse("10.9.0.3");
+    m.add_interface(3, kUs, true, {}, t0, {SourceGroup{fixed, kGroup}});
+    std::vector<IgmpQuery> q;
+    std::vector<std::pair<IfIndex, SourceGroup>> joins;
+    const std::pair<IfIndex, SourceGroup> s1{3, {kS1, kGroup}}, st{3, {fixed, kGroup}};
+    m.on_igmp(3, report(kIsIn, {kS1}), t0, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+    m.on_igmp(3, report(kIsEx, {kS3}), t0 + 1s, q);  // another host: any source but S3
+    ASSERT_TRUE(m.interfaces().at(3).groups.at(kGroup).exclude);
+    m.on_igmp(3, report(kIsIn, {kS1}), t0 + 2s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+    EXPECT_EQ(members(m, kS3, kGroup), kNone);
+    // The any-source member's next report deletes S1 from the requested sources (RFC 3376
+    // §6.4.1: IS_EX deletes X-A) until the INCLUDE member reports again; S1 is wanted as
+    // any source meanwhile (the daemon keeps its join while the link wants S1:
+    // Daemon::update_source_wanted()). The static pair stays.
+    m.on_igmp(3, report(kIsEx, {kS3}), t0 + 200s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st}));
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS3, kGroup), kNone);
+    m.on_igmp(3, report(kIsIn, {kS1}), t0 + 201s, q);
+    m.source_specific(joins);
+    EXPECT_EQ(joins, (std::vector{st, s1}));
+}
+
+// The daemon's inherited members at a restart (a made-up join, then query_group()): asked
+// at once with group-specific queries; kept if a member answers, gone after the Last
+// Member Query Time (2 x 1 s) if nobody does, not after 260 s.
+TEST(Membership, MadeUpMembersAreAskedAtOnce) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    for (const Nla& g : {kGroup, kOther}) {
+        IgmpMessage join;
+        join.group = g;
+        m.on_igmp(3, join, t0, q);
+        m.query_group(3, g, t0);
+    }
+    EXPECT_EQ(m.interfaces().at(3).groups.at(kGroup).expires, t0 + 2s);
+    m.on_timer(t0, q);
+    EXPECT_EQ(
+        std::count_if(q.begin(), q.end(), [](const IgmpQuery& x) { return x.group == kGroup; }), 1);
+    m.on_igmp(3, report(kIsEx, {}), t0 + 500ms, q);  // a member of kGroup answers
+    m.on_timer(t0 + 2s, q);
+    EXPECT_EQ(members(m, kGroup), kThree);
+    EXPECT_EQ(members(m, kOther), kNone);
 }
 
 TEST(Membership, GroupAndSourceQueryPacketCarriesItsSources) {

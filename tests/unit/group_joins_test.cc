@@ -1,8 +1,9 @@
 // DOC: GroupJoins (dataplane/sockets.h) in a private network namespace: any-source joins and
 // source-specific ones (MCAST_JOIN_SOURCE_GROUP) as the kernel holds them, read back from
 // /proc/net/igmp and /proc/net/mcfilter; a group turning from source-specific to any-source
-// and back; everything left when the set is empty. Needs root (CI runs as root); skipped,
-// and reported as skipped, otherwise.
+// and back; everything left when the set is empty; a failed join tried again only when the
+// lists change or after retry_failed(). Needs root (CI runs as root); skipped, and reported
+// as skipped, otherwise.
 #include <net/if.h>
 #include <sched.h>
 #include <unistd.h>
@@ -139,6 +140,31 @@ TEST_F(GroupJoinsOnALink, SourceSpecificJoinsAreTheKernelsSourceFilters) {
     EXPECT_TRUE(joins.set(ifindex_, {}, {}).empty());
     EXPECT_TRUE(source_filters("gja").empty());
     EXPECT_EQ(groups_on("gja").count("232.1.1.1"), 0u);
+}
+
+// set() runs at every membership change: a join that failed is not tried again while the
+// lists stay the same, only when they change or after retry_failed() (the daemon calls it
+// when links, addresses or routes change). The failure: net.ipv4.igmp_max_msf (per network
+// namespace) at 1 refuses a socket's second source of a group.
+TEST_F(GroupJoinsOnALink, AFailedJoinIsTriedAgainOnlyAfterRetryFailed) {
+    const std::string msf = "/proc/sys/net/ipv4/igmp_max_msf";
+    std::string before;
+    std::ifstream(msf) >> before;
+    auto set_msf = [&](const std::string& v) { return static_cast<bool>(std::ofstream(msf) << v); };
+    ASSERT_TRUE(set_msf("1"));
+    GroupJoins joins;
+    const std::vector<SourceGroup> two{{kS1, kSsm}, {kS2, kSsm}};
+    EXPECT_EQ(joins.set(ifindex_, {}, two).size(), 1u);
+    EXPECT_EQ(source_filters("gja").size(), 1u);
+    ASSERT_TRUE(set_msf(before));
+    const auto again = joins.set(ifindex_, {}, two);  // the same lists: the same failure
+    EXPECT_EQ(again.size(), 1u);
+    EXPECT_EQ(source_filters("gja").size(), 1u);
+    joins.retry_failed();
+    EXPECT_TRUE(joins.set(ifindex_, {}, two).empty());
+    EXPECT_EQ(source_filters("gja").size(), 2u);
+    EXPECT_TRUE(joins.set(ifindex_, {}, {}).empty());
+    EXPECT_TRUE(source_filters("gja").empty());
 }
 
 }  // namespace
