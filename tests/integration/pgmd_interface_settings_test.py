@@ -117,9 +117,10 @@ def check_phase(phase, off, packets, counters_before, counters_after):
             problems.append(f"phase {phase}: {len(naks)} NAKs on {dn} to "
                             f"{sorted(map(str, nak_dsts))}, want some, all to {want_dst}")
         lost = set(LOST[dn])
-        if {s for x in naks for s in nak_sqns(x)} != lost:
-            problems.append(f"phase {phase}: NAKs on {dn} for "
-                            f"{sorted({s for x in naks for s in nak_sqns(x)})}, want {sorted(lost)}")
+        nakked = {s for x in naks for s in nak_sqns(x)}
+        if nakked != lost:
+            problems.append(f"phase {phase}: NAKs on {dn} for {sorted(nakked)}, "
+                            f"want {sorted(lost)}")
         # Assist off: the source's NCFs for every NAK upstream (the other LAN's too).
         ncf_sqns = {s for x in ncfs for s in nak_sqns(x)}
         if not lost <= ncf_sqns or (dn != off and ncf_sqns != lost):
