@@ -686,7 +686,6 @@ TEST(DaemonConfig, GlobalKeySetterAppliesKeysWithTheFilesChecks) {
     EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));  // a refused value changes nothing
 }
 
-
 // Per-interface settings (decisions.md D38): unset they are the global values; set they
 // override them for that interface only; the effective timers of each interface must obey
 // the global rules, with errors that name the interface, both values and where they come
