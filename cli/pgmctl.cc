@@ -433,6 +433,27 @@ void render_interfaces(const Json& data, const Previous* previous, std::ostream&
         t.add(std::move(row));
     }
     t.print(out);
+    // The settings in force per interface (decisions.md D38), below the counters.
+    Table settings({"INTERFACE", "ASSIST", "ALERT", ">NAKS/S", ">NAKS/S/SRC", ">NAK_REPEAT",
+                    ">NAK_RPT_IVL", ">NAK_RDATA_IVL", ">NAK_ELIM_IVL"});
+    auto yes_no = [](const Json& b) {
+        return b.is_boolean() ? (b.get<bool>() ? "yes" : "no") : "-";
+    };
+    for (const Json& i : data.value("interfaces", Json::array())) {
+        const Json& s = i.value("settings", Json::object());
+        if (s.empty()) continue;
+        settings.add(
+            {interface_label(i.value("name", Json()), i.value("ifindex", Json())),
+             yes_no(s.value("router_assist", Json())), yes_no(s.value("router_alert", Json())),
+             text(s.value("max_naks_per_second", Json())),
+             text(s.value("max_naks_per_second_per_neighbour", Json())),
+             duration(s.value("nak_repeat_period", Json())),
+             duration(s.value("nak_rpt_ivl", Json())), duration(s.value("nak_rdata_ivl", Json())),
+             duration(s.value("nak_elim_ivl", Json()))});
+    }
+    if (settings.empty()) return;
+    out << '\n';
+    settings.print(out);
 }
 
 // A session's known DLRs in one cell: "off-tree:10.2.0.9@dn1+parity,...", "-" for none.

@@ -153,8 +153,11 @@ Json groups_json(const dp::Daemon& d, Time now) {
 
 std::vector<control::RouterView::ConfiguredInterface> configured_interfaces(const dp::Daemon& d) {
     std::vector<control::RouterView::ConfiguredInterface> out;
-    for (const auto& s : d.interface_status())
-        out.push_back({s.name, s.ifindex, s.state});
+    for (const auto& s : d.interface_status()) {
+        const dp::InterfaceConfig* ic = d.config().find_interface(s.name);
+        out.push_back({s.name, s.ifindex, s.state, ic ? ic->router : router::InterfaceSettings{},
+                       ic ? std::optional<bool>(ic->router_alert) : std::nullopt});
+    }
     return out;
 }
 

@@ -103,6 +103,30 @@ Json interface_state(const RouterView& view, IfIndex ifindex) {
     return "unconfigured";
 }
 
+// The settings in force on an interface (decisions.md D38): the router's for one it has a slot
+// for, else the configured ones resolved against the global values; Router Alert as
+// configured (null when the program does not say).
+Json interface_settings(const RouterView& view, std::optional<IfIndex> ifindex,
+                        const RouterView::ConfiguredInterface* configured) {
+    const router::Router& r = view.router;
+    std::optional<router::EffectiveInterfaceSettings> e;
+    if (ifindex)
+        for (const auto& i : r.interfaces())
+            if (i.ifindex == *ifindex) e = i.effective;
+    if (!e)
+        e = r.config().effective(configured ? configured->settings : router::InterfaceSettings{});
+    Json alert = nullptr;
+    if (configured && configured->router_alert) alert = *configured->router_alert;
+    return Json{{"router_assist", e->router_assist},
+                {"router_alert", alert},
+                {"max_naks_per_second", e->max_naks_per_second},
+                {"max_naks_per_second_per_neighbour", e->max_naks_per_second_per_neighbour},
+                {"nak_repeat_period", seconds(e->timers.repeat_period)},
+                {"nak_rpt_ivl", seconds(e->timers.rpt_ivl)},
+                {"nak_rdata_ivl", seconds(e->timers.rdata_ivl)},
+                {"nak_elim_ivl", seconds(e->timers.elim_ivl)}};
+}
+
 // A filter naming an interface must name one pgmd knows: configured, or seen by the router.
 void require_known_interface(const RouterView& view, const Filter& filter,
                              const std::map<IfIndex, CaptureDrops>& drops);
@@ -375,6 +399,14 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
     for (const auto& i : r.interfaces())
         nak_neighbours[i.ifindex] = i.nak_neighbours.size();
 
+    std::vector<RouterView::ConfiguredInterface> configured;
+    if (view.configured_interfaces) configured = view.configured_interfaces();
+    auto configured_as = [&](IfIndex ifindex) -> const RouterView::ConfiguredInterface* {
+        for (const auto& c : configured)
+            if (c.ifindex == ifindex) return &c;
+        return nullptr;
+    };
+
     Json list = Json::array();
     for (const InterfaceRow& i : interface_rows(view, filter, capture_drops_of(view))) {
         Json j = interface_ref(view, i.ifindex);
@@ -382,12 +414,13 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
         j["upstream_sessions"] = upstream_sessions[i.ifindex];
         j["repair_states"] = repair_states[i.ifindex];
         j["nak_neighbours"] = nak_neighbours[i.ifindex];
+        j["settings"] = interface_settings(view, i.ifindex, configured_as(i.ifindex));
         j["counters"] = interface_counters_object(i.counters, i.drops);
         list.push_back(std::move(j));
     }
     // Configured interfaces the router has no row for (absent, or down since start).
     if (view.configured_interfaces) {
-        for (const auto& c : view.configured_interfaces()) {
+        for (const auto& c : configured) {
             const bool listed = std::any_of(list.begin(), list.end(), [&](const Json& j) {
                 return c.ifindex && j["ifindex"] == *c.ifindex;
             });
@@ -401,6 +434,7 @@ Json interfaces_json(const RouterView& view, const Filter& filter) {
                                 {"upstream_sessions", 0},
                                 {"repair_states", 0},
                                 {"nak_neighbours", 0},
+                                {"settings", interface_settings(view, c.ifindex, &c)},
                                 {"counters", interface_counters_object({}, {})}});
         }
     }

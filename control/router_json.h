@@ -96,6 +96,10 @@ struct RouterView {
         std::string name;
         std::optional<IfIndex> ifindex;
         std::string state;
+        // As configured (`show interfaces` shows them resolved, decisions.md D38); unset:
+        // the defaults, and Router Alert unknown (null).
+        router::InterfaceSettings settings = {};
+        std::optional<bool> router_alert = {};
     };
     std::function<std::vector<ConfiguredInterface>()> configured_interfaces;
     // Zeroes one interface's capture drops (`clear counters interface IF`). May be empty.

@@ -396,6 +396,7 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         a.capture = open_capture(ic.name, ifindex);
         transmitter_.add_interface(ifindex, ic.name);
         transmitter_.set_router_alert(ifindex, ic.router_alert);
+        router_.set_interface_settings(ifindex, ic.router);  // D38
     } catch (const std::exception& e) {
         log::error("cannot serve " + ic.name + ": " + e.what());
         transmitter_.remove_interface(ifindex);
@@ -503,6 +504,7 @@ void Daemon::reload(DaemonConfig config) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
         transmitter_.set_router_alert(ifindex, ic->router_alert);
+        router_.set_interface_settings(ifindex, ic->router);  // D38: at once
         membership_.set_static_groups(ifindex, ic->static_groups, ic->static_sources);
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
         membership_changed();  // after both: the querier role a reload changed is logged

@@ -18,7 +18,8 @@
 // socket, membership, upstream joins) while its link exists and is up; when it goes down
 // or disappears the core is told (Router::interface_down) and its membership is dropped;
 // when it comes back it is served again. reload() applies a new configuration in place:
-// timers and caps (Router::reconfigure), interfaces added or removed, static groups,
+// timers and caps (Router::reconfigure), each served interface's own timers, NAK caps and
+// router assist (Router::set_interface_settings, D38), interfaces added or removed, static groups,
 // joins, ports and capture buffer size (captures reopened); sessions and repair state on
 // interfaces still served are kept.
 // Packets the captures lost (Capture::Drops) are read from every capture every

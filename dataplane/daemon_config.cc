@@ -234,6 +234,15 @@ std::vector<std::string> one(std::string value) {
     return {std::move(value)};
 }
 
+// A NAK costs one token per sequence and is taken whole: below a full list's cost (header +
+// OPT_NAK_LIST) such a NAK could never be admitted from anyone.
+void check_neighbour_rate(const KeyInput& in, std::uint32_t rate) {
+    const auto full = static_cast<std::uint32_t>(1 + kMaxNakList);
+    if (rate != 0 && rate < full)
+        in.fail("max-naks-per-second-per-neighbour: " + std::to_string(rate) + " is below " +
+                std::to_string(full) + ", the cost of one NAK with a full list (0: no such cap)");
+}
+
 // One key outside [interface NAME] sections. The table below is the only list of them: it
 // drives parsing (Boost's registered names, set), `pgmd --config-keys` (config_keys()),
 // what a reload reports (changed_keys(), comparing get()) and render_config().
@@ -362,14 +371,7 @@ const std::array<GlobalKey, 38> kGlobalKeys = {{
      [](const KeyInput& in, DaemonConfig& c) {
          c.router.max_naks_per_second_per_neighbour =
              static_cast<std::uint32_t>(in.count("max-naks-per-second-per-neighbour", 1u << 30));
-         // A NAK costs one token per sequence and is taken whole: below a full list's cost
-         // (header + OPT_NAK_LIST) such a NAK could never be admitted from anyone.
-         const auto full = static_cast<std::uint32_t>(1 + kMaxNakList);
-         const std::uint32_t rate = c.router.max_naks_per_second_per_neighbour;
-         if (rate != 0 && rate < full)
-             in.fail("max-naks-per-second-per-neighbour: " + std::to_string(rate) + " is below " +
-                     std::to_string(full) +
-                     ", the cost of one NAK with a full list (0: no such cap)");
+         check_neighbour_rate(in, c.router.max_naks_per_second_per_neighbour);
      },
      [](const DaemonConfig& c) {
          return one(std::to_string(c.router.max_naks_per_second_per_neighbour));
@@ -588,7 +590,15 @@ std::string groups_text(const std::vector<Nla>& groups, const std::vector<Source
     return out;
 }
 
-const std::array<InterfaceKey, 4> kInterfaceKeys = {{
+// A per-interface override of a global key: its value, or "" (unset: the global value).
+std::string optional_duration_text(const std::optional<Duration>& d) {
+    return d ? duration_text(*d) : std::string();
+}
+std::string optional_count_text(const std::optional<std::uint32_t>& n) {
+    return n ? std::to_string(*n) : std::string();
+}
+
+const std::array<InterfaceKey, 11> kInterfaceKeys = {{
     {"static-groups", "GROUP [source ADDRESS]...",
      "groups with members here whatever IGMP says (with source: from that source only)",
      [](const KeyInput& in, InterfaceConfig& i) {
@@ -608,6 +618,56 @@ const std::array<InterfaceKey, 4> kInterfaceKeys = {{
      "add the IP Router Alert option to the SPMs, NCFs, RDATA and POLLs pgmd sends here",
      [](const KeyInput& in, InterfaceConfig& i) { i.router_alert = in.boolean("router-alert"); },
      [](const InterfaceConfig& i) { return bool_text(i.router_alert); }},
+    // D38: the router core's settings of this interface.
+    {"router-assist", "yes|no",
+     "act as a PGM network element here (no: forward PGM as a plain multicast router)",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.router_assist = in.boolean("router-assist");
+     },
+     [](const InterfaceConfig& i) { return bool_text(i.router.router_assist); }},
+    {"nak-repeat-period", "DURATION",
+     "[timers] nak-repeat-period for sessions whose upstream is here (unset: [timers])",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.nak_repeat_period = in.duration("nak-repeat-period");
+     },
+     [](const InterfaceConfig& i) { return optional_duration_text(i.router.nak_repeat_period); }},
+    {"nak-rpt-ivl", "DURATION",
+     "[timers] nak-rpt-ivl for sessions whose upstream is here (unset: [timers])",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.nak_rpt_ivl = in.duration("nak-rpt-ivl");
+     },
+     [](const InterfaceConfig& i) { return optional_duration_text(i.router.nak_rpt_ivl); }},
+    {"nak-rdata-ivl", "DURATION",
+     "[timers] nak-rdata-ivl for sessions whose upstream is here (unset: [timers])",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.nak_rdata_ivl = in.duration("nak-rdata-ivl");
+     },
+     [](const InterfaceConfig& i) { return optional_duration_text(i.router.nak_rdata_ivl); }},
+    {"nak-elim-ivl", "DURATION",
+     "[timers] nak-elim-ivl for sessions whose upstream is here (unset: [timers])",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.nak_elim_ivl = in.duration("nak-elim-ivl");
+     },
+     [](const InterfaceConfig& i) { return optional_duration_text(i.router.nak_elim_ivl); }},
+    {"max-naks-per-second", "COUNT",
+     "NAKs accepted here per second (0: unlimited; unset: [limits] "
+     "max-naks-per-second-per-interface)",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         i.router.max_naks_per_second =
+             static_cast<std::uint32_t>(in.count("max-naks-per-second", 1u << 30));
+     },
+     [](const InterfaceConfig& i) { return optional_count_text(i.router.max_naks_per_second); }},
+    {"max-naks-per-second-per-neighbour", "COUNT",
+     "NAKs accepted per second from one NAK source here (0: no such cap; unset: [limits])",
+     [](const KeyInput& in, InterfaceConfig& i) {
+         const auto rate =
+             static_cast<std::uint32_t>(in.count("max-naks-per-second-per-neighbour", 1u << 30));
+         check_neighbour_rate(in, rate);
+         i.router.max_naks_per_second_per_neighbour = rate;
+     },
+     [](const InterfaceConfig& i) {
+         return optional_count_text(i.router.max_naks_per_second_per_neighbour);
+     }},
 }};
 
 const GlobalKey* find_global(std::string_view name) {
@@ -680,12 +740,34 @@ class Builder {
                 "nak-repeat-period must be positive");
         }
         if (seen_.contains("udp-ports") && c_.udp_ports.empty()) fail("udp-ports: no port given");
+        for (const InterfaceConfig& i : c_.interfaces)
+            check_interface_timers(i);
         return c_;
     }
 
   private:
     [[noreturn]] void fail(const std::string& reason) const {
         throw ConfigError(file_, line_, reason);
+    }
+
+    // D38: the timers in force on `i` (its own, else [timers]) obey the rules of [timers].
+    void check_interface_timers(const InterfaceConfig& i) {
+        const router::NakTimers t = c_.router.effective(i.router).timers;
+        if (t.valid()) return;
+        const std::string section = "interface " + i.name;
+        auto line_of = [&](const char* key) {
+            auto it = seen_.find(section + "." + key);
+            return it == seen_.end() ? 0 : it->second;
+        };
+        auto value = [&](const char* key, const std::optional<Duration>& own, Duration global) {
+            return std::string(key) + " " + duration_text(own.value_or(global)) +
+                   (own ? "" : " from [timers]");
+        };
+        line_ = std::max(line_of("nak-elim-ivl"), line_of("nak-rdata-ivl"));
+        fail("[" + section +
+             "]: " + value("nak-elim-ivl", i.router.nak_elim_ivl, c_.router.nak_elim_ivl) +
+             " must be shorter than " +
+             value("nak-rdata-ivl", i.router.nak_rdata_ivl, c_.router.nak_rdata_ivl));
     }
 
     void apply_interface(const std::string& ifname, const std::string& key,

@@ -78,6 +78,9 @@ struct InterfaceConfig {
     // RDATA, POLL, as RFC 3208 asks). Off for paths through equipment that drops packets
     // with IP options: pgmd captures PGM whatever its options, other PGM routers may not.
     bool router_alert = true;
+    // The router core's settings for this interface (decisions.md D38): its NAK timers and
+    // NAK rate caps (unset: the [timers] and [limits] values) and router assist on or off.
+    router::InterfaceSettings router = {};
     friend bool operator==(const InterfaceConfig&, const InterfaceConfig&) = default;
 };
 

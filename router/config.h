@@ -43,6 +43,48 @@ struct DlrConfig {
     bool enabled() const { return !scopes.empty(); }
 };
 
+// The NAK timers of one repair state (RFC 3208 §7.3, 7.4; RouterConfig has their meaning).
+// The PGM-MIB keeps them per interface (pgmNeIfNakRptInterval, pgmNeIfNakRptRate,
+// pgmNeIfNakRdataInterval, pgmNeIfNakEliminateInterval): a repair state follows those of
+// its session's upstream interface, the one its NAKs go out of (decisions.md D38).
+struct NakTimers {
+    Duration repeat_period{};  // nak_repeat_period
+    Duration rpt_ivl{};        // NAK_RPT_IVL
+    Duration rdata_ivl{};      // NAK_RDATA_IVL
+    Duration elim_ivl{};       // NAK_ELIM_IVL
+    bool valid() const { return elim_ivl < rdata_ivl && repeat_period > Duration::zero(); }
+    friend bool operator==(const NakTimers&, const NakTimers&) = default;
+};
+
+// What `[interface NAME]` may set for one interface (decisions.md D38); unset: the global
+// value of RouterConfig. The router core holds them per interface (Router::
+// set_interface_settings) and resolves them once, not per packet.
+struct InterfaceSettings {
+    std::optional<Duration> nak_repeat_period;
+    std::optional<Duration> nak_rpt_ivl;
+    std::optional<Duration> nak_rdata_ivl;
+    std::optional<Duration> nak_elim_ivl;
+    // The interface's NAK rate cap (RouterConfig::max_naks_per_second_per_interface) and its
+    // per-source cap (max_naks_per_second_per_neighbour); 0 = unlimited / no such cap.
+    std::optional<std::uint32_t> max_naks_per_second;
+    std::optional<std::uint32_t> max_naks_per_second_per_neighbour;
+    // Off: pgmd is a plain multicast router on this interface (PGM-MIB pgmNeIfPgmEnable,
+    // IOS `no ip pgm router`): SPM, RDATA and upstream NCFs go out unchanged by membership,
+    // SPM_PATH not rewritten, no NCF of its own, NAKs to it relayed upstream without state.
+    bool router_assist = true;
+    friend bool operator==(const InterfaceSettings&, const InterfaceSettings&) = default;
+};
+
+// InterfaceSettings resolved against a RouterConfig: the values in force on an interface.
+struct EffectiveInterfaceSettings {
+    NakTimers timers;
+    std::uint32_t max_naks_per_second = 0;
+    std::uint32_t max_naks_per_second_per_neighbour = 0;
+    bool router_assist = true;
+    friend bool operator==(const EffectiveInterfaceSettings&,
+                           const EffectiveInterfaceSettings&) = default;
+};
+
 struct RouterConfig {
     // How often a forwarded, unconfirmed NAK is repeated (NAK_RPT_RTE as a period, 10/s;
     // decisions.md D4).
@@ -119,9 +161,20 @@ struct RouterConfig {
     // subtree stands this long against better ones, then the next report replaces it.
     Duration congestion_report_age = 2s;
 
-    bool valid() const {
-        return nak_elim_ivl < nak_rdata_ivl && nak_repeat_period > Duration::zero();
+    NakTimers nak_timers() const {
+        return NakTimers{nak_repeat_period, nak_rpt_ivl, nak_rdata_ivl, nak_elim_ivl};
     }
+    EffectiveInterfaceSettings effective(const InterfaceSettings& i) const {
+        return EffectiveInterfaceSettings{
+            NakTimers{i.nak_repeat_period.value_or(nak_repeat_period),
+                      i.nak_rpt_ivl.value_or(nak_rpt_ivl), i.nak_rdata_ivl.value_or(nak_rdata_ivl),
+                      i.nak_elim_ivl.value_or(nak_elim_ivl)},
+            i.max_naks_per_second.value_or(max_naks_per_second_per_interface),
+            i.max_naks_per_second_per_neighbour.value_or(max_naks_per_second_per_neighbour),
+            i.router_assist};
+    }
+
+    bool valid() const { return nak_timers().valid(); }
 };
 
 }  // namespace pgm::router

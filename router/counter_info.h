@@ -99,6 +99,8 @@ inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
     {"NAKs", "App. E: NAKs and NNAKs not sent upstream: OPT_NBR_UNREACH from there"},
     {"NAKs", "NAKs dropped over the per-neighbour rate cap (one NAK source's share)"},
     {"NAKs", "NAKs from sources the full neighbour table had no room for (one shared bucket)"},
+    {"packets",
+     "NAKs and NNAKs to pgmd where router assist is off: relayed upstream, no NCF, no state"},
     {"NAKs", "DLR: NAKed sequences the cache held"},
     {"NAKs", "DLR: NAKed sequences the cache lacked (sent upstream)"},
     {"NAKs", "DLR: NAKs answered from the cache"},

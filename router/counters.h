@@ -95,6 +95,7 @@ namespace pgm::router {
     X(NakNbrUnreachHeld)  /* NAKs and NNAKs not sent upstream: upstream unreachable */      \
     X(ShedNakNeighbour)   /* not in the MIB: NAKs over one NAK source's rate cap, D36 */    \
     X(NakNeighboursFull)  /* not in the MIB: NAKs charged to the shared bucket, D36 */      \
+    X(AssistOffNaks)      /* not in the MIB: NAKs to us where router assist is off, D38 */  \
     /* Designated Local Repairer (router/dlr.h); pgmDlr* names where the MIB has one */     \
     X(DlrCacheHits)           /* NAKed sequences the cache held */                          \
     X(DlrCacheMisses)         /* NAKed sequences it lacked (sent upstream) */               \

@@ -152,10 +152,15 @@ RepairEvent due_event(const RepairEntry& e, Time now, bool has_session) {
 
 std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
                           const RouterConfig& config) {
+    return resend_rule(e, actions, add, now, config.nak_elim_ivl);
+}
+
+std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
+                          Duration elim_ivl) {
     if (e.phase != RepairPhase::Repaired || !(actions & kResendHeld)) return actions;
     if (now >= e.resend_epoch_end) {
         e.interfaces = 0;
-        e.resend_epoch_end = now + config.nak_elim_ivl;
+        e.resend_epoch_end = now + elim_ivl;
     }
     if (e.interfaces & add) return static_cast<std::uint16_t>(actions & ~kResendHeld);
     return actions;
@@ -174,25 +179,30 @@ std::uint16_t hold_rule(std::uint16_t actions, bool can_hold) {
 
 void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
                    const RouterConfig& config) {
+    set_deadlines(e, next, actions, now, config.nak_timers(), config.rdata_hold);
+}
+
+void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
+                   const NakTimers& timers, Duration rdata_hold) {
     if (actions & kHoldRdata) {  // the repair set just got the RDATA: served
-        e.resend_epoch_end = now + config.nak_elim_ivl;
-        e.short_deadline = now + config.rdata_hold;
+        e.resend_epoch_end = now + timers.elim_ivl;
+        e.short_deadline = now + rdata_hold;
         e.long_deadline = kNever;
     }
     if (actions & kStartRepeat) {
-        e.short_deadline = now + config.nak_repeat_period;
-        e.long_deadline = now + config.nak_rpt_ivl;
+        e.short_deadline = now + timers.repeat_period;
+        e.long_deadline = now + timers.rpt_ivl;
     }
     if (actions & kStartConfirmed) {
-        e.short_deadline = now + config.nak_elim_ivl;
-        e.long_deadline = now + config.nak_rdata_ivl;
+        e.short_deadline = now + timers.elim_ivl;
+        e.long_deadline = now + timers.rdata_ivl;
     }
     if (actions & kStartNullNak) {
-        e.short_deadline = now + config.nak_elim_ivl;
+        e.short_deadline = now + timers.elim_ivl;
         e.long_deadline = kNever;
     }
     if (next == RepairPhase::ElimSuspended) e.short_deadline = kNever;
-    if (actions & kRepeatNak) e.short_deadline = now + config.nak_repeat_period;
+    if (actions & kRepeatNak) e.short_deadline = now + timers.repeat_period;
 }
 
 DeadlineNames deadline_names(RepairPhase phase) {

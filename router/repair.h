@@ -173,6 +173,9 @@ RepairEvent due_event(const RepairEntry& e, Time now, bool has_session);
 // `add` (the NAK's interface) already had it in this one. Returns the actions to perform.
 std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
                           const RouterConfig& config);
+// The same with the NAK_ELIM_IVL of the entry's session (its upstream interface's, D38).
+std::uint16_t resend_rule(RepairEntry& e, std::uint16_t actions, InterfaceSlots add, Time now,
+                          Duration elim_ivl);
 
 // Whether an RDATA of `bytes` can be held (D27): a selective entry, the hold on, and
 // `held_bytes` + `bytes` within its byte budget (parity entries are never held, D9).
@@ -191,6 +194,9 @@ std::uint16_t hold_rule(std::uint16_t actions, bool can_hold);
 // Also starts the resend epoch of a new hold (kHoldRdata).
 void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
                    const RouterConfig& config);
+// The same with the NAK timers of the entry's session (its upstream interface's, D38).
+void set_deadlines(RepairEntry& e, RepairPhase next, std::uint16_t actions, Time now,
+                   const NakTimers& timers, Duration rdata_hold);
 
 // The names of the short and long deadline in `phase` (null: unused), as pgmctl shows them.
 struct DeadlineNames {

@@ -39,7 +39,10 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
 }  // namespace
 
 Router::Router(const RouterConfig& config, const Environment& environment)
-    : config_(config), env_(environment), random_state_(config.random_seed) {
+    : global_timers_(config.nak_timers()),
+      config_(config),
+      env_(environment),
+      random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
     slot_by_ifindex_.fill(kNoSlot);
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
@@ -52,6 +55,9 @@ std::uint64_t Router::next_random() {
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
+    global_timers_ = config_.nak_timers();
+    for (InterfaceState& i : interfaces_)
+        i.effective = config_.effective(i.settings);
     dlr_forget_stale();  // sessions out of the DLR scopes now; bounds apply at the next SPM
 }
 
@@ -60,10 +66,44 @@ std::size_t Router::slot_slow(IfIndex ifindex) {
         if (interfaces_[i].ifindex == ifindex) return i;
     if (interfaces_.size() == kMaxInterfaces)
         return kMaxInterfaces - 1;  // documented limit: shared
-    interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}});
+    interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
     const std::size_t i = interfaces_.size() - 1;
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
+}
+
+// --- Per-interface settings (decisions.md D38) ----------------------------------------------
+
+void Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
+    InterfaceState& i = interfaces_[slot(ifindex)];
+    i.settings = settings;
+    i.effective = config_.effective(settings);
+    assist_off_ = static_cast<std::size_t>(
+        std::count_if(interfaces_.begin(), interfaces_.end(),
+                      [](const InterfaceState& x) { return !x.effective.router_assist; }));
+}
+
+// D38: a repair state's NAKs go out of its session's upstream interface, and its NCFs and
+// RDATA come in there: the timers of that interface's link govern it. One slot load.
+const NakTimers& Router::nak_timers(const Session* s) {
+    return s ? interfaces_[slot(s->upstream_interface)].effective.timers : global_timers_;
+}
+
+void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude,
+                           Counter c, Counter c2, Output& out) {
+    if (assist_off_ == 0 || a.ip.ttl <= 1) return;
+    env_.group_members(s.source, s.group, members_);
+    Transmit t = downstream_transmit(s, a, a.ip.router_alert);
+    t.ip_source = a.ip.source;
+    for (IfIndex i : members_) {
+        if (i == a.ifindex || i == s.upstream_interface || assists(i) ||
+            (exclude & (InterfaceSlots{1} << slot(i))))
+            continue;
+        t.ifindex = i;
+        out.add_reference(t, pgm);
+        count(i, &s, c);
+        if (c2 != Counter::Count) count(i, &s, c2);
+    }
 }
 
 Session* Router::find_session(const Tsi& tsi) {
@@ -188,7 +228,8 @@ bool Router::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time no
     InterfaceState& i = interfaces_[slot(ifindex)];
     // The source's own bucket first (D36): what it sends past its rate never reaches the
     // interface's budget, which stays for the other receivers on the interface.
-    const double per_source = config_.max_naks_per_second_per_neighbour;
+    // The interface's own caps (D38), or the global ones.
+    const double per_source = i.effective.max_naks_per_second_per_neighbour;
     TokenBucket* source_tokens = nullptr;
     if (per_source != 0) {
         const NakNeighbours::Found f =
@@ -200,9 +241,8 @@ bool Router::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time no
             return false;
         }
     }
-    if (config_.max_naks_per_second_per_interface == 0 ||
-        i.nak_tokens.take(config_.max_naks_per_second_per_interface, n, now))
-        return true;
+    const std::uint32_t per_interface = i.effective.max_naks_per_second;
+    if (per_interface == 0 || i.nak_tokens.take(per_interface, n, now)) return true;
     if (source_tokens) source_tokens->give_back(per_source, n);  // not used after all
     i.counters[Counter::ShedNakRate] += n;
     return false;
@@ -420,6 +460,16 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
     Transmit t = downstream_transmit(s, a, true);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
+        if (assist_off_ != 0 && !assists(i)) {
+            // D38: as a plain multicast router, unchanged: receivers there keep the previous
+            // PGM hop's SPM_PATH and NAK it directly.
+            Transmit plain = t;
+            plain.ifindex = i;
+            plain.router_alert = a.ip.router_alert;
+            out.add_reference(plain, pgm);
+            count(i, &s, Counter::OutSpms);
+            continue;
+        }
         auto address = env_.interface_address(i, f.path.family());
         if (!address) continue;  // no address of the SPM's family there: cannot be its PGM hop
         t.ifindex = i;
@@ -446,7 +496,7 @@ void Router::send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out) {
     if (s.last_ttl <= 1) return;
     env_.group_members(s.source, s.group, members_);
     for (IfIndex i : members_) {
-        if (i == s.upstream_interface) continue;
+        if (i == s.upstream_interface || !assists(i)) continue;  // D38: not its PGM hop there
         auto address = env_.interface_address(i, s.upstream_neighbour.family());
         if (!address) continue;
         const auto written =
@@ -547,6 +597,10 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
         if_counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
+    // D38: where router assist is off, RDATA goes out by membership, as multicast does; the
+    // repair state below serves only the interfaces that assist.
+    forward_plain(a, pgm, s, exclude, Counter::OutRdata,
+                  v.header.parity() ? Counter::OutParityRdata : Counter::Count, out);
     if (v.header.parity()) {
         on_parity_rdata(a, v, pgm, s, exclude, now, out);
         return;
@@ -570,6 +624,7 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
         return;
     }
     for (IfIndex i : interfaces_of(slots)) {
+        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
@@ -628,6 +683,7 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;
     for (IfIndex i : interfaces_of(slots)) {
+        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
@@ -802,9 +858,10 @@ void Router::note_congestion(const PacketView& v, Session& s, Time now) {
     if (auto cr = v.cr()) s.congestion.merge(*cr, now, config_.congestion_report_age);
 }
 
-bool Router::congestion_overrides(const PacketView& v, const Session& s, Time now) const {
+bool Router::congestion_overrides(const PacketView& v, const Session& s, Time now) {
     auto cr = v.cr();
-    if (!cr || (s.congestion_override_at && now - *s.congestion_override_at < config_.nak_elim_ivl))
+    if (!cr ||
+        (s.congestion_override_at && now - *s.congestion_override_at < nak_timers(&s).elim_ivl))
         return false;
     return s.congestion.changed(s.congestion.outgoing(*cr));  // §12.6.1
 }
@@ -906,6 +963,8 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
         count(a.ifindex, &s, Counter::NakError);
         return {NakRole::Dropped};
     }
+    // D38: router assist is off on the arrival interface: no NCF, no repair state.
+    if (assist_off_ != 0 && !assists(a.ifindex)) return {NakRole::AssistOffRelay, &s};
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
     if (null_nak && from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
     if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
@@ -929,6 +988,10 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
             return;
         case NakRole::OffTreeDlrNnak:
             forward_dlr_nnak(a, v, pgm, *c.s, out);
+            return;
+        case NakRole::AssistOffRelay:  // D38: upstream as it came (NAK_SRC repaired)
+            count(a.ifindex, c.s, Counter::AssistOffNaks);
+            forward_upstream(v, pgm, *c.s, out);
             return;
         case NakRole::Parity:
             note_congestion(v, *c.s, now);  // N-NAK-18
@@ -1102,6 +1165,11 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
     }
+    // D38: receivers where router assist is off NAK our parent directly; its NCFs reach them
+    // as multicast through a plain router would.
+    if (a.ip.destination.is_multicast())
+        forward_plain(a, v.packet, s, 0, Counter::OutNcfs,
+                      v.header.parity() ? Counter::OutParityNcfs : Counter::Count, out);
     if (config_.dlr.enabled()) dlr_on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         on_parity_ncf(a, v, s, now);
@@ -1267,7 +1335,8 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
-    if (!created) tr.actions = resend_rule(e, tr.actions, add, now, config_);
+    const NakTimers& timers = nak_timers(s);  // its upstream interface's (D38)
+    if (!created) tr.actions = resend_rule(e, tr.actions, add, now, timers.elim_ivl);
     e.interfaces |= add;
     // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
     // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
@@ -1281,7 +1350,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         return tr.actions;
     }
     e.phase = tr.next;
-    set_deadlines(e, tr.next, tr.actions, now, config_);
+    set_deadlines(e, tr.next, tr.actions, now, timers, config_.rdata_hold);
     if ((tr.actions & kRepeatNak) && s && out) repeat_nak(key, *s, *out);
     repairs_.arm(key, e);
     return tr.actions;

@@ -38,8 +38,10 @@ namespace pgm::router {
 struct InterfaceState {
     IfIndex ifindex = 0;
     CounterSet counters;
-    TokenBucket nak_tokens;        // the NAK rate cap
-    NakNeighbours nak_neighbours;  // the NAK rate cap per NAK source (D36)
+    TokenBucket nak_tokens;                // the NAK rate cap
+    NakNeighbours nak_neighbours;          // the NAK rate cap per NAK source (D36)
+    InterfaceSettings settings;            // as configured for it (D38); unset: the global values
+    EffectiveInterfaceSettings effective;  // `settings` resolved against the RouterConfig
 };
 
 // A change of the session table, for the owner's log (pgmd logs each at info). Kept until
@@ -78,6 +80,9 @@ class Router {
     Time next_deadline() const;
 
     void reconfigure(const RouterConfig& config);
+    // Per-interface settings (D38: timers, NAK caps, router assist), applied at once; kept
+    // across reconfigure(), which resolves them against the new global values.
+    void set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings);
 
     // The kernel fast path (dataplane/bpf/fastpath_abi.h) forwards some sessions' ODATA
     // without the core seeing it; the daemon reports what it did so that path state and
@@ -165,6 +170,8 @@ class Router {
                            // the lead (D14): counted, nothing else
         ToUsAsOffTreeDlr,  // our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2)
         OffTreeDlrNnak,    // our off-tree DLR's NNAK: always upstream (N-NN-1)
+        AssistOffRelay,    // to us on an interface with router assist off: relayed upstream
+                           // without NCF or repair state (D38)
         Parity,            // a parity NAK or NNAK from the subtree (§11.6)
         Selective,         // a NAK or NNAK from the subtree, or to us as upstream DLR (N-DLR-4)
     };
@@ -227,7 +234,7 @@ class Router {
     // into the session's reports; whether its aggregate moved enough to override
     // elimination; the forwarded copy's OPT_CR rewritten to the aggregate.
     void note_congestion(const PacketView& v, Session& s, Time now);
-    bool congestion_overrides(const PacketView& v, const Session& s, Time now) const;
+    bool congestion_overrides(const PacketView& v, const Session& s, Time now);
     void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
     // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
@@ -242,6 +249,19 @@ class Router {
     Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
     void expire_sessions(Time now);
+
+    // Per-interface settings (D38). The NAK timers of a session's repair states: those of
+    // its upstream interface (the global ones without a session).
+    const NakTimers& nak_timers(const Session* s);
+    bool assists(IfIndex ifindex) { return interfaces_[slot(ifindex)].effective.router_assist; }
+    // Interfaces with router assist off: when none, nothing below is looked up.
+    std::size_t assist_off_ = 0;
+    NakTimers global_timers_;
+    // As a plain multicast router: `pgm` unchanged (TTL - 1, the arrival's Router Alert) onto
+    // the member interfaces of `s` with router assist off but the arrival's and `exclude`;
+    // counted as `c` and `c2` (Counter::Count: none).
+    void forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude, Counter c,
+                       Counter c2, Output& out);
 
     // DLR redirection, the network-element side of §9.5.3 (router/redirect.h, redirect.cc).
     void on_polr(const Arrival& a, const PacketView& v, Time now);

@@ -835,6 +835,36 @@ TEST_F(RouterJson, StatusInterfaceStateAndOutgoingInterfaces) {
               Json::parse(R"([{"ifindex": 3, "name": "down2"}])"));
 }
 
+// D38: show interfaces gives each interface the settings in force: the router's resolved
+// ones where it has the interface, else the configured ones against the global values;
+// Router Alert as configured (null when the program does not say).
+TEST_F(RouterJson, InterfacesShowTheSettingsInForce) {
+    build_state();
+    router::InterfaceSettings down1;
+    down1.router_assist = false;
+    down1.max_naks_per_second = 7;
+    down1.nak_rdata_ivl = 20s;
+    router.set_interface_settings(2, down1);
+    router::InterfaceSettings absent;
+    absent.nak_elim_ivl = 2s;
+    view.configured_interfaces = [&] {
+        return std::vector<RouterView::ConfiguredInterface>{
+            {"down1", 2, "served", down1, false}, {"eth9", std::nullopt, "absent", absent, true}};
+    };
+    const Json interfaces = interfaces_json(view, {})["interfaces"];
+    ASSERT_EQ(interfaces.size(), 4u);  // up0, down1, down2 (router), eth9 (configured)
+    EXPECT_EQ(interfaces[1]["settings"], Json::parse(R"({"router_assist": false,
+        "router_alert": false, "max_naks_per_second": 7,
+        "max_naks_per_second_per_neighbour": 10000, "nak_repeat_period": 0.1,
+        "nak_rpt_ivl": 1.0, "nak_rdata_ivl": 20.0, "nak_elim_ivl": 5.0})"));
+    EXPECT_EQ(interfaces[0]["settings"]["router_assist"], true);
+    EXPECT_EQ(interfaces[0]["settings"]["router_alert"], nullptr);  // not configured here
+    EXPECT_EQ(interfaces[0]["settings"]["max_naks_per_second"], 50000);
+    EXPECT_EQ(interfaces[3]["settings"]["nak_elim_ivl"], 2.0);
+    EXPECT_EQ(interfaces[3]["settings"]["nak_rdata_ivl"], 10.0);
+    EXPECT_EQ(interfaces[3]["settings"]["router_alert"], true);
+}
+
 TEST_F(RouterJson, PingShowsWhetherThePeerMayChangeState) {
     EXPECT_EQ(request(Json{{"command", "ping"}}, false),
               Json::parse(R"({"ok": true, "data": {"pong": true,

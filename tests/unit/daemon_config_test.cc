@@ -434,7 +434,9 @@ const char* const kEveryKeySet =
     "[dataplane]\nfast-path = no\nfail-open-after = 100ms\non-exit = fail-open\n"
     "[metrics]\ntextfile = /tmp/x/pgmd.prom\ninterval = 1min\nsessions = false\n"
     "[interface eth0]\nstatic-groups = 239.1.1.1 239.1.1.2\nstatic-groups = 239.1.1.3\n"
-    "join-groups = 239.9.9.9\nigmp-querier = no\nrouter-alert = no\n[interface veth-b.7]\n";
+    "join-groups = 239.9.9.9\nigmp-querier = no\nrouter-alert = no\nrouter-assist = no\n"
+    "nak-repeat-period = 50ms\nnak-rpt-ivl = 3s\nnak-rdata-ivl = 4s\nnak-elim-ivl = 2s\n"
+    "max-naks-per-second = 77\nmax-naks-per-second-per-neighbour = 0\n[interface veth-b.7]\n";
 
 TEST(DaemonConfig, RenderedConfigReadsBackTheSame) {
     expect_round_trip("[interface eth0]\n", "defaults");
@@ -682,6 +684,82 @@ TEST(DaemonConfig, GlobalKeySetterAppliesKeysWithTheFilesChecks) {
         EXPECT_EQ(e.reason(), "'timers.nak-rpt-ivl' is given twice (first on line 4)");
     }
     EXPECT_EQ(c.router.nak_rpt_ivl, std::chrono::seconds(3));  // a refused value changes nothing
+}
+
+// Per-interface settings (decisions.md D38): unset they are the global values; set they
+// override them for that interface only; the effective timers of each interface must obey
+// the global rules, with errors that name the interface, both values and where they come
+// from; a reload reports each changed key.
+TEST(DaemonConfig, PerInterfaceSettingsOverrideTheGlobalValues) {
+    const DaemonConfig c = parse(
+        "[timers]\nnak-rdata-ivl = 3s\n[limits]\nmax-naks-per-second-per-interface = 500\n"
+        "[interface up]\nnak-rdata-ivl = 20s\nnak-elim-ivl = 5s\nnak-rpt-ivl = 2s\n"
+        "nak-repeat-period = 250ms\n"
+        "[interface dn]\nrouter-assist = no\nmax-naks-per-second = 0\n"
+        "max-naks-per-second-per-neighbour = 100\n[interface plain]\n");
+    const router::InterfaceSettings& up = c.interfaces.at(0).router;
+    EXPECT_EQ(up.nak_rdata_ivl, std::optional<Duration>(20s));
+    EXPECT_EQ(up.nak_elim_ivl, std::optional<Duration>(5s));
+    EXPECT_EQ(up.nak_rpt_ivl, std::optional<Duration>(2s));
+    EXPECT_EQ(up.nak_repeat_period, std::optional<Duration>(250ms));
+    EXPECT_TRUE(up.router_assist);
+    EXPECT_FALSE(up.max_naks_per_second.has_value());
+    const router::InterfaceSettings& dn = c.interfaces.at(1).router;
+    EXPECT_FALSE(dn.router_assist);
+    EXPECT_EQ(dn.max_naks_per_second, std::optional<std::uint32_t>(0));
+    EXPECT_EQ(dn.max_naks_per_second_per_neighbour, std::optional<std::uint32_t>(100));
+    EXPECT_EQ(c.interfaces.at(2).router, router::InterfaceSettings{});
+    // Resolved against the globals: what the router core applies.
+    const router::EffectiveInterfaceSettings e_dn = c.router.effective(dn);
+    EXPECT_EQ(e_dn.timers, c.router.nak_timers());
+    EXPECT_EQ(e_dn.max_naks_per_second, 0u);
+    EXPECT_EQ(c.router.effective(c.interfaces.at(2).router).max_naks_per_second, 500u);
+    EXPECT_EQ(c.router.effective(up).timers, (router::NakTimers{250ms, 2s, 20s, 5s}));
+    expect_round_trip(
+        "[interface up]\nnak-rdata-ivl = 20s\nnak-elim-ivl = 5s\n[interface dn]\n"
+        "router-assist = no\nmax-naks-per-second = 0\n",
+        "per-interface settings");
+    // A reload reports the keys that changed, interface by interface.
+    EXPECT_EQ(
+        changed_keys(parse("[interface up]\n[interface dn]\n"),
+                     parse("[interface up]\nnak-rdata-ivl = 20s\n[interface dn]\n"
+                           "router-assist = no\n")),
+        (std::vector<std::string>{"interface up.nak-rdata-ivl", "interface dn.router-assist"}));
+}
+
+TEST(DaemonConfig, PerInterfaceSettingsRefusedWithClearErrors) {
+    // The interface's own elim against the global rdata, and the other way round.
+    EXPECT_EQ(error_of("[interface up]\nnak-elim-ivl = 10s\n"),
+              std::make_pair(2, std::string("[interface up]: nak-elim-ivl 10s must be shorter "
+                                            "than nak-rdata-ivl 10s from [timers]")));
+    EXPECT_EQ(error_of("[timers]\nnak-elim-ivl = 2s\n[interface up]\nrouter-assist = no\n"
+                       "nak-rdata-ivl = 1500ms\n"),
+              std::make_pair(5, std::string("[interface up]: nak-elim-ivl 2s from [timers] must "
+                                            "be shorter than nak-rdata-ivl 1500ms")));
+    EXPECT_EQ(error_of("[interface up]\nnak-rdata-ivl = 1s\nnak-elim-ivl = 1s\n").first, 3);
+    // A global change that makes an interface's own value invalid is refused too.
+    EXPECT_EQ(error_of("[timers]\nnak-elim-ivl = 3s\n[interface up]\nnak-rdata-ivl = 2s\n").second,
+              "[interface up]: nak-elim-ivl 3s from [timers] must be shorter than "
+              "nak-rdata-ivl 2s");
+    EXPECT_EQ(error_of("[interface up]\nnak-repeat-period = 0ms\n"),
+              std::make_pair(2, std::string("nak-repeat-period: '0ms' is not a positive duration "
+                                            "with a unit (ms, s, min)")));
+    EXPECT_EQ(error_of("[interface up]\nnak-rpt-ivl = 5\n").first, 2);
+    EXPECT_EQ(error_of("[interface up]\nrouter-assist = maybe\n"),
+              std::make_pair(2, std::string("router-assist: 'maybe' is not yes or no")));
+    EXPECT_EQ(error_of("[interface up]\nmax-naks-per-second = -5\n"),
+              std::make_pair(2, std::string("max-naks-per-second: '-5' is not a whole number "
+                                            "in 0..1073741824")));
+    EXPECT_EQ(error_of("[interface up]\nmax-naks-per-second-per-neighbour = 10\n").second,
+              "max-naks-per-second-per-neighbour: 10 is below 63, the cost of one NAK with a "
+              "full list (0: no such cap)");
+    EXPECT_EQ(error_of("[interface up]\nrouter-assist = no\nrouter-assist = yes\n"),
+              std::make_pair(3, std::string("'router-assist' is given twice in [interface up] "
+                                            "(first on line 2)")));
+    EXPECT_EQ(error_of("[interface up]\nmax-naks-per-second-per-interface = 5\n").second,
+              "unknown key 'max-naks-per-second-per-interface' in [interface up]");
+    EXPECT_EQ(error_of("[interface up]\nsession-lifetime = 5s\n").second,
+              "unknown key 'session-lifetime' in [interface up]");
 }
 
 }  // namespace
