@@ -235,8 +235,8 @@ TEST(EdgeList, RouterSettingsApplyToEveryRouterOnTheirLine) {
 
 TEST(EdgeList, MisplacedRouterSettingsAreClearErrors) {
     const std::vector<std::pair<std::string, std::string>> cases{
-        {"source S\nreceiver r x=1\n", "line 2: 'x=1' is not a node name"},
-        {"source S x=1\n", "line 1: one source name expected"},
+        {"source S\nreceiver r x=1\n", "line 2: unknown setting 'x' (groups=ADDRESS,...)"},
+        {"source S x=1\n", "line 1: unknown setting 'x' (group=ADDRESS)"},
         {"source S\nrouter x=1 R\n", "line 2: 'x=1' is not a node name"},
         {"source S\nrouter R x=1 Q\n", "line 2: node name 'Q' after settings (names first)"},
         {"source S\nrouter R =1\n", "line 2: '=1' is not KEY=VALUE"},
