@@ -244,17 +244,51 @@ int max_receiver_hops(const EdgeList& list) {
     return deepest;
 }
 
-void add_sessions(EdgeList& list, int sources, int groups, int per_receiver, std::uint64_t seed) {
+std::optional<std::string> add_sessions(EdgeList& list, int sources, int groups, int per_receiver,
+                                        const std::vector<std::string>& at, std::uint64_t seed) {
     std::vector<std::size_t> routers;
-    for (std::size_t i = 0; i < list.nodes.size(); ++i)
+    std::size_t receivers = 0;
+    for (std::size_t i = 0; i < list.nodes.size(); ++i) {
         if (list.nodes[i].kind == EdgeNodeKind::Router) routers.push_back(i);
+        if (list.nodes[i].kind == EdgeNodeKind::Receiver) ++receivers;
+    }
+    if (sources < 1) return "at least one source is needed";
+    if (groups < 1) return "at least one group is needed";
+    if (groups > sources)
+        return "more groups (" + std::to_string(groups) + ") than sources (" +
+               std::to_string(sources) + "): each group needs a source";
+    if (static_cast<std::size_t>(groups) > receivers)
+        return "more groups (" + std::to_string(groups) + ") than receivers (" +
+               std::to_string(receivers) + "): a group would have none";
+    if (per_receiver < 1 || per_receiver > groups)
+        return "groups per receiver must be 1 to the number of groups (" + std::to_string(groups) +
+               ")";
+    if (at.size() + 1 > static_cast<std::size_t>(sources))
+        return std::to_string(at.size()) +
+               " routers named, more than the sources beyond the first (" +
+               std::to_string(sources - 1) + ")";
+    std::vector<std::size_t> placed;
     std::uint64_t state = seed ^ 0x5E55'1045'0000'0000ULL;
     for (int s = 2; s <= sources; ++s) {
-        const std::size_t router = routers[splitmix64(state) % routers.size()];
-        list.nodes.push_back(EdgeList::Node{"S" + std::to_string(s), EdgeNodeKind::Source, {}, {}});
-        list.links.push_back(EdgeList::Link{{router, list.nodes.size() - 1}, false, {}, {}, 0});
+        // Drawn for every source, named or not, so that naming one leaves the rest in place.
+        std::size_t router = routers[splitmix64(state) % routers.size()];
+        if (static_cast<std::size_t>(s - 1) <= at.size()) {
+            const std::string& wanted = at[static_cast<std::size_t>(s - 2)];
+            const auto named = std::find_if(routers.begin(), routers.end(), [&](std::size_t r) {
+                return list.nodes[r].name == wanted;
+            });
+            if (named == routers.end())
+                return "source S" + std::to_string(s) + ": no router '" + wanted + "'";
+            router = *named;
+        }
+        placed.push_back(router);
     }
-    const auto g = static_cast<std::size_t>(std::max(groups, 1));
+    for (int s = 2; s <= sources; ++s) {
+        list.nodes.push_back(EdgeList::Node{"S" + std::to_string(s), EdgeNodeKind::Source, {}, {}});
+        list.links.push_back(EdgeList::Link{
+            {placed[static_cast<std::size_t>(s - 2)], list.nodes.size() - 1}, false, {}, {}, 0});
+    }
+    const auto g = static_cast<std::size_t>(groups);
     std::size_t source = 0, receiver = 0;
     for (EdgeList::Node& n : list.nodes) {
         if (n.kind == EdgeNodeKind::Source) {
@@ -266,6 +300,7 @@ void add_sessions(EdgeList& list, int sources, int groups, int per_receiver, std
             ++receiver;
         }
     }
+    return std::nullopt;
 }
 
 std::string to_text(const EdgeList& list) {

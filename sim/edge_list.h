@@ -81,11 +81,14 @@ std::vector<int> hops_from_source(const EdgeList& list, std::size_t source);
 int max_receiver_hops(const EdgeList& list);
 
 // Several sessions on `list` (pgmsim --sources/--groups with --random-routers): sources
-// beyond its first, each on its own link to a router drawn from `seed`, named S2, S3, ...;
-// then source i (declaration order, 0-based) sends to session_group(i % groups) and
-// receiver k joins groups k % groups .. (k + per_receiver - 1) % groups. Preconditions:
-// the list has one source and at least one router; 1 <= per_receiver <= groups <= sources.
-void add_sessions(EdgeList& list, int sources, int groups, int per_receiver, std::uint64_t seed);
+// beyond its first, named S2, S3, ..., each on its own link to a router: the routers named
+// in `at` in order, then routers drawn from `seed`; source i (declaration order, 0-based)
+// sends to session_group(i % groups) and receiver k joins groups k % groups .. (k +
+// per_receiver - 1) % groups. The same rules as Scenario's for a tree or star. A reason
+// it cannot be (a name in `at` that is no router, more groups than receivers, ...) leaves
+// `list` as it was. Precondition: the list has one source and at least one router.
+std::optional<std::string> add_sessions(EdgeList& list, int sources, int groups, int per_receiver,
+                                        const std::vector<std::string>& at, std::uint64_t seed);
 
 // The list in the file format, one statement per line (nodes, then links in order);
 // parse_edge_list(to_text(l)) gives `l` back, line numbers aside.

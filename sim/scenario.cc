@@ -1,6 +1,7 @@
 #include "sim/scenario.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "protocol/random.h"
 
@@ -80,9 +81,19 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
         several_sessions_ = sources_of(config_.graph).size() > 1;
         build_graph();
     } else {
-        config_.sources = std::max(config_.sources, 1);
-        config_.groups = std::clamp(config_.groups, 1, config_.sources);
-        config_.groups_per_receiver = std::clamp(config_.groups_per_receiver, 1, config_.groups);
+        auto refuse = [](const std::string& why) { throw std::invalid_argument(why); };
+        const std::string groups = std::to_string(config_.groups);
+        if (config_.sources < 1) refuse("at least one source is needed");
+        if (config_.groups < 1) refuse("at least one group is needed");
+        if (config_.groups > config_.sources)
+            refuse(cat("more groups (", groups, ") than sources (", std::to_string(config_.sources),
+                       "): each group needs a source"));
+        if (config_.groups_per_receiver < 1 || config_.groups_per_receiver > config_.groups)
+            refuse(cat("groups per receiver must be 1 to the number of groups (", groups, ")"));
+        if (config_.source_routers.size() + 1 > static_cast<std::size_t>(config_.sources))
+            refuse(cat(std::to_string(config_.source_routers.size()),
+                       " routers named, more than the sources beyond the first (",
+                       std::to_string(config_.sources - 1), ")"));
         several_sessions_ = config_.sources > 1;
         add_source("S");  // node 0, as before sessions
         if (config_.shape == ScenarioShape::Tree)
@@ -90,11 +101,14 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
         else
             build_star();
         add_tree_sources();
-        const auto groups = static_cast<std::size_t>(config_.groups);
+        if (static_cast<std::size_t>(config_.groups) > receivers_.size())
+            refuse(cat("more groups (", groups, ") than receivers (",
+                       std::to_string(receivers_.size()), "): a group would have none"));
+        const auto g = static_cast<std::size_t>(config_.groups);
         for (std::size_t k = 0; k < receivers_.size(); ++k) {
             std::vector<Nla> joined;
             for (int j = 0; j < config_.groups_per_receiver; ++j)
-                joined.push_back(session_group((k + static_cast<std::size_t>(j)) % groups));
+                joined.push_back(session_group((k + static_cast<std::size_t>(j)) % g));
             receiver_groups_.push_back(std::move(joined));
         }
     }
@@ -177,11 +191,28 @@ void Scenario::add_tree_sources() {
     for (int k = 1; k < config_.sources; ++k) {
         const std::string name = cat("S", std::to_string(k + 1));
         SourceNode& source = add_source(name);
-        const RouterRef& router = routers_[splitmix64(state) % routers_.size()];
+        // Drawn for every source, named or not, so that naming one leaves the rest in place.
+        const RouterRef* router = &routers_[splitmix64(state) % routers_.size()];
+        if (static_cast<std::size_t>(k) <= config_.source_routers.size()) {
+            const std::string& wanted = config_.source_routers[static_cast<std::size_t>(k) - 1];
+            const auto named =
+                std::find_if(routers_.begin(), routers_.end(),
+                             [&](const RouterRef& r) { return net_.name(r.id) == wanted; });
+            if (named == routers_.end())
+                throw std::invalid_argument(cat("source ", name, ": no router '", wanted,
+                                                "' (R0 to R", std::to_string(routers_.size() - 1),
+                                                ")"));
+            router = &*named;
+        }
+        if (net_.attachments_of(router->id).size() >= router::kMaxInterfaces)
+            throw std::invalid_argument(cat("source ", name, ": router ", net_.name(router->id),
+                                            " would have more than ",
+                                            std::to_string(router::kMaxInterfaces),
+                                            " interfaces (place it on another router)"));
         const SegmentId link =
-            segment(SegmentKind::PointToPoint, cat(name, "-", net_.name(router.id)), 0);
+            segment(SegmentKind::PointToPoint, cat(name, "-", net_.name(router->id)), 0);
         attach(source.id(), link);
-        attach(router.id, link);
+        attach(router->id, link);
         source_groups_.push_back(
             session_group(static_cast<std::size_t>(k % std::max(config_.groups, 1))));
         source_attachments_.push_back(net_.attachment(source.id(), 1));

@@ -24,7 +24,8 @@
 // Several sessions on a tree or star (`sources`, `groups`): source 1 is S on S-R0, each
 // further one (S2, S3, ...) on its own link to a router drawn from the seed (level 0);
 // source i sends to group i mod `groups`, receiver k joins groups k .. k +
-// `groups_per_receiver` - 1 (mod `groups`), receivers numbered in creation order
+// `groups_per_receiver` - 1 (mod `groups`), receivers numbered in creation order; a source
+// is placed on a router of `source_routers` if named there
 // (sim/edge_list.h session_group(), add_sessions()).
 //
 // Memberships: with one session, as built (tree, star: every interface towards receivers;
@@ -92,6 +93,8 @@ struct ScenarioConfig {
     int sources = 1;
     int groups = 1;
     int groups_per_receiver = 1;
+    // Routers (by name: R0, R1, ...) for sources 2, 3, ... in order; the rest drawn.
+    std::vector<std::string> source_routers;
     StreamConfig stream{10000, 1000.0, 64, std::chrono::milliseconds(100)};
     router::RouterConfig router;  // defaults: PGM-MIB timers
     // Network elements with options of their own, by router name (pgmsim: an edge list's
@@ -161,7 +164,9 @@ class Scenario {
         Network& net, std::string name, const router::RouterConfig& config)>;
 
     // `factory` builds the network elements (e.g. an instrumented RouterNode subclass);
-    // by default plain RouterNodes.
+    // by default plain RouterNodes. Throws std::invalid_argument for sessions that cannot be
+    // (tree, star): fewer than one source, more groups than sources or than receivers, more
+    // groups per receiver than groups, a source router that does not exist.
     explicit Scenario(const ScenarioConfig& config, RouterFactory factory = {});
     Scenario(const Scenario&) = delete;
     Scenario& operator=(const Scenario&) = delete;
@@ -230,7 +235,7 @@ class Scenario {
     std::deque<ReceiverNode> receivers_;
     std::vector<Level> levels_;
     std::vector<std::uint32_t> next_host_;  // per segment: the next host number
-    std::uint32_t next_overflow_ = 1;  // addresses beyond 10.255.255.0/24, see attach()
+    std::uint32_t next_overflow_ = 1;       // addresses beyond 10.255.255.0/24, see attach()
     // Graph: links with a delay or loss of their own (delay, loss; negative: the default).
     std::vector<std::tuple<SegmentId, Duration, double>> own_impairments_;
     Duration loss_free_for_{};  // Graph: the longest path's delay
