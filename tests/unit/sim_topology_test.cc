@@ -431,8 +431,8 @@ TEST(ScenarioSessions, SessionsATreeCannotHaveAreRefused) {
         c.groups_per_receiver = 3;
         v.emplace_back(c, "groups per receiver must be 1 to the number of groups (2)");
         c.groups_per_receiver = 1;
-        c.source_routers = {"R7"};
-        v.emplace_back(c, "source S2: no router 'R7' (R0 to R0)");
+        c.source_routers = {"Rx"};
+        v.emplace_back(c, "source S2: no router 'Rx' (R0 to R0)");
         c.source_routers = {"R0", "R0", "R0"};
         v.emplace_back(c, "3 routers named, more than the sources beyond the first (2)");
         return v;
