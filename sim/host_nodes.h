@@ -1,7 +1,8 @@
 // DOC: The real PGM host stacks as nodes of the virtual network. `SourceNode` runs a
 // pgm::Source and feeds it a stream of numbered APDUs at a configured rate; `ReceiverNode`
 // runs a pgm::Receiver, checks every APDU it delivers against that stream and counts
-// deliveries, losses and NAKs. Both own their stack; neither owns the network.
+// deliveries, losses and NAKs, per session (TSI) when given several, and keeps out the
+// multicast of groups its host did not join. Both own their stack; neither owns the network.
 //
 // Life cycle: constructed with the network (registers itself as a non-forwarding node),
 // attached by the caller, then started: start() builds the stack from a configuration whose
