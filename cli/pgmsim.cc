@@ -1,8 +1,9 @@
-// DOC: pgmsim: one PGM session in the virtual network, run twice with the same seed — across
-// PGM network elements and across plain multicast routers — and a before/after table: NAKs
-// reaching the source, NCFs, RDATA packets and bytes per level of links, receivers complete
-// or with unrecoverable loss, and the network elements' PGM-MIB counters. For the README's
-// demo until the daemon exists. The scenario is sim/scenario.h (shapes, loss model,
+// DOC: pgmsim: PGM sessions in the virtual network (one, or several sources and groups
+// sharing the routers), run twice with the same seed — across PGM network elements and
+// across plain multicast routers — and a before/after table: NAKs reaching the sources,
+// NCFs, RDATA packets and bytes per level of links, receivers complete or with
+// unrecoverable loss, the network elements' PGM-MIB counters, and with several sessions the
+// same per session. The scenario is sim/scenario.h (shapes, sessions, loss model,
 // defaults); the program owns nothing but its two Scenario runs, one after the other.
 #include <sys/resource.h>
 #include <boost/program_options.hpp>
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,7 @@ long status_kib(const std::string& field) {
     return 0;
 }
 
+// Throws std::invalid_argument for sessions the topology cannot have (Scenario).
 ScenarioResult run(const ScenarioConfig& config, bool network_elements, bool& complete,
                    Cost& cost) {
     ScenarioConfig c = config;
@@ -119,7 +122,28 @@ void print_cost(const char* label, const ScenarioResult& r, const Cost& c) {
     std::cout << std::setprecision(6);
 }
 
-// One run as one JSON object (for scripts: bench/sim_sweep.py).
+// A node name as a JSON string (edge-list names are any characters but blanks and '#').
+std::string json_string(const std::string& text) {
+    std::ostringstream os;
+    os << '"';
+    for (const char ch : text) {
+        if (ch == '"' || ch == '\\')
+            os << '\\' << ch;
+        else if (static_cast<unsigned char>(ch) < 0x20)
+            os << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(ch) << std::dec
+               << std::setfill(' ');
+        else
+            os << ch;
+    }
+    os << '"';
+    return os.str();
+}
+
+double seconds(pgm::Duration d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+// One run as one JSON object (for scripts: bench/sim_sweep.py); "sessions" per source.
 void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete, const Cost& cost) {
     std::uint64_t source_rdata_bytes = 0;
     if (!r.levels.empty()) source_rdata_bytes = r.levels[0].sent.byte_count(PacketType::Rdata);
@@ -140,7 +164,22 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
               << ",\"virtual_seconds\":" << cost.virtual_seconds
               << ",\"peak_rss_kib\":" << cost.peak_rss_kib
               << ",\"rss_before_kib\":" << cost.rss_before_kib
-              << ",\"rss_built_kib\":" << cost.rss_built_kib << "}\n";
+              << ",\"rss_built_kib\":" << cost.rss_built_kib
+              << ",\"other_session_apdus\":" << r.other_session_apdus << ",\"sessions\":[";
+    for (std::size_t i = 0; i < r.sessions.size(); ++i) {
+        const pgm::sim::SessionResult& s = r.sessions[i];
+        std::cout << (i > 0 ? "," : "") << "{\"source\":" << json_string(s.source)
+                  << ",\"group\":\"" << s.group.to_string() << "\",\"receivers\":" << s.receivers
+                  << ",\"receivers_complete\":" << s.receivers_complete
+                  << ",\"complete\":" << (s.complete ? "true" : "false")
+                  << ",\"unrecoverable_sqns\":" << s.unrecoverable_sqns
+                  << ",\"source_nak_packets\":" << s.source_nak_packets
+                  << ",\"source_ncfs_sent\":" << s.stats.ncfs_sent
+                  << ",\"source_rdata_sent\":" << s.stats.repair_packets_sent
+                  << ",\"source_link_rdata_bytes\":" << s.source_link_rdata_bytes
+                  << ",\"completion_seconds\":" << seconds(s.completion) << "}";
+    }
+    std::cout << "]}\n";
 }
 
 // "MIN-MAX" or "N" (= N-N) into [lo, hi]; false when malformed.
@@ -216,6 +255,10 @@ int main(int argc, char** argv) {
     std::string random_receivers = "1-8";
     std::string write_edges;
     std::vector<std::string> router_options;
+    int sources = 1;
+    int groups = 1;
+    int groups_per_receiver = 1;
+    std::vector<std::string> source_at;
 
     po::options_description opts("pgmsim [options]");
     opts.add_options()("help,h", "this help")(
@@ -250,6 +293,19 @@ int main(int argc, char** argv) {
         "router-option", po::value(&router_options)->composing(),
         "KEY=VALUE: a pgmd.conf key (timers.*, limits.*, dlr.*) for every network element; "
         "repeatable (per router: settings on an edge list's router line)")(
+        "sources", po::value(&sources)->default_value(sources),
+        "sources sending at once, one session each, sharing the routers (tree, star, random "
+        "tree; an edge list has a source line per source): S on S-R0, S2, S3, ... each on "
+        "its own link to a router drawn from --seed or named by --source-at")(
+        "groups", po::value(&groups)->default_value(groups),
+        "groups the sources send to, 1 to --sources: source i sends to group i mod N "
+        "(239.1.2.3, 239.1.2.4, ...)")(
+        "groups-per-receiver", po::value(&groups_per_receiver)->default_value(groups_per_receiver),
+        "groups each receiver joins, 1 to --groups: receiver k (in creation order) joins "
+        "groups k to k + N - 1, mod --groups")(
+        "source-at", po::value(&source_at)->composing(),
+        "ROUTER: the router of the next source beyond the first (S2, then S3, ...); "
+        "repeatable")(
         "burst-enter", po::value(&burst_enter_percent)->default_value(burst_enter_percent),
         "Gilbert-Elliott bursts on every lossy hop (loss above 0; a loss-free link stays so): "
         "percent chance per delivery of entering a burst (0: --loss alone, independent per "
@@ -348,6 +404,26 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    constexpr int kMaxSources = 1000;
+    if (sources < 1 || sources > kMaxSources || groups < 1 || groups_per_receiver < 1) {
+        std::cerr << "pgmsim: --sources must be 1 to " << kMaxSources
+                  << ", --groups and --groups-per-receiver at least 1\n";
+        return 2;
+    }
+    for (const char* session_option : {"sources", "groups", "groups-per-receiver", "source-at"}) {
+        if (!edges.empty() && vm.count(session_option) && !vm[session_option].defaulted()) {
+            std::cerr << "pgmsim: --" << session_option
+                      << " is for --topology and --random-routers; an edge list names its "
+                         "sources and groups (a source line per source, group=, groups=)\n";
+            return 2;
+        }
+    }
+    const bool sessions_given =
+        sources > 1 || groups > 1 || groups_per_receiver > 1 || !source_at.empty();
+    c.sources = sources;
+    c.groups = groups;
+    c.groups_per_receiver = groups_per_receiver;
+    c.source_routers = source_at;
     if (vm.count("random-routers")) {
         pgm::sim::RandomTreeSpec spec;
         spec.routers = random_routers;
@@ -364,6 +440,24 @@ int main(int argc, char** argv) {
         }
         c.shape = ScenarioShape::Graph;
         c.graph = pgm::sim::random_tree(spec);
+        if (sessions_given) {
+            if (auto error = pgm::sim::add_sessions(c.graph, sources, groups, groups_per_receiver,
+                                                    source_at, seed)) {
+                std::cerr << "pgmsim: random tree: " << *error << "\n";
+                return 2;
+            }
+            // A source's link on a router with 63 children would be its 65th interface.
+            std::vector<std::size_t> links(c.graph.nodes.size());
+            for (const auto& l : c.graph.links)
+                for (std::size_t n : l.nodes)
+                    if (++links[n] > pgm::router::kMaxInterfaces) {
+                        std::cerr << "pgmsim: random tree: router '" << c.graph.nodes[n].name
+                                  << "' would have more than " << pgm::router::kMaxInterfaces
+                                  << " interfaces with the sources' links (--source-at another "
+                                     "router, or a smaller fan-out)\n";
+                        return 2;
+                    }
+        }
     }
     if (!edges.empty()) {
         std::ifstream in(edges);
@@ -428,10 +522,23 @@ int main(int argc, char** argv) {
     c.burst_exit = 1.0 / burst_length;
     c.burst_loss = burst_loss_percent / 100.0;
 
+    // Sessions the topology cannot have are refused before anything runs (Scenario throws
+    // while it builds).
+    auto run_checked = [&c](bool network_elements, bool& complete,
+                            Cost& cost) -> std::optional<ScenarioResult> {
+        try {
+            return run(c, network_elements, complete, cost);
+        } catch (const std::invalid_argument& e) {
+            std::cerr << "pgmsim: " << e.what() << "\n";
+            return std::nullopt;
+        }
+    };
     if (mode != "both") {
         bool complete = false;
         Cost cost;
-        const ScenarioResult r = run(c, mode == "with", complete, cost);
+        const auto result = run_checked(mode == "with", complete, cost);
+        if (!result) return 2;
+        const ScenarioResult& r = *result;
         if (vm.count("json")) {
             print_json(c, r, complete, cost);
         } else {
@@ -443,6 +550,16 @@ int main(int argc, char** argv) {
                       << r.source_nak_packets << ", RDATA bytes on the source link "
                       << (r.levels.empty() ? 0 : r.levels[0].sent.byte_count(PacketType::Rdata))
                       << ", completion " << duration<double>(r.completion).count() << " s\n";
+            if (r.sessions.size() > 1) {
+                for (const pgm::sim::SessionResult& s : r.sessions)
+                    std::cout << "  session " << s.source << " -> " << s.group.to_string()
+                              << ": receivers complete " << s.receivers_complete << " of "
+                              << s.receivers << ", unrecoverable " << s.unrecoverable_sqns
+                              << ", NAKs at the source " << s.source_nak_packets
+                              << ", RDATA bytes on its link " << s.source_link_rdata_bytes
+                              << ", completion " << seconds(s.completion) << " s\n";
+                std::cout << "  APDUs of groups not joined " << r.other_session_apdus << "\n";
+            }
             print_cost(mode.c_str(), r, cost);
         }
         return complete ? 0 : 1;
@@ -450,7 +567,9 @@ int main(int argc, char** argv) {
 
     bool complete_with = false, complete_without = false;
     Cost cost_with, cost_without;
-    const ScenarioResult w = run(c, true, complete_with, cost_with);
+    const auto with = run_checked(true, complete_with, cost_with);
+    if (!with) return 2;
+    const ScenarioResult& w = *with;
     const ScenarioResult wo = run(c, false, complete_without, cost_without);
     if (vm.count("json")) {
         print_json(c, w, complete_with, cost_with);
@@ -462,13 +581,24 @@ int main(int argc, char** argv) {
               << w.receivers << " receivers, " << packets << " APDUs of " << c.stream.apdu_size
               << " bytes at " << rate << "/s, " << loss_percent << " % loss and " << delay_ms
               << " ms per hop, seed " << seed << "\n";
+    if (w.sessions.size() > 1) {
+        std::size_t group_count = 0;
+        for (std::size_t i = 0; i < w.sessions.size(); ++i) {
+            bool seen = false;
+            for (std::size_t j = 0; j < i; ++j)
+                seen = seen || w.sessions[j].group == w.sessions[i].group;
+            if (!seen) ++group_count;
+        }
+        std::cout << "  " << w.sessions.size() << " sessions (sources) on " << group_count
+                  << " groups, sharing the routers; totals first, then per session\n";
+    }
     Table t;
     t.header("Receivers");
     t.row("complete (every APDU, in order, intact)", w.receivers_complete, wo.receivers_complete);
     t.row("with unrecoverable loss", w.receivers_with_loss, wo.receivers_with_loss);
     t.row("unrecoverable sequence numbers", w.unrecoverable_sqns, wo.unrecoverable_sqns);
     t.row("NAK packets sent", w.receiver_naks_sent, wo.receiver_naks_sent);
-    t.header("Source");
+    t.header(w.sessions.size() > 1 ? "Sources (summed)" : "Source");
     t.row("NAK packets received", w.source_nak_packets, wo.source_nak_packets);
     t.row("NAKed sequence numbers (lists included)", w.source.naks_received,
           wo.source.naks_received);
@@ -501,6 +631,27 @@ int main(int argc, char** argv) {
     std::cout << "\nCompletion (virtual time from the first ODATA): with NEs "
               << duration<double>(w.completion).count() << " s, without "
               << duration<double>(wo.completion).count() << " s\n";
+    if (w.sessions.size() > 1) {
+        for (std::size_t i = 0; i < w.sessions.size(); ++i) {
+            const pgm::sim::SessionResult& a = w.sessions[i];
+            const pgm::sim::SessionResult& b = wo.sessions[i];
+            t.header("Session " + a.source + " -> " + a.group.to_string() + ", " +
+                     std::to_string(a.receivers) + " receivers");
+            t.row("receivers complete", a.receivers_complete, b.receivers_complete);
+            t.row("unrecoverable sequence numbers", a.unrecoverable_sqns, b.unrecoverable_sqns);
+            t.row("NAK packets at the source", a.source_nak_packets, b.source_nak_packets);
+            t.row("RDATA bytes on the source's link", a.source_link_rdata_bytes,
+                  b.source_link_rdata_bytes);
+            const auto ms = [](pgm::Duration d) {
+                return static_cast<std::uint64_t>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+            };
+            t.row("completion, ms (0: not complete)", ms(a.completion), ms(b.completion));
+        }
+        t.header("All sessions");
+        t.row("APDUs of groups a receiver did not join", w.other_session_apdus,
+              wo.other_session_apdus);
+    }
     if (vm.count("stats")) {
         std::cout << "\nCost (the second run's peak includes the first's):\n";
         print_cost("with", w, cost_with);

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "protocol/random.h"
+
 namespace pgm::sim {
 
 namespace {
@@ -50,30 +52,57 @@ EdgeListResult parse_edge_list(const std::string& text) {
             const EdgeNodeKind kind = keyword == "source"   ? EdgeNodeKind::Source
                                       : keyword == "router" ? EdgeNodeKind::Router
                                                             : EdgeNodeKind::Receiver;
-            if (kind == EdgeNodeKind::Source && w.size() != 2)
-                return fail("one source name expected");
+            if (kind == EdgeNodeKind::Source &&
+                std::count_if(w.begin() + 1, w.end(), [](const std::string& x) {
+                    return x.find('=') == std::string::npos;
+                }) != 1)
+                return fail("one source name expected (a source line per source)");
             const std::size_t first_node = list.nodes.size();
+            bool groups_given = false;
             for (std::size_t i = 1; i < w.size(); ++i) {
                 if (const auto eq = w[i].find('='); eq != std::string::npos) {
-                    if (kind != EdgeNodeKind::Router || first_node == list.nodes.size())
+                    if (first_node == list.nodes.size())
                         return fail("'" + w[i] + "' is not a node name");
                     if (eq == 0 || eq + 1 == w[i].size())
                         return fail("'" + w[i] + "' is not KEY=VALUE");
+                    const std::string key = w[i].substr(0, eq);
+                    const std::string value = w[i].substr(eq + 1);
+                    if (kind == EdgeNodeKind::Router) {
+                        for (std::size_t n = first_node; n < list.nodes.size(); ++n)
+                            list.nodes[n].settings.push_back({key, value, line});
+                        continue;
+                    }
+                    // A source sends to one group; a receiver joins a list of them.
+                    const bool source = kind == EdgeNodeKind::Source;
+                    if (key != (source ? "group" : "groups"))
+                        return fail("unknown setting '" + key + "' (" +
+                                    (source ? "group=ADDRESS" : "groups=ADDRESS,...") + ")");
+                    if (groups_given) return fail("'" + key + "' given twice");
+                    groups_given = true;
+                    std::vector<Nla> groups;
+                    std::istringstream items(value);
+                    for (std::string item; std::getline(items, item, ',');) {
+                        const auto g = Nla::parse(item);
+                        if (!g || !g->is_ipv4() || !g->is_multicast())
+                            return fail("'" + item + "' is not an IPv4 multicast group");
+                        if (std::find(groups.begin(), groups.end(), *g) != groups.end())
+                            return fail("group " + item + " twice in '" + w[i] + "'");
+                        groups.push_back(*g);
+                    }
+                    if (groups.empty() || value.back() == ',')
+                        return fail("'" + w[i] + "' has an empty group");
+                    if (source && groups.size() != 1)
+                        return fail("a source sends to one group ('" + w[i] + "')");
                     for (std::size_t n = first_node; n < list.nodes.size(); ++n)
-                        list.nodes[n].settings.push_back(
-                            {w[i].substr(0, eq), w[i].substr(eq + 1), line});
+                        list.nodes[n].groups = groups;
                     continue;
                 }
-                if (first_node != list.nodes.size() && !list.nodes.back().settings.empty())
+                if (first_node != list.nodes.size() &&
+                    (!list.nodes.back().settings.empty() || groups_given))
                     return fail("node name '" + w[i] + "' after settings (names first)");
                 if (!by_name.emplace(w[i], list.nodes.size()).second)
                     return fail("node '" + w[i] + "' declared twice");
-                if (kind == EdgeNodeKind::Source) {
-                    for (const auto& n : list.nodes)
-                        if (n.kind == EdgeNodeKind::Source)
-                            return fail("a second source ('" + w[i] + "'); one is supported");
-                }
-                list.nodes.push_back(EdgeList::Node{w[i], kind, {}});
+                list.nodes.push_back(EdgeList::Node{w[i], kind, {}, {}});
                 receiver_links.push_back(0);
             }
         } else if (keyword == "link" || keyword == "lan") {
@@ -117,11 +146,9 @@ EdgeListResult parse_edge_list(const std::string& text) {
     for (std::size_t k = 0; k < list.links.size(); ++k)
         for (std::size_t n : list.links[k].nodes)
             on_links[n].push_back(k);
-    std::optional<std::size_t> source;
     for (std::size_t i = 0; i < list.nodes.size(); ++i) {
         if (list.nodes[i].kind == EdgeNodeKind::Source) {
-            source = i;
-            // The source host sends on its first interface only (Scenario: ifindex 1).
+            // A source host sends on its first interface only (Scenario: ifindex 1).
             if (on_links[i].empty())
                 return whole_file("source '" + list.nodes[i].name + "' is on no link");
             if (on_links[i].size() > 1)
@@ -134,49 +161,146 @@ EdgeListResult parse_edge_list(const std::string& text) {
         if (list.nodes[i].kind == EdgeNodeKind::Receiver && receiver_links[i] == 0)
             return whole_file("receiver '" + list.nodes[i].name + "' is on no link");
     }
-    if (!source) return whole_file("no source declared");
-    // Every receiver must be reachable: from the source through routers only (hosts do not
-    // forward), else the run could never complete.
-    std::vector<bool> reached(list.nodes.size(), false);
-    std::deque<std::size_t> queue{*source};
-    reached[*source] = true;
-    while (!queue.empty()) {
-        const std::size_t n = queue.front();
-        queue.pop_front();
-        if (n != *source && list.nodes[n].kind != EdgeNodeKind::Router) continue;
-        for (std::size_t k : on_links[n])
-            for (std::size_t m : list.links[k].nodes)
-                if (!reached[m]) reached[m] = true, queue.push_back(m);
+    const std::vector<std::size_t> sources = sources_of(list);
+    if (sources.empty()) return whole_file("no source declared");
+    std::vector<Nla> sent;  // the sources' groups
+    for (std::size_t s : sources)
+        sent.push_back(groups_of(list, s).front());
+    for (std::size_t i = 0; i < list.nodes.size(); ++i) {
+        if (list.nodes[i].kind != EdgeNodeKind::Receiver) continue;
+        for (const Nla& g : list.nodes[i].groups)
+            if (std::find(sent.begin(), sent.end(), g) == sent.end())
+                return whole_file("receiver '" + list.nodes[i].name + "' joins " + g.to_string() +
+                                  ", which no source sends to");
     }
-    for (std::size_t i = 0; i < list.nodes.size(); ++i)
-        if (list.nodes[i].kind == EdgeNodeKind::Receiver && !reached[i])
-            return whole_file("receiver '" + list.nodes[i].name +
-                              "' cannot be reached from source '" + list.nodes[*source].name +
-                              "' (no path through routers)");
+    // Every receiver must be reachable from each source of its groups: through routers
+    // only (hosts do not forward), else the run could never complete.
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+        const std::vector<int> hops = hops_from_source(list, sources[k]);
+        for (std::size_t i = 0; i < list.nodes.size(); ++i) {
+            if (list.nodes[i].kind != EdgeNodeKind::Receiver || hops[i] >= 0) continue;
+            const std::vector<Nla> joined = groups_of(list, i);
+            if (std::find(joined.begin(), joined.end(), sent[k]) != joined.end())
+                return whole_file("receiver '" + list.nodes[i].name +
+                                  "' cannot be reached from source '" +
+                                  list.nodes[sources[k]].name + "' (no path through routers)");
+        }
+    }
     return EdgeListResult{std::move(list), {}};
 }
 
-int max_receiver_hops(const EdgeList& list) {
-    std::vector<std::vector<std::size_t>> on_links(list.nodes.size());
+Nla session_group(std::size_t g) {
+    return Nla::ipv4((239u << 24 | 1u << 16 | 2u << 8 | 3u) + static_cast<std::uint32_t>(g));
+}
+
+std::vector<std::size_t> sources_of(const EdgeList& list) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < list.nodes.size(); ++i)
+        if (list.nodes[i].kind == EdgeNodeKind::Source) out.push_back(i);
+    return out;
+}
+
+std::vector<Nla> groups_of(const EdgeList& list, std::size_t node) {
+    const EdgeList::Node& n = list.nodes[node];
+    if (n.kind == EdgeNodeKind::Router) return {};
+    if (n.kind == EdgeNodeKind::Source)
+        return {n.groups.empty() ? session_group(0) : n.groups.front()};
+    if (!n.groups.empty()) return n.groups;
+    std::vector<Nla> all;
+    for (std::size_t s : sources_of(list)) {
+        const Nla g = groups_of(list, s).front();
+        if (std::find(all.begin(), all.end(), g) == all.end()) all.push_back(g);
+    }
+    return all;
+}
+
+std::vector<int> hops_from_source(const EdgeList& list, std::size_t source) {
+    std::vector<std::vector<std::size_t>> on_links(list.nodes.size());  // in interface order
     for (std::size_t k = 0; k < list.links.size(); ++k)
         for (std::size_t n : list.links[k].nodes)
             on_links[n].push_back(k);
     std::vector<int> hops(list.nodes.size(), -1);
-    std::deque<std::size_t> queue;
-    for (std::size_t i = 0; i < list.nodes.size(); ++i)
-        if (list.nodes[i].kind == EdgeNodeKind::Source) hops[i] = 0, queue.push_back(i);
-    int deepest = 0;
+    std::deque<std::size_t> queue{source};
+    hops[source] = 0;
     while (!queue.empty()) {
         const std::size_t n = queue.front();
         queue.pop_front();
-        if (list.nodes[n].kind == EdgeNodeKind::Receiver) deepest = std::max(deepest, hops[n]);
         // Hosts do not forward: only the source and routers pass packets on.
-        if (list.nodes[n].kind == EdgeNodeKind::Receiver) continue;
+        if (n != source && list.nodes[n].kind != EdgeNodeKind::Router) continue;
         for (std::size_t k : on_links[n])
             for (std::size_t m : list.links[k].nodes)
                 if (hops[m] < 0) hops[m] = hops[n] + 1, queue.push_back(m);
     }
+    return hops;
+}
+
+int max_receiver_hops(const EdgeList& list) {
+    int deepest = 0;
+    for (std::size_t s : sources_of(list)) {
+        const std::vector<int> hops = hops_from_source(list, s);
+        for (std::size_t i = 0; i < list.nodes.size(); ++i)
+            if (list.nodes[i].kind == EdgeNodeKind::Receiver) deepest = std::max(deepest, hops[i]);
+    }
     return deepest;
+}
+
+std::optional<std::string> add_sessions(EdgeList& list, int sources, int groups, int per_receiver,
+                                        const std::vector<std::string>& at, std::uint64_t seed) {
+    std::vector<std::size_t> routers;
+    std::size_t receivers = 0;
+    for (std::size_t i = 0; i < list.nodes.size(); ++i) {
+        if (list.nodes[i].kind == EdgeNodeKind::Router) routers.push_back(i);
+        if (list.nodes[i].kind == EdgeNodeKind::Receiver) ++receivers;
+    }
+    if (sources < 1) return "at least one source is needed";
+    if (groups < 1) return "at least one group is needed";
+    if (groups > sources)
+        return "more groups (" + std::to_string(groups) + ") than sources (" +
+               std::to_string(sources) + "): each group needs a source";
+    if (static_cast<std::size_t>(groups) > receivers)
+        return "more groups (" + std::to_string(groups) + ") than receivers (" +
+               std::to_string(receivers) + "): a group would have none";
+    if (per_receiver < 1 || per_receiver > groups)
+        return "groups per receiver must be 1 to the number of groups (" + std::to_string(groups) +
+               ")";
+    if (at.size() + 1 > static_cast<std::size_t>(sources))
+        return std::to_string(at.size()) +
+               " routers named, more than the sources beyond the first (" +
+               std::to_string(sources - 1) + ")";
+    std::vector<std::size_t> placed;
+    std::uint64_t state = seed ^ 0x5E55'1045'0000'0000ULL;
+    for (int s = 2; s <= sources; ++s) {
+        // Drawn for every source, named or not, so that naming one leaves the rest in place.
+        std::size_t router = routers[splitmix64(state) % routers.size()];
+        if (static_cast<std::size_t>(s - 1) <= at.size()) {
+            const std::string& wanted = at[static_cast<std::size_t>(s - 2)];
+            const auto named = std::find_if(routers.begin(), routers.end(), [&](std::size_t r) {
+                return list.nodes[r].name == wanted;
+            });
+            if (named == routers.end())
+                return "source S" + std::to_string(s) + ": no router '" + wanted + "'";
+            router = *named;
+        }
+        placed.push_back(router);
+    }
+    for (int s = 2; s <= sources; ++s) {
+        list.nodes.push_back(EdgeList::Node{"S" + std::to_string(s), EdgeNodeKind::Source, {}, {}});
+        list.links.push_back(EdgeList::Link{
+            {placed[static_cast<std::size_t>(s - 2)], list.nodes.size() - 1}, false, {}, {}, 0});
+    }
+    const auto g = static_cast<std::size_t>(groups);
+    std::size_t source = 0, receiver = 0;
+    for (EdgeList::Node& n : list.nodes) {
+        if (n.kind == EdgeNodeKind::Source) {
+            n.groups = {session_group(source++ % g)};
+        } else if (n.kind == EdgeNodeKind::Receiver) {
+            n.groups.clear();
+            for (int j = 0; j < per_receiver; ++j)
+                n.groups.push_back(session_group((receiver + static_cast<std::size_t>(j)) % g));
+            ++receiver;
+        }
+    }
+    return std::nullopt;
 }
 
 std::string to_text(const EdgeList& list) {
@@ -195,6 +319,11 @@ std::string to_text(const EdgeList& list) {
             << n.name;
         for (const EdgeList::Setting& s : n.settings)
             out << " " << s.key << "=" << s.value;
+        for (std::size_t g = 0; g < n.groups.size(); ++g)
+            out << (g > 0                            ? ","
+                    : n.kind == EdgeNodeKind::Source ? " group="
+                                                     : " groups=")
+                << n.groups[g].to_string();
         out << "\n";
     }
     for (const EdgeList::Link& l : list.links) {

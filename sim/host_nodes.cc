@@ -97,14 +97,28 @@ Time SourceNode::next_deadline() const {
 ReceiverNode::ReceiverNode(Network& net, std::string name)
     : id_(net.add_node(*this, std::move(name))) {}
 
-void ReceiverNode::start(const ReceiverConfig& config, const StreamConfig& stream) {
+void ReceiverNode::start(const ReceiverConfig& config, const StreamConfig& stream,
+                         std::vector<Tsi> sessions, std::vector<Nla> groups) {
     receiver_ = std::make_unique<Receiver>(config);
     stream_ = stream;
-    tally_ = {};
+    sessions_ = std::move(sessions);
+    tallies_.assign(std::max<std::size_t>(sessions_.size(), 1), ReceiverTally{});
+    groups_ = std::move(groups);
+    other_session_apdus_ = 0;
+}
+
+ReceiverTally* ReceiverNode::tally_of(const Tsi& tsi) {
+    if (sessions_.empty()) return &tallies_[0];
+    for (std::size_t i = 0; i < sessions_.size(); ++i)
+        if (sessions_[i] == tsi) return &tallies_[i];
+    return nullptr;
 }
 
 void ReceiverNode::on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out) {
     if (!receiver_) return;
+    if (!groups_.empty() && arrival.ip.destination.is_multicast() &&
+        std::find(groups_.begin(), groups_.end(), arrival.ip.destination) == groups_.end())
+        return;  // a group this host did not join (on a LAN another host did)
     receiver_->on_packet(arrival, pgm, now, out);
     drain_events(now);
 }
@@ -123,16 +137,21 @@ void ReceiverNode::drain_events(Time now) {
     auto& events = receiver_->events();
     for (ReceiverEvent& e : events) {
         if (auto* d = std::get_if<DataEvent>(&e)) {
-            if (!is_stream_apdu(Bytes(d->apdu), tally_.delivered_apdus, stream_.apdu_size))
-                ++tally_.mismatched;
-            ++tally_.delivered_apdus;
-            tally_.delivered_bytes += d->apdu.size();
-            if (tally_.first_delivery == kNever) tally_.first_delivery = now;
-            tally_.last_delivery = now;
+            ReceiverTally* t = tally_of(d->tsi);
+            if (!t) {
+                ++other_session_apdus_;
+                continue;
+            }
+            if (!is_stream_apdu(Bytes(d->apdu), t->delivered_apdus, stream_.apdu_size))
+                ++t->mismatched;
+            ++t->delivered_apdus;
+            t->delivered_bytes += d->apdu.size();
+            if (t->first_delivery == kNever) t->first_delivery = now;
+            t->last_delivery = now;
         } else if (auto* l = std::get_if<LossEvent>(&e)) {
-            tally_.lost_sqns += l->count;
-        } else {
-            ++tally_.sessions_ended;
+            if (ReceiverTally* t = tally_of(l->tsi)) t->lost_sqns += l->count;
+        } else if (auto* end = std::get_if<SessionEndEvent>(&e)) {
+            if (ReceiverTally* t = tally_of(end->tsi)) ++t->sessions_ended;
         }
     }
     // A repair that completes a long stretch delivers it at once; the vector's capacity

@@ -1,7 +1,8 @@
 // DOC: The real PGM host stacks as nodes of the virtual network. `SourceNode` runs a
 // pgm::Source and feeds it a stream of numbered APDUs at a configured rate; `ReceiverNode`
 // runs a pgm::Receiver, checks every APDU it delivers against that stream and counts
-// deliveries, losses and NAKs. Both own their stack; neither owns the network.
+// deliveries, losses and NAKs, per session (TSI) when given several, and keeps out the
+// multicast of groups its host did not join. Both own their stack; neither owns the network.
 //
 // Life cycle: constructed with the network (registers itself as a non-forwarding node),
 // attached by the caller, then started: start() builds the stack from a configuration whose
@@ -95,19 +96,38 @@ class ReceiverNode : public Node {
     ReceiverNode& operator=(const ReceiverNode&) = delete;
 
     NodeId id() const { return id_; }
-    // Builds the receiver. `stream` tells what deliveries to expect (APDU 0 first).
-    void start(const ReceiverConfig& config, const StreamConfig& stream);
+    // Builds the receiver. `stream` tells what deliveries to expect (APDU 0 first) of each
+    // session in `sessions`, tallied apart (empty: one session, whatever its TSI). A host on
+    // several groups passes them in `groups` and config.group None: like a host's IP layer,
+    // the node then drops multicast to any other group before the receiver sees it.
+    void start(const ReceiverConfig& config, const StreamConfig& stream,
+               std::vector<Tsi> sessions = {}, std::vector<Nla> groups = {});
     bool started() const { return receiver_ != nullptr; }
     Receiver& receiver() { return *receiver_; }
     const Receiver& receiver() const { return *receiver_; }
 
-    const ReceiverTally& tally() const { return tally_; }
-    // Every APDU of the stream delivered, in order and intact.
+    // Per session, in the order given to start() (0: the only one without).
+    const ReceiverTally& tally(std::size_t session = 0) const { return tallies_[session]; }
+    std::size_t sessions() const { return tallies_.size(); }
+    // Data and loss of sessions not given to start(): none when the groups hold.
+    std::uint64_t other_session_apdus() const { return other_session_apdus_; }
+    // Every APDU of the stream delivered, in order and intact: of one session, of all.
+    bool complete(std::size_t session) const {
+        return tallies_[session].delivered_apdus == stream_.apdus &&
+               tallies_[session].mismatched == 0;
+    }
     bool complete() const {
-        return tally_.delivered_apdus == stream_.apdus && tally_.mismatched == 0;
+        for (std::size_t i = 0; i < tallies_.size(); ++i)
+            if (!complete(i)) return false;
+        return true;
     }
     std::uint64_t naks_sent() const { return receiver_ ? receiver_->stats().naks_sent : 0; }
-    std::uint64_t unrecoverable() const { return tally_.lost_sqns; }
+    std::uint64_t unrecoverable() const {
+        std::uint64_t n = 0;
+        for (const ReceiverTally& t : tallies_)
+            n += t.lost_sqns;
+        return n;
+    }
 
     void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out) override;
     void on_timer(Time now, Output& out) override;
@@ -115,11 +135,16 @@ class ReceiverNode : public Node {
 
   private:
     void drain_events(Time now);
+    // The tally of `tsi`'s session; nullptr when not one of them.
+    ReceiverTally* tally_of(const Tsi& tsi);
 
     NodeId id_;
     std::unique_ptr<Receiver> receiver_;
     StreamConfig stream_;
-    ReceiverTally tally_;
+    std::vector<Tsi> sessions_;  // empty: one session, any TSI
+    std::vector<ReceiverTally> tallies_{1};
+    std::vector<Nla> groups_;  // empty: the receiver's own group check only
+    std::uint64_t other_session_apdus_ = 0;
 };
 
 }  // namespace pgm::sim

@@ -46,7 +46,7 @@ EdgeList random_tree(const RandomTreeSpec& s) {
     };
     EdgeList list;
     auto node = [&list](std::string name, EdgeNodeKind kind) {
-        list.nodes.push_back(EdgeList::Node{std::move(name), kind, {}});
+        list.nodes.push_back(EdgeList::Node{std::move(name), kind, {}, {}});
         return list.nodes.size() - 1;
     };
     auto link = [&list](std::vector<std::size_t> nodes, bool lan) {

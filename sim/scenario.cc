@@ -1,6 +1,9 @@
 #include "sim/scenario.h"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include "protocol/random.h"
 
 namespace pgm::sim {
 
@@ -22,6 +25,37 @@ std::string cat(const Parts&... parts) {
     return s;
 }
 
+// The counts of `more` added to `sum` (its window edges and rate stay `sum`'s).
+void add_counts(SourceStats& sum, const SourceStats& more) {
+    for (auto [a, b] : {
+             std::pair{&sum.data_bytes_sent, more.data_bytes_sent},
+             {&sum.total_bytes_sent, more.total_bytes_sent},
+             {&sum.odata_packets_sent, more.odata_packets_sent},
+             {&sum.repair_packets_sent, more.repair_packets_sent},
+             {&sum.spms_sent, more.spms_sent},
+             {&sum.ncfs_sent, more.ncfs_sent},
+             {&sum.naks_received, more.naks_received},
+             {&sum.naks_too_late, more.naks_too_late},
+             {&sum.naks_duplicate, more.naks_duplicate},
+             {&sum.naks_shed, more.naks_shed},
+             {&sum.naks_unanswered, more.naks_unanswered},
+             {&sum.naks_ignored, more.naks_ignored},
+             {&sum.parity_naks_received, more.parity_naks_received},
+             {&sum.parity_naks_too_late, more.parity_naks_too_late},
+             {&sum.parity_odata_sent, more.parity_odata_sent},
+             {&sum.parity_rdata_sent, more.parity_rdata_sent},
+             {&sum.nnaks_received, more.nnaks_received},
+             {&sum.spmrs_received, more.spmrs_received},
+             {&sum.spmrs_suppressed, more.spmrs_suppressed},
+             {&sum.packets_malformed, more.packets_malformed},
+             {&sum.packets_ignored, more.packets_ignored},
+             {&sum.apdus_discarded, more.apdus_discarded},
+             {&sum.window_stalls, more.window_stalls},
+             {&sum.repairs_expired, more.repairs_expired},
+         })
+        *a += b;
+}
+
 }  // namespace
 
 const char* to_string(ScenarioShape shape) {
@@ -37,62 +71,181 @@ const char* to_string(ScenarioShape shape) {
 }
 
 Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
-    : config_(config),
-      factory_(std::move(factory)),
-      net_(config.seed),
-      group_(ipv4(239, 1, 2, 3)),
-      source_(net_, "S") {
+    : config_(config), factory_(std::move(factory)), net_(config.seed) {
     if (!factory_) {
         factory_ = [](Network& net, std::string name, const router::RouterConfig& c) {
             return std::make_unique<RouterNode>(net, std::move(name), c);
         };
     }
-    if (config_.shape == ScenarioShape::Tree)
-        build_tree();
-    else if (config_.shape == ScenarioShape::Star)
-        build_star();
-    else
+    if (config_.shape == ScenarioShape::Graph) {
+        several_sessions_ = sources_of(config_.graph).size() > 1;
         build_graph();
+    } else {
+        auto refuse = [](const std::string& why) { throw std::invalid_argument(why); };
+        const std::string groups = std::to_string(config_.groups);
+        if (config_.sources < 1) refuse("at least one source is needed");
+        if (config_.groups < 1) refuse("at least one group is needed");
+        if (config_.groups > config_.sources)
+            refuse(cat("more groups (", groups, ") than sources (", std::to_string(config_.sources),
+                       "): each group needs a source"));
+        if (config_.groups_per_receiver < 1 || config_.groups_per_receiver > config_.groups)
+            refuse(cat("groups per receiver must be 1 to the number of groups (", groups, ")"));
+        if (config_.source_routers.size() + 1 > static_cast<std::size_t>(config_.sources))
+            refuse(cat(std::to_string(config_.source_routers.size()),
+                       " routers named, more than the sources beyond the first (",
+                       std::to_string(config_.sources - 1), ")"));
+        several_sessions_ = config_.sources > 1;
+        add_source("S");  // node 0, as before sessions
+        if (config_.shape == ScenarioShape::Tree)
+            build_tree();
+        else
+            build_star();
+        add_tree_sources();
+        if (static_cast<std::size_t>(config_.groups) > receivers_.size())
+            refuse(cat("more groups (", groups, ") than receivers (",
+                       std::to_string(receivers_.size()), "): a group would have none"));
+        const auto g = static_cast<std::size_t>(config_.groups);
+        for (std::size_t k = 0; k < receivers_.size(); ++k) {
+            std::vector<Nla> joined;
+            for (int j = 0; j < config_.groups_per_receiver; ++j)
+                joined.push_back(session_group((k + static_cast<std::size_t>(j)) % g));
+            receiver_groups_.push_back(std::move(joined));
+        }
+    }
+    if (several_sessions_) join_paths();
 
-    // The source: first SPM now, the stream after `start_after`.
-    SourceConfig sc;
-    sc.address = *net_.address(source_.id(), 1);
-    sc.group = group_;
-    sc.ifindex = 1;
-    sc.data_destination_port = kDataPort;
-    sc.source_port = kSourcePort;
-    sc.gsi = Gsi{{0x50, 0x47, 0x4D, static_cast<std::uint8_t>(config_.seed >> 16),
-                  static_cast<std::uint8_t>(config_.seed >> 8),
-                  static_cast<std::uint8_t>(config_.seed)}};
-    sc.txw_sqns = std::max(config_.source_txw_sqns, 1u);
-    sc.txw_secs = std::chrono::seconds(60);
-    sc.seed = config_.seed;
-    // A tree or star is at most 8 hops deep; an edge list or random tree may be far deeper.
-    if (config_.shape == ScenarioShape::Graph) sc.ttl = kGraphSourceTtl;
-    sc.rdata_delay = config_.source_rdata_delay;
-    source_.start(sc, config_.stream);
-    source_.observe([this](const Arrival&, Bytes pgm, Time) {
-        ParseResult r = parse(pgm);
-        if (!r || r.view.header.type != PacketType::Nak) return;
-        ++naks_per_sqn_[r.view.get<NakFields>()->sqn.value()];
-        if (auto list = r.view.nak_list())
-            for (std::size_t i = 0; i < list->size(); ++i)
-                ++naks_per_sqn_[(*list)[i].value()];
-    });
+    // The sources: first SPM now, the stream after `start_after`. Source k's TSI is the
+    // run's GSI with data-source port 7000 + k.
+    const Gsi gsi{{0x50, 0x47, 0x4D, static_cast<std::uint8_t>(config_.seed >> 16),
+                   static_cast<std::uint8_t>(config_.seed >> 8),
+                   static_cast<std::uint8_t>(config_.seed)}};
+    naks_per_sqn_.resize(sources_.size());
+    for (std::size_t k = 0; k < sources_.size(); ++k) {
+        SourceNode& source = sources_[k];
+        SourceConfig sc;
+        sc.address = *net_.address(source.id(), 1);
+        sc.group = source_groups_[k];
+        sc.ifindex = 1;
+        sc.data_destination_port = kDataPort;
+        sc.source_port = static_cast<std::uint16_t>(kSourcePort + k);
+        sc.gsi = gsi;
+        sc.txw_sqns = std::max(config_.source_txw_sqns, 1u);
+        sc.txw_secs = std::chrono::seconds(60);
+        sc.seed = config_.seed + k * 7'919;
+        // A tree or star is at most 8 hops deep from S; an edge list or random tree may be
+        // far deeper, and a source below R0 sends up before down.
+        if (config_.shape == ScenarioShape::Graph || several_sessions_) sc.ttl = kGraphSourceTtl;
+        sc.rdata_delay = config_.source_rdata_delay;
+        source.start(sc, config_.stream);
+        source.observe([this, k](const Arrival&, Bytes pgm, Time) {
+            ParseResult r = parse(pgm);
+            if (!r || r.view.header.type != PacketType::Nak) return;
+            auto& naks = naks_per_sqn_[k];
+            ++naks[r.view.get<NakFields>()->sqn.value()];
+            if (auto list = r.view.nak_list())
+                for (std::size_t i = 0; i < list->size(); ++i)
+                    ++naks[(*list)[i].value()];
+        });
+    }
     stream_start_ = net_.now() + config_.stream.start_after;
 
     std::uint64_t i = 0;
-    for (ReceiverNode& r : receivers_) {
+    receiver_sessions_.resize(receivers_.size());
+    for (std::size_t n = 0; n < receivers_.size(); ++n) {
+        ReceiverNode& r = receivers_[n];
+        const std::vector<Nla>& joined = receiver_groups_[n];
+        std::vector<Tsi> sessions;
+        for (std::size_t k = 0; k < sources_.size(); ++k) {
+            if (std::find(joined.begin(), joined.end(), source_groups_[k]) == joined.end())
+                continue;
+            receiver_sessions_[n].push_back(k);
+            sessions.push_back(Tsi{gsi, static_cast<std::uint16_t>(kSourcePort + k)});
+        }
         ReceiverConfig rc;
         rc.address = *net_.address(r.id(), 1);
-        rc.group = group_;
+        // One group: the receiver's own check; several: the node's (a host's IP layer).
+        rc.group = joined.size() == 1 ? joined.front() : Nla{};
         rc.ifindex = 1;
         rc.data_destination_port = kDataPort;
         rc.max_window_sqns = config_.receiver_window_sqns;
         rc.nak_bo_ivl = config_.receiver_nak_bo_ivl;
         rc.seed = config_.seed * 1'000'003 + ++i;
-        r.start(rc, config_.stream);
+        if (several_sessions_)
+            r.start(rc, config_.stream, std::move(sessions),
+                    joined.size() > 1 ? joined : std::vector<Nla>{});
+        else
+            r.start(rc, config_.stream);
         net_.notify(r.id());
+    }
+}
+
+SourceNode& Scenario::add_source(const std::string& name) {
+    return sources_.emplace_back(net_, name);
+}
+
+void Scenario::add_tree_sources() {
+    source_groups_.push_back(session_group(0));
+    source_attachments_.push_back(net_.attachment(sources_[0].id(), 1));
+    if (config_.sources < 2) return;
+    std::uint64_t state = config_.seed ^ 0x5E55'1045'0000'0000ULL;
+    for (int k = 1; k < config_.sources; ++k) {
+        const std::string name = cat("S", std::to_string(k + 1));
+        SourceNode& source = add_source(name);
+        // Drawn for every source, named or not, so that naming one leaves the rest in place.
+        const RouterRef* router = &routers_[splitmix64(state) % routers_.size()];
+        if (static_cast<std::size_t>(k) <= config_.source_routers.size()) {
+            const std::string& wanted = config_.source_routers[static_cast<std::size_t>(k) - 1];
+            const auto named =
+                std::find_if(routers_.begin(), routers_.end(),
+                             [&](const RouterRef& r) { return net_.name(r.id) == wanted; });
+            if (named == routers_.end())
+                throw std::invalid_argument(cat("source ", name, ": no router '", wanted,
+                                                "' (R0 to R", std::to_string(routers_.size() - 1),
+                                                ")"));
+            router = &*named;
+        }
+        if (net_.attachments_of(router->id).size() >= router::kMaxInterfaces)
+            throw std::invalid_argument(cat("source ", name, ": router ", net_.name(router->id),
+                                            " would have more than ",
+                                            std::to_string(router::kMaxInterfaces),
+                                            " interfaces (place it on another router)"));
+        const SegmentId link =
+            segment(SegmentKind::PointToPoint, cat(name, "-", net_.name(router->id)), 0);
+        attach(source.id(), link);
+        attach(router->id, link);
+        source_groups_.push_back(
+            session_group(static_cast<std::size_t>(k % std::max(config_.groups, 1))));
+        source_attachments_.push_back(net_.attachment(source.id(), 1));
+    }
+    levels_[0].name = cat("source links (", std::to_string(config_.sources), ")");
+}
+
+void Scenario::join_paths() {
+    std::unordered_map<NodeId, const RouterRef*> by_id;
+    for (const RouterRef& r : routers_)
+        by_id.emplace(r.id, &r);
+    for (std::size_t k = 0; k < sources_.size(); ++k) {
+        const Nla source_address = *net_.address(sources_[k].id(), 1);
+        const Nla& group = source_groups_[k];
+        std::unordered_map<NodeId, bool> on_path;  // routers already joined towards source k
+        for (std::size_t n = 0; n < receivers_.size(); ++n) {
+            const auto& joined = receiver_groups_[n];
+            if (std::find(joined.begin(), joined.end(), group) == joined.end()) continue;
+            NodeId node = receivers_[n].id();
+            // Up the unicast routes towards the source: the way its packets come down, by
+            // the reverse-path check. Stops at the source's segment or at a router whose
+            // way up is joined already.
+            for (;;) {
+                const auto route = net_.route(node, source_address);
+                if (!route || route->next_hop == kAny) break;
+                const AttachmentInfo& hop = net_.info(route->next_hop);
+                const auto router = by_id.find(hop.node);
+                if (router == by_id.end()) break;  // the source itself
+                join(*router->second, hop.ifindex, group);
+                if (!on_path.emplace(hop.node, true).second) break;
+                node = hop.node;
+            }
+        }
     }
 }
 
@@ -108,12 +261,17 @@ Scenario::RouterRef Scenario::add_router(const std::string& name) {
         r.plain = &plain_.emplace_back(net_, name);
         r.id = r.plain->id();
     }
+    routers_.push_back(r);
     return r;
 }
 
 void Scenario::join(const RouterRef& router, IfIndex ifindex) {
-    if (router.ne) router.ne->join(ifindex, group_);
-    if (router.plain) router.plain->join(ifindex, group_);
+    if (!several_sessions_) join(router, ifindex, session_group(0));
+}
+
+void Scenario::join(const RouterRef& router, IfIndex ifindex, const Nla& group) {
+    if (router.ne) router.ne->join(ifindex, group);
+    if (router.plain) router.plain->join(ifindex, group);
 }
 
 SegmentId Scenario::segment(SegmentKind kind, const std::string& name, std::size_t level) {
@@ -153,7 +311,7 @@ void Scenario::build_tree() {
     const int fanout = std::max(config_.fanout, 1);
     const SegmentId up = segment(SegmentKind::PointToPoint, "S-R0", 0);
     levels_[0].name = "source link (S-R0)";
-    source_attachment_ = net_.attachment(source_.id(), attach(source_.id(), up));
+    attach(sources_[0].id(), up);
     RouterRef root = add_router("R0");
     attach(root.id, up);
     std::vector<RouterRef> level{root};
@@ -205,7 +363,7 @@ void Scenario::build_star() {
     const int per_lan = std::max(config_.lan_receivers, 1);
     const SegmentId up = segment(SegmentKind::PointToPoint, "S-R0", 0);
     levels_[0].name = "source link (S-R0)";
-    source_attachment_ = net_.attachment(source_.id(), attach(source_.id(), up));
+    attach(sources_[0].id(), up);
     RouterRef root = add_router("R0");
     attach(root.id, up);
     int n = 0;
@@ -223,11 +381,15 @@ void Scenario::build_graph() {
     const EdgeList& g = config_.graph;
     std::vector<RouterRef> routers(g.nodes.size());
     std::vector<NodeId> ids(g.nodes.size());
-    std::vector<std::vector<SegmentId>> node_links(g.nodes.size());
+    // The sources first (node 0 is the first source, wherever the file declares it).
+    const std::vector<std::size_t> sources = sources_of(g);
+    for (std::size_t i : sources) {
+        ids[i] = add_source(g.nodes[i].name).id();
+        source_groups_.push_back(groups_of(g, i).front());
+    }
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         switch (g.nodes[i].kind) {
             case EdgeNodeKind::Source:
-                ids[i] = source_.id();
                 break;
             case EdgeNodeKind::Router:
                 routers[i] = add_router(g.nodes[i].name);
@@ -235,6 +397,7 @@ void Scenario::build_graph() {
                 break;
             case EdgeNodeKind::Receiver:
                 ids[i] = receivers_.emplace_back(net_, g.nodes[i].name).id();
+                receiver_groups_.push_back(groups_of(g, i));
                 break;
         }
     }
@@ -249,11 +412,8 @@ void Scenario::build_graph() {
         }
         const SegmentId s = segment(l.lan ? SegmentKind::Lan : SegmentKind::PointToPoint, name,
                                     from_source ? 0 : 1);
-        for (std::size_t n : l.nodes) {
-            const IfIndex ifindex = attach(ids[n], s);
-            if (g.nodes[n].kind == EdgeNodeKind::Source && source_attachment_ == kAny)
-                source_attachment_ = net_.attachment(ids[n], ifindex);
-        }
+        for (std::size_t n : l.nodes)
+            attach(ids[n], s);
         if (l.delay_ms || l.loss_percent) {
             const Duration delay = l.delay_ms
                                        ? std::chrono::duration_cast<Duration>(
@@ -267,28 +427,24 @@ void Scenario::build_graph() {
     }
     levels_[0].name = "source links";
     levels_[1].name = "other links";
-    // The loss-free start lasts as long as the farthest node's path could: its hops from the
+    for (std::size_t i : sources)  // each on exactly one link (sim/edge_list.h)
+        source_attachments_.push_back(net_.attachment(ids[i], 1));
+    // The loss-free start lasts as long as the farthest node's path could: its hops from a
     // source (breadth-first, through routers only: hosts do not forward) times the longest
     // link delay.
     std::vector<std::vector<std::size_t>> on_links(g.nodes.size());  // in interface order
     for (std::size_t k = 0; k < g.links.size(); ++k)
         for (std::size_t n : g.links[k].nodes)
             on_links[n].push_back(k);
-    std::vector<int> hops(g.nodes.size(), -1);
-    std::deque<std::size_t> queue;
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
-        if (g.nodes[i].kind == EdgeNodeKind::Source) hops[i] = 0, queue.push_back(i);
     int farthest = 0;
-    while (!queue.empty()) {
-        const std::size_t n = queue.front();
-        queue.pop_front();
-        farthest = std::max(farthest, hops[n]);
-        if (g.nodes[n].kind == EdgeNodeKind::Receiver) continue;
-        for (std::size_t k : on_links[n])
-            for (std::size_t m : g.links[k].nodes)
-                if (hops[m] < 0) hops[m] = hops[n] + 1, queue.push_back(m);
+    std::vector<int> hops;  // from the first source
+    for (std::size_t i : sources) {
+        std::vector<int> from = hops_from_source(g, i);
+        farthest = std::max(farthest, *std::max_element(from.begin(), from.end()));
+        if (hops.empty()) hops = std::move(from);
     }
     loss_free_for_ = longest_delay * (farthest + 1);
+    if (several_sessions_) return;  // join_paths()
 
     // Multicast membership as PIM would leave it on a graph with loops or with a LAN behind
     // two routers: one forwarder per link, the router on it nearest the source (PIM's
@@ -296,7 +452,7 @@ void Scenario::build_graph() {
     // source is another link, and only where someone wants the group: a receiver, or a
     // router whose way to the source is that link. The routers' reverse-path check
     // (MulticastRouterNode, the core's RPF rules) drops whatever else arrives.
-    const Nla source_address = *net_.address(source_.id(), 1);
+    const Nla source_address = *net_.address(sources_[0].id(), 1);
     std::vector<std::optional<std::size_t>> up_link(g.nodes.size());
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
         if (g.nodes[i].kind != EdgeNodeKind::Router) continue;
@@ -326,8 +482,10 @@ bool Scenario::all_complete() const {
 bool Scenario::run() {
     // Loss starts once ODATA 0 has crossed the deepest path (every hop of it, plus slack).
     const auto hops = static_cast<int>(levels_.size());
-    const Duration loss_free =
-        config_.shape == ScenarioShape::Graph ? loss_free_for_ : config_.link_delay * (hops + 1);
+    // A source below R0 of a tree sends up to R0 and down again: twice as deep.
+    const Duration loss_free = config_.shape == ScenarioShape::Graph ? loss_free_for_
+                               : several_sessions_ ? config_.link_delay * (2 * hops + 1)
+                                                   : config_.link_delay * (hops + 1);
     net_.run_until(stream_start_ + loss_free + std::chrono::milliseconds(1));
     // Bursts only where there is loss: a link configured loss-free stays so (scenario.h).
     auto impairment = [this](Duration delay, double loss) {
@@ -353,13 +511,17 @@ bool Scenario::run() {
         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(stream_seconds)) +
         config_.time_limit_after_stream;
     while (net_.now() < limit) {
-        if (source_.stream_done() && all_complete()) break;
+        if (std::all_of(sources_.begin(), sources_.end(),
+                        [](const SourceNode& n) { return n.stream_done(); }) &&
+            all_complete())
+            break;
         net_.run_until(std::min(limit, net_.now() + kCheckEvery));
     }
     if (all_complete()) {
         Time last = stream_start_;  // no receivers: complete at once
         for (const ReceiverNode& r : receivers_)
-            last = std::max(last, r.tally().last_delivery);
+            for (std::size_t i = 0; i < r.sessions(); ++i)
+                last = std::max(last, r.tally(i).last_delivery);
         completed_at_ = last;
         return true;
     }
@@ -375,14 +537,46 @@ ScenarioResult Scenario::result() const {
         if (n.complete()) ++r.receivers_complete;
         if (n.unrecoverable() > 0) ++r.receivers_with_loss;
         r.unrecoverable_sqns += n.unrecoverable();
-        r.mismatched_apdus += n.tally().mismatched;
+        for (std::size_t i = 0; i < n.sessions(); ++i)
+            r.mismatched_apdus += n.tally(i).mismatched;
+        r.other_session_apdus += n.other_session_apdus();
         r.receiver_naks_sent += n.naks_sent();
     }
-    r.source_nak_packets = net_.counters(source_attachment_).received.count(PacketType::Nak);
-    r.source = source_.source().stats();
-    r.source_distinct_sqns_naked = naks_per_sqn_.size();
-    for (const auto& [sqn, n] : naks_per_sqn_)
-        r.source_max_naks_per_sqn = std::max<std::uint64_t>(r.source_max_naks_per_sqn, n);
+    for (std::size_t k = 0; k < sources_.size(); ++k) {
+        SessionResult s;
+        s.source = net_.name(sources_[k].id());
+        s.group = source_groups_[k];
+        s.stats = sources_[k].source().stats();
+        const AttachmentCounters& link = net_.counters(source_attachments_[k]);
+        s.source_nak_packets = link.received.count(PacketType::Nak);
+        s.source_link_rdata_bytes = link.sent.byte_count(PacketType::Rdata);
+        Time last = stream_start_;
+        for (std::size_t n = 0; n < receivers_.size(); ++n) {
+            const auto& mine = receiver_sessions_[n];
+            const auto at = std::find(mine.begin(), mine.end(), k);
+            if (at == mine.end()) continue;
+            const auto i = static_cast<std::size_t>(at - mine.begin());
+            const ReceiverNode& node = receivers_[n];
+            const ReceiverTally& t = node.tally(i);
+            ++s.receivers;
+            if (node.complete(i)) ++s.receivers_complete;
+            if (t.lost_sqns > 0) ++s.receivers_with_loss;
+            s.unrecoverable_sqns += t.lost_sqns;
+            s.mismatched_apdus += t.mismatched;
+            if (t.last_delivery != kNever) last = std::max(last, t.last_delivery);
+        }
+        s.complete = s.receivers_complete == s.receivers && sources_[k].stream_done();
+        if (s.complete) s.completion = last - stream_start_;
+        r.source_nak_packets += s.source_nak_packets;
+        if (k == 0)
+            r.source = s.stats;
+        else
+            add_counts(r.source, s.stats);
+        r.source_distinct_sqns_naked += naks_per_sqn_[k].size();
+        for (const auto& [sqn, n] : naks_per_sqn_[k])
+            r.source_max_naks_per_sqn = std::max<std::uint64_t>(r.source_max_naks_per_sqn, n);
+        r.sessions.push_back(std::move(s));
+    }
     for (const Level& l : levels_) {
         LevelTraffic t;
         t.name = l.name;

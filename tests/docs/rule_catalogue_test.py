@@ -36,6 +36,8 @@ NOT_IDS = {
     ("R0", "docs/simulator.md"): "the root router of the simulated topologies",
     ("R0", "tests/unit/dlr_latency_test.cc"): "the root router of the simulated tree",
     ("R0", "tests/unit/implosion_test.cc"): "the root router of the simulated tree",
+    ("R0", "tests/unit/sim_topology_test.cc"): "the root router of the simulated tree",
+    ("R0", "tests/integration/pgmsim_cli_test.py"): "the root router of pgmsim's topologies",
     ("R0", CATALOGUE): "the catalogue says R0 is no rule",
     ("R0", "tests/docs/rule_catalogue_test.py"): "this list",
 }

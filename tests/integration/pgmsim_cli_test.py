@@ -12,11 +12,17 @@
   * router options (--router-option, an edge list's router settings) are pgmd.conf keys,
     checked as pgmd checks them: a bad value, a key that is not the router's, an
     inconsistent pair are refused with where they came from, exit 2; a DLR placed on one
-    router by its settings repairs its LAN (no NAK reaches the source).
+    router by its settings repairs its LAN (no NAK reaches the source);
+  * several sessions (--sources, --groups, --groups-per-receiver, --source-at; an edge
+    list's source lines with group= and receivers' groups=): every session complete, its
+    results per session in the table and in --json, a random tree with sessions written
+    and run again with the same per-session results, and the sessions a topology cannot
+    have refused with a reason, exit 2.
 Exit status: 0 all checks passed, 1 otherwise.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +53,94 @@ class Checks:
 def pgmsim(binary, *args):
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120,
                           check=False)
+
+
+def sessions_of(stdout):
+    """Per --json line: [(source, group, receivers, complete, NAKs at the source)]."""
+    return [[(x["source"], x["group"], x["receivers"], x["complete"], x["source_nak_packets"])
+             for x in json.loads(line)["sessions"]] for line in stdout.splitlines()]
+
+
+def check_sessions(c, binary, work):
+    tree = ["--depth", "2", "--fanout", "3", "--packets", "200", "--loss", "2"]
+    r = pgmsim(binary, *tree, "--sources", "3", "--groups", "2", "--source-at", "R1",
+               "--json")
+    c.expect("3 sources on 2 groups: exit", 0, r.returncode)
+    runs = [json.loads(line) for line in r.stdout.splitlines()]
+    c.expect("3 sources on 2 groups: a JSON line per run", 2, len(runs))
+    for run in runs:
+        label = "with" if run["network_elements"] else "without"
+        c.expect(f"3 sources ({label}): sessions",
+                 [("S", "239.1.2.3", 5, True), ("S2", "239.1.2.4", 4, True),
+                  ("S3", "239.1.2.3", 5, True)],
+                 [(x["source"], x["group"], x["receivers"], x["complete"])
+                  for x in run["sessions"]])
+        c.expect(f"3 sources ({label}): no APDU of a group not joined", 0,
+                 run["other_session_apdus"])
+        c.expect(f"3 sources ({label}): NAKs at the sources, total of the sessions",
+                 run["source_nak_packets"],
+                 sum(x["source_nak_packets"] for x in run["sessions"]))
+    r = pgmsim(binary, *tree, "--sources", "2", "--groups", "2", "--groups-per-receiver", "2")
+    c.expect("2 sources, 2 groups each receiver: exit", 0, r.returncode)
+    c.expect("table: a block per session", True,
+             "Session S -> 239.1.2.3, 9 receivers" in r.stdout
+             and "Session S2 -> 239.1.2.4, 9 receivers" in r.stdout)
+    c.expect("table: sources summed", True, "Sources (summed)" in r.stdout)
+    r = pgmsim(binary, *tree, "--packets", "20")
+    c.expect("one session: no session block", False, "Session S" in r.stdout)
+
+    for args, message in [
+            (["--sources", "2", "--groups", "3"],
+             "pgmsim: more groups (3) than sources (2): each group needs a source"),
+            (["--depth", "1", "--fanout", "2", "--sources", "3", "--groups", "3"],
+             "pgmsim: more groups (3) than receivers (2): a group would have none"),
+            (["--sources", "3", "--groups", "2", "--groups-per-receiver", "3"],
+             "pgmsim: groups per receiver must be 1 to the number of groups (2)"),
+            (["--sources", "2", "--source-at", "Rx"],
+             "pgmsim: source S2: no router 'Rx' (R0 to R20)"),
+            (["--sources", "2", "--source-at", "R1", "--source-at", "R2"],
+             "pgmsim: 2 routers named, more than the sources beyond the first (1)"),
+            (["--random-routers", "5", "--sources", "2", "--source-at", "X"],
+             "pgmsim: random tree: source S2: no router 'X'"),
+            (["--sources", "0"],
+             "pgmsim: --sources must be 1 to 1000, --groups and --groups-per-receiver at "
+             "least 1")]:
+        r = pgmsim(binary, *args, "--packets", "5")
+        c.expect(f"{' '.join(args)}: exit", 2, r.returncode)
+        c.expect(f"{' '.join(args)}: message", message, r.stderr.strip())
+
+    two = os.path.join(work, "two.edges")
+    with open(two, "w", encoding="utf-8") as f:
+        f.write("source A\nsource B group=239.9.9.9\nrouter R1 R2\n"
+                "receiver r1 r2 groups=239.1.2.3\nreceiver r3\n"
+                "link A R1\nlink B R2\nlink R1 R2\nlan R2 r1 r2 r3\n")
+    r = pgmsim(binary, "--edges", two, "--packets", "100", "--mode", "with", "--json")
+    c.expect("edge list with two sources: exit", 0, r.returncode)
+    c.expect("edge list with two sources: sessions",
+             [[("A", "239.1.2.3", 3, True), ("B", "239.9.9.9", 1, True)]],
+             [[x[:4] for x in run] for run in sessions_of(r.stdout)])
+    r = pgmsim(binary, "--edges", two, "--sources", "2")
+    c.expect("--sources with --edges: message", True,
+             "an edge list names its sources and groups" in r.stderr)
+    with open(two, "w", encoding="utf-8") as f:
+        f.write("source A group=224.0.0.300\n")
+    r = pgmsim(binary, "--edges", two)
+    c.expect("edge list, bad group: message",
+             f"pgmsim: {two}: line 1: '224.0.0.300' is not an IPv4 multicast group",
+             r.stderr.strip())
+
+    written = os.path.join(work, "sessions.edges")
+    common = ["--packets", "100", "--mode", "with", "--json", "--seed", "6"]
+    r1 = pgmsim(binary, "--random-routers", "12", "--sources", "4", "--groups", "2",
+                "--write-edges", written, *common)
+    c.expect("random tree with sessions: exit", 0, r1.returncode)
+    with open(written, encoding="utf-8") as f:
+        text = f.read()
+    c.expect("random tree with sessions: 4 source lines", 4,
+             sum(1 for line in text.splitlines() if line.startswith("source ")))
+    r2 = pgmsim(binary, "--edges", written, *common)
+    c.expect("random tree with sessions run again from its file: same sessions",
+             sessions_of(r1.stdout), sessions_of(r2.stdout))
 
 
 def main():
@@ -174,6 +268,8 @@ def main():
 
         r = pgmsim(args.pgmsim, "--help")
         c.expect("--help: bursts on lossy hops", True, "every lossy hop" in r.stdout)
+
+        check_sessions(c, args.pgmsim, work)
     return c.finish()
 
 

@@ -210,7 +210,7 @@ TEST(EdgeList, BadInputIsAClearErrorWithItsLineNumber) {
     const std::vector<std::pair<std::string, std::string>> cases{
         {"source S\nrouter R\nlink S R\nlink R X\n", "line 4: unknown node 'X'"},
         {"source S\nrouter S\n", "line 2: node 'S' declared twice"},
-        {"source S\nsource T\n", "line 2: a second source ('T'); one is supported"},
+        {"source S T\n", "line 1: one source name expected (a source line per source)"},
         {"source S\nrouter R\nlink S R delay=abc\n",
          "line 3: bad value in 'delay=abc' (delay: a number from 0 to 60000 ms)"},
         {"source S\nrouter R\nlink S R loss=101\n",
