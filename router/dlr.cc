@@ -327,8 +327,8 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
     // repair interface and its misses go to our parent, never to another DLR.
     const bool from_upstream = a.ifindex == s.upstream_interface;
     const InterfaceSlots arrival = from_upstream ? 0 : InterfaceSlots{1} << slot(a.ifindex);
-    const RedirectTarget target = from_upstream ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !from_upstream && on_off_tree_dlr_interface(a, s);
+    const RedirectTarget target = from_upstream ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !from_upstream && redirect_.on_off_tree_dlr_interface(a, s);
     bool forward = false, eliminated = false;
     for (Sqn sqn : dlr_misses_) {
         const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, RepairEvent::Nak, arrival,
@@ -337,12 +337,13 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
         eliminated |= (actions & kEliminated) != 0;
     }
     if (forward) {
-        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, nak_transmit(s, target), out);
+        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, redirect_.nak_transmit(s, target),
+                          out);
     } else if (eliminated) {
         count(a.ifindex, &s, Counter::NakEliminated);
     }
     if (!from_upstream && !dlr_misses_.empty() && config_.discover_dlrs)
-        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
+        redirect_.poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
     return true;
 }
 

@@ -9,6 +9,7 @@
 #include "protocol/random.h"
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
+#include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
@@ -38,12 +39,57 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
 
 }  // namespace
 
+// What the components (redirect.cc, dlr.cc) may ask of the core (router/services.h).
+class Router::Services final : public RouterServices {
+  public:
+    explicit Services(Router& r) : r_(r) {}
+    using RouterServices::count;
+    void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) override {
+        r_.count(ifindex, s, c, n);
+    }
+    std::size_t interface_slot(IfIndex ifindex) override { return r_.slot(ifindex); }
+    Session* session(const Tsi& tsi) override {
+        auto it = r_.sessions_.find(tsi);
+        return it == r_.sessions_.end() ? nullptr : &it->second;
+    }
+    RepairEntry* repair(const RepairKey& key) override {
+        auto it = r_.repairs_.find(key);
+        return it == r_.repairs_.end() ? nullptr : &it->second;
+    }
+    std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                        Session* s, Output* out) override {
+        return r_.apply(key, event, add, now, s, out);
+    }
+    std::uint16_t apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
+                            InterfaceSlots arrival, bool on_dlr_interface, RedirectTarget target,
+                            Time now, Session& s, Output& out) override {
+        return r_.apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
+    }
+    std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const override {
+        return r_.upstream_transmit(s, to);
+    }
+    void invalidate_options(const PacketView& v, MutableBytes copy) override {
+        r_.apply_opx(v, copy, std::nullopt);
+    }
+    bool addressed_to_us(const Arrival& a) const override { return r_.addressed_to_us(a); }
+    std::uint64_t next_random() override { return r_.next_random(); }
+
+  private:
+    Router& r_;
+};
+
 Router::Router(const RouterConfig& config, const Environment& environment)
-    : config_(config), env_(environment), random_state_(config.random_seed) {
+    : config_(config),
+      env_(environment),
+      services_(std::make_unique<Services>(*this)),
+      redirect_(config_, env_, *services_),
+      random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
     slot_by_ifindex_.fill(kNoSlot);
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
 }
+
+Router::~Router() = default;
 
 // The same numbers everywhere for a seed (tests, simulator).
 std::uint64_t Router::next_random() {
@@ -263,7 +309,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             break;               // never forwarded (§14.1)
         case PacketType::Polr:
             if_counters(a.ifindex)[Counter::InPolrs]++;
-            on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
+            redirect_.on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
             break;
         case PacketType::Spmr:
             if_counters(a.ifindex)[Counter::InSpmrs]++;
@@ -529,7 +575,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     count(a.ifindex, &s, Counter::InRdata);
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
     // N-RD-7: the off-tree DLR's unicast RDATA goes on as the source's (redirect.cc).
-    if (auto as_source = dlr_rdata_arrival(a, s)) {
+    if (auto as_source = redirect_.rdata_arrival(a, s)) {
         forward_rdata(*as_source, v, pgm, s, 0, now, out);
         return;
     }
@@ -767,7 +813,7 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
         return false;
     }
-    const auto t = nak_transmit(s, target);
+    const auto t = redirect_.nak_transmit(s, target);
     if (!t) return false;
     out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
@@ -833,8 +879,8 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
         return;
     }
     const RedirectTarget target =
-        s.redirect.used ? repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
-    const auto t = nak_transmit(s, target);
+        s.redirect.used ? redirect_.repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
+    const auto t = redirect_.nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
@@ -907,7 +953,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
         return {NakRole::Dropped};
     }
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
-    if (null_nak && from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
+    if (null_nak && redirect_.from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
     if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
         count(a.ifindex, &s, Counter::NakError);
         return {NakRole::Dropped};
@@ -928,7 +974,10 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
             dlr_on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
             return;
         case NakRole::OffTreeDlrNnak:
-            forward_dlr_nnak(a, v, pgm, *c.s, out);
+            // N-NN-1: always upstream, no state: it tells the source the DLR repaired, and
+            // must arrive before that RDATA does.
+            forward_upstream(v, pgm, *c.s, out);
+            count(a.ifindex, c.s, Counter::DlrNnaksForwarded);
             return;
         case NakRole::Parity:
             note_congestion(v, *c.s, now);  // N-NAK-18
@@ -969,8 +1018,8 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
     const RedirectTarget target =
-        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
+        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
@@ -998,7 +1047,7 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
     if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
-        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
+        redirect_.poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -1010,8 +1059,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     const bool null_nak = v.header.type == PacketType::Nnak;
     const std::size_t arrival_slot = slot(a.ifindex);
     const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
-    const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
+    const RedirectTarget target = null_nak ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
     parity_ncf_.clear();
     parity_forward_.clear();
     bool forward = false;
@@ -1026,10 +1075,10 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
             event = known && largest > p.wanted ? RepairEvent::Nnak : RepairEvent::NnakMore;
         else
             event = known && p.wanted <= largest ? RepairEvent::Nak : RepairEvent::NakMore;
-        if (on_dlr_interface && redirect_falls_back(a, key, s))
+        if (on_dlr_interface && redirect_.falls_back(a, key, s))
             event = RepairEvent::RedirectFallback;
         const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+        if ((actions & kForwardNak) && s.redirect.used) redirect_.mark(key, target);
         std::uint16_t confirm = p.wanted;
         std::uint16_t ask = p.wanted;
         if (!null_nak && repairs_.contains(key)) {
@@ -1078,8 +1127,8 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     Session& s = it->second;
     s.counters[Counter::InNcfs]++;
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
-    if (from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
-        on_dlr_ncf(a, v, s, now);
+    if (redirect_.from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
+        if (!redirect_.on_dlr_ncf(a, v, s, now)) on_parity_ncf(a, v, s, now);
         return;
     }
     // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast. Ignored unless
@@ -1231,9 +1280,9 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
 std::uint16_t Router::apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
                                 InterfaceSlots arrival, bool on_dlr_interface,
                                 RedirectTarget target, Time now, Session& s, Output& out) {
-    if (on_dlr_interface && redirect_falls_back(a, key, s)) event = RepairEvent::RedirectFallback;
+    if (on_dlr_interface && redirect_.falls_back(a, key, s)) event = RepairEvent::RedirectFallback;
     const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-    if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+    if ((actions & kForwardNak) && s.redirect.used) redirect_.mark(key, target);
     if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     return actions;
 }
@@ -1269,7 +1318,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     RepairEntry& e = it->second;
     if (!created) tr.actions = resend_rule(e, tr.actions, add, now, config_);
     e.interfaces |= add;
-    // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
+    // A NAK going out now goes upstream unless the caller marks it redirected (Redirector::mark):
     // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
     // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
     if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
@@ -1302,7 +1351,9 @@ void Router::on_timer(Time now, Output& out) {
         Session* s = sit == sessions_.end() ? nullptr : &sit->second;
         const RepairEvent event = due_event(e, now, s != nullptr);
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
-            redirect_expired(key, e, *s, now, out);  // N-DLR-6: upstream now
+            redirect_.expired(e, *s);  // N-DLR-6: the record goes, the NAK goes upstream now
+            if (apply(key, RepairEvent::RedirectFallback, 0, now, s, &out) & kForwardNak)
+                repeat_nak(key, *s, out);
             continue;
         }
         if (s && event == RepairEvent::RptIvlExpired)
@@ -1353,8 +1404,7 @@ void Router::interface_down(IfIndex ifindex) {
     for (auto& [tsi, s] : sessions_) {
         // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
         // subtree (D34) does not outlive the link.
-        if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
-            s.redirect.off_tree.reset();
+        Redirector::interface_down(s, ifindex);
         s.nbr_unreach_interfaces &= ~bit;
     }
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {

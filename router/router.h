@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <unordered_map>
@@ -28,6 +29,7 @@
 #include "router/dlr.h"
 #include "router/environment.h"
 #include "router/nak_neighbours.h"
+#include "router/redirect.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
@@ -72,6 +74,7 @@ class Router {
     // Not copyable: the session cache points into sessions_.
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
+    ~Router();
 
     void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out);
     void on_timer(Time now, Output& out);
@@ -243,30 +246,6 @@ class Router {
 
     void expire_sessions(Time now);
 
-    // DLR redirection, the network-element side of §9.5.3 (router/redirect.h, redirect.cc).
-    void on_polr(const Arrival& a, const PacketView& v, Time now);
-    // The DLR record `target` names, if the session has it and it may take this NAK.
-    const DlrRecord* usable_dlr(const Session& s, RedirectTarget target, bool parity) const;
-    // Where a NAK arriving as `a` goes when it must go upstream (N-DLR-2, -3, -5).
-    RedirectTarget choose_redirect(const Arrival& a, const PacketView& v, const Session& s);
-    void mark_redirect(const RepairKey& key, RedirectTarget target);
-    // Where the repeat of `key`'s NAK goes: where the last one went while that DLR is usable.
-    RedirectTarget repeat_target(const RepairKey& key, Session& s);
-    std::optional<Transmit> nak_transmit(const Session& s, RedirectTarget target) const;
-    bool from_off_tree_dlr(const Arrival& a, const Session& s) const;
-    bool on_off_tree_dlr_interface(const Arrival& a, const Session& s) const;
-    // A NAK for `key` seen on the off-tree DLR's interface: true when its NAK had gone to
-    // that DLR, which it no longer does (N-DLR-5, N-DLR-7).
-    bool redirect_falls_back(const Arrival& a, const RepairKey& key, Session& s);
-    void on_dlr_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
-    void forward_dlr_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                          Output& out);
-    // The off-tree DLR's unicast RDATA as the source's multicast (N-RD-7), else nullopt.
-    std::optional<Arrival> dlr_rdata_arrival(const Arrival& a, Session& s);
-    // NAK_RPT_IVL over for a NAK sent to a DLR: the record goes, the NAK goes upstream.
-    void redirect_expired(const RepairKey& key, RepairEntry& e, Session& s, Time now, Output& out);
-    void poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out);
-
     // Designated Local Repairer (§9.5; defined in router/dlr.cc).
     bool dlr_serves(const Session& s) const;
     // ODATA or RDATA accepted from upstream: cached, trail applied, holes NAKed.
@@ -301,6 +280,10 @@ class Router {
 
     RouterConfig config_;
     const Environment& env_;
+    // What the components below may ask of the core (router/services.h; router.cc).
+    class Services;
+    std::unique_ptr<Services> services_;
+    Redirector redirect_;  // NAK redirection to DLRs (router/redirect.h)
     std::unordered_map<Tsi, Session> sessions_;
     RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
     std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
