@@ -83,6 +83,7 @@ Router::Router(const RouterConfig& config, const Environment& environment)
       env_(environment),
       services_(std::make_unique<Services>(*this)),
       redirect_(config_, env_, *services_),
+      dlr_(config_, env_, *services_, redirect_),
       random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
     slot_by_ifindex_.fill(kNoSlot);
@@ -98,7 +99,7 @@ std::uint64_t Router::next_random() {
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
-    dlr_forget_stale();  // sessions out of the DLR scopes now; bounds apply at the next SPM
+    dlr_.reconfigure(sessions_);  // Session::dlr anew; bounds apply at the next SPM (dlr.cc)
 }
 
 std::size_t Router::slot_slow(IfIndex ifindex) {
@@ -451,7 +452,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
                 pc->offset = st.offset;
         }
     }
-    if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
+    if (config_.dlr.enabled()) dlr_.on_spm(tsi, *s, now, out);  // Session::dlr, trail, holes
     forward_spm(a, v, pgm, *s, out);
 }
 
@@ -524,13 +525,13 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         count(a.ifindex, s, Counter::OdataRpfErrors);
         return;
     }
-    if (s && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
+    if (s && s->dlr) {  // the DLR caches it (dlr.cc)
         if (v) {
-            dlr_on_data(tsi, *s, *v, pgm, now, out);
+            dlr_.on_data(tsi, *s, *v, pgm, now, out);
         } else {
-            ParseOptions opts;  // the fast path skipped the view; dlr_on_data checks the sum
+            ParseOptions opts;  // the fast path skipped the view; on_data checks the sum
             opts.verify_checksum = false;
-            if (ParseResult r = parse(pgm, opts)) dlr_on_data(tsi, *s, r.view, pgm, now, out);
+            if (ParseResult r = parse(pgm, opts)) dlr_.on_data(tsi, *s, r.view, pgm, now, out);
         }
     }
     if (a.ip.ttl <= 1) {
@@ -583,7 +584,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (dlr_serves(s)) dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    if (s.dlr) dlr_.on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
 }
 
@@ -939,13 +940,13 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
     if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
-        v.get<NakFields>()->group == s.group && dlr_serves(s))
+        v.get<NakFields>()->group == s.group && s.dlr)
         return {NakRole::ToUsAsOffTreeDlr, &s};
     // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
     // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
     // the cache lacks goes to our parent, never to another DLR.
     const bool to_us_as_upstream_dlr =
-        a.ifindex == s.upstream_interface && !null_nak && !parity && dlr_serves(s);
+        a.ifindex == s.upstream_interface && !null_nak && !parity && s.dlr;
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group ||
         (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
@@ -971,7 +972,7 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         case NakRole::Dropped:
             return;
         case NakRole::ToUsAsOffTreeDlr:
-            dlr_on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
+            dlr_.on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
             return;
         case NakRole::OffTreeDlrNnak:
             // N-NN-1: always upstream, no state: it tells the source the DLR repaired, and
@@ -1013,7 +1014,7 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
         // RDATA never goes back out of the upstream interface: no repair interface there.
         arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
-        if (config_.dlr.enabled() && dlr_on_nak(a, v, tsi, s, now, out)) return;
+        if (s.dlr && dlr_.on_nak(a, v, tsi, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
@@ -1151,7 +1152,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
     }
-    if (config_.dlr.enabled()) dlr_on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
+    if (s.dlr) dlr_.on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         on_parity_ncf(a, v, s, now);
         return;
@@ -1246,7 +1247,7 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
     }
     // GENERAL polls are answered; DLR polls only when we are a DLR for the session
     // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
-    const bool dlr_poll = f.subtype == kPollDlr && dlr_serves(s);
+    const bool dlr_poll = f.subtype == kPollDlr && s.dlr;
     if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
@@ -1379,9 +1380,9 @@ void Router::expire_sessions(Time now) {
     std::erase_if(sessions_, [&](const auto& kv) {
         if (now - kv.second.last_spm < config_.session_lifetime) return false;
         note_session_event(SessionEvent::Kind::Expired, kv.first, kv.second);
+        dlr_.forget(kv.first);
         return true;
     });
-    if (!dlr_.empty()) dlr_forget_stale();
     if (sessions_.empty()) {
         next_session_sweep_ = kNever;
         return;
@@ -1399,6 +1400,7 @@ void Router::interface_down(IfIndex ifindex) {
     std::erase_if(sessions_, [&](const auto& kv) {
         if (kv.second.upstream_interface != ifindex) return false;
         note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
+        dlr_.forget(kv.first);
         return true;
     });
     for (auto& [tsi, s] : sessions_) {
@@ -1410,7 +1412,6 @@ void Router::interface_down(IfIndex ifindex) {
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
         return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
     });
-    dlr_forget_stale();
 }
 
 }  // namespace pgm::router

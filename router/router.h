@@ -134,7 +134,7 @@ class Router {
     std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
-    const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_; }
+    const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
   private:
     // Runs for every counter update: small interface indexes (the usual case) are one load.
@@ -246,44 +246,13 @@ class Router {
 
     void expire_sessions(Time now);
 
-    // Designated Local Repairer (§9.5; defined in router/dlr.cc).
-    bool dlr_serves(const Session& s) const;
-    // ODATA or RDATA accepted from upstream: cached, trail applied, holes NAKed.
-    void dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
-                     Output& out);
-    void dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out);
-    // A NAK from the subtree, after its NCF: true when the cache answered (part of) it and
-    // the rest went upstream; false: not a DLR session or nothing held, process as usual.
-    bool dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s, Time now,
-                    Output& out);
-    // A NAK unicast to us by our PGM parent (we are its off-tree DLR, §9.5.2.2).
-    void dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
-                           Time now, Output& out);
-    // An NCF from the parent, before it is applied: the upstream-DLR POLR (§9.5.2.1).
-    void dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now, Output& out);
-    // NAKs (type Nak) or NNAKs for `sqns` to `to`, from our address on the upstream
-    // interface, as many packets as OPT_NAK_LIST needs.
-    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                           const std::vector<Sqn>& sqns, const Nla& to, Output& out);
-    // The same with the network header chosen by the caller (a DLR, after redirection).
-    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                           const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
-                           Output& out);
-    // Our own NAK for sequences we lack, through the repair state machine (no interface).
-    void dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
-                         Output& out);
-    // Sends the cached RDATA of `sqn` onto `ifindex` unless that interface had it within
-    // NAK_ELIM_IVL; true when sent.
-    bool dlr_send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s, Time now,
-                         Output& out);
-    void dlr_forget_stale();
-
     RouterConfig config_;
     const Environment& env_;
     // What the components below may ask of the core (router/services.h; router.cc).
     class Services;
     std::unique_ptr<Services> services_;
     Redirector redirect_;  // NAK redirection to DLRs (router/redirect.h)
+    DlrRepairer dlr_;      // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
     std::unordered_map<Tsi, Session> sessions_;
     RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
     std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
@@ -311,10 +280,6 @@ class Router {
     void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
     std::vector<SessionEvent> session_events_;
     std::uint64_t session_events_lost_ = 0;
-
-    std::unordered_map<Tsi, DlrSession> dlr_;
-    std::size_t dlr_bytes_ = 0;  // sum of the caches' bytes(), against cache_bytes_total
-    std::vector<Sqn> dlr_hits_, dlr_misses_, dlr_send_;  // scratch, reused per packet
 };
 
 }  // namespace pgm::router
