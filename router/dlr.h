@@ -148,8 +148,8 @@ class DlrRepairer {
     RouterServices& router_;
     Redirector& redirect_;
     std::unordered_map<Tsi, DlrSession> sessions_;
-    std::size_t bytes_ = 0;                  // sum of the caches' bytes(), against
-                                             // cache_bytes_total
+    // The sum of the caches' bytes(), against cache_bytes_total.
+    std::size_t bytes_ = 0;
     std::vector<Sqn> hits_, misses_, send_;  // scratch, reused per packet
 };
 

@@ -360,13 +360,6 @@ bool Router::addressed_to_us(const Arrival& a) const {
     return own && *own == a.ip.destination;
 }
 
-void Router::fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out) {
-    for (IfIndex i : targets) {
-        t.ifindex = i;
-        out.add(t, pgm);
-    }
-}
-
 // --- SPM: path state (§7.1, checklist N-SPM-*) -------------------------------------------
 
 void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {

@@ -2,10 +2,16 @@
 //
 // Owns the path state of every session (router/session.h), the repair state of every
 // NAKed sequence (router/repair.h, the state machine), the timers that drive both, and
-// the counters. The caller (the daemon, or the simulator) hands in each PGM packet with its
-// arrival interface and IP header fields and the current time, calls on_timer() when
-// next_deadline() is due, and sends what the core appended to the Output. Interfaces,
-// routes and group membership are asked of an `Environment`.
+// the counters. Two roles beside the network element are components with their own state,
+// called from a few hooks in router.cc: NAK redirection to DLRs (`Redirector`,
+// router/redirect.h) and pgmd as a DLR (`DlrRepairer`, router/dlr.h; whether a session is
+// one is decided per session, Session::dlr). They ask the core only what
+// router/services.h offers, through an adapter (Router::Services, router.cc).
+//
+// The caller (the daemon, or the simulator) hands in each PGM packet with its arrival
+// interface and IP header fields and the current time, calls on_timer() when
+// next_deadline() is due, and sends what the core appended to the Output. Interfaces, routes
+// and group membership are asked of an `Environment`.
 //
 // Life cycle: construct with a configuration and an environment; feed packets and timer
 // ticks; reconfigure() on reload; interface_down() when a link goes away; with a kernel
@@ -233,8 +239,6 @@ class Router {
     bool congestion_overrides(const PacketView& v, const Session& s, Time now) const;
     void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
-    // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
-    void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);
     // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
     // `ifindex` is where invalidations are counted; none when it is nullopt.
     void apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex);
