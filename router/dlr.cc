@@ -1,6 +1,6 @@
 // pgmd as a Designated Local Repairer (RFC 3208 §9.5.2, checklist N-DLR-11): the session
-// cache (router/dlr.h) and the Router member functions that act on it. The hooks in
-// router/router.cc call these only for sessions dlr_serves() accepts.
+// cache and the DlrRepairer that acts on it (router/dlr.h). The hooks in router/router.cc
+// call it only for sessions with Session::dlr set.
 #include "router/dlr.h"
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include "protocol/parity_sqn.h"
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
-#include "router/router.h"
+#include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
@@ -138,41 +138,45 @@ bool DlrCache::holds(Sqn sqn) const {
 // --- The router as a DLR ------------------------------------------------------------------
 
 // False without DLR scopes (config_.dlr.enabled()): callers need not test both.
-bool Router::dlr_serves(const Session& s) const {
+bool DlrRepairer::serves(const Session& s) const {
     for (const DlrScope& scope : config_.dlr.scopes)
         if (scope.matches(s.source, s.group)) return true;
     return false;
 }
 
-void Router::dlr_forget_stale() {
-    std::erase_if(dlr_, [&](const auto& kv) {
-        auto it = sessions_.find(kv.first);
-        const bool stale = it == sessions_.end() || !dlr_serves(it->second);
-        if (stale) dlr_bytes_ -= kv.second.cache.bytes();
-        return stale;
-    });
+void DlrRepairer::forget(const Tsi& tsi) {
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) return;
+    bytes_ -= it->second.cache.bytes();
+    sessions_.erase(it);
 }
 
-void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
-                         Output& out) {
+void DlrRepairer::reconfigure(std::unordered_map<Tsi, Session>& sessions) {
+    for (auto& [tsi, s] : sessions) {
+        s.dlr = serves(s);
+        if (!s.dlr) forget(tsi);
+    }
+}
+
+void DlrRepairer::on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
+                          Output& out) {
     if (v.header.parity()) return;  // parity repairs are not cached (the DLR offers no FEC)
     // The router switches ODATA without checking its checksum; the cache recomputes it, so
     // it must not bless a corrupted packet.
     if (v.header.type == PacketType::Odata && !checksum_field_valid(pgm)) return;
-    if (dlr_.size() > sessions_.size()) dlr_forget_stale();
-    auto it = dlr_.find(tsi);
-    if (it == dlr_.end()) {
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) {
         // The cache starts with ODATA, like a receive window (R1): an old repair going by
         // first would make everything between it and the stream look missing.
         if (v.header.type != PacketType::Odata) return;
-        it = dlr_.try_emplace(tsi).first;
+        it = sessions_.try_emplace(tsi).first;
     }
     DlrCache& cache = it->second.cache;
     const std::size_t before = cache.bytes();
     const DataFields& f = *v.get<DataFields>();
     std::size_t evicted = cache.evict_before(f.trail);
     // The session may grow only into what the other caches leave of the total.
-    const std::size_t others = dlr_bytes_ - before;
+    const std::size_t others = bytes_ - before;
     const std::size_t max_bytes =
         std::min(config_.dlr.cache_bytes_per_session,
                  config_.dlr.cache_bytes_total - std::min(config_.dlr.cache_bytes_total, others));
@@ -184,39 +188,39 @@ void Router::dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes 
                               !(v.header.option_flags & kOptNetwork);
     if (invalidate || mark_network) {
         std::vector<std::uint8_t> copy(pgm.begin(), pgm.end());
-        if (invalidate) apply_opx(v, copy, std::nullopt);
+        if (invalidate) router_.invalidate_options(v, copy);
         if (mark_network) copy[kOffsetOptions] |= kOptNetwork;
         evicted += cache.insert(f.sqn, copy, max_bytes, config_.dlr.cache_packets_per_session);
     } else {
         evicted += cache.insert(f.sqn, pgm, max_bytes, config_.dlr.cache_packets_per_session);
     }
-    dlr_bytes_ = others + cache.bytes();
-    if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
-    if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
+    bytes_ = others + cache.bytes();
+    if (evicted) router_.count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
+    if (!cache.holes().empty()) nak_missing(tsi, s, cache.holes(), now, out);
 }
 
-void Router::dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out) {
-    auto it = dlr_.find(tsi);
-    if (it == dlr_.end()) return;
-    if (!dlr_serves(s)) {  // the SPM moved the session to a group out of our scopes
-        dlr_bytes_ -= it->second.cache.bytes();
-        dlr_.erase(it);
+void DlrRepairer::on_spm(const Tsi& tsi, Session& s, Time now, Output& out) {
+    s.dlr = serves(s);
+    if (!s.dlr) {  // the SPM may have moved the session to a group out of our scopes
+        forget(tsi);
         return;
     }
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) return;
     DlrCache& cache = it->second.cache;
     const std::size_t before = cache.bytes();
     std::size_t evicted =
         cache.enforce(config_.dlr.cache_bytes_per_session, config_.dlr.cache_packets_per_session);
     if (!s.window.empty()) evicted += cache.evict_before(s.window.trail);
-    dlr_bytes_ = dlr_bytes_ - before + cache.bytes();
-    if (evicted) count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
+    bytes_ = bytes_ - before + cache.bytes();
+    if (evicted) router_.count(s.upstream_interface, &s, Counter::DlrCacheEvictions, evicted);
     // The SPM is the heartbeat that retries holes whose repair state has lapsed.
-    if (!cache.holes().empty()) dlr_nak_missing(tsi, s, cache.holes(), now, out);
+    if (!cache.holes().empty()) nak_missing(tsi, s, cache.holes(), now, out);
 }
 
-void Router::dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
-                             Output& out) {
-    std::vector<Sqn>& send = dlr_send_;
+void DlrRepairer::nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
+                              Output& out) {
+    std::vector<Sqn>& send = send_;
     send.clear();
     // Holes still pending or confirmed are skipped without counting towards the limit: the
     // walk itself is bounded too, so that thousands of holes after an outage do not cost
@@ -227,27 +231,26 @@ void Router::dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& 
         if (++examined > 4 * kMaxGapNakPacketsPerEvent * (1 + kMaxNakList)) break;
         // The state machine decides: a new or lapsed repair (no entry, elimination over) is
         // NAKed; a pending or confirmed one waits for its NCF or RDATA.
-        auto e = repairs_.find(RepairKey{tsi, sqn});
-        if (e != repairs_.end() && e->second.phase != RepairPhase::ElimSuspended &&
-            e->second.phase != RepairPhase::NullNak)
+        const RepairEntry* e = router_.repair(RepairKey{tsi, sqn});
+        if (e && e->phase != RepairPhase::ElimSuspended && e->phase != RepairPhase::NullNak)
             continue;
         const std::uint16_t actions =
-            apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
+            router_.apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
         if (actions & kForwardNak) send.push_back(sqn);
     }
     if (send.empty()) return;
-    dlr_send_upstream(PacketType::Nak, tsi, s, send, s.upstream_neighbour, out);
-    count(s.upstream_interface, &s, Counter::DlrGapNaks, send.size());
+    send_upstream(PacketType::Nak, tsi, s, send, s.upstream_neighbour, out);
+    router_.count(s.upstream_interface, &s, Counter::DlrGapNaks, send.size());
 }
 
-void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                               const std::vector<Sqn>& sqns, const Nla& to, Output& out) {
-    dlr_send_upstream(type, tsi, s, sqns, upstream_transmit(s, to), out);
+void DlrRepairer::send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                                const std::vector<Sqn>& sqns, const Nla& to, Output& out) {
+    send_upstream(type, tsi, s, sqns, router_.upstream_transmit(s, to), out);
 }
 
-void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                               const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
-                               Output& out) {
+void DlrRepairer::send_upstream(PacketType type, const Tsi& tsi, Session& s,
+                                const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
+                                Output& out) {
     if (!t) return;
     for (std::size_t at = 0; at < sqns.size(); at += 1 + kMaxNakList) {
         const std::size_t n = std::min(sqns.size() - at, 1 + kMaxNakList);
@@ -259,90 +262,97 @@ void Router::dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
         });
         if (!written) return;
         if (type == PacketType::Nnak) {
-            count(s.upstream_interface, &s, Counter::OutNnaks);
-            count(s.upstream_interface, &s, Counter::DlrNNaksSent);
+            router_.count(s.upstream_interface, &s, Counter::OutNnaks);
+            router_.count(s.upstream_interface, &s, Counter::DlrNNaksSent);
         } else {
-            count(s.upstream_interface, &s, Counter::OutNaks);
+            router_.count(s.upstream_interface, &s, Counter::OutNaks);
         }
     }
 }
 
-bool Router::dlr_send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s,
-                             Time now, Output& out) {
-    const InterfaceSlots bit = InterfaceSlots{1} << this->slot(ifindex);
+bool DlrRepairer::may_serve(DlrCache::Slot& slot, IfIndex ifindex, Session& s, Time now) {
+    const InterfaceSlots bit = InterfaceSlots{1} << router_.interface_slot(ifindex);
     if (now >= slot.served_until) {
         slot.served = 0;
         slot.served_until = now + config_.nak_elim_ivl;
     }
     if (slot.served & bit) {
-        count(ifindex, &s, Counter::DlrNaksIgnored);
+        router_.count(ifindex, &s, Counter::DlrNaksIgnored);
         return false;
     }
     slot.served |= bit;
+    return true;
+}
+
+bool DlrRepairer::send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s,
+                              Time now, Output& out) {
+    if (!may_serve(slot, ifindex, s, now)) return false;
     t.ifindex = ifindex;
     out.add(t, slot.rdata);
-    count(ifindex, &s, Counter::OutRdata);
-    count(ifindex, &s, Counter::DlrRdataMsgsSent);
+    router_.count(ifindex, &s, Counter::OutRdata);
+    router_.count(ifindex, &s, Counter::DlrRdataMsgsSent);
     return true;
 }
 
 // N-DLR-11, upstream DLR: answer like a source (NCF, already sent by the caller, then RDATA
 // with the ODATA source's address and Router Alert) onto the interface that asked, and an
 // NNAK upstream for what was repaired; the sequences not held go upstream as usual.
-bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s, Time now,
-                        Output& out) {
+bool DlrRepairer::on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
+                         Time now, Output& out) {
     if (v.header.type != PacketType::Nak) return false;
-    auto it = dlr_.find(tsi);
-    if (it == dlr_.end()) return false;
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) return false;
     DlrCache& cache = it->second.cache;
-    dlr_hits_.clear();
-    dlr_misses_.clear();
+    hits_.clear();
+    misses_.clear();
     const NakFields& f = *v.get<NakFields>();
-    auto classify = [&](Sqn sqn) { (cache.holds(sqn) ? dlr_hits_ : dlr_misses_).push_back(sqn); };
+    auto classify = [&](Sqn sqn) { (cache.holds(sqn) ? hits_ : misses_).push_back(sqn); };
     classify(f.sqn);
     if (auto list = v.nak_list())
         for (std::size_t i = 0; i < list->size(); ++i)
             classify((*list)[i]);
-    if (dlr_hits_.empty()) {
-        count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
+    if (hits_.empty()) {
+        router_.count(a.ifindex, &s, Counter::DlrCacheMisses, misses_.size());
         return false;  // nothing held: the usual path forwards it intact
     }
-    count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
-    count(a.ifindex, &s, Counter::DlrCacheHits, dlr_hits_.size());
-    if (!dlr_misses_.empty()) count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
+    router_.count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
+    router_.count(a.ifindex, &s, Counter::DlrCacheHits, hits_.size());
+    if (!misses_.empty()) router_.count(a.ifindex, &s, Counter::DlrCacheMisses, misses_.size());
 
     // RDATA from the cache, as the source would send it (D13): source address, group, RA.
     const Transmit t = as_source_answer(s, a);
-    std::vector<Sqn>& repaired = dlr_send_;
+    std::vector<Sqn>& repaired = send_;
     repaired.clear();
-    for (Sqn sqn : dlr_hits_)
-        if (dlr_send_cached(*cache.find(sqn), a.ifindex, t, s, now, out)) repaired.push_back(sqn);
+    for (Sqn sqn : hits_)
+        if (send_cached(*cache.find(sqn), a.ifindex, t, s, now, out)) repaired.push_back(sqn);
     // §9.5.2.1: "sends an NNAK when it has the RDATA", so that the source sees the loss
     // (flow control) without repairing it.
     if (!repaired.empty())
-        dlr_send_upstream(PacketType::Nnak, tsi, s, repaired, s.upstream_neighbour, out);
+        send_upstream(PacketType::Nnak, tsi, s, repaired, s.upstream_neighbour, out);
 
     // The rest is a NAK of the subtree like any other: state machine, redirection (D28),
     // then upstream or to the DLR. A NAK redirected to us on the upstream segment has no
     // repair interface and its misses go to our parent, never to another DLR.
     const bool from_upstream = a.ifindex == s.upstream_interface;
-    const InterfaceSlots arrival = from_upstream ? 0 : InterfaceSlots{1} << slot(a.ifindex);
-    const RedirectTarget target = from_upstream ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !from_upstream && on_off_tree_dlr_interface(a, s);
+    const InterfaceSlots arrival =
+        from_upstream ? 0 : InterfaceSlots{1} << router_.interface_slot(a.ifindex);
+    const RedirectTarget target = from_upstream ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !from_upstream && redirect_.on_off_tree_dlr_interface(a, s);
     bool forward = false, eliminated = false;
-    for (Sqn sqn : dlr_misses_) {
-        const std::uint16_t actions = apply_nak(a, RepairKey{tsi, sqn}, RepairEvent::Nak, arrival,
-                                                on_dlr_interface, target, now, s, out);
+    for (Sqn sqn : misses_) {
+        const std::uint16_t actions =
+            router_.apply_nak(a, RepairKey{tsi, sqn}, RepairEvent::Nak, arrival, on_dlr_interface,
+                              target, now, s, out);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     }
     if (forward) {
-        dlr_send_upstream(PacketType::Nak, tsi, s, dlr_misses_, nak_transmit(s, target), out);
+        send_upstream(PacketType::Nak, tsi, s, misses_, redirect_.nak_transmit(s, target), out);
     } else if (eliminated) {
-        count(a.ifindex, &s, Counter::NakEliminated);
+        router_.count(a.ifindex, &s, Counter::NakEliminated);
     }
-    if (!from_upstream && !dlr_misses_.empty() && config_.discover_dlrs)
-        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
+    if (!from_upstream && !misses_.empty() && config_.discover_dlrs)
+        redirect_.poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
     return true;
 }
 
@@ -350,72 +360,63 @@ bool Router::dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, S
 // for what we hold an NNAK upstream BEFORE the unicast RDATA; for what we lack a NAK to the
 // parent (which then forwards it towards the source, N-DLR-7), and the RDATA it brings down
 // fills our cache.
-void Router::dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
-                               Time now, Output& out) {
+void DlrRepairer::on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
+                                Time now, Output& out) {
     if (v.header.type != PacketType::Nak || v.header.parity()) {
-        count(a.ifindex, &s, Counter::NakError);
+        router_.count(a.ifindex, &s, Counter::NakError);
         return;
     }
     const NakFields& f = *v.get<NakFields>();
     // The unicast NCF: from our address to the parent, without Router Alert (9.5.2.2).
-    if (auto own = upstream_transmit(s, a.ip.source)) {
+    if (auto own = router_.upstream_transmit(s, a.ip.source)) {
         own->ifindex = a.ifindex;
         const auto written = write_packet(out, kMaxNakSize, *own, [&](PacketWriter& w) {
             w.begin(PacketType::Ncf, v.header.destination_port, v.header.source_port, v.header.gsi);
             w.nak(NakFields{f.sqn, s.source, s.group});
             if (auto list = v.nak_list()) w.nak_list(*list);
         });
-        if (written) count(a.ifindex, &s, Counter::OutNcfs);
+        if (written) router_.count(a.ifindex, &s, Counter::OutNcfs);
     }
-    auto it = dlr_.find(tsi);
-    dlr_hits_.clear();
-    dlr_misses_.clear();
+    auto it = sessions_.find(tsi);
+    hits_.clear();
+    misses_.clear();
     auto classify = [&](Sqn sqn) {
-        const bool held = it != dlr_.end() && it->second.cache.holds(sqn);
-        (held ? dlr_hits_ : dlr_misses_).push_back(sqn);
+        const bool held = it != sessions_.end() && it->second.cache.holds(sqn);
+        (held ? hits_ : misses_).push_back(sqn);
     };
     classify(f.sqn);
     if (auto list = v.nak_list())
         for (std::size_t i = 0; i < list->size(); ++i)
             classify((*list)[i]);
-    if (!dlr_hits_.empty()) {
-        count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
-        count(a.ifindex, &s, Counter::DlrCacheHits, dlr_hits_.size());
-        auto t = upstream_transmit(s, a.ip.source);  // unicast RDATA to the parent, no RA
+    if (!hits_.empty()) {
+        router_.count(a.ifindex, &s, Counter::DlrNaksAnsweredLocally);
+        router_.count(a.ifindex, &s, Counter::DlrCacheHits, hits_.size());
+        auto t = router_.upstream_transmit(s, a.ip.source);  // unicast RDATA to the parent, no RA
         std::vector<Sqn> repaired;
         std::vector<DlrCache::Slot*> slots;
-        for (Sqn sqn : dlr_hits_) {
+        for (Sqn sqn : hits_) {
             DlrCache::Slot* slot = it->second.cache.find(sqn);
-            const InterfaceSlots bit = InterfaceSlots{1} << this->slot(a.ifindex);
-            if (now >= slot->served_until) {
-                slot->served = 0;
-                slot->served_until = now + config_.nak_elim_ivl;
-            }
-            if (slot->served & bit) {
-                count(a.ifindex, &s, Counter::DlrNaksIgnored);
-                continue;
-            }
-            slot->served |= bit;
+            if (!may_serve(*slot, a.ifindex, s, now)) continue;
             repaired.push_back(sqn);
             slots.push_back(slot);
         }
         if (!repaired.empty() && t) {
-            dlr_send_upstream(PacketType::Nnak, tsi, s, repaired, a.ip.source, out);
+            send_upstream(PacketType::Nnak, tsi, s, repaired, a.ip.source, out);
             for (DlrCache::Slot* slot : slots) {
                 out.add(*t, slot->rdata);
-                count(a.ifindex, &s, Counter::OutRdata);
-                count(a.ifindex, &s, Counter::DlrRdataMsgsSent);
+                router_.count(a.ifindex, &s, Counter::OutRdata);
+                router_.count(a.ifindex, &s, Counter::DlrRdataMsgsSent);
             }
         }
     }
-    if (!dlr_misses_.empty()) {
-        count(a.ifindex, &s, Counter::DlrCacheMisses, dlr_misses_.size());
-        const std::vector<Sqn>& misses = dlr_misses_;
+    if (!misses_.empty()) {
+        router_.count(a.ifindex, &s, Counter::DlrCacheMisses, misses_.size());
+        const std::vector<Sqn>& misses = misses_;
         // Always answered with a NAK (it tells the parent to go upstream for these, N-DLR-7);
         // the state machine also keeps our own repair of them going until it is confirmed.
         for (Sqn sqn : misses)
-            apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
-        dlr_send_upstream(PacketType::Nak, tsi, s, misses, a.ip.source, out);
+            router_.apply(RepairKey{tsi, sqn}, RepairEvent::Nak, 0, now, &s, nullptr);
+        send_upstream(PacketType::Nak, tsi, s, misses, a.ip.source, out);
     }
 }
 
@@ -423,18 +424,18 @@ void Router::dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi&
 // of its own announces itself with a multicast redirecting POLR (IP source = the data
 // source, Router Alert), so that the NE that NAKed redirects its next NAKs to us. At most one
 // per NAK_RPT_IVL per session.
-void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now,
-                               Output& out) {
-    auto it = dlr_.find(tsi);
-    if (it == dlr_.end()) return;
+void DlrRepairer::on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now,
+                                Output& out) {
+    auto it = sessions_.find(tsi);
+    if (it == sessions_.end()) return;
     DlrSession& d = it->second;
     bool ours = false;
     auto check = [&](Sqn sqn) {
         // Parity state is keyed by the TG (§11.3): the NCF's low bits are its PKT_CNT.
         const bool parity = v.header.parity() && s.tgs != 0;
         const RepairKey key{tsi, parity ? tg_of(s.tgs, sqn) : sqn, parity};
-        auto e = repairs_.find(key);
-        ours |= e != repairs_.end() && e->second.phase == RepairPhase::Pending;
+        const RepairEntry* e = router_.repair(key);
+        ours |= e && e->phase == RepairPhase::Pending;
     };
     check(v.get<NakFields>()->sqn);
     if (auto list = v.nak_list())
@@ -453,8 +454,8 @@ void Router::dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, 
     });
     if (!written) return;
     d.last_polr = now;
-    count(s.upstream_interface, &s, Counter::PolrOriginated);
-    count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
+    router_.count(s.upstream_interface, &s, Counter::PolrOriginated);
+    router_.count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }
 
 }  // namespace pgm::router

@@ -1,12 +1,14 @@
-// The network-element side of DLR redirection (RFC 3208 §9.5.3): Router member functions
-// called from the hooks in router.cc. The design, and the decisions on what the RFC leaves
-// open, are in router/redirect.h and docs/decisions.md D28.
+// The network-element side of DLR redirection (RFC 3208 §9.5.3): the Redirector the hooks in
+// router.cc call. The design, and the decisions on what the RFC leaves open, are in
+// router/redirect.h and docs/decisions.md D28.
+#include "router/redirect.h"
+
 #include <algorithm>
 
 #include "protocol/parity_sqn.h"
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
-#include "router/router.h"
+#include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
@@ -31,15 +33,15 @@ RepairKey key_of(const Tsi& tsi, Sqn sqn, bool parity, std::uint32_t tgs) {
 
 // --- Learning DLRs from redirecting POLRs (§9.5.2, 9.5.3.2) ----------------------------------
 
-void Router::on_polr(const Arrival& a, const PacketView& v, Time now) {
+void Redirector::on_polr(const Arrival& a, const PacketView& v, Time now) {
     const auto redirect = v.redirect();
     if (!redirect) return;  // an ordinary POLR: we send no general POLLs, it answers nothing
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
-        if_counters(a.ifindex)[Counter::PolrNoState]++;
+    Session* found = router_.session(v.header.tsi());
+    if (!found) {
+        router_.count(a.ifindex, nullptr, Counter::PolrNoState);
         return;
     }
-    Session& s = it->second;
+    Session& s = *found;
     RedirectState& r = s.redirect;
     const DlrRecord record{redirect->dlr, a.ifindex, v.header.parity(), now};
     // A DLR's NLA must be reached through the interface its POLR came in on: it sits on the
@@ -52,7 +54,7 @@ void Router::on_polr(const Arrival& a, const PacketView& v, Time now) {
         const bool valid = a.ip.destination == s.group && a.ip.source == s.source &&
                            a.ip.router_alert && routed_here;
         if (!valid) {
-            count(a.ifindex, &s, Counter::PolrError);
+            router_.count(a.ifindex, &s, Counter::PolrError);
             return;
         }
         r.upstream = record;
@@ -62,26 +64,28 @@ void Router::on_polr(const Arrival& a, const PacketView& v, Time now) {
         // let any host on a downstream LAN take the session's NAKs (§10, N-DLR-10).
         const auto& f = *v.get<PolrFields>();
         const bool polled = r.poll_sqn && f.sqn == *r.poll_sqn && f.round == 0 &&
-                            now <= r.answers_until && (r.polled_slots & bit(slot(a.ifindex)));
+                            now <= r.answers_until &&
+                            (r.polled_slots & bit(router_.interface_slot(a.ifindex)));
         if (!polled) {
-            count(a.ifindex, &s, Counter::PolrNoState);
+            router_.count(a.ifindex, &s, Counter::PolrNoState);
             return;
         }
-        const bool valid = !a.ip.destination.is_multicast() && addressed_to_us(a) &&
+        const bool valid = !a.ip.destination.is_multicast() && router_.addressed_to_us(a) &&
                            a.ip.source == record.nla && routed_here;
         if (!valid) {
-            count(a.ifindex, &s, Counter::PolrError);
+            router_.count(a.ifindex, &s, Counter::PolrError);
             return;
         }
         r.off_tree = record;
     }
     r.used = true;
-    count(a.ifindex, &s, Counter::PolrSuccess);
+    router_.count(a.ifindex, &s, Counter::PolrSuccess);
 }
 
 // --- Choosing where a NAK goes (N-DLR-2, -3, -5) -----------------------------------------------
 
-const DlrRecord* Router::usable_dlr(const Session& s, RedirectTarget target, bool parity) const {
+const DlrRecord* Redirector::usable_dlr(const Session& s, RedirectTarget target,
+                                        bool parity) const {
     const std::optional<DlrRecord>* record = nullptr;
     if (target == RedirectTarget::UpstreamDlr) record = &s.redirect.upstream;
     if (target == RedirectTarget::OffTreeDlr) record = &s.redirect.off_tree;
@@ -94,7 +98,7 @@ const DlrRecord* Router::usable_dlr(const Session& s, RedirectTarget target, boo
     return &d;
 }
 
-RedirectTarget Router::choose_redirect(const Arrival& a, const PacketView& v, const Session& s) {
+RedirectTarget Redirector::choose(const Arrival& a, const PacketView& v, const Session& s) {
     if (!s.redirect.used) return RedirectTarget::None;
     const bool parity = v.header.parity();
     if (usable_dlr(s, RedirectTarget::UpstreamDlr, parity)) return RedirectTarget::UpstreamDlr;
@@ -102,12 +106,12 @@ RedirectTarget Router::choose_redirect(const Arrival& a, const PacketView& v, co
     if (!d || a.ifindex == d->ifindex) return RedirectTarget::None;
     // N-DLR-5: a NAK for one of its sequences was seen on the DLR's interface, so the DLR
     // most likely lost it too: this NAK goes upstream, whole (one NAK, one destination).
-    const InterfaceSlots dlr_slot = bit(slot(d->ifindex));
+    const InterfaceSlots dlr_slot = bit(router_.interface_slot(d->ifindex));
     const Tsi tsi = v.header.tsi();
     bool seen = false;
     auto check = [&](Sqn sqn) {
-        auto e = repairs_.find(key_of(tsi, sqn, parity, s.tgs));
-        seen |= e != repairs_.end() && (e->second.interfaces & dlr_slot);
+        const RepairEntry* e = router_.repair(key_of(tsi, sqn, parity, s.tgs));
+        seen |= e && (e->interfaces & dlr_slot);
     };
     check(v.get<NakFields>()->sqn);
     if (auto list = v.nak_list())
@@ -116,28 +120,27 @@ RedirectTarget Router::choose_redirect(const Arrival& a, const PacketView& v, co
     return seen ? RedirectTarget::None : RedirectTarget::OffTreeDlr;
 }
 
-void Router::mark_redirect(const RepairKey& key, RedirectTarget target) {
-    auto e = repairs_.find(key);
-    if (e != repairs_.end()) e->second.redirect = target;
+void Redirector::mark(const RepairKey& key, RedirectTarget target) {
+    if (RepairEntry* e = router_.repair(key)) e->redirect = target;
 }
 
-RedirectTarget Router::repeat_target(const RepairKey& key, Session& s) {
-    auto it = repairs_.find(key);
-    if (it == repairs_.end()) return RedirectTarget::None;
-    RepairEntry& e = it->second;
+RedirectTarget Redirector::repeat_target(const RepairKey& key, Session& s) {
+    RepairEntry* found = router_.repair(key);
+    if (!found) return RedirectTarget::None;
+    RepairEntry& e = *found;
     const DlrRecord* d = usable_dlr(s, e.redirect, key.parity);
     const bool seen_there = d && e.redirect == RedirectTarget::OffTreeDlr &&
-                            (e.interfaces & bit(slot(d->ifindex)));  // N-DLR-5
+                            (e.interfaces & bit(router_.interface_slot(d->ifindex)));  // N-DLR-5
     if (!d || seen_there) e.redirect = RedirectTarget::None;
     return e.redirect;
 }
 
-std::optional<Transmit> Router::nak_transmit(const Session& s, RedirectTarget target) const {
+std::optional<Transmit> Redirector::nak_transmit(const Session& s, RedirectTarget target) const {
     const DlrRecord* d = target == RedirectTarget::None ? nullptr : usable_dlr(s, target, false);
-    if (!d) return upstream_transmit(s, s.upstream_neighbour);
+    if (!d) return router_.upstream_transmit(s, s.upstream_neighbour);
     // To the DLR's NLA out of the interface it was heard on, from our address there.
     auto own = env_.interface_address(d->ifindex, d->nla.family());
-    if (!own) return upstream_transmit(s, s.upstream_neighbour);
+    if (!own) return router_.upstream_transmit(s, s.upstream_neighbour);
     Transmit t;
     t.ifindex = d->ifindex;
     t.ip_source = *own;
@@ -149,60 +152,49 @@ std::optional<Transmit> Router::nak_transmit(const Session& s, RedirectTarget ta
 
 // --- Traffic from the off-tree DLR (§9.5.3.2: N-NCF-10, N-RD-7, N-NN-1) ------------------------
 
-bool Router::from_off_tree_dlr(const Arrival& a, const Session& s) const {
+bool Redirector::from_off_tree_dlr(const Arrival& a, const Session& s) const {
     const auto& d = s.redirect.off_tree;
     return d && a.ifindex == d->ifindex && a.ip.source == d->nla &&
            !a.ip.destination.is_multicast();
 }
 
-bool Router::on_off_tree_dlr_interface(const Arrival& a, const Session& s) const {
+bool Redirector::on_off_tree_dlr_interface(const Arrival& a, const Session& s) const {
     return s.redirect.off_tree && a.ifindex == s.redirect.off_tree->ifindex;
 }
 
-bool Router::redirect_falls_back(const Arrival& a, const RepairKey& key, Session& s) {
-    auto it = repairs_.find(key);
-    if (it == repairs_.end() || it->second.redirect != RedirectTarget::OffTreeDlr ||
-        it->second.phase == RepairPhase::Repaired)
+bool Redirector::falls_back(const Arrival& a, const RepairKey& key, Session& s) {
+    RepairEntry* e = router_.repair(key);
+    if (!e || e->redirect != RedirectTarget::OffTreeDlr || e->phase == RepairPhase::Repaired)
         return false;
-    it->second.redirect = RedirectTarget::None;
+    e->redirect = RedirectTarget::None;
     // Counted per sequence: the DLR's own NAK (it lacks the data, N-DLR-7) or another host's
     // on its LAN (N-DLR-5).
-    count(a.ifindex, &s, Counter::DlrNakFallback);
+    router_.count(a.ifindex, &s, Counter::DlrNakFallback);
     return true;
 }
 
-void Router::on_dlr_ncf(const Arrival& a, const PacketView& v, Session& s, Time now) {
-    count(a.ifindex, &s, Counter::InRedirectNcfs);
-    if (v.header.parity()) {  // parity counts as from the parent (N-NCF-7)
-        on_parity_ncf(a, v, s, now);
-        return;
-    }
+bool Redirector::on_dlr_ncf(const Arrival& a, const PacketView& v, Session& s, Time now) {
+    router_.count(a.ifindex, &s, Counter::InRedirectNcfs);
+    if (v.header.parity()) return false;  // parity counts as from the parent (N-NCF-7)
     const Tsi tsi = v.header.tsi();
     auto confirm = [&](Sqn sqn) {
         const RepairKey key{tsi, sqn};
-        auto e = repairs_.find(key);
+        const RepairEntry* e = router_.repair(key);
         // Only what we asked it for: the DLR's NCF anticipates nothing.
-        if (e == repairs_.end() || e->second.redirect != RedirectTarget::OffTreeDlr) return;
-        if (apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr) & kStartConfirmed)
-            count(a.ifindex, &s, Counter::NcfReceived);
+        if (!e || e->redirect != RedirectTarget::OffTreeDlr) return;
+        if (router_.apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr) & kStartConfirmed)
+            router_.count(a.ifindex, &s, Counter::NcfReceived);
     };
     confirm(v.get<NakFields>()->sqn);
     if (auto list = v.nak_list())
         for (std::size_t i = 0; i < list->size(); ++i)
             confirm((*list)[i]);
+    return true;
 }
 
-void Router::forward_dlr_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                              Output& out) {
-    // N-NN-1: always upstream, no state: it tells the source the DLR repaired, and must
-    // arrive before that RDATA does.
-    forward_upstream(v, pgm, s, out);
-    count(a.ifindex, &s, Counter::DlrNnaksForwarded);
-}
-
-std::optional<Arrival> Router::dlr_rdata_arrival(const Arrival& a, Session& s) {
+std::optional<Arrival> Redirector::rdata_arrival(const Arrival& a, Session& s) {
     if (!from_off_tree_dlr(a, s)) return std::nullopt;
-    count(a.ifindex, &s, Counter::DlrRdataRewritten);
+    router_.count(a.ifindex, &s, Counter::DlrRdataRewritten);
     // N-RD-7: forwarded as the source's multicast with Router Alert, as far as our SPMs go
     // (the TTL they came with, as for NCFs, D12), encapsulated as the session.
     Arrival r = a;
@@ -215,26 +207,24 @@ std::optional<Arrival> Router::dlr_rdata_arrival(const Arrival& a, Session& s) {
     return r;
 }
 
-void Router::redirect_expired(const RepairKey& key, RepairEntry& e, Session& s, Time now,
-                              Output& out) {
+void Redirector::expired(RepairEntry& e, Session& s) {
     // N-DLR-6: the DLR did not confirm within NAK_RPT_IVL: the record goes for the whole
-    // session, and this NAK is sent upstream, repeated as a first NAK.
+    // session, and the caller sends this NAK upstream, repeated as a first NAK.
     if (e.redirect == RedirectTarget::UpstreamDlr) s.redirect.upstream.reset();
     if (e.redirect == RedirectTarget::OffTreeDlr) s.redirect.off_tree.reset();
     e.redirect = RedirectTarget::None;
-    count(s.upstream_interface, &s, Counter::NakRetryExpiredDLR);
-    if (apply(key, RepairEvent::RedirectFallback, 0, now, &s, &out) & kForwardNak)
-        repeat_nak(key, s, out);
+    router_.count(s.upstream_interface, &s, Counter::NakRetryExpiredDLR);
 }
 
 // --- Discovery: POLL with PGM_POLL_DLR as a parent (§9.5.3.1, §14.4) ---------------------------
 
-void Router::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out) {
+void Redirector::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out) {
     RedirectState& r = s.redirect;
     if (r.any() || now < r.next_poll) return;
     r.next_poll = now + config_.dlr_poll_interval;
     // A random first POLL_SQN: an off-path host cannot guess what to answer.
-    r.poll_sqn = r.poll_sqn ? *r.poll_sqn + 1 : Sqn(static_cast<std::uint32_t>(next_random()));
+    r.poll_sqn =
+        r.poll_sqn ? *r.poll_sqn + 1 : Sqn(static_cast<std::uint32_t>(router_.next_random()));
     r.answers_until = now + config_.dlr_poll_backoff + config_.nak_rpt_ivl;
     r.polled_slots = 0;
     const auto backoff_us = static_cast<std::uint32_t>(
@@ -251,12 +241,16 @@ void Router::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out) {
                 // fresh POLL_RAND per interface.
                 w.begin(PacketType::Poll, tsi.source_port, s.data_destination_port, tsi.gsi);
                 w.poll(PollFields{*r.poll_sqn, 0, kPollDlr, *path, backoff_us,
-                                  static_cast<std::uint32_t>(next_random()), 0});
+                                  static_cast<std::uint32_t>(router_.next_random()), 0});
             });
         if (!written) continue;
-        r.polled_slots |= bit(slot(i));
-        count(i, &s, Counter::PollOriginated);
+        r.polled_slots |= bit(router_.interface_slot(i));
+        router_.count(i, &s, Counter::PollOriginated);
     }
+}
+
+void Redirector::interface_down(Session& s, IfIndex ifindex) {
+    if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex) s.redirect.off_tree.reset();
 }
 
 }  // namespace pgm::router

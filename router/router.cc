@@ -9,6 +9,7 @@
 #include "protocol/random.h"
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
+#include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
@@ -38,15 +39,59 @@ void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
 
 }  // namespace
 
+// What the components (redirect.cc, dlr.cc) may ask of the core (router/services.h).
+class Router::Services final : public RouterServices {
+  public:
+    explicit Services(Router& r) : r_(r) {}
+    using RouterServices::count;
+    void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) override {
+        r_.count(ifindex, s, c, n);
+    }
+    std::size_t interface_slot(IfIndex ifindex) override { return r_.slot(ifindex); }
+    Session* session(const Tsi& tsi) override {
+        auto it = r_.sessions_.find(tsi);
+        return it == r_.sessions_.end() ? nullptr : &it->second;
+    }
+    RepairEntry* repair(const RepairKey& key) override {
+        auto it = r_.repairs_.find(key);
+        return it == r_.repairs_.end() ? nullptr : &it->second;
+    }
+    std::uint16_t apply(const RepairKey& key, RepairEvent event, InterfaceSlots add, Time now,
+                        Session* s, Output* out) override {
+        return r_.apply(key, event, add, now, s, out);
+    }
+    std::uint16_t apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
+                            InterfaceSlots arrival, bool on_dlr_interface, RedirectTarget target,
+                            Time now, Session& s, Output& out) override {
+        return r_.apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
+    }
+    std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const override {
+        return r_.upstream_transmit(s, to);
+    }
+    void invalidate_options(const PacketView& v, MutableBytes copy) override {
+        r_.apply_opx(v, copy, std::nullopt);
+    }
+    bool addressed_to_us(const Arrival& a) const override { return r_.addressed_to_us(a); }
+    std::uint64_t next_random() override { return r_.next_random(); }
+
+  private:
+    Router& r_;
+};
+
 Router::Router(const RouterConfig& config, const Environment& environment)
     : global_timers_(config.nak_timers()),
       config_(config),
       env_(environment),
+      services_(std::make_unique<Services>(*this)),
+      redirect_(config_, env_, *services_),
+      dlr_(config_, env_, *services_, redirect_),
       random_state_(config.random_seed) {
     interfaces_.reserve(kMaxInterfaces);
     slot_by_ifindex_.fill(kNoSlot);
     rand_node_id_ = static_cast<std::uint32_t>(next_random());
 }
+
+Router::~Router() = default;
 
 // The same numbers everywhere for a seed (tests, simulator).
 std::uint64_t Router::next_random() {
@@ -58,7 +103,7 @@ void Router::reconfigure(const RouterConfig& config) {
     global_timers_ = config_.nak_timers();
     for (InterfaceState& i : interfaces_)
         i.effective = config_.effective(i.settings);
-    dlr_forget_stale();  // sessions out of the DLR scopes now; bounds apply at the next SPM
+    dlr_.reconfigure(sessions_);  // Session::dlr anew; bounds apply at the next SPM (dlr.cc)
 }
 
 std::size_t Router::slot_slow(IfIndex ifindex) {
@@ -303,7 +348,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             break;               // never forwarded (§14.1)
         case PacketType::Polr:
             if_counters(a.ifindex)[Counter::InPolrs]++;
-            on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
+            redirect_.on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
             break;
         case PacketType::Spmr:
             if_counters(a.ifindex)[Counter::InSpmrs]++;
@@ -351,13 +396,6 @@ void Router::apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfI
 bool Router::addressed_to_us(const Arrival& a) const {
     auto own = env_.interface_address(a.ifindex, a.ip.destination.family());
     return own && *own == a.ip.destination;
-}
-
-void Router::fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out) {
-    for (IfIndex i : targets) {
-        t.ifindex = i;
-        out.add(t, pgm);
-    }
 }
 
 // --- SPM: path state (§7.1, checklist N-SPM-*) -------------------------------------------
@@ -445,7 +483,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
                 pc->offset = st.offset;
         }
     }
-    if (config_.dlr.enabled()) dlr_on_spm(tsi, *s, now, out);  // DLR: trail, holes (dlr.cc)
+    if (config_.dlr.enabled()) dlr_.on_spm(tsi, *s, now, out);  // Session::dlr, trail, holes
     forward_spm(a, v, pgm, *s, out);
 }
 
@@ -528,13 +566,13 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         count(a.ifindex, s, Counter::OdataRpfErrors);
         return;
     }
-    if (s && dlr_serves(*s)) {  // the DLR caches it (dlr.cc)
+    if (s && s->dlr) {  // the DLR caches it (dlr.cc)
         if (v) {
-            dlr_on_data(tsi, *s, *v, pgm, now, out);
+            dlr_.on_data(tsi, *s, *v, pgm, now, out);
         } else {
-            ParseOptions opts;  // the fast path skipped the view; dlr_on_data checks the sum
+            ParseOptions opts;  // the fast path skipped the view; on_data checks the sum
             opts.verify_checksum = false;
-            if (ParseResult r = parse(pgm, opts)) dlr_on_data(tsi, *s, r.view, pgm, now, out);
+            if (ParseResult r = parse(pgm, opts)) dlr_.on_data(tsi, *s, r.view, pgm, now, out);
         }
     }
     if (a.ip.ttl <= 1) {
@@ -579,7 +617,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     count(a.ifindex, &s, Counter::InRdata);
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
     // N-RD-7: the off-tree DLR's unicast RDATA goes on as the source's (redirect.cc).
-    if (auto as_source = dlr_rdata_arrival(a, s)) {
+    if (auto as_source = redirect_.rdata_arrival(a, s)) {
         forward_rdata(*as_source, v, pgm, s, 0, now, out);
         return;
     }
@@ -587,7 +625,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (dlr_serves(s)) dlr_on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    if (s.dlr) dlr_.on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
 }
 
@@ -823,7 +861,7 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
         return false;
     }
-    const auto t = nak_transmit(s, target);
+    const auto t = redirect_.nak_transmit(s, target);
     if (!t) return false;
     out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
@@ -890,8 +928,8 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
         return;
     }
     const RedirectTarget target =
-        s.redirect.used ? repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
-    const auto t = nak_transmit(s, target);
+        s.redirect.used ? redirect_.repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
+    const auto t = redirect_.nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)
@@ -950,13 +988,13 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
     if (a.ifindex == s.upstream_interface && a.ip.source == s.upstream_neighbour &&
-        v.get<NakFields>()->group == s.group && dlr_serves(s))
+        v.get<NakFields>()->group == s.group && s.dlr)
         return {NakRole::ToUsAsOffTreeDlr, &s};
     // An NE on our upstream segment redirecting its NAK to us, its upstream DLR (§9.5.2.1,
     // N-DLR-4): answered like the source would (NCF and RDATA on that segment, NNAK); what
     // the cache lacks goes to our parent, never to another DLR.
     const bool to_us_as_upstream_dlr =
-        a.ifindex == s.upstream_interface && !null_nak && !parity && dlr_serves(s);
+        a.ifindex == s.upstream_interface && !null_nak && !parity && s.dlr;
     // A NAK from upstream is not ours to confirm or forward (D14.6).
     if (v.get<NakFields>()->group != s.group ||
         (a.ifindex == s.upstream_interface && !to_us_as_upstream_dlr)) {
@@ -966,7 +1004,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     // D38: router assist is off on the arrival interface: no NCF, no repair state.
     if (assist_off_ != 0 && !assists(a.ifindex)) return {NakRole::AssistOffRelay, &s};
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
-    if (null_nak && from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
+    if (null_nak && redirect_.from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
     if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
         count(a.ifindex, &s, Counter::NakError);
         return {NakRole::Dropped};
@@ -984,10 +1022,13 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
         case NakRole::Dropped:
             return;
         case NakRole::ToUsAsOffTreeDlr:
-            dlr_on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
+            dlr_.on_parent_nak(a, v, v.header.tsi(), *c.s, now, out);
             return;
         case NakRole::OffTreeDlrNnak:
-            forward_dlr_nnak(a, v, pgm, *c.s, out);
+            // N-NN-1: always upstream, no state: it tells the source the DLR repaired, and
+            // must arrive before that RDATA does.
+            forward_upstream(v, pgm, *c.s, out);
+            count(a.ifindex, c.s, Counter::DlrNnaksForwarded);
             return;
         case NakRole::AssistOffRelay:  // D38: upstream as it came (NAK_SRC repaired)
             count(a.ifindex, c.s, Counter::AssistOffNaks);
@@ -1027,13 +1068,13 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
         // RDATA never goes back out of the upstream interface: no repair interface there.
         arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
-        if (config_.dlr.enabled() && dlr_on_nak(a, v, tsi, s, now, out)) return;
+        if (s.dlr && dlr_.on_nak(a, v, tsi, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
     // DLR redirection (redirect.cc): NNAKs always go upstream.
     const RedirectTarget target =
-        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
+        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
     bool forward = false;
     bool eliminated = false;
     for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
@@ -1061,7 +1102,7 @@ void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes 
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
     if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
-        poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
+        redirect_.poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
 }
 
 // Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
@@ -1073,8 +1114,8 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
     const bool null_nak = v.header.type == PacketType::Nnak;
     const std::size_t arrival_slot = slot(a.ifindex);
     const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
-    const RedirectTarget target = null_nak ? RedirectTarget::None : choose_redirect(a, v, s);
-    const bool on_dlr_interface = !null_nak && on_off_tree_dlr_interface(a, s);
+    const RedirectTarget target = null_nak ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
     parity_ncf_.clear();
     parity_forward_.clear();
     bool forward = false;
@@ -1089,10 +1130,10 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
             event = known && largest > p.wanted ? RepairEvent::Nnak : RepairEvent::NnakMore;
         else
             event = known && p.wanted <= largest ? RepairEvent::Nak : RepairEvent::NakMore;
-        if (on_dlr_interface && redirect_falls_back(a, key, s))
+        if (on_dlr_interface && redirect_.falls_back(a, key, s))
             event = RepairEvent::RedirectFallback;
         const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-        if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+        if ((actions & kForwardNak) && s.redirect.used) redirect_.mark(key, target);
         std::uint16_t confirm = p.wanted;
         std::uint16_t ask = p.wanted;
         if (!null_nak && repairs_.contains(key)) {
@@ -1141,8 +1182,8 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     Session& s = it->second;
     s.counters[Counter::InNcfs]++;
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
-    if (from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
-        on_dlr_ncf(a, v, s, now);
+    if (redirect_.from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
+        if (!redirect_.on_dlr_ncf(a, v, s, now)) on_parity_ncf(a, v, s, now);
         return;
     }
     // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast. Ignored unless
@@ -1170,7 +1211,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     if (a.ip.destination.is_multicast())
         forward_plain(a, v.packet, s, 0, Counter::OutNcfs,
                       v.header.parity() ? Counter::OutParityNcfs : Counter::Count, out);
-    if (config_.dlr.enabled()) dlr_on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
+    if (s.dlr) dlr_.on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         on_parity_ncf(a, v, s, now);
         return;
@@ -1265,7 +1306,7 @@ void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
     }
     // GENERAL polls are answered; DLR polls only when we are a DLR for the session
     // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
-    const bool dlr_poll = f.subtype == kPollDlr && dlr_serves(s);
+    const bool dlr_poll = f.subtype == kPollDlr && s.dlr;
     if (f.subtype != kPollGeneral && !dlr_poll) {
         count(a.ifindex, &s, Counter::PollTypeError);
         return;
@@ -1299,9 +1340,9 @@ void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
 std::uint16_t Router::apply_nak(const Arrival& a, const RepairKey& key, RepairEvent event,
                                 InterfaceSlots arrival, bool on_dlr_interface,
                                 RedirectTarget target, Time now, Session& s, Output& out) {
-    if (on_dlr_interface && redirect_falls_back(a, key, s)) event = RepairEvent::RedirectFallback;
+    if (on_dlr_interface && redirect_.falls_back(a, key, s)) event = RepairEvent::RedirectFallback;
     const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-    if ((actions & kForwardNak) && s.redirect.used) mark_redirect(key, target);
+    if ((actions & kForwardNak) && s.redirect.used) redirect_.mark(key, target);
     if (actions & kResendHeld) resend_held(key, a.ifindex, s, out);
     return actions;
 }
@@ -1338,7 +1379,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
     const NakTimers& timers = nak_timers(s);  // its upstream interface's (D38)
     if (!created) tr.actions = resend_rule(e, tr.actions, add, now, timers.elim_ivl);
     e.interfaces |= add;
-    // A NAK going out now goes upstream unless the caller marks it redirected (mark_redirect):
+    // A NAK going out now goes upstream unless the caller marks it redirected (Redirector::mark):
     // the DLR paths (dlr.cc) send theirs to the parent, and a stale target would send the
     // repeats to a DLR and blame it at NAK_RPT_IVL (N-DLR-6).
     if (tr.actions & kForwardNak) e.redirect = RedirectTarget::None;
@@ -1371,7 +1412,9 @@ void Router::on_timer(Time now, Output& out) {
         Session* s = sit == sessions_.end() ? nullptr : &sit->second;
         const RepairEvent event = due_event(e, now, s != nullptr);
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
-            redirect_expired(key, e, *s, now, out);  // N-DLR-6: upstream now
+            redirect_.expired(e, *s);  // N-DLR-6: the record goes, the NAK goes upstream now
+            if (apply(key, RepairEvent::RedirectFallback, 0, now, s, &out) & kForwardNak)
+                repeat_nak(key, *s, out);
             continue;
         }
         if (s && event == RepairEvent::RptIvlExpired)
@@ -1397,9 +1440,9 @@ void Router::expire_sessions(Time now) {
     std::erase_if(sessions_, [&](const auto& kv) {
         if (now - kv.second.last_spm < config_.session_lifetime) return false;
         note_session_event(SessionEvent::Kind::Expired, kv.first, kv.second);
+        dlr_.forget(kv.first);
         return true;
     });
-    if (!dlr_.empty()) dlr_forget_stale();
     if (sessions_.empty()) {
         next_session_sweep_ = kNever;
         return;
@@ -1417,19 +1460,18 @@ void Router::interface_down(IfIndex ifindex) {
     std::erase_if(sessions_, [&](const auto& kv) {
         if (kv.second.upstream_interface != ifindex) return false;
         note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
+        dlr_.forget(kv.first);
         return true;
     });
     for (auto& [tsi, s] : sessions_) {
         // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
         // subtree (D34) does not outlive the link.
-        if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex)
-            s.redirect.off_tree.reset();
+        Redirector::interface_down(s, ifindex);
         s.nbr_unreach_interfaces &= ~bit;
     }
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
         return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
     });
-    dlr_forget_stale();
 }
 
 }  // namespace pgm::router

@@ -2,10 +2,16 @@
 //
 // Owns the path state of every session (router/session.h), the repair state of every
 // NAKed sequence (router/repair.h, the state machine), the timers that drive both, and
-// the counters. The caller (the daemon, or the simulator) hands in each PGM packet with its
-// arrival interface and IP header fields and the current time, calls on_timer() when
-// next_deadline() is due, and sends what the core appended to the Output. Interfaces,
-// routes and group membership are asked of an `Environment`.
+// the counters. Two roles beside the network element are components with their own state,
+// called from a few hooks in router.cc: NAK redirection to DLRs (`Redirector`,
+// router/redirect.h) and pgmd as a DLR (`DlrRepairer`, router/dlr.h; whether a session is
+// one is decided per session, Session::dlr). They ask the core only what
+// router/services.h offers, through an adapter (Router::Services, router.cc).
+//
+// The caller (the daemon, or the simulator) hands in each PGM packet with its arrival
+// interface and IP header fields and the current time, calls on_timer() when
+// next_deadline() is due, and sends what the core appended to the Output. Interfaces, routes
+// and group membership are asked of an `Environment`.
 //
 // Life cycle: construct with a configuration and an environment; feed packets and timer
 // ticks; reconfigure() on reload; interface_down() when a link goes away; with a kernel
@@ -16,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <unordered_map>
@@ -28,6 +35,7 @@
 #include "router/dlr.h"
 #include "router/environment.h"
 #include "router/nak_neighbours.h"
+#include "router/redirect.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
@@ -74,6 +82,7 @@ class Router {
     // Not copyable: the session cache points into sessions_.
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
+    ~Router();
 
     void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out);
     void on_timer(Time now, Output& out);
@@ -136,7 +145,7 @@ class Router {
     std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
     std::uint32_t rand_node_id() const { return rand_node_id_; }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
-    const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_; }
+    const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
   private:
     // Runs for every counter update: small interface indexes (the usual case) are one load.
@@ -237,8 +246,6 @@ class Router {
     bool congestion_overrides(const PacketView& v, const Session& s, Time now);
     void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
-    // Copies `pgm` to `out` for each interface in `targets`, with the network header of `t`.
-    void fan_out(Transmit t, Bytes pgm, const std::vector<IfIndex>& targets, Output& out);
     // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
     // `ifindex` is where invalidations are counted; none when it is nullopt.
     void apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex);
@@ -263,64 +270,13 @@ class Router {
     void forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude, Counter c,
                        Counter c2, Output& out);
 
-    // DLR redirection, the network-element side of §9.5.3 (router/redirect.h, redirect.cc).
-    void on_polr(const Arrival& a, const PacketView& v, Time now);
-    // The DLR record `target` names, if the session has it and it may take this NAK.
-    const DlrRecord* usable_dlr(const Session& s, RedirectTarget target, bool parity) const;
-    // Where a NAK arriving as `a` goes when it must go upstream (N-DLR-2, -3, -5).
-    RedirectTarget choose_redirect(const Arrival& a, const PacketView& v, const Session& s);
-    void mark_redirect(const RepairKey& key, RedirectTarget target);
-    // Where the repeat of `key`'s NAK goes: where the last one went while that DLR is usable.
-    RedirectTarget repeat_target(const RepairKey& key, Session& s);
-    std::optional<Transmit> nak_transmit(const Session& s, RedirectTarget target) const;
-    bool from_off_tree_dlr(const Arrival& a, const Session& s) const;
-    bool on_off_tree_dlr_interface(const Arrival& a, const Session& s) const;
-    // A NAK for `key` seen on the off-tree DLR's interface: true when its NAK had gone to
-    // that DLR, which it no longer does (N-DLR-5, N-DLR-7).
-    bool redirect_falls_back(const Arrival& a, const RepairKey& key, Session& s);
-    void on_dlr_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
-    void forward_dlr_nnak(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                          Output& out);
-    // The off-tree DLR's unicast RDATA as the source's multicast (N-RD-7), else nullopt.
-    std::optional<Arrival> dlr_rdata_arrival(const Arrival& a, Session& s);
-    // NAK_RPT_IVL over for a NAK sent to a DLR: the record goes, the NAK goes upstream.
-    void redirect_expired(const RepairKey& key, RepairEntry& e, Session& s, Time now, Output& out);
-    void poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out);
-
-    // Designated Local Repairer (§9.5; defined in router/dlr.cc).
-    bool dlr_serves(const Session& s) const;
-    // ODATA or RDATA accepted from upstream: cached, trail applied, holes NAKed.
-    void dlr_on_data(const Tsi& tsi, Session& s, const PacketView& v, Bytes pgm, Time now,
-                     Output& out);
-    void dlr_on_spm(const Tsi& tsi, Session& s, Time now, Output& out);
-    // A NAK from the subtree, after its NCF: true when the cache answered (part of) it and
-    // the rest went upstream; false: not a DLR session or nothing held, process as usual.
-    bool dlr_on_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s, Time now,
-                    Output& out);
-    // A NAK unicast to us by our PGM parent (we are its off-tree DLR, §9.5.2.2).
-    void dlr_on_parent_nak(const Arrival& a, const PacketView& v, const Tsi& tsi, Session& s,
-                           Time now, Output& out);
-    // An NCF from the parent, before it is applied: the upstream-DLR POLR (§9.5.2.1).
-    void dlr_on_parent_ncf(const PacketView& v, const Tsi& tsi, Session& s, Time now, Output& out);
-    // NAKs (type Nak) or NNAKs for `sqns` to `to`, from our address on the upstream
-    // interface, as many packets as OPT_NAK_LIST needs.
-    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                           const std::vector<Sqn>& sqns, const Nla& to, Output& out);
-    // The same with the network header chosen by the caller (a DLR, after redirection).
-    void dlr_send_upstream(PacketType type, const Tsi& tsi, Session& s,
-                           const std::vector<Sqn>& sqns, const std::optional<Transmit>& t,
-                           Output& out);
-    // Our own NAK for sequences we lack, through the repair state machine (no interface).
-    void dlr_nak_missing(const Tsi& tsi, Session& s, const std::deque<Sqn>& holes, Time now,
-                         Output& out);
-    // Sends the cached RDATA of `sqn` onto `ifindex` unless that interface had it within
-    // NAK_ELIM_IVL; true when sent.
-    bool dlr_send_cached(DlrCache::Slot& slot, IfIndex ifindex, Transmit t, Session& s, Time now,
-                         Output& out);
-    void dlr_forget_stale();
-
     RouterConfig config_;
     const Environment& env_;
+    // What the components below may ask of the core (router/services.h; router.cc).
+    class Services;
+    std::unique_ptr<Services> services_;
+    Redirector redirect_;  // NAK redirection to DLRs (router/redirect.h)
+    DlrRepairer dlr_;      // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
     std::unordered_map<Tsi, Session> sessions_;
     RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
     std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
@@ -348,10 +304,6 @@ class Router {
     void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
     std::vector<SessionEvent> session_events_;
     std::uint64_t session_events_lost_ = 0;
-
-    std::unordered_map<Tsi, DlrSession> dlr_;
-    std::size_t dlr_bytes_ = 0;  // sum of the caches' bytes(), against cache_bytes_total
-    std::vector<Sqn> dlr_hits_, dlr_misses_, dlr_send_;  // scratch, reused per packet
 };
 
 }  // namespace pgm::router

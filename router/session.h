@@ -71,6 +71,9 @@ struct Session {
 
     // DLRs NAKs are redirected to, and DLR discovery as a POLL parent (router/redirect.h).
     RedirectState redirect;
+    // pgmd repairs this session as a DLR (router/dlr.h): decided by DlrRepairer::on_spm()
+    // and reconfigure(), so that the per-packet paths test this flag, not the scopes.
+    bool dlr = false;
 
     // The subtree's worst congestion reports and what went upstream (App. B, N-NAK-18).
     CongestionReports congestion;
