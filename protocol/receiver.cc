@@ -253,6 +253,10 @@ struct alignas(64) Receiver::Peer {
     Time end_at = kNever;         // FIN / RST linger
     Time due = kNever;            // next_deadline() as of the end of the last call that touched it
     std::size_t max_payload = 0;  // largest TSDU seen: what one waiting repair may need
+    Time timers_top = kNever;     // timers.front().first (kNever: empty), read without the heap
+    // The head slot was found waiting by deliver() and has not changed since: nothing to
+    // deliver (saves loading it, out of cache, with every packet while a repair is awaited).
+    bool head_waiting = false;
     // (deadline, sqn) of waiting slots: a min-heap with lazy deletion. An entry is live while
     // its sequence is in the window and its slot's deadline is still that time; a deadline
     // that moves only adds an entry (no search, no node allocated per NCF or NAK heard).
@@ -301,7 +305,7 @@ struct alignas(64) Receiver::Peer {
     Time next_deadline() const {
         if (ended) return expire_at;
         Time t = std::min({spmr_at, end_at, expire_at});
-        return timers.empty() ? t : std::min(t, timers.front().first);
+        return std::min(t, timers_top);
     }
 };
 
@@ -411,9 +415,11 @@ void Receiver::handle_packet(const Arrival& a, Bytes pgm, Time now, Output& out)
 }
 
 Receiver::Peer* Receiver::find_peer(const Tsi& tsi) {
+    // Most packets are of the peer of the last one: no hash, no bucket or node to load.
+    if (last_peer_ && last_peer_->tsi == tsi) return touched_ = last_peer_;
     auto it = peers_.find(tsi);
     if (it == peers_.end()) return nullptr;
-    touched_ = it->second.get();
+    touched_ = last_peer_ = it->second.get();
     return touched_;
 }
 
@@ -435,6 +441,7 @@ Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Tim
             ++stats_.sources_refused;
             return nullptr;
         }
+        if (victim->second.get() == last_peer_) last_peer_ = nullptr;
         peers_.erase(victim);
     }
     auto p = std::make_unique<Peer>();
@@ -850,6 +857,7 @@ void Receiver::set_deadline(Peer& p, Sqn sqn, Slot& s, Time at) {
     if (at == kNever) return;
     p.timers.emplace_back(at, sqn.value());
     std::push_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+    p.timers_top = p.timers.front().first;
     if (p.timers.size() > 2 * p.waiting + kTimerSlack) compact_timers(p);
 }
 
@@ -866,6 +874,7 @@ void Receiver::settle_timers(Peer& p) {
         std::pop_heap(p.timers.begin(), p.timers.end(), std::greater<>());
         p.timers.pop_back();
     }
+    p.timers_top = p.timers.empty() ? kNever : p.timers.front().first;
 }
 
 // Keeps only the live entries, each once.
@@ -874,6 +883,7 @@ void Receiver::compact_timers(Peer& p) {
     std::sort(p.timers.begin(), p.timers.end());
     p.timers.erase(std::unique(p.timers.begin(), p.timers.end()), p.timers.end());
     std::make_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+    p.timers_top = p.timers.empty() ? kNever : p.timers.front().first;
     if (p.timers.capacity() > 4 * (p.timers.size() + kTimerSlack))
         p.timers.shrink_to_fit();  // a burst of repairs is over: give the memory back
 }
@@ -881,6 +891,11 @@ void Receiver::compact_timers(Peer& p) {
 // After every call: the heap of `touched` (all peers: nullptr) settled and its deadline
 // cached, then the receiver's earliest deadline. A packet touches one peer at most.
 void Receiver::finish_call(Peer* touched) {
+    if (touched && peers_.size() == 1) {  // the usual receiver: no map to walk
+        settle_timers(*touched);
+        deadline_ = touched->due = touched->next_deadline();
+        return;
+    }
     Time t = kNever;
     for (const auto& [tsi, p] : peers_) {
         if (!touched || p.get() == touched) {
@@ -920,6 +935,7 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
             ++p.waiting;
     }
     s->state = tr.next;
+    if (sqn == p.next) p.head_waiting = false;
     const std::uint16_t act = tr.actions;
     Time deadline = s->deadline;
     if (act & kArmBackoff)
@@ -1046,6 +1062,7 @@ void Receiver::free_data(Peer& p, Slot& s) {
 }
 
 void Receiver::pop_head(Peer& p) {
+    p.head_waiting = false;
     remember_head(p);
     free_data(p, p.slots.front());
     p.slots.pop_front();
@@ -1107,9 +1124,12 @@ void Receiver::deliver(Peer& p) {
         ++stats_.discarded_fragments;
         pop_head(p);
     };
-    while (!p.slots.empty()) {
+    while (!p.slots.empty() && !p.head_waiting) {
         Slot& head = p.slots.front();
-        if (is_waiting(head.state)) break;
+        if (is_waiting(head.state)) {
+            p.head_waiting = true;
+            break;
+        }
         if (head.state == SqnState::Lost) {
             report_loss(p.tsi, p.next, 1, head.reason);
             pop_head(p);
@@ -1162,6 +1182,7 @@ void Receiver::end_session(Peer& p, EndReason reason, Time now) {
     while (!p.slots.empty())
         evict_head(p, LossReason::SessionEnded, now);
     p.timers.clear();
+    p.timers_top = kNever;
     p.groups.clear();
     p.group_bytes = 0;
     std::deque<Slot>().swap(p.slots);
@@ -1180,10 +1201,12 @@ void Receiver::on_timer(Time now, Output& out) {
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& p = *it->second;
         if (!p.ended && p.next_deadline() <= now) timer_peer(p, now, out);
-        if (p.ended && p.expire_at <= now)
+        if (p.ended && p.expire_at <= now) {
+            if (it->second.get() == last_peer_) last_peer_ = nullptr;
             it = peers_.erase(it);
-        else
+        } else {
             ++it;
+        }
     }
     flush_loss();
     update_peaks();
@@ -1222,6 +1245,7 @@ void Receiver::timer_peer(Peer& p, Time now, Output& out) {
         if (timer_live(p, e)) {
             p.timers.push_back(e);
             std::push_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+            p.timers_top = p.timers.front().first;
         }
     }
     if (!nak_batch_.empty()) send_naks(p, nak_batch_, now, out);

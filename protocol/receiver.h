@@ -368,9 +368,10 @@ class Receiver {
     std::vector<ReceiverEvent> events_;
     ReceiverStats stats_;
     std::uint64_t rng_;
-    LossEvent loss_;           // the loss run being coalesced (count 0: none)
-    Time deadline_ = kNever;   // next_deadline(), as of the end of the last call
-    Peer* touched_ = nullptr;  // the peer the packet being handled found or created
+    LossEvent loss_;             // the loss run being coalesced (count 0: none)
+    Time deadline_ = kNever;     // next_deadline(), as of the end of the last call
+    Peer* touched_ = nullptr;    // the peer the packet being handled found or created
+    Peer* last_peer_ = nullptr;  // the peer find_peer() found last (nullptr once erased)
     // Scratch, reused across calls.
     std::vector<std::pair<Time, std::uint32_t>> expired_;
     std::vector<Sqn> nak_batch_;
