@@ -318,8 +318,9 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     p.type = type;
     p.bytes.assign(pgm.begin(), pgm.end());
     p.refs = 1;  // held while scheduling
-    // Deliveries due at the same time go in one batch event (a LAN of many receivers costs
-    // one queue entry per transmission, not one per receiver). Each still takes its own
+    // On a LAN, deliveries due at the same time go in one batch event (many receivers cost
+    // one queue entry per transmission, not one per receiver); a link's single recipient
+    // is one plain event (no batch to allocate). Each delivery still takes its own
     // sequence number, so nothing else can fall between them: every sequence number from
     // here to the end of the loop is this transmission's, and the batch event sorts where
     // its first delivery would. The order of all node calls is the same as with one event
@@ -334,6 +335,10 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
         }
         ++packets_[slot].refs;
         const Time at = now_ + imp.delay;
+        if (recipients_.size() == 1) {
+            push(at, EventKind::Deliver, to, slot);
+            continue;
+        }
         if (batch != kNoBatch && at == batch_at) {
             batches_[batch].to.push_back(to);
             ++seq_;
@@ -342,7 +347,7 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
         batch = allocate_batch(slot);
         batch_at = at;
         batches_[batch].to.push_back(to);
-        push(at, EventKind::Deliver, batch, 0);
+        push(at, EventKind::Deliver, batch, kBatchData);
     }
     for (const auto& [id, hit] : matching_rules_) {
         if (!hit) continue;
@@ -458,8 +463,10 @@ void Network::reschedule(NodeId node, Time not_before) {
 void Network::step() {
     const QueuedEvent e = events_.pop();
     now_ = e.at;
-    if (e.data != kTimerData)
+    if (e.data == kBatchData)
         deliver_batch(e.target);
+    else if (e.data != kTimerData)
+        deliver(e.target, e.data);
     else
         wake(e.target, e.at, e.seq);
 }

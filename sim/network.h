@@ -218,10 +218,11 @@ class Network {
     void notify(NodeId node) { reschedule(node, now_); }
 
   private:
-    // QueuedEvent: target is the delivery batch (Deliver) or node (Timer); data 0 (Deliver)
-    // or kTimerData.
+    // QueuedEvent: target is the attachment (Deliver), the batch (Deliver, several
+    // recipients) or the node (Timer); data the packet slot, kBatchData or kTimerData.
     enum class EventKind : std::uint8_t { Deliver, Timer };
     static constexpr std::uint32_t kTimerData = 0xFFFFFFFF;
+    static constexpr std::uint32_t kBatchData = 0xFFFFFFFE;
     struct NodeSlot {
         Node* node = nullptr;
         std::string name;
