@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
-#include <set>
 #include <span>
 
 #include "protocol/parity_sqn.h"
@@ -26,6 +26,8 @@ constexpr std::size_t kMaxNakPacket =
 constexpr std::size_t kMaxSpmrPacket = kHeaderSize;
 constexpr std::size_t kMaxWindowSqns = 0x7FFFFFFF;  // half the sequence space
 constexpr std::uint8_t kSpmrMulticastTtl = 1;       // App. C: the multicast copy stays local
+// Stale timer entries a peer keeps beyond twice its waiting slots before compacting them.
+constexpr std::size_t kTimerSlack = 32;
 
 constexpr SqnTransition to(SqnState next, int actions = kSqnNoAction) {
     return {true, next, static_cast<std::uint16_t>(actions)};
@@ -228,36 +230,61 @@ struct Receiver::Group {
     }
 };
 
-struct Receiver::Peer {
+// The fields every data packet reads or writes come first, together, so that a packet
+// touches few cache lines of a peer (with thousands of receivers in one process, as in
+// pgmsim, the peers are out of cache and each line touched is a memory access).
+struct alignas(64) Receiver::Peer {
+    // --- Hot: every packet ---
+    bool ended = false;  // tombstone
+    bool started = false;
+    bool spm_seen = false;
+    bool timers_dirty = false;  // an entry of `timers` may have gone stale (settle_timers)
+    // Congestion reports (App. B, R21, decisions.md D37): this receiver's loss rate RX_WP,
+    // 0xFFFF = 100 %, a moving average over the sequences entering the window.
+    std::uint16_t loss_rate = 0;
+    // FEC, from OPT_PARITY_PRM (0: none advertised): the transmission group size.
+    std::uint32_t tgs = 0;
+    // Receive window: slots[i] is sequence next + i; lead = next + slots.size() - 1.
+    Sqn next;  // oldest sequence not yet delivered or reported
+    Sqn lead;
     Tsi tsi;
+    Time expire_at = kNever;
+    Time spmr_at = kNever;
+    Time end_at = kNever;         // FIN / RST linger
+    Time due = kNever;            // next_deadline() as of the end of the last call that touched it
+    std::size_t max_payload = 0;  // largest TSDU seen: what one waiting repair may need
+    Time timers_top = kNever;     // timers.front().first (kNever: empty), read without the heap
+    // The head slot was found waiting by deliver() and has not changed since: nothing to
+    // deliver (saves loading it, out of cache, with every packet while a repair is awaited).
+    bool head_waiting = false;
+    // (deadline, sqn) of waiting slots: a min-heap with lazy deletion. An entry is live while
+    // its sequence is in the window and its slot's deadline is still that time; a deadline
+    // that moves only adds an entry (no search, no node allocated per NCF or NAK heard).
+    // The top is live between calls (settle_timers), so next_deadline() reads it; stale
+    // entries are dropped when they reach the top, or all at once (compact_timers) when they
+    // outnumber the waiting slots.
+    std::vector<std::pair<Time, std::uint32_t>> timers;
+    std::size_t bytes = 0;
+    std::size_t waiting = 0;  // slots in a waiting state (BackOff, WaitNcf, WaitData)
+    std::deque<Slot> slots;
+
+    // --- The rest ---
     Nla source;      // NAK_SRC: IP source of the last SPM (of data before any SPM)
     Nla group;       // NAK_GRP
     Nla nak_target;  // SPM_PATH of the last in-sequence SPM (R4, R9)
     std::uint16_t data_destination_port = 0;
 
-    bool spm_seen = false;
     Sqn last_spm_sqn;
     bool advertised = false;  // an SPM advertised a window before the first data
     Sqn advertised_trail;
     std::optional<Sqn> advertised_join;
 
-    // Receive window: slots[i] is sequence next + i; lead = next + slots.size() - 1.
-    bool started = false;
     Sqn trail_init;  // RXW_TRAIL_INIT (R1)
-    Sqn next;        // oldest sequence not yet delivered or reported
-    Sqn lead;
-    std::deque<Slot> slots;
-    std::size_t bytes = 0;
-    std::size_t waiting = 0;      // slots in a waiting state (BackOff, WaitNcf, WaitData)
-    std::size_t max_payload = 0;  // largest TSDU seen: what one waiting repair may need
-    std::set<std::pair<Time, std::uint32_t>> timers;  // (deadline, sqn) of waiting slots
     // APDU reassembly progress at the head: slots checked and their bytes.
     std::size_t assembled_slots = 0;
     std::size_t assembled_bytes = 0;
 
-    // FEC, from OPT_PARITY_PRM (0: none advertised): group size, on-demand parity, and the
-    // groups with parity or delivered copies, by TG_SQN.
-    std::uint32_t tgs = 0;
+    // FEC: on-demand parity, and the groups with parity or delivered copies, by TG_SQN.
     bool ondemand = false;
     std::map<std::uint32_t, Group> groups;
     // Bytes of parity and delivered copies the groups hold: with the window's own bytes,
@@ -266,17 +293,11 @@ struct Receiver::Peer {
     // group the window could reach).
     std::size_t group_bytes = 0;
 
-    // Congestion reports (App. B, R21, decisions.md D37): the reports asked for by the last
-    // SPM that carried OPT_CRQST (none asked: no OPT_CR in NAKs), and this receiver's loss
-    // rate RX_WP, 0xFFFF = 100 %, a moving average over the sequences entering the window.
+    // Congestion reports: the reports asked for by the last SPM that carried OPT_CRQST (none
+    // asked: no OPT_CR in NAKs).
     std::optional<OptCrqst> congestion_request;
-    std::uint16_t loss_rate = 0;
 
-    Time spmr_at = kNever;
-    Time end_at = kNever;  // FIN / RST linger
     EndReason end_reason = EndReason::Fin;
-    bool ended = false;  // tombstone
-    Time expire_at = kNever;
 
     Slot& at(Sqn s) { return slots[offset(s, next)]; }
     const Slot& at(Sqn s) const { return slots[offset(s, next)]; }
@@ -284,7 +305,7 @@ struct Receiver::Peer {
     Time next_deadline() const {
         if (ended) return expire_at;
         Time t = std::min({spmr_at, end_at, expire_at});
-        return timers.empty() ? t : std::min(t, timers.begin()->first);
+        return std::min(t, timers_top);
     }
 };
 
@@ -314,10 +335,7 @@ std::optional<SqnState> Receiver::sqn_state(const Tsi& tsi, Sqn sqn) const {
 }
 
 Time Receiver::next_deadline() const {
-    Time t = kNever;
-    for (const auto& [tsi, p] : peers_)
-        t = std::min(t, p->next_deadline());
-    return t;
+    return deadline_;  // computed by finish_call() at the end of every call
 }
 
 void Receiver::update_peaks() {
@@ -328,6 +346,12 @@ void Receiver::update_peaks() {
 // --- Packets --------------------------------------------------------------------------------
 
 void Receiver::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
+    touched_ = nullptr;
+    handle_packet(a, pgm, now, out);
+    if (touched_) finish_call(touched_);
+}
+
+void Receiver::handle_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
     (void)out;  // packets are answered from on_timer only: every NAK and SPMR waits a back-off
     ++stats_.packets;
     ParseResult r = parse(pgm);
@@ -391,8 +415,12 @@ void Receiver::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
 }
 
 Receiver::Peer* Receiver::find_peer(const Tsi& tsi) {
+    // Most packets are of the peer of the last one: no hash, no bucket or node to load.
+    if (last_peer_ && last_peer_->tsi == tsi) return touched_ = last_peer_;
     auto it = peers_.find(tsi);
-    return it == peers_.end() ? nullptr : it->second.get();
+    if (it == peers_.end()) return nullptr;
+    touched_ = last_peer_ = it->second.get();
+    return touched_;
 }
 
 Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Time now) {
@@ -413,6 +441,7 @@ Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Tim
             ++stats_.sources_refused;
             return nullptr;
         }
+        if (victim->second.get() == last_peer_) last_peer_ = nullptr;
         peers_.erase(victim);
     }
     auto p = std::make_unique<Peer>();
@@ -422,7 +451,8 @@ Receiver::Peer* Receiver::create_peer(const PacketView& v, const Arrival& a, Tim
     p->data_destination_port = v.header.data_destination_port();
     p->expire_at = now + config_.peer_expiry;
     ++stats_.sources;
-    return peers_.emplace(p->tsi, std::move(p)).first->second.get();
+    touched_ = peers_.emplace(p->tsi, std::move(p)).first->second.get();
+    return touched_;
 }
 
 // SPM: sequencing, NAK destination, window (R4, R5, R6), session end (R18).
@@ -550,6 +580,23 @@ void Receiver::on_data(const Arrival& a, const PacketView& v, Time now) {
         return;
     }
     p->max_payload = std::max(p->max_payload, payload.size());
+    if (p->slots.empty() && sqn == p->next && sqn == p->lead + 1 && !data.fragment && p->tgs == 0 &&
+        !(f.trail > sqn)) {
+        // The common case, in order with nothing waiting: delivered at once, exactly as
+        // apply() (a new Received slot) and deliver() (its APDU, the slot gone) would, and as
+        // the calls below would leave it (no bound reached, no trail passed, no FEC group),
+        // without a slot being made.
+        note_loss_sample(*p, false);
+        ++p->next;
+        p->lead = sqn;
+        flush_loss();
+        ++stats_.delivered_apdus;
+        stats_.delivered_bytes += payload.size();
+        events_.push_back(
+            DataEvent{p->tsi, sqn, std::vector<std::uint8_t>(payload.begin(), payload.end())});
+        if (v.fin()) start_linger(*p, EndReason::Fin, now);
+        return;
+    }
     if (sqn < p->next) {
         // R2: already delivered or reported, or before the window.
         ++(sqn >= p->trail_init ? stats_.duplicates : stats_.out_of_window);
@@ -805,9 +852,59 @@ void Receiver::on_spmr(const PacketView& v, Time now) {
 
 void Receiver::set_deadline(Peer& p, Sqn sqn, Slot& s, Time at) {
     if (s.deadline == at) return;
-    if (s.deadline != kNever) p.timers.erase({s.deadline, sqn.value()});
+    if (s.deadline != kNever) p.timers_dirty = true;  // its entry is stale from now on
     s.deadline = at;
-    if (at != kNever) p.timers.emplace(at, sqn.value());
+    if (at == kNever) return;
+    p.timers.emplace_back(at, sqn.value());
+    std::push_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+    p.timers_top = p.timers.front().first;
+    if (p.timers.size() > 2 * p.waiting + kTimerSlack) compact_timers(p);
+}
+
+bool Receiver::timer_live(const Peer& p, const std::pair<Time, std::uint32_t>& entry) {
+    const Sqn sqn(entry.second);
+    return p.in_window(sqn) && p.at(sqn).deadline == entry.first;
+}
+
+// Drops the stale entries at the top of the heap: its top is then the earliest deadline.
+void Receiver::settle_timers(Peer& p) {
+    if (!p.timers_dirty) return;
+    p.timers_dirty = false;
+    while (!p.timers.empty() && !timer_live(p, p.timers.front())) {
+        std::pop_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+        p.timers.pop_back();
+    }
+    p.timers_top = p.timers.empty() ? kNever : p.timers.front().first;
+}
+
+// Keeps only the live entries, each once.
+void Receiver::compact_timers(Peer& p) {
+    std::erase_if(p.timers, [&](const auto& e) { return !timer_live(p, e); });
+    std::sort(p.timers.begin(), p.timers.end());
+    p.timers.erase(std::unique(p.timers.begin(), p.timers.end()), p.timers.end());
+    std::make_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+    p.timers_top = p.timers.empty() ? kNever : p.timers.front().first;
+    if (p.timers.capacity() > 4 * (p.timers.size() + kTimerSlack))
+        p.timers.shrink_to_fit();  // a burst of repairs is over: give the memory back
+}
+
+// After every call: the heap of `touched` (all peers: nullptr) settled and its deadline
+// cached, then the receiver's earliest deadline. A packet touches one peer at most.
+void Receiver::finish_call(Peer* touched) {
+    if (touched && peers_.size() == 1) {  // the usual receiver: no map to walk
+        settle_timers(*touched);
+        deadline_ = touched->due = touched->next_deadline();
+        return;
+    }
+    Time t = kNever;
+    for (const auto& [tsi, p] : peers_) {
+        if (!touched || p.get() == touched) {
+            settle_timers(*p);
+            p->due = p->next_deadline();
+        }
+        t = std::min(t, p->due);
+    }
+    deadline_ = t;
 }
 
 SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
@@ -838,6 +935,7 @@ SqnTransition Receiver::apply(Peer& p, Sqn sqn, SqnEvent event, Time now,
             ++p.waiting;
     }
     s->state = tr.next;
+    if (sqn == p.next) p.head_waiting = false;
     const std::uint16_t act = tr.actions;
     Time deadline = s->deadline;
     if (act & kArmBackoff)
@@ -964,6 +1062,7 @@ void Receiver::free_data(Peer& p, Slot& s) {
 }
 
 void Receiver::pop_head(Peer& p) {
+    p.head_waiting = false;
     remember_head(p);
     free_data(p, p.slots.front());
     p.slots.pop_front();
@@ -1025,9 +1124,12 @@ void Receiver::deliver(Peer& p) {
         ++stats_.discarded_fragments;
         pop_head(p);
     };
-    while (!p.slots.empty()) {
+    while (!p.slots.empty() && !p.head_waiting) {
         Slot& head = p.slots.front();
-        if (is_waiting(head.state)) break;
+        if (is_waiting(head.state)) {
+            p.head_waiting = true;
+            break;
+        }
         if (head.state == SqnState::Lost) {
             report_loss(p.tsi, p.next, 1, head.reason);
             pop_head(p);
@@ -1080,6 +1182,7 @@ void Receiver::end_session(Peer& p, EndReason reason, Time now) {
     while (!p.slots.empty())
         evict_head(p, LossReason::SessionEnded, now);
     p.timers.clear();
+    p.timers_top = kNever;
     p.groups.clear();
     p.group_bytes = 0;
     std::deque<Slot>().swap(p.slots);
@@ -1098,19 +1201,28 @@ void Receiver::on_timer(Time now, Output& out) {
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& p = *it->second;
         if (!p.ended && p.next_deadline() <= now) timer_peer(p, now, out);
-        if (p.ended && p.expire_at <= now)
+        if (p.ended && p.expire_at <= now) {
+            if (it->second.get() == last_peer_) last_peer_ = nullptr;
             it = peers_.erase(it);
-        else
+        } else {
             ++it;
+        }
     }
     flush_loss();
     update_peaks();
+    finish_call(nullptr);
 }
 
 void Receiver::timer_peer(Peer& p, Time now, Output& out) {
+    // The expired entries in (deadline, sqn) order, each once; stale ones are skipped below.
     expired_.clear();
-    for (auto it = p.timers.begin(); it != p.timers.end() && it->first <= now; ++it)
-        expired_.push_back(*it);
+    while (!p.timers.empty() && p.timers.front().first <= now) {
+        std::pop_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+        expired_.push_back(p.timers.back());
+        p.timers.pop_back();
+    }
+    expired_.erase(std::unique(expired_.begin(), expired_.end()), expired_.end());
+    p.timers_dirty = true;  // what is now on top was not checked
     nak_batch_.clear();
     for (const auto& [at, value] : expired_) {
         const Sqn sqn(value);
@@ -1125,6 +1237,15 @@ void Receiver::timer_peer(Peer& p, Time now, Output& out) {
             default:
                 apply(p, sqn, SqnEvent::DataTimeout, now);
                 break;
+        }
+    }
+    // A deadline the transition left where it was (a zero interval) is still due: its entry
+    // goes back.
+    for (const auto& e : expired_) {
+        if (timer_live(p, e)) {
+            p.timers.push_back(e);
+            std::push_heap(p.timers.begin(), p.timers.end(), std::greater<>());
+            p.timers_top = p.timers.front().first;
         }
     }
     if (!nak_batch_.empty()) send_naks(p, nak_batch_, now, out);

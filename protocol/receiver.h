@@ -327,6 +327,11 @@ class Receiver {
                         std::optional<Duration> backoff = {},
                         LossReason reason = LossReason::WindowBound, const DataRef* data = nullptr);
     void set_deadline(Peer& p, Sqn sqn, Slot& s, Time at);
+    static bool timer_live(const Peer& p, const std::pair<Time, std::uint32_t>& entry);
+    static void settle_timers(Peer& p);
+    static void compact_timers(Peer& p);
+    void finish_call(Peer* touched);
+    void handle_packet(const Arrival& a, Bytes pgm, Time now, Output& out);
     Duration draw(Duration interval);
 
     // Window movement.
@@ -363,7 +368,10 @@ class Receiver {
     std::vector<ReceiverEvent> events_;
     ReceiverStats stats_;
     std::uint64_t rng_;
-    LossEvent loss_;  // the loss run being coalesced (count 0: none)
+    LossEvent loss_;             // the loss run being coalesced (count 0: none)
+    Time deadline_ = kNever;     // next_deadline(), as of the end of the last call
+    Peer* touched_ = nullptr;    // the peer the packet being handled found or created
+    Peer* last_peer_ = nullptr;  // the peer find_peer() found last (nullptr once erased)
     // Scratch, reused across calls.
     std::vector<std::pair<Time, std::uint32_t>> expired_;
     std::vector<Sqn> nak_batch_;

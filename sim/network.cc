@@ -318,14 +318,36 @@ void Network::transmit(NodeId node, const Transmit& t, Bytes pgm) {
     p.type = type;
     p.bytes.assign(pgm.begin(), pgm.end());
     p.refs = 1;  // held while scheduling
+    // On a LAN, deliveries due at the same time go in one batch event (many receivers cost
+    // one queue entry per transmission, not one per receiver); a link's single recipient
+    // is one plain event (no batch to allocate). Each delivery still takes its own
+    // sequence number, so nothing else can fall between them: every sequence number from
+    // here to the end of the loop is this transmission's, and the batch event sorts where
+    // its first delivery would. The order of all node calls is the same as with one event
+    // per delivery.
+    std::uint32_t batch = kNoBatch;
+    Time batch_at = kNever;
     for (AttachmentId to : recipients_) {
         const Impairment& imp = impairment(seg, from, to);
         if (scripted_drop(to) || random_loss(imp, to)) {
             counters_[to].dropped.add(type, pgm.size());
             continue;
         }
-        ++p.refs;
-        push(now_ + imp.delay, EventKind::Deliver, to, slot);
+        ++packets_[slot].refs;
+        const Time at = now_ + imp.delay;
+        if (recipients_.size() == 1) {
+            push(at, EventKind::Deliver, to, slot);
+            continue;
+        }
+        if (batch != kNoBatch && at == batch_at) {
+            batches_[batch].to.push_back(to);
+            ++seq_;
+            continue;
+        }
+        batch = allocate_batch(slot);
+        batch_at = at;
+        batches_[batch].to.push_back(to);
+        push(at, EventKind::Deliver, batch, kBatchData);
     }
     for (const auto& [id, hit] : matching_rules_) {
         if (!hit) continue;
@@ -344,6 +366,30 @@ void Network::push(Time at, EventKind kind, std::uint32_t target, std::uint32_t 
 void Network::push_at(Time at, std::uint64_t seq, EventKind kind, std::uint32_t target,
                       std::uint32_t data) {
     events_.push(QueuedEvent{at, seq, target, kind == EventKind::Timer ? kTimerData : data});
+}
+
+std::uint32_t Network::allocate_batch(std::uint32_t packet) {
+    std::uint32_t id;
+    if (!free_batches_.empty()) {
+        id = free_batches_.back();
+        free_batches_.pop_back();
+    } else {
+        id = static_cast<std::uint32_t>(batches_.size());
+        batches_.emplace_back();
+    }
+    batches_[id].packet = packet;
+    batches_[id].to.clear();
+    return id;
+}
+
+void Network::deliver_batch(std::uint32_t id) {
+    // By index: a node call may transmit, which adds batches (batches_ may move).
+    const std::uint32_t packet = batches_[id].packet;
+    for (std::size_t i = 0; i < batches_[id].to.size(); ++i)
+        deliver(batches_[id].to[i], packet);
+    Batch& b = batches_[id];
+    if (b.to.capacity() > kBatchKept) std::vector<AttachmentId>().swap(b.to);
+    free_batches_.push_back(id);
 }
 
 void Network::deliver(AttachmentId to, std::uint32_t slot) {
@@ -417,7 +463,9 @@ void Network::reschedule(NodeId node, Time not_before) {
 void Network::step() {
     const QueuedEvent e = events_.pop();
     now_ = e.at;
-    if (e.data != kTimerData)
+    if (e.data == kBatchData)
+        deliver_batch(e.target);
+    else if (e.data != kTimerData)
         deliver(e.target, e.data);
     else
         wake(e.target, e.at, e.seq);

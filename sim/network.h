@@ -201,7 +201,8 @@ class Network {
     // Everything sent on the segment, all attachments together.
     TypeCounters segment_sent(SegmentId s) const;
     void set_capture(CaptureHook hook) { capture_ = std::move(hook); }
-    // Events queued (deliveries, timer wake-ups; stale ones included).
+    // Events queued (delivery batches: one per transmission and arrival time, however many
+    // recipients; timer wake-ups, stale ones included).
     std::size_t pending_events() const { return events_.size(); }
     // Node calls whose node stayed due after on_timer (a node bug; its timer was nudged).
     std::uint64_t stalled_timers() const { return stalled_timers_; }
@@ -217,10 +218,11 @@ class Network {
     void notify(NodeId node) { reschedule(node, now_); }
 
   private:
-    // QueuedEvent: target is the attachment (Deliver) or node (Timer); data the packet slot
-    // (Deliver) or kTimerData.
+    // QueuedEvent: target is the attachment (Deliver), the batch (Deliver, several
+    // recipients) or the node (Timer); data the packet slot, kBatchData or kTimerData.
     enum class EventKind : std::uint8_t { Deliver, Timer };
     static constexpr std::uint32_t kTimerData = 0xFFFFFFFF;
+    static constexpr std::uint32_t kBatchData = 0xFFFFFFFE;
     struct NodeSlot {
         Node* node = nullptr;
         std::string name;
@@ -264,12 +266,21 @@ class Network {
         std::vector<std::uint8_t> bytes;
         std::uint32_t refs = 0;
     };
+    // The deliveries of one transmission due at one time, in recipient order: one event.
+    struct Batch {
+        std::uint32_t packet = 0;
+        std::vector<AttachmentId> to;
+    };
+    static constexpr std::uint32_t kNoBatch = 0xFFFFFFFF;
+    static constexpr std::size_t kBatchKept = 256;  // recipients a free batch keeps room for
     using StaticRoute = std::pair<IfIndex, std::optional<Nla>>;  // interface, gateway
     void push(Time at, EventKind kind, std::uint32_t target, std::uint32_t data);
     void push_at(Time at, std::uint64_t seq, EventKind kind, std::uint32_t target,
                  std::uint32_t data);
     void step();
     void deliver(AttachmentId to, std::uint32_t slot);
+    void deliver_batch(std::uint32_t batch);
+    std::uint32_t allocate_batch(std::uint32_t packet);
     void wake(NodeId node, Time at, std::uint64_t seq);
     void fire_timer(NodeId node);
     void drain(NodeId node, Time not_before);
@@ -298,6 +309,8 @@ class Network {
     std::vector<Rule> rules_;
     std::vector<Packet> packets_;
     std::vector<std::uint32_t> free_packets_;
+    std::vector<Batch> batches_;
+    std::vector<std::uint32_t> free_batches_;
     std::unordered_map<Nla, AttachmentId> owners_;  // address -> its (first) attachment
     std::vector<std::unordered_map<Nla, StaticRoute>> static_routes_;  // per node
     mutable std::unordered_map<Nla, std::vector<Route>> routes_to_;    // cache
