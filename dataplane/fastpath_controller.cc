@@ -218,17 +218,38 @@ void FastPathController::link_changed(IfIndex ifindex, const LinkInfo& link) {
     sync_table();
 }
 
-std::vector<Nla> FastPathController::inherited_members(IfIndex ifindex) const {
-    std::vector<Nla> groups;
-    if (!fast_path_) return groups;
-    for (const auto& [group_be, g] : fast_path_->inherited_groups()) {
-        const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
-        if (std::find(g.ifindex, g.ifindex + n, ifindex) == g.ifindex + n) continue;
-        std::array<std::uint8_t, 4> bytes{};
-        std::memcpy(bytes.data(), &group_be, 4);  // network byte order, as on the wire
-        groups.push_back(Nla::ipv4(bytes));
+namespace {
+Nla ipv4_of_wire(std::uint32_t be) {
+    std::array<std::uint8_t, 4> bytes{};
+    std::memcpy(bytes.data(), &be, 4);  // network byte order, as on the wire
+    return Nla::ipv4(bytes);
+}
+bool lists(const fp_group& g, IfIndex ifindex) {
+    const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
+    return std::find(g.ifindex, g.ifindex + n, ifindex) != g.ifindex + n;
+}
+}  // namespace
+
+std::vector<FastPathController::InheritedMembers> FastPathController::inherited_members(
+    IfIndex ifindex) const {
+    std::vector<InheritedMembers> out;
+    if (!fast_path_) return out;
+    const auto& groups = fast_path_->inherited_groups();
+    // Ordered by group, then source: a group's source-0 entry (if any) comes first.
+    for (auto it = groups.begin(); it != groups.end();) {
+        const std::uint32_t group = it->first.group;
+        InheritedMembers m{ipv4_of_wire(group), false, {}};
+        if (it->first.source == 0) m.exclude = lists(it++->second, ifindex);
+        for (; it != groups.end() && it->first.group == group; ++it)
+            if (lists(it->second, ifindex) != m.exclude)
+                m.sources.push_back(ipv4_of_wire(it->first.source));
+        if (m.exclude || !m.sources.empty()) out.push_back(std::move(m));
     }
-    return groups;
+    return out;
+}
+
+std::string FastPathController::inherit_skipped() const {
+    return fast_path_ ? fast_path_->inherit_skipped() : std::string();
 }
 
 void FastPathController::detach(IfIndex ifindex) {
@@ -341,7 +362,7 @@ void FastPathController::write_table() {
         fast_path_->erase_session(k);
         folded_.erase(k);
     }
-    for (std::uint32_t g : d.group_erasures)
+    for (const fp_group_key& g : d.group_erasures)
         fast_path_->erase_group(g);
     for (const auto& [k, s] : d.session_upserts) {
         const auto was = table_.sessions.find(k);
