@@ -70,14 +70,7 @@ class FastPathController {
     // Groups that had members on `ifindex` in the program of a previous pgmd this one took
     // over from (FastPath::inherited_groups): the daemon treats them as reported, so that a
     // restart does not stop forwarding to receivers until they answer the next IGMP query.
-    // Per group as an IGMPv3 record would say it: EXCLUDE of the sources whose own entry
-    // leaves the interface out, where the group's source-0 entry lists it; else INCLUDE of
-    // the sources whose entry lists it.
-    struct InheritedMembers {
-        Nla group;
-        bool exclude = false;
-        std::vector<Nla> sources;
-    };
+    // Per group as an IGMPv3 record would say it (inherited_members() of fastpath_table.h).
     std::vector<InheritedMembers> inherited_members(IfIndex ifindex) const;
     // Why members could not be inherited ("" when they were, or there was nothing).
     std::string inherit_skipped() const;

@@ -407,6 +407,34 @@ std::vector<GroupMembers> fail_open_groups(const Membership& membership) {
     return out;
 }
 
+namespace {
+Nla ipv4_of_wire(std::uint32_t be) {
+    std::array<std::uint8_t, 4> bytes{};
+    std::memcpy(bytes.data(), &be, 4);  // network byte order, as on the wire
+    return Nla::ipv4(bytes);
+}
+bool lists(const fp_group& g, IfIndex ifindex) {
+    const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
+    return std::find(g.ifindex, g.ifindex + n, ifindex) != g.ifindex + n;
+}
+}  // namespace
+
+std::vector<InheritedMembers> inherited_members(
+    const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex) {
+    std::vector<InheritedMembers> out;
+    // Ordered by group, then source: a group's source-0 entry (if any) comes first.
+    for (auto it = groups.begin(); it != groups.end();) {
+        const std::uint32_t group = it->first.group;
+        InheritedMembers m{ipv4_of_wire(group), false, {}};
+        if (it->first.source == 0) m.exclude = lists(it++->second, ifindex);
+        for (; it != groups.end() && it->first.group == group; ++it)
+            if (lists(it->second, ifindex) != m.exclude)
+                m.sources.push_back(ipv4_of_wire(it->first.source));
+        if (m.exclude || !m.sources.empty()) out.push_back(std::move(m));
+    }
+    return out;
+}
+
 FastPathTable build_fastpath_table(const router::Router& router,
                                    const router::Environment& environment, FastPathInputs in,
                                    std::vector<SkippedSession>* skipped) {

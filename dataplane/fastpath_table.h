@@ -198,6 +198,18 @@ FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_sessi
                               std::span<const std::pair<fp_group_key, fp_group>> groups,
                               const FastPathTable& before, const FastPathTable* attempt);
 
+// The members a previous pgmd's fail-open entries (`groups`, as FastPath::inherited_groups()
+// read them) had on `ifindex`, per group as an IGMPv3 record would say it: where the group's
+// source-0 entry lists the interface, EXCLUDE of the sources whose own entry leaves it out;
+// else INCLUDE of the sources whose own entry lists it (none: not a member). Group order.
+struct InheritedMembers {
+    Nla group;
+    bool exclude = false;
+    std::vector<Nla> sources;
+};
+std::vector<InheritedMembers> inherited_members(
+    const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex);
+
 // The key of `tsi` as the program reads it from the PGM header.
 fp_session_key fastpath_key(const Tsi& tsi);
 Tsi tsi_of(const fp_session_key& key);

@@ -437,6 +437,31 @@ TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
     EXPECT_EQ(ifindexes_of(t.groups.begin()->second), range(1, FP_MAX_EGRESS));
 }
 
+// A restarted pgmd's members from the previous one's entries: per interface, the filter mode
+// and sources the entries imply; with the table built from them again, the same entries.
+TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
+    // LAN 1 INCLUDE {S1}, LAN 2 EXCLUDE {S2}, LAN 3 any source, LAN 4 INCLUDE {S1, S2}.
+    const std::vector<GroupMembers> groups = {
+        {kGroup, {2, 3}, {{kS1, {1, 2, 3, 4}}, {kS2, {3, 4}}}}};
+    const FastPathTable t = groups_table(groups);
+    auto one = [&](IfIndex i) {
+        const auto m = inherited_members(t.groups, i);
+        EXPECT_LE(m.size(), 1u);
+        if (m.empty()) return InheritedMembers{};
+        EXPECT_EQ(m[0].group, kGroup);
+        return m[0];
+    };
+    EXPECT_FALSE(one(1).exclude);
+    EXPECT_EQ(one(1).sources, (std::vector<Nla>{kS1}));
+    EXPECT_TRUE(one(2).exclude);
+    EXPECT_EQ(one(2).sources, (std::vector<Nla>{kS2}));
+    EXPECT_TRUE(one(3).exclude);
+    EXPECT_TRUE(one(3).sources.empty());
+    EXPECT_FALSE(one(4).exclude);
+    EXPECT_EQ(one(4).sources, (std::vector<Nla>{kS1, kS2}));
+    EXPECT_TRUE(inherited_members(t.groups, 5).empty());
+}
+
 // --- Diffs --------------------------------------------------------------------------------------
 
 class FastPathDiffTest : public ::testing::Test {
