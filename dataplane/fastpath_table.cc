@@ -20,6 +20,7 @@ static_assert(std::has_unique_object_representations_v<fp_egress>);
 static_assert(std::has_unique_object_representations_v<fp_session>);
 static_assert(sizeof(fp_session) == 28 + FP_MAX_EGRESS * sizeof(fp_egress));
 static_assert(std::has_unique_object_representations_v<fp_group>);
+static_assert(std::has_unique_object_representations_v<fp_group_key>);
 
 namespace {
 
@@ -380,19 +381,21 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
 }
 
 std::vector<GroupMembers> fail_open_groups(const Membership& membership) {
-    std::map<Nla, GroupMembers, bool (*)(const Nla&, const Nla&)> by_group{&Membership::nla_less};
+    using NlaSet = std::set<Nla, bool (*)(const Nla&, const Nla&)>;
+    std::map<Nla, NlaSet, bool (*)(const Nla&, const Nla&)> named{&Membership::nla_less};
     // Every source an interface names for the group, then who wants each.
     for (const auto& [ifindex, st] : membership.interfaces()) {
         for (const auto& [group, g] : st.groups) {
-            GroupMembers& m = by_group.try_emplace(group, GroupMembers{group, {}}).first->second;
-            for (const auto& [source, state] : g.sources) {
-                const bool named = std::any_of(m.sources.begin(), m.sources.end(),
-                                               [&](const auto& x) { return x.source == source; });
-                if (!named) m.sources.push_back({source, {}});
-            }
+            NlaSet& sources = named.try_emplace(group, &Membership::nla_less).first->second;
+            for (const auto& [source, state] : g.sources)
+                sources.insert(source);
         }
     }
-    for (auto& [group, m] : by_group) {
+    std::vector<GroupMembers> out;
+    for (const auto& [group, sources] : named) {
+        GroupMembers m{group, {}};
+        for (const Nla& source : sources)
+            m.sources.push_back({source, {}});
         for (const auto& [ifindex, st] : membership.interfaces()) {
             const auto g = st.groups.find(group);
             if (g == st.groups.end()) continue;
@@ -400,10 +403,8 @@ std::vector<GroupMembers> fail_open_groups(const Membership& membership) {
             for (GroupMembers::Source& src : m.sources)
                 if (g->second.wants(src.source)) src.ifindexes.push_back(ifindex);
         }
-    }
-    std::vector<GroupMembers> out;
-    for (auto& [group, m] : by_group)
         out.push_back(std::move(m));
+    }
     return out;
 }
 
