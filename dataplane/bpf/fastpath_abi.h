@@ -97,7 +97,7 @@
 #define FP_MAX_UDP_PORTS 4         /* UDP encapsulation ports the program recognises */
 #define FP_MAX_SESSIONS 65536      /* fp_sessions entries, and at most as many fp_progress slots */
 #define FP_MAX_GROUPS 4096         /* groups with fp_groups entries */
-#define FP_MAX_GROUP_SOURCES 64    /* (group, source) entries with a source per group */
+#define FP_MAX_GROUP_SOURCES 64    /* fp_groups entries with a source (not 0), per group */
 #define FP_MAX_GROUP_ENTRIES 16384 /* fp_groups entries in all (any-source and per source) */
 #define FP_MAX_INTERFACES 64       /* fp_interfaces entries and fp_if_stats slots (pgmd's limit) */
 #define FP_NO_SLOT 0xffffu         /* an interface slot that is none: counts nowhere */
@@ -169,7 +169,8 @@ struct fp_progress {
  * traffic from that source (IGMP or static), used only when failing open. Source 0: from
  * every source without an entry of its own (IGMPv2 and IGMPv3 EXCLUDE members, static
  * groups). pgmd writes a (group, source) entry for a source that some interface names (an
- * IGMPv3 INCLUDE or EXCLUDE source list, a static source) when its interfaces differ from
+ * IGMPv3 INCLUDE or EXCLUDE source list, a static source, a session's source) when its
+ * interfaces differ from
  * those of the group's source-0 entry, at most FP_MAX_GROUP_SOURCES per group and
  * FP_MAX_GROUP_ENTRIES in all; a source left out for these caps is forwarded by the source-0
  * entry, to which pgmd then adds the interfaces that want it (more copies, never fewer). */
