@@ -170,10 +170,10 @@ struct fp_progress {
  * every source without an entry of its own (IGMPv2 and IGMPv3 EXCLUDE members, static
  * groups). pgmd writes a (group, source) entry for a source that some interface names (an
  * IGMPv3 INCLUDE or EXCLUDE source list, a static source, a session's source) when its
- * interfaces differ from
- * those of the group's source-0 entry, at most FP_MAX_GROUP_SOURCES per group and
- * FP_MAX_GROUP_ENTRIES in all; a source left out for these caps is forwarded by the source-0
- * entry, to which pgmd then adds the interfaces that want it (more copies, never fewer). */
+ * interfaces differ from those of the group's source-0 entry, at most FP_MAX_GROUP_SOURCES
+ * per group and FP_MAX_GROUP_ENTRIES in all; a source left out for these caps is forwarded
+ * by the source-0 entry, to which pgmd then adds the interfaces that want it (more copies,
+ * never fewer). */
 struct fp_group_key {
     FP_U32 group;  /* IPv4, network byte order */
     FP_U32 source; /* IPv4, network byte order; 0: every source without an entry */
