@@ -135,15 +135,7 @@ void Daemon::on_punt(IfIndex ifindex, std::span<const std::uint8_t> frame) {
 
 void Daemon::membership_changed() {
     log_membership_changes();
-    std::vector<GroupMembers> groups;
-    std::map<Nla, std::vector<IfIndex>, bool (*)(const Nla&, const Nla&)> by_group{
-        &Membership::nla_less};
-    for (const auto& [ifindex, st] : membership_.interfaces())
-        for (const auto& [group, g] : st.groups)
-            by_group[group].push_back(ifindex);
-    for (auto& [group, ifindexes] : by_group)
-        groups.push_back(GroupMembers{group, std::move(ifindexes)});
-    fast_path_->set_groups(std::move(groups));
+    fast_path_->set_groups(fail_open_groups(membership_));
     fast_path_->sync_table();
     update_joins();
 }
@@ -408,19 +400,30 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
                               ic.static_sources);
     // Members a previous pgmd had learnt (its program, taken over just now, listed them):
     // as if they had just reported, so that the ODATA keeps reaching them while the new
-    // querier asks again; they expire as any learnt membership does if nobody answers. They
-    // are any-source (the program's groups map has no sources) until the members report.
-    for (const Nla& group : fast_path_->inherited_members(ifindex)) {
+    // querier asks again; they expire as any learnt membership does if nobody answers. Each
+    // group comes back in the filter mode and with the sources the program's entries had
+    // (IGMPv3 INCLUDE/EXCLUDE, D39), as one made-up IGMPv3 record.
+    if (const std::string why = fast_path_->inherit_skipped(); !why.empty())
+        log::notice(ic.name + ": members not kept from the previous pgmd: " + why +
+                    "; they are learnt again from their next reports");
+    for (const auto& inherited : fast_path_->inherited_members(ifindex)) {
         IgmpMessage join;
         join.kind = IgmpMessage::Kind::Join;
-        join.group = group;
+        join.version = 3;
+        join.group_records.push_back(
+            {inherited.exclude ? IgmpRecordType::IsExclude : IgmpRecordType::IsInclude,
+             inherited.group, inherited.sources});
         membership_.on_igmp(ifindex, join, EventLoop::now(), queries_);
         // Made up, they would last the Group Membership Interval (260 s) with nobody there:
         // ask at once (pgmd as querier), the members left answer within the Last Member
-        // Query Time and keep the group.
-        membership_.query_group(ifindex, group, EventLoop::now());
-        log::info(ic.name + ": members of " + group.to_string() +
-                  " kept from the previous pgmd's fast path");
+        // Query Time and keep the group (or its sources).
+        membership_.query_group(ifindex, inherited.group, EventLoop::now());
+        std::string sources;
+        for (const Nla& source : inherited.sources)
+            sources += (sources.empty() ? "" : " ") + source.to_string();
+        log::info(ic.name + ": members of " + inherited.group.to_string() + " (" +
+                  (inherited.exclude ? "exclude {" : "include {") + sources +
+                  "}) kept from the previous pgmd's fast path");
     }
     active_[ifindex] = std::move(a);
     membership_changed();  // and the joins, now that the interface is served

@@ -176,7 +176,8 @@ FastPath::FastPath(const FastPathOptions& options) {
     }
     try {
         config_.stale_after_ns = options.stale_after_ns;
-        set_udp_ports(options.udp_ports);  // writes the configuration: disabled, no heartbeat
+        config_.abi_version = FP_ABI_VERSION;  // for the pgmd that takes over from this one
+        set_udp_ports(options.udp_ports);      // writes the configuration: disabled, no heartbeat
     } catch (...) {
         perf_buffer__free(punts_);
         pgm_fastpath__destroy(skel_);
@@ -377,16 +378,16 @@ void FastPath::erase_session(const fp_session_key& key) {
     map_erase(skel_->maps.fp_sessions, &key);
 }
 
-void FastPath::upsert_group(std::uint32_t group_be, const fp_group& group) {
+void FastPath::upsert_group(const fp_group_key& key, const fp_group& group) {
     if (group.n_ifindex > FP_MAX_EGRESS) {
         throw FastPathError("BPF fast path: a group has more than " +
                             std::to_string(FP_MAX_EGRESS) + " interfaces");
     }
-    map_update(skel_->maps.fp_groups, &group_be, &group, BPF_ANY, "group");
+    map_update(skel_->maps.fp_groups, &key, &group, BPF_ANY, "group");
 }
 
-void FastPath::erase_group(std::uint32_t group_be) {
-    map_erase(skel_->maps.fp_groups, &group_be);
+void FastPath::erase_group(const fp_group_key& key) {
+    map_erase(skel_->maps.fp_groups, &key);
 }
 
 namespace {
@@ -424,8 +425,8 @@ std::vector<std::pair<fp_session_key, fp_session>> FastPath::read_sessions() con
     return read_map<fp_session_key, fp_session>(skel_->maps.fp_sessions);
 }
 
-std::vector<std::pair<std::uint32_t, fp_group>> FastPath::read_groups() const {
-    return read_map<std::uint32_t, fp_group>(skel_->maps.fp_groups);
+std::vector<std::pair<fp_group_key, fp_group>> FastPath::read_groups() const {
+    return read_map<fp_group_key, fp_group>(skel_->maps.fp_groups);
 }
 
 std::optional<FastPath::Progress> FastPath::progress(std::uint32_t slot) const {
@@ -572,6 +573,31 @@ bool FastPath::remove_foreign(IfIndex ifindex) {
     return true;
 }
 
+namespace {
+
+// Every entry of the hash map `fd` whose key and value are Key and Value (sizes checked by
+// the caller), by bpf_map_get_next_key; entries that vanish meanwhile are left out.
+template <class Key, class Value, class Fn>
+void walk_foreign_map(int fd, Fn&& fn) {
+    Key key{};
+    Key next{};
+    const Key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        Value v{};
+        if (bpf_map_lookup_elem(fd, &next, &v) == 0) fn(next, v);
+        key = next;
+        prev = &key;
+    }
+}
+
+// The maps of a program, by name: fd (the caller closes them) and info.
+struct ForeignMap {
+    int fd = -1;
+    bpf_map_info info{};
+};
+
+}  // namespace
+
 void FastPath::inherit_groups(std::uint32_t prog_id) {
     if (prog_id == ids().program) return;  // our own filter already (attach() again)
     const int prog = bpf_prog_get_fd_by_id(prog_id);
@@ -581,30 +607,59 @@ void FastPath::inherit_groups(std::uint32_t prog_id) {
     info.nr_map_ids = static_cast<std::uint32_t>(map_ids.size());
     info.map_ids = reinterpret_cast<std::uintptr_t>(map_ids.data());
     std::uint32_t len = sizeof info;
+    std::map<std::string, ForeignMap> maps;
     if (bpf_obj_get_info_by_fd(prog, &info, &len) == 0) {
         map_ids.resize(std::min<std::size_t>(info.nr_map_ids, map_ids.size()));
         for (std::uint32_t id : map_ids) {
-            const int map = bpf_map_get_fd_by_id(id);
-            if (map < 0) continue;
-            bpf_map_info m{};
-            std::uint32_t mlen = sizeof m;
-            if (bpf_obj_get_info_by_fd(map, &m, &mlen) == 0 &&
-                std::string_view(m.name) == "fp_groups" && m.key_size == sizeof(std::uint32_t) &&
-                m.value_size == sizeof(fp_group)) {
-                std::uint32_t key = 0;
-                std::uint32_t next = 0;
-                const void* prev = nullptr;
-                while (bpf_map_get_next_key(map, prev, &next) == 0) {
-                    fp_group g{};
-                    if (bpf_map_lookup_elem(map, &next, &g) == 0) inherited_groups_[next] = g;
-                    key = next;
-                    prev = &key;
-                }
+            ForeignMap m;
+            m.fd = bpf_map_get_fd_by_id(id);
+            if (m.fd < 0) continue;
+            std::uint32_t mlen = sizeof m.info;
+            const std::string name =
+                bpf_obj_get_info_by_fd(m.fd, &m.info, &mlen) == 0 ? m.info.name : "";
+            if (name.empty() || maps.contains(name)) {
+                close(m.fd);
+                continue;
             }
-            close(map);
+            maps.emplace(name, m);
         }
     }
     close(prog);
+    // The layout the previous pgmd filled its maps in: fp_config.abi_version (0 before the
+    // field existed, when it was padding written as 0).
+    std::optional<std::uint32_t> abi;
+    if (auto c = maps.find("fp_config"); c != maps.end() &&
+                                         c->second.info.value_size == sizeof(fp_config) &&
+                                         c->second.info.key_size == sizeof(std::uint32_t)) {
+        const std::uint32_t zero = 0;
+        fp_config cfg{};
+        if (bpf_map_lookup_elem(c->second.fd, &zero, &cfg) == 0) abi = cfg.abi_version;
+    }
+    const auto g = maps.find("fp_groups");
+    if (g != maps.end() && abi) {
+        const bpf_map_info& m = g->second.info;
+        if (*abi == FP_ABI_VERSION && m.key_size == sizeof(fp_group_key) &&
+            m.value_size == sizeof(fp_group)) {
+            walk_foreign_map<fp_group_key, fp_group>(
+                g->second.fd,
+                [&](const fp_group_key& k, const fp_group& v) { inherited_groups_[k] = v; });
+        } else if (*abi == 0 && m.key_size == sizeof(std::uint32_t) &&
+                   m.value_size == sizeof(fp_group)) {
+            // Keyed by the group alone, and every source forwarded: source-0 entries.
+            walk_foreign_map<std::uint32_t, fp_group>(
+                g->second.fd, [&](std::uint32_t group, const fp_group& v) {
+                    inherited_groups_[fp_group_key{group, 0}] = v;
+                });
+        } else {
+            inherit_skipped_ = "the previous pgmd's fast path has another map layout (ABI " +
+                               std::to_string(*abi) + ", this pgmd's " +
+                               std::to_string(FP_ABI_VERSION) + ")";
+        }
+    } else if (g != maps.end()) {
+        inherit_skipped_ = "the previous pgmd's fast path has no readable configuration map";
+    }
+    for (auto& [name, m] : maps)
+        close(m.fd);
 }
 
 FastPath::Ids FastPath::ids() const {

@@ -122,13 +122,13 @@ class FastPath {
 
     void upsert_session(const fp_session_key& key, const fp_session& session);
     void erase_session(const fp_session_key& key);  // absent: nothing happens
-    void upsert_group(std::uint32_t group_be, const fp_group& group);
-    void erase_group(std::uint32_t group_be);
+    void upsert_group(const fp_group_key& key, const fp_group& group);
+    void erase_group(const fp_group_key& key);
 
     // The entries fp_sessions and fp_groups hold, read back from the kernel: after a write
     // failed part way, pgmd no longer knows which of its changes were made.
     std::vector<std::pair<fp_session_key, fp_session>> read_sessions() const;
-    std::vector<std::pair<std::uint32_t, fp_group>> read_groups() const;
+    std::vector<std::pair<fp_group_key, fp_group>> read_groups() const;
 
     // The progress in session slot `slot`; nullopt before the program noted any.
     std::optional<Progress> progress(std::uint32_t slot) const;
@@ -156,10 +156,18 @@ class FastPath {
 
     // The fail-open groups (fp_groups) of the program a previous pgmd left on the interfaces
     // attach() took over, read before replacing it: the members that pgmd had learnt, so
-    // that this one forwards to them at once instead of after the next IGMP reports.
-    // Key: group, network byte order.
-    const std::map<std::uint32_t, fp_group>& inherited_groups() const { return inherited_groups_; }
-    void forget_inherited_groups() { inherited_groups_.clear(); }
+    // that this one forwards to them at once instead of after the next IGMP reports. Read by
+    // the layout fp_config.abi_version names: FP_ABI_VERSION as they are; 0 (fp_groups keyed
+    // by group, every source forwarded) as source-0 entries; any other layout not at all
+    // (inherit_skipped() then says why), so that a map is never read as what it is not.
+    const std::map<fp_group_key, fp_group, FpGroupKeyLess>& inherited_groups() const {
+        return inherited_groups_;
+    }
+    const std::string& inherit_skipped() const { return inherit_skipped_; }
+    void forget_inherited_groups() {
+        inherited_groups_.clear();
+        inherit_skipped_.clear();
+    }
 
     // True while pgmd's filter on `ifindex` runs this program (someone may have removed
     // the clsact qdisc or replaced the filter).
@@ -187,7 +195,8 @@ class FastPath {
     SlotRing if_slots_{FP_MAX_INTERFACES};
     bool leave_attached_ = false;
     std::uint64_t lost_punts_ = 0;
-    std::map<std::uint32_t, fp_group> inherited_groups_;
+    std::map<fp_group_key, fp_group, FpGroupKeyLess> inherited_groups_;
+    std::string inherit_skipped_;
     // Per session slot: each CPU's packet count and the lead at the last progress().
     struct Seen {
         std::vector<std::uint64_t> packets;

@@ -218,17 +218,13 @@ void FastPathController::link_changed(IfIndex ifindex, const LinkInfo& link) {
     sync_table();
 }
 
-std::vector<Nla> FastPathController::inherited_members(IfIndex ifindex) const {
-    std::vector<Nla> groups;
-    if (!fast_path_) return groups;
-    for (const auto& [group_be, g] : fast_path_->inherited_groups()) {
-        const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
-        if (std::find(g.ifindex, g.ifindex + n, ifindex) == g.ifindex + n) continue;
-        std::array<std::uint8_t, 4> bytes{};
-        std::memcpy(bytes.data(), &group_be, 4);  // network byte order, as on the wire
-        groups.push_back(Nla::ipv4(bytes));
-    }
-    return groups;
+std::vector<InheritedMembers> FastPathController::inherited_members(IfIndex ifindex) const {
+    if (!fast_path_) return {};
+    return dataplane::inherited_members(fast_path_->inherited_groups(), ifindex);
+}
+
+std::string FastPathController::inherit_skipped() const {
+    return fast_path_ ? fast_path_->inherit_skipped() : std::string();
 }
 
 void FastPathController::detach(IfIndex ifindex) {
@@ -341,7 +337,7 @@ void FastPathController::write_table() {
         fast_path_->erase_session(k);
         folded_.erase(k);
     }
-    for (std::uint32_t g : d.group_erasures)
+    for (const fp_group_key& g : d.group_erasures)
         fast_path_->erase_group(g);
     for (const auto& [k, s] : d.session_upserts) {
         const auto was = table_.sessions.find(k);

@@ -70,7 +70,10 @@ class FastPathController {
     // Groups that had members on `ifindex` in the program of a previous pgmd this one took
     // over from (FastPath::inherited_groups): the daemon treats them as reported, so that a
     // restart does not stop forwarding to receivers until they answer the next IGMP query.
-    std::vector<Nla> inherited_members(IfIndex ifindex) const;
+    // Per group as an IGMPv3 record would say it (inherited_members() of fastpath_table.h).
+    std::vector<InheritedMembers> inherited_members(IfIndex ifindex) const;
+    // Why members could not be inherited ("" when they were, or there was nothing).
+    std::string inherit_skipped() const;
 
     // Groups with members outside any session (static, IGMP): they fail open too.
     void set_groups(std::vector<GroupMembers> groups);

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -83,6 +84,17 @@ class SlotRing {
 struct FastPathInterface {
     std::array<std::uint8_t, 6> mac{};
     std::uint16_t slot = FP_NO_SLOT;
+};
+
+// fp_group_key ordered as its bytes (group then source, both as on the wire): a group's
+// source-0 entry first, then its per-source entries. Shared by FastPath (inherited groups)
+// and the forwarding table.
+struct FpGroupKeyLess {
+    bool operator()(const fp_group_key& a, const fp_group_key& b) const {
+        const auto x = std::bit_cast<std::array<std::uint8_t, sizeof a>>(a);
+        const auto y = std::bit_cast<std::array<std::uint8_t, sizeof b>>(b);
+        return x < y;
+    }
 };
 
 }  // namespace pgm::dataplane

@@ -2,6 +2,7 @@
 #include "dataplane/fastpath_table.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <iterator>
 #include <type_traits>
@@ -19,6 +20,7 @@ static_assert(std::has_unique_object_representations_v<fp_egress>);
 static_assert(std::has_unique_object_representations_v<fp_session>);
 static_assert(sizeof(fp_session) == 28 + FP_MAX_EGRESS * sizeof(fp_egress));
 static_assert(std::has_unique_object_representations_v<fp_group>);
+static_assert(std::has_unique_object_representations_v<fp_group_key>);
 
 namespace {
 
@@ -51,13 +53,78 @@ bool punted(const Tsi& tsi, const router::Session& s, const FastPathInputs& in) 
         [&](const router::DlrScope& scope) { return scope.matches(s.source, s.group); });
 }
 
-// Adds the attached interfaces of `members` to the fail-open entry of `group`.
-void add_group_members(std::map<std::uint32_t, std::vector<IfIndex>>& groups, const Nla& group,
-                       const std::vector<IfIndex>& members,
-                       const std::map<IfIndex, FastPathInterface>& attached) {
-    if (!ipv4_multicast(group)) return;
+// The fail-open interfaces of one group while the table is built: for sources no interface
+// names, and per named source (key: host byte order, so that the lowest addresses come first).
+struct GroupSets {
+    std::vector<IfIndex> any;
+    std::map<std::uint32_t, std::vector<IfIndex>> sources;
+};
+
+void add_attached(std::vector<IfIndex>& to, const std::vector<IfIndex>& members,
+                  const std::map<IfIndex, FastPathInterface>& attached) {
     for (IfIndex i : members)
-        if (attached.contains(i)) groups[wire_ipv4(group)].push_back(i);
+        if (attached.contains(i)) to.push_back(i);
+}
+
+std::uint32_t wire_of_host(std::uint32_t host) {
+    const std::array<std::uint8_t, 4> b = {
+        static_cast<std::uint8_t>(host >> 24), static_cast<std::uint8_t>(host >> 16),
+        static_cast<std::uint8_t>(host >> 8), static_cast<std::uint8_t>(host)};
+    std::uint32_t v = 0;
+    std::memcpy(&v, b.data(), sizeof v);
+    return v;
+}
+
+fp_group group_entry(const std::vector<IfIndex>& ifs) {
+    // Failing open is best effort: more interfaces than an entry holds get the lowest
+    // FP_MAX_EGRESS (some receivers served rather than none).
+    fp_group g{};
+    g.n_ifindex = static_cast<std::uint32_t>(std::min<std::size_t>(ifs.size(), FP_MAX_EGRESS));
+    std::copy_n(ifs.begin(), g.n_ifindex, g.ifindex);
+    return g;
+}
+
+// The fail-open entries of every group, within the bounds fastpath_table.h describes.
+void build_groups(FastPathTable& table, std::map<std::uint32_t, GroupSets>& groups) {
+    // A source entry that equals the source-0 one changes nothing: left out.
+    auto drop_redundant = [](GroupSets& g) {
+        std::erase_if(g.sources, [&](const auto& e) { return e.second == g.any; });
+    };
+    std::vector<std::uint32_t> kept;  // groups with at least one entry, lowest first
+    for (auto& [group, g] : groups) {
+        sort_unique(g.any);
+        for (auto& [source, ifs] : g.sources)
+            sort_unique(ifs);
+        drop_redundant(g);
+        if (g.any.empty() && g.sources.empty()) continue;
+        if (kept.size() == FP_MAX_GROUPS) break;  // the lowest groups fail open
+        kept.push_back(group);
+    }
+    std::size_t entries_left = FP_MAX_GROUP_ENTRIES;
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        GroupSets& g = groups.at(kept[i]);
+        // One entry stays for this group's source 0 and for each group after it.
+        const std::size_t room = std::min<std::size_t>(
+            FP_MAX_GROUP_SOURCES, entries_left - std::min(entries_left, kept.size() - i));
+        if (g.sources.size() > room) {
+            // The highest sources go: their traffic takes the source-0 entry, which must then
+            // reach everyone who wants one of them.
+            auto first_dropped = std::next(g.sources.begin(), static_cast<std::ptrdiff_t>(room));
+            for (auto it = first_dropped; it != g.sources.end(); ++it)
+                g.any.insert(g.any.end(), it->second.begin(), it->second.end());
+            g.sources.erase(first_dropped, g.sources.end());
+            sort_unique(g.any);
+            drop_redundant(g);
+        }
+        if (!g.any.empty()) {
+            table.groups.emplace(fp_group_key{kept[i], 0}, group_entry(g.any));
+            --entries_left;
+        }
+        for (const auto& [source, ifs] : g.sources) {
+            table.groups.emplace(fp_group_key{kept[i], wire_of_host(source)}, group_entry(ifs));
+            --entries_left;
+        }
+    }
 }
 
 // Sessions of `previous` keep their slot; the others take free ones round robin from where
@@ -152,7 +219,7 @@ FastPathDiff diff(const FastPathTable& old, const FastPathTable& now) {
 }
 
 FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_session>> sessions,
-                              std::span<const std::pair<std::uint32_t, fp_group>> groups,
+                              std::span<const std::pair<fp_group_key, fp_group>> groups,
                               const FastPathTable& before, const FastPathTable* attempt) {
     FastPathTable t;
     std::set<std::uint32_t> in_kernel;
@@ -213,7 +280,9 @@ Tsi tsi_of(const fp_session_key& key) {
 FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<SkippedSession>* skipped) {
     FastPathTable table;
     std::vector<SkippedSession> skips;
-    std::map<std::uint32_t, std::vector<IfIndex>> group_ifs;
+    // Key: group, wire order. The sessions' members per (group, source), host-order source.
+    std::map<std::uint32_t, GroupSets> group_sets;
+    std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<IfIndex>> session_members;
     std::vector<IfIndex> members;
 
     if (in.sessions) {
@@ -227,7 +296,8 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
             }
             members.clear();
             if (in.group_members) in.group_members(s.source, s.group, members);
-            add_group_members(group_ifs, s.group, members, in.attached);
+            add_attached(session_members[{wire_ipv4(s.group), s.source.ipv4_host_order()}], members,
+                         in.attached);
 
             fp_session v{};  // zeroed: unused egress entries compare equal
             v.source = wire_ipv4(s.source);
@@ -281,19 +351,25 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
     }
     assign_session_slots(table, in.previous, static_cast<std::uint32_t>(capacity), skips);
 
-    for (const GroupMembers& g : in.groups)
-        add_group_members(group_ifs, g.group, g.ifindexes, in.attached);
-    for (auto& [group, ifs] : group_ifs) {
-        sort_unique(ifs);
-        if (ifs.empty()) continue;
-        // Failing open is best effort: more interfaces than an entry holds get the lowest
-        // FP_MAX_EGRESS (some receivers served rather than none).
-        if (table.groups.size() == FP_MAX_GROUPS) break;  // the map is full: lowest keys kept
-        fp_group g{};
-        g.n_ifindex = static_cast<std::uint32_t>(std::min<std::size_t>(ifs.size(), FP_MAX_EGRESS));
-        std::copy_n(ifs.begin(), g.n_ifindex, g.ifindex);
-        table.groups.emplace(group, g);
+    for (const GroupMembers& g : in.groups) {
+        if (!ipv4_multicast(g.group)) continue;
+        GroupSets& sets = group_sets[wire_ipv4(g.group)];
+        add_attached(sets.any, g.ifindexes, in.attached);
+        for (const GroupMembers::Source& src : g.sources) {
+            if (!src.source.is_ipv4() || src.source.ipv4_host_order() == 0) continue;
+            add_attached(sets.sources[src.source.ipv4_host_order()], src.ifindexes, in.attached);
+        }
     }
+    // A session's members want its source: added to the source's own entry, which starts
+    // from the group's any-source members when no interface names the source.
+    for (const auto& [key, ifs] : session_members) {
+        if (ifs.empty()) continue;
+        GroupSets& sets = group_sets[key.first];
+        auto [it, fresh] = sets.sources.try_emplace(key.second);
+        if (fresh) it->second = sets.any;
+        it->second.insert(it->second.end(), ifs.begin(), ifs.end());
+    }
+    build_groups(table, group_sets);
 
     if (skipped) {
         std::sort(skips.begin(), skips.end(), [](const SkippedSession& a, const SkippedSession& b) {
@@ -302,6 +378,62 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
         *skipped = std::move(skips);
     }
     return table;
+}
+
+std::vector<GroupMembers> fail_open_groups(const Membership& membership) {
+    using NlaSet = std::set<Nla, bool (*)(const Nla&, const Nla&)>;
+    std::map<Nla, NlaSet, bool (*)(const Nla&, const Nla&)> named{&Membership::nla_less};
+    // Every source an interface names for the group, then who wants each.
+    for (const auto& [ifindex, st] : membership.interfaces()) {
+        for (const auto& [group, g] : st.groups) {
+            NlaSet& sources = named.try_emplace(group, &Membership::nla_less).first->second;
+            for (const auto& [source, state] : g.sources)
+                sources.insert(source);
+        }
+    }
+    std::vector<GroupMembers> out;
+    for (const auto& [group, sources] : named) {
+        GroupMembers m{group, {}};
+        for (const Nla& source : sources)
+            m.sources.push_back({source, {}});
+        for (const auto& [ifindex, st] : membership.interfaces()) {
+            const auto g = st.groups.find(group);
+            if (g == st.groups.end()) continue;
+            if (g->second.wants_unlisted()) m.ifindexes.push_back(ifindex);
+            for (GroupMembers::Source& src : m.sources)
+                if (g->second.wants(src.source)) src.ifindexes.push_back(ifindex);
+        }
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+namespace {
+Nla ipv4_of_wire(std::uint32_t be) {
+    std::array<std::uint8_t, 4> bytes{};
+    std::memcpy(bytes.data(), &be, 4);  // network byte order, as on the wire
+    return Nla::ipv4(bytes);
+}
+bool lists(const fp_group& g, IfIndex ifindex) {
+    const std::uint32_t n = std::min<std::uint32_t>(g.n_ifindex, FP_MAX_EGRESS);
+    return std::find(g.ifindex, g.ifindex + n, ifindex) != g.ifindex + n;
+}
+}  // namespace
+
+std::vector<InheritedMembers> inherited_members(
+    const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex) {
+    std::vector<InheritedMembers> out;
+    // Ordered by group, then source: a group's source-0 entry (if any) comes first.
+    for (auto it = groups.begin(); it != groups.end();) {
+        const std::uint32_t group = it->first.group;
+        InheritedMembers m{ipv4_of_wire(group), false, {}};
+        if (it->first.source == 0) m.exclude = lists(it++->second, ifindex);
+        for (; it != groups.end() && it->first.group == group; ++it)
+            if (lists(it->second, ifindex) != m.exclude)
+                m.sources.push_back(ipv4_of_wire(it->first.source));
+        if (m.exclude || !m.sources.empty()) out.push_back(std::move(m));
+    }
+    return out;
 }
 
 FastPathTable build_fastpath_table(const router::Router& router,

@@ -25,10 +25,19 @@
 // otherwise forward and never hand over.
 //
 // The groups map is for failing open (pgmd gone: the kernel forwards all PGM of a listed
-// group out of its member interfaces). It lists every IPv4 multicast group with members on
-// attached interfaces, from the sessions' membership and from the configured or learnt
-// groups (a group with members and no session yet must fail open too), members on interfaces
-// that are not attached left out (the program cannot send there).
+// group out of the interfaces that want its source). It lists every IPv4 multicast group with
+// members on attached interfaces, from the configured or learnt groups (GroupMembers: a group
+// with members and no session yet must fail open too) and from the sessions' membership,
+// members on interfaces that are not attached left out (the program cannot send there). Per
+// group: a source-0 entry with the interfaces that want any source no interface names
+// (IGMPv2, IGMPv3 EXCLUDE, static groups), and a (group, source) entry for each source some
+// interface names (IGMPv3 INCLUDE and EXCLUDE lists, static sources, a session's source)
+// whose interfaces differ from the source-0 entry's (an entry equal to it would change
+// nothing). Bounds (fastpath_abi.h): at most FP_MAX_GROUP_SOURCES source entries per group,
+// the lowest source addresses, and FP_MAX_GROUP_ENTRIES entries in all, one kept for every
+// group; the sources left out are forwarded by the source-0 entry, which gets their
+// interfaces too (more copies than wanted, never fewer). Past FP_MAX_GROUPS groups (lowest
+// kept) a group has no entry and does not fail open, as before sources were kept.
 //
 // Entries carry what the program needs to forward without further lookups: the session's
 // fp_progress slot, the upstream interface's counter slot and, per egress, its ifindex, MAC
@@ -58,6 +67,7 @@
 
 #include "dataplane/bpf/fastpath_abi.h"
 #include "dataplane/fastpath_slots.h"
+#include "dataplane/membership.h"
 #include "protocol/io.h"
 #include "protocol/nla.h"
 #include "protocol/packet.h"
@@ -80,8 +90,8 @@ struct FpSessionKeyLess {
 // The contents of the two maps, as they are written to the kernel.
 struct FastPathTable {
     std::map<fp_session_key, fp_session, FpSessionKeyLess> sessions;
-    // Key: the group's IPv4 address in network byte order (the map's key as is).
-    std::map<std::uint32_t, fp_group> groups;
+    // Key: (group, source), IPv4 addresses in network byte order (the map's key as is).
+    std::map<fp_group_key, fp_group, FpGroupKeyLess> groups;
     // Where the search for a free session slot starts next time (not compared by ==).
     std::uint32_t next_session_slot = 0;
     // Session slots no entry of this table holds that the next build must not give either
@@ -96,8 +106,8 @@ struct FastPathTable {
 struct FastPathDiff {
     std::vector<std::pair<fp_session_key, fp_session>> session_upserts;
     std::vector<fp_session_key> session_erasures;
-    std::vector<std::pair<std::uint32_t, fp_group>> group_upserts;
-    std::vector<std::uint32_t> group_erasures;
+    std::vector<std::pair<fp_group_key, fp_group>> group_upserts;
+    std::vector<fp_group_key> group_erasures;
 
     bool empty() const {
         return session_upserts.empty() && session_erasures.empty() && group_upserts.empty() &&
@@ -128,8 +138,19 @@ struct SkippedSession {
 // Members of a group outside any session: static groups and IGMP-learnt ones.
 struct GroupMembers {
     Nla group;
+    // Interfaces that want the group's traffic from a source not in `sources`.
     std::vector<IfIndex> ifindexes;
+    // Sources some interface names (an IGMPv3 source list, a static source), each with the
+    // interfaces that want its traffic (in EXCLUDE mode, those that do not exclude it).
+    struct Source {
+        Nla source;
+        std::vector<IfIndex> ifindexes;
+    };
+    std::vector<Source> sources = {};
 };
+
+// The groups of `membership` as the fail-open table needs them, in group order.
+std::vector<GroupMembers> fail_open_groups(const Membership& membership);
 
 // The shape of router::Environment::group_members(): interfaces with members of `group`
 // for traffic from `source` (replaces the contents of `out`).
@@ -174,8 +195,20 @@ FastPathTable build_fastpath_table(const router::Router& router,
 // erased their entries or zeroed them a moment ago. The slot cursor is `attempt`'s (past
 // the slots it gave), else `before`'s.
 FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_session>> sessions,
-                              std::span<const std::pair<std::uint32_t, fp_group>> groups,
+                              std::span<const std::pair<fp_group_key, fp_group>> groups,
                               const FastPathTable& before, const FastPathTable* attempt);
+
+// The members a previous pgmd's fail-open entries (`groups`, as FastPath::inherited_groups()
+// read them) had on `ifindex`, per group as an IGMPv3 record would say it: where the group's
+// source-0 entry lists the interface, EXCLUDE of the sources whose own entry leaves it out;
+// else INCLUDE of the sources whose own entry lists it (none: not a member). Group order.
+struct InheritedMembers {
+    Nla group;
+    bool exclude = false;
+    std::vector<Nla> sources;
+};
+std::vector<InheritedMembers> inherited_members(
+    const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex);
 
 // The key of `tsi` as the program reads it from the PGM header.
 fp_session_key fastpath_key(const Tsi& tsi);

@@ -266,7 +266,17 @@ void Membership::query_group(IfIndex ifindex, const Nla& group, Time now) {
     auto it = interfaces_.find(ifindex);
     if (it == interfaces_.end()) return;
     auto g = it->second.groups.find(group);
-    if (g != it->second.groups.end() && g->second.learnt()) query_group(it->second, g->second, now);
+    if (g == it->second.groups.end() || !g->second.learnt()) return;
+    if (g->second.exclude) {
+        query_group(it->second, g->second, now);
+        return;
+    }
+    std::vector<Nla> requested;
+    for (const auto& [a, st] : g->second.sources)
+        if (st.expires != kNever) requested.push_back(a);
+    const auto before = wanted_state(it->second, group);
+    query_sources(it->second, g->second, requested, now);  // may settle the group away
+    if (wanted_state(it->second, group) != before) ++version_;
 }
 
 void Membership::query_sources(InterfaceState& s, GroupState& g, const std::vector<Nla>& sources,

@@ -112,11 +112,12 @@ class Membership {
     void set_querier_enabled(IfIndex ifindex, bool enabled, Time now);
 
     void on_igmp(IfIndex ifindex, const IgmpMessage& m, Time now, std::vector<IgmpQuery>& out);
-    // Asks the members of a learnt EXCLUDE-mode `group` whether they are still there, as
-    // after a leave: group-specific queries (sent by on_timer()) and the group timer lowered
-    // to the Last Member Query Time. Querier only (else nothing). For members made up rather
-    // than reported (the daemon's inherited ones), so that they do not last a whole Group
-    // Membership Interval when nobody is there.
+    // Asks the members of a learnt `group` whether they are still there, as after a leave:
+    // in EXCLUDE mode group-specific queries (sent by on_timer()) and the group timer lowered
+    // to the Last Member Query Time, in INCLUDE mode group-and-source-specific queries for
+    // its requested sources and their timers lowered. Querier only (else nothing). For
+    // members made up rather than reported (the daemon's inherited ones), so that they do
+    // not last a whole Group Membership Interval when nobody is there.
     void query_group(IfIndex ifindex, const Nla& group, Time now);
     void on_timer(Time now, std::vector<IgmpQuery>& out);
     Time next_deadline() const;
@@ -163,6 +164,8 @@ class Membership {
 
         // Whether traffic from `source` is wanted (RFC 3376 §6.3).
         bool wants(const Nla& source) const;
+        // wants() of a source not in `sources`: a static group, or EXCLUDE mode.
+        bool wants_unlisted() const { return is_static || (learnt() && exclude); }
         bool learnt() const { return expires != kNever; }
     };
     struct InterfaceState {

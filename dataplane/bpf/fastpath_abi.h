@@ -52,17 +52,20 @@
  * When the heartbeat is stale (now - fp_config.heartbeat_ns > stale_after_ns, both
  * CLOCK_MONOTONIC nanoseconds; the program reads CLOCK_MONOTONIC_COARSE with
  * bpf_ktime_get_coarse_ns, Linux 5.11 or later, less than a tick behind) the program fails open:
- * every PGM packet (native, or UDP on a configured port) to a multicast group listed in fp_groups,
- * eligible or not (IP options allowed), is forwarded with the TTL decremented out of every
- * interface of the group's entry other than the one it arrived on, and dropped; what has
- * TTL <= 1 is dropped. RPF: ODATA, RDATA, SPM, NCF or POLL (type & 0x0f = 4, 5, 0, 0xa, 1)
- * whose TSI (GSI, source port) is in fp_sessions and which arrived other than on that
- * entry's upstream_ifindex is passed (counted passed_packets), not forwarded. IP fragments, packets
- * with a malformed IPv4 header and other packets pass untouched. pgmd is then not needed for
- * transfers to complete: receivers see the source's own SPMs and repair from it. A zero
- * heartbeat_ns (never beaten) is stale. fp_config.flags without FP_CONFIG_ENABLED passes
- * everything, whatever the heartbeat. Failing open, copies go out only of interfaces present in
- * fp_interfaces (a listed egress without an entry gets nothing: it has no counters either).
+ * every PGM packet (native, or UDP on a configured port) to a multicast group, eligible or not
+ * (IP options allowed), is looked up in fp_groups by (group, IP source), and when that has no
+ * entry by (group, 0); with an entry that lists interfaces it is forwarded with the TTL
+ * decremented out of every interface of the entry other than the one it arrived on, and
+ * dropped; what has TTL <= 1 is dropped. Without an entry, or with one that lists no interface
+ * (a source nobody wants where others are wanted, IGMPv3 INCLUDE/EXCLUDE), it is passed. RPF:
+ * ODATA, RDATA, SPM, NCF or POLL (type & 0x0f = 4, 5, 0, 0xa, 1) whose TSI (GSI, source port) is in
+ * fp_sessions and which arrived other than on that entry's upstream_ifindex is passed (counted
+ * passed_packets), not forwarded. IP fragments, packets with a malformed IPv4 header and other
+ * packets pass untouched. pgmd is then not needed for transfers to complete: receivers see the
+ * source's own SPMs and repair from it. A zero heartbeat_ns (never beaten) is stale.
+ * fp_config.flags without FP_CONFIG_ENABLED passes everything, whatever the heartbeat. Failing
+ * open, copies go out only of interfaces present in fp_interfaces (a listed egress without an entry
+ * gets nothing: it has no counters either).
  *
  * Counters are per slot: user space gives each attached interface a small dense slot (an
  * index into the per-CPU array fp_if_stats, kept in its fp_interfaces entry and in the
@@ -90,12 +93,14 @@
 #define FP_U64 __u64
 #endif
 
-#define FP_MAX_EGRESS 16      /* egress interfaces per session / group */
-#define FP_MAX_UDP_PORTS 4    /* UDP encapsulation ports the program recognises */
-#define FP_MAX_SESSIONS 65536 /* fp_sessions entries, and at most as many fp_progress slots */
-#define FP_MAX_GROUPS 4096    /* fp_groups entries */
-#define FP_MAX_INTERFACES 64  /* fp_interfaces entries and fp_if_stats slots (pgmd's limit) */
-#define FP_NO_SLOT 0xffffu    /* an interface slot that is none: counts nowhere */
+#define FP_MAX_EGRESS 16           /* egress interfaces per session / group */
+#define FP_MAX_UDP_PORTS 4         /* UDP encapsulation ports the program recognises */
+#define FP_MAX_SESSIONS 65536      /* fp_sessions entries, and at most as many fp_progress slots */
+#define FP_MAX_GROUPS 4096         /* groups with fp_groups entries */
+#define FP_MAX_GROUP_SOURCES 64    /* fp_groups entries with a source (not 0), per group */
+#define FP_MAX_GROUP_ENTRIES 16384 /* fp_groups entries in all (any-source and per source) */
+#define FP_MAX_INTERFACES 64       /* fp_interfaces entries and fp_if_stats slots (pgmd's limit) */
+#define FP_NO_SLOT 0xffffu         /* an interface slot that is none: counts nowhere */
 /* ODATA options-byte bits that leave a packet to pgmd: OPT_NETWORK (0x02) and the reserved
  * 0x04..0x20. OPT_PRESENT (0x01), OPT_VAR_PKTLEN (0x40) and OPT_PARITY (0x80) do not. */
 #define FP_ODATA_OPTIONS_FOR_PGMD 0x3e
@@ -107,8 +112,13 @@ struct fp_config {
     FP_U64 stale_after_ns;              /* older than this: fail open */
     FP_U16 udp_ports[FP_MAX_UDP_PORTS]; /* host byte order; 0 = unused */
     FP_U32 flags;                       /* FP_CONFIG_* */
-    FP_U32 pad;
+    FP_U32 abi_version;                 /* FP_ABI_VERSION of the pgmd that wrote the maps */
 };
+/* The layout of the maps as pgmd fills them; a pgmd taking over reads it from the previous
+ * program's fp_config before it reads that program's fp_groups. 0: the layout before this
+ * field (the field was padding, written 0): fp_groups keyed by the group alone, every source
+ * forwarded. 1: fp_groups keyed by (group, source). The program does not read it. */
+#define FP_ABI_VERSION 1u
 #define FP_CONFIG_ENABLED 1u /* 0: pass everything untouched (pgmd not ready yet) */
 /* Set by pgmd when the kernel has multicast routing: well-formed multicast PGM that the
  * program would leave to pgmd's capture (everything but eligible ODATA) is punted to pgmd
@@ -155,8 +165,19 @@ struct fp_progress {
     FP_U64 forwarded; /* of `packets`, those sent on (not dropped for their TTL) */
 };
 
-/* fp_groups: hash, key = group IPv4 (network byte order); the served interfaces where the
- * group has members (IGMP or static), used only when failing open. */
+/* fp_groups: hash, key = (group, source); the served interfaces that want the group's
+ * traffic from that source (IGMP or static), used only when failing open. Source 0: from
+ * every source without an entry of its own (IGMPv2 and IGMPv3 EXCLUDE members, static
+ * groups). pgmd writes a (group, source) entry for a source that some interface names (an
+ * IGMPv3 INCLUDE or EXCLUDE source list, a static source, a session's source) when its
+ * interfaces differ from those of the group's source-0 entry, at most FP_MAX_GROUP_SOURCES
+ * per group and FP_MAX_GROUP_ENTRIES in all; a source left out for these caps is forwarded
+ * by the source-0 entry, to which pgmd then adds the interfaces that want it (more copies,
+ * never fewer). */
+struct fp_group_key {
+    FP_U32 group;  /* IPv4, network byte order */
+    FP_U32 source; /* IPv4, network byte order; 0: every source without an entry */
+};
 struct fp_group {
     FP_U32 n_ifindex;
     FP_U32 ifindex[FP_MAX_EGRESS];

@@ -18,7 +18,8 @@
  * served interface, and detached when pgmd stops. A pgmd that dies (or is told to leave it
  * attached) leaves the filters in place: the filters hold the program and its maps, the
  * heartbeat in fp_config goes stale, and the program fails open (forwards PGM of the groups
- * in fp_groups) until a new pgmd replaces the filter at the same handle/priority.
+ * in fp_groups to the interfaces that want its source) until a new pgmd replaces the filter
+ * at the same handle/priority.
  *
  * Packet bytes are read straight from the skb's linear data when they lie within it (the
  * common case), else with bpf_skb_load_bytes(), which copes with non-linear skbs (a driver
@@ -77,9 +78,9 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, FP_MAX_GROUPS);
+    __uint(max_entries, FP_MAX_GROUP_ENTRIES);
     __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, __u32);
+    __type(key, struct fp_group_key);
     __type(value, struct fp_group);
 } fp_groups SEC(".maps");
 
@@ -398,9 +399,15 @@ static __always_inline int fails_rpf(struct __sk_buff* skb, const struct pkt* p)
 /* pgmd is gone or hung: be a plain multicast switch for the groups it served, so that
  * transfers complete without it (receivers repair from the source itself). */
 static __always_inline int fail_open(struct __sk_buff* skb, struct pkt* p, struct fp_if_stats* st) {
-    __u32 group = p->daddr;
-    const struct fp_group* g = bpf_map_lookup_elem(&fp_groups, &group);
-    if (!g || fails_rpf(skb, p)) return pass(st);
+    /* The source's own entry (IGMPv3 source lists, static sources), else the group's entry
+     * for every other source. One that lists nobody: a source not wanted here. */
+    struct fp_group_key key = {.group = p->daddr, .source = p->saddr};
+    const struct fp_group* g = bpf_map_lookup_elem(&fp_groups, &key);
+    if (!g) {
+        key.source = 0;
+        g = bpf_map_lookup_elem(&fp_groups, &key);
+    }
+    if (!g || g->n_ifindex == 0 || fails_rpf(skb, p)) return pass(st);
     if (p->ttl <= 1) {
         if (st) st->drop_ttl++;
         return TC_ACT_SHOT;

@@ -22,11 +22,16 @@ address 232.1.1.1; dn1 also has a static (h1's address, 232.1.1.2), listed as `s
     stays joined (10.1.0.1, 232.1.1.1) for h1; h3 leaves again.
   * h1 leaves: pgmd (querier on dn1) asks with a group-and-source-specific query and drops
     the membership and the upstream join after the Last Member Query Time.
+  * With --fast-path on (fail-open-after = 200ms), failing open (decisions.md D39): h1 joins
+    (S1, G) again, pgmd learns it, and pgmd is killed (SIGKILL); both sources send again,
+    and the program left behind forwards on its own by (group, source): h1's link gets all
+    of S1's ODATA and none of S2's, h2's link all of both.
 
 Every wait is bounded; every process, namespace and capture goes with the lab.
 Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
 """
 import os
+import signal
 import socket
 import struct
 import sys
@@ -119,7 +124,8 @@ def run(args, lab):
         {"up0": {"igmp-querier": "no"}, "up1": {"igmp-querier": "no"},
          # A static (S, G) only (its source on dn1's own link: no upstream join).
          "dn1": {"static-groups": f"{STATIC_GROUP} source {h1}"}, "dn2": {}},
-        sock, log_level="info", extra=f"[dataplane]\nfast-path = {args.fast_path}\n")
+        sock, log_level="info",
+        extra=f"[dataplane]\nfast-path = {args.fast_path}\nfail-open-after = 200ms\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=4)
 
     joiners = {"h1": lab.start("join-h1", [netlab.PYTHON, "-c", JOINER, GROUP, h1, S1], "h1"),
@@ -176,21 +182,7 @@ def run(args, lab):
             problems.append(f"show groups text: no {name} row with SOURCES {sources}:\n{text}")
     lab.raise_problems(problems)
 
-    captures = {host: lab.capture(host, host, "eth0") for host in ("h1", "h2")}
-    senders = []
-    for src, address in (("src1", S1), ("src2", S2)):
-        senders.append((src, lab.start(f"send-{src}", [
-            args.pgmsend, "--interface", address, "--group", GROUP, "--port", str(DPORT),
-            "--size", "200", "--count", str(COUNT), "--rate", "200000", "--linger", "1",
-            "--start-delay", "0.5", "--json", "--quiet"], src)))
-    for src, p in senders:
-        rc = lab.wait_proc(p, 60)
-        if rc != 0:
-            problems.append(f"pgmsend on {src} exit {rc}: {lab.text(f'send-{src}')[-1500:]}")
-    for host in captures:
-        lab.stop_capture(host)
-    lab.raise_problems(problems)
-    seen = {host: pgm_by_source(pcap) for host, pcap in captures.items()}
+    seen = send_both(args, lab, problems, "", start_delay=0.5)
     h1_s1, h1_s2 = seen["h1"].get(S1, {}), seen["h1"].get(S2, {})
     h2_s1, h2_s2 = seen["h2"].get(S1, {}), seen["h2"].get(S2, {})
     if h1_s1.get("odata") != COUNT or not h1_s1.get("spm"):
@@ -244,8 +236,67 @@ def run(args, lab):
     if group_of(show_groups(), "dn2") is None:
         problems.append("h2's membership went with h1's")
     lab.raise_problems(problems)
+    failing_open = ""
+    if args.fast_path == "on":
+        failing_open = fail_open(args, lab, h1, show_groups)
     print(f"{NAME} fast path {args.fast_path}: h1 got {h1_s1} from {S1} and nothing from {S2}; "
-          f"h2 got {h2_s1} and {h2_s2}; up0 joined ({S1}, {GROUP}) and left it after h1 left")
+          f"h2 got {h2_s1} and {h2_s2}; up0 joined ({S1}, {GROUP}) and left it after h1 left"
+          f"{failing_open}")
+
+
+def send_both(args, lab, problems, tag, start_delay):
+    """One pgmsend session of COUNT ODATA from each source, captured on h1's and h2's links:
+    {host: pgm_by_source}."""
+    captures = {host: lab.capture(f"{host}{tag}", host, "eth0") for host in ("h1", "h2")}
+    senders = []
+    for src, address in (("src1", S1), ("src2", S2)):
+        senders.append((src, lab.start(f"send-{src}{tag}", [
+            args.pgmsend, "--interface", address, "--group", GROUP, "--port", str(DPORT),
+            "--size", "200", "--count", str(COUNT), "--rate", "200000", "--linger", "1",
+            "--start-delay", str(start_delay), "--json", "--quiet"], src)))
+    for src, p in senders:
+        rc = lab.wait_proc(p, 60)
+        if rc != 0:
+            problems.append(f"pgmsend on {src} exit {rc}: "
+                            f"{lab.text(f'send-{src}{tag}')[-1500:]}")
+    for host in captures:
+        lab.stop_capture(f"{host}{tag}")
+    lab.raise_problems(problems)
+    return {host: pgm_by_source(pcap) for host, pcap in captures.items()}
+
+
+def fail_open(args, lab, h1, show_groups):
+    """pgmd killed with h1 INCLUDE {S1} on dn1 and h2 any source on dn2: the program left
+    behind must keep S2 off h1's link (D39). Returns a line for the summary."""
+    joiner = lab.start("join-h1-again", [netlab.PYTHON, "-c", JOINER, GROUP, h1, S1], "h1")
+    wait_until(lambda: "joined" in lab.text("join-h1-again", "out"), 10, "h1 to join again")
+    wait_until(lambda: any(s.get("address") == S1
+                           for s in (group_of(show_groups(), "dn1") or {}).get("sources", [])),
+               15, "pgmd to learn h1's (S1, G) again")
+    p = lab.proc("pgmd")
+    p.send_signal(signal.SIGKILL)
+    p.wait(5)
+    # The heartbeat is stale 200 ms after pgmd's last one; the senders start 1 s later, so
+    # every packet meets the program failing open (one punted to the dead pgmd would be
+    # lost, and the counts below would fall short).
+    problems = []
+    seen = send_both(args, lab, problems, "-failopen", start_delay=1)
+    h1_s1, h1_s2 = seen["h1"].get(S1, {}), seen["h1"].get(S2, {})
+    h2_s1, h2_s2 = seen["h2"].get(S1, {}), seen["h2"].get(S2, {})
+    if h1_s1.get("odata") != COUNT:
+        problems.append(f"failing open, h1 (INCLUDE {{{S1}}}) got from {S1}: {h1_s1}, "
+                        f"want {COUNT} ODATA")
+    if h1_s2:
+        problems.append(f"failing open, h1 (INCLUDE {{{S1}}}) got from {S2}: {h1_s2}, "
+                        "want nothing (the program ignored the source)")
+    for source, got in ((S1, h2_s1), (S2, h2_s2)):
+        if got.get("odata") != COUNT:
+            problems.append(f"failing open, h2 (any source) got from {source}: {got}, "
+                            f"want {COUNT} ODATA")
+    lab.raise_problems(problems)
+    lab.stop_proc(joiner)
+    return (f"; failing open (pgmd killed) h1 got {h1_s1} from {S1} and nothing from {S2}, "
+            f"h2 got {h2_s1} and {h2_s2}")
 
 
 def main():

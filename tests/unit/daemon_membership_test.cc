@@ -567,6 +567,28 @@ TEST(Membership, MadeUpMembersAreAskedAtOnce) {
     EXPECT_EQ(members(m, kOther), kNone);
 }
 
+// Inherited INCLUDE members (a made-up IS_IN record, then query_group()): asked at once with
+// group-and-source-specific queries; a source a member reports again stays, the other goes
+// after the Last Member Query Time.
+TEST(Membership, MadeUpIncludeMembersAreAskedAboutTheirSources) {
+    Membership m{IgmpTimers{}};
+    m.add_interface(3, kUs, true, {}, t0);
+    std::vector<IgmpQuery> q;
+    m.on_igmp(3, report(kIsIn, {kS1, kS2}), t0, q);
+    const std::uint64_t before = m.version();
+    m.query_group(3, kGroup, t0);
+    EXPECT_EQ(m.version(), before);  // still wanted until the queries go unanswered
+    m.on_timer(t0, q);
+    const auto asked =
+        std::find_if(q.begin(), q.end(), [](const IgmpQuery& x) { return x.group == kGroup; });
+    ASSERT_NE(asked, q.end());
+    EXPECT_EQ(asked->sources, (std::vector<Nla>{kS1, kS2}));
+    m.on_igmp(3, report(kIsIn, {kS1}), t0 + 500ms, q);  // S1's member answers
+    m.on_timer(t0 + 2s, q);
+    EXPECT_EQ(members(m, kS1, kGroup), kThree);
+    EXPECT_EQ(members(m, kS2, kGroup), kNone);
+}
+
 TEST(Membership, GroupAndSourceQueryPacketCarriesItsSources) {
     const IgmpQuery query{3, kUs, kGroup, 1s, {kS1, kS2}};
     std::vector<std::uint8_t> b(igmp_query_size(query));

@@ -324,7 +324,19 @@ class FastPathBpf : public ::testing::Test {
         g.ifindex[0] = up0_.ifindex;
         g.ifindex[1] = dn1_.ifindex;
         g.ifindex[2] = dn2_.ifindex;
-        fp_->upsert_group(htonl(Spec{}.group), g);
+        fp_->upsert_group(any_source(Spec{}.group), g);
+    }
+    // The fail-open key of a group's entry for every source without one of its own, and of
+    // one source's (host byte order in).
+    static fp_group_key any_source(std::uint32_t group) { return fp_group_key{htonl(group), 0}; }
+    static fp_group_key from_source(std::uint32_t group, std::uint32_t source) {
+        return fp_group_key{htonl(group), htonl(source)};
+    }
+    static fp_group group_of(std::initializer_list<IfIndex> ifindexes) {
+        fp_group g{};
+        for (IfIndex i : ifindexes)
+            g.ifindex[g.n_ifindex++] = i;
+        return g;
     }
 
     void expect_nothing_sent() {
@@ -967,6 +979,49 @@ TEST_F(FastPathBpf, FailOpenSwitchesAnyPgmOfAListedGroupAndPassesTheRest) {
     EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
 }
 
+// IGMPv3 failing open: dn1 wants the group from S1 only (INCLUDE {S1}), dn2 from every source
+// but S3 (EXCLUDE {S3}), and nobody wants S3. The program looks up (S, G), then (0, G).
+TEST_F(FastPathBpf, FailOpenSendsASourceOnlyWhereItIsWanted) {
+    go_stale();
+    const std::uint32_t s1 = ip4(10, 0, 0, 11), s2 = ip4(10, 0, 0, 12), s3 = ip4(10, 0, 0, 13);
+    fp_->upsert_group(any_source(Spec{}.group), group_of({up0_.ifindex, dn2_.ifindex}));
+    fp_->upsert_group(from_source(Spec{}.group, s1),
+                      group_of({up0_.ifindex, dn1_.ifindex, dn2_.ifindex}));
+    fp_->upsert_group(from_source(Spec{}.group, s3), group_of({}));
+    auto from = [](std::uint32_t source) {
+        Spec s;
+        s.source = source;
+        s.gsi = {9, 9, 9, 9, 9, static_cast<std::uint8_t>(source)};
+        return s;
+    };
+    // S1: both LANs.
+    EXPECT_EQ(test_run(*fp_, build(from(s1)), up0_.ifindex).verdict, kShot);
+    ASSERT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    ASSERT_EQ(on_dn2p_->received(1, std::chrono::milliseconds(500)).size(), 1u);
+    // S2 (no entry of its own): (0, G), dn2 only; dn1's INCLUDE {S1} member gets none.
+    EXPECT_EQ(test_run(*fp_, build(from(s2)), up0_.ifindex).verdict, kShot);
+    const auto got2 = on_dn2p_->received(1, std::chrono::milliseconds(500));
+    ASSERT_EQ(got2.size(), 1u);
+    EXPECT_EQ(got2[0], forwarded(from(s2), dn2_.mac));
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(50)).empty());
+    // S3: an entry listing nobody, passed as a group not listed is (not forwarded).
+    const Frame f3 = build(from(s3));
+    const RunResult r3 = test_run(*fp_, f3, up0_.ifindex);
+    EXPECT_EQ(r3.verdict, kOk);
+    EXPECT_EQ(r3.out, f3);
+    EXPECT_TRUE(on_dn1p_->received(0, std::chrono::milliseconds(50)).empty());
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(1)).empty());
+    const fp_if_stats in = fp_->if_stats(up0_.ifindex);
+    EXPECT_EQ(in.failopen_packets, 2u);
+    EXPECT_EQ(in.passed_packets, 1u);
+    EXPECT_EQ(fp_->if_stats(dn1_.ifindex).out_packets, 1u);
+    EXPECT_EQ(fp_->if_stats(dn2_.ifindex).out_packets, 2u);
+    // Without the group's entry, S2 is not forwarded at all (an INCLUDE-only group).
+    fp_->erase_group(any_source(Spec{}.group));
+    EXPECT_EQ(test_run(*fp_, build(from(s2)), up0_.ifindex).verdict, kOk);
+    EXPECT_TRUE(on_dn2p_->received(0, std::chrono::milliseconds(50)).empty());
+}
+
 // FP_CONFIG_CONSUME (kernels with multicast routing): the multicast PGM left to pgmd is
 // punted to it (its capture, served after tc ingress, would not see it) and dropped, so that
 // a multicast route cannot forward it a second time; what pgmd does not take (fragments, bad
@@ -1130,7 +1185,9 @@ TEST_F(FastPathBpf, ALeftBehindProgramFailsOpenUntilANewOneReplacesIt) {
         fp_group g{};
         g.n_ifindex = 1;
         g.ifindex[0] = dn1_.ifindex;
-        old.upsert_group(htonl(Spec{}.group), g);
+        old.upsert_group(any_source(Spec{}.group), g);
+        // Source 10.0.0.9 wanted on dn2 only (INCLUDE there, not on dn1).
+        old.upsert_group(from_source(Spec{}.group, ip4(10, 0, 0, 9)), group_of({dn2_.ifindex}));
         old.heartbeat(monotonic_ns());
         old.set_enabled(true);
         old_id = old.ids().program;
@@ -1145,14 +1202,55 @@ TEST_F(FastPathBpf, ALeftBehindProgramFailsOpenUntilANewOneReplacesIt) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0], forwarded(Spec{}, dn1_.mac));
 
-    // The restarted pgmd takes over at the same handle/priority.
+    // The restarted pgmd takes over at the same handle/priority, and inherits the entries
+    // per source (the layout it knows: FP_ABI_VERSION).
     fp_->attach(up0_.ifindex, up0_.mac);
     fp_->attach(dn1_.ifindex, dn1_.mac);
+    const auto& inherited = fp_->inherited_groups();
+    ASSERT_EQ(inherited.size(), 2u);
+    const auto any = inherited.find(any_source(Spec{}.group));
+    ASSERT_NE(any, inherited.end());
+    EXPECT_EQ(any->second.n_ifindex, 1u);
+    EXPECT_EQ(any->second.ifindex[0], dn1_.ifindex);
+    const auto s9 = inherited.find(from_source(Spec{}.group, ip4(10, 0, 0, 9)));
+    ASSERT_NE(s9, inherited.end());
+    EXPECT_EQ(s9->second.ifindex[0], dn2_.ifindex);
+    EXPECT_EQ(fp_->inherit_skipped(), "");
     EXPECT_EQ(query_filter(up0_.ifindex, err), fp_->ids().program);
     EXPECT_EQ(query_filter(dn1_.ifindex, err), fp_->ids().program);
     on_up0p_->send(build(Spec{}));
     EXPECT_EQ(on_dn1p_->received(1, std::chrono::milliseconds(1000)).size(), 1u);
     EXPECT_EQ(fp_->if_stats(up0_.ifindex).in_forwarded_packets, 1u);
+}
+
+// A previous program whose maps have another layout (fp_config.abi_version not this pgmd's):
+// its groups are not read at all (a map read as what it is not would make up members), and
+// inherit_skipped() says why.
+TEST_F(FastPathBpf, APreviousProgramOfAnotherLayoutIsNotInherited) {
+    std::uint32_t config_id = 0;
+    {
+        FastPath old(FastPathOptions{{kPort}, 1'000'000});
+        old.attach(dn1_.ifindex, dn1_.mac);
+        old.upsert_group(any_source(Spec{}.group), group_of({dn1_.ifindex}));
+        old.heartbeat(monotonic_ns());
+        for (const auto& [name, id] : old.ids().maps)
+            if (name == "fp_config") config_id = id;
+        old.set_leave_attached(true);
+    }  // its last heartbeat (0) written: the filter keeps the program and its maps
+    // As a pgmd of a later layout would have written it.
+    const int fd = bpf_map_get_fd_by_id(config_id);
+    ASSERT_GE(fd, 0);
+    const std::uint32_t zero = 0;
+    fp_config c{};
+    ASSERT_EQ(bpf_map_lookup_elem(fd, &zero, &c), 0);
+    EXPECT_EQ(c.abi_version, FP_ABI_VERSION);
+    c.abi_version = FP_ABI_VERSION + 1;
+    ASSERT_EQ(bpf_map_update_elem(fd, &zero, &c, BPF_ANY), 0);
+    close(fd);
+    fp_->attach(dn1_.ifindex, dn1_.mac);
+    EXPECT_TRUE(fp_->inherited_groups().empty());
+    EXPECT_NE(fp_->inherit_skipped().find("another map layout"), std::string::npos)
+        << fp_->inherit_skipped();
 }
 
 TEST_F(FastPathBpf, DetachRemovesTheFilterAndTheInterfaceEntries) {
@@ -1234,7 +1332,7 @@ TEST_F(FastPathBpf, ReadsBackTheSessionsAndGroupsTheMapsHold) {
     fp_group g{};
     g.n_ifindex = 1;
     g.ifindex[0] = dn1_.ifindex;
-    fp_->upsert_group(htonl(Spec{}.group), g);
+    fp_->upsert_group(from_source(Spec{}.group, Spec{}.source), g);
     auto sessions = fp_->read_sessions();
     ASSERT_EQ(sessions.size(), 2u);
     std::sort(sessions.begin(), sessions.end(),
@@ -1247,11 +1345,12 @@ TEST_F(FastPathBpf, ReadsBackTheSessionsAndGroupsTheMapsHold) {
     EXPECT_EQ(std::memcmp(&sessions[1].second, &second, sizeof second), 0);
     const auto groups = fp_->read_groups();
     ASSERT_EQ(groups.size(), 1u);
-    EXPECT_EQ(groups[0].first, htonl(Spec{}.group));
+    EXPECT_EQ(groups[0].first.group, htonl(Spec{}.group));
+    EXPECT_EQ(groups[0].first.source, htonl(Spec{}.source));
     EXPECT_EQ(std::memcmp(&groups[0].second, &g, sizeof g), 0);
     fp_->erase_session(key_of(Spec{}));
     fp_->erase_session(key_of(other));
-    fp_->erase_group(htonl(Spec{}.group));
+    fp_->erase_group(from_source(Spec{}.group, Spec{}.source));
     EXPECT_TRUE(fp_->read_sessions().empty());
     EXPECT_TRUE(fp_->read_groups().empty());
 }

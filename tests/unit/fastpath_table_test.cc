@@ -266,10 +266,17 @@ std::uint32_t wire(const Nla& a) {
     return v;
 }
 
+// The fail-open key of (group, source); no source: the group's entry for every other source.
+fp_group_key gkey(const Nla& group, std::optional<Nla> source = std::nullopt) {
+    return fp_group_key{wire(group), source ? wire(*source) : 0};
+}
+
 TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
     // Session group: members 1 (its upstream: kept, the program skips the arrival interface
-    // itself), 2 and 5 (not attached: left out). kGroupB: configured, no session. A group with
-    // members only where nothing is attached, and an IPv6 one, are not listed.
+    // itself), 2 and 5 (not attached: left out) for the session's source, and 3 (configured,
+    // any source): the source's own entry has them all, the group's entry 3. kGroupB:
+    // configured, no session. A group with members only where nothing is attached, and an
+    // IPv6 one, are not listed.
     std::unordered_map<Tsi, router::Session> sessions{{tsi(1), session(kSource, kGroup, 1)}};
     Members members;
     members.by_group[kGroup.to_string()] = {5, 2, 1};
@@ -290,9 +297,133 @@ TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
 
     ASSERT_EQ(skipped.size(), 1u);  // egress 5 is not attached: pgmd forwards the session
     EXPECT_EQ(skipped[0].why, FastPathSkip::EgressNotAttached);
+    ASSERT_EQ(t.groups.size(), 3u);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kSource))), (std::vector<IfIndex>{1, 2, 3}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), (std::vector<IfIndex>{3}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroupB))), (std::vector<IfIndex>{2, 4}));
+}
+
+// IGMPv3 source filtering, as the program reads it: (S, G) first, then (0, G).
+const Nla kS1 = *Nla::parse("10.0.0.11");
+const Nla kS2 = *Nla::parse("10.0.0.12");
+
+FastPathTable groups_table(const std::vector<GroupMembers>& groups,
+                           const std::set<IfIndex>& attached = {1, 2, 3, 4}) {
+    FastPathInputs in;
+    in.attached = attach(attached);
+    in.groups = groups;
+    return build_fastpath_table(in);
+}
+
+TEST(FastPathTable, IncludeMembersGetTheirSourceOnlyAndAnySourceMembersEverySource) {
+    // LAN 1: INCLUDE {S1}; LAN 2: any source (IGMPv2 or EXCLUDE {}).
+    const FastPathTable t = groups_table({{kGroup, {2}, {{kS1, {1, 2}}}}});
     ASSERT_EQ(t.groups.size(), 2u);
-    EXPECT_EQ(ifindexes_of(t.groups.at(wire(kGroup))), (std::vector<IfIndex>{1, 2, 3}));
-    EXPECT_EQ(ifindexes_of(t.groups.at(wire(kGroupB))), (std::vector<IfIndex>{2, 4}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kS1))), (std::vector<IfIndex>{1, 2}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), (std::vector<IfIndex>{2}));
+    EXPECT_FALSE(t.groups.contains(gkey(kGroup, kS2)));  // S2 takes (0, G): LAN 2 only
+}
+
+TEST(FastPathTable, ExcludedSourceHasAnEntryWithoutTheExcludingInterface) {
+    // LAN 1: EXCLUDE {S2}; LAN 2: any source. S2 goes to LAN 2 only.
+    const FastPathTable t = groups_table({{kGroup, {1, 2}, {{kS2, {2}}}}});
+    ASSERT_EQ(t.groups.size(), 2u);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), (std::vector<IfIndex>{1, 2}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kS2))), (std::vector<IfIndex>{2}));
+    // Nobody else: an entry listing no interface, which the program passes (S2 unwanted).
+    const FastPathTable alone = groups_table({{kGroup, {1}, {{kS2, {}}}}});
+    ASSERT_EQ(alone.groups.size(), 2u);
+    EXPECT_EQ(alone.groups.at(gkey(kGroup, kS2)).n_ifindex, 0u);
+}
+
+TEST(FastPathTable, IncludeOnlyGroupHasNoAnySourceEntryAndEqualEntriesAreLeftOut) {
+    // Only INCLUDE members: no (0, G), so other sources are not forwarded at all.
+    const FastPathTable t = groups_table({{kGroup, {}, {{kS1, {1}}, {kS2, {1, 3}}}}});
+    EXPECT_EQ(t.groups.size(), 2u);
+    EXPECT_FALSE(t.groups.contains(gkey(kGroup)));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kS2))), (std::vector<IfIndex>{1, 3}));
+    // A source wanted where any source is wanted, and nowhere else: (0, G) serves it.
+    const FastPathTable same = groups_table({{kGroup, {1, 2}, {{kS1, {1, 2}}, {kS2, {4}}}}});
+    EXPECT_EQ(same.groups.size(), 2u);
+    EXPECT_FALSE(same.groups.contains(gkey(kGroup, kS1)));
+    // Interfaces not attached are left out before comparing.
+    const FastPathTable unattached = groups_table({{kGroup, {1}, {{kS1, {1, 7}}}}});
+    EXPECT_EQ(unattached.groups.size(), 1u);
+}
+
+TEST(FastPathTable, SourcesPastThePerGroupCapWidenTheAnySourceEntry) {
+    // FP_MAX_GROUP_SOURCES + 2 INCLUDE sources on LAN 1 (each wanted there only), LAN 2 any
+    // source: the lowest FP_MAX_GROUP_SOURCES keep entries, the two highest are forwarded by
+    // (0, G), which then reaches LAN 1 too (more copies, never fewer).
+    GroupMembers g{kGroup, {2}};
+    for (std::uint32_t i = 0; i < FP_MAX_GROUP_SOURCES + 2; ++i)
+        g.sources.push_back({Nla::ipv4(0x0a000100u + i), {1, 2}});
+    const FastPathTable t = groups_table({g});
+    // Widened, (0, G) equals every kept source's entry, which then changes nothing: left out.
+    EXPECT_EQ(t.groups.size(), 1u);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), (std::vector<IfIndex>{1, 2}));
+    // Sources wanted on LANs 1 and 3: the lowest FP_MAX_GROUP_SOURCES keep their entries.
+    GroupMembers h{kGroup, {2}};
+    for (std::uint32_t i = 0; i < FP_MAX_GROUP_SOURCES + 2; ++i)
+        h.sources.push_back({Nla::ipv4(0x0a000100u + i), {1, 3}});
+    const FastPathTable u = groups_table({h});
+    ASSERT_EQ(u.groups.size(), 1u + FP_MAX_GROUP_SOURCES);
+    EXPECT_EQ(ifindexes_of(u.groups.at(gkey(kGroup))), (std::vector<IfIndex>{1, 2, 3}));
+    EXPECT_TRUE(u.groups.contains(gkey(kGroup, Nla::ipv4(0x0a000100u))));
+    EXPECT_TRUE(u.groups.contains(gkey(kGroup, Nla::ipv4(0x0a000100u + FP_MAX_GROUP_SOURCES - 1))));
+    EXPECT_FALSE(u.groups.contains(gkey(kGroup, Nla::ipv4(0x0a000100u + FP_MAX_GROUP_SOURCES))));
+}
+
+TEST(FastPathTable, TheMapBoundKeepsAnEntryForEveryGroup) {
+    // More groups with sources than FP_MAX_GROUP_ENTRIES holds: every group keeps its (0, G)
+    // entry (widened by the sources it lost), and the total stays within the bound.
+    std::vector<GroupMembers> groups;
+    for (std::uint32_t n = 0; n < FP_MAX_GROUPS; ++n) {
+        GroupMembers g{Nla::ipv4(0xef000000u + n), {2}};
+        for (std::uint32_t i = 0; i < 8; ++i)
+            g.sources.push_back({Nla::ipv4(0x0a000100u + i), {1}});
+        groups.push_back(std::move(g));
+    }
+    const FastPathTable t = groups_table(groups);
+    EXPECT_EQ(t.groups.size(), static_cast<std::size_t>(FP_MAX_GROUP_ENTRIES));
+    for (const GroupMembers& g : groups)
+        ASSERT_TRUE(t.groups.contains(gkey(g.group)));
+    // The last group lost its sources: its (0, G) reaches LAN 1, who wanted them.
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(groups.back().group))), (std::vector<IfIndex>{1, 2}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(groups.front().group))), (std::vector<IfIndex>{2}));
+}
+
+TEST(FastPathTable, FailOpenGroupsFromMembership) {
+    // LAN 1: INCLUDE {S1} (IGMPv3); LAN 2: IGMPv2 (any source); LAN 3: EXCLUDE {S2}; LAN 4:
+    // static (S2, G).
+    Membership m(IgmpTimers{});
+    const Time now{};
+    for (IfIndex i : {1u, 2u, 3u})
+        m.add_interface(i, std::nullopt, false, {}, now);
+    m.add_interface(4, std::nullopt, false, {}, now, {SourceGroup{kS2, kGroup}});
+    std::vector<IgmpQuery> queries;
+    auto v3 = [&](IfIndex i, IgmpRecordType type, std::vector<Nla> sources) {
+        IgmpMessage r;
+        r.kind = IgmpMessage::Kind::Join;
+        r.version = 3;
+        r.group_records.push_back({type, kGroup, std::move(sources)});
+        m.on_igmp(i, r, now, queries);
+    };
+    v3(1, IgmpRecordType::IsInclude, {kS1});
+    IgmpMessage v2;
+    v2.kind = IgmpMessage::Kind::Join;
+    v2.version = 2;
+    v2.group = kGroup;
+    m.on_igmp(2, v2, now, queries);
+    v3(3, IgmpRecordType::IsExclude, {kS2});
+
+    const std::vector<GroupMembers> groups = fail_open_groups(m);
+    ASSERT_EQ(groups.size(), 1u);
+    const FastPathTable t = groups_table(groups);
+    ASSERT_EQ(t.groups.size(), 3u);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), (std::vector<IfIndex>{2, 3}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kS1))), (std::vector<IfIndex>{1, 2, 3}));
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, kS2))), (std::vector<IfIndex>{2, 4}));
 }
 
 TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
@@ -304,6 +435,31 @@ TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
     const FastPathTable t = build_fastpath_table(in);
     ASSERT_EQ(t.groups.size(), 1u);
     EXPECT_EQ(ifindexes_of(t.groups.begin()->second), range(1, FP_MAX_EGRESS));
+}
+
+// A restarted pgmd's members from the previous one's entries: per interface, the filter mode
+// and sources the entries imply; with the table built from them again, the same entries.
+TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
+    // LAN 1 INCLUDE {S1}, LAN 2 EXCLUDE {S2}, LAN 3 any source, LAN 4 INCLUDE {S1, S2}.
+    const std::vector<GroupMembers> groups = {
+        {kGroup, {2, 3}, {{kS1, {1, 2, 3, 4}}, {kS2, {3, 4}}}}};
+    const FastPathTable t = groups_table(groups);
+    auto one = [&](IfIndex i) {
+        const auto m = inherited_members(t.groups, i);
+        EXPECT_LE(m.size(), 1u);
+        if (m.empty()) return InheritedMembers{};
+        EXPECT_EQ(m[0].group, kGroup);
+        return m[0];
+    };
+    EXPECT_FALSE(one(1).exclude);
+    EXPECT_EQ(one(1).sources, (std::vector<Nla>{kS1}));
+    EXPECT_TRUE(one(2).exclude);
+    EXPECT_EQ(one(2).sources, (std::vector<Nla>{kS2}));
+    EXPECT_TRUE(one(3).exclude);
+    EXPECT_TRUE(one(3).sources.empty());
+    EXPECT_FALSE(one(4).exclude);
+    EXPECT_EQ(one(4).sources, (std::vector<Nla>{kS1, kS2}));
+    EXPECT_TRUE(inherited_members(t.groups, 5).empty());
 }
 
 // --- Diffs --------------------------------------------------------------------------------------
@@ -367,7 +523,8 @@ TEST_F(FastPathDiffTest, MembershipChangeUpsertsOnlyThatSession) {
     EXPECT_EQ(egress_of(d.session_upserts[0].second), (std::vector<IfIndex>{3, 4}));
     EXPECT_TRUE(d.session_erasures.empty());
     ASSERT_EQ(d.group_upserts.size(), 1u);
-    EXPECT_EQ(d.group_upserts[0].first, wire(kGroupB));
+    EXPECT_TRUE(FpGroupKeyLess{}(d.group_upserts[0].first, gkey(kGroupB, kSource)) ==
+                FpGroupKeyLess{}(gkey(kGroupB, kSource), d.group_upserts[0].first));
     EXPECT_TRUE(d.group_erasures.empty());
 }
 
@@ -379,7 +536,9 @@ TEST_F(FastPathDiffTest, SessionGoneIsErased) {
     ASSERT_EQ(d.session_erasures.size(), 1u);
     EXPECT_EQ(tsi_of(d.session_erasures[0]), tsi(2));
     // Its group had members only through it.
-    EXPECT_EQ(d.group_erasures, (std::vector<std::uint32_t>{wire(kGroupB)}));
+    ASSERT_EQ(d.group_erasures.size(), 1u);
+    EXPECT_EQ(d.group_erasures[0].group, wire(kGroupB));
+    EXPECT_EQ(d.group_erasures[0].source, wire(kSource));
     EXPECT_TRUE(d.group_upserts.empty());
 }
 
@@ -517,8 +676,8 @@ TEST_F(FastPathDiffTest, ATableRecoveredFromTheKernelErasesStaleEntriesAndKeepsT
     // The kernel still holds a's entries.
     const std::vector<std::pair<fp_session_key, fp_session>> kernel(a.sessions.begin(),
                                                                     a.sessions.end());
-    const std::vector<std::pair<std::uint32_t, fp_group>> kernel_groups(a.groups.begin(),
-                                                                        a.groups.end());
+    const std::vector<std::pair<fp_group_key, fp_group>> kernel_groups(a.groups.begin(),
+                                                                       a.groups.end());
     const FastPathTable recovered = recovered_table(kernel, kernel_groups, a, &attempt);
     EXPECT_TRUE(recovered == a);
     EXPECT_EQ(recovered.held_slots, (std::vector<std::uint32_t>{2}));  // zeroed for tsi(3)
