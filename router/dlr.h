@@ -5,10 +5,10 @@
 // `DlrRepairer` is the role, one per Router: it owns the DLR sessions (a TSI whose source
 // and group match RouterConfig::dlr.scopes), their caches and the bytes they hold together,
 // and the protocol behaviour (local answers to NAKs, NNAKs upstream, our own NAKs for holes,
-// the redirecting POLR of an upstream DLR). The router decides once per session whether it is
-// a DLR session (Session::dlr, set by on_spm() and reconfigure()) and calls the hooks below
-// only for those; what the role needs of the core goes through router/services.h, and where
-// its NAKs go through the Redirector (router/redirect.h).
+// the redirecting POLR of an upstream DLR). The router decides per session (on its SPMs and on
+// reload, not per packet) whether it is a DLR session (Session::dlr, set by on_spm() and
+// reconfigure()) and calls the hooks below only for those; what the role needs of the core goes
+// through router/services.h, and where its NAKs go through the Redirector (router/redirect.h).
 //
 // Per DLR session a `DlrCache` keeps that session's data: every ODATA and RDATA the router
 // accepts from upstream is stored as a ready-to-send RDATA (type rewritten, options
@@ -97,7 +97,8 @@ class DlrRepairer {
         : config_(config), env_(env), router_(router), redirect_(redirect) {}
 
     // Whether pgmd repairs the session (its source and group in a DLR scope); false without
-    // scopes. Asked once per session, on SPM and reload; the answer is Session::dlr.
+    // scopes. Asked per session on its SPMs and on reload, never per packet; the answer is
+    // Session::dlr.
     bool serves(const Session& s) const;
 
     // The hooks. While DLR scopes exist, every in-sequence SPM: Session::dlr decided (a

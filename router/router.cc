@@ -861,7 +861,9 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         count(s.upstream_interface, &s, Counter::NakNbrUnreachHeld);
         return false;
     }
-    const auto t = redirect_.nak_transmit(s, target);
+    // Redirected NAKs only through the Redirector: the usual NAK stays off the services.
+    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+                                                  : redirect_.nak_transmit(s, target);
     if (!t) return false;
     out.add(*t, pgm);
     MutableBytes copy = out.mutable_bytes(out.transmits().back());
@@ -929,7 +931,8 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     }
     const RedirectTarget target =
         s.redirect.used ? redirect_.repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
-    const auto t = redirect_.nak_transmit(s, target);
+    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+                                                  : redirect_.nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
     if (key.parity) {  // the largest count still wanted (N-NAK-17)

@@ -79,7 +79,8 @@ struct RepairScope {
 class Router {
   public:
     Router(const RouterConfig& config, const Environment& environment);
-    // Not copyable: the session cache points into sessions_.
+    // Neither copyable nor movable: the session cache points into sessions_, and redirect_,
+    // dlr_ and services_ hold references into this Router.
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
     ~Router();

@@ -7,7 +7,8 @@
 // none of them reaches into the Router's tables. The Router implements it (router.cc); the
 // configuration and the Environment are handed to the components as references of their own.
 //
-// Calls are made only on the DLR and redirection paths, never per ODATA of other sessions.
+// Calls are made only on the DLR and redirection paths (a redirected NAK, a DLR session),
+// never per ODATA or per NAK of other sessions.
 // Life cycle: the implementation lives as long as the Router that owns the components.
 #pragma once
 

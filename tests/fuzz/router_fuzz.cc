@@ -566,6 +566,9 @@ class Harness {
         // The DLR (D29): state only for live sessions it serves, caches within their bounds.
         check(router_.dlr_sessions().size() <= router_.sessions().size());
         check(c.dlr.enabled() || router_.dlr_sessions().empty());
+        // Session::dlr, decided on SPMs and reload, is what the scopes say (router/dlr.h).
+        for (const auto& [tsi, s] : router_.sessions())
+            check(s.dlr == dlr_serves(s));
         for (const auto& [tsi, d] : router_.dlr_sessions()) {
             auto s = router_.sessions().find(tsi);
             check(s != router_.sessions().end() && dlr_serves(s->second));

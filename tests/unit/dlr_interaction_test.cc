@@ -76,8 +76,8 @@ TEST_F(UpstreamDlrPgmd, RedirectedNakIsAnsweredByTheUpstreamDlr) {
 }
 
 // Found in review: §9.5.2.1 says an upstream DLR MUST NOT send a redirecting POLR for an NCF that
-// completes its own NAK. dlr_on_parent_ncf() looks the NCF's sequences up as they are on the
-// wire; for a parity NCF that is TG_SQN | (PKT_CNT - 1), but parity repair state is keyed by
+// completes its own NAK. DlrRepairer::on_parent_ncf() looks the NCF's sequences up as they are on
+// the wire; for a parity NCF that is TG_SQN | (PKT_CNT - 1), but parity repair state is keyed by
 // TG_SQN alone, so an NCF confirming the parity NAK it forwarded is not recognised as its
 // own whenever PKT_CNT > 1, and it announces itself.
 TEST_F(RouterScenario, DlrNoPolrForTheParityNcfOfItsOwnNak) {

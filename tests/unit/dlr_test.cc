@@ -314,6 +314,47 @@ TEST_F(Dlr, SpmMovingTheSessionOutOfScopeEndsItsDlrState) {
     EXPECT_TRUE(t.ne1->router().dlr_sessions().empty());
 }
 
+// A reload that puts a running session into the scopes makes pgmd its DLR from its next
+// data on (Session::dlr is decided on reload too, not only on SPMs): a NAK for data cached
+// after the reload is answered locally, the source hears an NNAK and no NAK.
+TEST_F(Dlr, ReloadPuttingARunningSessionInScopeMakesItADlrSession) {
+    Star t = star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, 5ms);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(4)));
+    net.run_until(at(25ms));  // ODATA 1 and 2 forwarded by a plain network element
+    ASSERT_TRUE(t.ne1->router().dlr_sessions().empty());
+    t.ne1->router().reconfigure(dlr_config);
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(4)));
+    net.run_until(at(1s));
+    ASSERT_NE(cache(*t.ne1), nullptr);
+    EXPECT_TRUE(cache(*t.ne1)->holds(Sqn(4)));
+    EXPECT_EQ(t.source.count(PacketType::Nak), 0u);
+    EXPECT_EQ(t.source.count(PacketType::Nnak), 1u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);
+    EXPECT_EQ(t.ne1->router().totals()[Counter::DlrNaksAnsweredLocally], 1u);
+}
+
+// A reload that takes the session out of the scopes ends its DLR state at once: the cache
+// is dropped and the next NAK goes to the source as at any network element.
+TEST_F(Dlr, ReloadTakingTheSessionOutOfScopeEndsItsDlrState) {
+    Star t = dlr_star(1, 0);
+    start_session(t.source, session, Sqn(1), 5);
+    serve_naks(t.source, session, 5ms);
+    net.add_drop_rule(DropRule::on(t.lan_a).of_type(PacketType::Odata).with_sqn(Sqn(3)));
+    net.run_until(at(60ms));
+    ASSERT_NE(cache(*t.ne1), nullptr);
+    ASSERT_TRUE(cache(*t.ne1)->holds(Sqn(3)));
+    t.ne1->router().reconfigure(config);
+    EXPECT_TRUE(t.ne1->router().dlr_sessions().empty());
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    net.run_until(at(1s));
+    EXPECT_EQ(t.source.count(PacketType::Nak), 1u);
+    EXPECT_EQ(t.source.count(PacketType::Nnak), 0u);
+    EXPECT_EQ(t.ne1->router().totals()[Counter::DlrNaksAnsweredLocally], 0u);
+    EXPECT_EQ(t.on_a[0].count(PacketType::Rdata), 1u);  // the source's repair
+}
+
 // Scenario 15 from the DLR's side (§9.5.2.1, N-DLR-11). The DLR sits on the parent's
 // segment LAN-P beside NE2:
 //
