@@ -103,16 +103,17 @@ Json interface_state(const RouterView& view, IfIndex ifindex) {
     return "unconfigured";
 }
 
-// The settings in force on an interface (decisions.md D38): the router's for one it has a slot
-// for, else the configured ones resolved against the global values; Router Alert as
-// configured (null when the program does not say).
+// The settings in force on an interface (decisions.md D38): the router's for one it serves
+// (a slot of its own, not released by interface_down), else the configured ones resolved
+// against the global values (the router's slot keeps what was set before it went down or
+// left the configuration); Router Alert as configured (null when the program does not say).
 Json interface_settings(const RouterView& view, std::optional<IfIndex> ifindex,
                         const RouterView::ConfiguredInterface* configured) {
     const router::Router& r = view.router;
     std::optional<router::EffectiveInterfaceSettings> e;
     if (ifindex)
         for (const auto& i : r.interfaces())
-            if (i.ifindex == *ifindex) e = i.effective;
+            if (i.ifindex == *ifindex && !i.released) e = i.effective;
     if (!e)
         e = r.config().effective(configured ? configured->settings : router::InterfaceSettings{});
     Json alert = nullptr;

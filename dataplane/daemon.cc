@@ -388,7 +388,7 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
         a.capture = open_capture(ic.name, ifindex);
         transmitter_.add_interface(ifindex, ic.name);
         transmitter_.set_router_alert(ifindex, ic.router_alert);
-        router_.set_interface_settings(ifindex, ic.router);  // D38
+        apply_interface_settings(ifindex, ic);  // D38
     } catch (const std::exception& e) {
         log::error("cannot serve " + ic.name + ": " + e.what());
         transmitter_.remove_interface(ifindex);
@@ -430,6 +430,14 @@ void Daemon::activate(const InterfaceConfig& ic, IfIndex ifindex) {
     log::notice("serving " + ic.name + " (ifindex " + std::to_string(ifindex) + ", " +
                 (address ? address->to_string() : std::string("no IPv4 address")) + ")");
     reschedule();
+}
+
+void Daemon::apply_interface_settings(IfIndex ifindex, const InterfaceConfig& ic) {
+    if (router_.set_interface_settings(ifindex, ic.router)) return;
+    log::error(ic.name + ": its [interface] settings are not applied: " +
+               std::to_string(router::kMaxInterfaces) +
+               " interfaces are served, so it shares the router's last interface slot with a "
+               "live one, whose settings and counters its packets then use");
 }
 
 void Daemon::deactivate(IfIndex ifindex, const char* why) {
@@ -507,7 +515,7 @@ void Daemon::reload(DaemonConfig config) {
         const InterfaceConfig* ic = config_.find_interface(a.name);
         if (ic == nullptr) continue;  // stopped by sync_interfaces() below
         transmitter_.set_router_alert(ifindex, ic->router_alert);
-        router_.set_interface_settings(ifindex, ic->router);  // D38: at once
+        apply_interface_settings(ifindex, *ic);  // D38: at once
         membership_.set_static_groups(ifindex, ic->static_groups, ic->static_sources);
         membership_.set_querier_enabled(ifindex, ic->igmp_querier, EventLoop::now());
         membership_changed();  // after both: the querier role a reload changed is logged

@@ -139,6 +139,8 @@ class Daemon : private router::Environment {
     void sync_interfaces();
     void activate(const InterfaceConfig& ic, IfIndex ifindex);
     void deactivate(IfIndex ifindex, const char* why);
+    // Router::set_interface_settings, the refusal (no slot of its own, D38) logged.
+    void apply_interface_settings(IfIndex ifindex, const InterfaceConfig& ic);
     std::unique_ptr<Capture> open_capture(const std::string& name, IfIndex ifindex);
     // Adds what `capture` dropped since it was last asked to the interface's totals.
     void take_capture_drops(IfIndex ifindex, Capture& capture);

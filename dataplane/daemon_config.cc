@@ -141,6 +141,9 @@ class KeyInput {
     }
     Duration duration(const std::string& key, bool zero_allowed = false) const {
         auto d = parse_duration(value_);
+        if (!d && parse_milliseconds(value_))
+            fail(key + ": '" + value_ + "' is longer than " + std::to_string(kMaxDurationMinutes) +
+                 "min (24 h), the longest duration accepted");
         if (!d || *d < Duration::zero() || (*d == Duration::zero() && !zero_allowed)) {
             fail(key + ": '" + value_ + "' is not a " + (zero_allowed ? "" : "positive ") +
                  "duration with a unit (ms, s, min)");
@@ -234,13 +237,17 @@ std::vector<std::string> one(std::string value) {
     return {std::move(value)};
 }
 
-// A NAK costs one token per sequence and is taken whole: below a full list's cost (header +
-// OPT_NAK_LIST) such a NAK could never be admitted from anyone.
-void check_neighbour_rate(const KeyInput& in, std::uint32_t rate) {
+// A NAK costs one token per sequence and is taken whole, from a bucket holding one second's
+// tokens: below a full list's cost (header + OPT_NAK_LIST) such a NAK could never be admitted,
+// neither under a per-source cap nor under an interface's. `zero`: what 0 means for `key`.
+void check_nak_rate(const KeyInput& in, const char* key, std::uint32_t rate, const char* zero) {
     const auto full = static_cast<std::uint32_t>(1 + kMaxNakList);
     if (rate != 0 && rate < full)
-        in.fail("max-naks-per-second-per-neighbour: " + std::to_string(rate) + " is below " +
-                std::to_string(full) + ", the cost of one NAK with a full list (0: no such cap)");
+        in.fail(std::string(key) + ": " + std::to_string(rate) + " is below " +
+                std::to_string(full) + ", the cost of one NAK with a full list (0: " + zero + ")");
+}
+void check_neighbour_rate(const KeyInput& in, std::uint32_t rate) {
+    check_nak_rate(in, "max-naks-per-second-per-neighbour", rate, "no such cap");
 }
 
 // One key outside [interface NAME] sections. The table below is the only list of them: it
@@ -362,6 +369,8 @@ const std::array<GlobalKey, 38> kGlobalKeys = {{
      [](const KeyInput& in, DaemonConfig& c) {
          c.router.max_naks_per_second_per_interface =
              static_cast<std::uint32_t>(in.count("max-naks-per-second-per-interface", 1u << 30));
+         check_nak_rate(in, "max-naks-per-second-per-interface",
+                        c.router.max_naks_per_second_per_interface, "unlimited");
      },
      [](const DaemonConfig& c) {
          return one(std::to_string(c.router.max_naks_per_second_per_interface));
@@ -653,8 +662,9 @@ const std::array<InterfaceKey, 11> kInterfaceKeys = {{
      "NAKs accepted here per second (0: unlimited; unset: [limits] "
      "max-naks-per-second-per-interface)",
      [](const KeyInput& in, InterfaceConfig& i) {
-         i.router.max_naks_per_second =
-             static_cast<std::uint32_t>(in.count("max-naks-per-second", 1u << 30));
+         const auto rate = static_cast<std::uint32_t>(in.count("max-naks-per-second", 1u << 30));
+         check_nak_rate(in, "max-naks-per-second", rate, "unlimited");
+         i.router.max_naks_per_second = rate;
      },
      [](const InterfaceConfig& i) { return optional_count_text(i.router.max_naks_per_second); }},
     {"max-naks-per-second-per-neighbour", "COUNT",
@@ -860,7 +870,7 @@ ConfigError::ConfigError(const std::string& file, int line, const std::string& r
       line_(line),
       reason_(reason) {}
 
-std::optional<Duration> parse_duration(std::string_view text) {
+std::optional<std::chrono::milliseconds> parse_milliseconds(std::string_view text) {
     text = trim(text);
     std::size_t digits = 0;
     while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
@@ -873,6 +883,12 @@ std::optional<Duration> parse_duration(std::string_view text) {
     if (unit == "s") return std::chrono::seconds(*n);
     if (unit == "min") return std::chrono::minutes(*n);
     return std::nullopt;
+}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    const auto ms = parse_milliseconds(text);
+    if (!ms || *ms > std::chrono::minutes(kMaxDurationMinutes)) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(*ms);
 }
 
 DaemonConfig parse_config(std::istream& in, const std::string& file_name) {

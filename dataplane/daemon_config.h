@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <istream>
@@ -227,7 +228,13 @@ class GlobalKeySetter {
     std::vector<std::pair<std::string, int>> seen_;  // key, line
 };
 
-// "100ms", "5s", "2min": a number and a unit (ms, s, min). nullopt when malformed.
+// The longest duration any key accepts: 24 h. Longer ones would serve no key, and at nine
+// digits of minutes they would overflow Duration (nanoseconds) into negative deadlines.
+inline constexpr std::int64_t kMaxDurationMinutes = 24 * 60;
+// "100ms", "5s", "2min": a number (up to nine digits) and a unit (ms, s, min), in
+// milliseconds (no overflow). nullopt when malformed.
+std::optional<std::chrono::milliseconds> parse_milliseconds(std::string_view text);
+// The same as a Duration; nullopt also when longer than kMaxDurationMinutes.
 std::optional<Duration> parse_duration(std::string_view text);
 
 }  // namespace pgm::dataplane

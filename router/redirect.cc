@@ -232,6 +232,8 @@ void Redirector::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out
     env_.group_members(s.source, s.group, members_);
     for (IfIndex i : members_) {
         if (i == s.upstream_interface) continue;  // DLRs upstream announce themselves
+        // D38: a plain router there; a DLR found there would get the assisted NAKs.
+        if (!router_.assists(i)) continue;
         auto path = env_.interface_address(i, s.source.family());
         if (!path) continue;
         // §14.4: from the data source, with Router Alert, as far as our SPMs (D12).

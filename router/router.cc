@@ -48,6 +48,7 @@ class Router::Services final : public RouterServices {
         r_.count(ifindex, s, c, n);
     }
     std::size_t interface_slot(IfIndex ifindex) override { return r_.slot(ifindex); }
+    bool assists(IfIndex ifindex) override { return r_.assist_off_ == 0 || r_.assists(ifindex); }
     Session* session(const Tsi& tsi) override {
         auto it = r_.sessions_.find(tsi);
         return it == r_.sessions_.end() ? nullptr : &it->second;
@@ -109,23 +110,41 @@ void Router::reconfigure(const RouterConfig& config) {
 std::size_t Router::slot_slow(IfIndex ifindex) {
     for (std::size_t i = 0; i < interfaces_.size(); ++i)
         if (interfaces_[i].ifindex == ifindex) return i;
-    if (interfaces_.size() == kMaxInterfaces)
-        return kMaxInterfaces - 1;  // documented limit: shared
-    interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
-    const std::size_t i = interfaces_.size() - 1;
+    std::size_t i = interfaces_.size();
+    if (i == kMaxInterfaces) {
+        // All taken: the slot of an interface that went down (interface_down cleared its bit
+        // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
+        // set_interface_settings refuses a shared slot, D38).
+        auto gone = std::find_if(interfaces_.begin(), interfaces_.end(),
+                                 [](const InterfaceState& x) { return x.released; });
+        if (gone == interfaces_.end()) return kMaxInterfaces - 1;
+        i = static_cast<std::size_t>(gone - interfaces_.begin());
+        if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
+        *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
+        count_assist_off();
+    } else {
+        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
+    }
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
 }
 
-// --- Per-interface settings (decisions.md D38) ----------------------------------------------
-
-void Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
-    InterfaceState& i = interfaces_[slot(ifindex)];
-    i.settings = settings;
-    i.effective = config_.effective(settings);
+void Router::count_assist_off() {
     assist_off_ = static_cast<std::size_t>(
         std::count_if(interfaces_.begin(), interfaces_.end(),
                       [](const InterfaceState& x) { return !x.effective.router_assist; }));
+}
+
+// --- Per-interface settings (decisions.md D38) ----------------------------------------------
+
+bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
+    InterfaceState& i = interfaces_[slot(ifindex)];
+    if (i.ifindex != ifindex) return false;  // the shared last slot: another interface's
+    i.settings = settings;
+    i.effective = config_.effective(settings);
+    i.released = false;
+    count_assist_off();
+    return true;
 }
 
 // D38: a repair state's NAKs go out of its session's upstream interface, and its NCFs and
@@ -1004,10 +1023,12 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
         count(a.ifindex, &s, Counter::NakError);
         return {NakRole::Dropped};
     }
-    // D38: router assist is off on the arrival interface: no NCF, no repair state.
-    if (assist_off_ != 0 && !assists(a.ifindex)) return {NakRole::AssistOffRelay, &s};
+    // D38: router assist is off on the arrival interface: no NCF, no repair state; relayed
+    // once the checks below (D14.4 above all) passed, as they protect the source.
+    const bool relay = assist_off_ != 0 && !assists(a.ifindex);
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
-    if (null_nak && redirect_.from_off_tree_dlr(a, s)) return {NakRole::OffTreeDlrNnak, &s};
+    if (!relay && null_nak && redirect_.from_off_tree_dlr(a, s))
+        return {NakRole::OffTreeDlrNnak, &s};
     if (parity && s.tgs == 0) {  // no OPT_PARITY_PRM seen: the counts cannot be read
         count(a.ifindex, &s, Counter::NakError);
         return {NakRole::Dropped};
@@ -1016,6 +1037,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
         count(a.ifindex, &s, Counter::InNakSeqErrors);
         return {NakRole::Dropped};
     }
+    if (relay) return {NakRole::AssistOffRelay, &s};
     return {parity ? NakRole::Parity : NakRole::Selective, &s, to_us_as_upstream_dlr};
 }
 
@@ -1035,6 +1057,9 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
             return;
         case NakRole::AssistOffRelay:  // D38: upstream as it came (NAK_SRC repaired)
             count(a.ifindex, c.s, Counter::AssistOffNaks);
+            // Its OPT_CR is a report of the subtree as any NAK's: merged first, so that the
+            // copy carries the aggregate it includes (N-NAK-18, D37).
+            note_congestion(v, *c.s, now);
             forward_upstream(v, pgm, *c.s, out);
             return;
         case NakRole::Parity:
@@ -1457,7 +1482,9 @@ void Router::expire_sessions(Time now) {
 }
 
 void Router::interface_down(IfIndex ifindex) {
-    const InterfaceSlots bit = InterfaceSlots{1} << slot(ifindex);
+    const std::size_t k = slot(ifindex);
+    const InterfaceSlots bit = InterfaceSlots{1} << k;
+    if (interfaces_[k].ifindex == ifindex) interfaces_[k].released = true;
     repairs_.interface_down(bit);
     cached_session_ = nullptr;
     std::erase_if(sessions_, [&](const auto& kv) {

@@ -50,6 +50,10 @@ struct InterfaceState {
     NakNeighbours nak_neighbours;          // the NAK rate cap per NAK source (D36)
     InterfaceSettings settings;            // as configured for it (D38); unset: the global values
     EffectiveInterfaceSettings effective;  // `settings` resolved against the RouterConfig
+    // The link went down (Router::interface_down): once all kMaxInterfaces slots are taken,
+    // a new interface takes this slot over (fresh counters and settings) rather than share
+    // another's. Cleared when the interface is given its settings again (it is served).
+    bool released = false;
 };
 
 // A change of the session table, for the owner's log (pgmd logs each at info). Kept until
@@ -91,8 +95,11 @@ class Router {
 
     void reconfigure(const RouterConfig& config);
     // Per-interface settings (D38: timers, NAK caps, router assist), applied at once; kept
-    // across reconfigure(), which resolves them against the new global values.
-    void set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings);
+    // across reconfigure(), which resolves them against the new global values. False (and
+    // nothing changed) when `ifindex` has no slot of its own: kMaxInterfaces interfaces are
+    // served and none went down, so it shares the last slot with a live interface whose
+    // settings these would overwrite.
+    bool set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings);
 
     // The kernel fast path (dataplane/bpf/fastpath_abi.h) forwards some sessions' ODATA
     // without the core seeing it; the daemon reports what it did so that path state and
@@ -112,7 +119,8 @@ class Router {
     void add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n);
 
     // The link is gone: it leaves every repair interface set, sessions whose upstream it
-    // was are removed, and its counters are kept.
+    // was are removed, and its counters are kept until a new interface needs its slot (all
+    // kMaxInterfaces taken, InterfaceState::released).
     void interface_down(IfIndex ifindex);
 
     // Inspection.
@@ -156,6 +164,7 @@ class Router {
         return slot_slow(ifindex);
     }
     std::size_t slot_slow(IfIndex ifindex);
+    void count_assist_off();
     // sessions_.find() behind a one-entry cache (packets come in bursts of one session).
     // Every erase from sessions_ must reset cached_session_.
     Session* find_session(const Tsi& tsi);

@@ -31,6 +31,8 @@ class RouterServices {
     void count(IfIndex ifindex, Session* s, Counter c) { count(ifindex, s, c, 1); }
     // The interface's slot, its bit in InterfaceSlots (made when new).
     virtual std::size_t interface_slot(IfIndex ifindex) = 0;
+    // Router assist is on on the interface (D38); off: pgmd is a plain multicast router there.
+    virtual bool assists(IfIndex ifindex) = 0;
     virtual Session* session(const Tsi& tsi) = 0;
     // The repair entry of `key`, or null.
     virtual RepairEntry* repair(const RepairKey& key) = 0;

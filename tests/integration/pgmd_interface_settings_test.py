@@ -3,7 +3,7 @@
 (issue 17 item 4; decisions.md D38).
 
 Topology: src 10.1.0.1 --- up0 [rtr: pgmd] dn1 --- lan1 (r1 10.2.1.11),
-dn2 --- lan2 (r2 10.2.2.11). Each LAN's bridge drops ODATA 3 and 5 towards its receiver, so
+dn2 --- lan2 (r2 10.2.2.11). Each LAN's bridge drops two ODATA towards its receiver, so
 that each NAKs (3 and 5 on lan1, 7 and 9 on lan2: the RDATA a NAK on one LAN brings is
 forwarded onto the other LAN where router assist is off, and must not answer a loss there
 before it is NAKed). static-groups make dn1 and dn2 members.
@@ -128,6 +128,14 @@ def check_phase(phase, off, packets, counters_before, counters_after):
                             f"{sorted(lost)}" + (" and the other LAN's" if dn == off else ""))
         # Assist off: every NCF there is one of the source's, forwarded (OutNcfs counts
         # them); on: pgmd's own, one per NAK at most.
+        assist_off_naks = (counters_after[dn].get("AssistOffNaks", 0) -
+                           counters_before[dn].get("AssistOffNaks", 0))
+        if assist_off_naks != 0:
+            problems.append(f"phase {phase}: {assist_off_naks} NAKs to pgmd relayed from {dn} "
+                            "(its receivers NAK their parent, never pgmd)")
+        if dn == off and out_ncfs != len(ncfs):
+            problems.append(f"phase {phase}: pgmd counted {out_ncfs} NCFs out on {dn}, "
+                            f"{len(ncfs)} captured (all the source's, forwarded)")
         if dn != off and out_ncfs > len(naks):
             problems.append(f"phase {phase}: {out_ncfs} NCFs from pgmd on {dn} for "
                             f"{len(naks)} NAKs")

@@ -863,6 +863,19 @@ TEST_F(RouterJson, InterfacesShowTheSettingsInForce) {
     EXPECT_EQ(interfaces[3]["settings"]["nak_elim_ivl"], 2.0);
     EXPECT_EQ(interfaces[3]["settings"]["nak_rdata_ivl"], 10.0);
     EXPECT_EQ(interfaces[3]["settings"]["router_alert"], true);
+
+    // Review finding 6: down1 went down and a reload changed its settings: the configured
+    // ones show, not those its slot kept.
+    router.interface_down(2);
+    router::InterfaceSettings changed;
+    changed.max_naks_per_second = 99;
+    view.configured_interfaces = [&] {
+        return std::vector<RouterView::ConfiguredInterface>{{"down1", 2, "down", changed, false}};
+    };
+    const Json after = interfaces_json(view, {})["interfaces"];
+    ASSERT_EQ(after.size(), 3u);
+    EXPECT_EQ(after[1]["settings"]["max_naks_per_second"], 99);
+    EXPECT_EQ(after[1]["settings"]["router_assist"], true);
 }
 
 TEST_F(RouterJson, PingShowsWhetherThePeerMayChangeState) {

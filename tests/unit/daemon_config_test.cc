@@ -579,7 +579,8 @@ TEST(DaemonConfig, NakNeighbourKeys) {
     for (const char* bad :
          {"max-nak-neighbours-per-interface = 0", "max-nak-neighbours-per-interface = 65537",
           "max-naks-per-second-per-neighbour = -1", "max-naks-per-second-per-neighbour = many",
-          "max-naks-per-second-per-neighbour = 62"}) {
+          "max-naks-per-second-per-neighbour = 62", "max-naks-per-second-per-interface = 62",
+          "max-naks-per-second-per-interface = 1"}) {
         try {
             parse(std::string("[limits]\n") + bad + "\n[interface eth0]\n");
             ADD_FAILURE() << bad << " was accepted";
@@ -632,6 +633,20 @@ TEST(DaemonConfig, Durations) {
     EXPECT_FALSE(parse_duration("-5s"));
     EXPECT_FALSE(parse_duration("1.5s"));
     EXPECT_FALSE(parse_duration(""));
+    // Review finding 3: up to 24 h; nine digits of minutes would overflow the nanoseconds.
+    EXPECT_EQ(parse_duration("1440min"), Duration(24h));
+    EXPECT_EQ(parse_duration("86400s"), Duration(24h));
+    EXPECT_FALSE(parse_duration("1441min"));
+    EXPECT_FALSE(parse_duration("999999999min"));
+    EXPECT_EQ(parse_milliseconds("999999999min"), std::chrono::minutes(999999999));
+    try {
+        parse("[interface up]\nnak-rpt-ivl = 999999999min\n");
+        ADD_FAILURE() << "999999999min was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.reason(),
+                  "nak-rpt-ivl: '999999999min' is longer than 1440min (24 h), the "
+                  "longest duration accepted");
+    }
 }
 
 TEST(RouteTable, LongestPrefixThenLowestMetric) {
@@ -753,6 +768,14 @@ TEST(DaemonConfig, PerInterfaceSettingsRefusedWithClearErrors) {
     EXPECT_EQ(error_of("[interface up]\nmax-naks-per-second-per-neighbour = 10\n").second,
               "max-naks-per-second-per-neighbour: 10 is below 63, the cost of one NAK with a "
               "full list (0: no such cap)");
+    // Review finding 2: an interface cap below one full NAK list would shed long NAKs forever.
+    EXPECT_EQ(error_of("[interface up]\nmax-naks-per-second = 62\n"),
+              std::make_pair(2, std::string("max-naks-per-second: 62 is below 63, the cost of one "
+                                            "NAK with a full list (0: unlimited)")));
+    EXPECT_EQ(parse("[interface up]\nmax-naks-per-second = 63\n")
+                  .interfaces[0]
+                  .router.max_naks_per_second,
+              63u);
     EXPECT_EQ(error_of("[interface up]\nrouter-assist = no\nrouter-assist = yes\n"),
               std::make_pair(3, std::string("'router-assist' is given twice in [interface up] "
                                             "(first on line 2)")));

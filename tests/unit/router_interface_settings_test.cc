@@ -162,5 +162,94 @@ TEST_F(RouterScenario, RouterAssistOffIsAPlainMulticastRouterThere) {
     EXPECT_EQ(on_b, 3);
 }
 
+// Review finding 4: a NAK to NE1 on an assist-off interface passes D14.4 before it is
+// relayed: one beyond the session's lead is dropped (InNakSeqErrors), never reaches the
+// source (whose NCF would go to every receiver); one within it is relayed.
+TEST_F(RouterScenario, AssistOffRelayRefusesNaksBeyondTheLead) {
+    Star t = star(0, 1);
+    router::InterfaceSettings b;
+    b.router_assist = false;
+    t.ne1->router().set_interface_settings(t.b.ifindex, b);
+    start_session(t.source, session, Sqn(1), 8);
+    serve_naks(t.source, session, std::nullopt);
+    nak_to(t.on_b[0], at(100ms), t.b.address, session.nak(Sqn(50)));  // beyond the lead
+    nak_to(t.on_b[0], at(200ms), t.b.address, session.nak(Sqn(4)));
+    net.run_until(at(500ms));
+    const router::CounterSet& cb = interface_of(*t.ne1, t.b).counters;
+    EXPECT_EQ(cb[Counter::InNaks], 2u);
+    EXPECT_EQ(cb[Counter::InNakSeqErrors], 1u);
+    EXPECT_EQ(cb[Counter::AssistOffNaks], 1u);
+    EXPECT_EQ(t.source.count(PacketType::Nak), 1u);
+}
+
+// Review finding 8: DLR discovery (D28) POLLs only the interfaces that assist; a DLR
+// found behind a plain-router interface would get the assisted interfaces' NAKs.
+TEST_F(RouterScenario, DlrDiscoverySkipsAssistOffInterfaces) {
+    config.discover_dlrs = true;
+    Star t = star(1, 1);
+    router::InterfaceSettings b;
+    b.router_assist = false;
+    t.ne1->router().set_interface_settings(t.b.ifindex, b);
+    start_session(t.source, session, Sqn(1), 8);
+    serve_naks(t.source, session, std::nullopt);
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    net.run_until(at(500ms));
+    EXPECT_EQ(interface_of(*t.ne1, t.a).counters[Counter::PollOriginated], 1u);
+    EXPECT_EQ(interface_of(*t.ne1, t.b).counters[Counter::PollOriginated], 0u);
+    EXPECT_EQ(sent_on(t.b, PacketType::Poll), 0u);
+}
+
+// No interfaces, routes or members: enough for the slot bookkeeping below.
+class NoNetwork : public router::Environment {
+  public:
+    std::optional<Nla> interface_address(IfIndex, Nla::Family) const override {
+        return std::nullopt;
+    }
+    std::optional<IfIndex> route_interface(const Nla&) const override { return std::nullopt; }
+    void group_members(const Nla&, const Nla&, std::vector<IfIndex>& out) const override {
+        out.clear();
+    }
+};
+
+const router::InterfaceState* state_of(const router::Router& r, IfIndex ifindex) {
+    for (const router::InterfaceState& i : r.interfaces())
+        if (i.ifindex == ifindex) return &i;
+    return nullptr;
+}
+
+// Review finding 1: with all kMaxInterfaces slots taken, a new interface shares the last
+// slot; its settings must not overwrite those of the live interface owning that slot. Once
+// an interface went down, a new one takes its slot over, with its own settings.
+TEST(RouterInterfaceSlots, SettingsNeverLeakToAnotherInterface) {
+    NoNetwork env;
+    router::Router core(router::RouterConfig{}, env);
+    router::InterfaceSettings limited;
+    limited.max_naks_per_second = 7;
+    for (IfIndex i = 1; i <= router::kMaxInterfaces; ++i)
+        EXPECT_TRUE(core.set_interface_settings(i, limited));
+    const IfIndex last = router::kMaxInterfaces;
+
+    router::InterfaceSettings off;
+    off.router_assist = false;
+    EXPECT_FALSE(core.set_interface_settings(300, off));  // the 65th: refused
+    ASSERT_NE(state_of(core, last), nullptr);
+    EXPECT_TRUE(state_of(core, last)->effective.router_assist);
+    EXPECT_EQ(state_of(core, last)->effective.max_naks_per_second, 7u);
+
+    core.interface_down(5);
+    EXPECT_TRUE(core.set_interface_settings(300, off));
+    ASSERT_NE(state_of(core, 300), nullptr);
+    EXPECT_FALSE(state_of(core, 300)->effective.router_assist);
+    EXPECT_EQ(state_of(core, 300)->effective.max_naks_per_second,
+              router::RouterConfig{}.max_naks_per_second_per_interface);
+    EXPECT_EQ(state_of(core, 5), nullptr);  // its slot is 300's now
+    EXPECT_TRUE(state_of(core, last)->effective.router_assist);
+    EXPECT_EQ(core.interfaces().size(), router::kMaxInterfaces);
+
+    // Interface 5 back (a new link): no free slot, refused, 300 keeps its settings.
+    EXPECT_FALSE(core.set_interface_settings(5, limited));
+    EXPECT_FALSE(state_of(core, 300)->effective.router_assist);
+}
+
 }  // namespace
 }  // namespace pgm::sim::simtest
