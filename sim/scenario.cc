@@ -162,6 +162,8 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
             sessions.push_back(Tsi{gsi, static_cast<std::uint16_t>(kSourcePort + k)});
         }
         ReceiverConfig rc;
+        // Room for a peer per source of its groups (up to kMaxSources), beyond the default.
+        rc.max_sources = std::max(rc.max_sources, receiver_sessions_[n].size());
         rc.address = *net_.address(r.id(), 1);
         // One group: the receiver's own check; several: the node's (a host's IP layer).
         rc.group = joined.size() == 1 ? joined.front() : Nla{};
@@ -266,7 +268,10 @@ Scenario::RouterRef Scenario::add_router(const std::string& name) {
 }
 
 void Scenario::join(const RouterRef& router, IfIndex ifindex) {
-    if (!several_sessions_) join(router, ifindex, session_group(0));
+    // A graph's one source may send to a group of its own (group=); a tree's or star's
+    // source is added after its routers, to session_group(0).
+    if (!several_sessions_)
+        join(router, ifindex, source_groups_.empty() ? session_group(0) : source_groups_[0]);
 }
 
 void Scenario::join(const RouterRef& router, IfIndex ifindex, const Nla& group) {

@@ -416,6 +416,47 @@ TEST(ScenarioSessions, SameSeedSameSessionsOnATreeWithSourcesBelowTheRoot) {
     EXPECT_EQ(a.other_session_apdus, 0u);
 }
 
+// One source with a group of its own (group=) goes through the single-session build
+// (one forwarder per link): the routers join that group, not 239.1.2.3.
+TEST(ScenarioSessions, OneSourceWithItsOwnGroupIsDelivered) {
+    std::string text = kLoopGraph;
+    text.replace(0, std::string("source S").size(), "source S group=239.9.9.9");
+    const EdgeListResult g = parse_edge_list(text);
+    ASSERT_TRUE(g.list) << g.error;
+    for (bool ne : {true, false}) {
+        ScenarioConfig c;
+        c.shape = ScenarioShape::Graph;
+        c.graph = *g.list;
+        c.network_elements = ne;
+        c.loss = 0.0;
+        c.stream.apdus = 50;
+        Scenario s(c);
+        ASSERT_EQ(s.group(0), Nla::ipv4({239, 9, 9, 9}));
+        EXPECT_TRUE(s.run()) << (ne ? "with" : "without");
+        for (const ReceiverNode& r : s.receivers())
+            EXPECT_EQ(r.tally(0).delivered_apdus, 50u) << s.network().name(r.id());
+    }
+}
+
+// More sources on one group than a receiver's default peer limit (64): every receiver
+// takes every one of them.
+TEST(ScenarioSessions, MoreSourcesOnOneGroupThanTheDefaultPeerLimit) {
+    ScenarioConfig c;
+    c.depth = 2;
+    c.fanout = 2;
+    c.sources = 65;
+    c.groups = 1;
+    c.loss = 0.0;
+    c.stream.apdus = 5;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    for (const ReceiverNode& r : s.receivers()) {
+        EXPECT_EQ(r.sessions(), 65u);
+        EXPECT_EQ(r.receiver().stats().sources, 65u);
+        EXPECT_EQ(r.receiver().stats().sources_refused, 0u);
+    }
+}
+
 TEST(ScenarioSessions, SessionsATreeCannotHaveAreRefused) {
     const std::vector<std::pair<ScenarioConfig, std::string>> cases = [] {
         std::vector<std::pair<ScenarioConfig, std::string>> v;
