@@ -145,8 +145,6 @@ double seconds(pgm::Duration d) {
 
 // One run as one JSON object (for scripts: bench/sim_sweep.py); "sessions" per source.
 void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete, const Cost& cost) {
-    std::uint64_t source_rdata_bytes = 0;
-    if (!r.levels.empty()) source_rdata_bytes = r.levels[0].sent.byte_count(PacketType::Rdata);
     std::cout << "{\"network_elements\":" << (r.network_elements ? "true" : "false")
               << ",\"routers\":" << r.routers << ",\"receivers\":" << r.receivers
               << ",\"apdus\":" << c.stream.apdus << ",\"loss\":" << c.loss << ",\"seed\":" << c.seed
@@ -158,7 +156,7 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
               << ",\"source_max_naks_per_sqn\":" << r.source_max_naks_per_sqn
               << ",\"source_ncfs_sent\":" << r.source.ncfs_sent
               << ",\"source_rdata_sent\":" << r.source.repair_packets_sent
-              << ",\"source_link_rdata_bytes\":" << source_rdata_bytes
+              << ",\"source_link_rdata_bytes\":" << r.source_link_rdata_bytes
               << ",\"completion_seconds\":" << std::chrono::duration<double>(r.completion).count()
               << ",\"cpu_seconds\":" << cost.cpu_seconds
               << ",\"virtual_seconds\":" << cost.virtual_seconds
@@ -404,9 +402,9 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    constexpr int kMaxSources = 1000;
-    if (sources < 1 || sources > kMaxSources || groups < 1 || groups_per_receiver < 1) {
-        std::cerr << "pgmsim: --sources must be 1 to " << kMaxSources
+    if (sources < 1 || sources > static_cast<int>(pgm::sim::kMaxSources) || groups < 1 ||
+        groups_per_receiver < 1) {
+        std::cerr << "pgmsim: --sources must be 1 to " << pgm::sim::kMaxSources
                   << ", --groups and --groups-per-receiver at least 1\n";
         return 2;
     }
@@ -494,11 +492,12 @@ int main(int argc, char** argv) {
             c.router_configs[n.name] = own;
         }
     }
-    if (c.shape == ScenarioShape::Graph &&
-        pgm::sim::max_receiver_hops(c.graph) > pgm::sim::kGraphSourceTtl) {
-        std::cerr << "pgmsim: a receiver is " << pgm::sim::max_receiver_hops(c.graph)
-                  << " links from the source, beyond the source's TTL ("
-                  << static_cast<int>(pgm::sim::kGraphSourceTtl)
+    if (const auto far = c.shape == ScenarioShape::Graph ? pgm::sim::farthest_receiver(c.graph)
+                                                         : pgm::sim::FarthestReceiver{};
+        far.hops > pgm::sim::kGraphSourceTtl) {
+        std::cerr << "pgmsim: receiver '" << c.graph.nodes[far.receiver].name << "' is " << far.hops
+                  << " links from source '" << c.graph.nodes[far.source].name
+                  << "', beyond the source's TTL (" << static_cast<int>(pgm::sim::kGraphSourceTtl)
                   << "): it could never be reached (a larger minimum fan-out makes random trees "
                      "shallower)\n";
         return 2;
@@ -548,8 +547,8 @@ int main(int argc, char** argv) {
                       << " % loss per hop\n"
                       << "  receivers complete " << r.receivers_complete << ", NAKs at the source "
                       << r.source_nak_packets << ", RDATA bytes on the source link "
-                      << (r.levels.empty() ? 0 : r.levels[0].sent.byte_count(PacketType::Rdata))
-                      << ", completion " << duration<double>(r.completion).count() << " s\n";
+                      << r.source_link_rdata_bytes << ", completion "
+                      << duration<double>(r.completion).count() << " s\n";
             if (r.sessions.size() > 1) {
                 for (const pgm::sim::SessionResult& s : r.sessions)
                     std::cout << "  session " << s.source << " -> " << s.group.to_string()

@@ -163,6 +163,9 @@ EdgeListResult parse_edge_list(const std::string& text) {
     }
     const std::vector<std::size_t> sources = sources_of(list);
     if (sources.empty()) return whole_file("no source declared");
+    if (sources.size() > kMaxSources)
+        return whole_file(std::to_string(sources.size()) + " sources, more than " +
+                          std::to_string(kMaxSources));
     std::vector<Nla> sent;  // the sources' groups
     for (std::size_t s : sources)
         sent.push_back(groups_of(list, s).front());
@@ -234,14 +237,24 @@ std::vector<int> hops_from_source(const EdgeList& list, std::size_t source) {
     return hops;
 }
 
-int max_receiver_hops(const EdgeList& list) {
-    int deepest = 0;
+FarthestReceiver farthest_receiver(const EdgeList& list) {
+    FarthestReceiver far;
     for (std::size_t s : sources_of(list)) {
+        const Nla group = groups_of(list, s).front();
         const std::vector<int> hops = hops_from_source(list, s);
-        for (std::size_t i = 0; i < list.nodes.size(); ++i)
-            if (list.nodes[i].kind == EdgeNodeKind::Receiver) deepest = std::max(deepest, hops[i]);
+        for (std::size_t i = 0; i < list.nodes.size(); ++i) {
+            if (list.nodes[i].kind != EdgeNodeKind::Receiver || hops[i] <= far.hops) continue;
+            // Only its own receivers: the others never see its packets.
+            const std::vector<Nla> joined = groups_of(list, i);
+            if (std::find(joined.begin(), joined.end(), group) == joined.end()) continue;
+            far = FarthestReceiver{hops[i], s, i};
+        }
     }
-    return deepest;
+    return far;
+}
+
+int max_receiver_hops(const EdgeList& list) {
+    return farthest_receiver(list).hops;
 }
 
 std::optional<std::string> add_sessions(EdgeList& list, int sources, int groups, int per_receiver,

@@ -10,13 +10,15 @@
 //   receiver NAME [NAME ...] [groups=ADDRESS,ADDRESS...]   default: every source's group
 //   link A B [delay=MS] [loss=PERCENT]         a point-to-point link
 //   lan A B C ... [delay=MS] [loss=PERCENT]    a LAN, at least two nodes
-// Names are declared before use and once; each source and each receiver is on exactly one
+// At most kMaxSources sources. Names are declared before use and once; each source and
+// each receiver is on exactly one
 // link or LAN, and every receiver is reachable through routers from every source of the
 // groups it joins, each of which some source sends to. Groups are IPv4 multicast
 // addresses. delay= is 0 to 60000 ms, loss= 0 to 100 percent (finite numbers). Without
 // delay= / loss= a link takes the scenario's --delay-ms / --loss.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -75,10 +77,21 @@ std::vector<std::size_t> sources_of(const EdgeList& list);
 // do not forward); -1 where it cannot reach.
 std::vector<int> hops_from_source(const EdgeList& list, std::size_t source);
 
-// The most links between a source and a receiver along the shortest paths (through
-// routers only); 0 without receivers. A packet a source sends with TTL T reaches a
-// receiver h links away only if h <= T (each router on the way takes one).
-int max_receiver_hops(const EdgeList& list);
+// The most sources a run takes (pgmsim --sources, an edge list's source lines): source k
+// sends from data-source port 7000 + k (Scenario).
+inline constexpr std::size_t kMaxSources = 1000;
+
+// The farthest receiver of any source: the most links between a source and a receiver
+// that joins its group, along the shortest paths (through routers only); hops 0 without
+// receivers. A packet a source sends with TTL T reaches a receiver h links away only if
+// h <= T (each router on the way takes one).
+struct FarthestReceiver {
+    int hops = 0;
+    std::size_t source = 0;    // index into nodes
+    std::size_t receiver = 0;  // index into nodes (with hops 0: meaningless)
+};
+FarthestReceiver farthest_receiver(const EdgeList& list);
+int max_receiver_hops(const EdgeList& list);  // farthest_receiver(list).hops
 
 // Several sessions on `list` (pgmsim --sources/--groups with --random-routers): sources
 // beyond its first, named S2, S3, ..., each on its own link to a router: the routers named

@@ -28,20 +28,43 @@ std::optional<Transmit> next_hop_transmit(const Arrival& a, Bytes pgm, ForwardCo
 
 }  // namespace
 
+void StaticMembership::merge(Group& g, const Nla& source) {
+    std::vector<IfIndex>& m = g.merged[source];
+    m = g.any;
+    for (IfIndex i : g.by[source])
+        if (std::find(m.begin(), m.end(), i) == m.end()) m.push_back(i);
+}
+
 void StaticMembership::join(IfIndex ifindex, const Nla& group) {
-    auto& list = groups_[group];
-    if (std::find(list.begin(), list.end(), ifindex) == list.end()) list.push_back(ifindex);
+    Group& g = groups_[group];
+    if (std::find(g.any.begin(), g.any.end(), ifindex) != g.any.end()) return;
+    g.any.push_back(ifindex);
+    for (const auto& [source, list] : g.by)
+        merge(g, source);
 }
 
 void StaticMembership::leave(IfIndex ifindex, const Nla& group) {
     auto it = groups_.find(group);
-    if (it != groups_.end()) std::erase(it->second, ifindex);
+    if (it == groups_.end()) return;
+    std::erase(it->second.any, ifindex);
+    for (const auto& [source, list] : it->second.by)
+        merge(it->second, source);
 }
 
-const std::vector<IfIndex>& StaticMembership::members(const Nla& group) const {
+void StaticMembership::join(IfIndex ifindex, const Nla& group, const Nla& source) {
+    Group& g = groups_[group];
+    std::vector<IfIndex>& list = g.by[source];
+    if (std::find(list.begin(), list.end(), ifindex) != list.end()) return;
+    list.push_back(ifindex);
+    merge(g, source);
+}
+
+const std::vector<IfIndex>& StaticMembership::members(const Nla& source, const Nla& group) const {
     static const std::vector<IfIndex> kNone;
-    auto it = groups_.find(group);
-    return it == groups_.end() ? kNone : it->second;
+    const auto g = groups_.find(group);
+    if (g == groups_.end()) return kNone;
+    const auto own = g->second.merged.find(source);
+    return own == g->second.merged.end() ? g->second.any : own->second;
 }
 
 bool forward_unicast(const Network& net, NodeId node, const Arrival& a, Bytes pgm, Output& out,
@@ -63,7 +86,7 @@ void forward_multicast(const StaticMembership& membership, const Arrival& a, Byt
                        ForwardCounters& counters) {
     auto t = next_hop_transmit(a, pgm, counters);
     if (!t) return;
-    for (IfIndex i : membership.members(a.ip.destination)) {
+    for (IfIndex i : membership.members(a.ip.source, a.ip.destination)) {
         if (i == a.ifindex) continue;
         t->ifindex = i;
         out.add(*t, pgm);

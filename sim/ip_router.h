@@ -22,15 +22,27 @@
 
 namespace pgm::sim {
 
+// Per interface, (*, G) memberships (every source's traffic of the group: IGMPv2) and
+// (S, G) ones (one source's only: IGMPv3 INCLUDE, PIM's (S, G) joins).
 class StaticMembership {
   public:
     void join(IfIndex ifindex, const Nla& group);
     void leave(IfIndex ifindex, const Nla& group);
-    // Interfaces with members of `group`, in the order they joined.
-    const std::vector<IfIndex>& members(const Nla& group) const;
+    void join(IfIndex ifindex, const Nla& group, const Nla& source);
+    // Interfaces with members of `group` for traffic from `source`: the (*, G) ones, then
+    // the (S, G) ones, each in the order they joined.
+    const std::vector<IfIndex>& members(const Nla& source, const Nla& group) const;
 
   private:
-    std::unordered_map<Nla, std::vector<IfIndex>> groups_;
+    struct Group {
+        std::vector<IfIndex> any;                          // (*, G)
+        std::unordered_map<Nla, std::vector<IfIndex>> by;  // (S, G) as joined
+        // Per source with (S, G) joins: `any` and its own, kept merged so that a look-up
+        // on the forwarding path only finds (joins are set up once, looked up per packet).
+        std::unordered_map<Nla, std::vector<IfIndex>> merged;
+    };
+    static void merge(Group& g, const Nla& source);
+    std::unordered_map<Nla, Group> groups_;
 };
 
 // What one forwarding step did with a packet, per PGM type.
@@ -57,6 +69,9 @@ class MulticastRouterNode : public Node {
     NodeId id() const { return id_; }
     StaticMembership& membership() { return membership_; }
     void join(IfIndex ifindex, const Nla& group) { membership_.join(ifindex, group); }
+    void join(IfIndex ifindex, const Nla& group, const Nla& source) {
+        membership_.join(ifindex, group, source);
+    }
     const ForwardCounters& counters() const { return counters_; }
     // Unicast packets addressed to this node (it runs no protocol: they are dropped).
     std::uint64_t local_deliveries() const { return local_; }

@@ -27,8 +27,9 @@ std::optional<IfIndex> RouterNode::route_interface(const Nla& address) const {
     return r->ifindex;
 }
 
-void RouterNode::group_members(const Nla&, const Nla& group, std::vector<IfIndex>& out) const {
-    const auto& members = membership_.members(group);
+void RouterNode::group_members(const Nla& source, const Nla& group,
+                               std::vector<IfIndex>& out) const {
+    const auto& members = membership_.members(source, group);
     out.assign(members.begin(), members.end());
 }
 

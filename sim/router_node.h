@@ -32,6 +32,10 @@ class RouterNode : public Node, private router::Environment {
     router::Router& router() { return router_; }
     const router::Router& router() const { return router_; }
     void join(IfIndex ifindex, const Nla& group) { membership_.join(ifindex, group); }
+    // (S, G): only `source`'s traffic of `group` (StaticMembership).
+    void join(IfIndex ifindex, const Nla& group, const Nla& source) {
+        membership_.join(ifindex, group, source);
+    }
     void leave(IfIndex ifindex, const Nla& group) { membership_.leave(ifindex, group); }
     // Unicast packets routed through without PGM processing.
     const ForwardCounters& transit() const { return transit_; }

@@ -78,12 +78,20 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
         };
     }
     if (config_.shape == ScenarioShape::Graph) {
-        several_sessions_ = sources_of(config_.graph).size() > 1;
+        // Source k sends from port 7000 + k: a bound well inside the port space.
+        const std::size_t sources = sources_of(config_.graph).size();
+        if (sources > kMaxSources)
+            throw std::invalid_argument(
+                cat(std::to_string(sources), " sources, more than ", std::to_string(kMaxSources)));
+        several_sessions_ = sources > 1;
         build_graph();
     } else {
         auto refuse = [](const std::string& why) { throw std::invalid_argument(why); };
         const std::string groups = std::to_string(config_.groups);
         if (config_.sources < 1) refuse("at least one source is needed");
+        if (static_cast<std::size_t>(config_.sources) > kMaxSources)
+            refuse(cat(std::to_string(config_.sources), " sources, more than ",
+                       std::to_string(kMaxSources)));
         if (config_.groups < 1) refuse("at least one group is needed");
         if (config_.groups > config_.sources)
             refuse(cat("more groups (", groups, ") than sources (", std::to_string(config_.sources),
@@ -162,6 +170,8 @@ Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
             sessions.push_back(Tsi{gsi, static_cast<std::uint16_t>(kSourcePort + k)});
         }
         ReceiverConfig rc;
+        // Room for a peer per source of its groups (up to kMaxSources), beyond the default.
+        rc.max_sources = std::max(rc.max_sources, receiver_sessions_[n].size());
         rc.address = *net_.address(r.id(), 1);
         // One group: the receiver's own check; several: the node's (a host's IP layer).
         rc.group = joined.size() == 1 ? joined.front() : Nla{};
@@ -233,15 +243,19 @@ void Scenario::join_paths() {
             if (std::find(joined.begin(), joined.end(), group) == joined.end()) continue;
             NodeId node = receivers_[n].id();
             // Up the unicast routes towards the source: the way its packets come down, by
-            // the reverse-path check. Stops at the source's segment or at a router whose
-            // way up is joined already.
+            // the reverse-path check. The routes towards one address form a tree (Network:
+            // one breadth-first search, every node of a link routes through the same
+            // neighbour on it), so each link has one forwarder of this source, the router
+            // on it nearest the source (ties by attachment order). Stops at the source's
+            // segment or at a router whose way up is joined already.
             for (;;) {
                 const auto route = net_.route(node, source_address);
                 if (!route || route->next_hop == kAny) break;
                 const AttachmentInfo& hop = net_.info(route->next_hop);
                 const auto router = by_id.find(hop.node);
                 if (router == by_id.end()) break;  // the source itself
-                join(*router->second, hop.ifindex, group);
+                // (S, G): another source of the group on another way leaves this one be.
+                join(*router->second, hop.ifindex, group, source_address);
                 if (!on_path.emplace(hop.node, true).second) break;
                 node = hop.node;
             }
@@ -266,12 +280,20 @@ Scenario::RouterRef Scenario::add_router(const std::string& name) {
 }
 
 void Scenario::join(const RouterRef& router, IfIndex ifindex) {
-    if (!several_sessions_) join(router, ifindex, session_group(0));
+    // A graph's one source may send to a group of its own (group=); a tree's or star's
+    // source is added after its routers, to session_group(0).
+    if (!several_sessions_)
+        join(router, ifindex, source_groups_.empty() ? session_group(0) : source_groups_[0]);
 }
 
 void Scenario::join(const RouterRef& router, IfIndex ifindex, const Nla& group) {
     if (router.ne) router.ne->join(ifindex, group);
     if (router.plain) router.plain->join(ifindex, group);
+}
+
+void Scenario::join(const RouterRef& router, IfIndex ifindex, const Nla& group, const Nla& source) {
+    if (router.ne) router.ne->join(ifindex, group, source);
+    if (router.plain) router.plain->join(ifindex, group, source);
 }
 
 SegmentId Scenario::segment(SegmentKind kind, const std::string& name, std::size_t level) {
@@ -568,6 +590,7 @@ ScenarioResult Scenario::result() const {
         s.complete = s.receivers_complete == s.receivers && sources_[k].stream_done();
         if (s.complete) s.completion = last - stream_start_;
         r.source_nak_packets += s.source_nak_packets;
+        r.source_link_rdata_bytes += s.source_link_rdata_bytes;
         if (k == 0)
             r.source = s.stats;
         else

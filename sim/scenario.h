@@ -31,9 +31,10 @@
 // Memberships: with one session, as built (tree, star: every interface towards receivers;
 // graph: one forwarder per link, see build_graph()). With several, as PIM's (S, G) joins
 // would leave them: from each receiver towards each source of its groups along the unicast
-// routes, every router on the way joins the group on its interface towards the receiver
-// (join_paths()); the membership is per group, so a router on the paths of two sources of
-// one group forwards both.
+// routes, every router on the way joins (source, group) on its interface towards the
+// receiver (join_paths()): a router on the path of one source of a group does not forward
+// another's, and each link has one forwarder per source (the routes towards a source form
+// a tree).
 //
 // Life cycle: the constructor builds the topology and starts the stacks; run() runs the
 // virtual clock: the first SPM and ODATA 0 cross a loss-free network (a receiver's window
@@ -144,6 +145,9 @@ struct ScenarioResult {
     std::uint64_t other_session_apdus = 0;
     std::uint64_t receiver_naks_sent = 0;  // NAK packets, sum over receivers
     std::uint64_t source_nak_packets = 0;  // NAK packets delivered to the sources
+    // RDATA the sources put on their links, summed over the sessions (level 0's traffic
+    // also counts what others send on a source's LAN).
+    std::uint64_t source_link_rdata_bytes = 0;
     // Sequence numbers requested of a source (NAK header and list entries): how many
     // distinct ones (summed over sources), and the most requests any one got (the
     // implosion).
@@ -165,8 +169,9 @@ class Scenario {
 
     // `factory` builds the network elements (e.g. an instrumented RouterNode subclass);
     // by default plain RouterNodes. Throws std::invalid_argument for sessions that cannot be
-    // (tree, star): fewer than one source, more groups than sources or than receivers, more
-    // groups per receiver than groups, a source router that does not exist.
+    // (tree, star): fewer than one source or more than kMaxSources (graph too), more
+    // groups than sources or than receivers, more groups per receiver than groups, a
+    // source router that does not exist.
     explicit Scenario(const ScenarioConfig& config, RouterFactory factory = {});
     Scenario(const Scenario&) = delete;
     Scenario& operator=(const Scenario&) = delete;
@@ -209,6 +214,7 @@ class Scenario {
     // (join_paths() sets them all).
     void join(const RouterRef& router, IfIndex ifindex);
     void join(const RouterRef& router, IfIndex ifindex, const Nla& group);
+    void join(const RouterRef& router, IfIndex ifindex, const Nla& group, const Nla& source);
     void join_paths();
     SourceNode& add_source(const std::string& name);
     void add_tree_sources();

@@ -361,9 +361,14 @@ TEST(ScenarioSessions, EveryReceiverGetsEveryApduOfItsSessionsAndNoneOfTheOthers
         }
         EXPECT_EQ(r.receivers_complete, 14u);
         EXPECT_EQ(r.other_session_apdus, 0u);
-        EXPECT_EQ(r.source_nak_packets,
-                  r.sessions[0].source_nak_packets + r.sessions[1].source_nak_packets +
-                      r.sessions[2].source_nak_packets + r.sessions[3].source_nak_packets);
+        // Each source's NAKs were its own session's: its protocol took every NAK packet
+        // its link delivered (one sequence number or more each) and dropped none as
+        // another session's or group's.
+        for (const SessionResult& session : r.sessions) {
+            EXPECT_GE(session.stats.naks_received, session.source_nak_packets) << session.source;
+            EXPECT_EQ(session.stats.naks_ignored, 0u) << session.source;
+            EXPECT_EQ(session.stats.packets_ignored, 0u) << session.source;
+        }
         results[ne] = r;
     }
     // Per session, the network elements cut the NAKs reaching its source and the repairs
@@ -399,6 +404,9 @@ TEST(ScenarioSessions, SameSeedSameSessionsOnATreeWithSourcesBelowTheRoot) {
         EXPECT_EQ(s.group(1), session_group(1));
         EXPECT_EQ(s.group(2), session_group(0));
         EXPECT_TRUE(s.run());
+        // Every receiver took a peer for each source of its group and for no other.
+        for (const ReceiverNode& r : s.receivers())
+            EXPECT_EQ(r.receiver().stats().sources, r.sessions()) << s.network().name(r.id());
         return s.result();
     };
     const ScenarioResult a = run();
@@ -413,7 +421,72 @@ TEST(ScenarioSessions, SameSeedSameSessionsOnATreeWithSourcesBelowTheRoot) {
         EXPECT_EQ(a.sessions[k].source_link_rdata_bytes, b.sessions[k].source_link_rdata_bytes);
         EXPECT_EQ(a.sessions[k].completion, b.sessions[k].completion) << k;
     }
-    EXPECT_EQ(a.other_session_apdus, 0u);
+}
+
+// One source with a group of its own (group=) goes through the single-session build
+// (one forwarder per link): the routers join that group, not 239.1.2.3.
+TEST(ScenarioSessions, OneSourceWithItsOwnGroupIsDelivered) {
+    std::string text = kLoopGraph;
+    text.replace(0, std::string("source S").size(), "source S group=239.9.9.9");
+    const EdgeListResult g = parse_edge_list(text);
+    ASSERT_TRUE(g.list) << g.error;
+    for (bool ne : {true, false}) {
+        ScenarioConfig c;
+        c.shape = ScenarioShape::Graph;
+        c.graph = *g.list;
+        c.network_elements = ne;
+        c.loss = 0.0;
+        c.stream.apdus = 50;
+        Scenario s(c);
+        ASSERT_EQ(s.group(0), Nla::ipv4({239, 9, 9, 9}));
+        EXPECT_TRUE(s.run()) << (ne ? "with" : "without");
+        for (const ReceiverNode& r : s.receivers())
+            EXPECT_EQ(r.tally(0).delivered_apdus, 50u) << s.network().name(r.id());
+    }
+}
+
+// More sources on one group than a receiver's default peer limit (64): every receiver
+// takes every one of them.
+TEST(ScenarioSessions, MoreSourcesOnOneGroupThanTheDefaultPeerLimit) {
+    ScenarioConfig c;
+    c.depth = 2;
+    c.fanout = 2;
+    c.sources = 65;
+    c.groups = 1;
+    c.loss = 0.0;
+    c.stream.apdus = 5;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    for (const ReceiverNode& r : s.receivers()) {
+        EXPECT_EQ(r.sessions(), 65u);
+        EXPECT_EQ(r.receiver().stats().sources, 65u);
+        EXPECT_EQ(r.receiver().stats().sources_refused, 0u);
+    }
+}
+
+// Two sources of one group reaching a LAN through different routers: S1 through Ra,
+// S2 through Rb. q behind Rb pulls S1 to Rb (over Ra-Rb), r on the LAN wants both. A
+// membership per group would have Rb put S1 on the LAN as well as Ra; per (S, G) each
+// source's packets cross the LAN once.
+TEST(ScenarioSessions, EachSourceHasOneForwarderOnALanOfTwoRouters) {
+    const EdgeListResult g = parse_edge_list(
+        "source S1\nsource S2\nrouter Ra Rb\nreceiver r q\nlink S1 Ra\n"
+        "link S2 Rb\nlink Ra Rb\nlan Ra Rb r\nlink Rb q\n");
+    ASSERT_TRUE(g.list) << g.error;
+    for (bool ne : {true, false}) {
+        ScenarioConfig c;
+        c.shape = ScenarioShape::Graph;
+        c.graph = *g.list;
+        c.network_elements = ne;
+        c.loss = 0.0;
+        c.stream.apdus = 50;
+        Scenario s(c);
+        ASSERT_TRUE(s.run()) << (ne ? "with" : "without");
+        const ReceiverNode& r = s.receivers().at(0);
+        ASSERT_EQ(s.network().name(r.id()), "r");
+        const AttachmentCounters& lan = s.network().counters(s.network().attachment(r.id(), 1));
+        EXPECT_EQ(lan.received.count(PacketType::Odata), 2u * 50u) << (ne ? "with" : "without");
+    }
 }
 
 TEST(ScenarioSessions, SessionsATreeCannotHaveAreRefused) {
@@ -503,6 +576,23 @@ TEST(EdgeList, HopsFromEachSourceThroughRoutersOnly) {
     EXPECT_EQ(hops_from_source(l, 0), (std::vector<int>{0, 3, 1, 2, 3}));  // S T R Q r
     EXPECT_EQ(hops_from_source(l, 1), (std::vector<int>{3, 0, 2, 1, 2}));
     EXPECT_EQ(max_receiver_hops(l), 3);
+    // Only a source's own receivers count: r joins T's group only, 2 links from T, 3 from S.
+    EdgeList own = l;
+    own.nodes[4].groups = {Nla::ipv4({239, 1, 2, 4})};
+    own.nodes[1].groups = {Nla::ipv4({239, 1, 2, 4})};
+    const FarthestReceiver far = farthest_receiver(own);
+    EXPECT_EQ(far.hops, 2);
+    EXPECT_EQ(own.nodes[far.source].name, "T");
+    EXPECT_EQ(own.nodes[far.receiver].name, "r");
+}
+
+TEST(EdgeList, MoreThanAThousandSourcesAreRefused) {
+    std::string text = "router R\nreceiver r\nlink R r\n";
+    for (int k = 0; k < 1001; ++k)
+        text += "source S" + std::to_string(k) + "\nlink S" + std::to_string(k) + " R\n";
+    const EdgeListResult r = parse_edge_list(text);
+    EXPECT_FALSE(r.list);
+    EXPECT_EQ(r.error, "1001 sources, more than 1000");
 }
 
 TEST(RandomTree, SessionsAddSourcesOnRoutersAndGroupsOnReceivers) {
