@@ -303,6 +303,22 @@ TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
     EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroupB))), (std::vector<IfIndex>{2, 4}));
 }
 
+TEST(FastPathTable, ASessionFromSourceZeroMakesNoAnySourceEntry) {
+    // Source 0 is the key of a group's any-source entry: a session claiming it (a malformed
+    // SPM's NLA) must not make its members members of every source, as on the membership
+    // path.
+    std::unordered_map<Tsi, router::Session> sessions{
+        {tsi(1), session(*Nla::parse("0.0.0.0"), kGroup, 1)}};
+    Members members;
+    members.by_group[kGroup.to_string()] = {2};
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = members;
+    in.attached = attach({1, 2, 3});
+    const FastPathTable t = build_fastpath_table(in);
+    EXPECT_TRUE(t.groups.empty());
+}
+
 // IGMPv3 source filtering, as the program reads it: (S, G) first, then (0, G).
 const Nla kS1 = *Nla::parse("10.0.0.11");
 const Nla kS2 = *Nla::parse("10.0.0.12");
@@ -437,6 +453,26 @@ TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
     EXPECT_EQ(ifindexes_of(t.groups.begin()->second), range(1, FP_MAX_EGRESS));
 }
 
+TEST(FastPathTable, WideningNeverPushesAnAnySourceInterfaceOutOfTheEntry) {
+    // FP_MAX_EGRESS interfaces (10..) want any source; LAN 1 INCLUDEs every source, one more
+    // than an entry per group holds. The highest source widens (0, G) by LAN 1, which has no
+    // room left: the interfaces that wanted any source keep every unnamed source (D39.2).
+    const std::vector<IfIndex> any = range(10, 9 + FP_MAX_EGRESS);
+    std::vector<IfIndex> with_lan1 = any;
+    with_lan1.insert(with_lan1.begin(), 1);
+    GroupMembers g{kGroup, any};
+    for (std::uint32_t i = 0; i < FP_MAX_GROUP_SOURCES + 1; ++i)
+        g.sources.push_back({Nla::ipv4(0x0a000100u + i), with_lan1});
+    std::set<IfIndex> attached = range_set(10, 9 + FP_MAX_EGRESS);
+    attached.insert(1);
+    const FastPathTable t = groups_table({g}, attached);
+    ASSERT_EQ(t.groups.size(), 1u + FP_MAX_GROUP_SOURCES);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), any);
+    // The kept sources' own entries hold the lowest interfaces (LAN 1 among them).
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, Nla::ipv4(0x0a000100u)))),
+              std::vector<IfIndex>(with_lan1.begin(), with_lan1.begin() + FP_MAX_EGRESS));
+}
+
 // A restarted pgmd's members from the previous one's entries: per interface, the filter mode
 // and sources the entries imply; with the table built from them again, the same entries.
 TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
@@ -460,6 +496,25 @@ TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
     EXPECT_FALSE(one(4).exclude);
     EXPECT_EQ(one(4).sources, (std::vector<Nla>{kS1, kS2}));
     EXPECT_TRUE(inherited_members(t.groups, 5).empty());
+}
+
+TEST(FastPathTable, AFullSourceEntryIsNotReadAsAnExclusion) {
+    // LANs 2..FP_MAX_EGRESS+1 want any source, LAN 1 INCLUDEs S1 too: S1's entry is full
+    // with the lowest interfaces and leaves the highest LAN out for want of room, which is
+    // no exclusion of S1 there.
+    const IfIndex last = 1 + FP_MAX_EGRESS;
+    const FastPathTable t =
+        groups_table({{kGroup, range(2, last), {{kS1, range(1, last)}}}}, range_set(1, last));
+    ASSERT_EQ(t.groups.size(), 2u);
+    ASSERT_EQ(t.groups.at(gkey(kGroup, kS1)).n_ifindex, FP_MAX_EGRESS);
+    const auto highest = inherited_members(t.groups, last);
+    ASSERT_EQ(highest.size(), 1u);
+    EXPECT_TRUE(highest[0].exclude);
+    EXPECT_TRUE(highest[0].sources.empty());
+    const auto lan1 = inherited_members(t.groups, 1);
+    ASSERT_EQ(lan1.size(), 1u);
+    EXPECT_FALSE(lan1[0].exclude);
+    EXPECT_EQ(lan1[0].sources, (std::vector<Nla>{kS1}));
 }
 
 // --- Diffs --------------------------------------------------------------------------------------
