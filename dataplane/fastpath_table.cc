@@ -462,6 +462,29 @@ std::vector<InheritedMembers> inherited_members(
     return out;
 }
 
+ForeignGroupsLayout foreign_groups_layout(std::uint32_t abi_version, std::uint32_t key_size,
+                                          std::uint32_t value_size) {
+    if (value_size != sizeof(fp_group)) return ForeignGroupsLayout::Unreadable;
+    if (abi_version == FP_ABI_VERSION && key_size == sizeof(fp_group_key))
+        return ForeignGroupsLayout::PerSource;
+    if (abi_version == 0 && key_size == sizeof(std::uint32_t))
+        return ForeignGroupsLayout::GroupOnly;
+    return ForeignGroupsLayout::Unreadable;
+}
+
+void merge_inherited(std::map<fp_group_key, fp_group, FpGroupKeyLess>& into,
+                     const fp_group_key& key, const fp_group& entry) {
+    auto [it, fresh] = into.try_emplace(key, entry);
+    if (fresh) return;
+    std::vector<IfIndex> ifs;
+    for (const fp_group* g : {static_cast<const fp_group*>(&it->second), &entry}) {
+        const std::uint32_t n = std::min<std::uint32_t>(g->n_ifindex, FP_MAX_EGRESS);
+        ifs.insert(ifs.end(), g->ifindex, g->ifindex + n);
+    }
+    sort_unique(ifs);
+    it->second = group_entry(entry_ifs(ifs));
+}
+
 FastPathTable build_fastpath_table(const router::Router& router,
                                    const router::Environment& environment, FastPathInputs in,
                                    std::vector<SkippedSession>* skipped) {

@@ -212,6 +212,19 @@ struct InheritedMembers {
 std::vector<InheritedMembers> inherited_members(
     const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex);
 
+// How a previous program's fp_groups map is read (D39.3), from its fp_config.abi_version and
+// the map's key and value sizes: per (group, source) (this layout), by group alone (ABI 0,
+// every source forwarded: read as source-0 entries), or not at all (any other layout).
+enum class ForeignGroupsLayout { PerSource, GroupOnly, Unreadable };
+ForeignGroupsLayout foreign_groups_layout(std::uint32_t abi_version, std::uint32_t key_size,
+                                          std::uint32_t value_size);
+
+// One entry of a previous program added to the inherited ones: where an entry of the same
+// key was read already (an interface carrying another previous program), the interfaces of
+// both (the lowest FP_MAX_EGRESS), so that neither program's members are lost.
+void merge_inherited(std::map<fp_group_key, fp_group, FpGroupKeyLess>& into,
+                     const fp_group_key& key, const fp_group& entry);
+
 // The key of `tsi` as the program reads it from the PGM header.
 fp_session_key fastpath_key(const Tsi& tsi);
 Tsi tsi_of(const fp_session_key& key);

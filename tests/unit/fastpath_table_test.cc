@@ -517,6 +517,51 @@ TEST(FastPathTable, AFullSourceEntryIsNotReadAsAnExclusion) {
     EXPECT_EQ(lan1[0].sources, (std::vector<Nla>{kS1}));
 }
 
+TEST(FastPathTable, APreviousProgramsGroupsAreReadOnlyInALayoutThisPgmdKnows) {
+    const auto key = static_cast<std::uint32_t>(sizeof(fp_group_key));
+    const auto value = static_cast<std::uint32_t>(sizeof(fp_group));
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, key, value), ForeignGroupsLayout::PerSource);
+    // ABI 0 (before D39): keyed by the group alone.
+    EXPECT_EQ(foreign_groups_layout(0, 4, value), ForeignGroupsLayout::GroupOnly);
+    // A version and key size that do not go together, another version, another value size.
+    EXPECT_EQ(foreign_groups_layout(0, key, value), ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, 4, value), ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION + 1, key, value),
+              ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, key, value + 4),
+              ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(0, 4, value - 4), ForeignGroupsLayout::Unreadable);
+}
+
+TEST(FastPathTable, InheritedEntriesOfTheSameKeyMergeTheirInterfaces) {
+    // Two interfaces carrying different previous programs, both with (0, G): the members of
+    // both are kept, not the last one read.
+    std::map<fp_group_key, fp_group, FpGroupKeyLess> inherited;
+    const fp_group_key k = gkey(kGroup);
+    fp_group a{};
+    a.n_ifindex = 2;
+    a.ifindex[0] = 3;
+    a.ifindex[1] = 1;
+    fp_group b{};
+    b.n_ifindex = 2;
+    b.ifindex[0] = 2;
+    b.ifindex[1] = 3;
+    merge_inherited(inherited, k, a);
+    EXPECT_EQ(inherited.at(k).n_ifindex, 2u);
+    merge_inherited(inherited, k, b);
+    EXPECT_EQ(ifindexes_of(inherited.at(k)), (std::vector<IfIndex>{1, 2, 3}));
+    // More than an entry holds: the lowest.
+    fp_group full{};
+    full.n_ifindex = FP_MAX_EGRESS;
+    for (std::uint32_t i = 0; i < FP_MAX_EGRESS; ++i)
+        full.ifindex[i] = 10 + i;
+    merge_inherited(inherited, k, full);
+    std::vector<IfIndex> want = {1, 2, 3};
+    for (IfIndex i = 10; want.size() < FP_MAX_EGRESS; ++i)
+        want.push_back(i);
+    EXPECT_EQ(ifindexes_of(inherited.at(k)), want);
+}
+
 // --- Diffs --------------------------------------------------------------------------------------
 
 class FastPathDiffTest : public ::testing::Test {
