@@ -623,8 +623,8 @@ TEST_F(FastPathDiffTest, MembershipChangeUpsertsOnlyThatSession) {
     EXPECT_EQ(egress_of(d.session_upserts[0].second), (std::vector<IfIndex>{3, 4}));
     EXPECT_TRUE(d.session_erasures.empty());
     ASSERT_EQ(d.group_upserts.size(), 1u);
-    EXPECT_TRUE(FpGroupKeyLess{}(d.group_upserts[0].first, gkey(kGroupB, kSource)) ==
-                FpGroupKeyLess{}(gkey(kGroupB, kSource), d.group_upserts[0].first));
+    EXPECT_EQ(d.group_upserts[0].first.group, gkey(kGroupB, kSource).group);
+    EXPECT_EQ(d.group_upserts[0].first.source, gkey(kGroupB, kSource).source);
     EXPECT_TRUE(d.group_erasures.empty());
 }
 
