@@ -137,11 +137,11 @@ void build_groups(FastPathTable& table, std::map<std::uint32_t, GroupSets>& grou
             drop_redundant(g, any_entry);
         }
         if (!any_entry.empty()) {
-            table.groups.emplace(fp_group_key{kept[i], 0}, group_entry(any_entry));
+            table.groups.emplace(fp_group_key{wire_of_host(kept[i]), 0}, group_entry(any_entry));
             --entries_left;
         }
         for (const auto& [source, ifs] : g.sources) {
-            table.groups.emplace(fp_group_key{kept[i], wire_of_host(source)},
+            table.groups.emplace(fp_group_key{wire_of_host(kept[i]), wire_of_host(source)},
                                  group_entry(entry_ifs(ifs)));
             --entries_left;
         }
@@ -301,7 +301,8 @@ Tsi tsi_of(const fp_session_key& key) {
 FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<SkippedSession>* skipped) {
     FastPathTable table;
     std::vector<SkippedSession> skips;
-    // Key: group, wire order. The sessions' members per (group, source), host-order source.
+    // Keys: group and source in host byte order, so that the lowest addresses come first.
+    // The sessions' members per (group, source).
     std::map<std::uint32_t, GroupSets> group_sets;
     std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<IfIndex>> session_members;
     std::vector<IfIndex> members;
@@ -317,8 +318,8 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
             }
             members.clear();
             if (in.group_members) in.group_members(s.source, s.group, members);
-            add_attached(session_members[{wire_ipv4(s.group), s.source.ipv4_host_order()}], members,
-                         in.attached);
+            add_attached(session_members[{s.group.ipv4_host_order(), s.source.ipv4_host_order()}],
+                         members, in.attached);
 
             fp_session v{};  // zeroed: unused egress entries compare equal
             v.source = wire_ipv4(s.source);
@@ -374,7 +375,7 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
 
     for (const GroupMembers& g : in.groups) {
         if (!ipv4_multicast(g.group)) continue;
-        GroupSets& sets = group_sets[wire_ipv4(g.group)];
+        GroupSets& sets = group_sets[g.group.ipv4_host_order()];
         add_attached(sets.any, g.ifindexes, in.attached);
         for (const GroupMembers::Source& src : g.sources) {
             if (!src.source.is_ipv4() || src.source.ipv4_host_order() == 0) continue;

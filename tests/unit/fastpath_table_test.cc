@@ -409,6 +409,19 @@ TEST(FastPathTable, TheMapBoundKeepsAnEntryForEveryGroup) {
     EXPECT_EQ(ifindexes_of(t.groups.at(gkey(groups.front().group))), (std::vector<IfIndex>{2}));
 }
 
+TEST(FastPathTable, PastTheGroupBoundTheLowestGroupAddressesFailOpen) {
+    // One group more than the map holds: the highest address (239.0.16.0) goes, not one
+    // that sorts high as a little-endian integer of its wire bytes (239.0.0.255).
+    std::vector<GroupMembers> groups;
+    for (std::uint32_t n = 0; n <= FP_MAX_GROUPS; ++n)
+        groups.push_back({Nla::ipv4(0xef000000u + n), {1}});
+    const FastPathTable t = groups_table(groups);
+    EXPECT_EQ(t.groups.size(), static_cast<std::size_t>(FP_MAX_GROUPS));
+    EXPECT_FALSE(t.groups.contains(gkey(*Nla::parse("239.0.16.0"))));
+    EXPECT_TRUE(t.groups.contains(gkey(*Nla::parse("239.0.0.255"))));
+    EXPECT_TRUE(t.groups.contains(gkey(*Nla::parse("239.0.15.255"))));
+}
+
 TEST(FastPathTable, FailOpenGroupsFromMembership) {
     // LAN 1: INCLUDE {S1} (IGMPv3); LAN 2: IGMPv2 (any source); LAN 3: EXCLUDE {S2}; LAN 4:
     // static (S2, G).
