@@ -63,6 +63,10 @@ Daemon::Daemon(EventLoop& loop, DaemonConfig config)
         [this](IfIndex i, std::span<const std::uint8_t> frame) { on_punt(i, frame); },
         [this] { on_capture_batch_end(); });
     sync_interfaces();
+    // Members inherited from a previous pgmd were made up for the interfaces served now;
+    // a later activation (a link flap, an interface that appears) learns its own from
+    // reports, rather than making them up (and querying for them) again (D39.4).
+    fast_path_->forget_inherited();
     for (const InterfaceConfig& ic : config_.interfaces) {
         if (!netlink_->ifindex_of(ic.name)) {
             log::warning("interface " + ic.name + " does not exist (yet): served when it appears");

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "dataplane/bpf/pgm_fastpath.skel.h"
+#include "dataplane/fastpath_table.h"
 #include "protocol/seq.h"
 
 namespace pgm::dataplane {
@@ -638,22 +639,25 @@ void FastPath::inherit_groups(std::uint32_t prog_id) {
     const auto g = maps.find("fp_groups");
     if (g != maps.end() && abi) {
         const bpf_map_info& m = g->second.info;
-        if (*abi == FP_ABI_VERSION && m.key_size == sizeof(fp_group_key) &&
-            m.value_size == sizeof(fp_group)) {
-            walk_foreign_map<fp_group_key, fp_group>(
-                g->second.fd,
-                [&](const fp_group_key& k, const fp_group& v) { inherited_groups_[k] = v; });
-        } else if (*abi == 0 && m.key_size == sizeof(std::uint32_t) &&
-                   m.value_size == sizeof(fp_group)) {
-            // Keyed by the group alone, and every source forwarded: source-0 entries.
-            walk_foreign_map<std::uint32_t, fp_group>(
-                g->second.fd, [&](std::uint32_t group, const fp_group& v) {
-                    inherited_groups_[fp_group_key{group, 0}] = v;
-                });
-        } else {
-            inherit_skipped_ = "the previous pgmd's fast path has another map layout (ABI " +
-                               std::to_string(*abi) + ", this pgmd's " +
-                               std::to_string(FP_ABI_VERSION) + ")";
+        switch (foreign_groups_layout(*abi, m.key_size, m.value_size)) {
+            case ForeignGroupsLayout::PerSource:
+                walk_foreign_map<fp_group_key, fp_group>(
+                    g->second.fd, [&](const fp_group_key& k, const fp_group& v) {
+                        merge_inherited(inherited_groups_, k, v);
+                    });
+                break;
+            case ForeignGroupsLayout::GroupOnly:
+                // Keyed by the group alone, and every source forwarded: source-0 entries.
+                walk_foreign_map<std::uint32_t, fp_group>(
+                    g->second.fd, [&](std::uint32_t group, const fp_group& v) {
+                        merge_inherited(inherited_groups_, fp_group_key{group, 0}, v);
+                    });
+                break;
+            case ForeignGroupsLayout::Unreadable:
+                inherit_skipped_ = "the previous pgmd's fast path has another map layout (ABI " +
+                                   std::to_string(*abi) + ", this pgmd's " +
+                                   std::to_string(FP_ABI_VERSION) + ")";
+                break;
         }
     } else if (g != maps.end()) {
         inherit_skipped_ = "the previous pgmd's fast path has no readable configuration map";

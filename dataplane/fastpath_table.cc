@@ -75,27 +75,43 @@ std::uint32_t wire_of_host(std::uint32_t host) {
     return v;
 }
 
+// The interfaces an entry holds. Failing open is best effort: more interfaces than an
+// entry holds get the lowest FP_MAX_EGRESS of `first` (some receivers served rather than
+// none), then the lowest of `then` while room is left. Both sorted.
+std::vector<IfIndex> entry_ifs(const std::vector<IfIndex>& first,
+                               const std::vector<IfIndex>& then = {}) {
+    std::vector<IfIndex> out(
+        first.begin(), first.begin() + static_cast<std::ptrdiff_t>(
+                                           std::min<std::size_t>(first.size(), FP_MAX_EGRESS)));
+    for (IfIndex i : then) {
+        if (out.size() == FP_MAX_EGRESS) break;
+        if (!std::binary_search(first.begin(), first.end(), i)) out.push_back(i);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 fp_group group_entry(const std::vector<IfIndex>& ifs) {
-    // Failing open is best effort: more interfaces than an entry holds get the lowest
-    // FP_MAX_EGRESS (some receivers served rather than none).
     fp_group g{};
-    g.n_ifindex = static_cast<std::uint32_t>(std::min<std::size_t>(ifs.size(), FP_MAX_EGRESS));
+    g.n_ifindex = static_cast<std::uint32_t>(ifs.size());  // entry_ifs(): <= FP_MAX_EGRESS
     std::copy_n(ifs.begin(), g.n_ifindex, g.ifindex);
     return g;
 }
 
 // The fail-open entries of every group, within the bounds fastpath_table.h describes.
 void build_groups(FastPathTable& table, std::map<std::uint32_t, GroupSets>& groups) {
-    // A source entry that equals the source-0 one changes nothing: left out.
-    auto drop_redundant = [](GroupSets& g) {
-        std::erase_if(g.sources, [&](const auto& e) { return e.second == g.any; });
+    // A source entry that would hold what the source-0 one holds changes nothing: left out.
+    // Left out before the per-group cap below, such a source takes the source-0 entry, which
+    // widening may then make reach more interfaces than it wanted: more copies, never fewer.
+    auto drop_redundant = [](GroupSets& g, const std::vector<IfIndex>& any_entry) {
+        std::erase_if(g.sources, [&](const auto& e) { return entry_ifs(e.second) == any_entry; });
     };
     std::vector<std::uint32_t> kept;  // groups with at least one entry, lowest first
     for (auto& [group, g] : groups) {
         sort_unique(g.any);
         for (auto& [source, ifs] : g.sources)
             sort_unique(ifs);
-        drop_redundant(g);
+        drop_redundant(g, entry_ifs(g.any));
         if (g.any.empty() && g.sources.empty()) continue;
         if (kept.size() == FP_MAX_GROUPS) break;  // the lowest groups fail open
         kept.push_back(group);
@@ -103,25 +119,30 @@ void build_groups(FastPathTable& table, std::map<std::uint32_t, GroupSets>& grou
     std::size_t entries_left = FP_MAX_GROUP_ENTRIES;
     for (std::size_t i = 0; i < kept.size(); ++i) {
         GroupSets& g = groups.at(kept[i]);
+        std::vector<IfIndex> any_entry = entry_ifs(g.any);
         // One entry stays for this group's source 0 and for each group after it.
         const std::size_t room = std::min<std::size_t>(
             FP_MAX_GROUP_SOURCES, entries_left - std::min(entries_left, kept.size() - i));
         if (g.sources.size() > room) {
             // The highest sources go: their traffic takes the source-0 entry, which must then
-            // reach everyone who wants one of them.
+            // reach everyone who wants one of them. The interfaces that wanted any source
+            // come first in it: widening never pushes one of them out (D39.2).
+            std::vector<IfIndex> widening;
             auto first_dropped = std::next(g.sources.begin(), static_cast<std::ptrdiff_t>(room));
             for (auto it = first_dropped; it != g.sources.end(); ++it)
-                g.any.insert(g.any.end(), it->second.begin(), it->second.end());
+                widening.insert(widening.end(), it->second.begin(), it->second.end());
             g.sources.erase(first_dropped, g.sources.end());
-            sort_unique(g.any);
-            drop_redundant(g);
+            sort_unique(widening);
+            any_entry = entry_ifs(g.any, widening);
+            drop_redundant(g, any_entry);
         }
-        if (!g.any.empty()) {
-            table.groups.emplace(fp_group_key{kept[i], 0}, group_entry(g.any));
+        if (!any_entry.empty()) {
+            table.groups.emplace(fp_group_key{wire_of_host(kept[i]), 0}, group_entry(any_entry));
             --entries_left;
         }
         for (const auto& [source, ifs] : g.sources) {
-            table.groups.emplace(fp_group_key{kept[i], wire_of_host(source)}, group_entry(ifs));
+            table.groups.emplace(fp_group_key{wire_of_host(kept[i]), wire_of_host(source)},
+                                 group_entry(entry_ifs(ifs)));
             --entries_left;
         }
     }
@@ -280,7 +301,8 @@ Tsi tsi_of(const fp_session_key& key) {
 FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<SkippedSession>* skipped) {
     FastPathTable table;
     std::vector<SkippedSession> skips;
-    // Key: group, wire order. The sessions' members per (group, source), host-order source.
+    // Keys: group and source in host byte order, so that the lowest addresses come first.
+    // The sessions' members per (group, source).
     std::map<std::uint32_t, GroupSets> group_sets;
     std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<IfIndex>> session_members;
     std::vector<IfIndex> members;
@@ -296,8 +318,8 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
             }
             members.clear();
             if (in.group_members) in.group_members(s.source, s.group, members);
-            add_attached(session_members[{wire_ipv4(s.group), s.source.ipv4_host_order()}], members,
-                         in.attached);
+            add_attached(session_members[{s.group.ipv4_host_order(), s.source.ipv4_host_order()}],
+                         members, in.attached);
 
             fp_session v{};  // zeroed: unused egress entries compare equal
             v.source = wire_ipv4(s.source);
@@ -353,7 +375,7 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
 
     for (const GroupMembers& g : in.groups) {
         if (!ipv4_multicast(g.group)) continue;
-        GroupSets& sets = group_sets[wire_ipv4(g.group)];
+        GroupSets& sets = group_sets[g.group.ipv4_host_order()];
         add_attached(sets.any, g.ifindexes, in.attached);
         for (const GroupMembers::Source& src : g.sources) {
             if (!src.source.is_ipv4() || src.source.ipv4_host_order() == 0) continue;
@@ -363,7 +385,8 @@ FastPathTable build_fastpath_table(const FastPathInputs& in, std::vector<Skipped
     // A session's members want its source: added to the source's own entry, which starts
     // from the group's any-source members when no interface names the source.
     for (const auto& [key, ifs] : session_members) {
-        if (ifs.empty()) continue;
+        // Source 0 is the group's any-source entry, as on the membership path above.
+        if (ifs.empty() || key.second == 0) continue;
         GroupSets& sets = group_sets[key.first];
         auto [it, fresh] = sets.sources.try_emplace(key.second);
         if (fresh) it->second = sets.any;
@@ -428,12 +451,39 @@ std::vector<InheritedMembers> inherited_members(
         const std::uint32_t group = it->first.group;
         InheritedMembers m{ipv4_of_wire(group), false, {}};
         if (it->first.source == 0) m.exclude = lists(it++->second, ifindex);
-        for (; it != groups.end() && it->first.group == group; ++it)
+        for (; it != groups.end() && it->first.group == group; ++it) {
+            // A full entry may have left the interface out for want of room, not because
+            // the interface excluded the source: not taken as an exclusion.
+            if (m.exclude && it->second.n_ifindex >= FP_MAX_EGRESS) continue;
             if (lists(it->second, ifindex) != m.exclude)
                 m.sources.push_back(ipv4_of_wire(it->first.source));
+        }
         if (m.exclude || !m.sources.empty()) out.push_back(std::move(m));
     }
     return out;
+}
+
+ForeignGroupsLayout foreign_groups_layout(std::uint32_t abi_version, std::uint32_t key_size,
+                                          std::uint32_t value_size) {
+    if (value_size != sizeof(fp_group)) return ForeignGroupsLayout::Unreadable;
+    if (abi_version == FP_ABI_VERSION && key_size == sizeof(fp_group_key))
+        return ForeignGroupsLayout::PerSource;
+    if (abi_version == 0 && key_size == sizeof(std::uint32_t))
+        return ForeignGroupsLayout::GroupOnly;
+    return ForeignGroupsLayout::Unreadable;
+}
+
+void merge_inherited(std::map<fp_group_key, fp_group, FpGroupKeyLess>& into,
+                     const fp_group_key& key, const fp_group& entry) {
+    auto [it, fresh] = into.try_emplace(key, entry);
+    if (fresh) return;
+    std::vector<IfIndex> ifs;
+    for (const fp_group* g : {static_cast<const fp_group*>(&it->second), &entry}) {
+        const std::uint32_t n = std::min<std::uint32_t>(g->n_ifindex, FP_MAX_EGRESS);
+        ifs.insert(ifs.end(), g->ifindex, g->ifindex + n);
+    }
+    sort_unique(ifs);
+    it->second = group_entry(entry_ifs(ifs));
 }
 
 FastPathTable build_fastpath_table(const router::Router& router,

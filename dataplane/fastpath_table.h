@@ -36,8 +36,9 @@
 // nothing). Bounds (fastpath_abi.h): at most FP_MAX_GROUP_SOURCES source entries per group,
 // the lowest source addresses, and FP_MAX_GROUP_ENTRIES entries in all, one kept for every
 // group; the sources left out are forwarded by the source-0 entry, which gets their
-// interfaces too (more copies than wanted, never fewer). Past FP_MAX_GROUPS groups (lowest
-// kept) a group has no entry and does not fail open, as before sources were kept.
+// interfaces too (more copies than wanted, never fewer), after the interfaces that wanted
+// any source (the lowest FP_MAX_EGRESS per entry). Past FP_MAX_GROUPS groups (lowest kept)
+// a group has no entry and does not fail open, as before sources were kept.
 //
 // Entries carry what the program needs to forward without further lookups: the session's
 // fp_progress slot, the upstream interface's counter slot and, per egress, its ifindex, MAC
@@ -201,7 +202,8 @@ FastPathTable recovered_table(std::span<const std::pair<fp_session_key, fp_sessi
 // The members a previous pgmd's fail-open entries (`groups`, as FastPath::inherited_groups()
 // read them) had on `ifindex`, per group as an IGMPv3 record would say it: where the group's
 // source-0 entry lists the interface, EXCLUDE of the sources whose own entry leaves it out;
-// else INCLUDE of the sources whose own entry lists it (none: not a member). Group order.
+// else INCLUDE of the sources whose own entry lists it (none: not a member). A full source
+// entry (FP_MAX_EGRESS interfaces) that leaves it out is no exclusion. Group order.
 struct InheritedMembers {
     Nla group;
     bool exclude = false;
@@ -209,6 +211,19 @@ struct InheritedMembers {
 };
 std::vector<InheritedMembers> inherited_members(
     const std::map<fp_group_key, fp_group, FpGroupKeyLess>& groups, IfIndex ifindex);
+
+// How a previous program's fp_groups map is read (D39.3), from its fp_config.abi_version and
+// the map's key and value sizes: per (group, source) (this layout), by group alone (ABI 0,
+// every source forwarded: read as source-0 entries), or not at all (any other layout).
+enum class ForeignGroupsLayout { PerSource, GroupOnly, Unreadable };
+ForeignGroupsLayout foreign_groups_layout(std::uint32_t abi_version, std::uint32_t key_size,
+                                          std::uint32_t value_size);
+
+// One entry of a previous program added to the inherited ones: where an entry of the same
+// key was read already (an interface carrying another previous program), the interfaces of
+// both (the lowest FP_MAX_EGRESS), so that neither program's members are lost.
+void merge_inherited(std::map<fp_group_key, fp_group, FpGroupKeyLess>& into,
+                     const fp_group_key& key, const fp_group& entry);
 
 // The key of `tsi` as the program reads it from the PGM header.
 fp_session_key fastpath_key(const Tsi& tsi);

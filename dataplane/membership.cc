@@ -275,7 +275,9 @@ void Membership::query_group(IfIndex ifindex, const Nla& group, Time now) {
     for (const auto& [a, st] : g->second.sources)
         if (st.expires != kNever) requested.push_back(a);
     const auto before = wanted_state(it->second, group);
-    query_sources(it->second, g->second, requested, now);  // may settle the group away
+    // Lowers the sources' timers only: on_timer() drops them, and the group, if nobody
+    // answers.
+    query_sources(it->second, g->second, requested, now);
     if (wanted_state(it->second, group) != before) ++version_;
 }
 

@@ -37,7 +37,8 @@ they see the kernel's bpf_clone_redirect copies as any receiver would).
   transfer appears exactly once (no duplicate at either switch-over, no gap), no RDATA on
   the LANs (nobody missed anything), every receiver completes, the new pgmd serves (show
   fastpath mode kernel, the session in show sessions with upstream up0 and in the kernel
-  table, up0 forwarded_packets > 0).
+  table, up0 forwarded_packets > 0); after the data, the restarted pgmd logged dn1's
+  members kept from the dead one once, and a flap of dn1 does not make them up again.
 --scenario restart-igmp: the same with the LANs' membership learnt from IGMP only. A
   restarted pgmd starts with no members of its own; it takes the members the dead pgmd had
   learnt from the fail-open groups of the program it replaces (FastPath::inherited_groups),
@@ -422,6 +423,16 @@ def run_restart(args, lab, static_groups=True):
         problems.append(f"the restarted pgmd's kernel forwarded nothing: {iface(fp, 'up0')}")
     if not good_session(args, lab):
         problems.append(f"restarted pgmd, show sessions: {ctl(args, lab, 'show', 'sessions')}")
+    # The dead pgmd's members apply to the restarted one's start only: a link flap (after the
+    # data) serves dn1 again without making them up once more.
+    kept_dn1 = "dn1: members of "
+    if lab.text("pgmd2").count(kept_dn1) != 1:
+        problems.append(f"dn1's members were not kept from the dead pgmd once at start: "
+                        f"{lab.text('pgmd2').count(kept_dn1)} '{kept_dn1}' lines")
+    lab.pgmd_link_down("pgmd2", "rtr", "dn1")
+    lab.pgmd_link_up("pgmd2", "rtr", "dn1")
+    if lab.text("pgmd2").count(kept_dn1) != 1:
+        problems.append("the dead pgmd's members were made up again when dn1 came back up")
     rc = lab.stop_proc("pgmd2")
     if rc != 0:
         problems.append(f"the restarted pgmd exit {rc} on SIGTERM")

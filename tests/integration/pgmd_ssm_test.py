@@ -22,10 +22,10 @@ address 232.1.1.1; dn1 also has a static (h1's address, 232.1.1.2), listed as `s
     stays joined (10.1.0.1, 232.1.1.1) for h1; h3 leaves again.
   * h1 leaves: pgmd (querier on dn1) asks with a group-and-source-specific query and drops
     the membership and the upstream join after the Last Member Query Time.
-  * With --fast-path on (fail-open-after = 200ms), failing open (decisions.md D39): h1 joins
-    (S1, G) again, pgmd learns it, and pgmd is killed (SIGKILL); both sources send again,
-    and the program left behind forwards on its own by (group, source): h1's link gets all
-    of S1's ODATA and none of S2's, h2's link all of both.
+  * With --fast-path on (fail-open-after at its default, 1s), failing open (decisions.md
+    D39): h1 joins (S1, G) again, pgmd learns it, and pgmd is killed (SIGKILL); both
+    sources send again, and the program left behind forwards on its own by (group,
+    source): h1's link gets all of S1's ODATA and none of S2's, h2's link all of both.
 
 Every wait is bounded; every process, namespace and capture goes with the lab.
 Exit status 0 pass, 1 fail, 77 skipped (not root, or a tool missing).
@@ -125,7 +125,9 @@ def run(args, lab):
          # A static (S, G) only (its source on dn1's own link: no upstream join).
          "dn1": {"static-groups": f"{STATIC_GROUP} source {h1}"}, "dn2": {}},
         sock, log_level="info",
-        extra=f"[dataplane]\nfast-path = {args.fast_path}\nfail-open-after = 200ms\n")
+        # fail-open-after at its default (1s): a short one would let a pgmd stall on busy
+        # cores flip the first phases into failing open unnoticed.
+        extra=f"[dataplane]\nfast-path = {args.fast_path}\nfail-open-after = 1s\n")
     lab.start_pgmd("pgmd", args.pgmd, "rtr", conf, served=4)
 
     joiners = {"h1": lab.start("join-h1", [netlab.PYTHON, "-c", JOINER, GROUP, h1, S1], "h1"),
@@ -276,11 +278,11 @@ def fail_open(args, lab, h1, show_groups):
     p = lab.proc("pgmd")
     p.send_signal(signal.SIGKILL)
     p.wait(5)
-    # The heartbeat is stale 200 ms after pgmd's last one; the senders start 1 s later, so
-    # every packet meets the program failing open (one punted to the dead pgmd would be
-    # lost, and the counts below would fall short).
+    # The heartbeat is stale 1 s (fail-open-after) after pgmd's last one; the senders start
+    # 2.5 s after the kill, so every packet meets the program failing open (one punted to the
+    # dead pgmd would be lost, and the counts below would fall short).
     problems = []
-    seen = send_both(args, lab, problems, "-failopen", start_delay=1)
+    seen = send_both(args, lab, problems, "-failopen", start_delay=2.5)
     h1_s1, h1_s2 = seen["h1"].get(S1, {}), seen["h1"].get(S2, {})
     h2_s1, h2_s2 = seen["h2"].get(S1, {}), seen["h2"].get(S2, {})
     if h1_s1.get("odata") != COUNT:

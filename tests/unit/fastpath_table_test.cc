@@ -303,6 +303,22 @@ TEST(FastPathTable, GroupsListEveryGroupWithAttachedMembers) {
     EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroupB))), (std::vector<IfIndex>{2, 4}));
 }
 
+TEST(FastPathTable, ASessionFromSourceZeroMakesNoAnySourceEntry) {
+    // Source 0 is the key of a group's any-source entry: a session claiming it (a malformed
+    // SPM's NLA) must not make its members members of every source, as on the membership
+    // path.
+    std::unordered_map<Tsi, router::Session> sessions{
+        {tsi(1), session(*Nla::parse("0.0.0.0"), kGroup, 1)}};
+    Members members;
+    members.by_group[kGroup.to_string()] = {2};
+    FastPathInputs in;
+    in.sessions = &sessions;
+    in.group_members = members;
+    in.attached = attach({1, 2, 3});
+    const FastPathTable t = build_fastpath_table(in);
+    EXPECT_TRUE(t.groups.empty());
+}
+
 // IGMPv3 source filtering, as the program reads it: (S, G) first, then (0, G).
 const Nla kS1 = *Nla::parse("10.0.0.11");
 const Nla kS2 = *Nla::parse("10.0.0.12");
@@ -393,6 +409,19 @@ TEST(FastPathTable, TheMapBoundKeepsAnEntryForEveryGroup) {
     EXPECT_EQ(ifindexes_of(t.groups.at(gkey(groups.front().group))), (std::vector<IfIndex>{2}));
 }
 
+TEST(FastPathTable, PastTheGroupBoundTheLowestGroupAddressesFailOpen) {
+    // One group more than the map holds: the highest address (239.0.16.0) goes, not one
+    // that sorts high as a little-endian integer of its wire bytes (239.0.0.255).
+    std::vector<GroupMembers> groups;
+    for (std::uint32_t n = 0; n <= FP_MAX_GROUPS; ++n)
+        groups.push_back({Nla::ipv4(0xef000000u + n), {1}});
+    const FastPathTable t = groups_table(groups);
+    EXPECT_EQ(t.groups.size(), static_cast<std::size_t>(FP_MAX_GROUPS));
+    EXPECT_FALSE(t.groups.contains(gkey(*Nla::parse("239.0.16.0"))));
+    EXPECT_TRUE(t.groups.contains(gkey(*Nla::parse("239.0.0.255"))));
+    EXPECT_TRUE(t.groups.contains(gkey(*Nla::parse("239.0.15.255"))));
+}
+
 TEST(FastPathTable, FailOpenGroupsFromMembership) {
     // LAN 1: INCLUDE {S1} (IGMPv3); LAN 2: IGMPv2 (any source); LAN 3: EXCLUDE {S2}; LAN 4:
     // static (S2, G).
@@ -437,6 +466,26 @@ TEST(FastPathTable, GroupWithMoreInterfacesThanAnEntryKeepsTheLowest) {
     EXPECT_EQ(ifindexes_of(t.groups.begin()->second), range(1, FP_MAX_EGRESS));
 }
 
+TEST(FastPathTable, WideningNeverPushesAnAnySourceInterfaceOutOfTheEntry) {
+    // FP_MAX_EGRESS interfaces (10..) want any source; LAN 1 INCLUDEs every source, one more
+    // than an entry per group holds. The highest source widens (0, G) by LAN 1, which has no
+    // room left: the interfaces that wanted any source keep every unnamed source (D39.2).
+    const std::vector<IfIndex> any = range(10, 9 + FP_MAX_EGRESS);
+    std::vector<IfIndex> with_lan1 = any;
+    with_lan1.insert(with_lan1.begin(), 1);
+    GroupMembers g{kGroup, any};
+    for (std::uint32_t i = 0; i < FP_MAX_GROUP_SOURCES + 1; ++i)
+        g.sources.push_back({Nla::ipv4(0x0a000100u + i), with_lan1});
+    std::set<IfIndex> attached = range_set(10, 9 + FP_MAX_EGRESS);
+    attached.insert(1);
+    const FastPathTable t = groups_table({g}, attached);
+    ASSERT_EQ(t.groups.size(), 1u + FP_MAX_GROUP_SOURCES);
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup))), any);
+    // The kept sources' own entries hold the lowest interfaces (LAN 1 among them).
+    EXPECT_EQ(ifindexes_of(t.groups.at(gkey(kGroup, Nla::ipv4(0x0a000100u)))),
+              std::vector<IfIndex>(with_lan1.begin(), with_lan1.begin() + FP_MAX_EGRESS));
+}
+
 // A restarted pgmd's members from the previous one's entries: per interface, the filter mode
 // and sources the entries imply; with the table built from them again, the same entries.
 TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
@@ -460,6 +509,70 @@ TEST(FastPathTable, InheritedMembersGiveBackEachInterfacesFilter) {
     EXPECT_FALSE(one(4).exclude);
     EXPECT_EQ(one(4).sources, (std::vector<Nla>{kS1, kS2}));
     EXPECT_TRUE(inherited_members(t.groups, 5).empty());
+}
+
+TEST(FastPathTable, AFullSourceEntryIsNotReadAsAnExclusion) {
+    // LANs 2..FP_MAX_EGRESS+1 want any source, LAN 1 INCLUDEs S1 too: S1's entry is full
+    // with the lowest interfaces and leaves the highest LAN out for want of room, which is
+    // no exclusion of S1 there.
+    const IfIndex last = 1 + FP_MAX_EGRESS;
+    const FastPathTable t =
+        groups_table({{kGroup, range(2, last), {{kS1, range(1, last)}}}}, range_set(1, last));
+    ASSERT_EQ(t.groups.size(), 2u);
+    ASSERT_EQ(t.groups.at(gkey(kGroup, kS1)).n_ifindex, FP_MAX_EGRESS);
+    const auto highest = inherited_members(t.groups, last);
+    ASSERT_EQ(highest.size(), 1u);
+    EXPECT_TRUE(highest[0].exclude);
+    EXPECT_TRUE(highest[0].sources.empty());
+    const auto lan1 = inherited_members(t.groups, 1);
+    ASSERT_EQ(lan1.size(), 1u);
+    EXPECT_FALSE(lan1[0].exclude);
+    EXPECT_EQ(lan1[0].sources, (std::vector<Nla>{kS1}));
+}
+
+TEST(FastPathTable, APreviousProgramsGroupsAreReadOnlyInALayoutThisPgmdKnows) {
+    const auto key = static_cast<std::uint32_t>(sizeof(fp_group_key));
+    const auto value = static_cast<std::uint32_t>(sizeof(fp_group));
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, key, value), ForeignGroupsLayout::PerSource);
+    // ABI 0 (before D39): keyed by the group alone.
+    EXPECT_EQ(foreign_groups_layout(0, 4, value), ForeignGroupsLayout::GroupOnly);
+    // A version and key size that do not go together, another version, another value size.
+    EXPECT_EQ(foreign_groups_layout(0, key, value), ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, 4, value), ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION + 1, key, value),
+              ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(FP_ABI_VERSION, key, value + 4),
+              ForeignGroupsLayout::Unreadable);
+    EXPECT_EQ(foreign_groups_layout(0, 4, value - 4), ForeignGroupsLayout::Unreadable);
+}
+
+TEST(FastPathTable, InheritedEntriesOfTheSameKeyMergeTheirInterfaces) {
+    // Two interfaces carrying different previous programs, both with (0, G): the members of
+    // both are kept, not the last one read.
+    std::map<fp_group_key, fp_group, FpGroupKeyLess> inherited;
+    const fp_group_key k = gkey(kGroup);
+    fp_group a{};
+    a.n_ifindex = 2;
+    a.ifindex[0] = 3;
+    a.ifindex[1] = 1;
+    fp_group b{};
+    b.n_ifindex = 2;
+    b.ifindex[0] = 2;
+    b.ifindex[1] = 3;
+    merge_inherited(inherited, k, a);
+    EXPECT_EQ(inherited.at(k).n_ifindex, 2u);
+    merge_inherited(inherited, k, b);
+    EXPECT_EQ(ifindexes_of(inherited.at(k)), (std::vector<IfIndex>{1, 2, 3}));
+    // More than an entry holds: the lowest.
+    fp_group full{};
+    full.n_ifindex = FP_MAX_EGRESS;
+    for (std::uint32_t i = 0; i < FP_MAX_EGRESS; ++i)
+        full.ifindex[i] = 10 + i;
+    merge_inherited(inherited, k, full);
+    std::vector<IfIndex> want = {1, 2, 3};
+    for (IfIndex i = 10; want.size() < FP_MAX_EGRESS; ++i)
+        want.push_back(i);
+    EXPECT_EQ(ifindexes_of(inherited.at(k)), want);
 }
 
 // --- Diffs --------------------------------------------------------------------------------------
@@ -523,8 +636,8 @@ TEST_F(FastPathDiffTest, MembershipChangeUpsertsOnlyThatSession) {
     EXPECT_EQ(egress_of(d.session_upserts[0].second), (std::vector<IfIndex>{3, 4}));
     EXPECT_TRUE(d.session_erasures.empty());
     ASSERT_EQ(d.group_upserts.size(), 1u);
-    EXPECT_TRUE(FpGroupKeyLess{}(d.group_upserts[0].first, gkey(kGroupB, kSource)) ==
-                FpGroupKeyLess{}(gkey(kGroupB, kSource), d.group_upserts[0].first));
+    EXPECT_EQ(d.group_upserts[0].first.group, gkey(kGroupB, kSource).group);
+    EXPECT_EQ(d.group_upserts[0].first.source, gkey(kGroupB, kSource).source);
     EXPECT_TRUE(d.group_erasures.empty());
 }
 
