@@ -312,5 +312,146 @@ TEST(SimScale, TreeOf200NodesCarries10000Odata) {
               static_cast<std::uint64_t>(kPackets * kFanout));
 }
 
+// --- Deferred delivery (Network::set_defers, node.h) ----------------------------------------
+
+// A node that holds what `holds` says and logs every call: the time it is given, the time
+// of the network when it is called, and the sequence number (or -1 for a timer).
+class HoldingNode : public Node {
+  public:
+    struct Call {
+        Time given;
+        Time called;
+        long sqn;
+    };
+    explicit HoldingNode(Network& net) : net_(net), id(net.add_node(*this, "holder")) {}
+    void on_packet(const Arrival&, Bytes pgm, Time now, Output&) override {
+        ParseResult r = parse(pgm);
+        ASSERT_TRUE(r);
+        calls.push_back(Call{now, net_.now(), static_cast<long>(header_sqn(r.view)->value())});
+        if (drop_deadline_on_packet) deadline = now;  // a packet it should not have held
+    }
+    void on_timer(Time now, Output&) override {
+        calls.push_back(Call{now, net_.now(), -1});
+        deadline = kNever;
+    }
+    Time next_deadline() const override { return deadline; }
+    bool defers(const Arrival&, Bytes pgm) override {
+        ParseResult r = parse(pgm);
+        return r && holds(static_cast<long>(header_sqn(r.view)->value()));
+    }
+
+    Network& net_;
+    NodeId id;
+    std::function<bool(long sqn)> holds = [](long) { return true; };
+    Time deadline = kNever;
+    bool drop_deadline_on_packet = false;
+    std::vector<Call> calls;
+};
+
+class SimDeferral : public SimNetwork {
+  protected:
+    // A sends ODATA 0 .. n-1 to the holder, one per ms from kStart (1 ms link: packet i
+    // arrives at kStart + (i + 1) ms).
+    void stream(int n) {
+        const SegmentId link = topo.segment(SegmentKind::PointToPoint, "link");
+        const Attached a = add("A", link);
+        topo.attach(holder.id, link);
+        net.set_defers(holder.id, true);
+        const SessionPackets s = test_session(a.port.address);
+        for (int i = 0; i < n; ++i)
+            send(a, kGroup, s.odata(Sqn(static_cast<std::uint32_t>(i)), Sqn(0)), 1ms * i);
+    }
+    static Time arrival(long i) { return kStart + 1ms * (i + 1); }
+
+    HoldingNode holder{net};
+};
+
+TEST_F(SimDeferral, HeldPacketsComeWithTheirArrivalTimesBeforeTheNodesTimer) {
+    stream(10);
+    holder.deadline = kStart + 5500us;
+    net.notify(holder.id);
+    net.run_until(kStart + 20ms);
+    ASSERT_EQ(holder.calls.size(), 11u);
+    for (long i = 0; i < 5; ++i) {  // held, then handed over when the timer is due
+        EXPECT_EQ(holder.calls[i].sqn, i);
+        EXPECT_EQ(holder.calls[i].given, arrival(i));
+        EXPECT_EQ(holder.calls[i].called, kStart + 5500us);
+    }
+    EXPECT_EQ(holder.calls[5].sqn, -1);
+    EXPECT_EQ(holder.calls[5].given, kStart + 5500us);
+    for (long i = 5; i < 10; ++i) {  // held until the run ends
+        EXPECT_EQ(holder.calls[i + 1].sqn, i);
+        EXPECT_EQ(holder.calls[i + 1].given, arrival(i));
+        EXPECT_EQ(holder.calls[i + 1].called, kStart + 20ms);
+    }
+    EXPECT_EQ(net.deferred_deliveries(), 10u);
+    EXPECT_EQ(net.deferral_breaches(), 0u);
+    EXPECT_EQ(net.counters(net.attachment(holder.id, 1)).received.count(PacketType::Odata), 10u);
+}
+
+TEST_F(SimDeferral, APacketNotHeldComesAfterThoseHeldBeforeIt) {
+    stream(6);
+    holder.holds = [](long sqn) { return sqn != 3; };
+    net.run_until(kStart + 20ms);
+    ASSERT_EQ(holder.calls.size(), 6u);
+    for (long i = 0; i < 6; ++i) {
+        EXPECT_EQ(holder.calls[i].sqn, i);
+        EXPECT_EQ(holder.calls[i].given, arrival(i));
+        EXPECT_EQ(holder.calls[i].called, i <= 3 ? arrival(3) : kStart + 20ms);
+    }
+    EXPECT_EQ(net.deferred_deliveries(), 5u);
+}
+
+TEST_F(SimDeferral, HeldPacketsWaitNoLongerThanMaxHoldOrMaxHeld) {
+    stream(200);
+    net.run_until(kStart + 300ms);
+    ASSERT_EQ(holder.calls.size(), 200u);
+    // The first is held at 1 ms: all held by then are handed over at 1 + 50 ms.
+    for (long i = 0; i < 50; ++i)
+        EXPECT_EQ(holder.calls[i].called, arrival(0) + Network::kMaxHold) << i;
+    for (long i = 0; i < 200; ++i)
+        EXPECT_EQ(holder.calls[i].given, arrival(i)) << i;
+
+    // Many at once: handed over as the 64th comes; the rest kMaxHold later.
+    Topology t2;
+    HoldingNode h2(t2.net);
+    const SegmentId lan = t2.segment(SegmentKind::Lan, "lan");
+    ScriptedHost& a = t2.host("A");
+    const Port pa = t2.attach(a.id(), lan);
+    t2.attach(h2.id, lan);
+    t2.net.set_defers(h2.id, true);
+    const SessionPackets s = test_session(pa.address);
+    for (std::uint32_t i = 0; i < 100; ++i)
+        a.send_at(kStart, pa.ifindex, IpParams::to(kGroup), s.odata(Sqn(i), Sqn(0)));
+    t2.net.run_until(kStart + 1s);
+    ASSERT_EQ(h2.calls.size(), 100u);
+    EXPECT_EQ(h2.calls[Network::kMaxHeld - 1].called, kStart + 1ms);  // not at the end
+    EXPECT_EQ(h2.calls[Network::kMaxHeld].called, kStart + 1ms + Network::kMaxHold);
+}
+
+TEST_F(SimDeferral, ANodeThatHeldWhatItShouldNotIsCounted) {
+    stream(3);
+    holder.drop_deadline_on_packet = true;
+    net.run_until(kStart + 20ms);
+    // Packets 0 and 1 each left the node due before the next one arrived; packet 2 before
+    // the end of the run.
+    EXPECT_EQ(net.deferral_breaches(), 3u);
+
+    Topology t2;
+    HoldingNode h2(t2.net);
+    h2.drop_deadline_on_packet = true;
+    const SegmentId link = t2.segment(SegmentKind::PointToPoint, "link");
+    ScriptedHost& a = t2.host("A");
+    const Port pa = t2.attach(a.id(), link);
+    t2.attach(h2.id, link);
+    t2.net.set_defers(h2.id, true);
+    t2.net.set_deferral(false);  // the switch overrides the node
+    a.send_at(kStart, pa.ifindex, IpParams::to(kGroup),
+              test_session(pa.address).odata(Sqn(0), Sqn(0)));
+    t2.net.run_until(kStart + 20ms);
+    EXPECT_EQ(t2.net.deferred_deliveries(), 0u);
+    EXPECT_EQ(t2.net.deferral_breaches(), 0u);
+}
+
 }  // namespace
 }  // namespace pgm::sim::simtest
