@@ -138,12 +138,17 @@ void Router::count_assist_off() {
 // --- Per-interface settings (decisions.md D38) ----------------------------------------------
 
 bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
-    InterfaceState& i = interfaces_[slot(ifindex)];
+    const std::size_t k = slot(ifindex);
+    InterfaceState& i = interfaces_[k];
     if (i.ifindex != ifindex) return false;  // the shared last slot: another interface's
+    const bool assisted = i.effective.router_assist;
     i.settings = settings;
     i.effective = config_.effective(settings);
     i.released = false;
     count_assist_off();
+    // Router assist turned off: the interface leaves every repair set, as when it goes down,
+    // so that RDATA reaches it by membership only (forward_plain), never by repair state too.
+    if (assisted && !i.effective.router_assist) repairs_.interface_down(InterfaceSlots{1} << k);
     return true;
 }
 
@@ -681,7 +686,6 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
         return;
     }
     for (IfIndex i : interfaces_of(slots)) {
-        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
@@ -740,7 +744,6 @@ void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, S
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;
     for (IfIndex i : interfaces_of(slots)) {
-        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
