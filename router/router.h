@@ -24,17 +24,19 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <unordered_map>
 #include <vector>
 
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "router/config.h"
+#include "router/containment.h"
 #include "router/counters.h"
 #include "router/dlr.h"
 #include "router/environment.h"
 #include "router/nak_neighbours.h"
+#include "router/parity.h"
+#include "router/poll.h"
 #include "router/redirect.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
@@ -152,7 +154,7 @@ class Router {
     std::uint64_t session_events_lost() const { return session_events_lost_; }
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
-    std::uint32_t rand_node_id() const { return rand_node_id_; }
+    std::uint32_t rand_node_id() const { return poll_.rand_node_id(); }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
@@ -200,24 +202,21 @@ class Router {
         bool to_us_as_upstream_dlr = false;
     };
     NakClass classify_nak(const Arrival& a, const PacketView& v, Time now);
-    void on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                               bool to_us_as_upstream_dlr, Time now, Output& out);
+    // A NAK or NNAK from the subtree (or to us as upstream DLR): NCF, state machine (parity
+    // ones through parity_), then forward_or_eliminate.
+    void on_subtree_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                             bool to_us_as_upstream_dlr, Time now, Output& out);
+    void forward_or_eliminate(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                              bool forward, bool eliminated, const std::vector<Sqn>& parity_sqns,
+                              RedirectTarget target, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out);
-    // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
-    // `exclude`: interfaces not sent the RDATA (the one it came from).
+    // `exclude`: interfaces not sent the RDATA (the one it came from). Parity RDATA (§11.6)
+    // through parity_, selective through repair_rdata: the interfaces to send it to.
     void forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                        InterfaceSlots exclude, Time now, Output& out);
-    void on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                         InterfaceSlots exclude, Time now, Output& out);
-    void on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
-                            Output& out);
-    void on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
+    InterfaceSlots repair_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                InterfaceSlots exclude, Time now, Output& out);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
-    void on_poll(const Arrival& a, const PacketView& v, Time now);
-    static void note_lead(Session& s, Sqn sqn);
-    // The counts of a parity entry, made with the session's TG-size offset when new.
-    ParityCounts& parity_counts(const RepairKey& key, const Session& s);
-    void send_polr(const Tsi& tsi, Session& s, Output& out);
     std::uint64_t next_random();
 
     // Repair state.
@@ -233,15 +232,6 @@ class Router {
     // list), with the packet counts the router confirms; empty: echoed unchanged.
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                   const std::vector<Sqn>& parity_sqns = {});
-    // Identical NCFs rate limited (N-NAK-4, D33): true when the NCF for `v` would repeat one
-    // sent on its interface within ncf_repeat_interval; note_ncf_sent() records one sent.
-    bool ncf_is_repeat(const Arrival& a, const PacketView& v, Time now);
-    void note_ncf_sent(const Arrival& a, const PacketView& v, Time now);
-    // App. E failure containment (§15.3; decisions.md D34, D35).
-    bool is_duplicate_nak(const RepairKey& key, InterfaceSlots arrival);
-    void note_duplicate_nak(const Arrival& a, const RepairKey& key, Session& s);
-    void send_nbr_unreach_ncf(const Arrival& a, const PacketView& nak, Session& s, Output& out);
-    void send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out);
     // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
     // `target`: the upstream neighbour, or a DLR the NAK is redirected to (redirect.cc).
     // True when the NAK went out (not held by OPT_NBR_UNREACH, a route to send it on).
@@ -249,12 +239,6 @@ class Router {
                           const std::vector<Sqn>& parity_sqns = {},
                           RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
-    // App. B (N-NAK-18, router/congestion.h): the OPT_CR of a NAK from the subtree merged
-    // into the session's reports; whether its aggregate moved enough to override
-    // elimination; the forwarded copy's OPT_CR rewritten to the aggregate.
-    void note_congestion(const PacketView& v, Session& s, Time now);
-    bool congestion_overrides(const PacketView& v, const Session& s, Time now);
-    void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
 
     // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
     // `ifindex` is where invalidations are counted; none when it is nullopt.
@@ -285,11 +269,15 @@ class Router {
     // What the components below may ask of the core (router/services.h; router.cc).
     class Services;
     std::unique_ptr<Services> services_;
-    Redirector redirect_;  // NAK redirection to DLRs (router/redirect.h)
-    DlrRepairer dlr_;      // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
+    std::uint64_t random_state_;  // next_random(): the same numbers for a seed
     std::unordered_map<Tsi, Session> sessions_;
     RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
-    std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
+    // The roles beside the network element, each with its own state (hooks in router.cc).
+    Redirector redirect_;         // NAK redirection to DLRs (router/redirect.h)
+    DlrRepairer dlr_;             // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
+    ParityRepair parity_;         // parity NAKs, NCFs and RDATA (router/parity.h)
+    NakContainment containment_;  // NCF rate limit, App. E (router/containment.h)
+    PollResponder poll_;          // POLLs answered as a child (router/poll.h)
     std::vector<InterfaceState> interfaces_;
     // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
     static constexpr std::uint8_t kNoSlot = 0xFF;
@@ -299,17 +287,6 @@ class Router {
     std::array<std::uint64_t, 32> malformed_by_reason_{};
     Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
-
-    // POLL answering (§14.5): our RAND_NODE_ID and the POLRs waiting for their back-off.
-    std::uint64_t random_state_;
-    std::uint32_t rand_node_id_;
-    struct PolrTimer {
-        Time at;
-        Tsi tsi;
-        std::uint32_t generation;
-        bool operator>(const PolrTimer& o) const { return at > o.at; }
-    };
-    std::priority_queue<PolrTimer, std::vector<PolrTimer>, std::greater<>> polr_timers_;
 
     void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
     std::vector<SessionEvent> session_events_;
