@@ -67,7 +67,7 @@ class InterfaceTable {
     // The RouterConfig changed: settings resolved anew.
     void reconfigure();
     struct SettingsApplied {
-        bool applied = false;             // false: the shared last slot, nothing changed
+        bool applied = false;                  // false: the shared last slot, nothing changed
         InterfaceSlots assist_turned_off = 0;  // its bit when router assist went off
     };
     SettingsApplied set_settings(IfIndex ifindex, const InterfaceSettings& settings);

@@ -30,8 +30,8 @@ class Router::Services final : public RouterServices {
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) override {
         r_.count(ifindex, s, c, n);
     }
-    std::size_t interface_slot(IfIndex ifindex) override { return r_.slot(ifindex); }
-    bool assists(IfIndex ifindex) override { return r_.assist_off_ == 0 || r_.assists(ifindex); }
+    std::size_t interface_slot(IfIndex ifindex) override { return r_.interfaces_.slot(ifindex); }
+    bool assists(IfIndex ifindex) override { return r_.interfaces_.assists(ifindex); }
     Session* session(const Tsi& tsi) override {
         auto it = r_.sessions_.find(tsi);
         return it == r_.sessions_.end() ? nullptr : &it->second;
@@ -63,8 +63,7 @@ class Router::Services final : public RouterServices {
 };
 
 Router::Router(const RouterConfig& config, const Environment& environment)
-    : global_timers_(config.nak_timers()),
-      config_(config),
+    : config_(config),
       env_(environment),
       services_(std::make_unique<Services>(*this)),
       random_state_(config.random_seed),
@@ -72,10 +71,8 @@ Router::Router(const RouterConfig& config, const Environment& environment)
       dlr_(config_, env_, *services_, redirect_),
       parity_(*services_, repairs_, redirect_),
       containment_(config_, env_, *services_, repairs_),
-      poll_(*services_, static_cast<std::uint32_t>(next_random())) {
-    interfaces_.reserve(kMaxInterfaces);
-    slot_by_ifindex_.fill(kNoSlot);
-}
+      poll_(*services_, static_cast<std::uint32_t>(next_random())),
+      interfaces_(config_) {}
 
 Router::~Router() = default;
 
@@ -86,72 +83,35 @@ std::uint64_t Router::next_random() {
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
-    global_timers_ = config_.nak_timers();
-    for (InterfaceState& i : interfaces_)
-        i.effective = config_.effective(i.settings);
+    interfaces_.reconfigure();
     dlr_.reconfigure(sessions_);  // Session::dlr anew; bounds apply at the next SPM (dlr.cc)
-}
-
-std::size_t Router::slot_slow(IfIndex ifindex) {
-    for (std::size_t i = 0; i < interfaces_.size(); ++i)
-        if (interfaces_[i].ifindex == ifindex) return i;
-    std::size_t i = interfaces_.size();
-    if (i == kMaxInterfaces) {
-        // All taken: the slot of an interface that went down (interface_down cleared its bit
-        // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
-        // set_interface_settings refuses a shared slot, D38).
-        auto gone = std::find_if(interfaces_.begin(), interfaces_.end(),
-                                 [](const InterfaceState& x) { return x.released; });
-        if (gone == interfaces_.end()) return kMaxInterfaces - 1;
-        i = static_cast<std::size_t>(gone - interfaces_.begin());
-        if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
-        *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
-        count_assist_off();
-    } else {
-        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
-    }
-    if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
-    return i;
-}
-
-void Router::count_assist_off() {
-    assist_off_ = static_cast<std::size_t>(
-        std::count_if(interfaces_.begin(), interfaces_.end(),
-                      [](const InterfaceState& x) { return !x.effective.router_assist; }));
 }
 
 // --- Per-interface settings (decisions.md D38) ----------------------------------------------
 
 bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
-    const std::size_t k = slot(ifindex);
-    InterfaceState& i = interfaces_[k];
-    if (i.ifindex != ifindex) return false;  // the shared last slot: another interface's
-    const bool assisted = i.effective.router_assist;
-    i.settings = settings;
-    i.effective = config_.effective(settings);
-    i.released = false;
-    count_assist_off();
+    const InterfaceTable::SettingsApplied r = interfaces_.set_settings(ifindex, settings);
     // Router assist turned off: the interface leaves every repair set, as when it goes down,
     // so that RDATA reaches it by membership only (forward_plain), never by repair state too.
-    if (assisted && !i.effective.router_assist) repairs_.interface_down(InterfaceSlots{1} << k);
-    return true;
+    if (r.assist_turned_off) repairs_.interface_down(r.assist_turned_off);
+    return r.applied;
 }
 
 // D38: a repair state's NAKs go out of its session's upstream interface, and its NCFs and
 // RDATA come in there: the timers of that interface's link govern it. One slot load.
 const NakTimers& Router::nak_timers(const Session* s) {
-    return s ? interfaces_[slot(s->upstream_interface)].effective.timers : global_timers_;
+    return s ? interfaces_.nak_timers(s->upstream_interface) : interfaces_.global_timers();
 }
 
 void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude,
                            Counter c, Counter c2, Output& out) {
-    if (assist_off_ == 0 || a.ip.ttl <= 1) return;
+    if (!interfaces_.any_assist_off() || a.ip.ttl <= 1) return;
     env_.group_members(s.source, s.group, members_);
     Transmit t = downstream_transmit(s, a, a.ip.router_alert);
     t.ip_source = a.ip.source;
     for (IfIndex i : members_) {
-        if (i == a.ifindex || i == s.upstream_interface || assists(i) ||
-            (exclude & (InterfaceSlots{1} << slot(i))))
+        if (i == a.ifindex || i == s.upstream_interface || interfaces_.assists(i) ||
+            (exclude & interfaces_.bit(i)))
             continue;
         t.ifindex = i;
         out.add_reference(t, pgm);
@@ -170,27 +130,20 @@ Session* Router::find_session(const Tsi& tsi) {
 }
 
 void Router::count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) {
-    if_counters(ifindex)[c] += n;
+    interfaces_.counters(ifindex)[c] += n;
     if (s) s->counters[c] += n;
 }
 
 std::vector<IfIndex> Router::interfaces_of(InterfaceSlots slots) const {
-    std::vector<IfIndex> r;
-    for (std::size_t i = 0; i < interfaces_.size(); ++i)
-        if (slots & (InterfaceSlots{1} << i)) r.push_back(interfaces_[i].ifindex);
-    return r;
+    return interfaces_.interfaces_of(slots);
 }
 
 CounterSet Router::totals() const {
-    CounterSet t;
-    for (const auto& i : interfaces_)
-        t += i.counters;
-    return t;
+    return interfaces_.totals();
 }
 
 void Router::clear_counters() {
-    for (auto& i : interfaces_)
-        i.counters.clear();
+    interfaces_.clear_counters();
     for (auto& [tsi, s] : sessions_)
         s.counters.clear();
     malformed_by_reason_.fill(0);
@@ -211,7 +164,8 @@ void Router::add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n) {
 }
 
 void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
-    if (n != 0) if_counters(ifindex)[c] += n;  // no slot made for an interface with nothing
+    if (n != 0)
+        interfaces_.counters(ifindex)[c] += n;  // no slot made for an interface with nothing
 }
 
 void Router::clear_repairs() {
@@ -219,12 +173,7 @@ void Router::clear_repairs() {
 }
 
 bool Router::clear_interface_counters(IfIndex ifindex) {
-    for (auto& i : interfaces_) {
-        if (i.ifindex != ifindex) continue;
-        i.counters.clear();
-        return true;
-    }
-    return false;
+    return interfaces_.clear_counters(ifindex);
 }
 
 bool Router::clear_session_counters(const Tsi& tsi) {
@@ -278,30 +227,6 @@ std::vector<SessionEvent> Router::take_session_events() {
     return out;
 }
 
-bool Router::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {
-    InterfaceState& i = interfaces_[slot(ifindex)];
-    // The source's own bucket first (D36): what it sends past its rate never reaches the
-    // interface's budget, which stays for the other receivers on the interface.
-    // The interface's own caps (D38), or the global ones.
-    const double per_source = i.effective.max_naks_per_second_per_neighbour;
-    TokenBucket* source_tokens = nullptr;
-    if (per_source != 0) {
-        const NakNeighbours::Found f =
-            i.nak_neighbours.find(from, config_.max_nak_neighbours_per_interface, now);
-        if (f.shared) i.counters[Counter::NakNeighboursFull] += n;
-        source_tokens = f.bucket;
-        if (!source_tokens->take(per_source, n, now)) {
-            i.counters[Counter::ShedNakNeighbour] += n;
-            return false;
-        }
-    }
-    const std::uint32_t per_interface = i.effective.max_naks_per_second;
-    if (per_interface == 0 || i.nak_tokens.take(per_interface, n, now)) return true;
-    if (source_tokens) source_tokens->give_back(per_source, n);  // not used after all
-    i.counters[Counter::ShedNakRate] += n;
-    return false;
-}
-
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
     // The bulk of the traffic: ODATA without options. Its header is all the router reads, so
     // it is decoded here without building a PacketView. Anything the full parser would
@@ -325,13 +250,13 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         (pgm[kOffsetType] & kTypeCodeMask) != static_cast<std::uint8_t>(PacketType::Odata);
     ParseResult r = parse(pgm, opts);
     if (!r) {
-        if_counters(a.ifindex)[Counter::Malformed]++;
+        interfaces_.counters(a.ifindex)[Counter::Malformed]++;
         malformed_by_reason_[static_cast<std::size_t>(r.error) % malformed_by_reason_.size()]++;
         return;
     }
     const PacketView& v = r.view;
     if (opx_discards(v)) {
-        if_counters(a.ifindex)[Counter::OptionDiscards]++;
+        interfaces_.counters(a.ifindex)[Counter::OptionDiscards]++;
         return;
     }
     switch (v.header.type) {
@@ -352,15 +277,15 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_ncf(a, v, now, out);
             break;
         case PacketType::Poll:
-            if_counters(a.ifindex)[Counter::InPolls]++;
+            interfaces_.counters(a.ifindex)[Counter::InPolls]++;
             poll_.on_poll(a, v, now);  // answered, never forwarded (§14.1; poll.cc)
             break;
         case PacketType::Polr:
-            if_counters(a.ifindex)[Counter::InPolrs]++;
+            interfaces_.counters(a.ifindex)[Counter::InPolrs]++;
             redirect_.on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
             break;
         case PacketType::Spmr:
-            if_counters(a.ifindex)[Counter::InSpmrs]++;
+            interfaces_.counters(a.ifindex)[Counter::InSpmrs]++;
             on_upstream_unicast(a, v, pgm, out);
             break;
         case PacketType::Ack:  // PGMCC (D17)
@@ -398,7 +323,7 @@ void Router::apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfI
         std::uint8_t b = static_cast<std::uint8_t>((copy[o->offset] & kOptEnd) |
                                                    static_cast<std::uint8_t>(OptionType::Invalid));
         rewrite_in_place(copy, o->offset, Bytes(&b, 1));
-        if (ifindex) if_counters(*ifindex)[Counter::OptionInvalidated]++;
+        if (ifindex) interfaces_.counters(*ifindex)[Counter::OptionInvalidated]++;
     }
 }
 
@@ -412,12 +337,12 @@ bool Router::addressed_to_us(const Arrival& a) const {
 void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
     const SpmFields& f = *v.get<SpmFields>();
     const Tsi tsi = v.header.tsi();
-    if_counters(a.ifindex)[Counter::InSpms]++;
+    interfaces_.counters(a.ifindex)[Counter::InSpms]++;
     // RPF: an SPM must come from the interface of the route towards its source.
     // And it is multicast to its group (§8.1): the IP destination becomes the session's group,
     // where NCFs go; a unicast one is not on the tree either (found by router_fuzz).
     if (env_.route_interface(a.ip.source) != a.ifindex || !a.ip.destination.is_multicast()) {
-        if_counters(a.ifindex)[Counter::SpmRpfErrors]++;
+        interfaces_.counters(a.ifindex)[Counter::SpmRpfErrors]++;
         return;
     }
     auto it = sessions_.find(tsi);
@@ -425,7 +350,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
     const bool created = it == sessions_.end();
     if (created) {
         if (sessions_.size() >= config_.max_sessions) {
-            if_counters(a.ifindex)[Counter::ShedSessionCap]++;
+            interfaces_.counters(a.ifindex)[Counter::ShedSessionCap]++;
             return;
         }
         s = &sessions_[tsi];
@@ -453,7 +378,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         }
         // In sequence: newer than the last, within half the space (§6.2, 7.1).
         if (!(f.sqn > s->last_spm_sqn) || s->source != a.ip.source) {
-            if_counters(a.ifindex)[Counter::SpmBadSqn]++;
+            interfaces_.counters(a.ifindex)[Counter::SpmBadSqn]++;
             s->counters[Counter::SpmBadSqn]++;
             return;
         }
@@ -491,14 +416,14 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
                          Output& out) {
     const SpmFields& f = *v.get<SpmFields>();
     if (a.ip.ttl <= 1) {
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     env_.group_members(s.source, s.group, members_);
     Transmit t = downstream_transmit(s, a, true);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
-        if (assist_off_ != 0 && !assists(i)) {
+        if (!interfaces_.assists(i)) {
             // D38: as a plain multicast router, unchanged: receivers there keep the previous
             // PGM hop's SPM_PATH and NAK it directly.
             Transmit plain = t;
@@ -531,7 +456,7 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
 
 void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                       Time now, Output& out) {
-    if_counters(a.ifindex)[Counter::InOdata]++;
+    interfaces_.counters(a.ifindex)[Counter::InOdata]++;
     Session* s = find_session(tsi);
     if (s) {
         s->counters[Counter::InOdata]++;
@@ -554,7 +479,7 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         }
     }
     if (a.ip.ttl <= 1) {
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     env_.group_members(a.ip.source, a.ip.destination, members_);
@@ -587,7 +512,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         count(a.ifindex, nullptr, Counter::InRdata);
-        if_counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
+        interfaces_.counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
         if (v.header.parity()) count(a.ifindex, nullptr, Counter::InParityRdata);
         return;
     }
@@ -604,13 +529,13 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         return;
     }
     if (s.dlr) dlr_.on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
-    forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
+    forward_rdata(a, v, pgm, s, interfaces_.bit(a.ifindex), now, out);
 }
 
 void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                            InterfaceSlots exclude, Time now, Output& out) {
     if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     const bool parity = v.header.parity();
@@ -622,7 +547,7 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
                                         : repair_rdata(a, v, pgm, s, exclude, now, out);
     Transmit t = downstream_transmit(s, a, true);
     t.ip_source = a.ip.source;  // the source, or an upstream DLR sending as the source (§9.5.2.1)
-    for (IfIndex i : interfaces_of(slots)) {
+    for (IfIndex i : interfaces_.interfaces_of(slots)) {
         t.ifindex = i;
         out.add(t, pgm);
         apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
@@ -796,14 +721,15 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     const bool parity = v.header.parity();
     if (parity && !null_nak) count(a.ifindex, nullptr, Counter::InParityNaks);
     if (a.ip.destination.is_multicast()) {
-        if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
+        interfaces_.counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
         return {NakRole::Dropped};
     }
-    if (!admit_naks(a.ifindex, a.ip.source, nak_count(v), now)) return {NakRole::Dropped};
+    if (!interfaces_.admit_naks(a.ifindex, a.ip.source, nak_count(v), now))
+        return {NakRole::Dropped};
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
-        if_counters(
+        interfaces_.counters(
             a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
         return {NakRole::Dropped};
     }
@@ -827,7 +753,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     }
     // D38: router assist is off on the arrival interface: no NCF, no repair state; relayed
     // once the checks below (D14.4 above all) passed, as they protect the source.
-    const bool relay = assist_off_ != 0 && !assists(a.ifindex);
+    const bool relay = !interfaces_.assists(a.ifindex);
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
     if (!relay && null_nak && redirect_.from_off_tree_dlr(a, s))
         return {NakRole::OffTreeDlrNnak, &s};
@@ -912,7 +838,7 @@ void Router::on_subtree_nak_like(const Arrival& a, const PacketView& v, Bytes pg
             count(a.ifindex, &s, Counter::OutNcfs);
         }
         // RDATA never goes back out of the upstream interface: no repair interface there.
-        arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
+        arrival = to_us_as_upstream_dlr ? 0 : interfaces_.bit(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
         if (s.dlr && dlr_.on_nak(a, v, tsi, s, now, out)) return;
     }
@@ -970,8 +896,8 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     count(a.ifindex, nullptr, Counter::InNcfs);
     auto it = sessions_.find(v.header.tsi());
     if (it == sessions_.end()) {
-        if_counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
-        if (v.header.parity()) if_counters(a.ifindex)[Counter::InParityNcfs]++;
+        interfaces_.counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
+        if (v.header.parity()) interfaces_.counters(a.ifindex)[Counter::InParityNcfs]++;
         return;
     }
     Session& s = it->second;
@@ -1134,9 +1060,7 @@ void Router::expire_sessions(Time now) {
 }
 
 void Router::interface_down(IfIndex ifindex) {
-    const std::size_t k = slot(ifindex);
-    const InterfaceSlots bit = InterfaceSlots{1} << k;
-    if (interfaces_[k].ifindex == ifindex) interfaces_[k].released = true;
+    const InterfaceSlots bit = interfaces_.interface_down(ifindex);
     repairs_.interface_down(bit);
     cached_session_ = nullptr;
     std::erase_if(sessions_, [&](const auto& kv) {

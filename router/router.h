@@ -34,29 +34,15 @@
 #include "router/counters.h"
 #include "router/dlr.h"
 #include "router/environment.h"
-#include "router/nak_neighbours.h"
+#include "router/interfaces.h"
 #include "router/parity.h"
 #include "router/poll.h"
 #include "router/redirect.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
-#include "router/token_bucket.h"
 
 namespace pgm::router {
-
-struct InterfaceState {
-    IfIndex ifindex = 0;
-    CounterSet counters;
-    TokenBucket nak_tokens;                // the NAK rate cap
-    NakNeighbours nak_neighbours;          // the NAK rate cap per NAK source (D36)
-    InterfaceSettings settings;            // as configured for it (D38); unset: the global values
-    EffectiveInterfaceSettings effective;  // `settings` resolved against the RouterConfig
-    // The link went down (Router::interface_down): once all kMaxInterfaces slots are taken,
-    // a new interface takes this slot over (fresh counters and settings) rather than share
-    // another's. Cleared when the interface is given its settings again (it is served).
-    bool released = false;
-};
 
 // A change of the session table, for the owner's log (pgmd logs each at info). Kept until
 // take_session_events(); past kMaxSessionEvents untaken ones further events are only counted.
@@ -132,7 +118,7 @@ class Router {
     const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const {
         return repairs_.parity_counts();
     }
-    const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
+    const std::vector<InterfaceState>& interfaces() const { return interfaces_.all(); }
     CounterSet totals() const;
     // Interfaces in a repair entry's slot set.
     std::vector<IfIndex> interfaces_of(InterfaceSlots slots) const;
@@ -159,22 +145,10 @@ class Router {
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
   private:
-    // Runs for every counter update: small interface indexes (the usual case) are one load.
-    std::size_t slot(IfIndex ifindex) {
-        if (ifindex < slot_by_ifindex_.size() && slot_by_ifindex_[ifindex] != kNoSlot)
-            return slot_by_ifindex_[ifindex];
-        return slot_slow(ifindex);
-    }
-    std::size_t slot_slow(IfIndex ifindex);
-    void count_assist_off();
     // sessions_.find() behind a one-entry cache (packets come in bursts of one session).
     // Every erase from sessions_ must reset cached_session_.
     Session* find_session(const Tsi& tsi);
-    CounterSet& if_counters(IfIndex ifindex) { return interfaces_[slot(ifindex)].counters; }
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
-    // The NAK rate caps, per NAK source (`from`) and per interface (D36): true when `n`
-    // NAKs may be processed; false when shed (counted).
-    bool admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now);
 
     // Per type.
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
@@ -254,10 +228,6 @@ class Router {
     // Per-interface settings (D38). The NAK timers of a session's repair states: those of
     // its upstream interface (the global ones without a session).
     const NakTimers& nak_timers(const Session* s);
-    bool assists(IfIndex ifindex) { return interfaces_[slot(ifindex)].effective.router_assist; }
-    // Interfaces with router assist off: when none, nothing below is looked up.
-    std::size_t assist_off_ = 0;
-    NakTimers global_timers_;
     // As a plain multicast router: `pgm` unchanged (TTL - 1, the arrival's Router Alert) onto
     // the member interfaces of `s` with router assist off but the arrival's and `exclude`;
     // counted as `c` and `c2` (Counter::Count: none).
@@ -278,10 +248,7 @@ class Router {
     ParityRepair parity_;         // parity NAKs, NCFs and RDATA (router/parity.h)
     NakContainment containment_;  // NCF rate limit, App. E (router/containment.h)
     PollResponder poll_;          // POLLs answered as a child (router/poll.h)
-    std::vector<InterfaceState> interfaces_;
-    // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
-    static constexpr std::uint8_t kNoSlot = 0xFF;
-    std::array<std::uint8_t, 256> slot_by_ifindex_;
+    InterfaceTable interfaces_;   // slots, counters, NAK caps, settings (router/interfaces.h)
     Tsi cached_tsi_;
     Session* cached_session_ = nullptr;
     std::array<std::uint64_t, 32> malformed_by_reason_{};
