@@ -9,7 +9,6 @@ namespace pgm::router {
 
 namespace {
 
-constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates
 // An NCF with OPT_NBR_UNREACH and OPT_PATH_NLA (IPv6), and the special SPM.
 constexpr std::size_t kMaxNbrUnreachNcfSize =
     kMaxNakSize + kOptFlagOnlySize + kOptionHeaderSize + 16;

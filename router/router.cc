@@ -10,16 +10,11 @@
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
 #include "router/nak_sqns.h"
+#include "router/opx.h"
 #include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
-
-namespace {
-
-constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
-
-}  // namespace
 
 // What the components (redirect.cc, dlr.cc, parity.cc, containment.cc, poll.cc) may ask of the core
 // (router/services.h).
@@ -32,10 +27,7 @@ class Router::Services final : public RouterServices {
     }
     std::size_t interface_slot(IfIndex ifindex) override { return r_.interfaces_.slot(ifindex); }
     bool assists(IfIndex ifindex) override { return r_.interfaces_.assists(ifindex); }
-    Session* session(const Tsi& tsi) override {
-        auto it = r_.sessions_.find(tsi);
-        return it == r_.sessions_.end() ? nullptr : &it->second;
-    }
+    Session* session(const Tsi& tsi) override { return r_.sessions_.find(tsi); }
     RepairEntry* repair(const RepairKey& key) override {
         auto it = r_.repairs_.find(key);
         return it == r_.repairs_.end() ? nullptr : &it->second;
@@ -50,12 +42,14 @@ class Router::Services final : public RouterServices {
         return r_.apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
     }
     std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const override {
-        return r_.upstream_transmit(s, to);
+        return router::upstream_transmit(r_.env_, s, to);
     }
     void invalidate_options(const PacketView& v, MutableBytes copy) override {
-        r_.apply_opx(v, copy, std::nullopt);
+        invalidate_opx(v, copy);
     }
-    bool addressed_to_us(const Arrival& a) const override { return r_.addressed_to_us(a); }
+    bool addressed_to_us(const Arrival& a) const override {
+        return router::addressed_to_us(r_.env_, a);
+    }
     std::uint64_t next_random() override { return r_.next_random(); }
 
   private:
@@ -67,6 +61,7 @@ Router::Router(const RouterConfig& config, const Environment& environment)
       env_(environment),
       services_(std::make_unique<Services>(*this)),
       random_state_(config.random_seed),
+      sessions_(config_),
       redirect_(config_, env_, *services_),
       dlr_(config_, env_, *services_, redirect_),
       parity_(*services_, repairs_, redirect_),
@@ -84,7 +79,8 @@ std::uint64_t Router::next_random() {
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
     interfaces_.reconfigure();
-    dlr_.reconfigure(sessions_);  // Session::dlr anew; bounds apply at the next SPM (dlr.cc)
+    // Session::dlr anew; bounds apply at the next SPM (dlr.cc).
+    dlr_.reconfigure(sessions_.all_sessions());
 }
 
 // --- Per-interface settings (decisions.md D38) ----------------------------------------------
@@ -120,15 +116,6 @@ void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlo
     }
 }
 
-Session* Router::find_session(const Tsi& tsi) {
-    if (cached_session_ && cached_tsi_ == tsi) return cached_session_;
-    auto it = sessions_.find(tsi);
-    if (it == sessions_.end()) return nullptr;
-    cached_tsi_ = tsi;
-    cached_session_ = &it->second;
-    return cached_session_;
-}
-
 void Router::count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) {
     interfaces_.counters(ifindex)[c] += n;
     if (s) s->counters[c] += n;
@@ -144,14 +131,14 @@ CounterSet Router::totals() const {
 
 void Router::clear_counters() {
     interfaces_.clear_counters();
-    for (auto& [tsi, s] : sessions_)
+    for (auto& [tsi, s] : sessions_.all_sessions())
         s.counters.clear();
     malformed_by_reason_.fill(0);
 }
 
 void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
                                std::uint64_t copies_out) {
-    Session* s = find_session(tsi);
+    Session* s = sessions_.find(tsi);
     if (!s) return;  // expired or removed since the kernel forwarded it: nothing to keep
     note_lead(*s, lead);
     s->counters[Counter::InOdata] += packets;
@@ -159,7 +146,7 @@ void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
 }
 
 void Router::add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n) {
-    Session* s = n != 0 ? find_session(tsi) : nullptr;
+    Session* s = n != 0 ? sessions_.find(tsi) : nullptr;
     if (s) s->counters[c] += n;
 }
 
@@ -177,7 +164,7 @@ bool Router::clear_interface_counters(IfIndex ifindex) {
 }
 
 bool Router::clear_session_counters(const Tsi& tsi) {
-    Session* s = find_session(tsi);
+    Session* s = sessions_.find(tsi);
     if (!s) return false;
     s->counters.clear();
     return true;
@@ -187,8 +174,8 @@ std::size_t Router::clear_repairs(const RepairScope& scope) {
     auto in_scope = [&](const RepairKey& key) {
         if (scope.tsi && !(*scope.tsi == key.tsi)) return false;
         if (!scope.group) return true;
-        auto it = sessions_.find(key.tsi);
-        return it != sessions_.end() && it->second.group == *scope.group;
+        const Session* s = sessions_.find(key.tsi);
+        return s && s->group == *scope.group;
     };
     std::size_t removed = 0;
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
@@ -199,32 +186,8 @@ std::size_t Router::clear_repairs(const RepairScope& scope) {
     return removed;
 }  // stale timer items are skipped when due
 
-const char* to_string(SessionEvent::Kind kind) {
-    switch (kind) {
-        case SessionEvent::Kind::Created:
-            return "created";
-        case SessionEvent::Kind::Fin:
-            return "ended by its source (FIN)";
-        case SessionEvent::Kind::Expired:
-            return "expired";
-        case SessionEvent::Kind::Removed:
-            return "removed (upstream interface down)";
-    }
-    return "?";
-}
-
-void Router::note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s) {
-    if (session_events_.size() >= kMaxSessionEvents) {
-        ++session_events_lost_;
-        return;
-    }
-    session_events_.push_back(SessionEvent{kind, tsi, s.source, s.group, s.upstream_interface});
-}
-
 std::vector<SessionEvent> Router::take_session_events() {
-    std::vector<SessionEvent> out;
-    out.swap(session_events_);
-    return out;
+    return sessions_.take_events();
 }
 
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
@@ -240,7 +203,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         std::copy_n(pgm.data() + kOffsetGsi, tsi.gsi.bytes.size(), tsi.gsi.bytes.begin());
         tsi.source_port = load16(pgm.data() + kOffsetSport);
         on_odata(a, tsi, Sqn(load32(pgm.data() + kHeaderSize)), nullptr, pgm, now, out);
-        if (now >= next_session_sweep_) expire_sessions(now);
+        if (now >= sessions_.next_sweep()) expire_sessions(now);
         return;
     }
     // ODATA is switched without transport processing (§2.3): its checksum is the receivers'.
@@ -292,44 +255,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_upstream_unicast(a, v, pgm, out);
             break;
     }
-    if (now >= next_session_sweep_) expire_sessions(now);
-}
-
-Transmit Router::downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const {
-    Transmit t;
-    t.ip_source = s.source;
-    t.ip_destination = s.group;
-    t.ttl = static_cast<std::uint8_t>(a.ip.ttl - 1);
-    t.router_alert = router_alert;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.udp_destination_port;
-    return t;
-}
-
-bool Router::opx_discards(const PacketView& v) const {
-    // D10: OPX counts only for unknown options, and only when the sender set NETWORK.
-    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return false;
-    OptionIterator it = v.options();
-    while (auto o = it.next())
-        if (!o->known() && (o->opx() == Opx::Discard || o->opx() == Opx::Reserved)) return true;
-    return false;
-}
-
-void Router::apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex) {
-    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return;
-    OptionIterator it = v.options();
-    while (auto o = it.next()) {
-        if (o->known() || o->opx() != Opx::Invalidate) continue;
-        std::uint8_t b = static_cast<std::uint8_t>((copy[o->offset] & kOptEnd) |
-                                                   static_cast<std::uint8_t>(OptionType::Invalid));
-        rewrite_in_place(copy, o->offset, Bytes(&b, 1));
-        if (ifindex) interfaces_.counters(*ifindex)[Counter::OptionInvalidated]++;
-    }
-}
-
-bool Router::addressed_to_us(const Arrival& a) const {
-    auto own = env_.interface_address(a.ifindex, a.ip.destination.family());
-    return own && *own == a.ip.destination;
+    if (now >= sessions_.next_sweep()) expire_sessions(now);
 }
 
 // --- SPM: path state (§7.1, checklist N-SPM-*) -------------------------------------------
@@ -345,20 +271,17 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         interfaces_.counters(a.ifindex)[Counter::SpmRpfErrors]++;
         return;
     }
-    auto it = sessions_.find(tsi);
-    Session* s = nullptr;
-    const bool created = it == sessions_.end();
+    Session* s = sessions_.find(tsi);
+    const bool created = s == nullptr;
     if (created) {
-        if (sessions_.size() >= config_.max_sessions) {
+        s = sessions_.create(tsi, now);
+        if (!s) {
             interfaces_.counters(a.ifindex)[Counter::ShedSessionCap]++;
             return;
         }
-        s = &sessions_[tsi];
         s->created = now;
         s->last_spm_sqn = f.sqn - 1;
-        if (next_session_sweep_ == kNever) next_session_sweep_ = now + config_.session_lifetime;
     } else {
-        s = &it->second;
         // App. E (§15.3.2, N-SPM-6, D11): OPT_NBR_UNREACH counts only from the upstream
         // neighbour; its special SPM repeats the last SPM_SQN and changes no path state.
         if (config_.nbr_unreach && v.nbr_unreach()) {
@@ -398,8 +321,8 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         s->nbr_unreach_upstream = false;
         s->nbr_unreach_interfaces = 0;
     }
-    if (created) note_session_event(SessionEvent::Kind::Created, tsi, *s);
-    if (v.fin() && !s->fin) note_session_event(SessionEvent::Kind::Fin, tsi, *s);
+    if (created) sessions_.note_event(SessionEvent::Kind::Created, tsi, *s);
+    if (v.fin() && !s->fin) sessions_.note_event(SessionEvent::Kind::Fin, tsi, *s);
     s->fin = v.fin();  // as of the last in-sequence SPM
     if (auto prm = v.parity_prm(); prm && valid_tgs(prm->tg_size)) s->tgs = prm->tg_size;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
@@ -447,7 +370,7 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
                 (copy[bo->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
             rewrite_in_place(copy, bo->offset, Bytes(&b, 1));
         }
-        apply_opx(v, copy, i);
+        interfaces_.counters(i)[Counter::OptionInvalidated] += invalidate_opx(v, copy);
         count(i, &s, Counter::OutSpms);
     }
 }
@@ -457,7 +380,7 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
 void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                       Time now, Output& out) {
     interfaces_.counters(a.ifindex)[Counter::InOdata]++;
-    Session* s = find_session(tsi);
+    Session* s = sessions_.find(tsi);
     if (s) {
         s->counters[Counter::InOdata]++;
         note_lead(*s, sqn);
@@ -498,7 +421,8 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         t.ifindex = i;
         if (rewrite) {
             out.add(t, pgm);
-            apply_opx(*v, out.mutable_bytes(out.transmits().back()), i);
+            interfaces_.counters(i)[Counter::OptionInvalidated] +=
+                invalidate_opx(*v, out.mutable_bytes(out.transmits().back()));
         } else {
             out.add_reference(t, pgm);
         }
@@ -509,14 +433,15 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
 // --- RDATA: only where it was asked for (§7.8) ------------------------------------------------
 
 void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
+    const Tsi tsi = v.header.tsi();
+    Session* sp = sessions_.find(tsi);
+    if (!sp) {
         count(a.ifindex, nullptr, Counter::InRdata);
         interfaces_.counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
         if (v.header.parity()) count(a.ifindex, nullptr, Counter::InParityRdata);
         return;
     }
-    Session& s = it->second;
+    Session& s = *sp;
     count(a.ifindex, &s, Counter::InRdata);
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
     // N-RD-7: the off-tree DLR's unicast RDATA goes on as the source's (redirect.cc).
@@ -528,7 +453,7 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (s.dlr) dlr_.on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    if (s.dlr) dlr_.on_data(tsi, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
     forward_rdata(a, v, pgm, s, interfaces_.bit(a.ifindex), now, out);
 }
 
@@ -550,7 +475,8 @@ void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Ses
     for (IfIndex i : interfaces_.interfaces_of(slots)) {
         t.ifindex = i;
         out.add(t, pgm);
-        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
+        interfaces_.counters(i)[Counter::OptionInvalidated] +=
+            invalidate_opx(v, out.mutable_bytes(out.transmits().back()));
         count(i, &s, Counter::OutRdata);
         if (parity) count(i, &s, Counter::OutParityRdata);
     }
@@ -572,7 +498,7 @@ InterfaceSlots Router::repair_rdata(const Arrival& a, const PacketView& v, Bytes
     if (actions & kHoldRdata) {  // D27: kept for the NAKs that are still on their way
         Transmit t = downstream_transmit(s, a, true);
         t.ip_source = a.ip.source;
-        apply_opx(v, repairs_.hold(key, pgm, t).pgm, std::nullopt);
+        invalidate_opx(v, repairs_.hold(key, pgm, t).pgm);
     }
     if (!(actions & kForwardRdata) || slots == 0) {
         count(a.ifindex, &s, Counter::RdataEliminatedOIF);
@@ -617,21 +543,6 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     });
 }
 
-// A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
-// of the session's upstream interface, from our address there, encapsulated as the session.
-std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& to) const {
-    auto own = env_.interface_address(s.upstream_interface, to.family());
-    if (!own) return std::nullopt;
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = *own;
-    t.ip_destination = to;
-    t.ttl = kForwardTtl;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    return t;
-}
-
 bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
                               const std::vector<Sqn>& parity_sqns, RedirectTarget target) {
     if (s.nbr_unreach_upstream) {  // App. E (§15.3.2, N-NAK-19, D35)
@@ -639,7 +550,7 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         return false;
     }
     // Redirected NAKs only through the Redirector: the usual NAK stays off the services.
-    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+    const auto t = target == RedirectTarget::None ? upstream_transmit(env_, s, s.upstream_neighbour)
                                                   : redirect_.nak_transmit(s, target);
     if (!t) return false;
     out.add(*t, pgm);
@@ -664,7 +575,7 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         }
     }
     s.congestion.rewrite(v, copy);  // N-NAK-18 (congestion.cc)
-    apply_opx(v, copy, t->ifindex);
+    interfaces_.counters(t->ifindex)[Counter::OptionInvalidated] += invalidate_opx(v, copy);
     count(t->ifindex, &s, v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
     return true;
@@ -677,7 +588,7 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     }
     const RedirectTarget target =
         s.redirect.used ? redirect_.repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
-    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+    const auto t = target == RedirectTarget::None ? upstream_transmit(env_, s, s.upstream_neighbour)
                                                   : redirect_.nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
@@ -715,7 +626,7 @@ bool beyond_lead(const PacketView& v, const Session& s, bool parity) {
 // order, and the counters of what they drop. Nothing is sent or changed here but counters.
 Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Time now) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(env_, a))
         return {NakRole::Dropped};  // transit: the kernel's
     count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
     const bool parity = v.header.parity();
@@ -726,14 +637,14 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     }
     if (!interfaces_.admit_naks(a.ifindex, a.ip.source, nak_count(v), now))
         return {NakRole::Dropped};
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
+    Session* sp = sessions_.find(v.header.tsi());
+    if (!sp) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
         interfaces_.counters(
             a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
         return {NakRole::Dropped};
     }
-    Session& s = it->second;
+    Session& s = *sp;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
@@ -894,13 +805,14 @@ void Router::forward_or_eliminate(const Arrival& a, const PacketView& v, Bytes p
 
 void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNcfs);
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
+    const Tsi tsi = v.header.tsi();
+    Session* sp = sessions_.find(tsi);
+    if (!sp) {
         interfaces_.counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
         if (v.header.parity()) interfaces_.counters(a.ifindex)[Counter::InParityNcfs]++;
         return;
     }
-    Session& s = it->second;
+    Session& s = *sp;
     s.counters[Counter::InNcfs]++;
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
     if (redirect_.from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
@@ -910,7 +822,7 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast; taken (then it
     // confirms as any other NCF) or ignored (containment.cc).
     if (config_.nbr_unreach && v.nbr_unreach() &&
-        !containment_.on_nbr_unreach_ncf(a, v, it->first, s, out))
+        !containment_.on_nbr_unreach_ncf(a, v, tsi, s, out))
         return;
     if (a.ifindex != s.upstream_interface) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
@@ -921,13 +833,13 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     if (a.ip.destination.is_multicast())
         forward_plain(a, v.packet, s, 0, Counter::OutNcfs,
                       v.header.parity() ? Counter::OutParityNcfs : Counter::Count, out);
-    if (s.dlr) dlr_.on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
+    if (s.dlr) dlr_.on_parent_ncf(v, tsi, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
         parity_.on_ncf(a, v, s, now);
         return;
     }
     for_each_nak_sqn(v, [&](Sqn sqn) {
-        const RepairKey key{it->first, sqn};
+        const RepairKey key{tsi, sqn};
         const bool existed = repairs_.contains(key);
         const std::uint16_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
         if (actions & kStartConfirmed)
@@ -938,11 +850,12 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
 // --- SPMR and PGMCC ACK addressed to us: on towards the source (D14.5) ---------------------
 
 void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
-    if (a.ip.destination.is_multicast() || !addressed_to_us(a)) return;  // routed by the kernel
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end() || a.ifindex == it->second.upstream_interface) return;
-    Session& s = it->second;
-    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    if (a.ip.destination.is_multicast() || !addressed_to_us(env_, a))
+        return;  // routed by the kernel
+    Session* sp = sessions_.find(v.header.tsi());
+    if (!sp || a.ifindex == sp->upstream_interface) return;
+    Session& s = *sp;
+    const auto t = upstream_transmit(env_, s, s.upstream_neighbour);
     if (!t) return;
     out.add(*t, pgm);
     count(s.upstream_interface, &s, Counter::OutSpmrs);
@@ -1012,7 +925,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
 }
 
 Time Router::next_deadline() const {
-    Time t = next_session_sweep_;
+    Time t = sessions_.next_sweep();
     t = std::min(t, poll_.next_deadline());
     t = std::min(t, repairs_.next_deadline());
     return t;
@@ -1022,8 +935,7 @@ void Router::on_timer(Time now, Output& out) {
     for (auto it = repairs_.pop_due(now); it != repairs_.end(); it = repairs_.pop_due(now)) {
         const RepairKey key = it->first;
         RepairEntry& e = it->second;
-        auto sit = sessions_.find(key.tsi);
-        Session* s = sit == sessions_.end() ? nullptr : &sit->second;
+        Session* s = sessions_.find(key.tsi);
         const RepairEvent event = due_event(e, now, s != nullptr);
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
             redirect_.expired(e, *s);  // N-DLR-6: the record goes, the NAK goes upstream now
@@ -1038,45 +950,25 @@ void Router::on_timer(Time now, Output& out) {
         apply(key, event, 0, now, s, &out);
     }
     poll_.on_timer(now, out);  // due POLRs (poll.cc)
-    if (now >= next_session_sweep_) expire_sessions(now);
+    if (now >= sessions_.next_sweep()) expire_sessions(now);
 }
 
 void Router::expire_sessions(Time now) {
-    cached_session_ = nullptr;
-    std::erase_if(sessions_, [&](const auto& kv) {
-        if (now - kv.second.last_spm < config_.session_lifetime) return false;
-        note_session_event(SessionEvent::Kind::Expired, kv.first, kv.second);
-        dlr_.forget(kv.first);
-        return true;
-    });
-    if (sessions_.empty()) {
-        next_session_sweep_ = kNever;
-        return;
-    }
-    Time oldest = kNever;
-    for (const auto& [tsi, s] : sessions_)
-        oldest = std::min(oldest, s.last_spm);
-    next_session_sweep_ = oldest + config_.session_lifetime;
+    sessions_.expire(now, [&](const Tsi& tsi) { dlr_.forget(tsi); });
 }
 
 void Router::interface_down(IfIndex ifindex) {
     const InterfaceSlots bit = interfaces_.interface_down(ifindex);
     repairs_.interface_down(bit);
-    cached_session_ = nullptr;
-    std::erase_if(sessions_, [&](const auto& kv) {
-        if (kv.second.upstream_interface != ifindex) return false;
-        note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
-        dlr_.forget(kv.first);
-        return true;
-    });
-    for (auto& [tsi, s] : sessions_) {
+    sessions_.remove_upstream(ifindex, [&](const Tsi& tsi) { dlr_.forget(tsi); });
+    for (auto& [tsi, s] : sessions_.all_sessions()) {
         // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
         // subtree (D34) does not outlive the link.
         Redirector::interface_down(s, ifindex);
         s.nbr_unreach_interfaces &= ~bit;
     }
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
-        return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
+        return !sessions_.all().contains(key.tsi);  // with its parity counts and held RDATA
     });
 }
 

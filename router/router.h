@@ -1,12 +1,20 @@
 // DOC: The PGM network element core (RFC 3208 §7, checklist §4 and C1-C29), sans-I/O.
 //
-// Owns the path state of every session (router/session.h), the repair state of every
-// NAKed sequence (router/repair.h, the state machine), the timers that drive both, and
-// the counters. Two roles beside the network element are components with their own state,
-// called from a few hooks in router.cc: NAK redirection to DLRs (`Redirector`,
-// router/redirect.h) and pgmd as a DLR (`DlrRepairer`, router/dlr.h; whether a session is
-// one is decided per session, Session::dlr). They ask the core only what
-// router/services.h offers, through an adapter (Router::Services, router.cc).
+// router.cc is the §7 network element: SPM path state and forwarding, ODATA switching, NAKs
+// classified and dispatched, NCFs sent and taken, RDATA forwarded where it was asked for, the
+// repair state machine (router/repair.h) applied, and the timers that drive it. The rest are
+// components with their own state and files, called from a few hooks:
+//   SessionTable   router/sessions.h     the sessions, their expiry and events
+//   InterfaceTable router/interfaces.h   interface slots, counters, NAK caps, settings (D38)
+//   RepairStore    router/repair_store.h repair and parity tables, held RDATA, timer heap
+//   ParityRepair   router/parity.h       parity NAKs, NCFs and RDATA (§11.6)
+//   NakContainment router/containment.h  identical-NCF limit (D33), App. E (D34, D35)
+//   PollResponder  router/poll.h         POLLs answered as a child (§14.5)
+//   Redirector     router/redirect.h     NAK redirection to DLRs (D28)
+//   DlrRepairer    router/dlr.h          pgmd as a DLR, per session (Session::dlr)
+//   CongestionReports (in each Session)  OPT_CR aggregation (App. B, D37)
+// The roles ask the core only what router/services.h offers, through an adapter
+// (Router::Services, router.cc); none is a friend of the Router.
 //
 // The caller (the daemon, or the simulator) hands in each PGM packet with its arrival
 // interface and IP header fields and the current time, calls on_timer() when
@@ -41,26 +49,9 @@
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
+#include "router/sessions.h"
 
 namespace pgm::router {
-
-// A change of the session table, for the owner's log (pgmd logs each at info). Kept until
-// take_session_events(); past kMaxSessionEvents untaken ones further events are only counted.
-struct SessionEvent {
-    enum class Kind : std::uint8_t {
-        Created,  // first SPM passed the RPF check
-        Fin,      // first SPM with OPT_FIN
-        Expired,  // session_lifetime without SPM
-        Removed,  // its upstream interface went down
-    };
-    Kind kind = Kind::Created;
-    Tsi tsi;
-    Nla source;
-    Nla group;
-    IfIndex upstream_interface = 0;
-};
-inline constexpr std::size_t kMaxSessionEvents = 1024;
-const char* to_string(SessionEvent::Kind kind);
 
 // What a scoped `clear repair` removes: every field given must match. Empty: everything.
 struct RepairScope {
@@ -112,7 +103,7 @@ class Router {
     void interface_down(IfIndex ifindex);
 
     // Inspection.
-    const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
+    const std::unordered_map<Tsi, Session>& sessions() const { return sessions_.all(); }
     const RepairTable& repairs() const { return repairs_.table(); }
     // Packet counts of the parity entries (keys with `parity` set), §11.6.
     const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const {
@@ -137,7 +128,7 @@ class Router {
     std::size_t clear_repairs(const RepairScope& scope);
     // Session table changes since the last call (oldest first), and how many were not kept.
     std::vector<SessionEvent> take_session_events();
-    std::uint64_t session_events_lost() const { return session_events_lost_; }
+    std::uint64_t session_events_lost() const { return sessions_.events_lost(); }
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
     std::uint32_t rand_node_id() const { return poll_.rand_node_id(); }
@@ -145,9 +136,6 @@ class Router {
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
   private:
-    // sessions_.find() behind a one-entry cache (packets come in bursts of one session).
-    // Every erase from sessions_ must reset cached_session_.
-    Session* find_session(const Tsi& tsi);
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
 
     // Per type.
@@ -214,15 +202,6 @@ class Router {
                           RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
 
-    // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
-    // `ifindex` is where invalidations are counted; none when it is nullopt.
-    void apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex);
-    // True when an unknown option asks network elements to discard the packet (D10).
-    bool opx_discards(const PacketView& v) const;
-    bool addressed_to_us(const Arrival& a) const;
-    std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const;
-    Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
-
     void expire_sessions(Time now);
 
     // Per-interface settings (D38). The NAK timers of a session's repair states: those of
@@ -240,8 +219,8 @@ class Router {
     class Services;
     std::unique_ptr<Services> services_;
     std::uint64_t random_state_;  // next_random(): the same numbers for a seed
-    std::unordered_map<Tsi, Session> sessions_;
-    RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
+    SessionTable sessions_;       // path state, its expiry and events (router/sessions.h)
+    RepairStore repairs_;         // repair and parity tables, held RDATA, their timers
     // The roles beside the network element, each with its own state (hooks in router.cc).
     Redirector redirect_;         // NAK redirection to DLRs (router/redirect.h)
     DlrRepairer dlr_;             // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
@@ -249,15 +228,8 @@ class Router {
     NakContainment containment_;  // NCF rate limit, App. E (router/containment.h)
     PollResponder poll_;          // POLLs answered as a child (router/poll.h)
     InterfaceTable interfaces_;   // slots, counters, NAK caps, settings (router/interfaces.h)
-    Tsi cached_tsi_;
-    Session* cached_session_ = nullptr;
     std::array<std::uint64_t, 32> malformed_by_reason_{};
-    Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
-
-    void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
-    std::vector<SessionEvent> session_events_;
-    std::uint64_t session_events_lost_ = 0;
 };
 
 }  // namespace pgm::router

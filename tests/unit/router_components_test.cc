@@ -3,8 +3,10 @@
 // limited, D33; duplicate NAKs and OPT_NBR_UNREACH, App. E, D34/D35), parity repair
 // (router/parity.h: counts per interface, the NCF and upstream counts, RDATA serving and
 // leaving interfaces, a shortened TG) and POLL answering (router/poll.h: RAND_NODE_ID match,
-// back-off, cancellation by a newer POLL_SQN). The scenario tests drive the same paths through
-// the whole Router; these pin each component's own rules.
+// back-off, cancellation by a newer POLL_SQN), and the core's own tables: interfaces
+// (router/interfaces.h: slots taken over, assist turned off) and sessions (router/sessions.h:
+// cap, expiry sweep, events). The scenario tests drive the same paths through the whole
+// Router; these pin each component's own rules.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -15,8 +17,10 @@
 #include "protocol/parity_sqn.h"
 #include "protocol/write_packet.h"
 #include "router/containment.h"
+#include "router/interfaces.h"
 #include "router/parity.h"
 #include "router/poll.h"
+#include "router/sessions.h"
 
 namespace pgm::router {
 namespace {
@@ -281,23 +285,28 @@ class Parity : public ::testing::Test {
     Redirector redirect{config, env, core};
     ParityRepair parity{core, store, redirect};
     const RepairKey tg16{tsi(), Sqn(16), true};
+    Output out;
+    // A parity NAK from interface `ifindex` for `wanted` packets of TG 16.
+    ParityRepair::NakOutcome nak_tg16(IfIndex ifindex, std::uint16_t wanted, Time now) {
+        const Packet p = nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), wanted)}, true);
+        return parity.on_nak(from(ifindex), p.view(), core.session(), RedirectTarget::None, false,
+                             now, out);
+    }
+    void ncf_tg16(std::uint16_t wanted, Time now) {
+        const Packet p = nak(PacketType::Ncf, {encode_parity_sqn(Sqn(16), wanted)}, true);
+        parity.on_ncf(from(1), p.view(), core.session(), now);
+    }
 };
 
 // N-NAK-17: each interface's count is kept; a NAK's NCF confirms what its interface wants,
 // and the NAK upstream asks for the largest count.
 TEST_F(Parity, NakCountsPerInterfaceAndTheLargestGoesUpstream) {
-    Output out;
-    Session& s = core.session();
-    auto o =
-        parity.on_nak(from(2), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 1)}, true).view(),
-                      s, RedirectTarget::None, false, at(0ms), out);
+    auto o = nak_tg16(2, 1, at(0ms));
     EXPECT_TRUE(o.forward);
     EXPECT_EQ(parity.ncf_sqns(), std::vector<Sqn>{encode_parity_sqn(Sqn(16), 1)});
-    o = parity.on_nak(from(3), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 3)}, true).view(),
-                      s, RedirectTarget::None, false, at(1ms), out);
+    o = nak_tg16(3, 3, at(1ms));
     EXPECT_EQ(core.events.back(), RepairEvent::NakMore);  // wants more than the largest
-    o = parity.on_nak(from(2), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 2)}, true).view(),
-                      s, RedirectTarget::None, false, at(2ms), out);
+    o = nak_tg16(2, 2, at(2ms));
     EXPECT_EQ(core.events.back(), RepairEvent::Nak);
     EXPECT_TRUE(o.eliminated);
     EXPECT_EQ(parity.ncf_sqns(), std::vector<Sqn>{encode_parity_sqn(Sqn(16), 2)});
@@ -312,12 +321,9 @@ TEST_F(Parity, NakCountsPerInterfaceAndTheLargestGoesUpstream) {
 // N-RD-6: each parity RDATA brings every interface's count down by one; an interface that
 // wants no more leaves the entry, and the last RDATA deletes it.
 TEST_F(Parity, RdataServesEveryInterfaceUntilItWantsNoMore) {
-    Output out;
     Session& s = core.session();
-    parity.on_nak(from(2), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 1)}, true).view(), s,
-                  RedirectTarget::None, false, at(0ms), out);
-    parity.on_nak(from(3), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 2)}, true).view(), s,
-                  RedirectTarget::None, false, at(0ms), out);
+    nak_tg16(2, 1, at(0ms));
+    nak_tg16(3, 2, at(0ms));
     const Packet rdata([](PacketWriter& w) {
         w.begin(PacketType::Rdata, tsi().source_port, 7501, tsi().gsi);
         w.flags(kOptParity);
@@ -337,15 +343,10 @@ TEST_F(Parity, RdataServesEveryInterfaceUntilItWantsNoMore) {
 // N-NCF-7: an NCF for fewer than the largest known count does not confirm; one for more
 // raises it.
 TEST_F(Parity, NcfConfirmsOnlyTheLargestCount) {
-    Output out;
-    Session& s = core.session();
-    parity.on_nak(from(2), nak(PacketType::Nak, {encode_parity_sqn(Sqn(16), 3)}, true).view(), s,
-                  RedirectTarget::None, false, at(0ms), out);
-    parity.on_ncf(from(1), nak(PacketType::Ncf, {encode_parity_sqn(Sqn(16), 2)}, true).view(), s,
-                  at(1ms));
+    nak_tg16(2, 3, at(0ms));
+    ncf_tg16(2, at(1ms));
     EXPECT_EQ(core.events.back(), RepairEvent::NcfShort);
-    parity.on_ncf(from(1), nak(PacketType::Ncf, {encode_parity_sqn(Sqn(16), 5)}, true).view(), s,
-                  at(2ms));
+    ncf_tg16(5, at(2ms));
     EXPECT_EQ(core.events.back(), RepairEvent::NcfFromUpstream);
     EXPECT_EQ(store.find_parity(tg16)->largest, 5u);
 }
@@ -415,6 +416,83 @@ TEST_F(Poll, NewPollSqnCancelsTheWaitingPolr) {
     Output out;
     poll.on_timer(at(1ms), out);
     EXPECT_TRUE(out.empty());  // POLL_SQN 3 cancelled 2's POLR, and 1's before it
+}
+
+// --- InterfaceTable ----------------------------------------------------------------------
+
+// Slots follow first sight; a reload turning router assist off reports the interface's bit
+// (the router takes it out of the repair sets); one turning it on, or changing nothing, none.
+TEST(Interfaces, AssistTurnedOffReportsTheSlot) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    EXPECT_EQ(table.slot(7), 0u);
+    EXPECT_EQ(table.slot(3), 1u);
+    EXPECT_EQ(table.bit(3), InterfaceSlots{2});
+    EXPECT_FALSE(table.any_assist_off());
+    InterfaceSettings off;
+    off.router_assist = false;
+    InterfaceTable::SettingsApplied r = table.set_settings(3, off);
+    EXPECT_TRUE(r.applied);
+    EXPECT_EQ(r.assist_turned_off, InterfaceSlots{2});
+    EXPECT_TRUE(table.any_assist_off());
+    EXPECT_FALSE(table.assists(3));
+    EXPECT_TRUE(table.assists(7));
+    EXPECT_EQ(table.set_settings(3, off).assist_turned_off, 0u);  // already off
+    EXPECT_EQ(table.set_settings(3, InterfaceSettings{}).assist_turned_off, 0u);
+    EXPECT_FALSE(table.any_assist_off());
+}
+
+// All slots taken: a new interface shares the last (settings refused) until one goes down,
+// whose slot it then takes over with fresh counters.
+TEST(Interfaces, NewInterfaceTakesOverAReleasedSlot) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = i;
+    EXPECT_EQ(table.slot(500), kMaxInterfaces - 1);
+    EXPECT_FALSE(table.set_settings(500, InterfaceSettings{}).applied);
+    EXPECT_EQ(table.interface_down(5), InterfaceSlots{1} << 4);
+    EXPECT_EQ(table.slot(600), 4u);
+    EXPECT_EQ(table.counters(600)[Counter::InNaks], 0u);
+    EXPECT_EQ(table.interfaces_of(InterfaceSlots{1} << 4), std::vector<IfIndex>{600});
+    EXPECT_TRUE(table.clear_counters(1));
+    EXPECT_FALSE(table.clear_counters(5));  // gone
+}
+
+// --- SessionTable ------------------------------------------------------------------------
+
+// max_sessions caps creation; the sweep removes sessions session_lifetime after their last
+// SPM, with an Expired event each, and moves to the oldest survivor's expiry.
+TEST(Sessions, CapExpiryAndEvents) {
+    RouterConfig config;
+    config.max_sessions = 2;
+    config.session_lifetime = 10s;
+    SessionTable table(config);
+    Tsi a = tsi();
+    Tsi b = tsi();
+    b.source_port = 2;
+    Tsi c = tsi();
+    c.source_port = 3;
+    ASSERT_NE(table.create(a, at(0s)), nullptr);
+    table.find(a)->last_spm = at(0s);
+    ASSERT_NE(table.create(b, at(4s)), nullptr);
+    table.find(b)->last_spm = at(4s);
+    EXPECT_EQ(table.create(c, at(5s)), nullptr);  // the cap
+    EXPECT_EQ(table.next_sweep(), at(10s));
+    std::vector<Tsi> gone;
+    table.expire(at(10s), [&](const Tsi& t) { gone.push_back(t); });
+    EXPECT_EQ(gone, std::vector<Tsi>{a});
+    EXPECT_EQ(table.find(a), nullptr);
+    ASSERT_NE(table.find(b), nullptr);
+    EXPECT_EQ(table.next_sweep(), at(14s));
+    table.remove_upstream(table.find(b)->upstream_interface,
+                          [&](const Tsi& t) { gone.push_back(t); });
+    EXPECT_EQ(gone.size(), 2u);
+    const std::vector<SessionEvent> events = table.take_events();
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].kind, SessionEvent::Kind::Expired);
+    EXPECT_EQ(events[1].kind, SessionEvent::Kind::Removed);
+    EXPECT_TRUE(table.take_events().empty());
 }
 
 }  // namespace
