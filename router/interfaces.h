@@ -21,6 +21,7 @@
 #include "router/counters.h"
 #include "router/nak_neighbours.h"
 #include "router/repair.h"
+#include "router/session.h"
 #include "router/token_bucket.h"
 
 namespace pgm::router {
@@ -58,11 +59,11 @@ class InterfaceTable {
     }
     bool any_assist_off() const { return assist_off_ != 0; }
     // The NAK timers of a session's repair states: those of its upstream interface, whose
-    // link its NAKs, NCFs and RDATA cross (D38); the global ones without a session.
-    const NakTimers& nak_timers(IfIndex upstream_interface) {
-        return interfaces_[slot(upstream_interface)].effective.timers;
+    // link its NAKs, NCFs and RDATA cross (D38; one slot load); the global ones without a
+    // session.
+    const NakTimers& nak_timers(const Session* s) {
+        return s ? interfaces_[slot(s->upstream_interface)].effective.timers : global_timers_;
     }
-    const NakTimers& global_timers() const { return global_timers_; }
 
     // The RouterConfig changed: settings resolved anew.
     void reconfigure();

@@ -20,7 +20,7 @@ namespace pgm::router {
 // (router/services.h).
 class Router::Services final : public RouterServices {
   public:
-    explicit Services(Router& r) : r_(r) {}
+    Services(Router& r, std::uint64_t seed) : r_(r), random_state_(seed) {}
     using RouterServices::count;
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) override {
         r_.count(ifindex, s, c, n);
@@ -50,31 +50,27 @@ class Router::Services final : public RouterServices {
     bool addressed_to_us(const Arrival& a) const override {
         return router::addressed_to_us(r_.env_, a);
     }
-    std::uint64_t next_random() override { return r_.next_random(); }
+    // The same numbers everywhere for a seed (tests, simulator).
+    std::uint64_t next_random() override { return splitmix64(random_state_); }
 
   private:
     Router& r_;
+    std::uint64_t random_state_;
 };
 
 Router::Router(const RouterConfig& config, const Environment& environment)
     : config_(config),
       env_(environment),
-      services_(std::make_unique<Services>(*this)),
-      random_state_(config.random_seed),
+      services_(std::make_unique<Services>(*this, config.random_seed)),
       sessions_(config_),
       redirect_(config_, env_, *services_),
       dlr_(config_, env_, *services_, redirect_),
       parity_(*services_, repairs_, redirect_),
       containment_(config_, env_, *services_, repairs_),
-      poll_(*services_, static_cast<std::uint32_t>(next_random())),
+      poll_(*services_, static_cast<std::uint32_t>(services_->next_random())),
       interfaces_(config_) {}
 
 Router::~Router() = default;
-
-// The same numbers everywhere for a seed (tests, simulator).
-std::uint64_t Router::next_random() {
-    return splitmix64(random_state_);
-}
 
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
@@ -91,12 +87,6 @@ bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& se
     // so that RDATA reaches it by membership only (forward_plain), never by repair state too.
     if (r.assist_turned_off) repairs_.interface_down(r.assist_turned_off);
     return r.applied;
-}
-
-// D38: a repair state's NAKs go out of its session's upstream interface, and its NCFs and
-// RDATA come in there: the timers of that interface's link govern it. One slot load.
-const NakTimers& Router::nak_timers(const Session* s) {
-    return s ? interfaces_.nak_timers(s->upstream_interface) : interfaces_.global_timers();
 }
 
 void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude,
@@ -786,8 +776,8 @@ void Router::forward_or_eliminate(const Arrival& a, const PacketView& v, Bytes p
                                   const std::vector<Sqn>& parity_sqns, RedirectTarget target,
                                   Time now, Output& out) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    const bool cr_override =
-        !forward && eliminated && s.congestion.overrides(v, now, nak_timers(&s).elim_ivl);
+    const bool cr_override = !forward && eliminated &&
+                             s.congestion.overrides(v, now, interfaces_.nak_timers(&s).elim_ivl);
     if (forward || cr_override) {
         // Counted only when it went out (not held by OPT_NBR_UNREACH, D35).
         if (!forward_upstream(v, pgm, s, out, parity_sqns, target)) return;
@@ -903,7 +893,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
-    const NakTimers& timers = nak_timers(s);  // its upstream interface's (D38)
+    const NakTimers& timers = interfaces_.nak_timers(s);  // its upstream interface's (D38)
     if (!created) tr.actions = resend_rule(e, tr.actions, add, now, timers.elim_ivl);
     e.interfaces |= add;
     // A NAK going out now goes upstream unless the caller marks it redirected (Redirector::mark):

@@ -179,7 +179,6 @@ class Router {
     InterfaceSlots repair_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                                 InterfaceSlots exclude, Time now, Output& out);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
-    std::uint64_t next_random();
 
     // Repair state.
     // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
@@ -204,9 +203,6 @@ class Router {
 
     void expire_sessions(Time now);
 
-    // Per-interface settings (D38). The NAK timers of a session's repair states: those of
-    // its upstream interface (the global ones without a session).
-    const NakTimers& nak_timers(const Session* s);
     // As a plain multicast router: `pgm` unchanged (TTL - 1, the arrival's Router Alert) onto
     // the member interfaces of `s` with router assist off but the arrival's and `exclude`;
     // counted as `c` and `c2` (Counter::Count: none).
@@ -215,12 +211,12 @@ class Router {
 
     RouterConfig config_;
     const Environment& env_;
-    // What the components below may ask of the core (router/services.h; router.cc).
+    // What the components below may ask of the core (router/services.h; router.cc), and the
+    // PRNG seeded with RouterConfig::random_seed (the same numbers for a seed).
     class Services;
     std::unique_ptr<Services> services_;
-    std::uint64_t random_state_;  // next_random(): the same numbers for a seed
-    SessionTable sessions_;       // path state, its expiry and events (router/sessions.h)
-    RepairStore repairs_;         // repair and parity tables, held RDATA, their timers
+    SessionTable sessions_;  // path state, its expiry and events (router/sessions.h)
+    RepairStore repairs_;    // repair and parity tables, held RDATA, their timers
     // The roles beside the network element, each with its own state (hooks in router.cc).
     Redirector redirect_;         // NAK redirection to DLRs (router/redirect.h)
     DlrRepairer dlr_;             // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
