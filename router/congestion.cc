@@ -1,6 +1,10 @@
 #include "router/congestion.h"
 
+#include <algorithm>
 #include <cstdlib>
+
+#include "protocol/checksum.h"
+#include "protocol/wire.h"
 
 namespace pgm::router {
 
@@ -60,6 +64,34 @@ void CongestionReports::note_sent(const OptCr& out) {
     const auto fields = carried(out);
     for (std::size_t f = 0; f < fields.size(); ++f)
         if (fields[f].present) sent_[f] = fields[f].value;
+}
+
+void CongestionReports::merge_nak(const PacketView& nak, Time now, Duration age) {
+    if (auto cr = nak.cr()) merge(*cr, now, age);
+}
+
+bool CongestionReports::overrides(const PacketView& nak, Time now, Duration elim_ivl) const {
+    auto cr = nak.cr();
+    if (!cr || (override_at_ && now - *override_at_ < elim_ivl)) return false;
+    return changed(outgoing(*cr));  // §12.6.1
+}
+
+void CongestionReports::rewrite(const PacketView& nak, MutableBytes copy) {
+    const auto o = nak.find(OptionType::Cr);
+    if (!o) return;
+    const OptCr in = decode_cr(*o);
+    const OptCr out = outgoing(in);
+    // OPT_CR_LEAD, NE_WL, NE_WP, RX_WP at option offset 4; the NLA's address at 20.
+    std::array<std::uint8_t, 10> reports{};
+    store32(reports.data(), out.lead.value());
+    store16(reports.data() + 4, out.ne_wl);
+    store16(reports.data() + 6, out.ne_wp);
+    store16(reports.data() + 8, out.rx_wp);
+    if (!std::equal(reports.begin(), reports.end(), copy.data() + o->offset + 4))
+        rewrite_in_place(copy, o->offset + 4, reports);
+    if (out.receiver != in.receiver)  // same family: same size (outgoing)
+        rewrite_in_place(copy, o->offset + 20, out.receiver.address());
+    note_sent(out);
 }
 
 }  // namespace pgm::router

@@ -5,9 +5,10 @@
 // of OPT_CR (NE_WL, NE_WP, RX_WP) the worst value heard in NAKs from the subtree, with the
 // OPT_CR_LEAD, the receiver NLA and the time of the report that set it, and the values last
 // sent upstream. The router core merges the OPT_CR of each NAK from the subtree on arrival
-// (merge), rewrites the OPT_CR of each NAK it forwards upstream to the aggregate
-// (outgoing, then note_sent), and forwards a NAK it would eliminate when the aggregate moved
-// by more than 5 % since it was last sent (changed, §12.6.1).
+// (merge_nak), rewrites the OPT_CR of each NAK it forwards upstream to the aggregate
+// (rewrite: outgoing, then note_sent), and forwards a NAK it would eliminate when the
+// aggregate moved by more than 5 % since it was last sent (overrides: changed, §12.6.1), at
+// most once per NAK_ELIM_IVL (note_override).
 //
 // Aging: a held worst value stands against better reports for `age`; after that the next
 // report replaces it, whatever it says. A report from the receiver that set the held RX_WP
@@ -24,6 +25,7 @@
 #include "protocol/io.h"
 #include "protocol/nla.h"
 #include "protocol/options.h"
+#include "protocol/packet.h"
 #include "protocol/seq.h"
 
 namespace pgm::router {
@@ -55,12 +57,28 @@ class CongestionReports {
     bool changed(const OptCr& out) const;
     void note_sent(const OptCr& out);
 
+    // The hooks the router core calls with a NAK from the subtree (`nak`; none of them does
+    // anything when it carries no OPT_CR).
+    // Its OPT_CR merged, received at `now`.
+    void merge_nak(const PacketView& nak, Time now, Duration age);
+    // The aggregate it would carry upstream moved (changed) and no override went upstream
+    // within `elim_ivl`: a NAK the state machine eliminates goes upstream after all.
+    bool overrides(const PacketView& nak, Time now, Duration elim_ivl) const;
+    void note_override(Time now) { override_at_ = now; }
+    // `copy` (the NAK going upstream) carries the aggregate, which is noted as sent.
+    void rewrite(const PacketView& nak, MutableBytes copy);
+
     const Worst& worst(Field f) const { return worst_[f]; }
     std::optional<std::uint16_t> sent(Field f) const { return sent_[f]; }
 
   private:
     std::array<Worst, 3> worst_{};
     std::array<std::optional<std::uint16_t>, 3> sent_{};
+    // When a duplicate NAK last went upstream because its report moved (§12.6.1): at most
+    // one such override per NAK_ELIM_IVL, so that NAKs whose OPT_CR flip between extremes
+    // (any NAK may carry one, and its receiver NLA is just a field) do not undo the
+    // one-NAK-per-sequence-per-NAK_ELIM_IVL bound (D37).
+    std::optional<Time> override_at_;
 };
 
 }  // namespace pgm::router

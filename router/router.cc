@@ -9,50 +9,25 @@
 #include "protocol/random.h"
 #include "protocol/write_packet.h"
 #include "protocol/writer.h"
+#include "router/nak_sqns.h"
+#include "router/opx.h"
 #include "router/services.h"
 #include "router/transmit.h"
 
 namespace pgm::router {
 
-namespace {
-
-constexpr std::uint8_t kForwardTtl = 255;  // TTL of packets the router originates (NCF, NAK)
-// App. E (§15.3): an NCF with OPT_NBR_UNREACH and OPT_PATH_NLA (IPv6), and the special SPM.
-constexpr std::size_t kMaxNbrUnreachNcfSize =
-    kMaxNakSize + kOptFlagOnlySize + kOptionHeaderSize + 16;
-constexpr std::size_t kMaxSpecialSpmSize =
-    kHeaderSize + 12 + 20 + kOptLengthSize + kOptFlagOnlySize;
-
-std::size_t nak_count(const PacketView& v) {
-    auto list = v.nak_list();
-    return 1 + (list ? list->size() : 0);
-}
-
-// Calls f(sqn) for the header sequence and every OPT_NAK_LIST entry (§9.3).
-template <class F>
-void for_each_sqn(const PacketView& v, Sqn header_sqn, F&& f) {
-    f(header_sqn);
-    if (auto list = v.nak_list())
-        for (std::size_t i = 0; i < list->size(); ++i)
-            f((*list)[i]);
-}
-
-}  // namespace
-
-// What the components (redirect.cc, dlr.cc) may ask of the core (router/services.h).
+// What the components (redirect.cc, dlr.cc, parity.cc, containment.cc, poll.cc) may ask of the core
+// (router/services.h).
 class Router::Services final : public RouterServices {
   public:
-    explicit Services(Router& r) : r_(r) {}
+    Services(Router& r, std::uint64_t seed) : r_(r), random_state_(seed) {}
     using RouterServices::count;
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) override {
         r_.count(ifindex, s, c, n);
     }
-    std::size_t interface_slot(IfIndex ifindex) override { return r_.slot(ifindex); }
-    bool assists(IfIndex ifindex) override { return r_.assist_off_ == 0 || r_.assists(ifindex); }
-    Session* session(const Tsi& tsi) override {
-        auto it = r_.sessions_.find(tsi);
-        return it == r_.sessions_.end() ? nullptr : &it->second;
-    }
+    std::size_t interface_slot(IfIndex ifindex) override { return r_.interfaces_.slot(ifindex); }
+    bool assists(IfIndex ifindex) override { return r_.interfaces_.assists(ifindex); }
+    Session* session(const Tsi& tsi) override { return r_.sessions_.find(tsi); }
     RepairEntry* repair(const RepairKey& key) override {
         auto it = r_.repairs_.find(key);
         return it == r_.repairs_.end() ? nullptr : &it->second;
@@ -67,101 +42,62 @@ class Router::Services final : public RouterServices {
         return r_.apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
     }
     std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const override {
-        return r_.upstream_transmit(s, to);
+        return router::upstream_transmit(r_.env_, s, to);
     }
     void invalidate_options(const PacketView& v, MutableBytes copy) override {
-        r_.apply_opx(v, copy, std::nullopt);
+        invalidate_opx(v, copy);
     }
-    bool addressed_to_us(const Arrival& a) const override { return r_.addressed_to_us(a); }
-    std::uint64_t next_random() override { return r_.next_random(); }
+    bool addressed_to_us(const Arrival& a) const override {
+        return router::addressed_to_us(r_.env_, a);
+    }
+    // The same numbers everywhere for a seed (tests, simulator).
+    std::uint64_t next_random() override { return splitmix64(random_state_); }
 
   private:
     Router& r_;
+    std::uint64_t random_state_;
 };
 
 Router::Router(const RouterConfig& config, const Environment& environment)
-    : global_timers_(config.nak_timers()),
-      config_(config),
+    : config_(config),
       env_(environment),
-      services_(std::make_unique<Services>(*this)),
+      services_(std::make_unique<Services>(*this, config.random_seed)),
+      sessions_(config_),
       redirect_(config_, env_, *services_),
       dlr_(config_, env_, *services_, redirect_),
-      random_state_(config.random_seed) {
-    interfaces_.reserve(kMaxInterfaces);
-    slot_by_ifindex_.fill(kNoSlot);
-    rand_node_id_ = static_cast<std::uint32_t>(next_random());
-}
+      parity_(*services_, repairs_, redirect_),
+      containment_(config_, env_, *services_, repairs_),
+      poll_(*services_, static_cast<std::uint32_t>(services_->next_random())),
+      interfaces_(config_) {}
 
 Router::~Router() = default;
 
-// The same numbers everywhere for a seed (tests, simulator).
-std::uint64_t Router::next_random() {
-    return splitmix64(random_state_);
-}
-
 void Router::reconfigure(const RouterConfig& config) {
     config_ = config;
-    global_timers_ = config_.nak_timers();
-    for (InterfaceState& i : interfaces_)
-        i.effective = config_.effective(i.settings);
-    dlr_.reconfigure(sessions_);  // Session::dlr anew; bounds apply at the next SPM (dlr.cc)
-}
-
-std::size_t Router::slot_slow(IfIndex ifindex) {
-    for (std::size_t i = 0; i < interfaces_.size(); ++i)
-        if (interfaces_[i].ifindex == ifindex) return i;
-    std::size_t i = interfaces_.size();
-    if (i == kMaxInterfaces) {
-        // All taken: the slot of an interface that went down (interface_down cleared its bit
-        // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
-        // set_interface_settings refuses a shared slot, D38).
-        auto gone = std::find_if(interfaces_.begin(), interfaces_.end(),
-                                 [](const InterfaceState& x) { return x.released; });
-        if (gone == interfaces_.end()) return kMaxInterfaces - 1;
-        i = static_cast<std::size_t>(gone - interfaces_.begin());
-        if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
-        *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
-        count_assist_off();
-    } else {
-        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
-    }
-    if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
-    return i;
-}
-
-void Router::count_assist_off() {
-    assist_off_ = static_cast<std::size_t>(
-        std::count_if(interfaces_.begin(), interfaces_.end(),
-                      [](const InterfaceState& x) { return !x.effective.router_assist; }));
+    interfaces_.reconfigure();
+    // Session::dlr anew; bounds apply at the next SPM (dlr.cc).
+    dlr_.reconfigure(sessions_.all_sessions());
 }
 
 // --- Per-interface settings (decisions.md D38) ----------------------------------------------
 
 bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
-    InterfaceState& i = interfaces_[slot(ifindex)];
-    if (i.ifindex != ifindex) return false;  // the shared last slot: another interface's
-    i.settings = settings;
-    i.effective = config_.effective(settings);
-    i.released = false;
-    count_assist_off();
-    return true;
-}
-
-// D38: a repair state's NAKs go out of its session's upstream interface, and its NCFs and
-// RDATA come in there: the timers of that interface's link govern it. One slot load.
-const NakTimers& Router::nak_timers(const Session* s) {
-    return s ? interfaces_[slot(s->upstream_interface)].effective.timers : global_timers_;
+    const InterfaceTable::SettingsApplied r = interfaces_.set_settings(ifindex, settings);
+    // Router assist turned off: the interface leaves every repair set, as when it goes down,
+    // so that RDATA reaches it by membership only (forward_plain), never by repair state too.
+    if (r.assist_turned_off) repairs_.interface_down(r.assist_turned_off);
+    return r.applied;
 }
 
 void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlots exclude,
                            Counter c, Counter c2, Output& out) {
-    if (assist_off_ == 0 || a.ip.ttl <= 1) return;
+    if (!interfaces_.any_assist_off() || a.ip.ttl <= 1) return;
     env_.group_members(s.source, s.group, members_);
     Transmit t = downstream_transmit(s, a, a.ip.router_alert);
     t.ip_source = a.ip.source;
     for (IfIndex i : members_) {
-        if (i == a.ifindex || i == s.upstream_interface || assists(i) ||
-            (exclude & (InterfaceSlots{1} << slot(i))))
+        if (i == a.ifindex || i == s.upstream_interface || interfaces_.assists(i) ||
+            (exclude & interfaces_.bit(i)))
             continue;
         t.ifindex = i;
         out.add_reference(t, pgm);
@@ -170,45 +106,29 @@ void Router::forward_plain(const Arrival& a, Bytes pgm, Session& s, InterfaceSlo
     }
 }
 
-Session* Router::find_session(const Tsi& tsi) {
-    if (cached_session_ && cached_tsi_ == tsi) return cached_session_;
-    auto it = sessions_.find(tsi);
-    if (it == sessions_.end()) return nullptr;
-    cached_tsi_ = tsi;
-    cached_session_ = &it->second;
-    return cached_session_;
-}
-
 void Router::count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n) {
-    if_counters(ifindex)[c] += n;
+    interfaces_.counters(ifindex)[c] += n;
     if (s) s->counters[c] += n;
 }
 
 std::vector<IfIndex> Router::interfaces_of(InterfaceSlots slots) const {
-    std::vector<IfIndex> r;
-    for (std::size_t i = 0; i < interfaces_.size(); ++i)
-        if (slots & (InterfaceSlots{1} << i)) r.push_back(interfaces_[i].ifindex);
-    return r;
+    return interfaces_.interfaces_of(slots);
 }
 
 CounterSet Router::totals() const {
-    CounterSet t;
-    for (const auto& i : interfaces_)
-        t += i.counters;
-    return t;
+    return interfaces_.totals();
 }
 
 void Router::clear_counters() {
-    for (auto& i : interfaces_)
-        i.counters.clear();
-    for (auto& [tsi, s] : sessions_)
+    interfaces_.clear_counters();
+    for (auto& [tsi, s] : sessions_.all_sessions())
         s.counters.clear();
     malformed_by_reason_.fill(0);
 }
 
 void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
                                std::uint64_t copies_out) {
-    Session* s = find_session(tsi);
+    Session* s = sessions_.find(tsi);
     if (!s) return;  // expired or removed since the kernel forwarded it: nothing to keep
     note_lead(*s, lead);
     s->counters[Counter::InOdata] += packets;
@@ -216,12 +136,13 @@ void Router::note_kernel_odata(const Tsi& tsi, Sqn lead, std::uint64_t packets,
 }
 
 void Router::add_session_counts(const Tsi& tsi, Counter c, std::uint64_t n) {
-    Session* s = n != 0 ? find_session(tsi) : nullptr;
+    Session* s = n != 0 ? sessions_.find(tsi) : nullptr;
     if (s) s->counters[c] += n;
 }
 
 void Router::add_interface_counts(IfIndex ifindex, Counter c, std::uint64_t n) {
-    if (n != 0) if_counters(ifindex)[c] += n;  // no slot made for an interface with nothing
+    if (n != 0)
+        interfaces_.counters(ifindex)[c] += n;  // no slot made for an interface with nothing
 }
 
 void Router::clear_repairs() {
@@ -229,16 +150,11 @@ void Router::clear_repairs() {
 }
 
 bool Router::clear_interface_counters(IfIndex ifindex) {
-    for (auto& i : interfaces_) {
-        if (i.ifindex != ifindex) continue;
-        i.counters.clear();
-        return true;
-    }
-    return false;
+    return interfaces_.clear_counters(ifindex);
 }
 
 bool Router::clear_session_counters(const Tsi& tsi) {
-    Session* s = find_session(tsi);
+    Session* s = sessions_.find(tsi);
     if (!s) return false;
     s->counters.clear();
     return true;
@@ -248,8 +164,8 @@ std::size_t Router::clear_repairs(const RepairScope& scope) {
     auto in_scope = [&](const RepairKey& key) {
         if (scope.tsi && !(*scope.tsi == key.tsi)) return false;
         if (!scope.group) return true;
-        auto it = sessions_.find(key.tsi);
-        return it != sessions_.end() && it->second.group == *scope.group;
+        const Session* s = sessions_.find(key.tsi);
+        return s && s->group == *scope.group;
     };
     std::size_t removed = 0;
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
@@ -260,56 +176,8 @@ std::size_t Router::clear_repairs(const RepairScope& scope) {
     return removed;
 }  // stale timer items are skipped when due
 
-const char* to_string(SessionEvent::Kind kind) {
-    switch (kind) {
-        case SessionEvent::Kind::Created:
-            return "created";
-        case SessionEvent::Kind::Fin:
-            return "ended by its source (FIN)";
-        case SessionEvent::Kind::Expired:
-            return "expired";
-        case SessionEvent::Kind::Removed:
-            return "removed (upstream interface down)";
-    }
-    return "?";
-}
-
-void Router::note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s) {
-    if (session_events_.size() >= kMaxSessionEvents) {
-        ++session_events_lost_;
-        return;
-    }
-    session_events_.push_back(SessionEvent{kind, tsi, s.source, s.group, s.upstream_interface});
-}
-
 std::vector<SessionEvent> Router::take_session_events() {
-    std::vector<SessionEvent> out;
-    out.swap(session_events_);
-    return out;
-}
-
-bool Router::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {
-    InterfaceState& i = interfaces_[slot(ifindex)];
-    // The source's own bucket first (D36): what it sends past its rate never reaches the
-    // interface's budget, which stays for the other receivers on the interface.
-    // The interface's own caps (D38), or the global ones.
-    const double per_source = i.effective.max_naks_per_second_per_neighbour;
-    TokenBucket* source_tokens = nullptr;
-    if (per_source != 0) {
-        const NakNeighbours::Found f =
-            i.nak_neighbours.find(from, config_.max_nak_neighbours_per_interface, now);
-        if (f.shared) i.counters[Counter::NakNeighboursFull] += n;
-        source_tokens = f.bucket;
-        if (!source_tokens->take(per_source, n, now)) {
-            i.counters[Counter::ShedNakNeighbour] += n;
-            return false;
-        }
-    }
-    const std::uint32_t per_interface = i.effective.max_naks_per_second;
-    if (per_interface == 0 || i.nak_tokens.take(per_interface, n, now)) return true;
-    if (source_tokens) source_tokens->give_back(per_source, n);  // not used after all
-    i.counters[Counter::ShedNakRate] += n;
-    return false;
+    return sessions_.take_events();
 }
 
 void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
@@ -325,7 +193,7 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         std::copy_n(pgm.data() + kOffsetGsi, tsi.gsi.bytes.size(), tsi.gsi.bytes.begin());
         tsi.source_port = load16(pgm.data() + kOffsetSport);
         on_odata(a, tsi, Sqn(load32(pgm.data() + kHeaderSize)), nullptr, pgm, now, out);
-        if (now >= next_session_sweep_) expire_sessions(now);
+        if (now >= sessions_.next_sweep()) expire_sessions(now);
         return;
     }
     // ODATA is switched without transport processing (§2.3): its checksum is the receivers'.
@@ -335,13 +203,13 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
         (pgm[kOffsetType] & kTypeCodeMask) != static_cast<std::uint8_t>(PacketType::Odata);
     ParseResult r = parse(pgm, opts);
     if (!r) {
-        if_counters(a.ifindex)[Counter::Malformed]++;
+        interfaces_.counters(a.ifindex)[Counter::Malformed]++;
         malformed_by_reason_[static_cast<std::size_t>(r.error) % malformed_by_reason_.size()]++;
         return;
     }
     const PacketView& v = r.view;
     if (opx_discards(v)) {
-        if_counters(a.ifindex)[Counter::OptionDiscards]++;
+        interfaces_.counters(a.ifindex)[Counter::OptionDiscards]++;
         return;
     }
     switch (v.header.type) {
@@ -362,59 +230,22 @@ void Router::on_packet(const Arrival& a, Bytes pgm, Time now, Output& out) {
             on_ncf(a, v, now, out);
             break;
         case PacketType::Poll:
-            if_counters(a.ifindex)[Counter::InPolls]++;
-            on_poll(a, v, now);  // answered, never forwarded (§14.1)
-            break;               // never forwarded (§14.1)
+            interfaces_.counters(a.ifindex)[Counter::InPolls]++;
+            poll_.on_poll(a, v, now);  // answered, never forwarded (§14.1; poll.cc)
+            break;
         case PacketType::Polr:
-            if_counters(a.ifindex)[Counter::InPolrs]++;
+            interfaces_.counters(a.ifindex)[Counter::InPolrs]++;
             redirect_.on_polr(a, v, now);  // redirecting POLRs record DLRs (redirect.cc)
             break;
         case PacketType::Spmr:
-            if_counters(a.ifindex)[Counter::InSpmrs]++;
+            interfaces_.counters(a.ifindex)[Counter::InSpmrs]++;
             on_upstream_unicast(a, v, pgm, out);
             break;
         case PacketType::Ack:  // PGMCC (D17)
             on_upstream_unicast(a, v, pgm, out);
             break;
     }
-    if (now >= next_session_sweep_) expire_sessions(now);
-}
-
-Transmit Router::downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const {
-    Transmit t;
-    t.ip_source = s.source;
-    t.ip_destination = s.group;
-    t.ttl = static_cast<std::uint8_t>(a.ip.ttl - 1);
-    t.router_alert = router_alert;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.udp_destination_port;
-    return t;
-}
-
-bool Router::opx_discards(const PacketView& v) const {
-    // D10: OPX counts only for unknown options, and only when the sender set NETWORK.
-    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return false;
-    OptionIterator it = v.options();
-    while (auto o = it.next())
-        if (!o->known() && (o->opx() == Opx::Discard || o->opx() == Opx::Reserved)) return true;
-    return false;
-}
-
-void Router::apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex) {
-    if (!v.has_unknown_options || !(v.header.option_flags & kOptNetwork)) return;
-    OptionIterator it = v.options();
-    while (auto o = it.next()) {
-        if (o->known() || o->opx() != Opx::Invalidate) continue;
-        std::uint8_t b = static_cast<std::uint8_t>((copy[o->offset] & kOptEnd) |
-                                                   static_cast<std::uint8_t>(OptionType::Invalid));
-        rewrite_in_place(copy, o->offset, Bytes(&b, 1));
-        if (ifindex) if_counters(*ifindex)[Counter::OptionInvalidated]++;
-    }
-}
-
-bool Router::addressed_to_us(const Arrival& a) const {
-    auto own = env_.interface_address(a.ifindex, a.ip.destination.family());
-    return own && *own == a.ip.destination;
+    if (now >= sessions_.next_sweep()) expire_sessions(now);
 }
 
 // --- SPM: path state (§7.1, checklist N-SPM-*) -------------------------------------------
@@ -422,28 +253,25 @@ bool Router::addressed_to_us(const Arrival& a) const {
 void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
     const SpmFields& f = *v.get<SpmFields>();
     const Tsi tsi = v.header.tsi();
-    if_counters(a.ifindex)[Counter::InSpms]++;
+    interfaces_.counters(a.ifindex)[Counter::InSpms]++;
     // RPF: an SPM must come from the interface of the route towards its source.
     // And it is multicast to its group (§8.1): the IP destination becomes the session's group,
     // where NCFs go; a unicast one is not on the tree either (found by router_fuzz).
     if (env_.route_interface(a.ip.source) != a.ifindex || !a.ip.destination.is_multicast()) {
-        if_counters(a.ifindex)[Counter::SpmRpfErrors]++;
+        interfaces_.counters(a.ifindex)[Counter::SpmRpfErrors]++;
         return;
     }
-    auto it = sessions_.find(tsi);
-    Session* s = nullptr;
-    const bool created = it == sessions_.end();
+    Session* s = sessions_.find(tsi);
+    const bool created = s == nullptr;
     if (created) {
-        if (sessions_.size() >= config_.max_sessions) {
-            if_counters(a.ifindex)[Counter::ShedSessionCap]++;
+        s = sessions_.create(tsi, now);
+        if (!s) {
+            interfaces_.counters(a.ifindex)[Counter::ShedSessionCap]++;
             return;
         }
-        s = &sessions_[tsi];
         s->created = now;
         s->last_spm_sqn = f.sqn - 1;
-        if (next_session_sweep_ == kNever) next_session_sweep_ = now + config_.session_lifetime;
     } else {
-        s = &it->second;
         // App. E (§15.3.2, N-SPM-6, D11): OPT_NBR_UNREACH counts only from the upstream
         // neighbour; its special SPM repeats the last SPM_SQN and changes no path state.
         if (config_.nbr_unreach && v.nbr_unreach()) {
@@ -463,7 +291,7 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         }
         // In sequence: newer than the last, within half the space (§6.2, 7.1).
         if (!(f.sqn > s->last_spm_sqn) || s->source != a.ip.source) {
-            if_counters(a.ifindex)[Counter::SpmBadSqn]++;
+            interfaces_.counters(a.ifindex)[Counter::SpmBadSqn]++;
             s->counters[Counter::SpmBadSqn]++;
             return;
         }
@@ -483,24 +311,15 @@ void Router::on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, 
         s->nbr_unreach_upstream = false;
         s->nbr_unreach_interfaces = 0;
     }
-    if (created) note_session_event(SessionEvent::Kind::Created, tsi, *s);
-    if (v.fin() && !s->fin) note_session_event(SessionEvent::Kind::Fin, tsi, *s);
+    if (created) sessions_.note_event(SessionEvent::Kind::Created, tsi, *s);
+    if (v.fin() && !s->fin) sessions_.note_event(SessionEvent::Kind::Fin, tsi, *s);
     s->fin = v.fin();  // as of the last in-sequence SPM
     if (auto prm = v.parity_prm(); prm && valid_tgs(prm->tg_size)) s->tgs = prm->tg_size;
     const bool no_window = f.trail.value() == kNoWindowTrail && f.lead.value() == kNoWindowLead;
     if (!no_window && !v.nbr_unreach()) {
         s->window = SqnWindow{f.trail, f.lead};
         if (!s->window.empty()) note_lead(*s, f.lead);
-        // OPT_CURR_TGSIZE here shortens the TG that SPM_LEAD ends (§11.4): its parity
-        // repairs stop sending an interface RDATA once only the offset is left (N-RD-6).
-        if (auto cur = v.curr_tgsize();
-            cur && s->tgs != 0 && cur->size >= 1 && cur->size < s->tgs) {
-            const Session::ShortenedTg st{decode_parity_sqn(s->tgs, f.lead).tg,
-                                          static_cast<std::uint16_t>(s->tgs - cur->size)};
-            s->shortened_tg = st;
-            if (ParityCounts* pc = repairs_.find_parity(RepairKey{tsi, st.tg, true}))
-                pc->offset = st.offset;
-        }
+        if (auto cur = v.curr_tgsize()) parity_.on_curr_tgsize(tsi, *s, f.lead, cur->size);
     }
     if (config_.dlr.enabled()) dlr_.on_spm(tsi, *s, now, out);  // Session::dlr, trail, holes
     forward_spm(a, v, pgm, *s, out);
@@ -510,14 +329,14 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
                          Output& out) {
     const SpmFields& f = *v.get<SpmFields>();
     if (a.ip.ttl <= 1) {
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     env_.group_members(s.source, s.group, members_);
     Transmit t = downstream_transmit(s, a, true);
     for (IfIndex i : members_) {
         if (i == a.ifindex) continue;
-        if (assist_off_ != 0 && !assists(i)) {
+        if (!interfaces_.assists(i)) {
             // D38: as a plain multicast router, unchanged: receivers there keep the previous
             // PGM hop's SPM_PATH and NAK it directly.
             Transmit plain = t;
@@ -541,30 +360,8 @@ void Router::forward_spm(const Arrival& a, const PacketView& v, Bytes pgm, Sessi
                 (copy[bo->offset] & kOptEnd) | static_cast<std::uint8_t>(OptionType::Invalid));
             rewrite_in_place(copy, bo->offset, Bytes(&b, 1));
         }
-        apply_opx(v, copy, i);
+        interfaces_.counters(i)[Counter::OptionInvalidated] += invalidate_opx(v, copy);
         count(i, &s, Counter::OutSpms);
-    }
-}
-
-// App. E (§15.3.2, N-NCF-8, D11): our parent cannot reach us by multicast; the subtree hears
-// it from a special SPM: SPM_SQN the last regular one, no window (trail 0, lead 0x80000000),
-// OPT_NBR_UNREACH, SPM_PATH our address on each member interface, as the source sends SPMs.
-void Router::send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out) {
-    if (s.last_ttl <= 1) return;
-    env_.group_members(s.source, s.group, members_);
-    for (IfIndex i : members_) {
-        if (i == s.upstream_interface || !assists(i)) continue;  // D38: not its PGM hop there
-        auto address = env_.interface_address(i, s.upstream_neighbour.family());
-        if (!address) continue;
-        const auto written =
-            write_packet(out, kMaxSpecialSpmSize, as_source_transmit(s, i), [&](PacketWriter& w) {
-                w.begin(PacketType::Spm, tsi.source_port, s.data_destination_port, tsi.gsi);
-                w.spm(SpmFields{s.last_spm_sqn, Sqn(kNoWindowTrail), Sqn(kNoWindowLead), *address});
-                w.nbr_unreach();
-            });
-        if (!written) continue;
-        count(i, &s, Counter::OutSpms);
-        count(i, &s, Counter::OutNbrUnreachSpms);
     }
 }
 
@@ -572,8 +369,8 @@ void Router::send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out) {
 
 void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketView* v, Bytes pgm,
                       Time now, Output& out) {
-    if_counters(a.ifindex)[Counter::InOdata]++;
-    Session* s = find_session(tsi);
+    interfaces_.counters(a.ifindex)[Counter::InOdata]++;
+    Session* s = sessions_.find(tsi);
     if (s) {
         s->counters[Counter::InOdata]++;
         note_lead(*s, sqn);
@@ -595,7 +392,7 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         }
     }
     if (a.ip.ttl <= 1) {
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
     env_.group_members(a.ip.source, a.ip.destination, members_);
@@ -614,7 +411,8 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
         t.ifindex = i;
         if (rewrite) {
             out.add(t, pgm);
-            apply_opx(*v, out.mutable_bytes(out.transmits().back()), i);
+            interfaces_.counters(i)[Counter::OptionInvalidated] +=
+                invalidate_opx(*v, out.mutable_bytes(out.transmits().back()));
         } else {
             out.add_reference(t, pgm);
         }
@@ -625,14 +423,15 @@ void Router::on_odata(const Arrival& a, const Tsi& tsi, Sqn sqn, const PacketVie
 // --- RDATA: only where it was asked for (§7.8) ------------------------------------------------
 
 void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out) {
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
+    const Tsi tsi = v.header.tsi();
+    Session* sp = sessions_.find(tsi);
+    if (!sp) {
         count(a.ifindex, nullptr, Counter::InRdata);
-        if_counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
+        interfaces_.counters(a.ifindex)[Counter::InRdataNoSessionErrors]++;
         if (v.header.parity()) count(a.ifindex, nullptr, Counter::InParityRdata);
         return;
     }
-    Session& s = it->second;
+    Session& s = *sp;
     count(a.ifindex, &s, Counter::InRdata);
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityRdata);
     // N-RD-7: the off-tree DLR's unicast RDATA goes on as the source's (redirect.cc).
@@ -644,49 +443,58 @@ void Router::on_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Time now
         count(a.ifindex, &s, Counter::RdataRpfErrors);  // D14.6
         return;
     }
-    if (s.dlr) dlr_.on_data(it->first, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
-    forward_rdata(a, v, pgm, s, InterfaceSlots{1} << slot(a.ifindex), now, out);
+    if (s.dlr) dlr_.on_data(tsi, s, v, pgm, now, out);  // the DLR caches it (dlr.cc)
+    forward_rdata(a, v, pgm, s, interfaces_.bit(a.ifindex), now, out);
 }
 
 void Router::forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                            InterfaceSlots exclude, Time now, Output& out) {
     if (a.ip.ttl <= 1) {  // cannot go further: the repair state waits for a usable copy
-        if_counters(a.ifindex)[Counter::TtlExpired]++;
+        interfaces_.counters(a.ifindex)[Counter::TtlExpired]++;
         return;
     }
+    const bool parity = v.header.parity();
     // D38: where router assist is off, RDATA goes out by membership, as multicast does; the
     // repair state below serves only the interfaces that assist.
     forward_plain(a, pgm, s, exclude, Counter::OutRdata,
-                  v.header.parity() ? Counter::OutParityRdata : Counter::Count, out);
-    if (v.header.parity()) {
-        on_parity_rdata(a, v, pgm, s, exclude, now, out);
-        return;
+                  parity ? Counter::OutParityRdata : Counter::Count, out);
+    const InterfaceSlots slots = parity ? parity_.on_rdata(a, v, s, exclude, now, out)
+                                        : repair_rdata(a, v, pgm, s, exclude, now, out);
+    Transmit t = downstream_transmit(s, a, true);
+    t.ip_source = a.ip.source;  // the source, or an upstream DLR sending as the source (§9.5.2.1)
+    for (IfIndex i : interfaces_.interfaces_of(slots)) {
+        t.ifindex = i;
+        out.add(t, pgm);
+        interfaces_.counters(i)[Counter::OptionInvalidated] +=
+            invalidate_opx(v, out.mutable_bytes(out.transmits().back()));
+        count(i, &s, Counter::OutRdata);
+        if (parity) count(i, &s, Counter::OutParityRdata);
     }
+}
+
+// A selective RDATA through its repair state: held for the NAKs still on their way (D27);
+// the interfaces to send it to (0, counted, when none).
+InterfaceSlots Router::repair_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                    InterfaceSlots exclude, Time now, Output& out) {
     const RepairKey key{v.header.tsi(), v.get<DataFields>()->sqn};
     note_lead(s, key.sqn);
     auto e = repairs_.find(key);
     if (e == repairs_.end()) {
         count(a.ifindex, &s, Counter::RdataEliminatedSqn);  // §7.8: no state, dropped
-        return;
+        return 0;
     }
     const InterfaceSlots slots = e->second.interfaces & ~exclude;
     const std::uint16_t actions = apply(key, RepairEvent::Rdata, 0, now, &s, &out, pgm.size());
-    Transmit t = downstream_transmit(s, a, true);
-    t.ip_source = a.ip.source;   // the source, or an upstream DLR sending as the source (§9.5.2.1)
     if (actions & kHoldRdata) {  // D27: kept for the NAKs that are still on their way
-        apply_opx(v, repairs_.hold(key, pgm, t).pgm, std::nullopt);
+        Transmit t = downstream_transmit(s, a, true);
+        t.ip_source = a.ip.source;
+        invalidate_opx(v, repairs_.hold(key, pgm, t).pgm);
     }
     if (!(actions & kForwardRdata) || slots == 0) {
         count(a.ifindex, &s, Counter::RdataEliminatedOIF);
-        return;
+        return 0;
     }
-    for (IfIndex i : interfaces_of(slots)) {
-        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
-        t.ifindex = i;
-        out.add(t, pgm);
-        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
-        count(i, &s, Counter::OutRdata);
-    }
+    return slots;
 }
 
 void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Output& out) {
@@ -697,56 +505,6 @@ void Router::resend_held(const RepairKey& key, IfIndex ifindex, Session& s, Outp
     out.add(t, held->pgm);
     count(ifindex, &s, Counter::OutRdata);
     count(ifindex, &s, Counter::RdataFromHold);
-}
-
-// N-RD-6, N-RD-8: a parity RDATA serves every interface of its TG's entry and brings each
-// one's count (and the largest) down by one; interfaces that want no more leave the entry,
-// which is deleted when none is left. Parity entries are never held (decisions.md D9).
-void Router::on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                             InterfaceSlots exclude, Time now, Output& out) {
-    if (s.tgs == 0) {  // no OPT_PARITY_PRM seen: the TG cannot be told
-        count(a.ifindex, &s, Counter::RdataEliminatedSqn);
-        return;
-    }
-    const ParitySqn p = decode_parity_sqn(s.tgs, v.get<DataFields>()->sqn);
-    const RepairKey key{v.header.tsi(), p.tg, true};
-    note_lead(s, p.tg);
-    auto e = repairs_.find(key);
-    if (e == repairs_.end()) {
-        count(a.ifindex, &s, Counter::RdataEliminatedSqn);
-        return;
-    }
-    ParityCounts& pc = parity_counts(key, s);
-    if (auto cur = v.curr_tgsize(); cur && cur->size < s.tgs)
-        pc.offset = static_cast<std::uint16_t>(s.tgs - cur->size);
-    const InterfaceSlots slots = e->second.interfaces & ~exclude;
-    if (pc.largest > 0) --pc.largest;
-    InterfaceSlots remaining = 0;
-    std::erase_if(pc.interfaces, [&](ParityCounts::Slot& i) {
-        const InterfaceSlots bit = InterfaceSlots{1} << i.slot;
-        if (i.wanted > 0) --i.wanted;
-        const bool gone = i.wanted <= pc.offset || !(e->second.interfaces & bit);
-        if (!gone) remaining |= bit;
-        return gone;
-    });
-    e->second.interfaces = remaining;
-    // `pc` and `e` are gone when this deletes the entry.
-    const std::uint16_t actions =
-        apply(key, remaining ? RepairEvent::RdataPartial : RepairEvent::Rdata, 0, now, &s, &out);
-    if (!(actions & kForwardRdata) || slots == 0) {
-        count(a.ifindex, &s, Counter::RdataEliminatedOIF);
-        return;
-    }
-    Transmit t = downstream_transmit(s, a, true);
-    t.ip_source = a.ip.source;
-    for (IfIndex i : interfaces_of(slots)) {
-        if (assist_off_ != 0 && !assists(i)) continue;  // sent by forward_plain (D38)
-        t.ifindex = i;
-        out.add(t, pgm);
-        apply_opx(v, out.mutable_bytes(out.transmits().back()), i);
-        count(i, &s, Counter::OutRdata);
-        count(i, &s, Counter::OutParityRdata);
-    }
 }
 
 // --- NAK: confirm, eliminate, forward (§7.2-7.4, 9.3.3) ------------------------------------
@@ -775,105 +533,6 @@ void Router::send_ncf(const Arrival& a, const PacketView& nak, const Session& s,
     });
 }
 
-// App. E (§15.3, N-NAK-20, D34): a NAK for `key` from an interface already in its repair set.
-bool Router::is_duplicate_nak(const RepairKey& key, InterfaceSlots arrival) {
-    if (arrival == 0) return false;  // NNAKs and NAKs to us as upstream DLR join no set
-    auto e = repairs_.find(key);
-    return e != repairs_.end() && (e->second.interfaces & arrival) != 0;
-}
-
-// The interface reached DUP_NAK_MAX duplicates for `key` (still held): its subtree is assumed
-// unreachable until a regular SPM.
-void Router::note_duplicate_nak(const Arrival& a, const RepairKey& key, Session& s) {
-    if (!repairs_.contains(key)) return;
-    const std::size_t i = slot(a.ifindex);
-    const InterfaceSlots bit = InterfaceSlots{1} << i;
-    if (repairs_.add_duplicate_nak(key, i) < config_.dup_nak_max ||
-        (s.nbr_unreach_interfaces & bit) != 0)
-        return;
-    s.nbr_unreach_interfaces |= bit;
-    count(a.ifindex, &s, Counter::DupNakMaxReached);
-}
-
-// App. E (§15.3.2, D34): the NCF for a NAK from a subtree assumed unreachable, unicast to the
-// NAK's sender from our address on its interface (no Router Alert: it is addressed to its
-// PGM hop), carrying OPT_NBR_UNREACH and OPT_PATH_NLA = that address, which is the SPM_PATH
-// our SPMs gave the subtree. Fields and list as the multicast NCF (D12); not rate limited.
-void Router::send_nbr_unreach_ncf(const Arrival& a, const PacketView& nak, Session& s,
-                                  Output& out) {
-    const auto own = env_.interface_address(a.ifindex, a.ip.source.family());
-    const auto path = env_.interface_address(a.ifindex, s.upstream_neighbour.family());
-    if (!own || !path) return;
-    Transmit t;
-    t.ifindex = a.ifindex;
-    t.ip_source = *own;
-    t.ip_destination = a.ip.source;
-    t.ttl = kForwardTtl;
-    t.encapsulation = a.ip.encapsulation;
-    t.udp_port = a.ip.encapsulation == Encapsulation::Udp ? a.ip.udp_destination_port : s.udp_port;
-    const NakFields& f = *nak.get<NakFields>();
-    const auto written = write_packet(out, kMaxNbrUnreachNcfSize, t, [&](PacketWriter& w) {
-        w.begin(PacketType::Ncf, nak.header.destination_port, nak.header.source_port,
-                nak.header.gsi);
-        w.nak(NakFields{f.sqn, s.source, s.group});
-        if (auto list = nak.nak_list()) w.nak_list(*list);
-        w.nbr_unreach();
-        w.path_nla(OptPathNla{*path});
-    });
-    if (!written) return;
-    count(a.ifindex, &s, Counter::OutNcfs);
-    count(a.ifindex, &s, Counter::OutNbrUnreachNcfs);
-}
-
-// N-NAK-4 (decisions.md D33): identical NCFs are rate limited. A NAK is answered unless every
-// sequence it names (header and OPT_NAK_LIST) has repair state that sent an NCF on the NAK's
-// interface in its current ncf_repeat_interval period: the NCF it would get is identical to
-// one its LAN heard moments ago. Suppression is not lost: the NAK is processed as before
-// (interface added, eliminated or forwarded), only its NCF is not repeated.
-bool Router::ncf_is_repeat(const Arrival& a, const PacketView& v, Time now) {
-    if (config_.ncf_repeat_interval <= Duration::zero()) return false;
-    const InterfaceSlots bit = InterfaceSlots{1} << slot(a.ifindex);
-    bool repeat = true;
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        if (!repeat) return;
-        auto e = repairs_.find(RepairKey{v.header.tsi(), sqn});
-        repeat =
-            e != repairs_.end() && now < e->second.ncf_epoch_end && (e->second.ncf_sent & bit) != 0;
-    });
-    return repeat;
-}
-
-// The NCF for `v` went out on its interface: each sequence's entry notes it, in a new period
-// when the last one is over (entries refused at the cap note nothing: their NAKs get NCFs).
-void Router::note_ncf_sent(const Arrival& a, const PacketView& v, Time now) {
-    if (config_.ncf_repeat_interval <= Duration::zero()) return;
-    const InterfaceSlots bit = InterfaceSlots{1} << slot(a.ifindex);
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        auto e = repairs_.find(RepairKey{v.header.tsi(), sqn});
-        if (e == repairs_.end()) return;
-        if (now >= e->second.ncf_epoch_end) {
-            e->second.ncf_sent = 0;
-            e->second.ncf_epoch_end = now + config_.ncf_repeat_interval;
-        }
-        e->second.ncf_sent |= bit;
-    });
-}
-
-// A packet the router sends towards its PGM parent (NAK, NNAK, SPMR, ACK, POLR): unicast out
-// of the session's upstream interface, from our address there, encapsulated as the session.
-std::optional<Transmit> Router::upstream_transmit(const Session& s, const Nla& to) const {
-    auto own = env_.interface_address(s.upstream_interface, to.family());
-    if (!own) return std::nullopt;
-    Transmit t;
-    t.ifindex = s.upstream_interface;
-    t.ip_source = *own;
-    t.ip_destination = to;
-    t.ttl = kForwardTtl;
-    t.encapsulation = s.encapsulation;
-    t.udp_port = s.udp_port;
-    return t;
-}
-
 bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output& out,
                               const std::vector<Sqn>& parity_sqns, RedirectTarget target) {
     if (s.nbr_unreach_upstream) {  // App. E (§15.3.2, N-NAK-19, D35)
@@ -881,7 +540,7 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
         return false;
     }
     // Redirected NAKs only through the Redirector: the usual NAK stays off the services.
-    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+    const auto t = target == RedirectTarget::None ? upstream_transmit(env_, s, s.upstream_neighbour)
                                                   : redirect_.nak_transmit(s, target);
     if (!t) return false;
     out.add(*t, pgm);
@@ -905,42 +564,11 @@ bool Router::forward_upstream(const PacketView& v, Bytes pgm, Session& s, Output
                 set_sqn(base + 4 * i, parity_sqns[i + 1]);
         }
     }
-    rewrite_congestion(v, copy, s);  // N-NAK-18
-    apply_opx(v, copy, t->ifindex);
+    s.congestion.rewrite(v, copy);  // N-NAK-18 (congestion.cc)
+    interfaces_.counters(t->ifindex)[Counter::OptionInvalidated] += invalidate_opx(v, copy);
     count(t->ifindex, &s, v.header.type == PacketType::Nnak ? Counter::OutNnaks : Counter::OutNaks);
     if (target != RedirectTarget::None) count(t->ifindex, &s, Counter::NakForwardedDLR);
     return true;
-}
-
-// App. B (§12.6, N-NAK-18, decisions.md D37).
-void Router::note_congestion(const PacketView& v, Session& s, Time now) {
-    if (auto cr = v.cr()) s.congestion.merge(*cr, now, config_.congestion_report_age);
-}
-
-bool Router::congestion_overrides(const PacketView& v, const Session& s, Time now) {
-    auto cr = v.cr();
-    if (!cr ||
-        (s.congestion_override_at && now - *s.congestion_override_at < nak_timers(&s).elim_ivl))
-        return false;
-    return s.congestion.changed(s.congestion.outgoing(*cr));  // §12.6.1
-}
-
-void Router::rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s) {
-    const auto o = v.find(OptionType::Cr);
-    if (!o) return;
-    const OptCr in = decode_cr(*o);
-    const OptCr out = s.congestion.outgoing(in);
-    // OPT_CR_LEAD, NE_WL, NE_WP, RX_WP at option offset 4; the NLA's address at 20.
-    std::array<std::uint8_t, 10> reports{};
-    store32(reports.data(), out.lead.value());
-    store16(reports.data() + 4, out.ne_wl);
-    store16(reports.data() + 6, out.ne_wp);
-    store16(reports.data() + 8, out.rx_wp);
-    if (!std::equal(reports.begin(), reports.end(), copy.data() + o->offset + 4))
-        rewrite_in_place(copy, o->offset + 4, reports);
-    if (out.receiver != in.receiver)  // same family: same size (CongestionReports::outgoing)
-        rewrite_in_place(copy, o->offset + 20, out.receiver.address());
-    s.congestion.note_sent(out);
 }
 
 void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
@@ -950,7 +578,7 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
     }
     const RedirectTarget target =
         s.redirect.used ? redirect_.repeat_target(key, s) : RedirectTarget::None;  // redirect.cc
-    const auto t = target == RedirectTarget::None ? upstream_transmit(s, s.upstream_neighbour)
+    const auto t = target == RedirectTarget::None ? upstream_transmit(env_, s, s.upstream_neighbour)
                                                   : redirect_.nak_transmit(s, target);
     if (!t) return;
     Sqn sqn = key.sqn;
@@ -976,7 +604,7 @@ void Router::repeat_nak(const RepairKey& key, Session& s, Output& out) {
 namespace {
 bool beyond_lead(const PacketView& v, const Session& s, bool parity) {
     bool beyond = !s.lead_seen.has_value();
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+    for_each_nak_sqn(v, [&](Sqn sqn) {
         const Sqn judged = parity ? decode_parity_sqn(s.tgs, sqn).tg : sqn;
         beyond |= s.lead_seen && judged > *s.lead_seen;
     });
@@ -988,24 +616,25 @@ bool beyond_lead(const PacketView& v, const Session& s, bool parity) {
 // order, and the counters of what they drop. Nothing is sent or changed here but counters.
 Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Time now) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    if (!a.ip.destination.is_multicast() && !addressed_to_us(a))
+    if (!a.ip.destination.is_multicast() && !addressed_to_us(env_, a))
         return {NakRole::Dropped};  // transit: the kernel's
     count(a.ifindex, nullptr, null_nak ? Counter::InNnaks : Counter::InNaks);
     const bool parity = v.header.parity();
     if (parity && !null_nak) count(a.ifindex, nullptr, Counter::InParityNaks);
     if (a.ip.destination.is_multicast()) {
-        if_counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
+        interfaces_.counters(a.ifindex)[Counter::NakMulticastIgnored]++;  // D14.3
         return {NakRole::Dropped};
     }
-    if (!admit_naks(a.ifindex, a.ip.source, nak_count(v), now)) return {NakRole::Dropped};
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
+    if (!interfaces_.admit_naks(a.ifindex, a.ip.source, nak_count(v), now))
+        return {NakRole::Dropped};
+    Session* sp = sessions_.find(v.header.tsi());
+    if (!sp) {
         // D14.2: no path state, no NCF, no state; receivers repeat after the next SPM.
-        if_counters(
+        interfaces_.counters(
             a.ifindex)[null_nak ? Counter::InNnakNoSessionErrors : Counter::InNakNoSessionErrors]++;
         return {NakRole::Dropped};
     }
-    Session& s = it->second;
+    Session& s = *sp;
     s.counters[null_nak ? Counter::InNnaks : Counter::InNaks]++;
     if (parity && !null_nak) s.counters[Counter::InParityNaks]++;
     // Our parent redirecting a NAK to us, its off-tree DLR (§9.5.2.2, dlr.cc).
@@ -1025,7 +654,7 @@ Router::NakClass Router::classify_nak(const Arrival& a, const PacketView& v, Tim
     }
     // D38: router assist is off on the arrival interface: no NCF, no repair state; relayed
     // once the checks below (D14.4 above all) passed, as they protect the source.
-    const bool relay = assist_off_ != 0 && !assists(a.ifindex);
+    const bool relay = !interfaces_.assists(a.ifindex);
     // N-NN-1: the off-tree DLR's NNAKs always go upstream (redirect.cc).
     if (!relay && null_nak && redirect_.from_off_tree_dlr(a, s))
         return {NakRole::OffTreeDlrNnak, &s};
@@ -1059,139 +688,104 @@ void Router::on_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Time 
             count(a.ifindex, c.s, Counter::AssistOffNaks);
             // Its OPT_CR is a report of the subtree as any NAK's: merged first, so that the
             // copy carries the aggregate it includes (N-NAK-18, D37).
-            note_congestion(v, *c.s, now);
+            c.s->congestion.merge_nak(v, now, config_.congestion_report_age);
             forward_upstream(v, pgm, *c.s, out);
             return;
         case NakRole::Parity:
-            note_congestion(v, *c.s, now);  // N-NAK-18
-            on_parity_nak_like(a, v, pgm, *c.s, now, out);
-            return;
         case NakRole::Selective:
-            note_congestion(v, *c.s, now);  // N-NAK-18
-            on_selective_nak_like(a, v, pgm, *c.s, c.to_us_as_upstream_dlr, now, out);
+            c.s->congestion.merge_nak(v, now, config_.congestion_report_age);  // N-NAK-18
+            on_subtree_nak_like(a, v, pgm, *c.s, c.to_us_as_upstream_dlr, now, out);
             return;
     }
 }
 
 // NAKs and NNAKs share everything but the NCF, the arrival interface joining the repair
 // set, and their counters (§9.5.3.2: NNAKs are never confirmed and add no interface).
-void Router::on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                                   bool to_us_as_upstream_dlr, Time now, Output& out) {
+// Parity ones (§11.6) go through the state machine TG by TG (parity.cc) and are confirmed
+// and forwarded with the counts the router knows.
+void Router::on_subtree_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                 bool to_us_as_upstream_dlr, Time now, Output& out) {
     const bool null_nak = v.header.type == PacketType::Nnak;
+    // DLR redirection (redirect.cc): NNAKs always go upstream.
+    auto redirect_target = [&] {
+        return null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : redirect_.choose(a, v, s);
+    };
+    if (v.header.parity()) {
+        const RedirectTarget target = redirect_target();
+        const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
+        const ParityRepair::NakOutcome o =
+            parity_.on_nak(a, v, s, target, on_dlr_interface, now, out);
+        if (!null_nak) {
+            send_ncf(a, v, s, out, parity_.ncf_sqns());
+            count(a.ifindex, &s, Counter::OutNcfs);
+            count(a.ifindex, &s, Counter::OutParityNcfs);
+        }
+        forward_or_eliminate(a, v, pgm, s, o.forward, o.eliminated, parity_.forward_sqns(), target,
+                             now, out);
+        return;
+    }
     const Tsi tsi = v.header.tsi();
     InterfaceSlots arrival = 0;
     // App. E (§15.3, N-NAK-20, D34): the interface's subtree is assumed unreachable.
-    const bool unreachable =
-        !null_nak && (s.nbr_unreach_interfaces & (InterfaceSlots{1} << slot(a.ifindex))) != 0;
-    const bool ncf_limited = !null_nak && !unreachable && ncf_is_repeat(a, v, now);  // D33
+    const bool unreachable = !null_nak && containment_.unreachable(a, s);
+    const bool ncf_limited = !null_nak && !unreachable && containment_.ncf_is_repeat(a, v, now);
     if (!null_nak) {
         if (unreachable) {
-            send_nbr_unreach_ncf(a, v, s, out);
+            containment_.send_nbr_unreach_ncf(a, v, s, out);
         } else if (ncf_limited) {
-            count(a.ifindex, &s, Counter::NcfRateLimited);
+            count(a.ifindex, &s, Counter::NcfRateLimited);  // D33
         } else {
             send_ncf(a, v, s, out);
             count(a.ifindex, &s, Counter::OutNcfs);
         }
         // RDATA never goes back out of the upstream interface: no repair interface there.
-        arrival = to_us_as_upstream_dlr ? 0 : InterfaceSlots{1} << slot(a.ifindex);
+        arrival = to_us_as_upstream_dlr ? 0 : interfaces_.bit(a.ifindex);
         // As a DLR: what the cache holds is answered here (dlr.cc).
         if (s.dlr && dlr_.on_nak(a, v, tsi, s, now, out)) return;
     }
     const RepairEvent event = null_nak ? RepairEvent::Nnak : RepairEvent::Nak;
-    // DLR redirection (redirect.cc): NNAKs always go upstream.
-    const RedirectTarget target =
-        null_nak || to_us_as_upstream_dlr ? RedirectTarget::None : redirect_.choose(a, v, s);
+    const RedirectTarget target = redirect_target();
     const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
     bool forward = false;
     bool eliminated = false;
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
+    for_each_nak_sqn(v, [&](Sqn sqn) {
         const RepairKey key{tsi, sqn};
-        const bool duplicate = config_.dup_nak_max != 0 && is_duplicate_nak(key, arrival);
+        const bool duplicate = containment_.is_duplicate_nak(key, arrival);
         const std::uint16_t actions =
             apply_nak(a, key, event, arrival, on_dlr_interface, target, now, s, out);
         // A NAK within ncf-repeat-interval of the NCF on its interface crossed that NCF in
         // flight: not a sign of an unreachable subtree (D34).
-        if (duplicate && !ncf_limited) note_duplicate_nak(a, key, s);
+        if (duplicate && !ncf_limited) containment_.note_duplicate_nak(a, key, s);
         forward |= (actions & kForwardNak) != 0;
         eliminated |= (actions & kEliminated) != 0;
     });
     // The unicast NBR_UNREACH NCF is no NCF the LAN heard (D33).
-    if (!null_nak && !ncf_limited && !unreachable) note_ncf_sent(a, v, now);
-    if (forward) {
-        forward_upstream(v, pgm, s, out, {}, target);  // intact, list and all (§9.3.3)
-    } else if (eliminated && congestion_overrides(v, s, now)) {
-        if (forward_upstream(v, pgm, s, out, {}, target)) {  // its report moved (§12.6.1)
-            count(a.ifindex, &s, Counter::NakCrOverride);
-            s.congestion_override_at = now;
-        }
-    } else if (eliminated) {
-        // Per packet, like InNaks, so that the counters match the links (N-NAK-16).
-        count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
-    }
+    if (!null_nak && !ncf_limited && !unreachable) containment_.note_ncf_sent(a, v, now);
+    // Intact, list and all (§9.3.3).
+    forward_or_eliminate(a, v, pgm, s, forward, eliminated, {}, target, now, out);
     if (!null_nak && !to_us_as_upstream_dlr && config_.discover_dlrs)
         redirect_.poll_for_dlrs(tsi, s, now, out);  // N-DLR-1
 }
 
-// Parity NAKs and NNAKs (§11.6, N-NAK-17, N-NN-5): state per TSI + TG_SQN with the count
-// each interface wants. A NAK is eliminated only while NAK_ELIM_IVL runs and it wants no
-// more than the largest known count; otherwise it goes upstream asking for that largest
-// count. Its NCF confirms what its interface now wants, max(NAK count, known count).
-void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                                Time now, Output& out) {
+// A NAK from the subtree after the state machine: upstream when a sequence asked for it, or
+// when it was eliminated but its congestion report moved (§12.6.1, congestion.h); else
+// counted as eliminated, per packet like InNaks, so that the counters match the links
+// (N-NAK-16). `parity_sqns`: as forward_upstream's.
+void Router::forward_or_eliminate(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                  bool forward, bool eliminated,
+                                  const std::vector<Sqn>& parity_sqns, RedirectTarget target,
+                                  Time now, Output& out) {
     const bool null_nak = v.header.type == PacketType::Nnak;
-    const std::size_t arrival_slot = slot(a.ifindex);
-    const InterfaceSlots arrival = null_nak ? 0 : InterfaceSlots{1} << arrival_slot;
-    const RedirectTarget target = null_nak ? RedirectTarget::None : redirect_.choose(a, v, s);
-    const bool on_dlr_interface = !null_nak && redirect_.on_off_tree_dlr_interface(a, s);
-    parity_ncf_.clear();
-    parity_forward_.clear();
-    bool forward = false;
-    bool eliminated = false;
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
-        const RepairKey key{v.header.tsi(), p.tg, true};
-        const ParityCounts* known = repairs_.find_parity(key);
-        const std::uint16_t largest = known ? known->largest : 0;
-        RepairEvent event;
-        if (null_nak)  // N-NN-5: eliminated only by a NAK state wanting more
-            event = known && largest > p.wanted ? RepairEvent::Nnak : RepairEvent::NnakMore;
-        else
-            event = known && p.wanted <= largest ? RepairEvent::Nak : RepairEvent::NakMore;
-        if (on_dlr_interface && redirect_.falls_back(a, key, s))
-            event = RepairEvent::RedirectFallback;
-        const std::uint16_t actions = apply(key, event, arrival, now, &s, nullptr);
-        if ((actions & kForwardNak) && s.redirect.used) redirect_.mark(key, target);
-        std::uint16_t confirm = p.wanted;
-        std::uint16_t ask = p.wanted;
-        if (!null_nak && repairs_.contains(key)) {
-            ParityCounts& pc = parity_counts(key, s);
-            pc.raise(arrival_slot, p.wanted);
-            if (p.wanted > pc.largest) pc.largest = p.wanted;
-            confirm = pc.wanted(arrival_slot);
-            ask = pc.largest;
-        } else if (null_nak && repairs_.contains(key)) {
-            parity_counts(key, s);  // a NULL_NAK parity entry: no counts yet
-        }
-        parity_ncf_.push_back(encode_parity_sqn(p.tg, confirm));
-        parity_forward_.push_back(encode_parity_sqn(p.tg, ask));
-        forward |= (actions & kForwardNak) != 0;
-        eliminated |= (actions & kEliminated) != 0;
-    });
-    if (!null_nak) {
-        send_ncf(a, v, s, out, parity_ncf_);
-        count(a.ifindex, &s, Counter::OutNcfs);
-        count(a.ifindex, &s, Counter::OutParityNcfs);
-    }
-    if (forward || (eliminated && congestion_overrides(v, s, now))) {
+    const bool cr_override = !forward && eliminated &&
+                             s.congestion.overrides(v, now, interfaces_.nak_timers(&s).elim_ivl);
+    if (forward || cr_override) {
         // Counted only when it went out (not held by OPT_NBR_UNREACH, D35).
-        if (forward_upstream(v, pgm, s, out, parity_forward_, target)) {
-            if (!forward) {  // §12.6.1
-                count(a.ifindex, &s, Counter::NakCrOverride);
-                s.congestion_override_at = now;
-            }
-            if (!null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
+        if (!forward_upstream(v, pgm, s, out, parity_sqns, target)) return;
+        if (cr_override) {
+            count(a.ifindex, &s, Counter::NakCrOverride);
+            s.congestion.note_override(now);
         }
+        if (v.header.parity() && !null_nak) count(s.upstream_interface, &s, Counter::OutParityNaks);
     } else if (eliminated) {
         count(a.ifindex, &s, null_nak ? Counter::NNakEliminated : Counter::NakEliminated);
     }
@@ -1201,35 +795,25 @@ void Router::on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm
 
 void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out) {
     count(a.ifindex, nullptr, Counter::InNcfs);
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
-        if_counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
-        if (v.header.parity()) if_counters(a.ifindex)[Counter::InParityNcfs]++;
+    const Tsi tsi = v.header.tsi();
+    Session* sp = sessions_.find(tsi);
+    if (!sp) {
+        interfaces_.counters(a.ifindex)[Counter::InNcfNoSessionErrors]++;
+        if (v.header.parity()) interfaces_.counters(a.ifindex)[Counter::InParityNcfs]++;
         return;
     }
-    Session& s = it->second;
+    Session& s = *sp;
     s.counters[Counter::InNcfs]++;
     if (v.header.parity()) count(a.ifindex, &s, Counter::InParityNcfs);
     if (redirect_.from_off_tree_dlr(a, s)) {  // N-NCF-10: confirms, and ends here (redirect.cc)
-        if (!redirect_.on_dlr_ncf(a, v, s, now)) on_parity_ncf(a, v, s, now);
+        if (!redirect_.on_dlr_ncf(a, v, s, now)) parity_.on_ncf(a, v, s, now);
         return;
     }
-    // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast. Ignored unless
-    // it comes from our upstream neighbour and OPT_PATH_NLA names it; then no NAK goes upstream
-    // until a regular SPM, the subtree is told by a special SPM, and the NCF confirms as any other.
-    if (config_.nbr_unreach && v.nbr_unreach()) {
-        const auto path = v.path_nla();
-        if (a.ifindex != s.upstream_interface || !path || path->path != s.upstream_neighbour ||
-            a.ip.source != s.upstream_neighbour) {
-            count(a.ifindex, &s, Counter::NbrUnreachIgnored);
-            return;
-        }
-        count(a.ifindex, &s, Counter::NbrUnreachReceived);
-        if (!s.nbr_unreach_upstream) {
-            s.nbr_unreach_upstream = true;
-            send_nbr_unreach_spm(it->first, s, out);
-        }
-    }
+    // App. E (§15.3.2, N-NCF-8, D35): our parent cannot reach us by multicast; taken (then it
+    // confirms as any other NCF) or ignored (containment.cc).
+    if (config_.nbr_unreach && v.nbr_unreach() &&
+        !containment_.on_nbr_unreach_ncf(a, v, tsi, s, out))
+        return;
     if (a.ifindex != s.upstream_interface) {
         count(a.ifindex, &s, Counter::NcfError);  // §7.5: from elsewhere, no state
         return;
@@ -1239,40 +823,15 @@ void Router::on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out
     if (a.ip.destination.is_multicast())
         forward_plain(a, v.packet, s, 0, Counter::OutNcfs,
                       v.header.parity() ? Counter::OutParityNcfs : Counter::Count, out);
-    if (s.dlr) dlr_.on_parent_ncf(v, it->first, s, now, out);  // §9.5.2.1
+    if (s.dlr) dlr_.on_parent_ncf(v, tsi, s, now, out);  // §9.5.2.1
     if (v.header.parity()) {
-        on_parity_ncf(a, v, s, now);
+        parity_.on_ncf(a, v, s, now);
         return;
     }
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const RepairKey key{it->first, sqn};
+    for_each_nak_sqn(v, [&](Sqn sqn) {
+        const RepairKey key{tsi, sqn};
         const bool existed = repairs_.contains(key);
         const std::uint16_t actions = apply(key, RepairEvent::NcfFromUpstream, 0, now, &s, nullptr);
-        if (actions & kStartConfirmed)
-            count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
-    });
-}
-
-// N-NCF-7: a parity NCF confirms (stops the NAK's repetition) only when it covers the
-// largest known count; it raises that count when larger (partial anticipation).
-void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now) {
-    if (s.tgs == 0) {
-        count(a.ifindex, &s, Counter::NcfError);
-        return;
-    }
-    for_each_sqn(v, v.get<NakFields>()->sqn, [&](Sqn sqn) {
-        const ParitySqn p = decode_parity_sqn(s.tgs, sqn);
-        const RepairKey key{v.header.tsi(), p.tg, true};
-        const ParityCounts* known = repairs_.find_parity(key);
-        const bool existed = known != nullptr;
-        const RepairEvent event = !existed || p.wanted >= known->largest
-                                      ? RepairEvent::NcfFromUpstream
-                                      : RepairEvent::NcfShort;
-        const std::uint16_t actions = apply(key, event, 0, now, &s, nullptr);
-        if (repairs_.contains(key)) {
-            ParityCounts& pc = parity_counts(key, s);
-            if (p.wanted > pc.largest) pc.largest = p.wanted;
-        }
         if (actions & kStartConfirmed)
             count(a.ifindex, &s, existed ? Counter::NcfReceived : Counter::NcfAnticipated);
     });
@@ -1281,85 +840,15 @@ void Router::on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Ti
 // --- SPMR and PGMCC ACK addressed to us: on towards the source (D14.5) ---------------------
 
 void Router::on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out) {
-    if (a.ip.destination.is_multicast() || !addressed_to_us(a)) return;  // routed by the kernel
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end() || a.ifindex == it->second.upstream_interface) return;
-    Session& s = it->second;
-    const auto t = upstream_transmit(s, s.upstream_neighbour);
+    if (a.ip.destination.is_multicast() || !addressed_to_us(env_, a))
+        return;  // routed by the kernel
+    Session* sp = sessions_.find(v.header.tsi());
+    if (!sp || a.ifindex == sp->upstream_interface) return;
+    Session& s = *sp;
+    const auto t = upstream_transmit(env_, s, s.upstream_neighbour);
     if (!t) return;
     out.add(*t, pgm);
     count(s.upstream_interface, &s, Counter::OutSpmrs);
-}
-
-ParityCounts& Router::parity_counts(const RepairKey& key, const Session& s) {
-    const bool shortened = s.shortened_tg && s.shortened_tg->tg == key.sqn;
-    return repairs_.parity(key, shortened ? s.shortened_tg->offset : 0);
-}
-
-void Router::note_lead(Session& s, Sqn sqn) {
-    if (!s.lead_seen || sqn > *s.lead_seen) s.lead_seen = sqn;
-}
-
-// --- POLL as a child (§14.5, checklist C25) ---------------------------------------------------
-
-void Router::on_poll(const Arrival& a, const PacketView& v, Time now) {
-    const PollFields& f = *v.get<PollFields>();
-    auto it = sessions_.find(v.header.tsi());
-    if (it == sessions_.end()) {
-        if_counters(a.ifindex)[Counter::PollTsiStateError]++;
-        return;
-    }
-    Session& s = it->second;
-    if (a.ifindex != s.upstream_interface) {
-        count(a.ifindex, &s, Counter::PollParentError);  // only our parent polls us
-        return;
-    }
-    // A new POLL_SQN cancels the POLR still waiting for the previous one.
-    if (!s.poll_sqn || *s.poll_sqn != f.sqn) {
-        s.poll_sqn = f.sqn;
-        s.poll_round0_seen = false;
-        if (s.polr) {
-            s.polr.reset();
-            ++s.polr_generation;
-        }
-    }
-    if (f.round == 0) s.poll_round0_seen = true;
-    if (f.round != 0 && !s.poll_round0_seen) {
-        count(a.ifindex, &s, Counter::PollError);
-        return;
-    }
-    if ((f.rand & f.mask) != (rand_node_id_ & f.mask)) {
-        count(a.ifindex, &s, Counter::PollRandomIgnore);
-        return;
-    }
-    // GENERAL polls are answered; DLR polls only when we are a DLR for the session
-    // (§9.5.2.2, redirecting POLR); unknown sub-types MUST NOT be answered.
-    const bool dlr_poll = f.subtype == kPollDlr && s.dlr;
-    if (f.subtype != kPollGeneral && !dlr_poll) {
-        count(a.ifindex, &s, Counter::PollTypeError);
-        return;
-    }
-    const auto backoff = std::chrono::microseconds(
-        f.backoff_ivl_us == 0 ? 0 : next_random() % (std::uint64_t{f.backoff_ivl_us} + 1));
-    s.polr = Session::PendingPolr{f.sqn, f.round, f.path, now + backoff, dlr_poll};
-    polr_timers_.push(PolrTimer{s.polr->at, it->first, ++s.polr_generation});
-    count(a.ifindex, &s, Counter::PollSuccess);
-}
-
-void Router::send_polr(const Tsi& tsi, Session& s, Output& out) {
-    const Session::PendingPolr p = *s.polr;
-    s.polr.reset();
-    const auto t = upstream_transmit(s, p.to);  // unicast to POLL_PATH (§14.7.2)
-    if (!t) return;
-    const auto written = write_packet(out, kMaxPolrSize, *t, [&](PacketWriter& w) {
-        // Upstream port orientation (§8.3): SPORT = data-destination port.
-        w.begin(PacketType::Polr, s.data_destination_port, tsi.source_port, tsi.gsi);
-        w.polr(PolrFields{p.sqn, p.round});
-        if (p.redirect) w.redirect(OptRedirect{t->ip_source});  // we are its DLR (§9.5.2.2)
-    });
-    if (!written) return;
-    count(s.upstream_interface, &s, Counter::PolrOriginated);
-    if (p.redirect) count(s.upstream_interface, &s, Counter::DlrRedirectingPolrs);
 }
 
 // One sequence of a NAK or NNAK from the subtree: the redirect fallback when it arrived on
@@ -1404,7 +893,7 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
         if (!tr.legal) return kNoAction;
     }
     RepairEntry& e = it->second;
-    const NakTimers& timers = nak_timers(s);  // its upstream interface's (D38)
+    const NakTimers& timers = interfaces_.nak_timers(s);  // its upstream interface's (D38)
     if (!created) tr.actions = resend_rule(e, tr.actions, add, now, timers.elim_ivl);
     e.interfaces |= add;
     // A NAK going out now goes upstream unless the caller marks it redirected (Redirector::mark):
@@ -1426,8 +915,8 @@ std::uint16_t Router::apply(const RepairKey& key, RepairEvent event, InterfaceSl
 }
 
 Time Router::next_deadline() const {
-    Time t = next_session_sweep_;
-    if (!polr_timers_.empty()) t = std::min(t, polr_timers_.top().at);
+    Time t = sessions_.next_sweep();
+    t = std::min(t, poll_.next_deadline());
     t = std::min(t, repairs_.next_deadline());
     return t;
 }
@@ -1436,8 +925,7 @@ void Router::on_timer(Time now, Output& out) {
     for (auto it = repairs_.pop_due(now); it != repairs_.end(); it = repairs_.pop_due(now)) {
         const RepairKey key = it->first;
         RepairEntry& e = it->second;
-        auto sit = sessions_.find(key.tsi);
-        Session* s = sit == sessions_.end() ? nullptr : &sit->second;
+        Session* s = sessions_.find(key.tsi);
         const RepairEvent event = due_event(e, now, s != nullptr);
         if (s && event == RepairEvent::RptIvlExpired && e.redirect != RedirectTarget::None) {
             redirect_.expired(e, *s);  // N-DLR-6: the record goes, the NAK goes upstream now
@@ -1451,56 +939,26 @@ void Router::on_timer(Time now, Output& out) {
             count(s->upstream_interface, s, Counter::ReXmitTimedOut);
         apply(key, event, 0, now, s, &out);
     }
-    while (!polr_timers_.empty() && polr_timers_.top().at <= now) {
-        const PolrTimer due = polr_timers_.top();
-        polr_timers_.pop();
-        auto sit = sessions_.find(due.tsi);
-        if (sit == sessions_.end() || sit->second.polr_generation != due.generation ||
-            !sit->second.polr)
-            continue;  // cancelled by a newer POLL_SQN, or the session is gone
-        send_polr(due.tsi, sit->second, out);
-    }
-    if (now >= next_session_sweep_) expire_sessions(now);
+    poll_.on_timer(now, out);  // due POLRs (poll.cc)
+    if (now >= sessions_.next_sweep()) expire_sessions(now);
 }
 
 void Router::expire_sessions(Time now) {
-    cached_session_ = nullptr;
-    std::erase_if(sessions_, [&](const auto& kv) {
-        if (now - kv.second.last_spm < config_.session_lifetime) return false;
-        note_session_event(SessionEvent::Kind::Expired, kv.first, kv.second);
-        dlr_.forget(kv.first);
-        return true;
-    });
-    if (sessions_.empty()) {
-        next_session_sweep_ = kNever;
-        return;
-    }
-    Time oldest = kNever;
-    for (const auto& [tsi, s] : sessions_)
-        oldest = std::min(oldest, s.last_spm);
-    next_session_sweep_ = oldest + config_.session_lifetime;
+    sessions_.expire(now, [&](const Tsi& tsi) { dlr_.forget(tsi); });
 }
 
 void Router::interface_down(IfIndex ifindex) {
-    const std::size_t k = slot(ifindex);
-    const InterfaceSlots bit = InterfaceSlots{1} << k;
-    if (interfaces_[k].ifindex == ifindex) interfaces_[k].released = true;
+    const InterfaceSlots bit = interfaces_.interface_down(ifindex);
     repairs_.interface_down(bit);
-    cached_session_ = nullptr;
-    std::erase_if(sessions_, [&](const auto& kv) {
-        if (kv.second.upstream_interface != ifindex) return false;
-        note_session_event(SessionEvent::Kind::Removed, kv.first, kv.second);
-        dlr_.forget(kv.first);
-        return true;
-    });
-    for (auto& [tsi, s] : sessions_) {
+    sessions_.remove_upstream(ifindex, [&](const Tsi& tsi) { dlr_.forget(tsi); });
+    for (auto& [tsi, s] : sessions_.all_sessions()) {
         // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
         // subtree (D34) does not outlive the link.
         Redirector::interface_down(s, ifindex);
         s.nbr_unreach_interfaces &= ~bit;
     }
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
-        return !sessions_.contains(key.tsi);  // with its parity counts and held RDATA
+        return !sessions_.all().contains(key.tsi);  // with its parity counts and held RDATA
     });
 }
 

@@ -1,12 +1,20 @@
 // DOC: The PGM network element core (RFC 3208 §7, checklist §4 and C1-C29), sans-I/O.
 //
-// Owns the path state of every session (router/session.h), the repair state of every
-// NAKed sequence (router/repair.h, the state machine), the timers that drive both, and
-// the counters. Two roles beside the network element are components with their own state,
-// called from a few hooks in router.cc: NAK redirection to DLRs (`Redirector`,
-// router/redirect.h) and pgmd as a DLR (`DlrRepairer`, router/dlr.h; whether a session is
-// one is decided per session, Session::dlr). They ask the core only what
-// router/services.h offers, through an adapter (Router::Services, router.cc).
+// router.cc is the §7 network element: SPM path state and forwarding, ODATA switching, NAKs
+// classified and dispatched, NCFs sent and taken, RDATA forwarded where it was asked for, the
+// repair state machine (router/repair.h) applied, and the timers that drive it. The rest are
+// components with their own state and files, called from a few hooks:
+//   SessionTable   router/sessions.h     the sessions, their expiry and events
+//   InterfaceTable router/interfaces.h   interface slots, counters, NAK caps, settings (D38)
+//   RepairStore    router/repair_store.h repair and parity tables, held RDATA, timer heap
+//   ParityRepair   router/parity.h       parity NAKs, NCFs and RDATA (§11.6)
+//   NakContainment router/containment.h  identical-NCF limit (D33), App. E (D34, D35)
+//   PollResponder  router/poll.h         POLLs answered as a child (§14.5)
+//   Redirector     router/redirect.h     NAK redirection to DLRs (D28)
+//   DlrRepairer    router/dlr.h          pgmd as a DLR, per session (Session::dlr)
+//   CongestionReports (in each Session)  OPT_CR aggregation (App. B, D37)
+// The roles ask the core only what router/services.h offers, through an adapter
+// (Router::Services, router.cc); none is a friend of the Router.
 //
 // The caller (the daemon, or the simulator) hands in each PGM packet with its arrival
 // interface and IP header fields and the current time, calls on_timer() when
@@ -24,55 +32,26 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <unordered_map>
 #include <vector>
 
 #include "protocol/io.h"
 #include "protocol/packet.h"
 #include "router/config.h"
+#include "router/containment.h"
 #include "router/counters.h"
 #include "router/dlr.h"
 #include "router/environment.h"
-#include "router/nak_neighbours.h"
+#include "router/interfaces.h"
+#include "router/parity.h"
+#include "router/poll.h"
 #include "router/redirect.h"
 #include "router/repair.h"
 #include "router/repair_store.h"
 #include "router/session.h"
-#include "router/token_bucket.h"
+#include "router/sessions.h"
 
 namespace pgm::router {
-
-struct InterfaceState {
-    IfIndex ifindex = 0;
-    CounterSet counters;
-    TokenBucket nak_tokens;                // the NAK rate cap
-    NakNeighbours nak_neighbours;          // the NAK rate cap per NAK source (D36)
-    InterfaceSettings settings;            // as configured for it (D38); unset: the global values
-    EffectiveInterfaceSettings effective;  // `settings` resolved against the RouterConfig
-    // The link went down (Router::interface_down): once all kMaxInterfaces slots are taken,
-    // a new interface takes this slot over (fresh counters and settings) rather than share
-    // another's. Cleared when the interface is given its settings again (it is served).
-    bool released = false;
-};
-
-// A change of the session table, for the owner's log (pgmd logs each at info). Kept until
-// take_session_events(); past kMaxSessionEvents untaken ones further events are only counted.
-struct SessionEvent {
-    enum class Kind : std::uint8_t {
-        Created,  // first SPM passed the RPF check
-        Fin,      // first SPM with OPT_FIN
-        Expired,  // session_lifetime without SPM
-        Removed,  // its upstream interface went down
-    };
-    Kind kind = Kind::Created;
-    Tsi tsi;
-    Nla source;
-    Nla group;
-    IfIndex upstream_interface = 0;
-};
-inline constexpr std::size_t kMaxSessionEvents = 1024;
-const char* to_string(SessionEvent::Kind kind);
 
 // What a scoped `clear repair` removes: every field given must match. Empty: everything.
 struct RepairScope {
@@ -124,13 +103,13 @@ class Router {
     void interface_down(IfIndex ifindex);
 
     // Inspection.
-    const std::unordered_map<Tsi, Session>& sessions() const { return sessions_; }
+    const std::unordered_map<Tsi, Session>& sessions() const { return sessions_.all(); }
     const RepairTable& repairs() const { return repairs_.table(); }
     // Packet counts of the parity entries (keys with `parity` set), §11.6.
     const std::unordered_map<RepairKey, ParityCounts>& parity_counts() const {
         return repairs_.parity_counts();
     }
-    const std::vector<InterfaceState>& interfaces() const { return interfaces_; }
+    const std::vector<InterfaceState>& interfaces() const { return interfaces_.all(); }
     CounterSet totals() const;
     // Interfaces in a repair entry's slot set.
     std::vector<IfIndex> interfaces_of(InterfaceSlots slots) const;
@@ -149,30 +128,15 @@ class Router {
     std::size_t clear_repairs(const RepairScope& scope);
     // Session table changes since the last call (oldest first), and how many were not kept.
     std::vector<SessionEvent> take_session_events();
-    std::uint64_t session_events_lost() const { return session_events_lost_; }
+    std::uint64_t session_events_lost() const { return sessions_.events_lost(); }
     const RouterConfig& config() const { return config_; }
     std::size_t held_rdata_bytes() const { return repairs_.held_bytes(); }
-    std::uint32_t rand_node_id() const { return rand_node_id_; }
+    std::uint32_t rand_node_id() const { return poll_.rand_node_id(); }
     // Sessions pgmd repairs as a DLR (router/dlr.h), with their caches.
     const std::unordered_map<Tsi, DlrSession>& dlr_sessions() const { return dlr_.sessions(); }
 
   private:
-    // Runs for every counter update: small interface indexes (the usual case) are one load.
-    std::size_t slot(IfIndex ifindex) {
-        if (ifindex < slot_by_ifindex_.size() && slot_by_ifindex_[ifindex] != kNoSlot)
-            return slot_by_ifindex_[ifindex];
-        return slot_slow(ifindex);
-    }
-    std::size_t slot_slow(IfIndex ifindex);
-    void count_assist_off();
-    // sessions_.find() behind a one-entry cache (packets come in bursts of one session).
-    // Every erase from sessions_ must reset cached_session_.
-    Session* find_session(const Tsi& tsi);
-    CounterSet& if_counters(IfIndex ifindex) { return interfaces_[slot(ifindex)].counters; }
     void count(IfIndex ifindex, Session* s, Counter c, std::uint64_t n = 1);
-    // The NAK rate caps, per NAK source (`from`) and per interface (D36): true when `n`
-    // NAKs may be processed; false when shed (counted).
-    bool admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now);
 
     // Per type.
     void on_spm(const Arrival& a, const PacketView& v, Bytes pgm, Time now, Output& out);
@@ -200,25 +164,21 @@ class Router {
         bool to_us_as_upstream_dlr = false;
     };
     NakClass classify_nak(const Arrival& a, const PacketView& v, Time now);
-    void on_selective_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                               bool to_us_as_upstream_dlr, Time now, Output& out);
+    // A NAK or NNAK from the subtree (or to us as upstream DLR): NCF, state machine (parity
+    // ones through parity_), then forward_or_eliminate.
+    void on_subtree_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                             bool to_us_as_upstream_dlr, Time now, Output& out);
+    void forward_or_eliminate(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                              bool forward, bool eliminated, const std::vector<Sqn>& parity_sqns,
+                              RedirectTarget target, Time now, Output& out);
     void on_ncf(const Arrival& a, const PacketView& v, Time now, Output& out);
-    // Parity (§11.6, C27): the same packets when OPT_PARITY is set.
-    // `exclude`: interfaces not sent the RDATA (the one it came from).
+    // `exclude`: interfaces not sent the RDATA (the one it came from). Parity RDATA (§11.6)
+    // through parity_, selective through repair_rdata: the interfaces to send it to.
     void forward_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
                        InterfaceSlots exclude, Time now, Output& out);
-    void on_parity_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
-                         InterfaceSlots exclude, Time now, Output& out);
-    void on_parity_nak_like(const Arrival& a, const PacketView& v, Bytes pgm, Session& s, Time now,
-                            Output& out);
-    void on_parity_ncf(const Arrival& a, const PacketView& v, Session& s, Time now);
+    InterfaceSlots repair_rdata(const Arrival& a, const PacketView& v, Bytes pgm, Session& s,
+                                InterfaceSlots exclude, Time now, Output& out);
     void on_upstream_unicast(const Arrival& a, const PacketView& v, Bytes pgm, Output& out);
-    void on_poll(const Arrival& a, const PacketView& v, Time now);
-    static void note_lead(Session& s, Sqn sqn);
-    // The counts of a parity entry, made with the session's TG-size offset when new.
-    ParityCounts& parity_counts(const RepairKey& key, const Session& s);
-    void send_polr(const Tsi& tsi, Session& s, Output& out);
-    std::uint64_t next_random();
 
     // Repair state.
     // Applies `event` to (tsi, sqn); returns the actions taken (kDelete when removed).
@@ -233,15 +193,6 @@ class Router {
     // list), with the packet counts the router confirms; empty: echoed unchanged.
     void send_ncf(const Arrival& a, const PacketView& nak, const Session& s, Output& out,
                   const std::vector<Sqn>& parity_sqns = {});
-    // Identical NCFs rate limited (N-NAK-4, D33): true when the NCF for `v` would repeat one
-    // sent on its interface within ncf_repeat_interval; note_ncf_sent() records one sent.
-    bool ncf_is_repeat(const Arrival& a, const PacketView& v, Time now);
-    void note_ncf_sent(const Arrival& a, const PacketView& v, Time now);
-    // App. E failure containment (§15.3; decisions.md D34, D35).
-    bool is_duplicate_nak(const RepairKey& key, InterfaceSlots arrival);
-    void note_duplicate_nak(const Arrival& a, const RepairKey& key, Session& s);
-    void send_nbr_unreach_ncf(const Arrival& a, const PacketView& nak, Session& s, Output& out);
-    void send_nbr_unreach_spm(const Tsi& tsi, Session& s, Output& out);
     // `parity_sqns`: for a parity NAK, the sequences rewritten in the copy (header, list).
     // `target`: the upstream neighbour, or a DLR the NAK is redirected to (redirect.cc).
     // True when the NAK went out (not held by OPT_NBR_UNREACH, a route to send it on).
@@ -249,31 +200,9 @@ class Router {
                           const std::vector<Sqn>& parity_sqns = {},
                           RedirectTarget target = RedirectTarget::None);
     void repeat_nak(const RepairKey& key, Session& s, Output& out);
-    // App. B (N-NAK-18, router/congestion.h): the OPT_CR of a NAK from the subtree merged
-    // into the session's reports; whether its aggregate moved enough to override
-    // elimination; the forwarded copy's OPT_CR rewritten to the aggregate.
-    void note_congestion(const PacketView& v, Session& s, Time now);
-    bool congestion_overrides(const PacketView& v, const Session& s, Time now);
-    void rewrite_congestion(const PacketView& v, MutableBytes copy, Session& s);
-
-    // Invalidates (type 0x7F) unknown options with OPX = 01 in a copy about to be forwarded.
-    // `ifindex` is where invalidations are counted; none when it is nullopt.
-    void apply_opx(const PacketView& v, MutableBytes copy, std::optional<IfIndex> ifindex);
-    // True when an unknown option asks network elements to discard the packet (D10).
-    bool opx_discards(const PacketView& v) const;
-    bool addressed_to_us(const Arrival& a) const;
-    std::optional<Transmit> upstream_transmit(const Session& s, const Nla& to) const;
-    Transmit downstream_transmit(const Session& s, const Arrival& a, bool router_alert) const;
 
     void expire_sessions(Time now);
 
-    // Per-interface settings (D38). The NAK timers of a session's repair states: those of
-    // its upstream interface (the global ones without a session).
-    const NakTimers& nak_timers(const Session* s);
-    bool assists(IfIndex ifindex) { return interfaces_[slot(ifindex)].effective.router_assist; }
-    // Interfaces with router assist off: when none, nothing below is looked up.
-    std::size_t assist_off_ = 0;
-    NakTimers global_timers_;
     // As a plain multicast router: `pgm` unchanged (TTL - 1, the arrival's Router Alert) onto
     // the member interfaces of `s` with router assist off but the arrival's and `exclude`;
     // counted as `c` and `c2` (Counter::Count: none).
@@ -282,38 +211,21 @@ class Router {
 
     RouterConfig config_;
     const Environment& env_;
-    // What the components below may ask of the core (router/services.h; router.cc).
+    // What the components below may ask of the core (router/services.h; router.cc), and the
+    // PRNG seeded with RouterConfig::random_seed (the same numbers for a seed).
     class Services;
     std::unique_ptr<Services> services_;
-    Redirector redirect_;  // NAK redirection to DLRs (router/redirect.h)
-    DlrRepairer dlr_;      // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
-    std::unordered_map<Tsi, Session> sessions_;
-    RepairStore repairs_;  // repair and parity tables, held RDATA, their timers
-    std::vector<Sqn> parity_ncf_, parity_forward_;  // scratch, reused per parity NAK
-    std::vector<InterfaceState> interfaces_;
-    // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
-    static constexpr std::uint8_t kNoSlot = 0xFF;
-    std::array<std::uint8_t, 256> slot_by_ifindex_;
-    Tsi cached_tsi_;
-    Session* cached_session_ = nullptr;
+    SessionTable sessions_;  // path state, its expiry and events (router/sessions.h)
+    RepairStore repairs_;    // repair and parity tables, held RDATA, their timers
+    // The roles beside the network element, each with its own state (hooks in router.cc).
+    Redirector redirect_;         // NAK redirection to DLRs (router/redirect.h)
+    DlrRepairer dlr_;             // pgmd as a DLR (router/dlr.h), for sessions with Session::dlr
+    ParityRepair parity_;         // parity NAKs, NCFs and RDATA (router/parity.h)
+    NakContainment containment_;  // NCF rate limit, App. E (router/containment.h)
+    PollResponder poll_;          // POLLs answered as a child (router/poll.h)
+    InterfaceTable interfaces_;   // slots, counters, NAK caps, settings (router/interfaces.h)
     std::array<std::uint64_t, 32> malformed_by_reason_{};
-    Time next_session_sweep_ = kNever;
     std::vector<IfIndex> members_;  // scratch, reused to avoid allocating per packet
-
-    // POLL answering (§14.5): our RAND_NODE_ID and the POLRs waiting for their back-off.
-    std::uint64_t random_state_;
-    std::uint32_t rand_node_id_;
-    struct PolrTimer {
-        Time at;
-        Tsi tsi;
-        std::uint32_t generation;
-        bool operator>(const PolrTimer& o) const { return at > o.at; }
-    };
-    std::priority_queue<PolrTimer, std::vector<PolrTimer>, std::greater<>> polr_timers_;
-
-    void note_session_event(SessionEvent::Kind kind, const Tsi& tsi, const Session& s);
-    std::vector<SessionEvent> session_events_;
-    std::uint64_t session_events_lost_ = 0;
 };
 
 }  // namespace pgm::router

@@ -1,14 +1,16 @@
-// DOC: What the router core's components (the DLR role, router/dlr.h; NAK redirection,
-// router/redirect.h) may ask of the core, and nothing more.
+// DOC: What the router core's role components (the DLR role, router/dlr.h; NAK redirection,
+// router/redirect.h; parity repair, router/parity.h; NAK containment, router/containment.h;
+// POLL answering, router/poll.h) may ask of the core, and nothing more.
 //
 // The components keep their own state and are called by the Router through a few hooks;
 // what they need of the core's state (counters, interface slots, the repair state machine,
 // the network header of packets sent to the PGM parent) goes through this interface, so that
 // none of them reaches into the Router's tables. The Router implements it (router.cc); the
-// configuration and the Environment are handed to the components as references of their own.
+// configuration, the Environment and the RepairStore are handed to the components as
+// references of their own.
 //
-// Calls are made only on the DLR and redirection paths (a redirected NAK, a DLR session),
-// never per ODATA or per NAK of other sessions.
+// Calls are made on the NAK, NCF, POLL and parity paths and for DLR sessions, never per
+// ODATA of a session that is no DLR session.
 // Life cycle: the implementation lives as long as the Router that owns the components.
 #pragma once
 

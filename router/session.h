@@ -77,11 +77,11 @@ struct Session {
 
     // The subtree's worst congestion reports and what went upstream (App. B, N-NAK-18).
     CongestionReports congestion;
-    // When a duplicate NAK last went upstream because its report moved (§12.6.1): at most
-    // one such override per NAK_ELIM_IVL, so that NAKs whose OPT_CR flip between extremes
-    // (any NAK may carry one, and its receiver NLA is just a field) do not undo the
-    // one-NAK-per-sequence-per-NAK_ELIM_IVL bound (D37).
-    std::optional<Time> congestion_override_at;
 };
+
+// The newest sequence the source is known to have sent moves to `sqn` if later (D14.4).
+inline void note_lead(Session& s, Sqn sqn) {
+    if (!s.lead_seen || sqn > *s.lead_seen) s.lead_seen = sqn;
+}
 
 }  // namespace pgm::router

@@ -162,6 +162,36 @@ TEST_F(RouterScenario, RouterAssistOffIsAPlainMulticastRouterThere) {
     EXPECT_EQ(on_b, 3);
 }
 
+// D38: a reload that turns router assist off on B while a repair state holds A and B: B
+// leaves the repair set at once (as if it went down), so that the RDATA reaches B by
+// membership only, once, and A by repair state.
+TEST_F(RouterScenario, AssistTurnedOffByReloadLeavesTheRepairSets) {
+    Star t = star(1, 1);
+    start_session(t.source, session, Sqn(1), 8);
+    serve_naks(t.source, session, std::nullopt);  // NCFs, no RDATA
+    nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));
+    nak(t.on_b[0], at(110ms), session.nak(Sqn(3)));
+    net.run_until(at(200ms));
+    const router::RepairKey key{session.tsi(), Sqn(3)};
+    const router::Router& core = t.ne1->router();
+    ASSERT_TRUE(core.repairs().contains(key));
+    EXPECT_EQ(core.interfaces_of(core.repairs().at(key).interfaces),
+              (std::vector<IfIndex>{t.a.ifindex, t.b.ifindex}));
+
+    router::InterfaceSettings b;
+    b.router_assist = false;
+    ASSERT_TRUE(t.ne1->router().set_interface_settings(t.b.ifindex, b));
+    ASSERT_TRUE(core.repairs().contains(key));
+    EXPECT_EQ(core.interfaces_of(core.repairs().at(key).interfaces),
+              std::vector<IfIndex>{t.a.ifindex});
+    rdata(t.source, session, at(300ms), Sqn(3));
+    net.run_until(at(1s));
+    EXPECT_EQ(sent_on(t.a, PacketType::Rdata), 1u);
+    EXPECT_EQ(sent_on(t.b, PacketType::Rdata), 1u);
+    EXPECT_EQ(t.on_b[0].count(PacketType::Rdata), 1u);
+    EXPECT_EQ(interface_of(*t.ne1, t.b).counters[Counter::OutRdata], 1u);
+}
+
 // Review finding 4: a NAK to NE1 on an assist-off interface passes D14.4 before it is
 // relayed: one beyond the session's lead is dropped (InNakSeqErrors), never reaches the
 // source (whose NCF would go to every receiver); one within it is relayed.

@@ -1,0 +1,119 @@
+#include "router/interfaces.h"
+
+#include <algorithm>
+
+namespace pgm::router {
+
+InterfaceTable::InterfaceTable(const RouterConfig& config)
+    : config_(config), global_timers_(config.nak_timers()) {
+    interfaces_.reserve(kMaxInterfaces);
+    slot_by_ifindex_.fill(kNoSlot);
+}
+
+std::size_t InterfaceTable::slot_slow(IfIndex ifindex) {
+    for (std::size_t i = 0; i < interfaces_.size(); ++i)
+        if (interfaces_[i].ifindex == ifindex) return i;
+    std::size_t i = interfaces_.size();
+    if (i == kMaxInterfaces) {
+        // All taken: the slot of an interface that went down (interface_down cleared its bit
+        // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
+        // set_settings refuses a shared slot, D38).
+        auto gone = std::find_if(interfaces_.begin(), interfaces_.end(),
+                                 [](const InterfaceState& x) { return x.released; });
+        if (gone == interfaces_.end()) return kMaxInterfaces - 1;
+        i = static_cast<std::size_t>(gone - interfaces_.begin());
+        if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
+        *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
+        count_assist_off();
+    } else {
+        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
+    }
+    if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
+    return i;
+}
+
+void InterfaceTable::count_assist_off() {
+    assist_off_ = static_cast<std::size_t>(
+        std::count_if(interfaces_.begin(), interfaces_.end(),
+                      [](const InterfaceState& x) { return !x.effective.router_assist; }));
+}
+
+void InterfaceTable::reconfigure() {
+    global_timers_ = config_.nak_timers();
+    for (InterfaceState& i : interfaces_)
+        i.effective = config_.effective(i.settings);
+}
+
+// D38: applied at once.
+InterfaceTable::SettingsApplied InterfaceTable::set_settings(IfIndex ifindex,
+                                                             const InterfaceSettings& settings) {
+    const std::size_t k = slot(ifindex);
+    InterfaceState& i = interfaces_[k];
+    if (i.ifindex != ifindex) return {};  // the shared last slot: another interface's
+    const bool assisted = i.effective.router_assist;
+    i.settings = settings;
+    i.effective = config_.effective(settings);
+    i.released = false;
+    count_assist_off();
+    return {true, assisted && !i.effective.router_assist ? InterfaceSlots{1} << k : 0};
+}
+
+InterfaceSlots InterfaceTable::interface_down(IfIndex ifindex) {
+    const std::size_t k = slot(ifindex);
+    if (interfaces_[k].ifindex == ifindex) interfaces_[k].released = true;
+    return InterfaceSlots{1} << k;
+}
+
+bool InterfaceTable::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {
+    InterfaceState& i = interfaces_[slot(ifindex)];
+    // The source's own bucket first (D36): what it sends past its rate never reaches the
+    // interface's budget, which stays for the other receivers on the interface.
+    // The interface's own caps (D38), or the global ones.
+    const double per_source = i.effective.max_naks_per_second_per_neighbour;
+    TokenBucket* source_tokens = nullptr;
+    if (per_source != 0) {
+        const NakNeighbours::Found f =
+            i.nak_neighbours.find(from, config_.max_nak_neighbours_per_interface, now);
+        if (f.shared) i.counters[Counter::NakNeighboursFull] += n;
+        source_tokens = f.bucket;
+        if (!source_tokens->take(per_source, n, now)) {
+            i.counters[Counter::ShedNakNeighbour] += n;
+            return false;
+        }
+    }
+    const std::uint32_t per_interface = i.effective.max_naks_per_second;
+    if (per_interface == 0 || i.nak_tokens.take(per_interface, n, now)) return true;
+    if (source_tokens) source_tokens->give_back(per_source, n);  // not used after all
+    i.counters[Counter::ShedNakRate] += n;
+    return false;
+}
+
+std::vector<IfIndex> InterfaceTable::interfaces_of(InterfaceSlots slots) const {
+    std::vector<IfIndex> r;
+    for (std::size_t i = 0; i < interfaces_.size(); ++i)
+        if (slots & (InterfaceSlots{1} << i)) r.push_back(interfaces_[i].ifindex);
+    return r;
+}
+
+CounterSet InterfaceTable::totals() const {
+    CounterSet t;
+    for (const auto& i : interfaces_)
+        t += i.counters;
+    return t;
+}
+
+void InterfaceTable::clear_counters() {
+    for (auto& i : interfaces_)
+        i.counters.clear();
+}
+
+bool InterfaceTable::clear_counters(IfIndex ifindex) {
+    for (auto& i : interfaces_) {
+        if (i.ifindex != ifindex) continue;
+        i.counters.clear();
+        return true;
+    }
+    return false;
+}
+
+}  // namespace pgm::router
