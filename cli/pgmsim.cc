@@ -117,9 +117,7 @@ void print_cost(const char* label, const ScenarioResult& r, const Cost& c) {
               << std::setw(9) << c.peak_rss_kib / 1024 << " MiB peak" << std::setw(8)
               << per(c.rss_built_kib - c.rss_before_kib, r.receivers + r.routers)
               << " KiB/node built" << std::setw(8)
-              << per(c.peak_rss_kib - c.rss_before_kib, r.receivers) << " KiB/receiver at peak\n"
-              << "  " << std::setw(10) << "" << r.deferred_deliveries << " deliveries deferred, "
-              << r.deferral_breaches << " breaches\n";
+              << per(c.peak_rss_kib - c.rss_before_kib, r.receivers) << " KiB/receiver at peak\n";
     std::cout.unsetf(std::ios::floatfield);
     std::cout << std::setprecision(6);
 }
@@ -165,9 +163,7 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
               << ",\"peak_rss_kib\":" << cost.peak_rss_kib
               << ",\"rss_before_kib\":" << cost.rss_before_kib
               << ",\"rss_built_kib\":" << cost.rss_built_kib
-              << ",\"other_session_apdus\":" << r.other_session_apdus
-              << ",\"deferred_deliveries\":" << r.deferred_deliveries
-              << ",\"deferral_breaches\":" << r.deferral_breaches << ",\"sessions\":[";
+              << ",\"other_session_apdus\":" << r.other_session_apdus << ",\"sessions\":[";
     for (std::size_t i = 0; i < r.sessions.size(); ++i) {
         const pgm::sim::SessionResult& s = r.sessions[i];
         std::cout << (i > 0 ? "," : "") << "{\"source\":" << json_string(s.source)
@@ -318,8 +314,6 @@ int main(int argc, char** argv) {
         "mode", po::value(&mode)->default_value(mode),
         "both: with and without network elements, a comparison table; with / without: that "
         "run only")("stats", "print each run's CPU time, virtual time and memory")(
-        "no-deferral",
-        "deliver every packet to a receiver at once (the same run, slower: for comparison)")(
         "json", "print each run as one JSON line instead of the table (implies nothing else)");
     po::variables_map vm;
     try {
@@ -374,7 +368,6 @@ int main(int argc, char** argv) {
         duration_cast<pgm::Duration>(duration<double, std::milli>(rdata_delay_ms));
     c.leaf_receivers = leaf_receivers;
     c.leaf_lan = vm.count("leaf-lan") > 0;
-    c.deferred_delivery = vm.count("no-deferral") == 0;
     {
         std::vector<pgm::sim::EdgeList::Setting> settings;
         for (const std::string& o : router_options) {

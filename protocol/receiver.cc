@@ -334,12 +334,6 @@ std::optional<SqnState> Receiver::sqn_state(const Tsi& tsi, Sqn sqn) const {
     return it->second->at(sqn).state;
 }
 
-std::optional<Receiver::WindowEdges> Receiver::window_edges(const Tsi& tsi) const {
-    auto it = peers_.find(tsi);
-    if (it == peers_.end() || !it->second->started || it->second->ended) return std::nullopt;
-    return WindowEdges{it->second->next, it->second->lead};
-}
-
 Time Receiver::next_deadline() const {
     return deadline_;  // computed by finish_call() at the end of every call
 }

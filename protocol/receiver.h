@@ -289,14 +289,6 @@ class Receiver {
     bool has_peer(const Tsi& tsi) const { return peers_.contains(tsi); }
     // State of one sequence number of a peer; nullopt outside its window.
     std::optional<SqnState> sqn_state(const Tsi& tsi, Sqn sqn) const;
-    // The receive window of a peer whose window has started and that has not ended: the
-    // oldest sequence not yet delivered or reported, and the newest seen (lead, which is
-    // next - 1 when nothing is held); nullopt otherwise.
-    struct WindowEdges {
-        Sqn next;
-        Sqn lead;
-    };
-    std::optional<WindowEdges> window_edges(const Tsi& tsi) const;
 
   private:
     struct Slot;

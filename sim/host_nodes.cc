@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <variant>
 
 namespace pgm::sim {
@@ -102,7 +101,7 @@ Time SourceNode::next_deadline() const {
 // --- ReceiverNode -----------------------------------------------------------------------------
 
 ReceiverNode::ReceiverNode(Network& net, std::string name)
-    : id_(net.add_node(*this, std::move(name))), net_(net) {}
+    : id_(net.add_node(*this, std::move(name))) {}
 
 void ReceiverNode::start(const ReceiverConfig& config, const StreamConfig& stream,
                          std::vector<Tsi> sessions, std::vector<Nla> groups) {
@@ -112,80 +111,6 @@ void ReceiverNode::start(const ReceiverConfig& config, const StreamConfig& strea
     tallies_.assign(std::max<std::size_t>(sessions_.size(), 1), ReceiverTally{});
     groups_ = std::move(groups);
     other_session_apdus_ = 0;
-    edges_.clear();
-    ncfs_defer_ =
-        config.nak_rdata_ivl >= config.nak_bo_ivl && config.nak_rdata_ivl >= config.nak_rpt_ivl;
-    // Half the window bound: a deferred packet never makes the receiver refuse data for the
-    // bound (which NAKs the refused sequences at once).
-    window_margin_ = static_cast<std::uint32_t>(std::min<std::size_t>(
-        config.max_window_sqns / 2, std::numeric_limits<std::int32_t>::max()));
-    net_.set_defers(id_, true);
-}
-
-bool ReceiverNode::joined(const Nla& group) const {
-    return groups_.empty() || !group.is_multicast() ||
-           std::find(groups_.begin(), groups_.end(), group) != groups_.end();
-}
-
-namespace {
-constexpr std::size_t kSqnOffset = 16;  // of a data, NAK or NCF packet's sequence number
-
-Tsi tsi_of(Bytes pgm) {
-    Tsi tsi;
-    std::copy_n(pgm.begin() + 8, tsi.gsi.bytes.size(), tsi.gsi.bytes.begin());
-    tsi.source_port = static_cast<std::uint16_t>(pgm[0] << 8 | pgm[1]);
-    return tsi;
-}
-}  // namespace
-
-ReceiverNode::Edges* ReceiverNode::edges_of(const Tsi& tsi) {
-    for (Edges& e : edges_)
-        if (e.tsi == tsi) return &e;
-    return nullptr;
-}
-
-void ReceiverNode::refresh_edges(Bytes pgm) {
-    if (pgm.size() < kSqnOffset) return;
-    const Tsi tsi = tsi_of(pgm);
-    const auto w = receiver_->window_edges(tsi);
-    Edges* e = edges_of(tsi);
-    if (!e) {
-        if (!w) return;
-        e = &edges_.emplace_back(Edges{tsi, {}, {}, false});
-    }
-    e->known = w.has_value();
-    if (w) {
-        e->next = w->next;
-        e->lead = w->lead;
-    }
-}
-
-bool ReceiverNode::defers(const Arrival& arrival, Bytes pgm) {
-    if (!receiver_ || pgm.size() < kSqnOffset + 4 || pgm[5] != 0) return false;
-    const auto type = static_cast<PacketType>(pgm[4]);
-    if (type != PacketType::Odata && type != PacketType::Rdata && type != PacketType::Ncf)
-        return false;
-    if (!joined(arrival.ip.destination)) return false;
-    Edges* e = edges_of(tsi_of(pgm));
-    if (!e || !e->known) return false;
-    const Sqn sqn(static_cast<std::uint32_t>(pgm[kSqnOffset]) << 24 |
-                  static_cast<std::uint32_t>(pgm[kSqnOffset + 1]) << 16 |
-                  static_cast<std::uint32_t>(pgm[kSqnOffset + 2]) << 8 | pgm[kSqnOffset + 3]);
-    switch (type) {
-        case PacketType::Odata:
-            if (sqn == e->lead + 1) {
-                if ((e->lead + 1).distance_from(e->next) >=
-                    static_cast<std::int32_t>(window_margin_))
-                    return false;
-                e->lead = sqn;
-                return true;
-            }
-            return sqn <= e->lead;
-        case PacketType::Rdata:
-            return sqn <= e->lead;
-        default:
-            return ncfs_defer_ && sqn <= e->lead;
-    }
 }
 
 ReceiverTally* ReceiverNode::tally_of(const Tsi& tsi) {
@@ -202,7 +127,6 @@ void ReceiverNode::on_packet(const Arrival& arrival, Bytes pgm, Time now, Output
         return;  // a group this host did not join (on a LAN another host did)
     receiver_->on_packet(arrival, pgm, now, out);
     drain_events(now);
-    refresh_edges(pgm);
 }
 
 void ReceiverNode::on_timer(Time now, Output& out) {

@@ -132,27 +132,9 @@ class ReceiverNode : public Node {
     void on_packet(const Arrival& arrival, Bytes pgm, Time now, Output& out) override;
     void on_timer(Time now, Output& out) override;
     Time next_deadline() const override;
-    // Deferred delivery (node.h): data at or below the lead + 1 of a started window, and
-    // NCFs and RDATA at or below the lead, without options. Such a packet fills a gap,
-    // extends the window by one or repeats something known: none starts a NAK back-off
-    // (only a new gap does) or makes the receiver send. An NCF moves a waiting sequence to
-    // WaitData, whose deadline (NAK_RDATA_IVL from now) is past the one it replaces only when
-    // NAK_RDATA_IVL is at least NAK_BO_IVL and NAK_RPT_IVL: NCFs are deferred only then.
-    bool defers(const Arrival& arrival, Bytes pgm) override;
 
   private:
     void drain_events(Time now);
-    // The window edges defers() works from, per session, as the receiver has them after a
-    // packet delivered at once (the lead then moves with every packet deferred).
-    struct Edges {
-        Tsi tsi;
-        Sqn next;
-        Sqn lead;
-        bool known = false;  // the window has started
-    };
-    Edges* edges_of(const Tsi& tsi);
-    void refresh_edges(Bytes pgm);
-    bool joined(const Nla& group) const;
     // The tally of `tsi`'s session; nullptr when not one of them.
     ReceiverTally* tally_of(const Tsi& tsi);
 
@@ -163,10 +145,6 @@ class ReceiverNode : public Node {
     std::vector<ReceiverTally> tallies_{1};
     std::vector<Nla> groups_;  // empty: the receiver's own group check only
     std::uint64_t other_session_apdus_ = 0;
-    Network& net_;
-    std::vector<Edges> edges_;
-    bool ncfs_defer_ = false;
-    std::uint32_t window_margin_ = 0;  // sequences a deferred window may grow to
 };
 
 }  // namespace pgm::sim

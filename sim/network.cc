@@ -49,10 +49,7 @@ Network::Network(std::uint64_t seed) : rng_(seed) {}
 // --- Topology -------------------------------------------------------------------------------
 
 NodeId Network::add_node(Node& node, std::string name, bool forwards) {
-    NodeSlot& n = nodes_.emplace_back();
-    n.node = &node;
-    n.name = std::move(name);
-    n.forwards = forwards;
+    nodes_.push_back(NodeSlot{&node, std::move(name), forwards, {}, kNever, kNever, 0, kNever, 0});
     static_routes_.emplace_back();
     routes_to_.clear();
     return static_cast<NodeId>(nodes_.size() - 1);
@@ -397,28 +394,10 @@ void Network::deliver_batch(std::uint32_t id) {
 
 void Network::deliver(AttachmentId to, std::uint32_t slot) {
     const AttachmentInfo& a = attachments_[to];
-    NodeSlot& n = nodes_[a.node];
-    if (n.defers && deferral_) {
-        const Packet& p = packets_[slot];
-        if (n.node->defers(Arrival{a.ifindex, p.ip}, Bytes(p.bytes))) {
-            // The packet's reference moves to the held entry.
-            if (n.held.empty()) {
-                n.hand_over_by = now_ + kMaxHold;
-                if (!n.holding) holding_.push_back(a.node);
-                n.holding = true;
-            }
-            n.held.push_back(NodeSlot::Held{now_, to, slot});
-            ++deferred_;
-            if (n.held.size() >= kMaxHeld) hand_over(a.node);
-            drain(a.node, now_);
-            return;
-        }
-        if (!n.held.empty()) hand_over(a.node);
-    }
     {
         const Packet& p = packets_[slot];
         counters_[to].received.add(p.type, p.bytes.size());
-        n.node->on_packet(Arrival{a.ifindex, p.ip}, Bytes(p.bytes), now_, out_);
+        nodes_[a.node].node->on_packet(Arrival{a.ifindex, p.ip}, Bytes(p.bytes), now_, out_);
     }
     // Drained before the slot is released: the node's Output may reference the packet's bytes
     // (Output::add_reference); growing packets_ moves the byte vectors, their buffers stay.
@@ -442,40 +421,9 @@ void Network::wake(NodeId node, Time at, std::uint64_t seq) {
     fire_timer(node);
 }
 
-void Network::hand_over(NodeId node) {
-    NodeSlot& n = nodes_[node];
-    for (std::size_t i = 0; i < n.held.size(); ++i) {
-        const NodeSlot::Held h = n.held[i];
-        const Packet& p = packets_[h.packet];
-        counters_[h.to].received.add(p.type, p.bytes.size());
-        n.node->on_packet(Arrival{attachments_[h.to].ifindex, p.ip}, Bytes(p.bytes), h.at, out_);
-        // Delivered on time, the node would have been due no earlier than the next packet
-        // (or now) and would have sent nothing: node.h's contract.
-        const Time next = i + 1 < n.held.size() ? n.held[i + 1].at : now_;
-        if (!out_.transmits().empty() || n.node->next_deadline() < next) ++deferral_breaches_;
-        release_packet(h.packet);
-    }
-    if (n.held.capacity() > kMaxHeld)
-        std::vector<NodeSlot::Held>().swap(n.held);
-    else
-        n.held.clear();
-    n.hand_over_by = kNever;
-}
-
-void Network::hand_over_all() {
-    for (NodeId node : holding_) {
-        nodes_[node].holding = false;
-        if (nodes_[node].held.empty()) continue;
-        hand_over(node);
-        drain(node, now_);
-    }
-    holding_.clear();
-}
-
 void Network::fire_timer(NodeId node) {
     NodeSlot& n = nodes_[node];
     n.deadline = kNever;
-    if (!n.held.empty()) hand_over(node);
     Time not_before = now_;
     if (n.node->next_deadline() <= now_) {
         n.node->on_timer(now_, out_);
@@ -497,7 +445,7 @@ void Network::drain(NodeId node, Time not_before) {
 
 void Network::reschedule(NodeId node, Time not_before) {
     NodeSlot& n = nodes_[node];
-    const Time d = std::min(n.node->next_deadline(), n.hand_over_by);
+    const Time d = n.node->next_deadline();
     if (d == n.deadline) return;  // the live timer already fires then
     n.deadline = d;
     if (d == kNever) return;
@@ -527,7 +475,6 @@ void Network::run_until(Time t) {
     while (!events_.empty() && events_.next_time() <= t)
         step();
     if (t > now_) now_ = t;
-    hand_over_all();  // what is read after a run is as of its end
 }
 
 std::size_t Network::run_until_idle(std::size_t max_events) {
@@ -536,7 +483,6 @@ std::size_t Network::run_until_idle(std::size_t max_events) {
         step();
         ++n;
     }
-    hand_over_all();
     return n;
 }
 

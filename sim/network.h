@@ -207,23 +207,6 @@ class Network {
     // Node calls whose node stayed due after on_timer (a node bug; its timer was nudged).
     std::uint64_t stalled_timers() const { return stalled_timers_; }
 
-    // --- Deferred delivery (node.h) ---
-    // Lets `node` hold packets it defers() (off by default). Its held packets are handed over,
-    // in order and with their arrival times, before its timer fires, before any packet it
-    // does not defer, when kMaxHeld are held or kMaxHold after the first, and at the end of
-    // run_until()/run_until_idle(): many deliveries to one receiver then run back to back,
-    // while its state is in cache, instead of one at a time across thousands of receivers.
-    void set_defers(NodeId node, bool defers) { nodes_[node].defers = defers; }
-    // Off: every packet is delivered at once, whatever set_defers() said (the same run).
-    void set_deferral(bool on) { deferral_ = on; }
-    std::uint64_t deferred_deliveries() const { return deferred_; }
-    // Handed-over packets after which the node had sent something or was due before the
-    // next one arrived (or before the time of the hand-over): the node's defers() said yes
-    // to a packet it should not have; the run is then not the one without deferral.
-    std::uint64_t deferral_breaches() const { return deferral_breaches_; }
-    static constexpr std::size_t kMaxHeld = 64;
-    static constexpr Duration kMaxHold = std::chrono::milliseconds(50);
-
     // --- Time ---
     Time now() const { return now_; }
     void run_until(Time t);
@@ -257,17 +240,6 @@ class Network {
         // Other queued timer events of the node are stale.
         Time wake_at = kNever;
         std::uint64_t wake_seq = 0;
-        // Deferred delivery: held packets in arrival order, and when they are handed over
-        // at the latest (kNever: none held).
-        bool defers = false;
-        bool holding = false;  // listed in holding_
-        Time hand_over_by = kNever;
-        struct Held {
-            Time at;
-            AttachmentId to;
-            std::uint32_t packet;  // a reference of the packet slot, kept while held
-        };
-        std::vector<Held> held;
     };
     struct ImpairmentRule {
         AttachmentId from;
@@ -308,9 +280,6 @@ class Network {
     void step();
     void deliver(AttachmentId to, std::uint32_t slot);
     void deliver_batch(std::uint32_t batch);
-    // Hands `node` its held packets (not drained: the caller drains).
-    void hand_over(NodeId node);
-    void hand_over_all();
     std::uint32_t allocate_batch(std::uint32_t packet);
     void wake(NodeId node, Time at, std::uint64_t seq);
     void fire_timer(NodeId node);
@@ -348,10 +317,6 @@ class Network {
     CaptureHook capture_;
     Output out_;
     std::uint64_t stalled_timers_ = 0;
-    bool deferral_ = true;
-    std::uint64_t deferred_ = 0;
-    std::uint64_t deferral_breaches_ = 0;
-    std::vector<NodeId> holding_;  // nodes that held packets since the last hand_over_all
     // Scratch for one transmission.
     std::vector<AttachmentId> recipients_;
     std::vector<std::pair<RuleId, bool>> matching_rules_;  // rule, dropped something

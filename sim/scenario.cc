@@ -72,7 +72,6 @@ const char* to_string(ScenarioShape shape) {
 
 Scenario::Scenario(const ScenarioConfig& config, RouterFactory factory)
     : config_(config), factory_(std::move(factory)), net_(config.seed) {
-    net_.set_deferral(config_.deferred_delivery);
     if (!factory_) {
         factory_ = [](Network& net, std::string name, const router::RouterConfig& c) {
             return std::make_unique<RouterNode>(net, std::move(name), c);
@@ -614,8 +613,6 @@ ScenarioResult Scenario::result() const {
     if (completed_at_ != kNever) r.completion = completed_at_ - stream_start_;
     r.ran_for = net_.now() - kStart;
     r.stalled_timers = net_.stalled_timers();
-    r.deferred_deliveries = net_.deferred_deliveries();
-    r.deferral_breaches = net_.deferral_breaches();
     return r;
 }
 

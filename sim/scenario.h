@@ -104,9 +104,6 @@ struct ScenarioConfig {
     // Host stacks: windows large enough that recovery, not a window bound, decides.
     std::uint32_t source_txw_sqns = 16384;
     std::size_t receiver_window_sqns = 16384;
-    // Receivers let the network hold the packets that cannot change what they do next and
-    // take them in batches (Network::set_defers): the same run, faster. Off: one at a time.
-    bool deferred_delivery = true;
     Duration receiver_nak_bo_ivl = std::chrono::milliseconds(50);  // NAK_BO_IVL
     Duration source_rdata_delay = Duration::zero();  // RDATA held to collect NAKs (S13)
     // How long run() goes on after the stream's last APDU is due.
@@ -163,8 +160,6 @@ struct ScenarioResult {
     Duration completion{};             // first ODATA due -> last receiver complete
     Duration ran_for{};                // virtual time of the whole run
     std::uint64_t stalled_timers = 0;
-    std::uint64_t deferred_deliveries = 0;  // Network::deferred_deliveries()
-    std::uint64_t deferral_breaches = 0;    // Network::deferral_breaches(): 0, or not the same run
 };
 
 class Scenario {

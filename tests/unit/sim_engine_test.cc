@@ -165,58 +165,6 @@ TEST(ScenarioDeterminism, SameSeedSameResultOtherSeedOtherResult) {
     }
 }
 
-// Deferred delivery (Network::set_defers, ReceiverNode::defers) is an optimisation only:
-// every run, whatever its shape, gives the same result with it and without it, and the
-// receivers' defers() never held a packet that changed what they did next.
-TEST(DeferredDelivery, EveryRunIsTheSameWithAndWithoutIt) {
-    std::vector<std::pair<std::string, ScenarioConfig>> runs;
-    runs.emplace_back("tree", small_tree(21, true));
-    runs.emplace_back("tree without network elements", small_tree(22, false));
-    ScenarioConfig lan = small_tree(23, true);
-    lan.leaf_lan = true;
-    lan.leaf_receivers = 30;
-    runs.emplace_back("receiver LANs", lan);
-    ScenarioConfig lan_without = lan;
-    lan_without.network_elements = false;
-    lan_without.seed = 24;
-    runs.emplace_back("receiver LANs without network elements", lan_without);
-    ScenarioConfig bursts = lan;
-    bursts.seed = 25;
-    bursts.burst_enter = 0.02;
-    bursts.burst_exit = 0.2;
-    runs.emplace_back("bursts", bursts);
-    ScenarioConfig several = small_tree(26, true);
-    several.sources = 3;
-    several.groups = 2;
-    several.groups_per_receiver = 2;
-    runs.emplace_back("three sources, two groups", several);
-    ScenarioConfig tight = lan;  // a small window: deferral stops short of its bound
-    tight.seed = 27;
-    tight.receiver_window_sqns = 64;
-    runs.emplace_back("small receive window", tight);
-    for (auto& [name, c] : runs) {
-        c.deferred_delivery = true;
-        Scenario with(c);
-        c.deferred_delivery = false;
-        Scenario without(c);
-        with.run();
-        without.run();
-        const ScenarioResult a = with.result(), b = without.result();
-        EXPECT_EQ(summary(a), summary(b)) << name;
-        EXPECT_EQ(a.receivers_complete, b.receivers_complete) << name;
-        EXPECT_EQ(a.unrecoverable_sqns, b.unrecoverable_sqns) << name;
-        EXPECT_EQ(a.mismatched_apdus, b.mismatched_apdus) << name;
-        ASSERT_EQ(a.sessions.size(), b.sessions.size()) << name;
-        for (std::size_t i = 0; i < a.sessions.size(); ++i) {
-            EXPECT_EQ(a.sessions[i].receivers_complete, b.sessions[i].receivers_complete) << name;
-            EXPECT_EQ(a.sessions[i].completion, b.sessions[i].completion) << name;
-        }
-        EXPECT_GT(a.deferred_deliveries, 0u) << name;
-        EXPECT_EQ(a.deferral_breaches, 0u) << name;
-        EXPECT_EQ(b.deferred_deliveries, 0u) << name;
-    }
-}
-
 TEST(ScenarioShapes, TreeWithReceiverLansUnderTheLastLevel) {
     ScenarioConfig c = small_tree(3, true);
     c.fanout = 2;
