@@ -63,6 +63,14 @@ if [ "$do_install" = 1 ]; then
   fi
 fi
 
+# With ccache as the compiler launcher (CMAKE_CXX_COMPILER_LAUNCHER=ccache in the environment
+# or the build directory's cache), compiles that use the precompiled headers (CMakeLists.txt,
+# PGMD_PCH) are cached only with this sloppiness (ccache(1), "Precompiled headers").
+if [[ "${CMAKE_CXX_COMPILER_LAUNCHER:-}" == *ccache* ]] ||
+   grep -qs '^CMAKE_CXX_COMPILER_LAUNCHER:.*ccache' "$build_dir/CMakeCache.txt"; then
+  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:+$CCACHE_SLOPPINESS,}pch_defines,time_macros"
+fi
+
 if [ "$do_build" = 1 ]; then
   cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${cmake_args[@]}" >/dev/null
   cmake --build "$build_dir"
