@@ -2,6 +2,8 @@
 // an entry takes its parity counts and held RDATA with it here, and nowhere else.
 #include "router/repair_store.h"
 
+#include <algorithm>
+
 namespace pgm::router {
 
 void RepairStore::erase(iterator it) {
@@ -33,6 +35,17 @@ void RepairStore::interface_down(InterfaceSlots slot) {
     for (auto& [key, counts] : dup_naks_)  // it left the entries: its count starts again
         std::erase_if(counts,
                       [&](const auto& c) { return (InterfaceSlots{1} << c.first) == slot; });
+    // Its parity count goes too, and the largest (what the repeated NAK upstream asks for,
+    // N-NAK-17) becomes the largest count of the interfaces still in the entry.
+    for (auto& [key, pc] : parity_) {
+        const std::size_t removed = std::erase_if(pc.interfaces, [&](const ParityCounts::Slot& s) {
+            return (InterfaceSlots{1} << s.slot) & slot;
+        });
+        if (removed == 0) continue;
+        pc.largest = 0;
+        for (const ParityCounts::Slot& s : pc.interfaces)
+            pc.largest = std::max(pc.largest, s.wanted);
+    }
 }
 
 std::uint32_t RepairStore::add_duplicate_nak(const RepairKey& key, std::size_t slot) {

@@ -56,7 +56,8 @@ class RepairStore {
         }
     }
     void clear();  // stale timer items are skipped when due
-    // The interface in `slot` is gone: it leaves every entry's interface set.
+    // The interface in `slot` is gone (or no longer assists, D38): it leaves every entry's
+    // interface set, its duplicate-NAK counts and its parity counts (the largest recomputed).
     void interface_down(InterfaceSlots slot);
 
     // Packet counts of the parity entries (keys with `parity` set).

@@ -1,0 +1,140 @@
+// DOC: An interface leaving the router's repair state, by going down or by a reload turning its
+// router assist off (decisions.md D38), on the Router itself with a fixed environment: the
+// parity counts (§11.6, N-NAK-17) forget the interface's count, so the repeated parity NAK
+// upstream asks only for what the interfaces still in the entry want.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "protocol/parity_sqn.h"
+#include "protocol/write_packet.h"
+#include "router/router.h"
+
+namespace pgm::router {
+namespace {
+
+using namespace std::chrono_literals;
+
+Nla v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    return Nla::ipv4(std::array<std::uint8_t, 4>{a, b, c, d});
+}
+
+// Interface i (1-4) is 10.0.i.254 on 10.0.i.0/24; the group's members are on 2, 3 and 4.
+struct FixedEnvironment : Environment {
+    std::optional<Nla> interface_address(IfIndex i, Nla::Family f) const override {
+        if (i < 1 || i > 4 || f != Nla::Family::Ipv4) return std::nullopt;
+        return v4(10, 0, static_cast<std::uint8_t>(i), 254);
+    }
+    std::optional<IfIndex> route_interface(const Nla& a) const override {
+        if (!a.is_ipv4()) return std::nullopt;
+        const Bytes b = a.address();
+        if (b[0] == 10 && b[2] >= 1 && b[2] <= 4) return b[2];
+        return std::nullopt;
+    }
+    void group_members(const Nla&, const Nla&, std::vector<IfIndex>& out) const override {
+        out = {2, 3, 4};
+    }
+};
+
+constexpr std::uint16_t kSourcePort = 1000;
+constexpr std::uint16_t kDestinationPort = 7500;
+const Nla kSource = v4(10, 0, 1, 1);
+const Nla kGroup = v4(239, 1, 1, 1);
+
+class InterfaceLeave : public ::testing::Test {
+  protected:
+    template <class Fill>
+    void feed(IfIndex i, const Nla& from, const Nla& to, Fill fill, Time now) {
+        Output built;
+        write_packet(built, 600, Transmit{}, fill);
+        const Bytes b = built.bytes(built.transmits().back());
+        const std::vector<std::uint8_t> pgm(b.begin(), b.end());
+        Arrival a;
+        a.ifindex = i;
+        a.ip.source = from;
+        a.ip.destination = to;
+        a.ip.ttl = 64;
+        a.ip.router_alert = true;
+        a.ip.version = 4;
+        out.clear();
+        router.on_packet(a, Bytes(pgm), now, out);
+    }
+    // An SPM with OPT_PARITY_PRM (TG size 8, on-demand parity) from the source behind 1.
+    void spm() {
+        feed(
+            1, kSource, kGroup,
+            [&](PacketWriter& w) {
+                w.begin(PacketType::Spm, kSourcePort, kDestinationPort, Gsi{});
+                w.spm(SpmFields{Sqn(1), Sqn(1), Sqn(100), v4(10, 0, 1, 253)});
+                w.parity_prm(OptParityPrm{false, true, 8});
+            },
+            Time{});
+    }
+    // A parity NAK for TG 16 asking for `wanted` packets, from a receiver behind `i`.
+    void parity_nak(IfIndex i, std::uint16_t wanted, Time now) {
+        const auto n = static_cast<std::uint8_t>(i);
+        feed(
+            i, v4(10, 0, n, 7), v4(10, 0, n, 254),
+            [&](PacketWriter& w) {
+                w.begin(PacketType::Nak, kDestinationPort, kSourcePort, Gsi{});
+                w.flags(kOptParity);
+                w.nak(NakFields{encode_parity_sqn(Sqn(16), wanted), kSource, kGroup});
+            },
+            now);
+    }
+    // The NAK sequence numbers the next timer sends upstream (interface 1).
+    std::vector<std::uint32_t> repeated_naks_upstream() {
+        out.clear();
+        router.on_timer(router.next_deadline(), out);
+        std::vector<std::uint32_t> sqns;
+        for (const Transmit& t : out.transmits()) {
+            const auto p = parse(out.bytes(t));
+            if (p && t.ifindex == 1 && p.view.header.type == PacketType::Nak)
+                sqns.push_back(p.view.get<NakFields>()->sqn.value());
+        }
+        return sqns;
+    }
+    // eth2 asks for 3 parity packets of TG 16, eth3 for 1.
+    void two_interfaces_want_parity() {
+        spm();
+        parity_nak(2, 3, Time{} + 1ms);
+        parity_nak(3, 1, Time{} + 2ms);
+        ASSERT_EQ(router.parity_counts().size(), 1u);
+        ASSERT_EQ(router.parity_counts().begin()->second.largest, 3u);
+    }
+    void expect_only_eth3_counted() {
+        ASSERT_EQ(router.parity_counts().size(), 1u);
+        const auto& [key, pc] = *router.parity_counts().begin();
+        EXPECT_EQ(pc.largest, 1u);
+        ASSERT_EQ(pc.interfaces.size(), 1u);
+        EXPECT_EQ(router.interfaces_of(InterfaceSlots{1} << pc.interfaces[0].slot),
+                  std::vector<IfIndex>{3});
+        EXPECT_EQ(pc.interfaces[0].wanted, 1u);
+        EXPECT_EQ(repeated_naks_upstream(),
+                  std::vector<std::uint32_t>{encode_parity_sqn(Sqn(16), 1).value()});
+    }
+
+    RouterConfig config;
+    FixedEnvironment env;
+    Router router{config, env};
+    Output out;
+};
+
+TEST_F(InterfaceLeave, ReloadTurningAssistOffDropsTheInterfaceParityCount) {
+    two_interfaces_want_parity();
+    InterfaceSettings off;
+    off.router_assist = false;
+    ASSERT_TRUE(router.set_interface_settings(2, off));
+    expect_only_eth3_counted();
+}
+
+TEST_F(InterfaceLeave, InterfaceDownDropsTheInterfaceParityCount) {
+    two_interfaces_want_parity();
+    router.interface_down(2);
+    expect_only_eth3_counted();
+}
+
+}  // namespace
+}  // namespace pgm::router
