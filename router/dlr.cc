@@ -122,6 +122,11 @@ std::size_t DlrCache::enforce(std::size_t max_bytes, std::size_t max_packets) {
     return evicted;
 }
 
+void DlrCache::forget_served(InterfaceSlots slots) {
+    for (Slot& s : slots_)
+        s.served &= ~slots;
+}
+
 DlrCache::Slot* DlrCache::find(Sqn sqn) {
     if (slots_.empty() || sqn < first_) return nullptr;
     const auto offset = static_cast<std::size_t>(sqn.distance_from(first_));
@@ -149,6 +154,12 @@ void DlrRepairer::forget(const Tsi& tsi) {
     if (it == sessions_.end()) return;
     bytes_ -= it->second.cache.bytes();
     sessions_.erase(it);
+}
+
+void DlrRepairer::interface_down(InterfaceSlots slots) {
+    if (slots == 0) return;
+    for (auto& [tsi, d] : sessions_)
+        d.cache.forget_served(slots);
 }
 
 void DlrRepairer::reconfigure(std::unordered_map<Tsi, Session>& sessions) {

@@ -62,6 +62,9 @@ class DlrCache {
 
     Slot* find(Sqn sqn);
     bool holds(Sqn sqn) const;
+    // The interfaces in `slots` left: their NAK_ELIM_IVL marks go (a slot reused by another
+    // interface starts clean).
+    void forget_served(InterfaceSlots slots);
     std::size_t bytes() const { return bytes_; }
     std::size_t packets() const { return packets_; }
     std::size_t span() const { return slots_.size(); }
@@ -122,6 +125,8 @@ class DlrRepairer {
     void reconfigure(std::unordered_map<Tsi, Session>& sessions);
     // The session is gone (or out of scope): its cache goes.
     void forget(const Tsi& tsi);
+    // The interfaces in `slots` left (down, or router assist off): every cache forgets them.
+    void interface_down(InterfaceSlots slots);
 
     const std::unordered_map<Tsi, DlrSession>& sessions() const { return sessions_; }
 

@@ -251,8 +251,9 @@ void Redirector::poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out
     }
 }
 
-void Redirector::interface_down(Session& s, IfIndex ifindex) {
+void Redirector::interface_down(Session& s, IfIndex ifindex, std::uint64_t slot) {
     if (s.redirect.off_tree && s.redirect.off_tree->ifindex == ifindex) s.redirect.off_tree.reset();
+    s.redirect.polled_slots &= ~slot;
 }
 
 }  // namespace pgm::router

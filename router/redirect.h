@@ -125,8 +125,10 @@ class Redirector {
     // Discovery: a NAK found no DLR; POLL_DLR on the downstream interfaces (N-DLR-1).
     void poll_for_dlrs(const Tsi& tsi, Session& s, Time now, Output& out);
 
-    // The link is gone: an off-tree DLR behind it is out of reach.
-    static void interface_down(Session& s, IfIndex ifindex);
+    // The interface `ifindex` (slot bit `slot`) left the router's PGM service, down or its
+    // router assist off (D38): an off-tree DLR behind it is out of reach, and an answer to a
+    // discovery POLL sent out of it is no longer taken.
+    static void interface_down(Session& s, IfIndex ifindex, std::uint64_t slot);
 
   private:
     // The DLR record `target` names, if the session has it and it may take this NAK.

@@ -83,9 +83,14 @@ void Router::reconfigure(const RouterConfig& config) {
 
 bool Router::set_interface_settings(IfIndex ifindex, const InterfaceSettings& settings) {
     const InterfaceTable::SettingsApplied r = interfaces_.set_settings(ifindex, settings);
-    // Router assist turned off: the interface leaves every repair set, as when it goes down,
-    // so that RDATA reaches it by membership only (forward_plain), never by repair state too.
-    if (r.assist_turned_off) repairs_.interface_down(r.assist_turned_off);
+    // Router assist turned off: the interface (with any sharing its slot) leaves the router's
+    // per-interface PGM state, as when it goes down, so that RDATA reaches it by membership
+    // only (forward_plain), never by repair state too.
+    if (r.assist_turned_off) {
+        std::vector<IfIndex> gone = interfaces_of(r.assist_turned_off);
+        if (std::find(gone.begin(), gone.end(), ifindex) == gone.end()) gone.push_back(ifindex);
+        interface_leaves(gone, r.assist_turned_off);
+    }
     return r.applied;
 }
 
@@ -947,16 +952,23 @@ void Router::expire_sessions(Time now) {
     sessions_.expire(now, [&](const Tsi& tsi) { dlr_.forget(tsi); });
 }
 
-void Router::interface_down(IfIndex ifindex) {
-    const InterfaceSlots bit = interfaces_.interface_down(ifindex);
-    repairs_.interface_down(bit);
-    sessions_.remove_upstream(ifindex, [&](const Tsi& tsi) { dlr_.forget(tsi); });
+// Shared by interface_down and a reload turning router assist off (D38).
+void Router::interface_leaves(const std::vector<IfIndex>& gone, InterfaceSlots bit) {
+    repairs_.interface_down(bit);  // repair sets, NCF periods, duplicate-NAK and parity counts
+    dlr_.interface_down(bit);      // DLR cache NAK_ELIM_IVL marks
     for (auto& [tsi, s] : sessions_.all_sessions()) {
-        // An off-tree DLR behind it is out of reach (redirect.h); an App. E verdict on its
-        // subtree (D34) does not outlive the link.
-        Redirector::interface_down(s, ifindex);
+        // An off-tree DLR behind it is out of reach, a discovery answer from it no longer
+        // taken (redirect.h); an App. E verdict on its subtree (D34) does not outlive it.
+        for (IfIndex i : gone)
+            Redirector::interface_down(s, i, bit);
         s.nbr_unreach_interfaces &= ~bit;
     }
+}
+
+void Router::interface_down(IfIndex ifindex) {
+    const InterfaceSlots bit = interfaces_.interface_down(ifindex);
+    sessions_.remove_upstream(ifindex, [&](const Tsi& tsi) { dlr_.forget(tsi); });
+    interface_leaves({ifindex}, bit);
     repairs_.erase_if([&](const RepairKey& key, const RepairEntry&) {
         return !sessions_.all().contains(key.tsi);  // with its parity counts and held RDATA
     });

@@ -203,6 +203,11 @@ class Router {
 
     void expire_sessions(Time now);
 
+    // The interfaces `gone` (slot bit `bit`) no longer take part in PGM repair (down, or
+    // router assist off by a reload, D38): they leave the repair store, the DLR caches'
+    // marks, and every session's off-tree DLR, discovery and App. E state.
+    void interface_leaves(const std::vector<IfIndex>& gone, InterfaceSlots bit);
+
     // As a plain multicast router: `pgm` unchanged (TTL - 1, the arrival's Router Alert) onto
     // the member interfaces of `s` with router assist off but the arrival's and `exclude`;
     // counted as `c` and `c2` (Counter::Count: none).

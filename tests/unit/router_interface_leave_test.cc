@@ -1,7 +1,8 @@
 // DOC: An interface leaving the router's repair state, by going down or by a reload turning its
 // router assist off (decisions.md D38), on the Router itself with a fixed environment: the
 // parity counts (§11.6, N-NAK-17) forget the interface's count, so the repeated parity NAK
-// upstream asks only for what the interfaces still in the entry want.
+// upstream asks only for what the interfaces still in the entry want; an App. E verdict on the
+// interface's subtree (D34) goes with it as well.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -84,6 +85,21 @@ class InterfaceLeave : public ::testing::Test {
             },
             now);
     }
+    // A selective NAK for sequence 5 from a receiver behind `i`.
+    void selective_nak(IfIndex i, Time now) {
+        const auto n = static_cast<std::uint8_t>(i);
+        feed(
+            i, v4(10, 0, n, 7), v4(10, 0, n, 254),
+            [&](PacketWriter& w) {
+                w.begin(PacketType::Nak, kDestinationPort, kSourcePort, Gsi{});
+                w.nak(NakFields{Sqn(5), kSource, kGroup});
+            },
+            now);
+    }
+    std::uint64_t unreachable_interfaces() const {
+        return router.sessions().empty() ? 0
+                                         : router.sessions().begin()->second.nbr_unreach_interfaces;
+    }
     // The NAK sequence numbers the next timer sends upstream (interface 1).
     std::vector<std::uint32_t> repeated_naks_upstream() {
         out.clear();
@@ -134,6 +150,24 @@ TEST_F(InterfaceLeave, InterfaceDownDropsTheInterfaceParityCount) {
     two_interfaces_want_parity();
     router.interface_down(2);
     expect_only_eth3_counted();
+}
+
+// D38: a reload turning router assist off on eth2 clears the App. E verdict on its subtree
+// (DUP_NAK_MAX reached there), as interface_down does; eth3's stays.
+TEST_F(InterfaceLeave, ReloadTurningAssistOffClearsTheUnreachableVerdict) {
+    config.dup_nak_max = 2;
+    router.reconfigure(config);
+    spm();
+    for (int n = 0; n < 3; ++n) {
+        selective_nak(2, Time{} + 1ms + n * 60ms);  // past ncf-repeat-interval (D34)
+        selective_nak(3, Time{} + 2ms + n * 60ms);
+    }
+    const std::vector<IfIndex> both{2, 3};
+    ASSERT_EQ(router.interfaces_of(unreachable_interfaces()), both);
+    InterfaceSettings off;
+    off.router_assist = false;
+    ASSERT_TRUE(router.set_interface_settings(2, off));
+    EXPECT_EQ(router.interfaces_of(unreachable_interfaces()), std::vector<IfIndex>{3});
 }
 
 }  // namespace
