@@ -34,8 +34,8 @@ namespace pgm::router {
 
 class ParityRepair {
   public:
-    ParityRepair(RouterServices& router, RepairStore& repairs, Redirector& redirect)
-        : router_(router), repairs_(repairs), redirect_(redirect) {}
+    ParityRepair(RouterServices& router, RepairStore& repairs)
+        : router_(router), repairs_(repairs) {}
 
     struct NakOutcome {
         bool forward = false;     // some TG's state machine sends the NAK upstream
@@ -65,7 +65,6 @@ class ParityRepair {
 
     RouterServices& router_;
     RepairStore& repairs_;
-    Redirector& redirect_;
     std::vector<Sqn> ncf_, forward_;  // reused per NAK
 };
 

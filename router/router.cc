@@ -65,7 +65,7 @@ Router::Router(const RouterConfig& config, const Environment& environment)
       sessions_(config_),
       redirect_(config_, env_, *services_),
       dlr_(config_, env_, *services_, redirect_),
-      parity_(*services_, repairs_, redirect_),
+      parity_(*services_, repairs_),
       containment_(config_, env_, *services_, repairs_),
       poll_(*services_, static_cast<std::uint32_t>(services_->next_random())),
       interfaces_(config_) {}

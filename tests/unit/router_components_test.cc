@@ -278,12 +278,9 @@ TEST_F(Containment, NbrUnreachNcfOnlyFromTheUpstreamNeighbour) {
 class Parity : public ::testing::Test {
   protected:
     Parity() { core.session().tgs = 8; }
-    RouterConfig config;
-    ThreeInterfaces env;
     RepairStore store;
     FakeCore core{store};
-    Redirector redirect{config, env, core};
-    ParityRepair parity{core, store, redirect};
+    ParityRepair parity{core, store};
     const RepairKey tg16{tsi(), Sqn(16), true};
     Output out;
     // A parity NAK from interface `ifindex` for `wanted` packets of TG 16.
