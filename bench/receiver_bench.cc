@@ -177,6 +177,6 @@ void BM_ReceiversInOrderRoundRobin(benchmark::State& state) {
     }
     state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_ReceiversInOrderRoundRobin)->Arg(1000)->Arg(10000);
+BENCHMARK(BM_ReceiversInOrderRoundRobin)->Arg(1000)->Arg(10000)->Arg(100000);
 
 }  // namespace

@@ -118,6 +118,16 @@ void print_cost(const char* label, const ScenarioResult& r, const Cost& c) {
               << per(c.rss_built_kib - c.rss_before_kib, r.receivers + r.routers)
               << " KiB/node built" << std::setw(8)
               << per(c.peak_rss_kib - c.rss_before_kib, r.receivers) << " KiB/receiver at peak\n";
+    // What a run costs is about proportional to its deliveries (each recipient of a
+    // transmission one): the cost of one is what a faster engine would have to cut.
+    std::cout << "  " << std::setw(10) << "" << std::setw(13) << r.deliveries << " deliveries ("
+              << r.receiver_deliveries.total()
+              << " to receivers: " << r.receiver_deliveries.count(pgm::PacketType::Odata)
+              << " ODATA, " << r.receiver_deliveries.count(pgm::PacketType::Rdata) << " RDATA, "
+              << r.receiver_deliveries.count(pgm::PacketType::Ncf) << " NCF), " << std::fixed
+              << std::setprecision(0)
+              << (r.deliveries > 0 ? c.cpu_seconds * 1e9 / static_cast<double>(r.deliveries) : 0.0)
+              << " ns CPU per delivery\n";
     std::cout.unsetf(std::ios::floatfield);
     std::cout << std::setprecision(6);
 }
@@ -162,7 +172,14 @@ void print_json(const ScenarioConfig& c, const ScenarioResult& r, bool complete,
               << ",\"virtual_seconds\":" << cost.virtual_seconds
               << ",\"peak_rss_kib\":" << cost.peak_rss_kib
               << ",\"rss_before_kib\":" << cost.rss_before_kib
-              << ",\"rss_built_kib\":" << cost.rss_built_kib
+              << ",\"rss_built_kib\":" << cost.rss_built_kib << ",\"deliveries\":" << r.deliveries
+              << ",\"receiver_deliveries\":" << r.receiver_deliveries.total()
+              << ",\"receiver_odata_deliveries\":"
+              << r.receiver_deliveries.count(pgm::PacketType::Odata)
+              << ",\"receiver_rdata_deliveries\":"
+              << r.receiver_deliveries.count(pgm::PacketType::Rdata)
+              << ",\"receiver_ncf_deliveries\":"
+              << r.receiver_deliveries.count(pgm::PacketType::Ncf)
               << ",\"other_session_apdus\":" << r.other_session_apdus << ",\"sessions\":[";
     for (std::size_t i = 0; i < r.sessions.size(); ++i) {
         const pgm::sim::SessionResult& s = r.sessions[i];

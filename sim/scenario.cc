@@ -610,6 +610,12 @@ ScenarioResult Scenario::result() const {
     }
     for (const auto& ne : nes_)
         r.router_totals += ne->router().totals();
+    for (NodeId n = 0; n < net_.node_count(); ++n)
+        for (AttachmentId a : net_.attachments_of(n))
+            r.deliveries += net_.counters(a).received.total();
+    for (const ReceiverNode& n : receivers_)
+        for (AttachmentId a : net_.attachments_of(n.id()))
+            r.receiver_deliveries += net_.counters(a).received;
     if (completed_at_ != kNever) r.completion = completed_at_ - stream_start_;
     r.ran_for = net_.now() - kStart;
     r.stalled_timers = net_.stalled_timers();

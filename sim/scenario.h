@@ -157,8 +157,12 @@ struct ScenarioResult {
     std::vector<SessionResult> sessions;  // in source order
     std::vector<LevelTraffic> levels;
     router::CounterSet router_totals;  // all network elements (zero without)
-    Duration completion{};             // first ODATA due -> last receiver complete
-    Duration ran_for{};                // virtual time of the whole run
+    // Packets handed to nodes, each recipient of a transmission counted (what a run costs
+    // is about proportional to these): to every node, and to the receivers by type.
+    std::uint64_t deliveries = 0;
+    TypeCounters receiver_deliveries;
+    Duration completion{};  // first ODATA due -> last receiver complete
+    Duration ran_for{};     // virtual time of the whole run
     std::uint64_t stalled_timers = 0;
 };
 

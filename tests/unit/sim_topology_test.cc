@@ -627,5 +627,42 @@ TEST(RandomTree, SessionsAddSourcesOnRoutersAndGroupsOnReceivers) {
     }
 }
 
+// The deliveries a run reports count each recipient of a transmission once: without loss
+// every receiver is handed each APDU's ODATA once and no repair traffic; with loss and
+// without network elements every receiver on a LAN is handed each NCF and RDATA the source
+// multicasts, unless lost on the way (the growth that makes such runs expensive).
+TEST(ScenarioDeliveries, CountEveryRecipientOfEveryTransmission) {
+    ScenarioConfig c;
+    c.depth = 2;
+    c.fanout = 2;
+    c.leaf_receivers = 5;
+    c.leaf_lan = true;
+    c.loss = 0.0;
+    c.stream.apdus = 50;
+    {
+        Scenario s(c);
+        ASSERT_TRUE(s.run());
+        const ScenarioResult r = s.result();
+        ASSERT_EQ(r.receivers, 10u);  // R0, then R1 and R2 with a LAN of 5 each
+        EXPECT_EQ(r.receiver_deliveries.count(PacketType::Odata), 10u * 50u);
+        EXPECT_EQ(r.receiver_deliveries.count(PacketType::Rdata), 0u);
+        EXPECT_EQ(r.receiver_deliveries.count(PacketType::Ncf), 0u);
+        // The 3 routers are handed every ODATA too, and everyone the SPMs.
+        EXPECT_GE(r.deliveries, r.receiver_deliveries.total() + 3u * 50u);
+        EXPECT_GT(r.receiver_deliveries.count(PacketType::Spm), 0u);
+    }
+    c.loss = 0.03;
+    c.network_elements = false;
+    Scenario s(c);
+    ASSERT_TRUE(s.run());
+    const ScenarioResult r = s.result();
+    const std::uint64_t ncfs = r.source.ncfs_sent;
+    ASSERT_GT(ncfs, 0u);
+    // Each NCF crosses 3 lossy hops to a receiver (S-R0, R0-R1, R1-LAN): most of the
+    // 10 x ncfs copies arrive, none twice.
+    EXPECT_LE(r.receiver_deliveries.count(PacketType::Ncf), 10u * ncfs);
+    EXPECT_GE(r.receiver_deliveries.count(PacketType::Ncf), 10u * ncfs * 8 / 10);
+}
+
 }  // namespace
 }  // namespace pgm::sim
