@@ -5,10 +5,10 @@
 Checks, for every page in docs/man:
   * `groff -ww -man -Tutf8` and `man -l` (MANROFFOPT=-ww) format it with exit status 0 and
     nothing on stderr, and it has the sections a page needs;
-  * for a program's page (pgmd.8, pgmctl.8, pgmsend.1, pgmrecv.1, pgmdump.1): the options
-    its OPTIONS section documents (each `.TP` tag: short and long name) are exactly the
-    options `PROGRAM --help` lists, both ways; for pgmctl also the commands and the filters
-    each command takes (COMMANDS section against the help's "Commands:" list);
+  * for a program's page (pgmd.8, pgmctl.8, pgmsend.1, pgmrecv.1, pgmdump.1, pgmsim.1): the
+    options its OPTIONS section documents (each `.TP` tag: short and long name) are exactly
+    the options `PROGRAM --help` lists, both ways; for pgmctl also the commands and the
+    filters each command takes (COMMANDS section against the help's "Commands:" list);
   * for pgmd.conf.5: the keys its KEYS section documents (`.SS [section]` headings, `.TP`
     tags) are exactly the keys `pgmd --config-keys` lists, and `pgmd -F` accepts every
     listed key as a key (a bad value may be refused, an unknown key may not);
@@ -35,6 +35,7 @@ PAGES = {
     "pgmsend.1": "pgmsend",
     "pgmrecv.1": "pgmrecv",
     "pgmdump.1": "pgmdump",
+    "pgmsim.1": "pgmsim",
     "pgmd.conf.5": None,
 }
 REQUIRED_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "SEE ALSO"]

@@ -34,6 +34,7 @@ NOT_IDS = {
     ("R0", "sim/"): "the root router of the simulated topologies",
     ("R0", "docs/performance.md"): "the root router of the simulated topologies",
     ("R0", "docs/simulator.md"): "the root router of the simulated topologies",
+    ("R0", "docs/man/pgmsim.1"): "the root router of pgmsim's topologies",
     ("R0", "tests/unit/dlr_latency_test.cc"): "the root router of the simulated tree",
     ("R0", "tests/unit/implosion_test.cc"): "the root router of the simulated tree",
     ("R0", "tests/unit/sim_topology_test.cc"): "the root router of the simulated tree",

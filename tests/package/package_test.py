@@ -36,7 +36,7 @@ FAILURES = []
 PROGRAMS = ("usr/sbin/pgmd", "usr/bin/pgmctl", "usr/bin/pgmdump", "usr/bin/pgmsend",
             "usr/bin/pgmrecv")
 MAN_PAGES = ("man8/pgmd.8", "man8/pgmctl.8", "man5/pgmd.conf.5", "man1/pgmdump.1",
-             "man1/pgmsend.1", "man1/pgmrecv.1")
+             "man1/pgmsend.1", "man1/pgmrecv.1", "man1/pgmsim.1")
 # Shared libraries pgmd links, by the Debian package that must be in Depends.
 LIBRARIES = ("libpcap0.8", "libnl-3-200", "libnl-route-3-200", "libbpf1",
              "libboost-program-options", "libisal2", "libsystemd0", "libcap2")

@@ -24,6 +24,15 @@ const router::InterfaceState& interface_of(const RouterNode& r, const Port& p) {
     return kNone;
 }
 
+// D38's switch: router assist off on `p`, one of `r`'s interfaces (every other setting
+// there the global one). set_interface_settings()'s answer: false when `p` has no slot of
+// its own.
+bool turn_router_assist_off(RouterNode& r, const Port& p) {
+    router::InterfaceSettings off;
+    off.router_assist = false;
+    return r.router().set_interface_settings(p.ifindex, off);
+}
+
 // 50 NAKs at once on each of two downstream interfaces: A's own cap of 10 NAKs a second
 // admits 10 (one second of burst) and sheds 40 (ShedNakRate on A only); B's own per-source
 // cap of 20 admits 20 of its one receiver's and sheds 30 (ShedNakNeighbour on B only), under
@@ -112,9 +121,7 @@ TEST_F(RouterScenario, DownstreamInterfaceTimersDoNotGovernRepairState) {
 // goes to A by repair state and to B by membership.
 TEST_F(RouterScenario, RouterAssistOffIsAPlainMulticastRouterThere) {
     Star t = star(1, 1);
-    router::InterfaceSettings b;
-    b.router_assist = false;
-    t.ne1->router().set_interface_settings(t.b.ifindex, b);
+    turn_router_assist_off(*t.ne1, t.b);
     start_session(t.source, session, Sqn(1), 8);
     serve_naks(t.source, session, 20ms);
     const Endpoint& r1 = t.on_a[0];
@@ -178,9 +185,7 @@ TEST_F(RouterScenario, AssistTurnedOffByReloadLeavesTheRepairSets) {
     EXPECT_EQ(core.interfaces_of(core.repairs().at(key).interfaces),
               (std::vector<IfIndex>{t.a.ifindex, t.b.ifindex}));
 
-    router::InterfaceSettings b;
-    b.router_assist = false;
-    ASSERT_TRUE(t.ne1->router().set_interface_settings(t.b.ifindex, b));
+    ASSERT_TRUE(turn_router_assist_off(*t.ne1, t.b));
     ASSERT_TRUE(core.repairs().contains(key));
     EXPECT_EQ(core.interfaces_of(core.repairs().at(key).interfaces),
               std::vector<IfIndex>{t.a.ifindex});
@@ -197,9 +202,7 @@ TEST_F(RouterScenario, AssistTurnedOffByReloadLeavesTheRepairSets) {
 // source (whose NCF would go to every receiver); one within it is relayed.
 TEST_F(RouterScenario, AssistOffRelayRefusesNaksBeyondTheLead) {
     Star t = star(0, 1);
-    router::InterfaceSettings b;
-    b.router_assist = false;
-    t.ne1->router().set_interface_settings(t.b.ifindex, b);
+    turn_router_assist_off(*t.ne1, t.b);
     start_session(t.source, session, Sqn(1), 8);
     serve_naks(t.source, session, std::nullopt);
     nak_to(t.on_b[0], at(100ms), t.b.address, session.nak(Sqn(50)));  // beyond the lead
@@ -217,9 +220,7 @@ TEST_F(RouterScenario, AssistOffRelayRefusesNaksBeyondTheLead) {
 TEST_F(RouterScenario, DlrDiscoverySkipsAssistOffInterfaces) {
     config.discover_dlrs = true;
     Star t = star(1, 1);
-    router::InterfaceSettings b;
-    b.router_assist = false;
-    t.ne1->router().set_interface_settings(t.b.ifindex, b);
+    turn_router_assist_off(*t.ne1, t.b);
     start_session(t.source, session, Sqn(1), 8);
     serve_naks(t.source, session, std::nullopt);
     nak(t.on_a[0], at(100ms), session.nak(Sqn(3)));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,19 @@ using namespace std::chrono_literals;
 const char* const kLoopGraph =
     "source S\nrouter A B C\nreceiver r1 r2\nlink S A\nlink A B\nlink A C\nlink B C\n"
     "link C r1\nlan B C r2\n";
+
+// `graph` run without loss, with or without network elements: for the tests of which
+// receiver gets which session's packets, where no repair may blur the counts.
+ScenarioConfig loss_free_graph_run(const EdgeList& graph, bool network_elements,
+                                   std::uint32_t apdus) {
+    ScenarioConfig c;
+    c.shape = ScenarioShape::Graph;
+    c.graph = graph;
+    c.network_elements = network_elements;
+    c.loss = 0.0;
+    c.stream.apdus = apdus;
+    return c;
+}
 
 // Per node of the tree: its child routers and its receivers (by index into nodes).
 struct TreeShape {
@@ -431,13 +445,7 @@ TEST(ScenarioSessions, OneSourceWithItsOwnGroupIsDelivered) {
     const EdgeListResult g = parse_edge_list(text);
     ASSERT_TRUE(g.list) << g.error;
     for (bool ne : {true, false}) {
-        ScenarioConfig c;
-        c.shape = ScenarioShape::Graph;
-        c.graph = *g.list;
-        c.network_elements = ne;
-        c.loss = 0.0;
-        c.stream.apdus = 50;
-        Scenario s(c);
+        Scenario s(loss_free_graph_run(*g.list, ne, 50));
         ASSERT_EQ(s.group(0), Nla::ipv4({239, 9, 9, 9}));
         EXPECT_TRUE(s.run()) << (ne ? "with" : "without");
         for (const ReceiverNode& r : s.receivers())
@@ -474,13 +482,7 @@ TEST(ScenarioSessions, EachSourceHasOneForwarderOnALanOfTwoRouters) {
         "link S2 Rb\nlink Ra Rb\nlan Ra Rb r\nlink Rb q\n");
     ASSERT_TRUE(g.list) << g.error;
     for (bool ne : {true, false}) {
-        ScenarioConfig c;
-        c.shape = ScenarioShape::Graph;
-        c.graph = *g.list;
-        c.network_elements = ne;
-        c.loss = 0.0;
-        c.stream.apdus = 50;
-        Scenario s(c);
+        Scenario s(loss_free_graph_run(*g.list, ne, 50));
         ASSERT_TRUE(s.run()) << (ne ? "with" : "without");
         const ReceiverNode& r = s.receivers().at(0);
         ASSERT_EQ(s.network().name(r.id()), "r");
