@@ -34,7 +34,7 @@ import tempfile
 NAME = "package"
 FAILURES = []
 PROGRAMS = ("usr/sbin/pgmd", "usr/bin/pgmctl", "usr/bin/pgmdump", "usr/bin/pgmsend",
-            "usr/bin/pgmrecv")
+            "usr/bin/pgmrecv", "usr/bin/pgmsim")
 MAN_PAGES = ("man8/pgmd.8", "man8/pgmctl.8", "man5/pgmd.conf.5", "man1/pgmdump.1",
              "man1/pgmsend.1", "man1/pgmrecv.1", "man1/pgmsim.1")
 # Shared libraries pgmd links, by the Debian package that must be in Depends.
