@@ -14,22 +14,47 @@ std::size_t InterfaceTable::slot_slow(IfIndex ifindex) {
     for (std::size_t i = 0; i < interfaces_.size(); ++i)
         if (interfaces_[i].ifindex == ifindex) return i;
     std::size_t i = interfaces_.size();
-    if (i == kMaxInterfaces) {
+    if (i < kMaxInterfaces) {
+        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
+    } else {
         // All taken: the slot of an interface that went down (interface_down cleared its bit
         // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
-        // set_settings refuses a shared slot, D38).
-        auto gone = std::find_if(interfaces_.begin(), interfaces_.end(),
-                                 [](const InterfaceState& x) { return x.released; });
-        if (gone == interfaces_.end()) return kMaxInterfaces - 1;
+        // set_settings refuses a shared slot, D38). D40: the last slot, released while others
+        // share it, still has its bit in the repair state for them, so only one of them takes
+        // it over (first, before any other released slot: the bit is its own already).
+        constexpr std::size_t last = kMaxInterfaces - 1;
+        const auto sharer = std::find(sharers_.begin(), sharers_.end(), ifindex);
+        const bool sharing = sharer != sharers_.end();
+        const auto free_to_take = [&](const InterfaceState& x) {
+            return x.released && (&x != &interfaces_[last] || sharers_.empty());
+        };
+        auto gone = interfaces_.begin() + last;
+        if (!sharing || !gone->released)
+            gone = std::find_if(interfaces_.begin(), interfaces_.end(), free_to_take);
+        if (gone == interfaces_.end()) {
+            if (!sharing && sharers_.size() < kMaxSharers) sharers_.push_back(ifindex);
+            return last;
+        }
+        if (sharing) sharers_.erase(sharer);
         i = static_cast<std::size_t>(gone - interfaces_.begin());
         if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
         *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
         count_assist_off();
-    } else {
-        interfaces_.push_back(InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})});
     }
     if (ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[ifindex] = static_cast<std::uint8_t>(i);
     return i;
+}
+
+std::optional<std::size_t> InterfaceTable::find_slot(IfIndex ifindex) const {
+    if (ifindex < slot_by_ifindex_.size()) {
+        if (slot_by_ifindex_[ifindex] != kNoSlot) return slot_by_ifindex_[ifindex];
+    } else {
+        for (std::size_t i = 0; i < interfaces_.size(); ++i)
+            if (interfaces_[i].ifindex == ifindex) return i;
+    }
+    if (std::find(sharers_.begin(), sharers_.end(), ifindex) != sharers_.end())
+        return kMaxInterfaces - 1;
+    return std::nullopt;
 }
 
 void InterfaceTable::count_assist_off() {
@@ -58,10 +83,19 @@ InterfaceTable::SettingsApplied InterfaceTable::set_settings(IfIndex ifindex,
     return {true, assisted && !i.effective.router_assist ? InterfaceSlots{1} << k : 0};
 }
 
+// D40: the bit of the shared last slot stands for every interface on it; it is cleared when
+// the last of them still up goes down, not before.
 InterfaceSlots InterfaceTable::interface_down(IfIndex ifindex) {
-    const std::size_t k = slot(ifindex);
-    if (interfaces_[k].ifindex == ifindex) interfaces_[k].released = true;
-    return InterfaceSlots{1} << k;
+    const std::optional<std::size_t> k = find_slot(ifindex);
+    if (!k) return 0;  // never seen, or its slot taken over since: nothing of it is left
+    const InterfaceSlots bit = InterfaceSlots{1} << *k;
+    InterfaceState& owner = interfaces_[*k];
+    if (owner.ifindex != ifindex) {  // it shares the last slot; seen again, it is new
+        std::erase(sharers_, ifindex);
+        return owner.released && sharers_.empty() ? bit : 0;
+    }
+    owner.released = true;
+    return *k != kMaxInterfaces - 1 || sharers_.empty() ? bit : 0;
 }
 
 bool InterfaceTable::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {

@@ -6,13 +6,18 @@
 //
 // Slots are made when an interface is first seen; once all are taken, a new interface takes
 // over the slot of one that went down (released), fresh, or else shares the last slot
-// (counters only: settings are refused for a shared slot). Slot lookup for interface indexes
-// below 256 is one load, as it runs for every counter update.
+// (counters only: settings are refused for a shared slot). The table keeps which interfaces
+// share the last slot, so that one of them going down takes the slot's bit out of the repair
+// state only when no other interface on the slot is still up (D40); an interface going down
+// that the table never saw takes no slot. Slot lookup for interface indexes below 256 is one
+// load, as it runs for every counter update; an interface sharing the last slot takes the
+// slow way each time, so that it moves to a slot released meanwhile.
 // Life cycle: owned by the Router; reconfigure() on reload resolves the settings anew.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "protocol/io.h"
@@ -35,7 +40,9 @@ struct InterfaceState {
     EffectiveInterfaceSettings effective;  // `settings` resolved against the RouterConfig
     // The link went down (Router::interface_down): once all kMaxInterfaces slots are taken,
     // a new interface takes this slot over (fresh counters and settings) rather than share
-    // another's. Cleared when the interface is given its settings again (it is served).
+    // another's. The last slot, while other interfaces share it, is taken over only by one of
+    // them (its bit is theirs already, D40). Cleared when the interface is given its settings
+    // again (it is served).
     bool released = false;
 };
 
@@ -72,7 +79,9 @@ class InterfaceTable {
         InterfaceSlots assist_turned_off = 0;  // its bit when router assist went off
     };
     SettingsApplied set_settings(IfIndex ifindex, const InterfaceSettings& settings);
-    // The link is gone: its slot may be taken over. Returns its bit.
+    // The link is gone: its slot may be taken over. Returns the bit to clear from the repair
+    // state: its slot's, or 0 when it has no slot (never seen, or its slot taken over since;
+    // none is made) or shares the last slot with an interface still up (D40).
     InterfaceSlots interface_down(IfIndex ifindex);
 
     // The NAK rate caps, per NAK source (`from`) and per interface (D36): true when `n`
@@ -87,12 +96,19 @@ class InterfaceTable {
 
   private:
     std::size_t slot_slow(IfIndex ifindex);
+    // The interface's slot, its own or the shared last one; none is made.
+    std::optional<std::size_t> find_slot(IfIndex ifindex) const;
     void count_assist_off();
 
     const RouterConfig& config_;
     NakTimers global_timers_;
     std::vector<InterfaceState> interfaces_;
     std::size_t assist_off_ = 0;  // interfaces with router assist off
+    // The interfaces sharing the last slot with its owner, not gone down since (D40). Bounded:
+    // one seen beyond kMaxSharers shares the slot untracked, and its going down is taken for
+    // that of an interface never seen (nothing cleared).
+    static constexpr std::size_t kMaxSharers = 256;
+    std::vector<IfIndex> sharers_;
     // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
     static constexpr std::uint8_t kNoSlot = 0xFF;
     std::array<std::uint8_t, 256> slot_by_ifindex_;

@@ -28,6 +28,7 @@ void RepairStore::clear() {
 }
 
 void RepairStore::interface_down(InterfaceSlots slot) {
+    if (slot == 0) return;  // an interface with no bit of its own to clear (D40)
     for (auto& [key, e] : table_) {
         e.interfaces &= ~slot;
         e.ncf_sent &= ~slot;  // its NCF period (D33) goes with it

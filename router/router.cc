@@ -966,6 +966,10 @@ void Router::interface_leaves(const std::vector<IfIndex>& gone, InterfaceSlots b
 }
 
 void Router::interface_down(IfIndex ifindex) {
+    // 0 when there is no bit to clear (D40): an interface never seen, or one sharing the last
+    // slot with an interface still up, for which the bit stands (a copy of RDATA for the gone
+    // one then fails at send). Its sessions and an off-tree DLR behind it, kept by interface
+    // index, go all the same.
     const InterfaceSlots bit = interfaces_.interface_down(ifindex);
     sessions_.remove_upstream(ifindex, [&](const Tsi& tsi) { dlr_.forget(tsi); });
     interface_leaves({ifindex}, bit);

@@ -99,7 +99,9 @@ class Router {
 
     // The link is gone: it leaves every repair interface set, sessions whose upstream it
     // was are removed, and its counters are kept until a new interface needs its slot (all
-    // kMaxInterfaces taken, InterfaceState::released).
+    // kMaxInterfaces taken, InterfaceState::released). An interface never seen takes no slot;
+    // one sharing the last slot leaves the repair sets only with the last interface on that
+    // slot still up (D40).
     void interface_down(IfIndex ifindex);
 
     // Inspection.

@@ -4,11 +4,13 @@
 // (router/parity.h: counts per interface, the NCF and upstream counts, RDATA serving and
 // leaving interfaces, a shortened TG) and POLL answering (router/poll.h: RAND_NODE_ID match,
 // back-off, cancellation by a newer POLL_SQN), and the core's own tables: interfaces
-// (router/interfaces.h: slots taken over, assist turned off) and sessions (router/sessions.h:
+// (router/interfaces.h: slots taken over, assist turned off, an unseen interface or one
+// sharing the last slot going down, D40) and sessions (router/sessions.h:
 // cap, expiry sweep, events). The scenario tests drive the same paths through the whole
 // Router; these pin each component's own rules.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -454,6 +456,88 @@ TEST(Interfaces, NewInterfaceTakesOverAReleasedSlot) {
     EXPECT_EQ(table.interfaces_of(InterfaceSlots{1} << 4), std::vector<IfIndex>{600});
     EXPECT_TRUE(table.clear_counters(1));
     EXPECT_FALSE(table.clear_counters(5));  // gone
+}
+
+// interface_down of an interface the table never saw (or whose slot was taken over since)
+// makes no slot for it: nothing of it is there to clean up, `all()` (pgmctl's view) stays as
+// it was, and no bit is returned for the router to clear.
+TEST(Interfaces, DownOfAnUnseenInterfaceTakesNoSlot) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    table.counters(1)[Counter::InNaks] = 1;
+    EXPECT_EQ(table.interface_down(7), 0u);
+    EXPECT_EQ(table.interface_down(300), 0u);
+    ASSERT_EQ(table.all().size(), 1u);
+    EXPECT_EQ(table.all()[0].ifindex, 1u);
+    EXPECT_EQ(table.slot(7), 1u);  // a fresh slot when it is seen after all
+
+    // All taken: an unseen interface going down releases no slot for a newcomer to take.
+    for (IfIndex i = 2; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = i;
+    EXPECT_EQ(table.interface_down(500), 0u);
+    EXPECT_EQ(table.all().size(), kMaxInterfaces);
+    EXPECT_TRUE(std::none_of(table.all().begin(), table.all().end(),
+                             [](const InterfaceState& i) { return i.released; }));
+    EXPECT_EQ(table.slot(600), kMaxInterfaces - 1);  // shares the last, as before
+
+    // Interface 5's slot (slot 5: 7 took slot 1) taken over by 700: 5 is unseen again.
+    EXPECT_EQ(table.interface_down(5), InterfaceSlots{1} << 5);
+    EXPECT_EQ(table.slot(700), 5u);
+    EXPECT_EQ(table.interface_down(5), 0u);
+    EXPECT_EQ(table.interfaces_of(InterfaceSlots{1} << 5), std::vector<IfIndex>{700});
+}
+
+// D40: the last slot shared by its owner and interfaces seen after all slots were taken.
+// One of them going down returns the slot's bit (the router clears it from every repair
+// state) only when none of the others is still up; the owner's slot, released while others
+// share it, is not taken over by a newcomer but by one of them, whose bit it already is.
+TEST(Interfaces, SharedSlotBitReturnedOnlyWhenNobodyOnItIsUp) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = 1;
+    const IfIndex owner = kMaxInterfaces;
+    const std::size_t last = kMaxInterfaces - 1;
+    const InterfaceSlots last_bit = InterfaceSlots{1} << last;
+    EXPECT_EQ(table.slot(100), last);  // sharers below and above 256
+    EXPECT_EQ(table.slot(500), last);
+
+    EXPECT_EQ(table.interface_down(500), 0u);    // the owner and 100 are up
+    EXPECT_EQ(table.interface_down(500), 0u);    // gone already
+    EXPECT_EQ(table.interface_down(owner), 0u);  // 100 is up
+    EXPECT_EQ(table.slot(600), last);            // a newcomer shares; the slot is not taken over
+    EXPECT_EQ(table.interface_down(600), 0u);
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{owner});
+    EXPECT_EQ(table.interface_down(100), last_bit);  // the last one up on the slot
+
+    // Released with nobody on it: a newcomer takes it over, fresh.
+    EXPECT_EQ(table.slot(800), last);
+    EXPECT_EQ(table.counters(800)[Counter::InNaks], 0u);
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{800});
+
+    // 800's slot shared by 900; 800 goes down: 900, still up and on that bit, takes it over.
+    EXPECT_EQ(table.slot(900), last);
+    table.counters(900)[Counter::InNaks] = 9;
+    EXPECT_EQ(table.interface_down(800), 0u);
+    EXPECT_EQ(table.slot(900), last);
+    EXPECT_EQ(table.counters(900)[Counter::InNaks], 0u);  // fresh
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{900});
+    EXPECT_TRUE(table.set_settings(900, InterfaceSettings{}).applied);  // its own now
+    EXPECT_EQ(table.interface_down(900), last_bit);
+}
+
+// A sharer of the last slot moves to a slot released elsewhere; it no longer counts as one
+// of the last slot's, so the owner going down then returns the bit.
+TEST(Interfaces, SharerTakingAReleasedSlotLeavesTheSharedOne) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = 1;
+    EXPECT_EQ(table.slot(100), kMaxInterfaces - 1);
+    EXPECT_EQ(table.interface_down(5), InterfaceSlots{1} << 4);
+    EXPECT_EQ(table.slot(100), 4u);
+    EXPECT_EQ(table.interface_down(kMaxInterfaces), InterfaceSlots{1} << (kMaxInterfaces - 1));
+    EXPECT_EQ(table.interface_down(100), InterfaceSlots{1} << 4);
 }
 
 // --- SessionTable ------------------------------------------------------------------------

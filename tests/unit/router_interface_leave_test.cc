@@ -2,7 +2,8 @@
 // router assist off (decisions.md D38), on the Router itself with a fixed environment: the
 // parity counts (§11.6, N-NAK-17) forget the interface's count, so the repeated parity NAK
 // upstream asks only for what the interfaces still in the entry want; an App. E verdict on the
-// interface's subtree (D34) goes with it as well.
+// interface's subtree (D34) goes with it as well. An interface going down that the router never
+// saw, or that shares the last interface slot with interfaces still up, takes nothing (D40).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -132,6 +133,22 @@ class InterfaceLeave : public ::testing::Test {
                   std::vector<std::uint32_t>{encode_parity_sqn(Sqn(16), 1).value()});
     }
 
+    void expect_both_counted() {
+        ASSERT_EQ(router.parity_counts().size(), 1u);
+        const auto& [key, pc] = *router.parity_counts().begin();
+        EXPECT_EQ(pc.largest, 3u);
+        EXPECT_EQ(pc.interfaces.size(), 2u);
+    }
+    // Slots 0-62 for interfaces 1, 2 and 4-64, the last one (63) for eth3: an interface seen
+    // from now on shares eth3's slot (D38, D40).
+    void eth3_owns_the_last_slot() {
+        for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+            if (i != 3) router.add_interface_counts(i, Counter::InOdata, 1);
+        router.add_interface_counts(3, Counter::InOdata, 1);
+        ASSERT_EQ(router.interfaces().size(), kMaxInterfaces);
+        ASSERT_EQ(router.interfaces().back().ifindex, 3u);
+    }
+
     RouterConfig config;
     FixedEnvironment env;
     Router router{config, env};
@@ -150,6 +167,46 @@ TEST_F(InterfaceLeave, InterfaceDownDropsTheInterfaceParityCount) {
     two_interfaces_want_parity();
     router.interface_down(2);
     expect_only_eth3_counted();
+}
+
+// An interface the router never saw going down: no slot is made for it (pgmctl's interface
+// list stays as it was) and no repair state loses anything.
+TEST_F(InterfaceLeave, DownOfAnUnseenInterfaceChangesNothing) {
+    two_interfaces_want_parity();
+    const std::size_t seen = router.interfaces().size();
+    router.interface_down(9);
+    EXPECT_EQ(router.interfaces().size(), seen);
+    EXPECT_EQ(router.sessions().size(), 1u);
+    expect_both_counted();
+}
+
+// D40: interface 100 shares eth3's slot (all 64 taken). Its going down leaves the slot's bit
+// alone: it stands for eth3 too, which is still up and keeps its parity count.
+TEST_F(InterfaceLeave, SharerOfTheLastSlotGoingDownKeepsTheOwnersRepairState) {
+    eth3_owns_the_last_slot();
+    router.add_interface_counts(100, Counter::InOdata, 1);
+    two_interfaces_want_parity();
+    router.interface_down(100);
+    expect_both_counted();
+    router.interface_down(2);
+    expect_only_eth3_counted();
+}
+
+// D40: eth3, owning the last slot, goes down while 100 shares it: the bit stays for 100; it
+// goes with the last interface on the slot.
+TEST_F(InterfaceLeave, SharedSlotBitGoesWithTheLastInterfaceUpOnIt) {
+    eth3_owns_the_last_slot();
+    router.add_interface_counts(100, Counter::InOdata, 1);
+    two_interfaces_want_parity();
+    router.interface_down(3);
+    expect_both_counted();
+    router.interface_down(100);
+    ASSERT_EQ(router.parity_counts().size(), 1u);
+    const auto& [key, pc] = *router.parity_counts().begin();
+    EXPECT_EQ(pc.largest, 3u);
+    ASSERT_EQ(pc.interfaces.size(), 1u);
+    EXPECT_EQ(router.interfaces_of(InterfaceSlots{1} << pc.interfaces[0].slot),
+              std::vector<IfIndex>{2});
 }
 
 // D38: a reload turning router assist off on eth2 clears the App. E verdict on its subtree
