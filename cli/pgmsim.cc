@@ -330,7 +330,7 @@ int main(int argc, char** argv) {
         "loss within a burst, percent (outside it: --loss)")(
         "mode", po::value(&mode)->default_value(mode),
         "both: with and without network elements, a comparison table; with / without: that "
-        "run only")("stats", "print each run's CPU time, virtual time and memory")(
+        "run only")("stats", "print each run's CPU time, virtual time, memory and deliveries")(
         "json", "print each run as one JSON line instead of the table (implies nothing else)");
     po::variables_map vm;
     try {

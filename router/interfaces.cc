@@ -21,22 +21,27 @@ std::size_t InterfaceTable::slot_slow(IfIndex ifindex) {
         // everywhere) is reused, fresh; without one, the last slot is shared (counters only:
         // set_settings refuses a shared slot, D38). D40: the last slot, released while others
         // share it, still has its bit in the repair state for them, so only one of them takes
-        // it over (first, before any other released slot: the bit is its own already).
+        // it over (first, before any other released slot: the bit is its own already): one
+        // that shared it when the owner went down (an heir), whose requests the bit holds, or
+        // any sharer once no heir is left; never one that came after while heirs are up.
         constexpr std::size_t last = kMaxInterfaces - 1;
         const auto sharer = std::find(sharers_.begin(), sharers_.end(), ifindex);
         const bool sharing = sharer != sharers_.end();
+        const auto position = static_cast<std::size_t>(sharer - sharers_.begin());
+        const bool inherits = sharing && (position < heirs_ || heirs_ == 0);
         const auto free_to_take = [&](const InterfaceState& x) {
             return x.released && (&x != &interfaces_[last] || sharers_.empty());
         };
         auto gone = interfaces_.begin() + last;
-        if (!sharing || !gone->released)
+        if (!inherits || !gone->released)
             gone = std::find_if(interfaces_.begin(), interfaces_.end(), free_to_take);
         if (gone == interfaces_.end()) {
             if (!sharing && sharers_.size() < kMaxSharers) sharers_.push_back(ifindex);
             return last;
         }
-        if (sharing) sharers_.erase(sharer);
+        if (sharing) forget_sharer(position);
         i = static_cast<std::size_t>(gone - interfaces_.begin());
+        if (i == last) heirs_ = 0;  // the sharers left share with a new owner, up
         if (gone->ifindex < slot_by_ifindex_.size()) slot_by_ifindex_[gone->ifindex] = kNoSlot;
         *gone = InterfaceState{ifindex, {}, {}, {}, {}, config_.effective({})};
         count_assist_off();
@@ -91,11 +96,20 @@ InterfaceSlots InterfaceTable::interface_down(IfIndex ifindex) {
     const InterfaceSlots bit = InterfaceSlots{1} << *k;
     InterfaceState& owner = interfaces_[*k];
     if (owner.ifindex != ifindex) {  // it shares the last slot; seen again, it is new
-        std::erase(sharers_, ifindex);
+        forget_sharer(static_cast<std::size_t>(
+            std::find(sharers_.begin(), sharers_.end(), ifindex) - sharers_.begin()));
         return owner.released && sharers_.empty() ? bit : 0;
     }
+    if (owner.released) return 0;  // down already: its bit went then, or stays for sharers
     owner.released = true;
-    return *k != kMaxInterfaces - 1 || sharers_.empty() ? bit : 0;
+    if (*k != kMaxInterfaces - 1) return bit;
+    heirs_ = sharers_.size();  // those on the slot now: the bit holds their requests
+    return sharers_.empty() ? bit : 0;
+}
+
+void InterfaceTable::forget_sharer(std::size_t position) {
+    if (position < heirs_) --heirs_;
+    sharers_.erase(sharers_.begin() + static_cast<std::ptrdiff_t>(position));
 }
 
 bool InterfaceTable::admit_naks(IfIndex ifindex, const Nla& from, std::size_t n, Time now) {

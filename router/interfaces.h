@@ -98,6 +98,7 @@ class InterfaceTable {
     std::size_t slot_slow(IfIndex ifindex);
     // The interface's slot, its own or the shared last one; none is made.
     std::optional<std::size_t> find_slot(IfIndex ifindex) const;
+    void forget_sharer(std::size_t position);  // sharers_[position] leaves the last slot
     void count_assist_off();
 
     const RouterConfig& config_;
@@ -109,6 +110,9 @@ class InterfaceTable {
     // that of an interface never seen (nothing cleared).
     static constexpr std::size_t kMaxSharers = 256;
     std::vector<IfIndex> sharers_;
+    // The first heirs_ of sharers_ shared the last slot when its owner went down: one of them
+    // takes it over before any later sharer (D40). 0 while the owner is up.
+    std::size_t heirs_ = 0;
     // slot() for interface indexes below 256 (kNoSlot: none yet); larger ones are searched.
     static constexpr std::uint8_t kNoSlot = 0xFF;
     std::array<std::uint8_t, 256> slot_by_ifindex_;

@@ -526,6 +526,32 @@ TEST(Interfaces, SharedSlotBitReturnedOnlyWhenNobodyOnItIsUp) {
     EXPECT_EQ(table.interface_down(900), last_bit);
 }
 
+// D40: an interface that came to share the last slot after its owner went down does not
+// take it over while one that shared it then (whose requests the slot's bit holds) is up,
+// however often it is looked up; that one does; with it gone, any sharer may.
+TEST(Interfaces, OnlyAnHeirTakesOverTheReleasedSharedSlot) {
+    RouterConfig config;
+    InterfaceTable table(config);
+    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = 1;
+    const IfIndex owner = kMaxInterfaces;
+    const std::size_t last = kMaxInterfaces - 1;
+    const InterfaceSlots last_bit = InterfaceSlots{1} << last;
+    EXPECT_EQ(table.slot(100), last);
+    EXPECT_EQ(table.interface_down(owner), 0u);  // 100 is up
+    EXPECT_EQ(table.interface_down(owner), 0u);  // twice: nothing more
+    EXPECT_EQ(table.slot(600), last);            // came after: shares
+    EXPECT_EQ(table.slot(600), last);            // and again: still not the owner
+    EXPECT_FALSE(table.set_settings(600, InterfaceSettings{}).applied);
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{owner});
+    EXPECT_EQ(table.slot(100), last);  // the heir takes it over
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{100});
+    EXPECT_EQ(table.interface_down(100), 0u);  // 600 is up on it
+    EXPECT_EQ(table.slot(600), last);          // no heir left: 600 takes it
+    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{600});
+    EXPECT_EQ(table.interface_down(600), last_bit);
+}
+
 // A sharer of the last slot moves to a slot released elsewhere; it no longer counts as one
 // of the last slot's, so the owner going down then returns the bit.
 TEST(Interfaces, SharerTakingAReleasedSlotLeavesTheSharedOne) {
