@@ -441,13 +441,22 @@ TEST(Interfaces, AssistTurnedOffReportsTheSlot) {
     EXPECT_FALSE(table.any_assist_off());
 }
 
+// Interfaces 1 to kMaxInterfaces each take a slot (and count i NAKs): the table is full,
+// kLastOwner owns the last slot, whose bit is kLastBit.
+void take_every_slot(InterfaceTable& table) {
+    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
+        table.counters(i)[Counter::InNaks] = i;
+}
+constexpr IfIndex kLastOwner = kMaxInterfaces;
+constexpr std::size_t kLastSlot = kMaxInterfaces - 1;
+constexpr InterfaceSlots kLastBit = InterfaceSlots{1} << kLastSlot;
+
 // All slots taken: a new interface shares the last (settings refused) until one goes down,
 // whose slot it then takes over with fresh counters.
 TEST(Interfaces, NewInterfaceTakesOverAReleasedSlot) {
     RouterConfig config;
     InterfaceTable table(config);
-    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
-        table.counters(i)[Counter::InNaks] = i;
+    take_every_slot(table);
     EXPECT_EQ(table.slot(500), kMaxInterfaces - 1);
     EXPECT_FALSE(table.set_settings(500, InterfaceSettings{}).applied);
     EXPECT_EQ(table.interface_down(5), InterfaceSlots{1} << 4);
@@ -494,36 +503,32 @@ TEST(Interfaces, DownOfAnUnseenInterfaceTakesNoSlot) {
 TEST(Interfaces, SharedSlotBitReturnedOnlyWhenNobodyOnItIsUp) {
     RouterConfig config;
     InterfaceTable table(config);
-    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
-        table.counters(i)[Counter::InNaks] = 1;
-    const IfIndex owner = kMaxInterfaces;
-    const std::size_t last = kMaxInterfaces - 1;
-    const InterfaceSlots last_bit = InterfaceSlots{1} << last;
-    EXPECT_EQ(table.slot(100), last);  // sharers below and above 256
-    EXPECT_EQ(table.slot(500), last);
+    take_every_slot(table);
+    EXPECT_EQ(table.slot(100), kLastSlot);  // sharers below and above 256
+    EXPECT_EQ(table.slot(500), kLastSlot);
 
-    EXPECT_EQ(table.interface_down(500), 0u);    // the owner and 100 are up
-    EXPECT_EQ(table.interface_down(500), 0u);    // gone already
-    EXPECT_EQ(table.interface_down(owner), 0u);  // 100 is up
-    EXPECT_EQ(table.slot(600), last);            // a newcomer shares; the slot is not taken over
+    EXPECT_EQ(table.interface_down(500), 0u);         // the owner and 100 are up
+    EXPECT_EQ(table.interface_down(500), 0u);         // gone already
+    EXPECT_EQ(table.interface_down(kLastOwner), 0u);  // 100 is up
+    EXPECT_EQ(table.slot(600), kLastSlot);  // a newcomer shares; the slot is not taken over
     EXPECT_EQ(table.interface_down(600), 0u);
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{owner});
-    EXPECT_EQ(table.interface_down(100), last_bit);  // the last one up on the slot
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{kLastOwner});
+    EXPECT_EQ(table.interface_down(100), kLastBit);  // the last one up on the slot
 
     // Released with nobody on it: a newcomer takes it over, fresh.
-    EXPECT_EQ(table.slot(800), last);
+    EXPECT_EQ(table.slot(800), kLastSlot);
     EXPECT_EQ(table.counters(800)[Counter::InNaks], 0u);
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{800});
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{800});
 
     // 800's slot shared by 900; 800 goes down: 900, still up and on that bit, takes it over.
-    EXPECT_EQ(table.slot(900), last);
+    EXPECT_EQ(table.slot(900), kLastSlot);
     table.counters(900)[Counter::InNaks] = 9;
     EXPECT_EQ(table.interface_down(800), 0u);
-    EXPECT_EQ(table.slot(900), last);
+    EXPECT_EQ(table.slot(900), kLastSlot);
     EXPECT_EQ(table.counters(900)[Counter::InNaks], 0u);  // fresh
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{900});
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{900});
     EXPECT_TRUE(table.set_settings(900, InterfaceSettings{}).applied);  // its own now
-    EXPECT_EQ(table.interface_down(900), last_bit);
+    EXPECT_EQ(table.interface_down(900), kLastBit);
 }
 
 // D40: an interface that came to share the last slot after its owner went down does not
@@ -532,24 +537,20 @@ TEST(Interfaces, SharedSlotBitReturnedOnlyWhenNobodyOnItIsUp) {
 TEST(Interfaces, OnlyAnHeirTakesOverTheReleasedSharedSlot) {
     RouterConfig config;
     InterfaceTable table(config);
-    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
-        table.counters(i)[Counter::InNaks] = 1;
-    const IfIndex owner = kMaxInterfaces;
-    const std::size_t last = kMaxInterfaces - 1;
-    const InterfaceSlots last_bit = InterfaceSlots{1} << last;
-    EXPECT_EQ(table.slot(100), last);
-    EXPECT_EQ(table.interface_down(owner), 0u);  // 100 is up
-    EXPECT_EQ(table.interface_down(owner), 0u);  // twice: nothing more
-    EXPECT_EQ(table.slot(600), last);            // came after: shares
-    EXPECT_EQ(table.slot(600), last);            // and again: still not the owner
+    take_every_slot(table);
+    EXPECT_EQ(table.slot(100), kLastSlot);
+    EXPECT_EQ(table.interface_down(kLastOwner), 0u);  // 100 is up
+    EXPECT_EQ(table.interface_down(kLastOwner), 0u);  // twice: nothing more
+    EXPECT_EQ(table.slot(600), kLastSlot);            // came after: shares
+    EXPECT_EQ(table.slot(600), kLastSlot);            // and again: still not the owner
     EXPECT_FALSE(table.set_settings(600, InterfaceSettings{}).applied);
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{owner});
-    EXPECT_EQ(table.slot(100), last);  // the heir takes it over
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{100});
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{kLastOwner});
+    EXPECT_EQ(table.slot(100), kLastSlot);  // the heir takes it over
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{100});
     EXPECT_EQ(table.interface_down(100), 0u);  // 600 is up on it
-    EXPECT_EQ(table.slot(600), last);          // no heir left: 600 takes it
-    EXPECT_EQ(table.interfaces_of(last_bit), std::vector<IfIndex>{600});
-    EXPECT_EQ(table.interface_down(600), last_bit);
+    EXPECT_EQ(table.slot(600), kLastSlot);     // no heir left: 600 takes it
+    EXPECT_EQ(table.interfaces_of(kLastBit), std::vector<IfIndex>{600});
+    EXPECT_EQ(table.interface_down(600), kLastBit);
 }
 
 // A sharer of the last slot moves to a slot released elsewhere; it no longer counts as one
@@ -557,8 +558,7 @@ TEST(Interfaces, OnlyAnHeirTakesOverTheReleasedSharedSlot) {
 TEST(Interfaces, SharerTakingAReleasedSlotLeavesTheSharedOne) {
     RouterConfig config;
     InterfaceTable table(config);
-    for (IfIndex i = 1; i <= kMaxInterfaces; ++i)
-        table.counters(i)[Counter::InNaks] = 1;
+    take_every_slot(table);
     EXPECT_EQ(table.slot(100), kMaxInterfaces - 1);
     EXPECT_EQ(table.interface_down(5), InterfaceSlots{1} << 4);
     EXPECT_EQ(table.slot(100), 4u);
